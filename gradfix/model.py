@@ -1,0 +1,181 @@
+"""The data every part of gradfix shares: spans, findings, fixes and patches.
+
+Plain dataclasses, serialisable with ``to_dict`` as they are, so that the JSON
+and SARIF emitters and the language server need no reshaping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Applicability(str, enum.Enum):
+    """How far a fix may be trusted, as in Ruff.
+
+    safe: keeps the program's meaning apart from restoring the gradient;
+    unsafe: likely right, but may change what the program computes;
+    display-only: shown as a suggestion, never applied.
+    """
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    DISPLAY_ONLY = "display-only"
+
+
+class Evidence(str, enum.Enum):
+    """Why gradfix believes a finding."""
+
+    STATIC = "static"  # the source has the shape of the bug
+    RUNTIME = "runtime"  # a run showed variables without gradients here
+    VERIFIED = "verified"  # a run of the patched program showed the gradients flowing
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns count from 1, end is exclusive."""
+
+    path: str
+    start_line: int
+    start_column: int
+    end_line: int
+    end_column: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Span":
+        return cls(**data)
+
+    def contains_line(self, line: int) -> bool:
+        return self.start_line <= line <= self.end_line
+
+
+@dataclass(frozen=True)
+class RelatedSpan:
+    span: Span
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"span": self.span.to_dict(), "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RelatedSpan":
+        return cls(Span.from_dict(data["span"]), data["message"])
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    """Replace lines ``start_line`` to ``end_line - 1`` (1-based) with ``new_text``.
+
+    Whole lines keep edits exact across encodings and line endings; an insertion
+    has ``start_line == end_line``.
+    """
+
+    start_line: int
+    end_line: int
+    new_text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TextEdit":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Fix:
+    rule: str
+    description: str
+    applicability: Applicability
+    edits: tuple[TextEdit, ...]
+    verified: bool | None = None  # None: not run; True/False: outcome of a re-run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "description": self.description,
+            "applicability": self.applicability.value,
+            "edits": [edit.to_dict() for edit in self.edits],
+            "verified": self.verified,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Fix":
+        return cls(
+            rule=data["rule"],
+            description=data["description"],
+            applicability=Applicability(data["applicability"]),
+            edits=tuple(TextEdit.from_dict(e) for e in data["edits"]),
+            verified=data.get("verified"),
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # the rule's code, e.g. "GF001"
+    name: str  # the rule's name, e.g. "computed-outside-tape"
+    message: str
+    span: Span
+    severity: Severity = Severity.ERROR
+    evidence: Evidence = Evidence.STATIC
+    related: tuple[RelatedSpan, ...] = ()
+    fix: Fix | None = None
+    variables: tuple[str, ...] = ()  # variable paths a run showed without gradients
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "message": self.message,
+            "severity": self.severity.value,
+            "evidence": self.evidence.value,
+            "span": self.span.to_dict(),
+            "related": [r.to_dict() for r in self.related],
+            "fix": self.fix.to_dict() if self.fix else None,
+            "variables": list(self.variables),
+            "explanation": self.explanation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        return cls(
+            rule=data["rule"],
+            name=data["name"],
+            message=data["message"],
+            span=Span.from_dict(data["span"]),
+            severity=Severity(data.get("severity", "error")),
+            evidence=Evidence(data.get("evidence", "static")),
+            related=tuple(RelatedSpan.from_dict(r) for r in data.get("related", ())),
+            fix=Fix.from_dict(data["fix"]) if data.get("fix") else None,
+            variables=tuple(data.get("variables", ())),
+            explanation=data.get("explanation", ""),
+        )
+
+    def replace(self, **changes: Any) -> "Finding":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """The change to one file: its old and new text and the unified diff between them."""
+
+    path: str
+    old_text: str
+    new_text: str
+    diff: str
+    fixes: tuple[Fix, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "diff": self.diff, "fixes": [f.to_dict() for f in self.fixes]}

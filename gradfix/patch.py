@@ -1,0 +1,90 @@
+"""Unified diffs that ``git apply`` and ``patch -p1`` accept, and reading them back with unidiff."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Iterable
+
+import unidiff
+
+NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+def diff_path(path: str) -> str:
+    """The path as it appears after ``a/`` and ``b/``: relative, with forward slashes."""
+    relative = os.path.relpath(path) if os.path.isabs(path) else os.path.normpath(path)
+    if relative.startswith(".."):
+        relative = os.path.abspath(path).lstrip("/")
+    return relative.replace(os.sep, "/")
+
+
+def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
+    """The unified diff from ``old_text`` to ``new_text``; empty when they are equal."""
+    if old_text == new_text:
+        return ""
+    name = diff_path(path)
+    old_lines = old_text.splitlines(keepends=True)
+    new_lines = new_text.splitlines(keepends=True)
+    out: list[str] = []
+    for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", n=context):
+        if line.startswith(("---", "+++")):
+            out.append(line.rstrip("\r\n") + "\n")
+        elif line.endswith("\n"):
+            out.append(line)
+        else:
+            # The last line of a file without a final newline: git marks it explicitly.
+            out.append(line + "\n")
+            out.append(NO_NEWLINE)
+    return "".join(out)
+
+
+def combine(diffs: Iterable[str]) -> str:
+    return "".join(d for d in diffs if d)
+
+
+def apply_diff(old_text: str, diff: str) -> str:
+    """Apply a single-file unified diff to ``old_text`` with unidiff; raises ValueError if it does not fit."""
+    patch = unidiff.PatchSet(diff)
+    if len(patch) != 1:
+        raise ValueError(f"expected a diff of one file, got {len(patch)}")
+    return apply_patched_file(old_text, patch[0])
+
+
+def apply_patched_file(old_text: str, patched: unidiff.PatchedFile) -> str:
+    old_lines = old_text.splitlines(keepends=True)
+    result: list[str] = []
+    position = 0  # index into old_lines
+    for hunk in patched:
+        start = hunk.source_start - 1 if hunk.source_length else hunk.source_start
+        if start < position:
+            raise ValueError("hunks overlap")
+        result.extend(old_lines[position:start])
+        position = start
+        for line in hunk:
+            if line.is_context or line.is_removed:
+                expected = old_lines[position] if position < len(old_lines) else None
+                if expected is None or expected.rstrip("\r\n") != line.value.rstrip("\r\n"):
+                    raise ValueError(f"hunk does not match at line {position + 1}")
+                if line.is_context:
+                    result.append(expected)
+                position += 1
+            elif line.is_added:
+                result.append(line.value)
+    result.extend(old_lines[position:])
+    text = "".join(result)
+    return _drop_newline_marked_missing(text, patched)
+
+
+def _drop_newline_marked_missing(text: str, patched: unidiff.PatchedFile) -> str:
+    """unidiff keeps the newline on a last added line that git marked as having none."""
+    last_hunk = patched[-1] if len(patched) else None
+    if last_hunk is None:
+        return text
+    lines = list(last_hunk)
+    for index, line in enumerate(lines):
+        if line.value.startswith("\\ No newline") or getattr(line, "line_type", "") == "\\":
+            previous = lines[index - 1] if index else None
+            if previous is not None and previous.is_added and text.endswith(("\r\n", "\n")):
+                return text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text

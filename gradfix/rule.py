@@ -1,0 +1,66 @@
+"""What a rule is: one class in one file of ``transforms/``.
+
+A rule reads a :class:`ModuleAnalysis` and yields :class:`Report` objects: the
+node at fault, the message, and, when it can fix the code, the nodes to replace.
+Beside its code stand ``VALID`` and ``INVALID`` examples, which the test suite
+runs, and its docstring, from which its documentation page is made.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator, Mapping, Union
+
+import libcst as cst
+
+from gradfix.model import Applicability, Severity
+from gradfix.static.analysis import ModuleAnalysis
+
+Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """An example the rule must report; ``expected`` is the source after its fix, if it has one."""
+
+    code: str
+    expected: str | None = None
+
+
+@dataclass
+class Report:
+    node: cst.CSTNode
+    message: str
+    related: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+    replacements: Mapping[cst.CSTNode, Replacement] | None = None
+    fix_description: str = ""
+    applicability: Applicability | None = None  # overrides the rule's own for this report
+    severity: Severity | None = None
+
+
+class Rule:
+    """Base of every rule. Subclasses set the class attributes and implement ``check``."""
+
+    code: ClassVar[str]  # stable id, e.g. "GF001"
+    name: ClassVar[str]  # kebab-case name, e.g. "computed-outside-tape"
+    summary: ClassVar[str]  # one line for the rule table
+    applicability: ClassVar[Applicability] = Applicability.SAFE
+    severity: ClassVar[Severity] = Severity.ERROR
+    # The runtime break categories (see gradfix.categories) this rule explains.
+    categories: ClassVar[tuple[str, ...]] = ()
+    # Bytes that must occur in a file for the rule to have anything to say; files without any are skipped unparsed.
+    needles: ClassVar[tuple[str, ...]] = ("GradientTape",)
+
+    VALID: ClassVar[list[str]] = []
+    INVALID: ClassVar[list[Invalid]] = []
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    def wants(self, text: str) -> bool:
+        return any(needle in text for needle in self.needles)

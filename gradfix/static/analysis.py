@@ -1,0 +1,444 @@
+"""One parsed module and the facts every rule asks about it.
+
+Built once per file and shared by all rules: the tree with positions, the
+import aliases, each ``GradientTape`` block, each ``tape.gradient`` call, and the
+statements of each function in order, for data flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterator, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from gradfix.model import Span
+from gradfix.static.names import ImportMap, dotted
+
+GRADIENT_TAPE = "tensorflow.GradientTape"
+SCOPE = (cst.FunctionDef, cst.Module)
+CODE_SCOPE = cst.FunctionDef | cst.Module
+
+
+@dataclass
+class TapeBlock:
+    """A ``with tf.GradientTape() as name:`` statement (one of its items)."""
+
+    node: cst.With
+    name: str | None  # the name the tape is bound to, if any
+    call: cst.Call  # the GradientTape(...) call, or the name expression of a tape made earlier
+    scope: CODE_SCOPE
+
+    @property
+    def persistent(self) -> bool:
+        return any(
+            arg.keyword is not None and arg.keyword.value == "persistent" and dotted(arg.value) == "True"
+            for arg in getattr(self.call, "args", ())
+        )
+
+
+@dataclass
+class GradientCall:
+    """``tape.gradient(target, sources)``."""
+
+    node: cst.Call
+    tape_name: str
+    target: cst.BaseExpression | None
+    sources: cst.BaseExpression | None
+    statement: cst.BaseStatement | cst.BaseSmallStatement
+    scope: CODE_SCOPE
+    tape: TapeBlock | None  # the block that made the tape, when it is in the same scope
+
+
+@dataclass
+class Statement:
+    """A simple statement (one logical line) of a scope, in execution order."""
+
+    node: cst.SimpleStatementLine | cst.BaseCompoundStatement
+    index: int
+    assigned: frozenset[str]
+    read: frozenset[str]
+    enclosing: tuple[cst.CSTNode, ...] = field(default=())  # compound statements around it, outermost first
+
+
+class ModuleAnalysis:
+    def __init__(self, path: str, text: str, module: cst.Module):
+        self.path = path
+        self.text = text
+        self.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self.module = self.wrapper.module
+        self.imports = ImportMap(self.module)
+        self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        _ParentRecorder(self._parents).record(self.module)
+
+    # --- positions ---------------------------------------------------------------------------
+    @cached_property
+    def positions(self):
+        return self.wrapper.resolve(PositionProvider)
+
+    def span(self, node: cst.CSTNode) -> Span:
+        position = self.positions[node]
+        return Span(
+            self.path,
+            position.start.line,
+            position.start.column + 1,
+            position.end.line,
+            position.end.column + 1,
+        )
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node).strip()
+
+    # --- tree navigation ---------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self._parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        current = self._parents.get(node)
+        while current is not None:
+            yield current
+            current = self._parents.get(current)
+
+    def scope_of(self, node: cst.CSTNode) -> CODE_SCOPE:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, SCOPE):
+                return ancestor
+        return self.module
+
+    def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        """The line-level statement holding ``node`` (or the node itself)."""
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return node
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                return ancestor
+        return node
+
+    def is_inside(self, node: cst.CSTNode, container: cst.CSTNode) -> bool:
+        return node is container or any(a is container for a in self.ancestors(node))
+
+    def enclosing_class(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, cst.ClassDef):
+                return ancestor
+        return None
+
+    # --- names -------------------------------------------------------------------------------
+    def qualname(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.resolve(node)
+
+    def is_call_to(self, node: cst.CSTNode, *names: str) -> bool:
+        return isinstance(node, cst.Call) and self.qualname(node.func) in names
+
+    def calls(self, within: cst.CSTNode | None = None) -> Iterator[cst.Call]:
+        root = within if within is not None else self.module
+        yield from _collect(root, cst.Call)
+
+    @cached_property
+    def functions(self) -> list[cst.FunctionDef]:
+        return list(_collect(self.module, cst.FunctionDef))
+
+    def function_named(self, name: str) -> cst.FunctionDef | None:
+        for function in self.functions:
+            if function.name.value == name and self.enclosing_class(function) is None:
+                return function
+        return None
+
+    # --- tapes -------------------------------------------------------------------------------
+    @cached_property
+    def tapes(self) -> list[TapeBlock]:
+        blocks: list[TapeBlock] = []
+        made_earlier = self._tapes_bound_by_assignment
+        for with_node in _collect(self.module, cst.With):
+            for item in with_node.items:
+                expression = item.item
+                name = None
+                if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                    name = item.asname.name.value
+                if isinstance(expression, cst.Call) and self.qualname(expression.func) == GRADIENT_TAPE:
+                    blocks.append(TapeBlock(with_node, name, expression, self.scope_of(with_node)))
+                elif isinstance(expression, cst.Name) and expression.value in made_earlier:
+                    blocks.append(TapeBlock(with_node, name or expression.value, made_earlier[expression.value], self.scope_of(with_node)))
+        return blocks
+
+    @cached_property
+    def _tapes_bound_by_assignment(self) -> dict[str, cst.Call]:
+        """``tape = tf.GradientTape()`` followed later by ``with tape:``."""
+        bound: dict[str, cst.Call] = {}
+        for assign in _collect(self.module, cst.Assign):
+            if isinstance(assign.value, cst.Call) and self.qualname(assign.value.func) == GRADIENT_TAPE:
+                for target in assign.targets:
+                    if isinstance(target.target, cst.Name):
+                        bound[target.target.value] = assign.value
+        return bound
+
+    def tape_named(self, name: str, scope: CODE_SCOPE, before: cst.CSTNode | None = None) -> TapeBlock | None:
+        candidates = [t for t in self.tapes if t.name == name and t.scope is scope]
+        if before is not None:
+            line = self.line_of(before)
+            earlier = [t for t in candidates if self.line_of(t.node) <= line]
+            candidates = earlier or candidates
+        return candidates[-1] if candidates else None
+
+    def tape_around(self, node: cst.CSTNode) -> TapeBlock | None:
+        """The innermost tape block whose body holds ``node``."""
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, cst.With):
+                for tape in self.tapes:
+                    if tape.node is ancestor:
+                        return tape
+        return None
+
+    @cached_property
+    def gradient_calls(self) -> list[GradientCall]:
+        tape_names = {t.name for t in self.tapes if t.name}
+        found: list[GradientCall] = []
+        for call in _collect(self.module, cst.Call):
+            func = call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name)):
+                continue
+            if func.value.value not in tape_names:
+                continue
+            positional = [a for a in call.args if a.keyword is None]
+            keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+            target = positional[0].value if positional else keywords.get("target")
+            sources = positional[1].value if len(positional) > 1 else keywords.get("sources")
+            scope = self.scope_of(call)
+            found.append(
+                GradientCall(
+                    node=call,
+                    tape_name=func.value.value,
+                    target=target,
+                    sources=sources,
+                    statement=self.statement_of(call),
+                    scope=scope,
+                    tape=self.tape_named(func.value.value, scope, before=call),
+                )
+            )
+        return found
+
+    # --- data flow ---------------------------------------------------------------------------
+    def statements(self, scope: CODE_SCOPE) -> list[Statement]:
+        cache = self.__dict__.setdefault("_statements", {})
+        if scope not in cache:
+            cache[scope] = _StatementLister(scope).statements
+        return cache[scope]
+
+    def statement_index(self, node: cst.CSTNode) -> Statement | None:
+        scope = self.scope_of(node)
+        line_statement = self.statement_of(node)
+        for statement in self.statements(scope):
+            if statement.node is line_statement:
+                return statement
+        return None
+
+    def reaching_definitions(self, name: str, at: Statement, scope: CODE_SCOPE) -> list[Statement]:
+        """The statements before ``at`` that may have given ``name`` its value there.
+
+        Walks backwards to the nearest unconditional assignment, keeping the
+        conditional ones (inside ``if``/``for``/...) met on the way.
+        """
+        found: list[Statement] = []
+        for statement in reversed(self.statements(scope)[: at.index]):
+            if name in statement.assigned:
+                found.append(statement)
+                if not _is_conditional(statement, at):
+                    break
+        return found
+
+    def backward_slice(self, expression: cst.CSTNode, scope: CODE_SCOPE | None = None) -> list[Statement]:
+        """Every earlier statement of the scope whose result can flow into ``expression``."""
+        scope = scope or self.scope_of(expression)
+        start = self.statement_index(expression)
+        if start is None:
+            return []
+        result: dict[int, Statement] = {}
+        pending: list[tuple[str, Statement]] = [(n, start) for n in names_read(expression)]
+        seen: set[tuple[str, int]] = set()
+        while pending:
+            name, at = pending.pop()
+            if (name, at.index) in seen:
+                continue
+            seen.add((name, at.index))
+            for definition in self.reaching_definitions(name, at, scope):
+                if definition.index not in result:
+                    result[definition.index] = definition
+                    pending.extend((n, definition) for n in definition.read)
+        return [result[i] for i in sorted(result)]
+
+    def uses_after(self, name: str, statement: Statement, scope: CODE_SCOPE) -> list[Statement]:
+        """Statements after ``statement`` that read ``name`` before it is assigned again."""
+        uses: list[Statement] = []
+        for later in self.statements(scope)[statement.index + 1:]:
+            if name in later.read:
+                uses.append(later)
+            if name in later.assigned and not later.enclosing:
+                break
+        return uses
+
+
+def _is_conditional(statement: Statement, at: Statement) -> bool:
+    """Whether ``statement`` sits in a compound statement that does not also hold ``at``."""
+    return any(block not in at.enclosing for block in statement.enclosing)
+
+
+def names_read(node: cst.CSTNode) -> frozenset[str]:
+    collector = _NameReads()
+    node.visit(collector)
+    return frozenset(collector.names)
+
+
+def names_assigned(node: cst.CSTNode) -> frozenset[str]:
+    names: set[str] = set()
+    targets: list[cst.CSTNode] = []
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+        targets = [node.target]
+    elif isinstance(node, (cst.For,)):
+        targets = [node.target]
+    elif isinstance(node, cst.With):
+        targets = [item.asname.name for item in node.items if item.asname is not None]
+    elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        names.add(node.name.value)
+    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(getattr(node, "names", None), cst.ImportStar):
+        for alias in node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                names.add(alias.asname.name.value)
+            else:
+                names.add((dotted(alias.name) or "").split(".")[0])
+    for target in targets:
+        names.update(_target_names(target))
+    return frozenset(names)
+
+
+def _target_names(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names: set[str] = set()
+        for element in target.elements:
+            names.update(_target_names(element.value))
+        return names
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return set()
+
+
+class _NameReads(cst.CSTVisitor):
+    """Names an expression reads; the object of an attribute or subscript store is read too."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        node.body.visit(self)
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+
+class _StatementLister:
+    """The statements of one scope in source order, without descending into nested scopes."""
+
+    def __init__(self, scope: CODE_SCOPE):
+        self.statements: list[Statement] = []
+        body = scope.body.body if isinstance(scope, cst.FunctionDef) else scope.body
+        self._walk(body, ())
+
+    def _add(self, node, assigned, read, enclosing) -> None:
+        self.statements.append(Statement(node, len(self.statements), frozenset(assigned), frozenset(read), enclosing))
+
+    def _walk(self, body: Sequence[cst.CSTNode], enclosing: tuple[cst.CSTNode, ...]) -> None:
+        for node in body:
+            if isinstance(node, cst.SimpleStatementLine):
+                assigned: set[str] = set()
+                read: set[str] = set()
+                for small in node.body:
+                    assigned |= names_assigned(small)
+                    if isinstance(small, cst.Assign):
+                        read |= names_read(small.value)
+                        read |= {n for t in small.targets if not isinstance(t.target, (cst.Name, cst.Tuple, cst.List)) for n in names_read(t.target)}
+                    elif isinstance(small, cst.AugAssign):
+                        read |= names_read(small.value) | names_read(small.target)
+                    elif isinstance(small, cst.AnnAssign):
+                        read |= names_read(small.value) if small.value is not None else set()
+                    elif not isinstance(small, (cst.Import, cst.ImportFrom)):
+                        read |= names_read(small)
+                self._add(node, assigned, read, enclosing)
+            elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                self._add(node, names_assigned(node), set(), enclosing)
+            elif isinstance(node, cst.With):
+                read = set()
+                for item in node.items:
+                    read |= names_read(item.item)
+                self._add(node, names_assigned(node), read, enclosing)
+                self._walk(node.body.body, enclosing + (node,))
+            elif isinstance(node, (cst.For, cst.While, cst.If, cst.Try, cst.TryStar)) or hasattr(node, "body"):
+                self._walk_compound(node, enclosing)
+
+    def _walk_compound(self, node: cst.CSTNode, enclosing: tuple[cst.CSTNode, ...]) -> None:
+        header_reads: set[str] = set()
+        if isinstance(node, cst.For):
+            header_reads = set(names_read(node.iter))
+        elif isinstance(node, (cst.While, cst.If)):
+            header_reads = set(names_read(node.test))
+        self._add(node, names_assigned(node), header_reads, enclosing)
+        inner = enclosing + (node,)
+        body = getattr(node, "body", None)
+        if isinstance(body, cst.BaseSuite) and isinstance(body, cst.IndentedBlock):
+            self._walk(body.body, inner)
+        for part in ("orelse", "finalbody"):
+            other = getattr(node, part, None)
+            while other is not None:
+                other_body = getattr(other, "body", None)
+                if isinstance(other_body, cst.IndentedBlock):
+                    self._walk(other_body.body, inner)
+                other = getattr(other, "orelse", None) if isinstance(other, cst.If) else None
+        for handler in getattr(node, "handlers", ()):
+            if isinstance(handler.body, cst.IndentedBlock):
+                self._walk(handler.body.body, inner)
+
+
+class _ParentRecorder:
+    def __init__(self, parents: dict[cst.CSTNode, cst.CSTNode]):
+        self.parents = parents
+
+    def record(self, root: cst.CSTNode) -> None:
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for child in node.children:
+                self.parents[child] = node
+                stack.append(child)
+
+
+def _collect(root: cst.CSTNode, kind: type) -> Iterator:
+    stack = [root]
+    ordered: list = []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, kind):
+            ordered.append(node)
+        stack.extend(reversed(node.children))
+    return iter(ordered)

@@ -1,0 +1,61 @@
+"""Discovering fixture programs: adding a case is adding files."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class FixtureCase:
+    buggy: pathlib.Path
+
+    @property
+    def id(self) -> str:
+        return str(self.buggy.relative_to(FIXTURES).with_suffix(""))
+
+    @property
+    def fixed(self) -> pathlib.Path | None:
+        path = self.buggy.with_name(self.buggy.stem + ".fixed.py")
+        return path if path.exists() else None
+
+    @property
+    def expected_path(self) -> pathlib.Path:
+        return self.buggy.with_suffix(".expected")
+
+    @property
+    def is_valid_program(self) -> bool:
+        return not self.expected_path.exists()
+
+    def expected(self) -> list[tuple[int, str]]:
+        """(line, rule code) pairs, from lines such as ``14 GF001``."""
+        if not self.expected_path.exists():
+            return []
+        pairs = []
+        for raw in self.expected_path.read_text().splitlines():
+            raw = raw.split("#", 1)[0].strip()
+            if raw:
+                line, code = raw.split()
+                pairs.append((int(line), code))
+        return sorted(pairs)
+
+
+def all_cases() -> list[FixtureCase]:
+    return [
+        FixtureCase(path)
+        for path in sorted(FIXTURES.rglob("*.py"))
+        if not path.name.endswith(".fixed.py") and "__pycache__" not in path.parts
+    ]
+
+
+def buggy_cases() -> list[FixtureCase]:
+    return [case for case in all_cases() if not case.is_valid_program]
+
+
+def fixed_programs() -> list[pathlib.Path]:
+    """Every program that must train with a gradient for every trainable variable."""
+    programs = [case.fixed for case in buggy_cases() if case.fixed]
+    programs += [case.buggy for case in all_cases() if case.is_valid_program]
+    return sorted(programs)

@@ -1,0 +1,1 @@
+"""gradfix's fixes: one rule per module. Installed as ``gradfix.transforms``."""
