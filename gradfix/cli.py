@@ -18,7 +18,7 @@ from gradfix.engine import check_paths, fix_source, iter_python_files, select_ru
 from gradfix.model import Applicability
 from gradfix.patch import make_diff
 from gradfix.registry import all_rules, rule_by_code
-from gradfix.source import SourceError, read_source, write_source_atomically
+from gradfix.source import SourceError, write_source_atomically
 
 EXIT_CLEAN = 0
 EXIT_FOUND = 1
@@ -120,13 +120,16 @@ def fix(paths, select, ignore, apply_fixes, unsafe_fixes):
     had_error = False
     problems = 0
     changed_files = 0
-    for path, error in iter_python_files(paths):
-        if error is not None:
-            report_error(str(error))
+    for found in iter_python_files(paths):
+        path = found.path
+        if found.error is not None:
+            report_error(str(found.error))
             had_error = True
             continue
         try:
-            source = read_source(path)
+            source = found.read()
+            if source is None:
+                continue
             outcome = fix_source(source, rules, include_unsafe=unsafe_fixes)
         except SourceError as problem:
             report_error(str(problem))

@@ -10,7 +10,7 @@ from gradfix.edits import apply_edits, line_edits, replace_nodes
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
-from gradfix.source import SourceError, SourceFile, parse_source, read_source
+from gradfix.source import EmptySourceError, SourceError, SourceFile, parse_source, read_source
 from gradfix.static.analysis import ModuleAnalysis
 
 MAX_FIX_ROUNDS = 20
@@ -136,7 +136,6 @@ def fix_source(
         if wanted is not None:
             shift = _line_shift(fix)
             wanted = {(rule, line + shift if line > fix.edits[0].start_line else line) for rule, line in wanted}
-            wanted.discard((fix.rule, candidates[0].span.start_line))
         seen_texts.add(new_text)
         applied.append(fix)
         current, findings = next_source, next_findings
@@ -155,7 +154,23 @@ class FileResult:
     source: SourceFile | None = None
 
 
-def iter_python_files(paths: Sequence[str]) -> Iterator[tuple[str, SourceError | None]]:
+@dataclass(frozen=True)
+class FoundFile:
+    path: str
+    error: SourceError | None = None
+    named: bool = True  # named on the command line, rather than met while walking a folder
+
+    def read(self) -> SourceFile | None:
+        """The file's text; None for an empty file met in a folder, which is normal (``__init__.py``)."""
+        try:
+            return read_source(self.path)
+        except EmptySourceError:
+            if self.named:
+                raise
+            return None
+
+
+def iter_python_files(paths: Sequence[str]) -> Iterator[FoundFile]:
     """Every .py file under the given paths; a path that yields nothing is reported as an error."""
     for path in paths:
         if os.path.isdir(path):
@@ -165,23 +180,24 @@ def iter_python_files(paths: Sequence[str]) -> Iterator[tuple[str, SourceError |
                 for name in sorted(files):
                     if name.endswith(".py"):
                         found = True
-                        yield os.path.join(root, name), None
+                        yield FoundFile(os.path.join(root, name), named=False)
             if not found:
-                yield path, SourceError(path, "folder holds no Python files")
+                yield FoundFile(path, SourceError(path, "folder holds no Python files"))
         elif os.path.exists(path):
-            yield path, None
+            yield FoundFile(path)
         else:
-            yield path, SourceError(path, "no such file or folder")
+            yield FoundFile(path, SourceError(path, "no such file or folder"))
 
 
 def check_paths(paths: Sequence[str], rules: Sequence[Rule] | None = None) -> Iterator[FileResult]:
     rules = list(rules) if rules is not None else select_rules()
-    for path, error in iter_python_files(paths):
-        if error is not None:
-            yield FileResult(path, error=error)
+    for found in iter_python_files(paths):
+        if found.error is not None:
+            yield FileResult(found.path, error=found.error)
             continue
         try:
-            source = read_source(path)
-            yield FileResult(path, findings=analyze(source, rules), source=source)
+            source = found.read()
+            if source is not None:
+                yield FileResult(found.path, findings=analyze(source, rules), source=source)
         except SourceError as problem:
-            yield FileResult(path, error=problem)
+            yield FileResult(found.path, error=problem)

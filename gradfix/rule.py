@@ -8,7 +8,7 @@ runs, and its docstring, from which its documentation page is made.
 
 from __future__ import annotations
 
-import textwrap
+import inspect
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator, Mapping, Union
 
@@ -60,7 +60,7 @@ class Rule:
 
     @classmethod
     def doc(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
+        return inspect.cleandoc(cls.__doc__ or "")
 
     def wants(self, text: str) -> bool:
         return any(needle in text for needle in self.needles)

@@ -20,6 +20,10 @@ class SourceError(Exception):
         self.problem = problem
 
 
+class EmptySourceError(SourceError):
+    """An empty file: an error when named, but normal for an ``__init__.py`` met in a folder."""
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str
@@ -32,7 +36,7 @@ class SourceFile:
 
 def decode_source(path: str, raw: bytes) -> SourceFile:
     if not raw.strip():
-        raise SourceError(path, "file is empty")
+        raise EmptySourceError(path, "file is empty")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     except SyntaxError as error:

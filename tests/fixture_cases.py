@@ -42,11 +42,15 @@ class FixtureCase:
         return sorted(pairs)
 
 
+# Programs that cannot be diagnosed (they crash, exit early, hang, or never ask for a gradient).
+FAULTS = FIXTURES / "runtime" / "faults"
+
+
 def all_cases() -> list[FixtureCase]:
     return [
         FixtureCase(path)
         for path in sorted(FIXTURES.rglob("*.py"))
-        if not path.name.endswith(".fixed.py") and "__pycache__" not in path.parts
+        if not path.name.endswith(".fixed.py") and "__pycache__" not in path.parts and path.stat().st_size
     ]
 
 
@@ -57,5 +61,5 @@ def buggy_cases() -> list[FixtureCase]:
 def fixed_programs() -> list[pathlib.Path]:
     """Every program that must train with a gradient for every trainable variable."""
     programs = [case.fixed for case in buggy_cases() if case.fixed]
-    programs += [case.buggy for case in all_cases() if case.is_valid_program]
+    programs += [case.buggy for case in all_cases() if case.is_valid_program and FAULTS not in case.buggy.parents]
     return sorted(programs)

@@ -89,3 +89,13 @@ def test_console_entry_point_runs_as_a_program(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "gradfix", "check", str(bad)], capture_output=True, text=True)
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith(f"gradfix: error: {bad}: syntax error")
+
+
+def test_empty_init_in_a_folder_is_normal_but_a_named_empty_file_is_not(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(GOOD)
+    assert _run("check", str(tmp_path)).exit_code == 0
+    named = _run("check", str(package / "__init__.py"))
+    assert named.exit_code == 2 and "file is empty" in named.stderr

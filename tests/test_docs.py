@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from conftest import REPO
+from fixture_cases import FIXTURES
+
+REPO = FIXTURES.parent
 from gradfix.docs import expected_files
 
 

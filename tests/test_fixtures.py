@@ -33,6 +33,6 @@ def test_program_gives_every_trainable_variable_a_gradient(program):
     from gradfix.runtime.runner import run_step
 
     facts = run_step(str(program), cwd=str(program.parent), timeout=180)
-    assert facts.status == "ok", facts.describe_failure()
+    assert facts.status == "ok", f"{facts.status}: {facts.error}"
     assert facts.gradient_calls, "the program asked for no gradient"
     assert facts.variables_without_gradient() == []

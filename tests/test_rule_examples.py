@@ -38,13 +38,13 @@ def test_every_rule_has_examples_and_docs():
             assert heading in doc, f"{rule.code}'s doc page lacks {heading!r}"
 
 
-@pytest.mark.parametrize("rule, code", _valid_cases())
+@pytest.mark.parametrize("rule, code", list(_valid_cases()))
 def test_valid_example_has_no_finding(rule, code):
     findings = analyze(_source(code), [rule()])
     assert [f for f in findings if f.rule == rule.code] == []
 
 
-@pytest.mark.parametrize("rule, example", _invalid_cases())
+@pytest.mark.parametrize("rule, example", list(_invalid_cases()))
 def test_invalid_example_is_found_and_fixed_as_expected(rule, example):
     source = _source(example.code)
     findings = [f for f in analyze(source, [rule()]) if f.rule == rule.code]

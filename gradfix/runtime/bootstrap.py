@@ -1,0 +1,1119 @@
+"""gradfix's child side: run a user's training program with TensorFlow instrumented.
+
+This file runs under the user's own interpreter (``gradfix diagnose --python``),
+so it uses the standard library and TensorFlow only: no gradfix imports, no
+third-party packages. It is run by path:
+
+    python bootstrap.py TARGET [ARGS...]
+
+with the environment variables
+
+    GRADFIX_FACTS   the JSON file to write the facts to (never stdout)
+    GRADFIX_STEPS   how many training steps to let run (default 1)
+
+TARGET is ``train.py``, ``train.py:function`` or ``package.module:function``
+(or ``package.module`` to run a module as ``__main__``).
+
+What is recorded: where each variable was created and each Keras layer was
+constructed, every ``GradientTape.gradient`` call with its sources and which
+came back None, the optimizer's ``apply``/``apply_gradients`` calls, and for
+each variable without a gradient the *frontier*: the last tensor still
+connected to it and the first statement whose result is no longer connected.
+"""
+
+import ast
+import json
+import linecache
+import os
+import site
+import sys
+import sysconfig
+import time
+import traceback
+
+FACTS_VERSION = 1
+_THIS_FILE = os.path.abspath(__file__)
+_START = time.time()
+MAX_EVENTS = 20000
+MAX_TENSORS_QUERIED = 400
+
+
+class GradfixStop(BaseException):
+    """Raised from inside the user's program once enough steps have run.
+
+    A BaseException, so that a user's ``except Exception`` does not swallow it."""
+
+
+# --------------------------------------------------------------------------- user frames
+
+def _library_dirs():
+    dirs = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            path = sysconfig.get_paths().get(key)
+        except Exception:
+            path = None
+        if path:
+            dirs.add(os.path.realpath(path))
+    try:
+        for path in site.getsitepackages():
+            dirs.add(os.path.realpath(path))
+    except Exception:
+        pass
+    try:
+        dirs.add(os.path.realpath(site.getusersitepackages()))
+    except Exception:
+        pass
+    dirs.add(os.path.realpath(os.path.dirname(os.__file__)))
+    return tuple(sorted(d.rstrip(os.sep) + os.sep for d in dirs if d))
+
+
+_LIB_DIRS = _library_dirs()
+_USER_FILE_CACHE = {}
+
+
+def is_user_file(filename):
+    known = _USER_FILE_CACHE.get(filename)
+    if known is not None:
+        return known
+    result = True
+    if not filename or filename.startswith("<"):
+        result = False
+    else:
+        real = os.path.realpath(filename)
+        if real == _THIS_FILE or real.startswith(_LIB_DIRS):
+            result = False
+        elif os.sep + "site-packages" + os.sep in real or os.sep + "dist-packages" + os.sep in real:
+            result = False
+    _USER_FILE_CACHE[filename] = result
+    return result
+
+
+def _rel(path):
+    try:
+        path = os.path.abspath(path)
+    except Exception:
+        pass
+    return path
+
+
+def _column(frame):
+    """1-based column of the frame's current instruction (Python 3.11+), else None."""
+    positions = getattr(frame.f_code, "co_positions", None)
+    if positions is None:
+        return None
+    try:
+        index = frame.f_lasti // 2
+        for position, entry in enumerate(positions()):
+            if position == index:
+                column = entry[2]
+                return None if column is None else column + 1
+    except Exception:
+        return None
+    return None
+
+
+def site_of_frame(frame, line=None):
+    code = frame.f_code
+    lineno = line if line is not None else frame.f_lineno
+    return {
+        "file": _rel(code.co_filename),
+        "line": lineno,
+        "column": _column(frame) if line is None else None,
+        "function": code.co_name,
+        "code": linecache.getline(code.co_filename, lineno).strip(),
+    }
+
+
+def first_user_site(skip=1):
+    frame = sys._getframe(skip)
+    while frame is not None:
+        if is_user_file(frame.f_code.co_filename):
+            return site_of_frame(frame)
+        frame = frame.f_back
+    return None
+
+
+def caller_site(skip=1):
+    """The frame that called into TensorFlow, user code or not."""
+    frame = sys._getframe(skip)
+    return site_of_frame(frame) if frame is not None else None
+
+
+def trimmed_traceback(exc):
+    frames = traceback.extract_tb(exc.__traceback__)
+    kept = []
+    for index, entry in enumerate(frames):
+        if is_user_file(entry.filename) or index == len(frames) - 1:
+            kept.append({
+                "file": _rel(entry.filename),
+                "line": entry.lineno,
+                "function": entry.name,
+                "code": (entry.line or "").strip(),
+                "user": is_user_file(entry.filename),
+            })
+    lines = ["Traceback (most recent call last, user frames only):"]
+    for entry in kept:
+        lines.append('  File "%s", line %s, in %s' % (entry["file"], entry["line"], entry["function"]))
+        if entry["code"]:
+            lines.append("    " + entry["code"])
+    message = str(exc)
+    if len(message) > 4000:
+        message = message[:4000] + " ..."
+    lines.append("%s: %s" % (type(exc).__name__, message))
+    return {"type": type(exc).__name__, "message": message, "frames": kept, "traceback": "\n".join(lines)}
+
+
+# --------------------------------------------------------------------------- state
+
+class State(object):
+    def __init__(self):
+        self.facts_path = os.environ.get("GRADFIX_FACTS")
+        self.steps = max(1, int(os.environ.get("GRADFIX_STEPS", "1") or 1))
+        self.status = "exited-before-gradient"
+        self.error = None
+        self.exit_code = None
+        self.stopped_after_steps = None
+        self.gradient_calls = []
+        self.applies = []
+        self.notes = []
+        self.tf_version = None
+        self.keras_version = None
+        self.first_site = None  # (file, line) of the first gradient call site: one hit per step
+        self.first_site_hits = 0
+        self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
+        self.layers = {}  # id(layer) -> (layer, class name, built_at)
+        self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
+        self.active_tapes = []  # tapes currently recording
+        self.live_tapes = {}  # id(tape) -> first event seq while alive (pushed, no gradient asked yet)
+        self.tape_windows = {}  # id(tape) -> first seq
+        self.tape_watched_tensors = {}  # id(tape) -> set(id(tensor))
+        self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
+        self.current_line = None  # (file, line, function) of the latest user line event
+        self.events = []
+        self.seq = 0
+        self.objects = []  # tracked values, by index
+        self.object_index = {}  # id -> index
+        self.object_seq = {}  # index -> seq of the first binding seen
+        self.pending = {}  # id(frame) -> [stmt key, before snapshot, file, func, line]
+        self.previous_sources = {}  # gradient site -> [kind of each source]
+        self.in_gradfix = False
+
+
+STATE = State()
+tf = None
+_TENSOR_TYPES = ()
+_VARIABLE_TYPES = ()
+_NDARRAY = ()
+
+
+def write_facts():
+    if not STATE.facts_path:
+        return
+    data = {
+        "version": FACTS_VERSION,
+        "status": STATE.status,
+        "tensorflow_version": STATE.tf_version,
+        "keras_version": STATE.keras_version,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "error": STATE.error,
+        "exit_code": STATE.exit_code,
+        "steps": STATE.steps,
+        "stopped_after_steps": STATE.stopped_after_steps,
+        "gradient_calls": STATE.gradient_calls,
+        "applies": STATE.applies,
+        "notes": STATE.notes,
+        "elapsed": round(time.time() - _START, 3),
+    }
+    temporary = STATE.facts_path + ".tmp"
+    try:
+        with open(temporary, "w") as out:
+            json.dump(data, out, default=str)
+        os.replace(temporary, STATE.facts_path)
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------- describing values
+
+def _tf_var(value):
+    """The tf.Variable under a Keras 3 variable (or the tf.Variable itself), else None."""
+    if isinstance(value, _VARIABLE_TYPES):
+        return value
+    inner = getattr(value, "_value", None)
+    if inner is not None and isinstance(inner, _VARIABLE_TYPES):
+        return inner
+    return None
+
+
+def _shape(value):
+    try:
+        shape = value.shape
+        return [None if d is None else int(d) for d in shape]
+    except Exception:
+        return None
+
+
+def _dtype(value):
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return type(value).__name__
+    name = getattr(dtype, "name", None)
+    return str(name if name is not None else dtype)
+
+
+def _var_name(value, var):
+    path = getattr(value, "path", None)
+    if isinstance(path, str) and path:
+        return path
+    name = getattr(var if var is not None else value, "name", None) or ""
+    if name.endswith(":0"):
+        name = name[:-2]
+    return name
+
+
+def _is_float_dtype(value):
+    dtype = getattr(value, "dtype", None)
+    try:
+        return bool(tf.as_dtype(dtype).is_floating or tf.as_dtype(dtype).is_complex)
+    except Exception:
+        return False
+
+
+def layer_info(layer):
+    if layer is None:
+        return None
+    entry = STATE.layers.get(id(layer))
+    built_at = entry[2] if entry is not None else None
+    return {"class": type(layer).__name__, "name": getattr(layer, "name", None), "built_at": built_at}
+
+
+def describe_source(index, value, grad):
+    var = _tf_var(value)
+    info = {
+        "index": index,
+        "kind": "variable" if var is not None else ("tensor" if isinstance(value, _TENSOR_TYPES) else "other"),
+        "type": type(value).__name__,
+        "path": None,
+        "name": None,
+        "shape": _shape(value),
+        "dtype": _dtype(value),
+        "trainable": None,
+        "gradient_is_none": grad is None,
+        "created_at": None,
+        "layer": None,
+        "read": None,
+        "read_outside_at": None,
+    }
+    if var is not None:
+        info["path"] = _var_name(value, var)
+        info["name"] = info["path"].split("/")[-1]
+        trainable = getattr(value, "trainable", None)
+        info["trainable"] = bool(trainable) if trainable is not None else bool(getattr(var, "trainable", True))
+        site_entry = STATE.var_sites.get(id(var))
+        if site_entry is not None:
+            info["created_at"] = site_entry[1]
+            info["layer"] = layer_info(site_entry[2])
+        reads = STATE.reads.get(id(var))
+        if reads is None:
+            info["read"] = "never"
+        else:
+            info["read"] = "in-tape" if reads["tapes"] else "outside-tape"
+            info["read_outside_at"] = reads["outside"]
+    else:
+        info["path"] = info["name"] = "<%s %s %s>" % (info["type"], info["dtype"], info["shape"])
+    return info
+
+
+# --------------------------------------------------------------------------- tracing user frames
+
+def _is_tracked(value):
+    return isinstance(value, _TENSOR_TYPES) or isinstance(value, _NDARRAY) or type(value) is float
+
+
+def _register(value):
+    key = id(value)
+    index = STATE.object_index.get(key)
+    if index is not None and STATE.objects[index] is value:
+        return index
+    index = len(STATE.objects)
+    STATE.objects.append(value)
+    STATE.object_index[key] = index
+    STATE.object_seq[index] = STATE.seq
+    return index
+
+
+def _snapshot(frame):
+    out = {}
+    try:
+        items = list(frame.f_locals.items())
+    except Exception:
+        return out
+    for name, value in items:
+        if _is_tracked(value):
+            out[name] = _register(value)
+        elif type(value) in (tuple, list) and 0 < len(value) <= 8:
+            for position, item in enumerate(value):
+                if _is_tracked(item):
+                    out["%s[%d]" % (name, position)] = _register(item)
+    return out
+
+
+_STMT_CACHE = {}
+
+
+def _statement_map(filename):
+    """line -> (statement start line, end line, names read, code) for one file."""
+    cached = _STMT_CACHE.get(filename)
+    if cached is not None:
+        return cached
+    table = {}
+    try:
+        lines = linecache.getlines(filename)
+        tree = ast.parse("".join(lines))
+    except Exception:
+        _STMT_CACHE[filename] = table
+        return table
+
+    def names_in(nodes):
+        found = set()
+        for node in nodes:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name):
+                    found.add(sub.id)
+        return found
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.AST):
+            end = max(node.lineno, body[0].lineno - 1)
+            header = []
+            for field in ("test", "iter", "target", "items"):
+                part = getattr(node, field, None)
+                if isinstance(part, list):
+                    for item in part:
+                        header.append(getattr(item, "context_expr", item))
+                elif isinstance(part, ast.AST):
+                    header.append(part)
+            reads = names_in(header)
+        else:
+            end = getattr(node, "end_lineno", node.lineno) or node.lineno
+            if isinstance(node, ast.Assign):
+                reads = names_in([node.value]) | names_in([t for t in node.targets if not isinstance(t, ast.Name)])
+            elif isinstance(node, ast.AugAssign):
+                reads = names_in([node.value, node.target])
+            elif isinstance(node, ast.AnnAssign):
+                reads = names_in([node.value] if node.value is not None else [])
+            else:
+                reads = names_in([node])
+        code = "".join(lines[node.lineno - 1:end]).strip()
+        entry = (node.lineno, end, frozenset(reads), code, type(node).__name__)
+        for line in range(node.lineno, end + 1):
+            previous = table.get(line)
+            # keep the innermost statement for a line
+            if previous is None or previous[0] <= node.lineno:
+                table[line] = entry
+    _STMT_CACHE[filename] = table
+    return table
+
+
+def _close_pending(frame, return_value=None, returning=False):
+    key = id(frame)
+    pending = STATE.pending.pop(key, None)
+    if pending is None:
+        return
+    stmt, before, filename, function, recording = pending
+    after = _snapshot(frame)
+    outputs = {}
+    for name, index in after.items():
+        if before.get(name) != index:
+            outputs[name] = index
+    if returning and _is_tracked(return_value):
+        outputs["<return>"] = _register(return_value)
+    reads = {}
+    for name, index in before.items():
+        base = name.split("[", 1)[0]
+        if base in stmt[2]:
+            reads[name] = index
+    STATE.seq += 1
+    STATE.events.append({
+        "seq": STATE.seq,
+        "frame": key,
+        "file": filename,
+        "line": stmt[0],
+        "end_line": stmt[1],
+        "code": stmt[3],
+        "kind": stmt[4],
+        "function": function,
+        "reads": reads,
+        "outputs": outputs,
+        "recording": recording,
+        "initial": before,
+    })
+    if len(STATE.events) > MAX_EVENTS:
+        del STATE.events[: MAX_EVENTS // 2]
+
+
+def _local_trace(frame, event, arg):
+    if STATE.in_gradfix:
+        return _local_trace
+    try:
+        if event == "line":
+            code = frame.f_code
+            STATE.current_line = (code.co_filename, frame.f_lineno, code.co_name)
+            if STATE.live_tapes:
+                table = _statement_map(code.co_filename)
+                stmt = table.get(frame.f_lineno)
+                pending = STATE.pending.get(id(frame))
+                if pending is not None and stmt is not None and pending[0][0] == stmt[0] and pending[0] is stmt:
+                    return _local_trace  # still the same statement
+                if pending is not None:
+                    _close_pending(frame)
+                    before = STATE.events[-1]["initial"].copy()
+                    before.update(STATE.events[-1]["outputs"])
+                    before.pop("<return>", None)
+                else:
+                    before = _snapshot(frame)
+                if stmt is not None:
+                    STATE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(STATE.active_tapes)]
+            else:
+                STATE.pending.pop(id(frame), None)
+        elif event == "return":
+            if STATE.live_tapes and id(frame) in STATE.pending:
+                _close_pending(frame, arg, returning=True)
+            else:
+                STATE.pending.pop(id(frame), None)
+    except Exception:
+        pass
+    return _local_trace
+
+
+_CODE_IS_USER = {}
+
+
+def _global_trace(frame, event, arg):
+    code = frame.f_code
+    user = _CODE_IS_USER.get(code)
+    if user is None:
+        user = is_user_file(code.co_filename)
+        _CODE_IS_USER[code] = user
+    if not user:
+        return None
+    return _local_trace
+
+
+# --------------------------------------------------------------------------- the frontier
+
+def _gradient_of(tape, original_gradient, target, sources):
+    try:
+        if getattr(tape, "_recording", False):
+            with tape.stop_recording():
+                return original_gradient(tape, target, sources)
+        return original_gradient(tape, target, sources)
+    except Exception:
+        return [None] * len(sources)
+
+
+def _event_site(event):
+    return {"file": _rel(event["file"]), "line": event["line"], "end_line": event["end_line"],
+            "function": event["function"], "code": event["code"], "recording": event["recording"]}
+
+
+def _value_summary(index):
+    value = STATE.objects[index]
+    return {"type": type(value).__name__, "shape": _shape(value), "dtype": _dtype(value)}
+
+
+def frontier(tape, original_gradient, target, lost):
+    """For the variables in ``lost`` (watched by ``tape``, gradient None): where does the path break?"""
+    start = STATE.tape_windows.get(id(tape), 0)
+    events = [e for e in STATE.events if e["seq"] > start]
+    if not events:
+        return [None] * len(lost)
+    # every tracked value seen in the window, in order of appearance
+    order = []
+    seen = set()
+    binding = {}  # index -> (event, name) that bound it first in the window
+    for event in events:
+        for name, index in event["initial"].items():
+            if index not in seen:
+                seen.add(index)
+                order.append(index)
+                binding.setdefault(index, (event, name, True))
+        for name, index in event["outputs"].items():
+            if index not in seen:
+                seen.add(index)
+                order.append(index)
+            known = binding.get(index)
+            if known is None or (known[1] == "<return>" and name != "<return>"):
+                binding[index] = (event, name, False)
+    order = order[-MAX_TENSORS_QUERIED:]
+    lost_vars = [value for value in lost]
+    lost_tf = [_tf_var(v) for v in lost_vars]
+    # A: which tracked values depend on which lost variable
+    depends = {}
+    for index in order:
+        value = STATE.objects[index]
+        row = []
+        var = _tf_var(value)
+        if var is not None:
+            row = [var is lv for lv in lost_tf]
+        elif isinstance(value, _TENSOR_TYPES) and _is_float_dtype(value):
+            grads = _gradient_of(tape, original_gradient, value, lost_vars)
+            row = [g is not None for g in grads]
+        else:
+            row = [False] * len(lost_vars)
+        depends[index] = row
+    # B: which tracked values the target depends on (gradient-wise), then backwards along the data flow
+    targets = [t for t in tf.nest.flatten(target)]
+    target_ids = set(id(t) for t in targets)
+    reach = set(i for i in order if id(STATE.objects[i]) in target_ids)
+    floats = [i for i in order if isinstance(STATE.objects[i], _TENSOR_TYPES) and _is_float_dtype(STATE.objects[i])
+              and _tf_var(STATE.objects[i]) is None]
+    if floats:
+        grads = _gradient_of(tape, original_gradient, target, [STATE.objects[i] for i in floats])
+        for index, grad in zip(floats, grads):
+            if grad is not None:
+                reach.add(index)
+    for event in reversed(events):
+        if any(index in reach for index in event["outputs"].values()):
+            reach.update(event["reads"].values())
+    results = []
+    for position, variable in enumerate(lost_vars):
+        connected = [i for i in order if depends.get(i) and depends[i][position] and _tf_var(STATE.objects[i]) is None]
+        connected_set = set(connected)
+        var_itself = set(i for i in order if depends.get(i) and depends[i][position])
+        breaking = None
+        fallback = None
+        for event in events:
+            read_connected = [n for n, i in event["reads"].items() if i in var_itself]
+            if not read_connected or not event["outputs"]:
+                continue
+            outs = list(event["outputs"].values())
+            if any(i in connected_set for i in outs):
+                continue
+            if any(i in reach for i in outs):
+                breaking = (event, read_connected)
+                break
+            if fallback is None:
+                fallback = (event, read_connected)
+        info = {"connected_tensors": len(connected), "last_connected": None, "break": None,
+                "break_reaches_target": breaking is not None}
+        if connected:
+            last = max(connected, key=lambda i: STATE.object_seq.get(i, 0))
+            event, name, initial = binding.get(last, (None, None, None))
+            entry = _value_summary(last)
+            entry["name"] = name
+            if event is not None:
+                entry.update({"file": _rel(event["file"]), "function": event["function"]})
+                if initial:
+                    entry["line"] = None
+                    entry["bound"] = "on entry to %s" % event["function"]
+                else:
+                    entry["line"] = event["line"]
+                    entry["code"] = event["code"]
+            info["last_connected"] = entry
+            # was it read afterwards at all?
+            info["last_connected_read"] = any(last in e["reads"].values() for e in events)
+        chosen = breaking or fallback
+        if chosen is not None:
+            event, read_connected = chosen
+            site = _event_site(event)
+            site["reads_connected"] = read_connected
+            site["outputs"] = [dict(name=n, **_value_summary(i)) for n, i in event["outputs"].items()]
+            site["outputs_reach_target"] = breaking is not None
+            site["output_is_target"] = any(id(STATE.objects[i]) in target_ids for i in event["outputs"].values())
+            info["break"] = site
+        results.append(info)
+    return results
+
+
+# --------------------------------------------------------------------------- wrappers
+
+def _install_tape_wrappers():
+    tape_cls = tf.GradientTape
+    original_init = tape_cls.__init__
+    original_gradient = tape_cls.gradient
+    original_push = tape_cls._push_tape
+    original_pop = tape_cls._pop_tape
+    original_watch = tape_cls.watch
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        original_init(self, persistent=True, watch_accessed_variables=watch_accessed_variables)
+        self._gradfix_user_persistent = persistent
+
+    def _push_tape(self):
+        original_push(self)
+        STATE.active_tapes.append(self)
+        if id(self) not in STATE.live_tapes:
+            STATE.live_tapes[id(self)] = STATE.seq
+            STATE.tape_windows.setdefault(id(self), STATE.seq)
+            STATE.tape_objects[id(self)] = self
+
+    def _pop_tape(self):
+        original_pop(self)
+        try:
+            STATE.active_tapes.remove(self)
+        except ValueError:
+            pass
+
+    def watch(self, tensor):
+        original_watch(self, tensor)
+        watched = STATE.tape_watched_tensors.setdefault(id(self), set())
+        for item in tf.nest.flatten(tensor):
+            watched.add(id(item))
+
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
+        if STATE.in_gradfix:
+            return original_gradient(self, target, sources, output_gradients=output_gradients,
+                                     unconnected_gradients=unconnected_gradients or tf.UnconnectedGradients.NONE)
+        here = caller_site(2)
+        site_key = (here["file"], here["line"]) if here else None
+        flat_sources = tf.nest.flatten(sources)
+        kinds = ["variable" if _tf_var(s) is not None else "tensor" for s in flat_sources]
+        if STATE.first_site is None:
+            STATE.first_site = site_key
+        if site_key == STATE.first_site:
+            STATE.first_site_hits += 1
+            if STATE.first_site_hits > STATE.steps:
+                previous = STATE.previous_sources.get(site_key)
+                if previous is not None and len(previous) == len(kinds):
+                    rebound = [i for i, (a, b) in enumerate(zip(previous, kinds)) if a == "variable" and b == "tensor"]
+                    if rebound:
+                        STATE.notes.append({"kind": "rebound", "site": here, "positions": rebound,
+                                            "message": "sources that were variables at the previous step are plain tensors now"})
+                        last_call = None
+                        for call in reversed(STATE.gradient_calls):
+                            if call["site_key"] == list(site_key):
+                                last_call = call
+                                break
+                        if last_call is not None:
+                            for position in rebound:
+                                if position < len(last_call["sources"]):
+                                    last_call["sources"][position]["rebound_next_step"] = True
+                STATE.stopped_after_steps = STATE.steps
+                raise GradfixStop()
+        STATE.previous_sources[site_key] = kinds
+        kwargs = {}
+        if output_gradients is not None:
+            kwargs["output_gradients"] = output_gradients
+        if unconnected_gradients is not None:
+            kwargs["unconnected_gradients"] = unconnected_gradients
+        result = original_gradient(self, target, sources, **kwargs)
+        STATE.in_gradfix = True
+        try:
+            _record_gradient_call(self, original_gradient, target, flat_sources, tf.nest.flatten(result),
+                                  here, site_key, unconnected_gradients)
+        except Exception as problem:  # never break the user's program for a bookkeeping error
+            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                "traceback": traceback.format_exc()[-3000:]})
+        finally:
+            STATE.in_gradfix = False
+            STATE.live_tapes.pop(id(self), None)
+        write_facts()
+        return result
+
+    tape_cls.__init__ = __init__
+    tape_cls._push_tape = _push_tape
+    tape_cls._pop_tape = _pop_tape
+    tape_cls.watch = watch
+    tape_cls.gradient = gradient
+
+
+def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_grads, here, site_key, unconnected):
+    zero_is_none = False
+    if unconnected is not None and str(unconnected).lower().endswith("zero"):
+        # The user asked for zeros instead of None: ask again to tell them apart.
+        zero_is_none = True
+        flat_grads = tf.nest.flatten(_gradient_of(tape, original_gradient, target, flat_sources))
+    watched = set()
+    try:
+        for v in tape.watched_variables():
+            inner = _tf_var(v)
+            watched.add(id(inner if inner is not None else v))
+    except Exception:
+        pass
+    watched_tensors = STATE.tape_watched_tensors.get(id(tape), set())
+    sources = []
+    lost = []
+    lost_positions = []
+    for index, (value, grad) in enumerate(zip(flat_sources, flat_grads)):
+        info = describe_source(index, value, grad)
+        var = _tf_var(value)
+        if var is not None:
+            info["watched"] = id(var) in watched
+            reads = STATE.reads.get(id(var))
+            if reads is not None:
+                others = [t for t in reads["tapes"] if t != id(tape)]
+                info["read_by_other_tape"] = bool(others)
+                if others and grad is None:
+                    # would another tape have given a gradient?
+                    for other_id in others:
+                        other = STATE.tape_objects.get(other_id)
+                        if other is None:
+                            continue
+                        got = _gradient_of(other, original_gradient, target, [value])[0]
+                        if got is not None:
+                            info["other_tape_has_gradient"] = True
+                            break
+        else:
+            info["watched"] = id(value) in watched_tensors
+        sources.append(info)
+        if grad is None and var is not None and info["watched"]:
+            lost.append(value)
+            lost_positions.append(index)
+    if lost:
+        for position, result in zip(lost_positions, frontier(tape, original_gradient, target, lost)):
+            sources[position]["frontier"] = result
+    targets = tf.nest.flatten(target)
+    STATE.gradient_calls.append({
+        "index": len(STATE.gradient_calls),
+        "step": max(1, STATE.first_site_hits),
+        "site": here,
+        "site_key": list(site_key) if site_key else None,
+        "user_site": first_user_site(3),
+        "kind": "tape",
+        "tape_persistent_in_program": bool(getattr(tape, "_gradfix_user_persistent", False)),
+        "target": {
+            "description": ", ".join("%s %s %s" % (type(t).__name__, _dtype(t), _shape(t)) for t in targets[:4]),
+            "shape": _shape(targets[0]) if len(targets) == 1 else None,
+            "dtype": _dtype(targets[0]) if len(targets) == 1 else None,
+        },
+        "unconnected_zero": zero_is_none,
+        "sources": sources,
+    })
+    STATE.status = "ok"
+
+
+def _install_variable_hooks():
+    from tensorflow.python.ops import resource_variable_ops as rvo
+
+    base = rvo.BaseResourceVariable
+
+    def on_read(self):
+        if STATE.in_gradfix:
+            return
+        entry = STATE.reads.get(id(self))
+        if entry is None:
+            entry = STATE.reads[id(self)] = {"outside": None, "tapes": set()}
+        if STATE.active_tapes:
+            for tape in STATE.active_tapes:
+                entry["tapes"].add(id(tape))
+        elif entry["outside"] is None and STATE.current_line is not None:
+            filename, line, function = STATE.current_line
+            entry["outside"] = {"file": _rel(filename), "line": line, "function": function,
+                                "code": linecache.getline(filename, line).strip()}
+
+    for name in ("_read_variable_op", "sparse_read", "gather_nd"):
+        original = base.__dict__.get(name)
+        if original is None:
+            continue
+
+        def make(original):
+            def wrapper(self, *args, **kwargs):
+                try:
+                    on_read(self)
+                except Exception:
+                    pass
+                return original(self, *args, **kwargs)
+            wrapper.__name__ = getattr(original, "__name__", "wrapper")
+            return wrapper
+
+        setattr(base, name, make(original))
+
+    def creator(next_creator, **kwargs):
+        variable = next_creator(**kwargs)
+        try:
+            layer = None
+            frame = sys._getframe(1)
+            depth = 0
+            while frame is not None and depth < 60:
+                candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+                if candidate is not None and id(candidate) in STATE.layers:
+                    layer = candidate
+                    break
+                frame = frame.f_back
+                depth += 1
+            var = _tf_var(variable)
+            if var is None:
+                var = variable
+            STATE.var_sites[id(var)] = (var, first_user_site(2), layer)
+        except Exception:
+            pass
+        return variable
+
+    scope = tf.variable_creator_scope(creator)
+    scope.__enter__()
+    return scope
+
+
+def _wrap_layer_classes(module_layer_classes):
+    for cls in module_layer_classes:
+        if cls is None or getattr(cls.__init__, "_gradfix", False):
+            continue
+        original_init = cls.__init__
+
+        def make(original_init):
+            def __init__(self, *args, **kwargs):
+                if id(self) not in STATE.layers:
+                    try:
+                        STATE.layers[id(self)] = (self, type(self).__name__, first_user_site(2))
+                    except Exception:
+                        pass
+                return original_init(self, *args, **kwargs)
+            __init__._gradfix = True
+            return __init__
+
+        cls.__init__ = make(original_init)
+
+
+def _wrap_optimizer_classes(classes):
+    for cls in classes:
+        if cls is None:
+            continue
+        for method in ("apply_gradients", "apply"):
+            original = cls.__dict__.get(method)
+            if original is None or getattr(original, "_gradfix", False):
+                continue
+
+            def make(original, method):
+                def wrapper(self, *args, **kwargs):
+                    if not getattr(STATE, "in_apply", False):
+                        STATE.in_apply = True
+                        try:
+                            args, kwargs = _record_apply(self, method, args, kwargs)
+                        except Exception as problem:
+                            STATE.notes.append({"kind": "internal-error", "message": "apply: %s" % problem})
+                        try:
+                            return original(self, *args, **kwargs)
+                        finally:
+                            STATE.in_apply = False
+                    return original(self, *args, **kwargs)
+                wrapper._gradfix = True
+                wrapper.__name__ = method
+                return wrapper
+
+            setattr(cls, method, make(original, method))
+
+
+def _record_apply(optimizer, method, args, kwargs):
+    if method == "apply_gradients":
+        pairs = args[0] if args else kwargs.get("grads_and_vars")
+        pairs = list(pairs)
+        grads = [p[0] for p in pairs]
+        variables = [p[1] for p in pairs]
+        # the zip was consumed: hand the list back to the real method
+        if args:
+            args = (pairs,) + tuple(args[1:])
+        else:
+            kwargs["grads_and_vars"] = pairs
+    else:
+        grads = list(args[0]) if args else list(kwargs.get("grads", []))
+        variables = args[1] if len(args) > 1 else kwargs.get("trainable_variables")
+        if variables is None:
+            variables = getattr(optimizer, "_trainable_variables", []) or []
+        variables = list(variables)
+    entries = []
+    for index, (grad, value) in enumerate(zip(grads, variables)):
+        info = describe_source(index, value, grad)
+        entries.append(info)
+    STATE.applies.append({
+        "index": len(STATE.applies),
+        "method": method,
+        "optimizer": type(optimizer).__name__,
+        "site": first_user_site(3),
+        "after_gradient_call": len(STATE.gradient_calls) - 1,
+        "variables": entries,
+    })
+    write_facts()
+    return args, kwargs
+
+
+def instrument():
+    global tf, _TENSOR_TYPES, _VARIABLE_TYPES, _NDARRAY
+    import tensorflow as tf_module
+    tf = tf_module
+    STATE.tf_version = getattr(tf, "__version__", None)
+    from tensorflow.python.types import core as tf_core
+    _TENSOR_TYPES = (tf_core.Tensor,)
+    _VARIABLE_TYPES = (tf.Variable,)
+    try:
+        import numpy
+        _NDARRAY = (numpy.ndarray, numpy.generic)
+    except Exception:
+        _NDARRAY = ()
+    try:
+        tf.config.run_functions_eagerly(True)
+    except Exception:
+        pass
+    _install_tape_wrappers()
+    STATE.creator_scope = _install_variable_hooks()  # keep it: a collected scope exits
+    layer_classes = []
+    optimizer_classes = []
+    try:
+        import keras
+        STATE.keras_version = getattr(keras, "__version__", None)
+        layer_classes.append(keras.layers.Layer)
+        try:
+            from keras.src.optimizers import base_optimizer
+            optimizer_classes.append(base_optimizer.BaseOptimizer)
+        except Exception:
+            pass
+        for cls in type.mro(keras.optimizers.Optimizer):
+            if cls.__module__.startswith("keras"):
+                optimizer_classes.append(cls)
+        _force_keras_eager(keras)
+    except Exception:
+        pass
+    if "tf_keras" in sys.modules or _module_available("tf_keras"):
+        try:
+            import tf_keras
+            layer_classes.append(tf_keras.layers.Layer)
+            for cls in type.mro(tf_keras.optimizers.Optimizer):
+                if cls.__module__.startswith("tf_keras"):
+                    optimizer_classes.append(cls)
+            try:
+                for cls in type.mro(tf_keras.optimizers.legacy.Optimizer):
+                    if cls.__module__.startswith("tf_keras"):
+                        optimizer_classes.append(cls)
+            except Exception:
+                pass
+        except Exception:
+            pass
+    _wrap_layer_classes(layer_classes)
+    _wrap_optimizer_classes(list(dict.fromkeys(optimizer_classes)))
+
+
+def _module_available(name):
+    try:
+        import importlib.util
+        return importlib.util.find_spec(name) is not None
+    except Exception:
+        return False
+
+
+def _force_keras_eager(keras):
+    """model.fit and friends: run the step's Python eagerly so the user's loss is traced."""
+    try:
+        model_cls = keras.Model
+        original_compile = model_cls.compile
+        if getattr(original_compile, "_gradfix", False):
+            return
+
+        def compile(self, *args, **kwargs):
+            kwargs["run_eagerly"] = True
+            kwargs["jit_compile"] = False
+            return original_compile(self, *args, **kwargs)
+        compile._gradfix = True
+        model_cls.compile = compile
+    except Exception:
+        pass
+
+
+# --------------------------------------------------------------------------- running the target
+
+def resolve_target(target):
+    """('file', path, function or None) or ('module', name, function or None)."""
+    function = None
+    spec = target
+    if ":" in target:
+        head, _, tail = target.rpartition(":")
+        if head and tail and tail.replace("_", "a").replace(".", "a").isalnum() and not os.path.exists(target):
+            spec, function = head, tail
+    if spec.endswith(".py") or os.path.exists(spec):
+        return "file", os.path.abspath(spec), function
+    return "module", spec, function
+
+
+def run_target(target, args):
+    import runpy
+    kind, spec, function = resolve_target(target)
+    if kind == "file":
+        sys.argv = [spec] + list(args)
+        sys.path.insert(0, os.path.dirname(spec))
+        if function is None:
+            runpy.run_path(spec, run_name="__main__")
+        else:
+            namespace = runpy.run_path(spec, run_name="__gradfix_target__")
+            fn = namespace.get(function)
+            if fn is None:
+                raise LookupError("%s defines no %s" % (spec, function))
+            fn()
+    else:
+        sys.argv = [spec] + list(args)
+        sys.path.insert(0, os.getcwd())
+        if function is None:
+            runpy.run_module(spec, run_name="__main__", alter_sys=True)
+        else:
+            import importlib
+            module = importlib.import_module(spec)
+            fn = getattr(module, function, None)
+            if fn is None:
+                raise LookupError("module %s defines no %s" % (spec, function))
+            fn()
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write("usage: bootstrap.py TARGET [ARGS...]\n")
+        return 2
+    target, args = argv[1], argv[2:]
+    kind, spec, _ = resolve_target(target)
+    if kind == "file" and not os.path.exists(spec):
+        STATE.status = "crashed"
+        STATE.error = {"type": "FileNotFoundError", "message": "no such file: %s" % spec, "frames": [],
+                       "traceback": "FileNotFoundError: no such file: %s" % spec}
+        write_facts()
+        return 0
+    try:
+        instrument()
+    except ImportError as problem:
+        STATE.status = "no-tensorflow"
+        STATE.error = {"type": type(problem).__name__, "message": str(problem), "frames": [],
+                       "traceback": "%s: %s" % (type(problem).__name__, problem)}
+        write_facts()
+        return 0
+    write_facts()
+    # the user's stdout is untouched; gradfix's own output goes to the facts file only
+    sys.settrace(_global_trace)
+    try:
+        run_target(target, args)
+        if not STATE.gradient_calls:
+            STATE.status = "no-gradient-call"
+    except GradfixStop:
+        STATE.status = "ok"
+    except SystemExit as stop:
+        code = stop.code
+        STATE.exit_code = code if isinstance(code, int) or code is None else 1
+        if not STATE.gradient_calls:
+            STATE.status = "exited-before-gradient"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as problem:
+        STATE.error = trimmed_traceback(problem)
+        STATE.status = "ok" if STATE.gradient_calls else "crashed"
+    finally:
+        sys.settrace(None)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    write_facts()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    # Skip interpreter teardown (TensorFlow's can be slow or hang): the facts are written.
+    os._exit(code)

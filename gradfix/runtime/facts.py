@@ -1,0 +1,310 @@
+"""The facts a diagnosis run sends back, as plain dataclasses (the parent side of bootstrap's JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = (
+    "ok",  # at least one gradient was computed: the facts below describe it
+    "crashed",  # the program raised before its first gradient
+    "exited-before-gradient",  # sys.exit / os._exit before the first gradient
+    "no-gradient-call",  # ran to the end without ever asking for a gradient
+    "timeout",  # killed after the time limit
+    "no-tensorflow",  # the interpreter cannot import TensorFlow
+    "could-not-start",  # the interpreter itself could not be run
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    file: str
+    line: int | None
+    function: str = ""
+    code: str = ""
+    column: int | None = None
+    end_line: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Site | None":
+        if not data:
+            return None
+        return cls(
+            file=data.get("file", ""),
+            line=data.get("line"),
+            function=data.get("function", "") or "",
+            code=data.get("code", "") or "",
+            column=data.get("column"),
+            end_line=data.get("end_line"),
+        )
+
+    def where(self) -> str:
+        import os
+
+        path = os.path.relpath(self.file) if self.file and os.path.isabs(self.file) else self.file
+        if self.line is None:
+            return path
+        return f"{path}:{self.line}" + (f":{self.column}" if self.column else "")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    cls: str
+    name: str | None
+    built_at: Site | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "LayerInfo | None":
+        if not data:
+            return None
+        return cls(cls=data.get("class", ""), name=data.get("name"), built_at=Site.from_dict(data.get("built_at")))
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Where the path from one variable to the gradient's target breaks."""
+
+    last_connected: dict[str, Any] | None  # name, line, code, shape, dtype of the last tensor still connected
+    last_connected_read: bool | None
+    break_site: Site | None  # the first statement whose result is no longer connected
+    break_code: str = ""
+    break_outputs: tuple[dict[str, Any], ...] = ()
+    reads_connected: tuple[str, ...] = ()
+    break_recording: bool | None = None  # was a tape recording when the break ran
+    outputs_reach_target: bool = False
+    output_is_target: bool = False
+    connected_tensors: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Frontier | None":
+        if not data:
+            return None
+        brk = data.get("break") or {}
+        return cls(
+            last_connected=data.get("last_connected"),
+            last_connected_read=data.get("last_connected_read"),
+            break_site=Site.from_dict(brk) if brk else None,
+            break_code=brk.get("code", ""),
+            break_outputs=tuple(brk.get("outputs", ())),
+            reads_connected=tuple(brk.get("reads_connected", ())),
+            break_recording=brk.get("recording"),
+            outputs_reach_target=bool(brk.get("outputs_reach_target")),
+            output_is_target=bool(brk.get("output_is_target")),
+            connected_tensors=int(data.get("connected_tensors", 0) or 0),
+        )
+
+
+@dataclass(frozen=True)
+class SourceFact:
+    """One source of a gradient call (normally a variable) and what the run learnt about it."""
+
+    index: int
+    kind: str  # "variable", "tensor" or "other"
+    path: str
+    name: str
+    shape: tuple[int | None, ...] | None
+    dtype: str
+    trainable: bool | None
+    gradient_is_none: bool
+    created_at: Site | None = None
+    layer: LayerInfo | None = None
+    watched: bool | None = None  # did the tape see it read while recording
+    read: str | None = None  # "in-tape", "outside-tape" or "never" (variables only)
+    read_outside_at: Site | None = None
+    read_by_other_tape: bool = False
+    other_tape_has_gradient: bool = False
+    rebound_next_step: bool = False
+    frontier: Frontier | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SourceFact":
+        shape = data.get("shape")
+        return cls(
+            index=int(data.get("index", 0)),
+            kind=data.get("kind", "variable"),
+            path=data.get("path") or "",
+            name=data.get("name") or "",
+            shape=tuple(shape) if shape is not None else None,
+            dtype=data.get("dtype") or "",
+            trainable=data.get("trainable"),
+            gradient_is_none=bool(data.get("gradient_is_none")),
+            created_at=Site.from_dict(data.get("created_at")),
+            layer=LayerInfo.from_dict(data.get("layer")),
+            watched=data.get("watched"),
+            read=data.get("read"),
+            read_outside_at=Site.from_dict(data.get("read_outside_at")),
+            read_by_other_tape=bool(data.get("read_by_other_tape")),
+            other_tape_has_gradient=bool(data.get("other_tape_has_gradient")),
+            rebound_next_step=bool(data.get("rebound_next_step")),
+            frontier=Frontier.from_dict(data.get("frontier")),
+        )
+
+    @property
+    def lost(self) -> bool:
+        """No gradient now, or a variable that the step turns into a plain tensor (None from the next step on)."""
+        return self.gradient_is_none or self.rebound_next_step
+
+    @property
+    def is_variable(self) -> bool:
+        return self.kind == "variable"
+
+    def shape_text(self) -> str:
+        if self.shape is None:
+            return "?"
+        return "(" + ", ".join("None" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
+
+
+@dataclass(frozen=True)
+class GradientCall:
+    index: int
+    step: int
+    site: Site | None  # the frame that called tape.gradient (Keras's own train_step for model.fit)
+    user_site: Site | None  # the first frame in the user's code
+    target: dict[str, Any]
+    sources: tuple[SourceFact, ...]
+    kind: str = "tape"  # "tape" or "apply" (an optimizer apply seen without a tape call)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GradientCall":
+        return cls(
+            index=int(data.get("index", 0)),
+            step=int(data.get("step", 1)),
+            site=Site.from_dict(data.get("site")),
+            user_site=Site.from_dict(data.get("user_site")),
+            target=dict(data.get("target") or {}),
+            sources=tuple(SourceFact.from_dict(s) for s in data.get("sources", ())),
+            kind=data.get("kind", "tape"),
+        )
+
+    @property
+    def where(self) -> Site | None:
+        return self.user_site or self.site
+
+    def without_gradient(self) -> list[SourceFact]:
+        return [s for s in self.sources if s.lost]
+
+
+@dataclass(frozen=True)
+class ApplyCall:
+    index: int
+    method: str
+    optimizer: str
+    site: Site | None
+    after_gradient_call: int
+    variables: tuple[SourceFact, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ApplyCall":
+        return cls(
+            index=int(data.get("index", 0)),
+            method=data.get("method", ""),
+            optimizer=data.get("optimizer", ""),
+            site=Site.from_dict(data.get("site")),
+            after_gradient_call=int(data.get("after_gradient_call", -1)),
+            variables=tuple(SourceFact.from_dict(v) for v in data.get("variables", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    traceback: str
+    frames: tuple[Site, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ErrorInfo | None":
+        if not data:
+            return None
+        return cls(
+            type=data.get("type", ""),
+            message=data.get("message", ""),
+            traceback=data.get("traceback", ""),
+            frames=tuple(s for s in (Site.from_dict(f) for f in data.get("frames", ())) if s is not None),
+        )
+
+
+@dataclass
+class RunFacts:
+    status: str
+    target: str = ""
+    args: tuple[str, ...] = ()
+    python: str = ""
+    tensorflow_version: str | None = None
+    keras_version: str | None = None
+    error: ErrorInfo | None = None
+    exit_code: int | None = None
+    returncode: int | None = None
+    steps: int = 1
+    stopped_after_steps: int | None = None
+    gradient_calls: list[GradientCall] = field(default_factory=list)
+    applies: list[ApplyCall] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    output_tail: str = ""  # the end of the child's output when it was captured (quiet runs)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **extra: Any) -> "RunFacts":
+        facts = cls(
+            status=data.get("status", "crashed"),
+            tensorflow_version=data.get("tensorflow_version"),
+            keras_version=data.get("keras_version"),
+            error=ErrorInfo.from_dict(data.get("error")),
+            exit_code=data.get("exit_code"),
+            steps=int(data.get("steps", 1) or 1),
+            stopped_after_steps=data.get("stopped_after_steps"),
+            gradient_calls=[GradientCall.from_dict(c) for c in data.get("gradient_calls", ())],
+            applies=[ApplyCall.from_dict(a) for a in data.get("applies", ())],
+            notes=list(data.get("notes", ())),
+            raw=data,
+        )
+        for key, value in extra.items():
+            setattr(facts, key, value)
+        return facts
+
+    @property
+    def diagnosed(self) -> bool:
+        return self.status == "ok"
+
+    def all_sources(self) -> list[SourceFact]:
+        """Every variable the run asked a gradient for, once each (by path), last sighting first-wins order."""
+        seen: dict[str, SourceFact] = {}
+        for call in self.gradient_calls:
+            for source in call.sources:
+                seen.setdefault(source.path, source)
+        for apply in self.applies:
+            for source in apply.variables:
+                seen.setdefault(source.path, source)
+        return list(seen.values())
+
+    def variables_without_gradient(self) -> list[tuple[GradientCall | ApplyCall, SourceFact]]:
+        """Each source that got None, with the call where that happened (first occurrence per path).
+
+        A variable that got None at one gradient call but a gradient at another
+        call of the same step (two models, two losses) is still listed: that call
+        meant to train it."""
+        found: dict[str, tuple[GradientCall | ApplyCall, SourceFact]] = {}
+        for call in self.gradient_calls:
+            for source in call.sources:
+                if source.lost and source.path not in found:
+                    found[source.path] = (call, source)
+        for apply in self.applies:
+            for source in apply.variables:
+                if source.gradient_is_none and source.path not in found:
+                    found[source.path] = (apply, source)
+        return list(found.values())
+
+    def all_variables_get_gradients(self) -> bool:
+        return self.diagnosed and bool(self.gradient_calls or self.applies) and not self.variables_without_gradient()
+
+    def gradient_status(self) -> dict[str, bool]:
+        """path -> got a gradient (True) or None somewhere (False)."""
+        result: dict[str, bool] = {}
+        for call in self.gradient_calls:
+            for source in call.sources:
+                result[source.path] = result.get(source.path, True) and not source.lost
+        for apply in self.applies:
+            for source in apply.variables:
+                result[source.path] = result.get(source.path, True) and not source.gradient_is_none
+        return result

@@ -1,0 +1,199 @@
+"""What a name or ``self`` attribute holds where it is read: the values bound to it.
+
+Shared by the rules that ask what kind of thing a gradient source is (a
+variable, a plain tensor, a frozen layer): they follow a name back to the
+assignments, loop headers and parameters that bind it, in the function that
+reads it and then in the module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.static.analysis import ModuleAnalysis, names_read
+from gradfix.static.names import dotted
+
+VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable", "keras.backend.Variable")
+
+
+@dataclass
+class Binding:
+    """One way a name got its value.
+
+    kind: "value" (``name = value``), "unpacked" (``a, name = value``),
+    "loop" (``for name in value``), "param" (a parameter of ``function``),
+    "augmented" (``name += value``) or "other" (import, def, with ... as).
+    """
+
+    kind: str
+    statement: cst.CSTNode  # the line-level statement that binds the name
+    value: cst.BaseExpression | None = None
+    function: cst.FunctionDef | None = None
+    param: cst.Param | None = None
+
+
+def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Binding]:
+    """The bindings of ``name`` that can reach ``at``: in its function first, else its parameters, else the module."""
+    scope = analysis.scope_of(at)
+    found: list[Binding] = []
+    statement = analysis.statement_index(at)
+    if statement is not None:
+        for definition in analysis.reaching_definitions(name, statement, scope):
+            found.extend(_bindings_in(definition.node, name))
+    if found:
+        return found
+    if isinstance(scope, cst.FunctionDef):
+        for param in _params(scope):
+            if param.name.value == name:
+                return [Binding("param", scope, function=scope, param=param)]
+        if any(name in s.assigned for s in analysis.statements(scope)):
+            return []  # bound only later in the function (or in a loop): too unclear to follow
+        for module_statement in analysis.statements(analysis.module):
+            if name in module_statement.assigned:
+                found.extend(_bindings_in(module_statement.node, name))
+    return found
+
+
+def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> list[Binding]:
+    """Every binding of ``name`` anywhere in ``scope`` (not only those reaching a point)."""
+    found: list[Binding] = []
+    for statement in analysis.statements(scope):
+        if name in statement.assigned:
+            found.extend(_bindings_in(statement.node, name))
+    return found
+
+
+def _params(function: cst.FunctionDef) -> Iterator[cst.Param]:
+    parameters = function.params
+    yield from parameters.posonly_params
+    yield from parameters.params
+    yield from parameters.kwonly_params
+
+
+def _bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
+    if isinstance(statement, cst.SimpleStatementLine):
+        found = []
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name) and target.target.value == name:
+                        found.append(Binding("value", statement, small.value))
+                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in _target_names(target.target):
+                        found.append(Binding("unpacked", statement, small.value))
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("value", statement, small.value))
+            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("augmented", statement, small.value))
+        return found or [Binding("other", statement)]
+    if isinstance(statement, cst.For) and name in _target_names(statement.target):
+        return [Binding("loop", statement, statement.iter)]
+    return [Binding("other", statement)]
+
+
+def _target_names(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names: set[str] = set()
+        for element in target.elements:
+            names |= _target_names(element.value)
+        return names
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return set()
+
+
+def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, attribute: str) -> list[cst.BaseExpression]:
+    """The values assigned to ``self.<attribute>`` in the methods of a class."""
+    values = []
+    for assign in _walk(class_node, cst.Assign):
+        for target in assign.targets:
+            if _is_self_attribute(target.target, attribute):
+                values.append(assign.value)
+    return values
+
+
+def _is_self_attribute(node: cst.CSTNode, attribute: str | None = None) -> bool:
+    return (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == "self"
+        and (attribute is None or node.attr.value == attribute)
+    )
+
+
+def values_of(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """The expressions a name or ``self.attr`` was plainly assigned; None when any binding is not a plain assignment."""
+    if isinstance(expression, cst.Name):
+        found = bindings(analysis, expression.value, expression)
+        if not found or any(b.kind != "value" or b.value is None for b in found):
+            return None
+        return [b.value for b in found]
+    if _is_self_attribute(expression):
+        class_node = analysis.enclosing_class(expression)
+        if class_node is None:
+            return None
+        return self_attribute_values(analysis, class_node, expression.attr.value) or None
+    return None
+
+
+def flatten_sources(analysis: ModuleAnalysis, sources: cst.BaseExpression, depth: int = 2) -> list[cst.BaseExpression]:
+    """The parts of a sources expression: elements of lists and tuples, operands of ``+``,
+    and, up to ``depth`` names deep, what a name holding such a list was assigned."""
+    if isinstance(sources, (cst.List, cst.Tuple)):
+        parts: list[cst.BaseExpression] = []
+        for element in sources.elements:
+            if isinstance(element, cst.StarredElement):
+                parts.extend(flatten_sources(analysis, element.value, depth))
+            else:
+                parts.extend(flatten_sources(analysis, element.value, depth))
+        return parts
+    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
+        return flatten_sources(analysis, sources.left, depth) + flatten_sources(analysis, sources.right, depth)
+    if isinstance(sources, cst.Name) and depth > 0:
+        values = values_of(analysis, sources)
+        if values and len(values) == 1 and isinstance(values[0], (cst.List, cst.Tuple, cst.BinaryOperation)):
+            return flatten_sources(analysis, values[0], depth - 1)
+    return [sources]
+
+
+def keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def positional(call: cst.Call, index: int) -> cst.BaseExpression | None:
+    plain = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+    return plain[index] if index < len(plain) else None
+
+
+def is_false(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def reads(node: cst.CSTNode, name: str) -> bool:
+    return name in names_read(node)
+
+
+def same_expression(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    left, right = dotted(a), dotted(b)
+    return left is not None and left == right
+
+
+def _walk(root: cst.CSTNode, kind: type) -> Iterator:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, kind):
+            yield node
+        stack.extend(node.children)
+
+
+def walk(root: cst.CSTNode, kind: type) -> Iterator:
+    """Every node of ``kind`` under ``root`` (any order)."""
+    return _walk(root, kind)

@@ -1,0 +1,582 @@
+"""The path from the differentiated variables to a gradient target, and what cuts it.
+
+A :class:`PathContext` is one place where a gradient is taken: a
+``tape.gradient(target, sources)`` call (the region is the tape block), or a
+Keras loss function ``(y_true, y_pred)`` (the region is the function body and
+``y_pred`` is what carries the variables). Taint is followed along the lead's
+reaching definitions: an expression depends on the sources when it reads a
+source root or a name whose reaching definition does.
+
+A *cut* is an operation through which no gradient flows: ``tf.stop_gradient``
+(kind ``"stop"``) or a non-differentiable operation (kind ``"op"``). A source
+root is *cut* when it reaches the target with the cuts of one kind ignored and
+no longer reaches it with them in place; the cuts on its way are then what the
+rules report. Module functions called on the path are followed with their
+parameters tainted by the arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import libcst as cst
+
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement
+from gradfix.static.names import dotted
+
+STOP = "stop"
+OP = "op"
+BOTH = frozenset({STOP, OP})
+
+STOP_GRADIENT = frozenset({
+    "tensorflow.stop_gradient",
+    "keras.ops.stop_gradient",
+    "keras.backend.stop_gradient",
+})
+
+VARIABLE_ATTRIBUTES = frozenset({
+    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
+})
+
+INTEGER_DTYPES = frozenset({
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+})
+
+
+@dataclass(frozen=True)
+class Op:
+    """A non-differentiable operation: what it is called and what to use instead."""
+
+    node: cst.CSTNode
+    name: str
+    alternative: str
+    inputs: tuple[cst.CSTNode, ...]
+    zero_gradient: bool = False  # tf.sign: a gradient of zeros rather than None
+
+
+def _op_names(*names: str) -> frozenset[str]:
+    prefixes = ("tensorflow.", "tensorflow.math.", "keras.ops.", "keras.backend.")
+    return frozenset(prefix + name for prefix in prefixes for name in names)
+
+
+ARGMAX = _op_names("argmax", "argmin")
+ROUNDING = _op_names("round", "rint", "floor", "ceil")
+SIGN = _op_names("sign")
+COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
+CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast"})
+NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.py_func", "tensorflow.py_func"})
+PY_FUNCTIONS = frozenset({"tensorflow.py_function"})
+
+STEP_ALTERNATIVE = "a smooth step such as `tf.sigmoid(k * (x - threshold))`"
+ARGMAX_ALTERNATIVE = "the probabilities or logits themselves, or `tf.nn.softmax(logits)` where a soft choice is needed"
+ROUND_ALTERNATIVE = "the value itself, or a straight-through estimator `x + tf.stop_gradient(tf.round(x) - x)`"
+SIGN_ALTERNATIVE = "`tf.tanh(k * x)`, or a straight-through estimator `x + tf.stop_gradient(tf.sign(x) - x)`"
+CAST_ALTERNATIVE = "a float dtype (`tf.float32`), or a straight-through estimator where integers are needed"
+NUMPY_ALTERNATIVE = "the same computation in TensorFlow ops, or `tf.py_function` over TensorFlow ops, or a `tf.custom_gradient`"
+
+
+def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.BaseExpression | None:
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if index < len(positional):
+        return positional[index].value
+    if keyword is not None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                return arg.value
+    return None
+
+
+def integer_dtype(analysis: ModuleAnalysis, node: cst.BaseExpression | None) -> bool:
+    if node is None:
+        return False
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value in INTEGER_DTYPES
+    name = analysis.qualname(node) or dotted(node) or ""
+    return name.rsplit(".", 1)[-1] in INTEGER_DTYPES and (name.startswith(("tensorflow.", "numpy.", "keras.")) or name in INTEGER_DTYPES)
+
+
+def float_cast(analysis: ModuleAnalysis, node: cst.CSTNode) -> cst.BaseExpression | None:
+    """The operand of ``tf.cast(x, <float dtype>)``, else None."""
+    if isinstance(node, cst.Call) and analysis.qualname(node.func) in CASTS:
+        dtype = argument(node, 1, "dtype")
+        if dtype is not None and not integer_dtype(analysis, dtype):
+            return argument(node, 0, "x")
+    return None
+
+
+def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
+    """The non-differentiable operation ``node`` is, if it is one."""
+    if isinstance(node, cst.Comparison):
+        if not all(isinstance(c.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual, cst.Equal, cst.NotEqual)) for c in node.comparisons):
+            return None
+        operator = analysis.code(node.comparisons[0].operator)
+        inputs = (node.left,) + tuple(c.comparator for c in node.comparisons)
+        return Op(node, f"the comparison `{operator}`", STEP_ALTERNATIVE, inputs)
+    if not isinstance(node, cst.Call):
+        return None
+    name = analysis.qualname(node.func)
+    if name is None:
+        return None
+    short = "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
+    first = argument(node, 0, "input") or argument(node, 0, "x")
+    if name in ARGMAX:
+        return Op(node, f"`{short}`", ARGMAX_ALTERNATIVE, (first,) if first is not None else ())
+    if name in ROUNDING:
+        return Op(node, f"`{short}`", ROUND_ALTERNATIVE, (first,) if first is not None else ())
+    if name in SIGN:
+        return Op(node, f"`{short}`", SIGN_ALTERNATIVE, (first,) if first is not None else (), zero_gradient=True)
+    if name in COMPARISON_CALLS:
+        return Op(node, f"`{short}`", STEP_ALTERNATIVE, tuple(a.value for a in node.args))
+    if name in CASTS:
+        dtype = argument(node, 1, "dtype")
+        if integer_dtype(analysis, dtype):
+            return Op(node, f"`{analysis.code(node)}` (a cast to {analysis.code(dtype)})", CAST_ALTERNATIVE, (first,) if first is not None else ())
+        return None
+    if name in NUMPY_FUNCTIONS or (name in PY_FUNCTIONS and _calls_numpy(analysis, argument(node, 0, "func"))):
+        inputs = argument(node, 1, "inp")
+        return Op(node, f"`{short}` (NumPy code)", NUMPY_ALTERNATIVE, (inputs,) if inputs is not None else ())
+    return None
+
+
+def _calls_numpy(analysis: ModuleAnalysis, func: cst.BaseExpression | None) -> bool:
+    body: cst.CSTNode | None = None
+    if isinstance(func, cst.Lambda):
+        body = func
+    elif isinstance(func, cst.Name):
+        body = analysis.function_named(func.value)
+    if body is None:
+        return False
+    for call in analysis.calls(body):
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "numpy":
+            return True
+        if (analysis.qualname(call.func) or "").startswith("numpy."):
+            return True
+    return False
+
+
+def is_stop_gradient(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and analysis.qualname(node.func) in STOP_GRADIENT
+
+
+# --- contexts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PathContext:
+    """One place a gradient is taken."""
+
+    scope: cst.FunctionDef | cst.Module
+    region: cst.CSTNode  # only what lies inside it is reported
+    roots: frozenset[str]  # dotted names carrying the differentiated variables
+    targets: list[tuple[cst.BaseExpression, Statement]]  # the gradient target, with the statement it is read at
+    gradient: GradientCall | None = None
+    parent: "PathContext | None" = None
+    depth: int = 0
+
+
+def tape_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
+    for gradient in analysis.gradient_calls:
+        if gradient.tape is None or gradient.target is None or gradient.sources is None:
+            continue
+        at = analysis.statement_index(gradient.node)
+        if at is None:
+            continue
+        roots = source_roots(analysis, gradient.sources, at, gradient.scope)
+        if not roots:
+            continue
+        yield PathContext(gradient.scope, gradient.tape.node, roots, [(gradient.target, at)], gradient)
+
+
+def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Statement, scope, depth: int = 0) -> frozenset[str]:
+    """The dotted names whose variables ``sources`` lists: ``model`` for ``model.trainable_variables``."""
+    if depth > 4:
+        return frozenset()
+    if isinstance(sources, (cst.List, cst.Tuple)):
+        roots: set[str] = set()
+        for element in sources.elements:
+            roots |= source_roots(analysis, element.value, at, scope, depth + 1)
+        return frozenset(roots)
+    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
+        return source_roots(analysis, sources.left, at, scope, depth + 1) | source_roots(analysis, sources.right, at, scope, depth + 1)
+    if isinstance(sources, cst.Call) and dotted(sources.func) == "list" and sources.args:
+        return source_roots(analysis, sources.args[0].value, at, scope, depth + 1)
+    node = sources
+    stripped = False
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        if isinstance(node, cst.Attribute) and node.attr.value in VARIABLE_ATTRIBUTES:
+            stripped = True
+        elif isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value == "layers"):
+            stripped = True
+        else:
+            break
+        node = node.value
+    name = dotted(node)
+    if name is None:
+        return frozenset()
+    if not stripped and isinstance(node, cst.Name):
+        definitions = analysis.reaching_definitions(node.value, at, scope)
+        if len(definitions) == 1:
+            value = _assigned_value(definitions[0], node.value)
+            if value is not None:
+                followed = source_roots(analysis, value, definitions[0], scope, depth + 1)
+                if followed:
+                    return followed
+    return frozenset({name})
+
+
+def _assigned_value(statement: Statement, name: str) -> cst.BaseExpression | None:
+    """The value ``name = value`` gives in a simple statement, if it is that plain."""
+    if not isinstance(statement.node, cst.SimpleStatementLine):
+        return None
+    for small in statement.node.body:
+        if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
+            return small.value
+        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+            return small.value
+    return None
+
+
+def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
+    """Keras losses written as functions: passed as ``loss=`` to ``compile``, or the ``call`` of a ``keras.losses.Loss``."""
+    seen: set[int] = set()
+    for function in _loss_functions(analysis):
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        params = [p.name.value for p in function.params.params]
+        if analysis.enclosing_class(function) is not None and params and params[0] == "self":
+            params = params[1:]
+        if len(params) < 2:
+            continue
+        context = function_context(analysis, function, frozenset({params[1]}))
+        if context is not None:
+            yield context
+
+
+def _loss_functions(analysis: ModuleAnalysis) -> Iterator[cst.FunctionDef]:
+    for call in analysis.calls() if "compile(" in analysis.text else ():
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"):
+            continue
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value != "loss":
+                continue
+            values = [arg.value]
+            if isinstance(arg.value, (cst.List, cst.Tuple)):
+                values = [e.value for e in arg.value.elements]
+            elif isinstance(arg.value, cst.Dict):
+                values = [e.value for e in arg.value.elements if isinstance(e, cst.DictElement)]
+            for value in values:
+                if isinstance(value, cst.Name):
+                    function = analysis.function_named(value.value)
+                    if function is not None:
+                        yield function
+    for function in analysis.functions:
+        klass = analysis.enclosing_class(function)
+        if function.name.value == "call" and klass is not None and any(
+            (analysis.qualname(base.value) or "").startswith("keras.losses.") for base in klass.bases
+        ):
+            yield function
+
+
+def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, roots: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
+    targets = []
+    for node in _returns(function):
+        at = analysis.statement_index(node)
+        if at is not None and node.value is not None:
+            targets.append((node.value, at))
+    if not targets:
+        return None
+    depth = parent.depth + 1 if parent is not None else 0
+    return PathContext(function, function, roots, targets, None, parent, depth)
+
+
+def _returns(function: cst.FunctionDef) -> list[cst.Return]:
+    found: list[cst.Return] = []
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Return):
+            found.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        stack.extend(node.children)
+    return found
+
+
+def might_take_gradients(text: str) -> bool:
+    """Whether a file can hold a context at all: a tape, a ``compile(loss=...)`` or a ``keras.losses.Loss`` subclass."""
+    return "GradientTape" in text or _has_loss_function(text)
+
+
+def _has_loss_function(text: str) -> bool:
+    return ("compile(" in text and "loss" in text) or "Loss)" in text
+
+
+def all_contexts(analysis: ModuleAnalysis) -> list[PathContext]:
+    """Every tape gradient and every Keras loss function of the module (computed once per analysis)."""
+    cached = analysis.__dict__.get("_gradpath_contexts")
+    if cached is None:
+        cached = []
+        if "GradientTape" in analysis.text:
+            cached += tape_contexts(analysis)
+        if _has_loss_function(analysis.text):
+            cached += loss_function_contexts(analysis)
+        analysis.__dict__["_gradpath_contexts"] = cached
+    return cached
+
+
+# --- taint ---------------------------------------------------------------------------------------
+
+
+class Taint:
+    """Whether expressions of one context depend on some of its roots, with given cuts in place."""
+
+    def __init__(self, analysis: ModuleAnalysis, context: PathContext, roots: frozenset[str], cuts: frozenset[str]):
+        self.analysis = analysis
+        self.context = context
+        self.roots = roots
+        self.cuts = cuts
+        self._definitions: dict[int, bool] = {}
+        self._calls: dict[tuple, bool] = {}
+
+    def is_cut(self, node: cst.CSTNode) -> bool:
+        if STOP in self.cuts and is_stop_gradient(self.analysis, node):
+            return True
+        return OP in self.cuts and nondifferentiable(self.analysis, node) is not None
+
+    def reaches_target(self) -> bool:
+        return any(self.expression(target, at) for target, at in self.context.targets)
+
+    def _root(self, name: str) -> bool:
+        return any(name == root or name.startswith(root + ".") for root in self.roots)
+
+    def expression(self, node: cst.CSTNode, at: Statement) -> bool:
+        if self.is_cut(node):
+            return False
+        if isinstance(node, cst.Name):
+            if self._root(node.value):
+                return self._root_name(node.value, at)
+            return self.name(node.value, at)
+        if isinstance(node, cst.Attribute):
+            name = dotted(node)
+            if name is not None and self._root(name):
+                return True
+            return self.expression(node.value, at)
+        if isinstance(node, cst.Lambda):
+            return self.expression(node.body, at)  # what it closes over, as in tf.cond's branches
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        if isinstance(node, cst.Call):
+            summary = self._module_function_call(node, at)
+            if summary is not None:
+                return summary
+        for child in node.children:
+            if isinstance(child, cst.Arg):
+                child = child.value
+            if isinstance(child, cst.CSTNode) and self.expression(child, at):
+                return True
+        return False
+
+    def _root_name(self, name: str, at: Statement) -> bool:
+        """A root is tainted where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is followed."""
+        definitions = self.analysis.reaching_definitions(name, at, self.context.scope)
+        if not definitions:
+            return True
+        return any(name not in d.read or self.definition(d, name) for d in definitions)
+
+    def name(self, name: str, at: Statement) -> bool:
+        scope = self.context.scope
+        return any(self.definition(d, name) for d in self.analysis.reaching_definitions(name, at, scope))
+
+    def definition(self, statement: Statement, name: str) -> bool:
+        key = statement.index
+        if key in self._definitions:
+            return self._definitions[key]
+        self._definitions[key] = False  # a loop in the definitions adds nothing
+        result = any(self.expression(value, statement) for value in assigned_values(statement, name))
+        self._definitions[key] = result
+        return result
+
+    def _module_function_call(self, call: cst.Call, at: Statement) -> bool | None:
+        """For ``f(...)`` with ``f`` a function of this module: whether a tainted argument reaches its return."""
+        if not isinstance(call.func, cst.Name) or self.context.depth >= 3:
+            return None
+        function = self.analysis.function_named(call.func.value)
+        if function is None:
+            return None
+        roots = called_roots(function, call, lambda e: self.expression(e, at))
+        if roots is None:
+            return None
+        key = (id(function), roots)
+        if key not in self._calls:
+            self._calls[key] = False
+            inner = function_context(self.analysis, function, roots, self.context)
+            self._calls[key] = inner is not None and Taint(self.analysis, inner, roots, self.cuts).reaches_target()
+        return self._calls[key]
+
+
+def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[cst.BaseExpression], bool]) -> frozenset[str] | None:
+    """The parameters of ``function`` that ``call`` fills with tainted arguments (None when unmappable)."""
+    params = [p.name.value for p in function.params.params]
+    roots: set[str] = set()
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            return None
+        if arg.keyword is not None:
+            name = arg.keyword.value
+        elif position < len(params):
+            name = params[position]
+            position += 1
+        else:
+            return None
+        if tainted(arg.value):
+            roots.add(name)
+    return frozenset(roots)
+
+
+def assigned_values(statement: Statement, name: str) -> list[cst.CSTNode]:
+    node = statement.node
+    values: list[cst.CSTNode] = []
+    if isinstance(node, cst.SimpleStatementLine):
+        for small in node.body:
+            if isinstance(small, cst.Assign):
+                values.append(small.value)
+            elif isinstance(small, cst.AugAssign):
+                values.extend([small.value, small.target])
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                values.append(small.value)
+    elif isinstance(node, cst.For):
+        values.append(node.iter)
+    elif isinstance(node, cst.With):
+        values.extend(item.item for item in node.items)
+    return values
+
+
+# --- what cuts the path --------------------------------------------------------------------------
+
+
+@dataclass
+class Cut:
+    """A cut on the only path from some roots to the target, in the context it was found in."""
+
+    node: cst.CSTNode
+    context: PathContext
+    roots: frozenset[str]
+    op: Op | None = None
+
+
+def cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exclude: Callable[[cst.CSTNode], bool] = lambda n: False) -> list[Cut]:
+    """The cuts of ``kind`` that, for some root, cut every path from that root to the target.
+
+    A root counts when it reaches the target with cuts of ``kind`` ignored, and
+    no longer does with every cut in place; the cuts reported are those whose
+    input still depends on the root (the first cut on each path).
+    """
+    try:
+        return _cuts_of_kind(analysis, context, kind, exclude)
+    except RecursionError:  # an expression nested too deeply to follow: say nothing rather than guess
+        return []
+
+
+def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exclude: Callable[[cst.CSTNode], bool]) -> list[Cut]:
+    other = (BOTH - {kind})
+    found: dict[int, Cut] = {}
+    for root in sorted(context.roots):
+        roots = frozenset({root})
+        if not Taint(analysis, context, roots, frozenset(other)).reaches_target():
+            continue
+        blocked = Taint(analysis, context, roots, BOTH)
+        if blocked.reaches_target():
+            continue
+        for cut in _frontier(analysis, context, roots, kind, blocked):
+            if not exclude(cut.node):
+                found.setdefault(id(cut.node), cut)
+    return list(found.values())
+
+
+def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tuple[cst.CSTNode, Statement]]:
+    """The expressions whose values can flow into the target: assigned values of its backward slice, and the target."""
+    pairs: list[tuple[cst.CSTNode, Statement]] = []
+    seen: set[int] = set()
+    for target, at in context.targets:
+        slice_ = analysis.backward_slice(target, context.scope) if analysis.statement_index(target) is not None else []
+        for statement in slice_:
+            if statement.index in seen:
+                continue
+            seen.add(statement.index)
+            for value in assigned_values(statement, ""):
+                pairs.append((value, statement))
+        pairs.append((target, at))
+    return [(node, at) for node, at in pairs if analysis.is_inside(node, context.region)]
+
+
+def path_values(analysis: ModuleAnalysis, context: PathContext, taint: Taint) -> Iterator[tuple[cst.CSTNode, Statement, PathContext, Taint]]:
+    """The path's expressions, and those of module functions called on it with tainted arguments (roots: those parameters)."""
+    for value, at in path_statements(analysis, context):
+        yield value, at, context, taint
+        if context.depth >= 3:
+            continue
+        for node in walk_expression(value):
+            if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
+                continue
+            function = analysis.function_named(node.func.value)
+            if function is None or function is context.scope:
+                continue
+            inner_roots = called_roots(function, node, lambda e: taint.expression(e, at))
+            if not inner_roots:
+                continue
+            inner = function_context(analysis, function, inner_roots, context)
+            if inner is None:
+                continue
+            yield from path_values(analysis, inner, Taint(analysis, inner, inner_roots, taint.cuts))
+
+
+def _frontier(analysis: ModuleAnalysis, context: PathContext, roots: frozenset[str], kind: str, blocked: Taint) -> Iterator[Cut]:
+    for value, at, where, taint in path_values(analysis, context, blocked):
+        for node in walk_expression(value):
+            if kind == STOP and is_stop_gradient(analysis, node):
+                stopped = argument(node, 0, "input")
+                if stopped is not None and taint.expression(stopped, at) and not _inside_stop(analysis, node, value):
+                    yield Cut(node, where, roots)
+            elif kind == OP:
+                op = nondifferentiable(analysis, node)
+                if op is not None and any(taint.expression(i, at) for i in op.inputs) and not _inside_stop(analysis, node, value):
+                    yield Cut(node, where, roots, op)
+
+
+def walk_expression(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node of an expression, outermost first, without entering lambdas or nested definitions."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            continue
+        stack.extend(reversed(node.children))
+
+
+def _inside_stop(analysis: ModuleAnalysis, node: cst.CSTNode, within: cst.CSTNode) -> bool:
+    for ancestor in analysis.ancestors(node):
+        if ancestor is within:
+            return is_stop_gradient(analysis, ancestor)
+        if is_stop_gradient(analysis, ancestor):
+            return True
+    return False
+
+
+def on_path(analysis: ModuleAnalysis, context: PathContext, node: cst.CSTNode) -> Statement | None:
+    """The statement at which ``node`` lies on the context's path (its value can flow into the target), if it does."""
+    for value, at in path_statements(analysis, context):
+        if analysis.is_inside(node, value):
+            return at
+    return None
+
+
+def describe_roots(context: PathContext, roots: frozenset[str]) -> str:
+    """``the variables of `model` `` for a tape; ``the prediction `y_pred` `` for a Keras loss function."""
+    names = ", ".join(f"`{root}`" for root in sorted(roots))
+    if context.gradient is None:
+        return f"the prediction {names}"
+    return f"the variables of {names}"

@@ -1,0 +1,271 @@
+"""Losses and metrics fed a non-differentiable version of the prediction.
+
+Shared by GF008 (which reports and fixes them) and GF009 (which must not report
+the same operation again): :func:`fed_losses` finds each cross-entropy or metric
+on a gradient path whose ``y_pred`` is an ``argmax``, a rounding, a threshold or
+an integer cast of a tensor that depends on the variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.static.analysis import ModuleAnalysis, Statement
+from gradfix.static.gradpath import (
+    ARGMAX,
+    CASTS,
+    COMPARISON_CALLS,
+    ROUNDING,
+    STOP,
+    PathContext,
+    Taint,
+    all_contexts,
+    argument,
+    float_cast,
+    integer_dtype,
+    path_values,
+    walk_expression,
+)
+from gradfix.static.names import dotted
+
+SPARSE, CATEGORICAL, BINARY, METRIC = "sparse", "categorical", "binary", "metric"
+
+_KERAS_LOSS_FUNCTIONS = {
+    "sparse_categorical_crossentropy": SPARSE,
+    "categorical_crossentropy": CATEGORICAL,
+    "categorical_focal_crossentropy": CATEGORICAL,
+    "binary_crossentropy": BINARY,
+    "binary_focal_crossentropy": BINARY,
+}
+_KERAS_LOSS_CLASSES = {
+    "SparseCategoricalCrossentropy": SPARSE,
+    "CategoricalCrossentropy": CATEGORICAL,
+    "CategoricalFocalCrossentropy": CATEGORICAL,
+    "BinaryCrossentropy": BINARY,
+    "BinaryFocalCrossentropy": BINARY,
+}
+_TF_NN = {
+    "tensorflow.nn.sparse_softmax_cross_entropy_with_logits": SPARSE,
+    "tensorflow.nn.softmax_cross_entropy_with_logits": CATEGORICAL,
+    "tensorflow.nn.softmax_cross_entropy_with_logits_v2": CATEGORICAL,
+    "tensorflow.nn.sigmoid_cross_entropy_with_logits": BINARY,
+}
+# Metric functions whose value has no gradient (they threshold or take an argmax inside).
+_ACCURACY_FUNCTIONS = frozenset({
+    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+})
+
+# What to do instead, for a loss or metric fed a non-differentiable prediction that gradfix cannot fix itself.
+INSTEAD = {
+    SPARSE: "pass the probabilities (or the logits, with `from_logits=True`) of shape (batch, classes), not class ids",
+    CATEGORICAL: "pass the probabilities (or the logits, with `from_logits=True`), not one-hot or integer predictions",
+    BINARY: "pass the probabilities (or the logits, with `from_logits=True`), not 0/1 or integer values",
+    METRIC: "train on a differentiable loss (a cross-entropy on the probabilities or logits) and keep the metric for reporting",
+}
+
+
+@dataclass
+class FedLoss:
+    """A loss (or metric) call on a gradient path whose prediction is made non-differentiable."""
+
+    call: cst.Call
+    kind: str  # sparse, categorical, binary, metric
+    y_pred: cst.BaseExpression  # the argument as written
+    op: cst.CSTNode | None  # the argmax/round/threshold/cast it reads, when there is one
+    op_name: str
+    replacement: cst.BaseExpression | None  # what to pass instead, when the fix is certain
+    context: PathContext
+
+
+def loss_kind(analysis: ModuleAnalysis, call: cst.Call, at: Statement, context: PathContext) -> tuple[str, cst.BaseExpression | None] | None:
+    """The kind of loss ``call`` is and its prediction argument, if it is a cross-entropy or a metric."""
+    name = analysis.qualname(call.func) or ""
+    if name in _TF_NN:
+        return _TF_NN[name], argument(call, 1, "logits")
+    if name.startswith(("keras.losses.", "keras.ops.", "keras.metrics.")):
+        short = name.rsplit(".", 1)[-1]
+        if short in _KERAS_LOSS_FUNCTIONS and not name.startswith("keras.metrics."):
+            keyword = "output" if name.startswith("keras.ops.") else "y_pred"
+            return _KERAS_LOSS_FUNCTIONS[short], argument(call, 1, keyword)
+        if short in _ACCURACY_FUNCTIONS and name.startswith("keras.metrics."):
+            return METRIC, argument(call, 1, "y_pred")
+    made = _constructor(analysis, call.func, at, context)
+    if made is not None:
+        class_name = analysis.qualname(made.func) or ""
+        short = class_name.rsplit(".", 1)[-1]
+        if class_name.startswith("keras.losses.") and short in _KERAS_LOSS_CLASSES:
+            return _KERAS_LOSS_CLASSES[short], argument(call, 1, "y_pred")
+        if class_name.startswith("keras.metrics."):
+            return METRIC, argument(call, 1, "y_pred")
+    return None
+
+
+def _constructor(analysis: ModuleAnalysis, func: cst.BaseExpression, at: Statement, context: PathContext) -> cst.Call | None:
+    """The ``SomeLoss(...)`` call that made the object ``func`` names, when it can be found."""
+    if isinstance(func, cst.Call):
+        return func
+    if isinstance(func, cst.Name):
+        definitions = analysis.reaching_definitions(func.value, at, context.scope)
+        if not definitions and context.scope is not analysis.module:
+            definitions = [s for s in analysis.statements(analysis.module) if func.value in s.assigned]
+        values = [_plain_value(d, func.value) for d in definitions]
+        if len(values) == 1 and isinstance(values[0], cst.Call):
+            return values[0]
+        return None
+    name = dotted(func)
+    if name is not None and name.startswith("self.") and name.count(".") == 1:
+        klass = analysis.enclosing_class(func)
+        if klass is None:
+            return None
+        found = [
+            small.value
+            for small in _collect_assigns(klass)
+            for target in small.targets
+            if dotted(target.target) == name and isinstance(small.value, cst.Call)
+        ]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def _collect_assigns(root: cst.CSTNode) -> Iterator[cst.Assign]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign):
+            yield node
+        stack.extend(node.children)
+
+
+def _plain_value(statement: Statement, name: str) -> cst.BaseExpression | None:
+    if not isinstance(statement.node, cst.SimpleStatementLine):
+        return None
+    for small in statement.node.body:
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == name:
+            return small.value
+    return None
+
+
+def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statement, context: PathContext) -> tuple[cst.BaseExpression, Statement, bool]:
+    """Through float casts and single plain assignments, to the expression that made the value."""
+    followed = False
+    for _ in range(4):
+        inner = float_cast(analysis, expression)
+        if inner is not None:
+            expression = inner
+            continue
+        if isinstance(expression, cst.Name):
+            definitions = analysis.reaching_definitions(expression.value, at, context.scope)
+            if len(definitions) == 1:
+                value = _plain_value(definitions[0], expression.value)
+                if value is not None:
+                    expression, at, followed = value, definitions[0], True
+                    continue
+        break
+    return expression, at, followed
+
+
+def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> tuple[cst.CSTNode, str, cst.BaseExpression, str] | None:
+    """(op node, op name, its input, shape) for argmax, one_hot(argmax), round, threshold, integer cast."""
+    if not isinstance(expression, (cst.Call, cst.Comparison)):
+        return None
+    if isinstance(expression, cst.Comparison):
+        if len(expression.comparisons) == 1 and isinstance(expression.comparisons[0].operator, (cst.GreaterThan, cst.GreaterThanEqual)):
+            return expression, "a threshold", expression.left, "threshold"
+        return None
+    name = analysis.qualname(expression.func) or ""
+    first = argument(expression, 0, "input") or argument(expression, 0, "x")
+    if first is None:
+        return None
+    if name in ("tensorflow.one_hot", "keras.ops.one_hot", "keras.utils.to_categorical"):
+        inner = first
+        cast = float_cast(analysis, inner)
+        inner = cast if cast is not None else inner
+        if isinstance(inner, cst.Call) and analysis.qualname(inner.func) in ARGMAX and _last_axis(analysis, inner):
+            source = argument(inner, 0, "input") or argument(inner, 0, "x")
+            if source is not None:
+                return inner, "`one_hot(argmax(...))`", source, "same"
+        return None
+    if name in ARGMAX:
+        return expression, f"`{_short(name)}`", first, "labels"
+    if name in ROUNDING and name.rsplit(".", 1)[-1] in ("round", "rint"):
+        return expression, f"`{_short(name)}`", first, "same"
+    if name in COMPARISON_CALLS and name.rsplit(".", 1)[-1] in ("greater", "greater_equal"):
+        return expression, f"`{_short(name)}`", first, "threshold"
+    if name in CASTS and integer_dtype(analysis, argument(expression, 1, "dtype")):
+        return expression, "an integer cast", first, "cast"
+    return None
+
+
+def _last_axis(analysis: ModuleAnalysis, call: cst.Call) -> bool:
+    axis = argument(call, 1, "axis")
+    return axis is None or analysis.code(axis) in ("-1", "1")
+
+
+def _short(name: str) -> str:
+    return "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
+
+
+def _fixable(kind: str, shape: str) -> bool:
+    if shape == "same":
+        return kind in (SPARSE, CATEGORICAL, BINARY)
+    if shape == "labels":
+        return kind == SPARSE
+    if shape == "threshold":
+        return kind == BINARY
+    return False
+
+
+def _still_valid(analysis: ModuleAnalysis, replacement: cst.BaseExpression, made_at: Statement, used_at: Statement, context: PathContext) -> bool:
+    """Whether ``replacement``, read where it was made, has the same value where the loss reads it."""
+    if not isinstance(replacement, (cst.Name, cst.Attribute)) or dotted(replacement) is None:
+        return False
+    head = dotted(replacement).split(".")[0]
+    before = [d.index for d in analysis.reaching_definitions(head, made_at, context.scope)]
+    after = [d.index for d in analysis.reaching_definitions(head, used_at, context.scope)]
+    return before == after
+
+
+def fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
+    """Computed once per analysis: GF008 reports them and GF009 leaves their operations alone."""
+    cached = analysis.__dict__.get("_fed_losses")
+    if cached is None:
+        try:
+            cached = _fed_losses(analysis)
+        except RecursionError:  # an expression nested too deeply to follow
+            cached = []
+        analysis.__dict__["_fed_losses"] = cached
+    return cached
+
+
+def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
+    found: list[FedLoss] = []
+    seen: set[int] = set()
+    for top in all_contexts(analysis):
+        live = Taint(analysis, top, top.roots, frozenset({STOP}))
+        for value, at, context, taint in path_values(analysis, top, live):
+            for node in walk_expression(value):
+                if not isinstance(node, cst.Call) or id(node) in seen:
+                    continue
+                kind = loss_kind(analysis, node, at, context)
+                if kind is None or kind[1] is None:
+                    continue
+                seen.add(id(node))
+                loss_kind_, y_pred = kind
+                made, made_at, followed = _follow(analysis, y_pred, at, context)
+                described = _prediction_op(analysis, made)
+                if described is None:
+                    if loss_kind_ == METRIC and taint.expression(y_pred, at):
+                        found.append(FedLoss(node, METRIC, y_pred, None, "", None, context))
+                    continue
+                op, op_name, source, shape = described
+                if not taint.expression(source, made_at):
+                    continue
+                replacement = None
+                if _fixable(loss_kind_, shape) and (not followed or _still_valid(analysis, source, made_at, at, context)):
+                    replacement = source
+                found.append(FedLoss(node, loss_kind_, y_pred, op, op_name, replacement, context))
+    return found

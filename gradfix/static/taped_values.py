@@ -1,0 +1,193 @@
+"""Which code lies on the path from the differentiated variables to a gradient target.
+
+A rule that looks for something breaking the gradient (a NumPy call, a rebound
+variable) needs two facts the plain data flow of :mod:`gradfix.static.analysis`
+does not give: which statements inside the tape feed the target, and which of
+the values there carry the variables (are "taped"). Taped values start at the
+gradient's sources and at calls of models or layers, and spread forward through
+assignments.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, Statement
+from gradfix.static.names import dotted
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def module_alias(analysis: ModuleAnalysis, module: str) -> str | None:
+    """The local name the module binds to ``module`` itself (``tf`` for ``import tensorflow as tf``)."""
+    names = [local for local, target in analysis.imports.aliases.items() if target == module]
+    if not names:
+        return None
+    return "tf" if module == "tensorflow" and "tf" in names else sorted(names)[0]
+
+
+def inside_tape(statement: Statement, tape_node: cst.CSTNode) -> bool:
+    return any(block is tape_node for block in statement.enclosing)
+
+
+def in_loop(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    """Whether ``node`` sits in a ``for`` or ``while`` body of its own function (or module)."""
+    scope = analysis.scope_of(node)
+    for ancestor in analysis.ancestors(node):
+        if ancestor is scope:
+            return False
+        if isinstance(ancestor, (cst.For, cst.While)):
+            return True
+    return False
+
+
+def chains(node: cst.CSTNode) -> set[str]:
+    """Every name and attribute chain (``self.w``) an expression reads, longest chains and their heads."""
+    found: set[str] = set()
+
+    class _Chains(cst.CSTVisitor):
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            chain = dotted(attribute)
+            if chain is not None:
+                parts = chain.split(".")
+                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+                return False
+            return True
+
+        def visit_Name(self, name: cst.Name) -> None:
+            found.add(name.value)
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    node.visit(_Chains())
+    return found
+
+
+@dataclass
+class TapedRegion:
+    """A stretch of code whose taped values are known, and the statements of it that feed the target."""
+
+    analysis: ModuleAnalysis
+    scope: CODE_SCOPE
+    on_path: list[Statement]  # the statements whose results reach the target
+    taped: set[str] = field(default_factory=set)  # names and attribute chains holding taped values
+
+    def is_taped(self, expression: cst.CSTNode) -> bool:
+        if chains(expression) & self.taped:
+            return True
+        return any(self.is_model_call(call) for call in self.analysis.calls(expression))
+
+    def is_model_call(self, call: cst.Call) -> bool:
+        """A call that plausibly runs a model or layer: ``model(x)``, ``self.dense(h)``, ``forward(x)``."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            if self.analysis.qualname(func) is not None or func.value in _BUILTINS:
+                return False
+            # A function of the module carries taped values only through its arguments.
+            return self.analysis.function_named(func.value) is None
+        chain = dotted(func)
+        return chain is not None and chain.split(".")[0] == "self" and self.analysis.qualname(func) is None
+
+    def spread(self, statements: list[Statement]) -> None:
+        """Mark the names assigned from taped values, in order."""
+        for statement in statements:
+            if not isinstance(statement.node, cst.SimpleStatementLine):
+                continue
+            for small in statement.node.body:
+                value = getattr(small, "value", None)
+                if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)) or value is None:
+                    continue
+                if self.is_taped(value) or (isinstance(small, cst.AugAssign) and self.is_taped(small.target)):
+                    targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                    for target in targets:
+                        self.taped |= _target_chains(target)
+
+
+def _target_chains(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        found: set[str] = set()
+        for element in target.elements:
+            found |= _target_chains(element.value)
+        return found
+    if isinstance(target, cst.StarredElement):
+        return _target_chains(target.value)
+    chain = dotted(target) if isinstance(target, (cst.Name, cst.Attribute)) else None
+    return {chain} if chain else set()
+
+
+def tape_region(analysis: ModuleAnalysis, gradient: GradientCall) -> TapedRegion | None:
+    """The statements inside the tape that feed ``gradient``'s target, with the taped values there."""
+    tape = gradient.tape
+    if tape is None or gradient.target is None or tape.scope is not gradient.scope:
+        return None
+    in_tape = [s for s in analysis.statements(gradient.scope) if inside_tape(s, tape.node)]
+    sliced = {s.index for s in analysis.backward_slice(gradient.target, gradient.scope)}
+    region = TapedRegion(analysis, gradient.scope, [s for s in in_tape if s.index in sliced])
+    if gradient.sources is not None:
+        region.taped |= _source_chains(gradient.sources)
+    region.spread(in_tape)
+    return region
+
+
+def _source_chains(sources: cst.BaseExpression) -> set[str]:
+    elements = [e.value for e in sources.elements] if isinstance(sources, (cst.List, cst.Tuple)) else [sources]
+    found: set[str] = set()
+    for element in elements:
+        chain = dotted(element)
+        if chain is not None:
+            found.add(chain)
+    return found
+
+
+def function_region(
+    analysis: ModuleAnalysis, function: cst.FunctionDef, taped_params: set[str]
+) -> TapedRegion:
+    """A function of the module whose parameters ``taped_params`` receive taped values: what feeds its returns."""
+    statements = analysis.statements(function)
+    on_path: dict[int, Statement] = {}
+    for statement in statements:
+        if isinstance(statement.node, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Return) and small.value is not None for small in statement.node.body
+        ):
+            on_path[statement.index] = statement
+            for small in statement.node.body:
+                if isinstance(small, cst.Return) and small.value is not None:
+                    for earlier in analysis.backward_slice(small.value, function):
+                        on_path[earlier.index] = earlier
+    region = TapedRegion(analysis, function, [on_path[i] for i in sorted(on_path)], set(taped_params))
+    region.spread(statements)
+    return region
+
+
+def taped_parameters(region: TapedRegion, call: cst.Call, function: cst.FunctionDef) -> set[str]:
+    """The parameters of ``function`` that a call of it fills with taped values."""
+    params = [p.name.value for p in function.params.params]
+    if function.params.posonly_params:
+        params = [p.name.value for p in function.params.posonly_params] + params
+    taped: set[str] = set()
+    position = 0
+    for arg in call.args:
+        if arg.star:
+            return set()
+        if arg.keyword is None:
+            if position < len(params) and region.is_taped(arg.value):
+                taped.add(params[position])
+            position += 1
+        elif region.is_taped(arg.value):
+            taped.add(arg.keyword.value)
+    return taped
+
+
+def called_functions(region: TapedRegion) -> Iterator[tuple[cst.Call, cst.FunctionDef]]:
+    """Calls, on the region's path, of functions defined at the top level of the same module."""
+    for statement in region.on_path:
+        for call in region.analysis.calls(statement.node):
+            if isinstance(call.func, cst.Name) and region.analysis.qualname(call.func) is None:
+                function = region.analysis.function_named(call.func.value)
+                if function is not None and function is not region.scope:
+                    yield call, function

@@ -1,0 +1,348 @@
+"""Data flow around one ``tape.gradient`` call: what the sources belong to, where
+the target is computed, and which statements run a forward pass of those sources.
+
+Shared by the rules that reason about which tape recorded what (GF001, GF003, GF012).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, names_read
+from gradfix.static.names import dotted
+
+# Attributes that hand out a model's or layer's variables.
+VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
+# Methods of a model that do not run its forward pass (or do so outside any tape).
+NOT_FORWARD = {
+    "predict", "predict_on_batch", "fit", "evaluate", "compile", "summary", "save", "save_weights",
+    "load_weights", "get_weights", "set_weights", "get_config", "to_json", "count_params", "build",
+    "reset_metrics", "train_step", "test_step", "apply_gradients", "minimize", "update_state", "result",
+}
+NOT_FORWARD_WORDS = ("loss", "metric", "optimizer", "tracker")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What a gradient's sources belong to: a model or layer (``model``, ``self.generator``) or a variable (``w``)."""
+
+    name: str  # dotted, e.g. "model", "self.generator", "w"
+    is_variable: bool  # True when the source is the variable itself rather than a model's variable list
+
+
+def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope: CODE_SCOPE,
+                  at: cst.CSTNode | None = None, depth: int = 0) -> list[Owner] | None:
+    """The owners of the variables in a ``sources`` expression, or None when they cannot be told."""
+    if sources is None or depth > 4:
+        return None
+    if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LISTS:
+        owner = dotted(sources.value)
+        return [Owner(owner, False)] if owner else None
+    if isinstance(sources, (cst.List, cst.Tuple)):
+        found: list[Owner] = []
+        for element in sources.elements:
+            inner = source_owners(analysis, element.value, scope, at, depth + 1)
+            if inner is None:
+                return None
+            found.extend(inner)
+        return found
+    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
+        left = source_owners(analysis, sources.left, scope, at, depth + 1)
+        right = source_owners(analysis, sources.right, scope, at, depth + 1)
+        return None if left is None or right is None else left + right
+    if isinstance(sources, cst.StarredElement):
+        return source_owners(analysis, sources.value, scope, at, depth + 1)
+    if isinstance(sources, cst.Call) and dotted(sources.func) in {"list", "tuple"} and len(sources.args) == 1:
+        return source_owners(analysis, sources.args[0].value, scope, at, depth + 1)
+    if isinstance(sources, cst.Name):
+        statement = analysis.statement_index(at if at is not None else sources)
+        if statement is not None:
+            definitions = reaching(analysis, sources.value, statement, scope)
+            if len(definitions) == 1:
+                value = _assigned_value(definitions[0].node, sources.value)
+                if value is not None and not _is_variable_construction(analysis, value):
+                    return source_owners(analysis, value, scope, definitions[0].node, depth + 1)
+        return [Owner(sources.value, True)]
+    if isinstance(sources, cst.Attribute):
+        owner = dotted(sources)
+        return [Owner(owner, True)] if owner else None
+    return None
+
+
+def _is_variable_construction(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Call) and analysis.qualname(value.func) in {"tensorflow.Variable"}
+
+
+def _assigned_value(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
+        return None
+    small = node.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target = small.targets[0].target
+        if isinstance(target, cst.Name) and target.value == name:
+            return small.value
+    return None
+
+
+def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``name = value`` as a line of its own: (name, value)."""
+    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
+        return None
+    small = node.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        return small.targets[0].target.value, small.value
+    return None
+
+
+NOT_LAYER_MODULES = ("keras.losses.", "keras.metrics.", "keras.optimizers.", "tensorflow.losses.", "tensorflow.metrics.")
+
+
+def class_methods(analysis: ModuleAnalysis, node: cst.CSTNode) -> frozenset[str]:
+    """Names on ``self`` that are not layers: the class's methods, and attributes set to a loss, metric or optimizer."""
+    klass = analysis.enclosing_class(node)
+    if klass is None:
+        return frozenset()
+    cache = analysis.__dict__.setdefault("_gradfix_not_layers", {})
+    if klass not in cache:
+        names = {item.name.value for item in klass.body.body if isinstance(item, cst.FunctionDef)}
+        for assign in _walk_all(klass):
+            if not isinstance(assign, cst.Assign) or not isinstance(assign.value, cst.Call):
+                continue
+            if not (analysis.qualname(assign.value.func) or "").startswith(NOT_LAYER_MODULES):
+                continue
+            for target in assign.targets:
+                name = dotted(target.target) or ""
+                if name.startswith("self.") and name.count(".") == 1:
+                    names.add(name[5:])
+        cache[klass] = frozenset(names)
+    return cache[klass]
+
+
+def _root_of_callee(func: cst.BaseExpression) -> cst.BaseExpression:
+    """``model.layers[0]`` -> ``model.layers``; ``model.get_layer('d')`` -> ``model.get_layer``."""
+    while isinstance(func, (cst.Subscript, cst.Call)):
+        func = func.value if isinstance(func, cst.Subscript) else func.func
+    return func
+
+
+def is_forward_call(call: cst.Call, owner: Owner, methods: frozenset[str] = frozenset()) -> bool:
+    """Whether ``call`` runs the forward pass of ``owner`` or of one of its layers."""
+    if owner.is_variable:
+        return False
+    func = call.func
+    name = dotted(func)
+    if name == owner.name:
+        return True
+    root = dotted(_root_of_callee(func))
+    if root is None or not root.startswith(owner.name + "."):
+        return False
+    rest = root[len(owner.name) + 1:].split(".")
+    first = rest[0]
+    if name is not None and len(rest) == 1:
+        # owner.attr(...): a sub-layer, or the model's own call()
+        if first in NOT_FORWARD or first in methods - {"call"} or any(w in first.lower() for w in NOT_FORWARD_WORDS):
+            return False
+        return True
+    if name is None and first in {"layers", "get_layer"}:
+        return True  # model.layers[0](x), model.get_layer("d")(x)
+    if name is not None and len(rest) == 2 and rest[1] == "call" and first not in methods:
+        return True  # self.dense.call(x)
+    return False
+
+
+def reads_variable(node: cst.CSTNode, owner: Owner) -> bool:
+    """Whether ``node`` reads the variable ``owner`` (``w`` or ``self.w``) as a value."""
+    if not owner.is_variable:
+        return False
+    for expression in _expressions(node):
+        if dotted(expression) == owner.name:
+            return True
+    return False
+
+
+def _expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)) and current is not node:
+            continue
+        if isinstance(current, (cst.Name, cst.Attribute)):
+            yield current
+            if isinstance(current, cst.Attribute):
+                stack.append(current.value)
+            continue
+        if isinstance(current, cst.AssignTarget):
+            target = current.target
+            if not isinstance(target, (cst.Name, cst.Tuple, cst.List)):
+                stack.append(target)
+            continue
+        stack.extend(current.children)
+
+
+def statement_code(node: cst.CSTNode) -> cst.CSTNode:
+    """The part of a statement that runs at that statement: a compound statement's header only."""
+    if isinstance(node, (cst.For,)):
+        return node.iter
+    if isinstance(node, (cst.If, cst.While)):
+        return node.test
+    if isinstance(node, cst.With):
+        return cst.List([cst.Element(item.item) for item in node.items])
+    return node
+
+
+def references(analysis: ModuleAnalysis, statement: Statement, owners: Iterable[Owner]) -> set[Owner]:
+    """The owners whose forward pass (or variable) the statement itself uses."""
+    code = statement_code(statement.node)
+    methods = class_methods(analysis, statement.node)
+    found: set[Owner] = set()
+    owners = list(owners)
+    calls = [node for node in _walk(code) if isinstance(node, cst.Call)]
+    for owner in owners:
+        if owner.is_variable:
+            if reads_variable(code, owner):
+                found.add(owner)
+        elif any(is_forward_call(call, owner, methods) for call in calls):
+            found.add(owner)
+    return found
+
+
+def passed_as_argument(statement: Statement, owners: Iterable[Owner]) -> set[Owner]:
+    """The owners handed to a call as an argument (``loss = compute(model, x)``): the callee may run them."""
+    values = {dotted(node.value) for node in _walk(statement_code(statement.node)) if isinstance(node, cst.Arg)}
+    return {owner for owner in owners if owner.name in values}
+
+
+def _walk_all(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)) and current is not node:
+            continue
+        stack.extend(current.children)
+
+
+# --- data flow that sees through ``with`` blocks ---------------------------------------------------
+
+def _conditional(statement: Statement, at: Statement) -> bool:
+    return any(block not in at.enclosing for block in statement.enclosing if not isinstance(block, cst.With))
+
+
+def reaching(analysis: ModuleAnalysis, name: str, at: Statement, scope: CODE_SCOPE) -> list[Statement]:
+    """Like ``ModuleAnalysis.reaching_definitions``, but a ``with`` block is not a condition."""
+    found: list[Statement] = []
+    for statement in reversed(analysis.statements(scope)[: at.index]):
+        if name in statement.assigned:
+            found.append(statement)
+            if not _conditional(statement, at):
+                break
+    return found
+
+
+def backward_slice(analysis: ModuleAnalysis, expression: cst.CSTNode, scope: CODE_SCOPE) -> list[Statement]:
+    """The earlier statements of the scope whose results can flow into ``expression``."""
+    start = analysis.statement_index(expression)
+    if start is None:
+        return []
+    result: dict[int, Statement] = {}
+    pending = [(n, start) for n in names_read(expression)]
+    seen: set[tuple[str, int]] = set()
+    while pending:
+        name, at = pending.pop()
+        if (name, at.index) in seen:
+            continue
+        seen.add((name, at.index))
+        for definition in reaching(analysis, name, at, scope):
+            if definition.index not in result:
+                result[definition.index] = definition
+                pending.extend((n, definition) for n in definition.read)
+    return [result[i] for i in sorted(result)]
+
+
+def tape_blocks_holding(analysis: ModuleAnalysis, statement: Statement) -> list[cst.With]:
+    """The tape ``with`` statements around ``statement``, innermost first."""
+    withs = {tape.node for tape in analysis.tapes}
+    return [a for a in analysis.ancestors(statement.node) if isinstance(a, cst.With) and a in withs]
+
+
+def recorded_by(analysis: ModuleAnalysis, statement: Statement, tape: TapeBlock) -> bool:
+    return analysis.is_inside(statement.node, tape.node) and statement.node is not tape.node
+
+
+def tape_statement(analysis: ModuleAnalysis, tape: TapeBlock) -> Statement | None:
+    for statement in analysis.statements(tape.scope):
+        if statement.node is tape.node:
+            return statement
+    return None
+
+
+def last_index_inside(analysis: ModuleAnalysis, tape: TapeBlock) -> int:
+    start = tape_statement(analysis, tape)
+    if start is None:
+        return -1
+    last = start.index
+    for statement in analysis.statements(tape.scope)[start.index + 1:]:
+        if analysis.is_inside(statement.node, tape.node):
+            last = statement.index
+        else:
+            break
+    return last
+
+
+def owner_label(owners: Iterable[Owner]) -> str:
+    """``the variables of `model``` or ```w`, `b``` for a message."""
+    owners = list(owners)
+    models = [f"`{o.name}`" for o in owners if not o.is_variable]
+    variables = [f"`{o.name}`" for o in owners if o.is_variable]
+    parts = []
+    if models:
+        parts.append("the variables of " + ", ".join(models))
+    if variables:
+        parts.append(", ".join(variables))
+    return " and ".join(parts)
+
+
+class NameReplacer(cst.CSTTransformer):
+    """Replace reads of one name by another, leaving attributes, keywords and nested scopes alone."""
+
+    def __init__(self, old: str, new: str):
+        self.old = old
+        self.new = new
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return True
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        if original_node.value == self.old:
+            return updated_node.with_changes(value=self.new)
+        return updated_node
+
+
+def rename_reads(node: cst.CSTNode, old: str, new: str) -> cst.CSTNode:
+    return node.visit(NameReplacer(old, new))

@@ -1,0 +1,49 @@
+"""Shared runs: each fixture program is run once per test session (a child run costs seconds)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "fixtures" / "runtime"
+SEED = ROOT / "fixtures" / "seed"
+
+
+def _has_tensorflow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="TensorFlow is not installed")
+    if _has_tensorflow():
+        return
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "tensorflow: runs TensorFlow in a child process")
+
+
+@functools.lru_cache(maxsize=None)
+def _run(target: str, folder: str, args: tuple[str, ...] = (), timeout: float = 120.0):
+    from gradfix.runtime.runner import run_step
+
+    return run_step(target, args=args, cwd=folder, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def run_fixture():
+    """run_fixture("outside_tape.py") -> RunFacts, cached for the session."""
+
+    def run(target: str, folder: Path = RUNTIME, args: tuple[str, ...] = (), timeout: float = 120.0):
+        return _run(target, os.fspath(folder), tuple(args), timeout)
+
+    return run

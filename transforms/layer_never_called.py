@@ -1,0 +1,436 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import NEVER_USED
+from gradfix.model import Applicability, Severity
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.bindings import flatten_sources, values_of, walk
+
+_MODEL_BASES = {
+    "keras.Model", "keras.models.Model", "keras.Layer", "keras.layers.Layer", "keras.engine.base_layer.Layer",
+    "keras.layers.layer.Layer", "keras.models.model.Model", "keras.engine.training.Model", "tensorflow.Module",
+}
+# Layers without variables: leaving one uncalled costs no gradient.
+_WEIGHTLESS = {
+    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "Concatenate", "Dot", "Dropout", "ELU",
+    "Flatten", "GaussianDropout", "GaussianNoise", "Identity", "InputLayer", "Lambda", "LeakyReLU", "Masking",
+    "Maximum", "Minimum", "Multiply", "Permute", "ReLU", "RepeatVector", "Reshape", "Rescaling", "Resizing",
+    "Softmax", "Subtract", "CenterCrop", "Normalization", "StringLookup", "IntegerLookup", "TextVectorization",
+    "Discretization", "HashedCrossing", "Hashing", "CategoryEncoding",
+}
+_WEIGHTLESS_PREFIXES = ("Dropout", "SpatialDropout", "Cropping", "ZeroPadding", "UpSampling", "Random")
+_WEIGHTLESS_SUFFIXES = ("Pooling1D", "Pooling2D", "Pooling3D", "Dropout")
+# Touching a layer through these does not run it.
+_NOT_A_CALL = {
+    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
+    "non_trainable_weights", "build", "built", "kernel", "bias", "name", "summary", "count_params",
+    "get_weights", "set_weights",
+}
+# Ways a class reaches its layers without naming them.
+_DYNAMIC_ATTRIBUTES = {"__dict__", "layers", "_layers", "submodules", "_flatten_layers", "_self_tracked_trackables", "modules"}
+_DYNAMIC_CALLS = {"getattr", "setattr", "vars", "hasattr"}
+
+
+class LayerNeverCalled(Rule):
+    """Finds a layer that is built but never run on the way to the loss: a layer made in the
+    `__init__` of a subclassed `keras.Model` or `keras.layers.Layer` (`self.dense2 = Dense(64)`)
+    that no method of the class ever calls, or a layer made in a script whose variables are passed
+    to `tape.gradient` although it is never called.
+
+    ## Why gradients vanish
+    A layer's variables enter the loss only through its call. A layer that is never called either
+    stays unbuilt (Keras warns that the model "looks like it has unbuilt state", and the layer
+    trains nothing) or, when it was built explicitly (in the model's `build`, by `layer.build(shape)`),
+    has variables that the loss never reads: their gradients are `None`, and Keras warns
+    `Gradients do not exist for variables [...]`, or raises `No gradients provided for any variable`
+    when they are all there is.
+
+    ## Example
+    ```python
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense1 = keras.layers.Dense(32, activation="relu")
+            self.dense2 = keras.layers.Dense(32, activation="relu")
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.dense1(x))
+    ```
+
+    ## Fix
+    There is no automatic fix, because only the author knows where the layer belongs:
+    ```python
+        def call(self, x):
+            return self.out(self.dense2(self.dense1(x)))
+    ```
+    or remove the layer, or leave its variables out of the ones that are trained.
+
+    A layer that is neither called nor built explicitly has no variables at all (Keras builds layers
+    on their first call): it trains nothing, which is reported as information.
+
+    ## Fix safety
+    Display-only: calling the layer changes the model, removing it changes its saved weights, and
+    excluding its variables changes what is trained; each is a decision about the model, not a repair.
+
+    ## When not to fix
+    Layers used through a list attribute (`self.blocks = [...]` then `for block in self.blocks`), in a
+    helper method, in a subclass's `call`, or reached dynamically (`getattr`, `self.layers`,
+    `self.__dict__`) are left alone, and so are layers without variables (`Dropout`, `Flatten`,
+    pooling), whose absence costs no gradient. A class without a `call` of its own (a functional
+    model built in `__init__`) is not judged.
+    """
+
+    code = "GF011"
+    name = "layer-never-called"
+    summary = "a layer is built but never called, so its variables get no gradient"
+    applicability = Applicability.DISPLAY_ONLY
+    severity = Severity.WARNING
+    categories = (NEVER_USED,)
+    needles = ("Model", "Layer", "GradientTape", "Module")
+
+    VALID = [
+        """
+        from tensorflow import keras
+        class Tower(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.blocks = [keras.layers.Dense(16, activation="relu") for _ in range(3)]
+                self.out = keras.layers.Dense(1)
+
+            def call(self, x):
+                for block in self.blocks:
+                    x = block(x)
+                return self.out(x)
+        """,
+        """
+        from tensorflow import keras
+        class Encoder(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.proj = keras.layers.Dense(16)
+                self.norm = keras.layers.LayerNormalization()
+                self.dropout = keras.layers.Dropout(0.1)
+
+            def _project(self, x):
+                return self.norm(self.proj(x))
+
+            def call(self, x):
+                return self._project(x)
+        """,
+        """
+        import tensorflow as tf
+        class Net(tf.keras.Model):
+            def __init__(self, depth):
+                super().__init__()
+                self.depth = depth
+                self.layer_0 = tf.keras.layers.Dense(8)
+                self.layer_1 = tf.keras.layers.Dense(8)
+
+            def call(self, x):
+                for i in range(self.depth):
+                    x = getattr(self, f"layer_{i}")(x)
+                return x
+        """,
+        """
+        import tensorflow as tf
+        class Base(tf.keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.body = tf.keras.layers.Dense(8)
+
+        class Child(Base):
+            def call(self, x):
+                return self.body(x)
+        """,
+        """
+        import tensorflow as tf
+        encoder = tf.keras.layers.Dense(8)
+        head = tf.keras.layers.Dense(1)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((head(encoder(x)) - y) ** 2)
+        grads = tape.gradient(loss, encoder.trainable_variables + head.trainable_variables)
+        """,
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+            from tensorflow import keras
+            class Classifier(keras.Model):
+                def __init__(self):
+                    super().__init__()
+                    self.dense1 = keras.layers.Dense(32, activation="relu")
+                    self.dense2 = keras.layers.Dense(32, activation="relu")
+                    self.out = keras.layers.Dense(1)
+
+                def build(self, input_shape):
+                    self.dense1.build(input_shape)
+                    self.dense2.build((None, 32))
+                    self.out.build((None, 32))
+
+                def call(self, x):
+                    return self.out(self.dense1(x))
+            """
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            class ResidualBlock(tf.keras.layers.Layer):
+                def __init__(self, units):
+                    super().__init__()
+                    self.inner = tf.keras.layers.Dense(units, activation="relu")
+                    self.shortcut = tf.keras.layers.Dense(units)
+
+                def call(self, x):
+                    return x + self.inner(x)
+            """
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            encoder = tf.keras.layers.Dense(8)
+            aux = tf.keras.layers.Dense(8)
+            head = tf.keras.layers.Dense(1)
+            aux.build((None, 4))
+            variables = encoder.trainable_variables + aux.trainable_variables + head.trainable_variables
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean((head(encoder(x)) - y) ** 2)
+            grads = tape.gradient(loss, variables)
+            """
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        yield from self._class_layers(analysis)
+        yield from self._script_layers(analysis)
+
+    # --- layers kept as attributes of a subclassed model or layer ------------------------------
+    def _class_layers(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        classes = _keras_classes(analysis)
+        for class_node in classes:
+            family = _family(class_node, classes)
+            if not any(_defines(member, "call", "__call__") for member in family):
+                continue
+            if any(_reaches_layers_dynamically(member) for member in family):
+                continue
+            for assign, attribute, made in _layer_attributes(analysis, class_node, classes):
+                if _named_in_strings(family, attribute) or _attribute_used(analysis, attribute):
+                    continue
+                built = _built_explicitly(analysis, attribute) or _makes_own_weights(made, classes)
+                consequence = (
+                    "so its variables never reach the loss and get no gradient"
+                    if built
+                    else "so it is never built and trains nothing (Keras warns that the model has unbuilt state)"
+                )
+                yield Report(
+                    node=made,
+                    message=(
+                        f"`self.{attribute}` is made here but `call` never runs it (nor does any other method), "
+                        f"{consequence}: call it in `call`, remove it, or leave its variables out of the ones you train."
+                    ),
+                    related=[(f, "the forward pass that skips it") for member in family for f in _methods(member, "call")],
+                    severity=Severity.WARNING if built else Severity.INFO,
+                )
+
+    # --- layers in a script whose variables are listed as gradient sources ----------------------
+    def _script_layers(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        reported: set[int] = set()
+        local_classes = _keras_classes(analysis)
+        for call in analysis.gradient_calls:
+            if call.sources is None:
+                continue
+            for part in flatten_sources(analysis, call.sources):
+                if not (
+                    isinstance(part, cst.Attribute)
+                    and part.attr.value in _NOT_A_CALL
+                    and isinstance(part.value, cst.Name)
+                ):
+                    continue
+                values = values_of(analysis, part.value)
+                if not values or len(values) != 1 or not _makes_weighted_layer(analysis, values[0], local_classes):
+                    continue
+                made = values[0]
+                name = part.value.value
+                if id(made) in reported or _name_used(analysis, name):
+                    continue
+                reported.add(id(made))
+                built = _built_explicitly(analysis, name, attribute=False) or _makes_own_weights(made, local_classes)
+                consequence = (
+                    "they never reach the loss and get no gradient"
+                    if built
+                    else "it is never built, so the list is empty and it trains nothing"
+                )
+                yield Report(
+                    node=made,
+                    message=(
+                        f"`{name}` is never called, yet its variables are passed to `{call.tape_name}.gradient`: "
+                        f"{consequence}. Call `{name}` in the forward pass, remove it, or leave "
+                        f"`{name}.{part.attr.value}` out of the sources."
+                    ),
+                    related=[(part, "its variables are listed here")],
+                    severity=Severity.WARNING if built else Severity.INFO,
+                )
+
+
+def _keras_classes(analysis: ModuleAnalysis) -> list[cst.ClassDef]:
+    classes = [c for c in walk(analysis.module, cst.ClassDef)]
+    found: list[cst.ClassDef] = []
+    names: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for class_node in classes:
+            if class_node in found:
+                continue
+            for base in class_node.bases:
+                qualname = analysis.qualname(base.value)
+                local = isinstance(base.value, cst.Name) and base.value.value in names
+                if qualname in _MODEL_BASES or local:
+                    found.append(class_node)
+                    names.add(class_node.name.value)
+                    changed = True
+                    break
+    return found
+
+
+def _family(class_node: cst.ClassDef, classes: list[cst.ClassDef]) -> list[cst.ClassDef]:
+    """The class with its ancestors and descendants among the module's own classes."""
+    by_name = {c.name.value: c for c in classes}
+    family = {class_node}
+    changed = True
+    while changed:
+        changed = False
+        for other in classes:
+            if other in family:
+                continue
+            bases = {b.value.value for b in other.bases if isinstance(b.value, cst.Name)}
+            parents = {b.value.value for member in family for b in member.bases if isinstance(b.value, cst.Name)}
+            if bases & {m.name.value for m in family} or (other.name.value in parents and by_name.get(other.name.value) is other):
+                family.add(other)
+                changed = True
+    return list(family)
+
+
+def _methods(class_node: cst.ClassDef, *names: str) -> list[cst.FunctionDef]:
+    body = class_node.body.body if isinstance(class_node.body, cst.IndentedBlock) else ()
+    return [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value in names]
+
+
+def _defines(class_node: cst.ClassDef, *names: str) -> bool:
+    return bool(_methods(class_node, *names))
+
+
+def _reaches_layers_dynamically(class_node: cst.ClassDef) -> bool:
+    if _defines(class_node, "__getattr__", "__getattribute__"):
+        return True
+    for node in walk(class_node, cst.Call):
+        if isinstance(node.func, cst.Name) and node.func.value in _DYNAMIC_CALLS:
+            return True
+    for node in walk(class_node, cst.Attribute):
+        if node.attr.value in _DYNAMIC_ATTRIBUTES and isinstance(node.value, cst.Name) and node.value.value == "self":
+            return True
+    return False
+
+
+def _layer_attributes(analysis: ModuleAnalysis, class_node: cst.ClassDef, classes) -> Iterator[tuple[cst.CSTNode, str, cst.Call]]:
+    for function in _methods(class_node, "__init__", "build"):
+        for node in walk(function, (cst.Assign, cst.AnnAssign)):
+            targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            if len(targets) != 1 or node.value is None:
+                continue
+            target = targets[0]
+            if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self"):
+                continue
+            if _makes_weighted_layer(analysis, node.value, classes):
+                yield node, target.attr.value, node.value
+
+
+def _makes_weighted_layer(analysis: ModuleAnalysis, node: cst.BaseExpression, local_classes) -> bool:
+    if not isinstance(node, cst.Call):
+        return False
+    if isinstance(node.func, cst.Name) and node.func.value in {c.name.value for c in local_classes}:
+        return True
+    qualname = analysis.qualname(node.func) or ""
+    if qualname in {"keras.Sequential", "keras.models.Sequential"}:
+        return True
+    if not qualname.startswith(("keras.layers.", "keras.applications.")):
+        return False
+    last = qualname.rsplit(".", 1)[-1]
+    if not last[:1].isupper() or last in _WEIGHTLESS:
+        return False
+    return not (last.startswith(_WEIGHTLESS_PREFIXES) or last.endswith(_WEIGHTLESS_SUFFIXES))
+
+
+def _attribute_used(analysis: ModuleAnalysis, attribute: str) -> bool:
+    """Whether ``.attribute`` is read anywhere in the module other than to assign it or to build it."""
+    for node in walk(analysis.module, cst.Attribute):
+        if node.attr.value != attribute:
+            continue
+        parent = analysis.parent(node)
+        if isinstance(parent, (cst.AssignTarget, cst.AnnAssign)) and getattr(parent, "target", None) is node:
+            continue
+        if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value in {"build", "built"}:
+            continue
+        return True
+    return False
+
+
+def _named_in_strings(family: list[cst.ClassDef], attribute: str) -> bool:
+    for member in family:
+        for node in walk(member, cst.SimpleString):
+            if node.evaluated_value == attribute:
+                return True
+    return False
+
+
+def _name_used(analysis: ModuleAnalysis, name: str) -> bool:
+    """Whether ``name`` is read anywhere other than to assign it or to reach its variables."""
+    for node in walk(analysis.module, cst.Name):
+        if node.value != name:
+            continue
+        parent = analysis.parent(node)
+        if isinstance(parent, cst.AssignTarget) and parent.target is node:
+            continue
+        if isinstance(parent, cst.Attribute):
+            if parent.attr is node:
+                continue
+            if parent.value is node and parent.attr.value in _NOT_A_CALL:
+                continue
+        if isinstance(parent, cst.Arg) and parent.keyword is node:
+            continue
+        return True
+    return False
+
+
+def _built_explicitly(analysis: ModuleAnalysis, name: str, attribute: bool = True) -> bool:
+    """Whether ``<...>.name.build(...)`` (or ``name.build(...)``) is called anywhere in the module."""
+    for call in walk(analysis.module, cst.Call):
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "build"):
+            continue
+        owner = func.value
+        if attribute and isinstance(owner, cst.Attribute) and owner.attr.value == name:
+            return True
+        if not attribute and isinstance(owner, cst.Name) and owner.value == name:
+            return True
+    return False
+
+
+def _makes_own_weights(made: cst.Call, classes: list[cst.ClassDef]) -> bool:
+    """A layer class of this module that creates variables in its ``__init__``."""
+    if not isinstance(made.func, cst.Name):
+        return False
+    for class_node in classes:
+        if class_node.name.value != made.func.value:
+            continue
+        for init in _methods(class_node, "__init__"):
+            for call in walk(init, cst.Call):
+                func = call.func
+                if isinstance(func, cst.Attribute) and func.attr.value in {"add_weight", "Variable"}:
+                    return True
+    return False

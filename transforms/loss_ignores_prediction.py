@@ -1,0 +1,560 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix import categories
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static import tapeflow
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.names import dotted
+
+KERAS_MODELS = {"keras.Model", "keras.Sequential", "keras.models.Model", "keras.models.Sequential"}
+
+
+class LossIgnoresPrediction(Rule):
+    """
+    Finds a loss that does not use the model's final prediction. Either a Keras-style loss
+    `def loss(y_true, y_pred)` never reads `y_pred` and runs a layer or a sub-model of its own
+    instead (`model.layers[0](y_true)`), or a training step computes the final prediction inside
+    the tape and then builds the loss from an intermediate output (`model.layers[0](x)`, or the
+    features the prediction was made from) while the prediction goes unused.
+
+    ## Why gradients vanish
+
+    A variable gets a gradient only if the loss depends on it. When the loss is built from the
+    output of the first layer (or of an encoder), the layers that come after it, the ones that
+    turn that output into the final prediction, play no part in the loss: their kernels and
+    biases get `None` (`Gradients do not exist for variables [...]`, or `ValueError: No
+    gradients provided for any variable` when nothing is left).
+
+    ## Example
+
+    ```python
+    def incorrect_loss(y_true, y_pred):
+        intermediate_output = model.layers[0](y_true)
+        return tf.reduce_mean(tf.abs(intermediate_output))
+    ```
+
+    ## Fix
+
+    ```python
+    def incorrect_loss(y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_pred))
+    ```
+
+    The layer call goes and the prediction takes the place of its result. In a training step,
+    the loss reads the final prediction instead of the intermediate output.
+
+    ## Fix safety
+
+    **Unsafe**: the loss then measures a different tensor, of another shape and meaning (the
+    model's output instead of a hidden activation), so the number it reports and what training
+    optimises change. That is what makes the gradients reach every layer, and almost always what
+    was meant, but only the author can say that the remaining arithmetic still makes sense for
+    the prediction. No fix is offered when the loss calls several layers, or the step has more
+    than one candidate intermediate output: the rule cannot tell which one was meant to be the
+    prediction.
+
+    ## When not to fix
+
+    - A loss that reads `y_pred` anywhere, even through a helper (`return helper(y_true, y_pred)`).
+    - A loss that calls the whole model (the one compiled with it), which reaches every variable.
+    - A loss that ignores `y_pred` but calls no layer (a zero loss for an output that is not trained).
+    - A training step whose loss uses an intermediate output on purpose, when the later layers
+      are not among the variables differentiated, or when the final prediction also feeds the loss.
+    """
+
+    code = "GF003"
+    name = "loss-ignores-prediction"
+    summary = "The loss does not use the model's final prediction"
+    applicability = Applicability.UNSAFE
+    categories = (categories.LOSS_IGNORES_PREDICTION,)
+    needles = ("GradientTape", "compile")
+
+    VALID = [
+        # the seed's Example 2: the loss reads y_pred
+        """
+        import tensorflow as tf
+
+        model = tf.keras.Sequential([tf.keras.layers.Dense(10, activation='sigmoid')])
+
+        def detached_variable_loss(y_true, y_pred):
+            # Incorrect: Modifies the prediction outside the GradientTape
+            modified_prediction = y_pred + tf.constant(1.0) #Operation outside the gradient tape
+            return tf.reduce_mean(tf.square(y_true - modified_prediction))
+
+        optimizer = tf.keras.optimizers.Adam()
+
+        with tf.GradientTape() as tape:
+            predictions = model(tf.random.normal((100,1)))
+            loss = detached_variable_loss(tf.random.normal((100,1)), predictions)
+        gradients = tape.gradient(loss, model.trainable_variables)
+
+        try:
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        except Exception as e:
+            print(f"Error: {e}") # Potential ValueError due to detached tensor
+        """,
+        # the seed's Example 3
+        """
+        import tensorflow as tf
+
+        model = tf.keras.Sequential([
+            tf.keras.layers.Dense(64, activation='relu', input_shape=(10,)),
+            tf.keras.layers.Dense(10, activation='softmax')
+        ])
+
+        def correct_loss(y_true, y_pred):
+            return tf.keras.losses.categorical_crossentropy(y_true, y_pred)
+
+        optimizer = tf.keras.optimizers.Adam()
+
+        with tf.GradientTape() as tape:
+            predictions = model(tf.random.normal((100,10)))
+            loss = correct_loss(tf.one_hot(tf.random.uniform((100,), maxval=10, dtype=tf.int32), depth=10), predictions) # Correct use of one hot encoding
+        gradients = tape.gradient(loss, model.trainable_variables)
+
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables)) #This should work correctly
+        """,
+        # y_pred used through a helper, plus a layer call for a regulariser
+        """
+        import tensorflow as tf
+        from tensorflow import keras
+
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+
+        def weighted_mse(y_true, y_pred, weight=2.0):
+            return weight * tf.reduce_mean(tf.square(y_true - y_pred))
+
+        def loss_with_activity(y_true, y_pred):
+            hidden = model.layers[0](y_true)
+            return weighted_mse(y_true, y_pred) + 0.01 * tf.reduce_mean(hidden)
+
+        model.compile(optimizer="adam", loss=loss_with_activity)
+        """,
+        # the loss calls the whole compiled model: every variable is reached
+        """
+        import tensorflow as tf
+        from tensorflow import keras
+
+        autoencoder = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(8)])
+
+        def consistency(y_true, y_pred):
+            return tf.reduce_mean(tf.square(autoencoder(y_true) - y_true))
+
+        autoencoder.compile(optimizer="adam", loss=consistency)
+        """,
+        # a zero loss for an output that is not trained calls no layer
+        """
+        from tensorflow import keras
+
+        def zero_loss(y_true, y_pred):
+            return 0.0 * keras.ops.sum(y_true)
+
+        model = keras.Sequential([keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss=zero_loss)
+        """,
+        # features used on purpose: the head is trained elsewhere, its variables are not differentiated
+        """
+        import tensorflow as tf
+
+        def pretrain_step(encoder, head, optimizer, x, x_aug):
+            with tf.GradientTape() as tape:
+                z = encoder(x, training=True)
+                z_aug = encoder(x_aug, training=True)
+                logits = head(z)
+                loss = tf.reduce_mean(tf.square(z - z_aug))
+            grads = tape.gradient(loss, encoder.trainable_variables)
+            optimizer.apply_gradients(zip(grads, encoder.trainable_variables))
+            return logits
+        """,
+        # the final prediction feeds the loss too (an auxiliary term on the features)
+        """
+        import tensorflow as tf
+
+        def train_step(encoder, head, optimizer, x, y):
+            with tf.GradientTape() as tape:
+                features = encoder(x, training=True)
+                logits = head(features, training=True)
+                loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+                loss += 1e-3 * tf.reduce_mean(tf.square(features))
+            variables = encoder.trainable_variables + head.trainable_variables
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+        """,
+    ]
+
+    INVALID = [
+        # the seed's Example 1
+        Invalid(
+            """
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([
+                tf.keras.layers.Dense(64, activation='relu', input_shape=(10,)),
+                tf.keras.layers.Dense(10, activation='softmax')
+            ])
+
+            def incorrect_loss(y_true, y_pred):
+                # INCORRECT: Only considers the first layer's output
+                intermediate_output = model.layers[0](y_true) #Accessing the layer with its index
+                return tf.reduce_mean(tf.abs(intermediate_output)) # L1 loss without considering the final prediction
+
+            optimizer = tf.keras.optimizers.Adam()
+
+            with tf.GradientTape() as tape:
+                predictions = model(tf.random.normal((100,10)))
+                loss = incorrect_loss(tf.random.normal((100,10)), predictions)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            """,
+            """
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([
+                tf.keras.layers.Dense(64, activation='relu', input_shape=(10,)),
+                tf.keras.layers.Dense(10, activation='softmax')
+            ])
+
+            def incorrect_loss(y_true, y_pred):
+                return tf.reduce_mean(tf.abs(y_pred)) # L1 loss without considering the final prediction
+
+            optimizer = tf.keras.optimizers.Adam()
+
+            with tf.GradientTape() as tape:
+                predictions = model(tf.random.normal((100,10)))
+                loss = incorrect_loss(tf.random.normal((100,10)), predictions)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        # passed to compile, the layer call inline
+        Invalid(
+            """
+            from tensorflow import keras
+
+            model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(4)])
+
+            def reconstruction_loss(y_true, y_pred):
+                return keras.ops.mean(keras.ops.square(y_true - model.get_layer(index=0)(y_true)))
+
+            model.compile(optimizer="adam", loss=reconstruction_loss)
+            """,
+            """
+            from tensorflow import keras
+
+            model = keras.Sequential([keras.layers.Dense(16, activation="relu"), keras.layers.Dense(4)])
+
+            def reconstruction_loss(y_true, y_pred):
+                return keras.ops.mean(keras.ops.square(y_true - y_pred))
+
+            model.compile(optimizer="adam", loss=reconstruction_loss)
+            """,
+        ),
+        # a training step whose loss uses the first layer's output
+        Invalid(
+            """
+            import tensorflow as tf
+
+            def train_step(model, optimizer, x, y):
+                with tf.GradientTape() as tape:
+                    logits = model(x, training=True)
+                    hidden = model.layers[0](x)
+                    loss = tf.reduce_mean(tf.square(hidden - y))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            """,
+            """
+            import tensorflow as tf
+
+            def train_step(model, optimizer, x, y):
+                with tf.GradientTape() as tape:
+                    logits = model(x, training=True)
+                    loss = tf.reduce_mean(tf.square(logits - y))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            """,
+        ),
+        # the loss reads the features the prediction was made from
+        Invalid(
+            """
+            import tensorflow as tf
+
+            def train_step(encoder, classifier, optimizer, x, y):
+                with tf.GradientTape() as tape:
+                    features = encoder(x, training=True)
+                    logits = classifier(features, training=True)
+                    loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, features, from_logits=True))
+                variables = encoder.trainable_variables + classifier.trainable_variables
+                grads = tape.gradient(loss, variables)
+                optimizer.apply_gradients(zip(grads, variables))
+            """,
+            """
+            import tensorflow as tf
+
+            def train_step(encoder, classifier, optimizer, x, y):
+                with tf.GradientTape() as tape:
+                    features = encoder(x, training=True)
+                    logits = classifier(features, training=True)
+                    loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+                variables = encoder.trainable_variables + classifier.trainable_variables
+                grads = tape.gradient(loss, variables)
+                optimizer.apply_gradients(zip(grads, variables))
+            """,
+        ),
+        # two layer calls in the loss: which one was meant cannot be told, so no fix
+        Invalid(
+            """
+            from tensorflow import keras
+
+            model = keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(8), keras.layers.Dense(1)])
+
+            def loss(y_true, y_pred):
+                a = model.layers[0](y_true)
+                b = model.layers[1](a)
+                return keras.ops.mean(keras.ops.abs(b))
+
+            model.compile(optimizer="sgd", loss=loss)
+            """,
+            None,
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        yield from self._check_loss_functions(analysis)
+        for call in analysis.gradient_calls:
+            report = self._check_training_step(analysis, call)
+            if report is not None:
+                yield report
+
+    # --- (a) a Keras loss that never reads y_pred ------------------------------------------------
+    def _check_loss_functions(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        uses = _loss_uses(analysis)
+        constructed = _network_names(analysis)
+        for function in analysis.functions:
+            if function.name.value not in uses or analysis.enclosing_class(function) is not None:
+                continue
+            params = [p for p in function.params.params]
+            if len(params) < 2 or params[0].star or params[1].star:
+                continue
+            y_true, y_pred = params[0].name.value, params[1].name.value
+            statements = analysis.statements(function)
+            if any(y_pred in s.read or y_pred in s.assigned for s in statements):
+                continue
+            sites = uses[function.name.value]
+            full_models = {model for _, model in sites if model}
+            partial = [
+                call for call in analysis.calls(function.body)
+                if _is_partial_network_call(call, full_models, constructed)
+            ]
+            if not partial:
+                continue
+            layer = analysis.code(partial[0].func)
+            message = (
+                f"The loss `{function.name.value}({y_true}, {y_pred})` never reads the prediction `{y_pred}`; "
+                f"it runs `{layer}` itself instead, so the model's layers after it get no gradient"
+            )
+            related = [(site, "used as the loss here") for site, _ in sites]
+            replacements = _use_prediction_in_loss(analysis, function, partial, y_pred) if len(partial) == 1 else None
+            yield Report(
+                node=partial[0],
+                message=message,
+                related=related,
+                replacements=replacements,
+                fix_description=f"Use the prediction `{y_pred}` instead of calling `{layer}` in the loss",
+            )
+
+    # --- (b) a training step whose loss uses an intermediate output ------------------------------
+    def _check_training_step(self, analysis: ModuleAnalysis, call: GradientCall) -> Report | None:
+        tape = call.tape
+        if tape is None or not isinstance(call.target, cst.Name):
+            return None
+        owners = [o for o in tapeflow.source_owners(analysis, call.sources, call.scope, call.node) or () if not o.is_variable]
+        if not owners:
+            return None
+        opened = tapeflow.tape_statement(analysis, tape)
+        if opened is None:
+            return None
+        closed = tapeflow.last_index_inside(analysis, tape)
+        flow = tapeflow.backward_slice(analysis, call.target, call.scope)
+        flow_indices = {s.index for s in flow}
+        flow_reads = set(names_read(call.target)).union(*(s.read for s in flow)) if flow else set()
+        statements = analysis.statements(call.scope)
+
+        findings = []
+        for statement in statements[opened.index + 1: closed + 1]:
+            assigned = tapeflow.assignment(statement.node)
+            if assigned is None or not isinstance(assigned[1], cst.Call):
+                continue
+            prediction, value = assigned
+            owner = next((o for o in owners if dotted(value.func) in {o.name, o.name + ".call"}), None)
+            if owner is None or prediction in flow_reads:
+                continue
+            for intermediate in _intermediates(analysis, statement, value, owner, flow, opened.index, closed):
+                loss_statements = [
+                    s for s in flow
+                    if intermediate.value in s.read and s is not intermediate.definition
+                    and not _feeds(analysis, s, statement, call.scope)
+                ]
+                if loss_statements:
+                    findings.append((statement, prediction, intermediate, loss_statements))
+        if not findings:
+            return None
+        statement, prediction, intermediate, loss_statements = findings[0]
+        first = loss_statements[0]
+        message = (
+            f"The loss is computed from `{intermediate.value}` ({intermediate.kind}), while the final prediction "
+            f"`{prediction}` is computed in the tape but not used by the loss: the layers that make `{prediction}` "
+            f"get no gradient from `{analysis.code(call.node)}`"
+        )
+        replacements = None
+        if len(findings) == 1 and all(s.index > statement.index and isinstance(s.node, cst.SimpleStatementLine) for s in loss_statements):
+            replacements = {s.node: tapeflow.rename_reads(s.node, intermediate.value, prediction) for s in loss_statements}
+            if intermediate.removable:
+                others = [
+                    s for s in statements
+                    if intermediate.value in s.read and s not in loss_statements and s is not intermediate.definition
+                ]
+                if not others:
+                    replacements[intermediate.definition.node] = cst.RemoveFromParent()
+        return Report(
+            node=first.node,
+            message=message,
+            related=[(statement.node, "the final prediction, which the loss does not use"), (call.node, "the gradient")],
+            replacements=replacements,
+            fix_description=f"Compute the loss from the final prediction `{prediction}`",
+        )
+
+
+class _Intermediate:
+    def __init__(self, value: str, definition: Statement, kind: str, removable: bool):
+        self.value = value
+        self.definition = definition
+        self.kind = kind
+        self.removable = removable
+
+
+def _intermediates(analysis, prediction_statement, prediction_call, owner, flow, opened, closed):
+    """Outputs on the way to the prediction, or of one of the model's own layers, that the loss uses instead."""
+    found = []
+    for statement in flow:
+        if not opened < statement.index <= closed:
+            continue
+        assigned = tapeflow.assignment(statement.node)
+        if assigned is None or not isinstance(assigned[1], cst.Call):
+            continue
+        name, value = assigned
+        func = value.func
+        is_layer_of_model = (
+            (isinstance(func, cst.Subscript) and dotted(func.value) == owner.name + ".layers")
+            or (isinstance(func, cst.Call) and dotted(func.func) == owner.name + ".get_layer")
+        )
+        if is_layer_of_model:
+            found.append(_Intermediate(name, statement, f"the output of `{analysis.code(func)}`", True))
+        elif name in names_read(prediction_call) and statement.index < prediction_statement.index:
+            found.append(_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False))
+    return found
+
+
+def _feeds(analysis, statement: Statement, prediction_statement: Statement, scope) -> bool:
+    """Whether ``statement`` lies on the way to the prediction itself."""
+    if statement.index >= prediction_statement.index:
+        return False
+    return statement.index in {s.index for s in tapeflow.backward_slice(analysis, prediction_statement.node, scope)}
+
+
+def _loss_uses(analysis: ModuleAnalysis) -> dict[str, list[tuple[cst.CSTNode, str | None]]]:
+    """Functions used as a loss: name -> [(where, the model whose prediction it gets, if known)]."""
+    uses: dict[str, list[tuple[cst.CSTNode, str | None]]] = {}
+    for call in analysis.calls():
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "compile":
+            model = dotted(func.value)
+            loss = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "loss"), None)
+            positional = [a for a in call.args if a.keyword is None]
+            if loss is None and len(positional) > 1:
+                loss = positional[1].value
+            for name in _names_in(loss):
+                uses.setdefault(name, []).append((call, model))
+        elif isinstance(func, cst.Name) and analysis.tape_around(call) is not None:
+            positional = [a for a in call.args if a.keyword is None]
+            if len(positional) < 2:
+                continue
+            model = _model_of_prediction(analysis, call, positional[1].value)
+            if model is not None:
+                uses.setdefault(func.value, []).append((call, model))
+    return uses
+
+
+def _names_in(expression: cst.BaseExpression | None) -> list[str]:
+    if isinstance(expression, cst.Name):
+        return [expression.value]
+    if isinstance(expression, (cst.List, cst.Tuple)):
+        return [n for e in expression.elements for n in _names_in(e.value)]
+    if isinstance(expression, cst.Dict):
+        return [n for e in expression.elements if isinstance(e, cst.DictElement) for n in _names_in(e.value)]
+    return []
+
+
+def _model_of_prediction(analysis: ModuleAnalysis, call: cst.Call, prediction: cst.BaseExpression) -> str | None:
+    """``model`` when the argument is ``model(x)`` or a name assigned from it in the same tape."""
+    if isinstance(prediction, cst.Call):
+        return dotted(prediction.func)
+    if not isinstance(prediction, cst.Name):
+        return None
+    at = analysis.statement_index(call)
+    if at is None:
+        return None
+    definitions = tapeflow.reaching(analysis, prediction.value, at, analysis.scope_of(call))
+    if len(definitions) != 1:
+        return None
+    assigned = tapeflow.assignment(definitions[0].node)
+    if assigned is None or not isinstance(assigned[1], cst.Call):
+        return None
+    return dotted(assigned[1].func)
+
+
+def _network_names(analysis: ModuleAnalysis) -> set[str]:
+    """Module-level names bound to a Keras layer or model."""
+    keras_classes = {
+        c.name.value for c in analysis.module.body if isinstance(c, cst.ClassDef)
+        and any((analysis.qualname(b.value) or "").startswith("keras.") for b in c.bases)
+    }
+    names = set()
+    for statement in analysis.module.body:
+        assigned = tapeflow.assignment(statement)
+        if assigned is None or not isinstance(assigned[1], cst.Call):
+            continue
+        qualname = analysis.qualname(assigned[1].func) or ""
+        if qualname.startswith("keras.layers.") or qualname in KERAS_MODELS or dotted(assigned[1].func) in keras_classes:
+            names.add(assigned[0])
+    return names
+
+
+def _is_partial_network_call(call: cst.Call, full_models: set[str], constructed: set[str]) -> bool:
+    func = call.func
+    if isinstance(func, cst.Subscript):
+        return (dotted(func.value) or "").endswith(".layers")
+    if isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute):
+        return func.func.attr.value == "get_layer"
+    if isinstance(func, cst.Name):
+        return func.value in constructed and func.value not in full_models
+    return False
+
+
+def _use_prediction_in_loss(analysis: ModuleAnalysis, function: cst.FunctionDef, partial: list[cst.Call], y_pred: str):
+    call = partial[0]
+    line = analysis.statement_of(call)
+    assigned = tapeflow.assignment(line)
+    statements = analysis.statements(function)
+    if assigned is not None and assigned[1] is call and analysis.parent(line) is function.body:
+        name = assigned[0]
+        if sum(name in s.assigned for s in statements) != 1:
+            return None
+        replacements: dict = {line: cst.RemoveFromParent()}
+        for statement in function.body.body:
+            if statement is not line and name in names_read(statement):
+                replacements[statement] = tapeflow.rename_reads(statement, name, y_pred)
+        return replacements
+    return {call: cst.Name(y_pred)}

@@ -1,0 +1,598 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import MISSING_WATCH
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.bindings import (
+    VARIABLE_MAKERS,
+    bindings,
+    ever_bound_in_scope,
+    flatten_sources,
+    is_false,
+    keyword,
+    positional,
+    values_of,
+    walk,
+)
+
+TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
+
+# Calls that make a fresh tensor with no recorded history, wherever they run.
+_FRESH = {
+    "tensorflow.constant", "tensorflow.zeros", "tensorflow.ones", "tensorflow.fill", "tensorflow.eye",
+    "tensorflow.linspace", "tensorflow.random.normal", "tensorflow.random.uniform",
+    "tensorflow.random.truncated_normal", "tensorflow.random.stateless_normal",
+    "tensorflow.random.stateless_uniform", "keras.random.normal", "keras.random.uniform",
+    "keras.ops.zeros", "keras.ops.ones", "numpy.random.normal",
+}
+# Calls whose result is a plain tensor when made before the tape opens, and whatever
+# their argument is when made inside it.
+_CONVERTERS = {
+    "tensorflow.convert_to_tensor", "keras.ops.convert_to_tensor", "tensorflow.cast", "tensorflow.reshape",
+    "tensorflow.expand_dims", "tensorflow.identity", "tensorflow.stack", "tensorflow.concat",
+    "tensorflow.transpose", "tensorflow.squeeze", "tensorflow.image.resize",
+}
+_VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
+_FLOAT_DEFAULT = _FRESH - {"tensorflow.constant", "tensorflow.fill", "numpy.random.normal"}
+
+
+class MissingWatch(Rule):
+    """Finds `tape.gradient(y, x)` where `x` is a plain tensor (`tf.constant`, `tf.convert_to_tensor`,
+    `tf.random.normal`, a batch from a `tf.data.Dataset`) that the tape was never told to watch, and
+    tapes opened with `watch_accessed_variables=False` that watch nothing at all.
+
+    ## Why gradients vanish
+    A `GradientTape` records the operations whose inputs it watches. It watches the trainable
+    variables it sees read (unless `watch_accessed_variables=False`) and whatever `tape.watch` names;
+    a tensor is neither, so nothing computed from it is recorded and the gradient with respect to it
+    is `None`. Gradients of inputs (adversarial examples, saliency maps) and of coordinates
+    (physics-informed networks, `du/dx` with an inner tape) need the explicit watch.
+
+    ## Example
+    ```python
+    image = tf.convert_to_tensor(images, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        prediction = model(image)
+        loss = loss_fn(label, prediction)
+    gradient = tape.gradient(loss, image)  # None
+    ```
+
+    ## Fix
+    ```python
+    image = tf.convert_to_tensor(images, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        prediction = model(image)
+        loss = loss_fn(label, prediction)
+    gradient = tape.gradient(loss, image)
+    ```
+
+    ## Fix safety
+    Safe: watching a tensor only makes the tape record what it computes, so the gradient exists; the
+    values the program computes do not change. The watch goes first in the block, or right after the
+    statement that makes the tensor when that happens inside the block. A tape opened with
+    `watch_accessed_variables=False` that watches nothing at all gets `watch_accessed_variables=False`
+    removed instead (watching the variables by hand would miss those a model creates on its first
+    call, and Keras 3 variables must be watched through `.value`); that fix is unsafe, because the
+    tape then records every trainable variable the block reads, not only the sources.
+
+    ## When not to fix
+    Sources that are variables (`tf.Variable`, `model.trainable_variables`), tensors already watched
+    (also through a list such as `tape.watch([x, t])`), intermediate tensors computed inside the tape
+    from watched values (a Grad-CAM's convolution output), integer tensors (a watch would not help:
+    integers have no gradient), and tensors the tape block never reads are left alone.
+    """
+
+    code = "GF007"
+    name = "missing-watch"
+    summary = "gradient with respect to a tensor the tape never watched: add `tape.watch(x)`"
+    applicability = Applicability.SAFE
+    categories = (MISSING_WATCH,)
+    needles = ("GradientTape",)
+
+    VALID = [
+        """
+        import tensorflow as tf
+        w = tf.Variable(3.0)
+        with tf.GradientTape() as tape:
+            y = w * w
+        dy_dw = tape.gradient(y, w)
+        """,
+        """
+        import tensorflow as tf
+        x = tf.constant(3.0)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = x * x
+        dy_dx = tape.gradient(y, x)
+        """,
+        """
+        import tensorflow as tf
+        x = tf.random.uniform((8, 1))
+        t = tf.random.uniform((8, 1))
+        inputs = [x, t]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            u = model(tf.concat(inputs, axis=1))
+        du_dx, du_dt = tape.gradient(u, [x, t])
+        """,
+        """
+        import tensorflow as tf
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(model.trainable_variables)
+            loss = loss_fn(y, model(x))
+        grads = tape.gradient(loss, model.trainable_variables)
+        """,
+        """
+        import tensorflow as tf
+        images = tf.random.normal((8, 32, 32, 3))
+        with tf.GradientTape() as tape:
+            features = conv_model(images)
+            score = head(features)[:, 0]
+        cam_grads = tape.gradient(score, features)
+        """,
+        """
+        import tensorflow as tf
+        n = tf.constant(3)
+        with tf.GradientTape() as tape:
+            y = tf.cast(n, tf.float32) * w
+        grads = tape.gradient(y, [w])
+        """,
+        """
+        import tensorflow as tf
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            return tape.gradient(loss, x)
+        w = tf.Variable(tf.zeros((8, 4)))
+        train_step(w, tf.zeros((8, 1)))
+        """,
+        """
+        import tensorflow as tf
+        w = tf.Variable(tf.random.normal((4, 1)))
+        for step in range(3):
+            with tf.GradientTape() as tape:
+                y = x @ w
+            g = tape.gradient(y, w)
+            w = w - 0.1 * g
+        """,
+        """
+        import tensorflow as tf
+        x = tf.constant(2.0)
+        with tf.GradientTape() as tape:
+            y = model(other)
+        g = tape.gradient(y, x)
+        """,
+        """
+        import numpy as np
+        import tensorflow as tf
+        for x_batch, y_batch in zip(np_batches, np_labels):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y_batch, model(x_batch))
+            grads = tape.gradient(loss, x_batch)
+        """,
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+            import tensorflow as tf
+            x = tf.constant(3.0)
+            with tf.GradientTape() as tape:
+                y = x * x
+            dy_dx = tape.gradient(y, x)
+            """,
+            expected="""
+            import tensorflow as tf
+            x = tf.constant(3.0)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = x * x
+            dy_dx = tape.gradient(y, x)
+            """,
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            def adversarial_pattern(model, image, label):
+                with tf.GradientTape() as tape:
+                    prediction = model(image)
+                    loss = tf.keras.losses.categorical_crossentropy(label, prediction)
+                gradient = tape.gradient(loss, image)
+                return tf.sign(gradient)
+
+            image = tf.convert_to_tensor(np.random.rand(1, 28, 28, 1), dtype=tf.float32)
+            pattern = adversarial_pattern(model, image, label)
+            """,
+            expected="""
+            import numpy as np
+            import tensorflow as tf
+
+            def adversarial_pattern(model, image, label):
+                with tf.GradientTape() as tape:
+                    tape.watch(image)
+                    prediction = model(image)
+                    loss = tf.keras.losses.categorical_crossentropy(label, prediction)
+                gradient = tape.gradient(loss, image)
+                return tf.sign(gradient)
+
+            image = tf.convert_to_tensor(np.random.rand(1, 28, 28, 1), dtype=tf.float32)
+            pattern = adversarial_pattern(model, image, label)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            x = tf.random.uniform((16, 1))
+            with tf.GradientTape() as outer:
+                with tf.GradientTape() as inner:
+                    u = net(x)
+                du_dx = inner.gradient(u, x)
+                loss = tf.reduce_mean((du_dx - tf.cos(x)) ** 2)
+            grads = outer.gradient(loss, net.trainable_variables)
+            """,
+            expected="""
+            import tensorflow as tf
+            x = tf.random.uniform((16, 1))
+            with tf.GradientTape() as outer:
+                with tf.GradientTape() as inner:
+                    inner.watch(x)
+                    u = net(x)
+                du_dx = inner.gradient(u, x)
+                loss = tf.reduce_mean((du_dx - tf.cos(x)) ** 2)
+            grads = outer.gradient(loss, net.trainable_variables)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            dataset = tf.data.Dataset.from_tensor_slices((features, labels)).batch(8)
+            for x_batch, y_batch in dataset:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y_batch, model(x_batch))
+                saliency = tape.gradient(loss, x_batch)
+            """,
+            expected="""
+            import tensorflow as tf
+            dataset = tf.data.Dataset.from_tensor_slices((features, labels)).batch(8)
+            for x_batch, y_batch in dataset:
+                with tf.GradientTape() as tape:
+                    tape.watch(x_batch)
+                    loss = loss_fn(y_batch, model(x_batch))
+                saliency = tape.gradient(loss, x_batch)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            with tf.GradientTape() as tape:
+                x = tf.constant([1.0, 2.0])
+                y = tf.reduce_sum(x ** 2)
+            g = tape.gradient(y, x)
+            """,
+            expected="""
+            import tensorflow as tf
+            with tf.GradientTape() as tape:
+                x = tf.constant([1.0, 2.0])
+                tape.watch(x)
+                y = tf.reduce_sum(x ** 2)
+            g = tape.gradient(y, x)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            expected="""
+            import tensorflow as tf
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            expected="""
+            import tensorflow as tf
+            with tf.GradientTape(persistent=True) as tape:
+                loss = loss_fn(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        for call in analysis.gradient_calls:
+            if call.tape is None or call.sources is None:
+                continue
+            if _watches_nothing_by_choice(analysis, call):
+                yield from self._unwatched_variables(analysis, call)
+            else:
+                yield from self._unwatched_tensors(analysis, call)
+
+    def _unwatched_tensors(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
+        tape = call.tape
+        body_reads = names_read(tape.node.body)
+        unwatched: list[tuple[cst.Name, cst.CSTNode, str]] = []
+        for source in flatten_sources(analysis, call.sources, depth=0):
+            if not isinstance(source, cst.Name) or source.value not in body_reads:
+                continue
+            if any(n.value == source.value for n, _, _ in unwatched):
+                continue
+            if _is_watched(analysis, call, source.value):
+                continue
+            if _ever_a_variable(analysis, source.value, call.scope):
+                continue  # a variable rebound to a tensor is GF005's to explain
+            kind, origin = _kind(analysis, source, tape, depth=3)
+            if kind == TENSOR:
+                unwatched.append((source, origin, _describe(analysis, origin)))
+        if not unwatched:
+            return
+        names = [name.value for name, _, _ in unwatched]
+        listed = ", ".join(f"`{n}`" for n in names)
+        first, origin, described = unwatched[0]
+        what = f"{listed}, a plain tensor ({described})" if len(names) == 1 else f"{listed}, plain tensors"
+        watches = " and ".join(f"`{tape.name}.watch({n})`" for n in names)
+        message = (
+            f"the gradient with respect to {what} is None: the tape `{tape.name}` never watched it, and a tape "
+            f"records only the trainable variables it sees read and the tensors it is told to watch. "
+            f"Add {watches} at the start of the tape block."
+        )
+        related = [(origin, f"`{name.value}` is made here, as a tensor, not a variable") for name, origin, _ in unwatched]
+        related.append((tape.node, "the tape block"))
+        replacements = _insert_watches(analysis, tape, [cst.Name(n) for n in names], names)
+        yield Report(
+            node=first,
+            message=message,
+            related=related,
+            replacements=replacements,
+            fix_description=f"watch {listed} at the start of the tape block",
+        )
+
+    def _unwatched_variables(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
+        tape = call.tape
+        message = (
+            f"`{tape.name}` was opened with `watch_accessed_variables=False` and watches nothing, so every gradient it "
+            f"gives is None. Drop `watch_accessed_variables=False`, or watch the sources at the start of the block "
+            f"(with Keras 3, `{tape.name}.watch([v.value for v in model.trainable_variables])`)."
+        )
+        yield Report(
+            node=call.node,
+            message=message,
+            related=[(tape.call, "opened without watching the variables it reads")],
+            replacements={tape.call: _without_keyword(tape.call, "watch_accessed_variables")},
+            fix_description="let the tape watch the trainable variables it reads",
+            applicability=Applicability.UNSAFE,
+        )
+
+
+def _without_keyword(call: cst.Call, name: str) -> cst.Call:
+    args = [arg for arg in call.args if not (arg.keyword is not None and arg.keyword.value == name)]
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return call.with_changes(args=args)
+
+
+def _watches_nothing_by_choice(analysis: ModuleAnalysis, call: GradientCall) -> bool:
+    tape_call = call.tape.call
+    if not isinstance(tape_call, cst.Call) or not is_false(keyword(tape_call, "watch_accessed_variables")):
+        return False
+    return not any(True for _ in _watch_calls(analysis, call))
+
+
+def _watch_calls(analysis: ModuleAnalysis, call: GradientCall) -> Iterator[cst.Call]:
+    for candidate in walk(call.scope, cst.Call):
+        func = candidate.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "watch"
+            and isinstance(func.value, cst.Name)
+            and func.value.value == call.tape_name
+        ):
+            yield candidate
+
+
+def _is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool:
+    for watch in _watch_calls(analysis, call):
+        if not watch.args:
+            continue
+        argument = watch.args[0].value
+        if name in names_read(argument):
+            return True
+        if isinstance(argument, cst.Name):
+            values = values_of(analysis, argument)
+            if values is None or any(name in names_read(v) for v in values):
+                return True  # watched through a list made elsewhere, or we cannot tell
+        elif not isinstance(argument, (cst.List, cst.Tuple, cst.Attribute)):
+            return True
+    return False
+
+
+def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> bool:
+    for binding in ever_bound_in_scope(analysis, name, scope) + ever_bound_in_scope(analysis, name, analysis.module):
+        if binding.value is not None and any(analysis.is_call_to(c, *VARIABLE_MAKERS) for c in walk(binding.value, cst.Call)):
+            return True
+    return False
+
+
+def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | None, depth: int) -> tuple[str | None, cst.CSTNode]:
+    """What ``node`` holds: TENSOR (a plain, unwatched tensor), VARIABLE, INTEGER or None (cannot tell)."""
+    if depth < 0:
+        return None, node
+    if isinstance(node, cst.Call):
+        qualname = analysis.qualname(node.func)
+        if qualname in VARIABLE_MAKERS:
+            return VARIABLE, node
+        if qualname in _FRESH:
+            return (INTEGER if _integer_call(analysis, node, qualname) else TENSOR), node
+        if qualname in _CONVERTERS:
+            if _integer_call(analysis, node, qualname):
+                return INTEGER, node
+            inside = tape is not None and analysis.is_inside(node, tape.node)
+            if not inside:
+                return TENSOR, node
+            argument = positional(node, 0)
+            return _kind(analysis, argument, tape, depth - 1) if argument is not None else (None, node)
+        return None, node
+    if isinstance(node, cst.Attribute):
+        return (VARIABLE if node.attr.value in _VARIABLE_LISTS else None), node
+    if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
+        operands = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else [node.expression]
+        kinds = []
+        for operand in operands:
+            if isinstance(operand, (cst.Integer, cst.Float)):
+                continue
+            kinds.append(_kind(analysis, operand, tape, depth - 1)[0])
+        return (TENSOR if kinds and all(k == TENSOR for k in kinds) else None), node
+    if isinstance(node, cst.Name):
+        return _kind_of_name(analysis, node, tape, depth)
+    return None, node
+
+
+def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cst.CSTNode]:
+    found = bindings(analysis, node.value, node)
+    if not found:
+        return None, node
+    kinds: list[tuple[str | None, cst.CSTNode]] = []
+    for binding in found:
+        if binding.kind == "value" and binding.value is not None:
+            kinds.append(_kind(analysis, binding.value, tape, depth - 1))
+        elif binding.kind == "loop" and _is_dataset(analysis, binding.value, depth):
+            kinds.append((TENSOR, binding.statement))
+        elif binding.kind == "unpacked" and _is_dataset(analysis, binding.value, depth):
+            kinds.append((TENSOR, binding.value))
+        elif binding.kind == "param":
+            kinds.append(_kind_of_parameter(analysis, binding.function, binding.param, depth - 1))
+        else:
+            kinds.append((None, node))
+    if all(kind == TENSOR for kind, _ in kinds):
+        return TENSOR, kinds[0][1]
+    return (VARIABLE if any(kind == VARIABLE for kind, _ in kinds) else None), node
+
+
+def _kind_of_parameter(analysis, function: cst.FunctionDef, param: cst.Param, depth) -> tuple[str | None, cst.CSTNode]:
+    """A parameter holds a plain tensor when every call of the function in the module passes one."""
+    if depth < 0 or analysis.enclosing_class(function) is not None or param.star:
+        return None, param
+    plain = list(function.params.posonly_params) + list(function.params.params)
+    index = next((i for i, p in enumerate(plain) if p is param), None)
+    kinds = []
+    for site in analysis.calls():
+        if not (isinstance(site.func, cst.Name) and site.func.value == function.name.value):
+            continue
+        if analysis.is_inside(site, function):
+            return None, param  # recursion: too unclear
+        argument = keyword(site, param.name.value)
+        if argument is None and index is not None:
+            argument = positional(site, index)
+        if argument is None or any(a.star for a in site.args):
+            return None, param
+        kinds.append(_kind(analysis, argument, None, depth))
+    if kinds and all(kind == TENSOR for kind, _ in kinds):
+        return TENSOR, kinds[0][1]
+    return None, param
+
+
+def _is_dataset(analysis: ModuleAnalysis, node: cst.BaseExpression | None, depth: int) -> bool:
+    while node is not None and depth >= 0:
+        if isinstance(node, cst.Call):
+            qualname = analysis.qualname(node.func) or ""
+            if qualname.startswith("tensorflow.data."):
+                return True
+            if isinstance(node.func, cst.Name) and node.func.value in {"enumerate", "iter", "next"}:
+                node = positional(node, 0)
+            elif isinstance(node.func, cst.Attribute):
+                node = node.func.value
+            else:
+                return False
+        elif isinstance(node, cst.Attribute):
+            node = node.value
+        elif isinstance(node, cst.Name):
+            values = values_of(analysis, node)
+            return bool(values) and all(_is_dataset(analysis, v, depth - 1) for v in values)
+        else:
+            return False
+    return False
+
+
+def _integer_call(analysis: ModuleAnalysis, call: cst.Call, qualname: str) -> bool:
+    dtype = keyword(call, "dtype")
+    if dtype is None and qualname == "tensorflow.cast":
+        dtype = positional(call, 1)
+    if dtype is not None:
+        return _is_integer_dtype(analysis, dtype)
+    if qualname in _FLOAT_DEFAULT or qualname in _CONVERTERS:
+        return False
+    value = positional(call, 0)
+    return value is not None and _integer_literal(value)
+
+
+def _is_integer_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
+    name = analysis.qualname(dtype) or ""
+    if isinstance(dtype, cst.SimpleString):
+        name = dtype.evaluated_value if isinstance(dtype.evaluated_value, str) else ""
+    last = name.rsplit(".", 1)[-1]
+    return last.startswith(("int", "uint")) or last in {"bool", "string"}
+
+
+def _integer_literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.Integer):
+        return True
+    if isinstance(node, cst.UnaryOperation):
+        return _integer_literal(node.expression)
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return bool(node.elements) and all(_integer_literal(e.value) for e in node.elements)
+    return False
+
+
+def _describe(analysis: ModuleAnalysis, origin: cst.CSTNode) -> str:
+    if isinstance(origin, cst.Call):
+        qualname = analysis.qualname(origin.func) or analysis.code(origin.func)
+        short = qualname.replace("tensorflow.", "tf.")
+        return f"made by `{short}` on line {analysis.line_of(origin)}"
+    if isinstance(origin, cst.For):
+        return f"a batch of the dataset looped over on line {analysis.line_of(origin)}"
+    if isinstance(origin, cst.Param):
+        return "every call passes a tensor"
+    return f"from line {analysis.line_of(origin)}"
+
+
+def _insert_watches(analysis: ModuleAnalysis, tape: TapeBlock, watched: list[cst.BaseExpression], names: list[str]):
+    """The tape's ``with`` with ``tape.watch(...)`` first in its body, or right after the
+    statement of the body that binds one of ``names``; None when that binding is nested deeper."""
+    body = tape.node.body
+    if not isinstance(body, cst.IndentedBlock):
+        return None
+    position = 0
+    for index, statement in enumerate(body.body):
+        bound = set()
+        for inner in analysis.statements(analysis.scope_of(tape.node)):
+            if inner.node is statement or analysis.is_inside(inner.node, statement):
+                bound |= inner.assigned
+        if bound & set(names):
+            if not isinstance(statement, cst.SimpleStatementLine):
+                return None
+            position = index + 1
+    watches = [
+        cst.SimpleStatementLine(
+            body=[cst.Expr(cst.Call(func=cst.Attribute(cst.Name(tape.name), cst.Name("watch")), args=[cst.Arg(expression)]))]
+        )
+        for expression in watched
+    ]
+    new_body = body.with_changes(body=[*body.body[:position], *watches, *body.body[position:]])
+    return {tape.node: tape.node.with_changes(body=new_body)}

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from gradfix.categories import NON_DIFFERENTIABLE
+from gradfix.model import Applicability, Severity
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_roots
+from gradfix.static.losses import fed_losses
+
+
+class NonDifferentiableOp(Rule):
+    """An operation without a gradient lies on the only path from the differentiated variables to
+    the gradient target: a comparison (`>`, `==` on tensors), `tf.equal`/`tf.greater`/...,
+    `tf.round`, `tf.floor`, `tf.math.ceil`, `tf.sign`, a cast to an integer or boolean dtype,
+    `tf.argmax`/`tf.argmin`, or `tf.numpy_function` (or a `tf.py_function` running NumPy code).
+    The finding names the operation and its differentiable alternatives. An `argmax` fed
+    straight into a cross-entropy is GF008's (argmax-before-loss) and is not reported again here.
+
+    ## Why gradients vanish
+    These operations are piecewise constant (or leave TensorFlow), so TensorFlow registers no
+    gradient for them: the tape treats their output as a constant. When every path from the
+    variables to the loss passes through one, `tape.gradient` returns `None` for them (for
+    `tf.sign`, zeros) and the model does not learn.
+
+    ## Example
+    ```python
+    with tf.GradientTape() as tape:
+        scores = model(x, training=True)
+        hits = tf.cast(scores > 0.0, tf.float32)
+        loss = tf.reduce_mean(tf.square(hits - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+
+    ## Fix
+    ```python
+    with tf.GradientTape() as tape:
+        scores = model(x, training=True)
+        hits = tf.sigmoid(5.0 * scores)
+        loss = tf.reduce_mean(tf.square(hits - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+
+    ## Fix safety
+    Display-only. Each alternative changes what the program computes (a smooth step needs a
+    sharpness, a straight-through estimator changes the backward pass only, a softmax is not a
+    choice), and which one is right depends on the model, so gradfix names them and leaves the
+    choice to the user: `tf.sigmoid(k * x)` for a step or comparison, a softmax or the logits for
+    `argmax`, `x + tf.stop_gradient(tf.round(x) - x)` for `round`, `tf.tanh(k * x)` for `sign`, a
+    float dtype for a cast, TensorFlow ops or `tf.custom_gradient` for NumPy code.
+
+    ## When not to fix
+    Only operations on the *only* path are reported: a comparison used as the condition of
+    `tf.where` next to a differentiable branch, a mask multiplied into the prediction
+    (`pred * tf.cast(pred > 0, tf.float32)`), an `argmax` computed for accuracy outside the loss,
+    a rounding inside a straight-through estimator (`x + tf.stop_gradient(tf.round(x) - x)`), and
+    operations on labels all leave a gradient and are left alone.
+    """
+
+    code = "GF009"
+    name = "non-differentiable-op"
+    summary = "an operation without a gradient cuts the path from the variables to the loss"
+    applicability = Applicability.DISPLAY_ONLY
+    categories = (NON_DIFFERENTIABLE,)
+    needles = ("GradientTape", "compile(", "Loss)")
+
+    VALID = [
+        # argmax for accuracy only.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    logits = model(x, training=True)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y)
+    accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # Straight-through rounding.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    z = encoder(x)
+    z_q = z + tf.stop_gradient(tf.round(z) - z)
+    loss = tf.reduce_mean(tf.square(decoder(z_q) - x))
+grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+""",
+        # A comparison as tf.where's condition, with a differentiable branch.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    err = model(x) - y
+    huber = tf.where(tf.abs(err) < 1.0, 0.5 * tf.square(err), tf.abs(err) - 0.5)
+    loss = tf.reduce_mean(huber)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # A mask from the prediction multiplied into the prediction.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    pred = model(x)
+    mask = tf.cast(pred > 0.0, tf.float32)
+    loss = tf.reduce_mean(tf.square(pred * mask - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # A comparison choosing between differentiable branches of tf.cond.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    pred = model(x)
+    loss = tf.cond(tf.reduce_sum(pred) > 0, lambda: tf.reduce_mean(pred), lambda: -tf.reduce_mean(pred))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # Integer casts of the labels.
+        """
+import tensorflow as tf
+
+def masked_loss(y_true, y_pred):
+    mask = tf.cast(tf.not_equal(y_true, 0), tf.float32)
+    labels = tf.cast(y_true, tf.int32)
+    per_token = tf.keras.losses.sparse_categorical_crossentropy(labels, y_pred, from_logits=True)
+    return tf.reduce_sum(per_token * mask) / tf.reduce_sum(mask)
+
+model.compile(optimizer="adam", loss=masked_loss)
+""",
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    hits = tf.cast(scores > 0.0, tf.float32)
+    loss = tf.reduce_mean(tf.square(hits - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            None,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+def count_loss(y_true, y_pred):
+    counts = tf.round(tf.reduce_sum(y_pred, axis=-1))
+    return tf.reduce_mean(tf.abs(counts - y_true))
+
+model.compile(optimizer="adam", loss=count_loss)
+""",
+            None,
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+@tf.function
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        chosen = tf.cast(tf.argmax(logits, axis=-1), tf.float32)
+        loss = tf.reduce_mean(tf.square(chosen - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            None,
+        ),
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+def np_penalty(t):
+    return np.abs(t).astype(np.float32)
+
+with tf.GradientTape() as tape:
+    out = model(x)
+    loss = tf.reduce_mean(tf.numpy_function(np_penalty, [out], tf.float32))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            None,
+        ),
+    ]
+
+    def wants(self, text: str) -> bool:
+        return might_take_gradients(text)
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        claimed = {id(fed.op) for fed in fed_losses(analysis) if fed.op is not None}
+        for context in all_contexts(analysis):
+            for cut in cuts_of_kind(analysis, context, OP, exclude=lambda node: id(node) in claimed):
+                claimed.add(id(cut.node))
+                op = cut.op
+                effect = "a gradient of zeros" if op.zero_gradient else "no gradient"
+                related = []
+                if context.gradient is not None:
+                    related.append((context.gradient.node, "the gradient is taken here"))
+                yield Report(
+                    node=cut.node,
+                    message=(
+                        f"{op.name} has {effect}, and every path from {describe_roots(context, cut.roots)} to the loss "
+                        f"passes through it; use {op.alternative}"
+                    ),
+                    related=related,
+                    severity=Severity.WARNING if op.zero_gradient else None,
+                )

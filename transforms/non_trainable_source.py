@@ -1,0 +1,367 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import NOT_TRAINABLE
+from gradfix.model import Applicability, Severity
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import GradientCall, ModuleAnalysis
+from gradfix.static.bindings import VARIABLE_MAKERS, flatten_sources, is_false, keyword, positional, values_of, walk
+from gradfix.static.names import dotted
+
+_ALL_VARIABLES = {"variables", "weights", "non_trainable_variables", "non_trainable_weights"}
+_TRAINABLE_VARIABLES = {"trainable_variables", "trainable_weights"}
+_INTEGER_MAKERS = {"tensorflow.constant", "tensorflow.zeros", "tensorflow.ones", "tensorflow.fill", "tensorflow.range"}
+
+
+class NonTrainableSource(Rule):
+    """Finds gradient sources that cannot be trained as the program asks: integer variables
+    (`tf.Variable(0)`, `dtype=tf.int32`) and variables made with `trainable=False`, which get no
+    gradient, and the variables of a layer or model that was frozen (`base_model.trainable = False`)
+    passed as sources anyway, as in `tape.gradient(loss, base_model.variables + head.trainable_variables)`,
+    or a frozen model's (empty) `trainable_variables` passed as the only sources.
+
+    ## Why gradients vanish
+    Gradients exist only for floating-point values: a tape asked for the gradient of an integer
+    variable returns `None` (TensorFlow only logs a warning). A tape watches only the variables that
+    TensorFlow itself calls trainable, so a `tf.Variable(..., trainable=False)` is never recorded and
+    its gradient is `None`; Keras then warns `Gradients do not exist for variables [...]`, or raises
+    `No gradients provided for any variable` when nothing else is left. Keras's own freezing
+    (`layer.trainable = False`) works differently: it only takes the variables out of
+    `trainable_variables`. Listed explicitly, they still get gradients and the optimizer updates the
+    frozen weights, while the non-trainable state among them (batch-norm statistics) gets `None`; and
+    a frozen model's `trainable_variables` is empty, so a step that lists only it trains nothing.
+
+    ## Example
+    ```python
+    slope = tf.Variable(2)
+    intercept = tf.Variable(0)
+    with tf.GradientTape() as tape:
+        y_pred = tf.cast(slope, tf.float32) * x + tf.cast(intercept, tf.float32)
+        loss = tf.reduce_mean(tf.square(y - y_pred))
+    grads = tape.gradient(loss, [slope, intercept])
+    ```
+
+    ## Fix
+    ```python
+    slope = tf.Variable(2.0)
+    intercept = tf.Variable(0.0)
+    ```
+
+    ## Fix safety
+    Only an integer variable whose initial value is an integer literal with no `dtype` gets a fix,
+    the literal made a float (`tf.Variable(0)` to `tf.Variable(0.0)`); it is unsafe because the
+    variable's dtype changes for every other use of it. Nothing else is fixed here: whether a
+    `trainable=False` variable or a frozen layer was meant to train, or was listed by mistake, only
+    its author knows (GF006 offers `trainable_variables` for a `model.variables` source). These
+    findings are warnings: the step runs, but not as written.
+
+    ## When not to fix
+    A frozen base in transfer learning whose `trainable_variables` (empty) are listed with the
+    head's, or the whole model's `trainable_variables`, gets no finding; neither do integer step
+    counters that are not gradient sources, nor layers whose `trainable` flag the program toggles
+    (as GAN loops do with the discriminator).
+    """
+
+    code = "GF010"
+    name = "non-trainable-source"
+    summary = "integer, `trainable=False` or frozen variables passed as gradient sources"
+    applicability = Applicability.UNSAFE
+    categories = (NOT_TRAINABLE,)
+    needles = ("GradientTape",)
+
+    VALID = [
+        """
+        import tensorflow as tf
+        base_model = tf.keras.applications.MobileNetV2(include_top=False, weights=None, pooling="avg")
+        base_model.trainable = False
+        head = tf.keras.layers.Dense(10)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, head(base_model(x, training=False)))
+        grads = tape.gradient(loss, base_model.trainable_variables + head.trainable_variables)
+        """,
+        """
+        import tensorflow as tf
+        base_model.trainable = False
+        model = tf.keras.Sequential([base_model, tf.keras.layers.Dense(1)])
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x))
+        grads = tape.gradient(loss, model.trainable_variables)
+        """,
+        """
+        import tensorflow as tf
+        w = tf.Variable(0.0)
+        b = tf.Variable(0, dtype=tf.float32)
+        step = tf.Variable(0, trainable=False)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((w * x + b - y) ** 2)
+        grads = tape.gradient(loss, [w, b])
+        step.assign_add(1)
+        """,
+        """
+        import tensorflow as tf
+        def train_discriminator(real, fake):
+            discriminator.trainable = True
+            with tf.GradientTape() as tape:
+                loss = d_loss(discriminator(real), discriminator(fake))
+            grads = tape.gradient(loss, discriminator.trainable_variables)
+            discriminator.trainable = False
+            return grads
+        """,
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+            import tensorflow as tf
+            slope = tf.Variable(2)
+            intercept = tf.Variable(0)
+            with tf.GradientTape() as tape:
+                y_pred = tf.cast(slope, tf.float32) * x + tf.cast(intercept, tf.float32)
+                loss = tf.reduce_mean(tf.square(y - y_pred))
+            grads = tape.gradient(loss, [slope, intercept])
+            """,
+            expected="""
+            import tensorflow as tf
+            slope = tf.Variable(2.0)
+            intercept = tf.Variable(0.0)
+            with tf.GradientTape() as tape:
+                y_pred = tf.cast(slope, tf.float32) * x + tf.cast(intercept, tf.float32)
+                loss = tf.reduce_mean(tf.square(y - y_pred))
+            grads = tape.gradient(loss, [slope, intercept])
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            shift = tf.Variable([1, -2, 3])
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.cast(shift, tf.float32) * x)
+            grads = tape.gradient(loss, shift)
+            """,
+            expected="""
+            import tensorflow as tf
+            shift = tf.Variable([1.0, -2.0, 3.0])
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.cast(shift, tf.float32) * x)
+            grads = tape.gradient(loss, shift)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            offset = tf.Variable(0, dtype=tf.int32)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x) + tf.cast(offset, tf.float32))
+            grads = tape.gradient(loss, model.trainable_variables + [offset])
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            temperature = tf.Variable(1.0, trainable=False)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x) / temperature)
+            grads = tape.gradient(loss, model.trainable_variables + [temperature])
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            base_model = tf.keras.applications.MobileNetV2(include_top=False, weights=None, pooling="avg")
+            base_model.trainable = False
+            head = tf.keras.layers.Dense(10)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, head(base_model(x, training=False)))
+            grads = tape.gradient(loss, base_model.variables + head.trainable_variables)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+            for layer in encoder.layers:
+                layer.trainable = False
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, encoder(x))
+            grads = tape.gradient(loss, encoder.trainable_variables)
+            """,
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        for call in analysis.gradient_calls:
+            if call.sources is None:
+                continue
+            parts = flatten_sources(analysis, call.sources)
+            for part in parts:
+                if isinstance(part, cst.Attribute) and part.attr.value in _ALL_VARIABLES | _TRAINABLE_VARIABLES:
+                    yield from self._frozen_owner(analysis, call, part, alone=len(parts) == 1)
+                elif isinstance(part, (cst.Name, cst.Attribute)):
+                    yield from self._variable(analysis, call, part)
+
+    def _variable(self, analysis: ModuleAnalysis, call: GradientCall, part: cst.BaseExpression) -> Iterator[Report]:
+        values = values_of(analysis, part)
+        if not values or len(values) != 1:
+            return
+        made = values[0]
+        if not (isinstance(made, cst.Call) and analysis.qualname(made.func) in VARIABLE_MAKERS):
+            return
+        shown = analysis.code(part)
+        initial = keyword(made, "initial_value") or positional(made, 0)
+        not_trainable = is_false(keyword(made, "trainable"))
+        integer = _integer_variable(analysis, made, initial)
+        if integer:
+            fixable = integer == "literal" and not not_trainable
+            replacements = None
+            if fixable:
+                replacements = {node: cst.Float(node.value + ".0") for node in walk(initial, cst.Integer)}
+            advice = (
+                f"make its initial value a float (`{_floated(analysis, made)}`) if it is meant to be trained"
+                if integer == "literal"
+                else "give it a floating dtype such as `tf.float32` if it is meant to be trained"
+            )
+            yield Report(
+                node=made,
+                message=(
+                    f"`{shown}` is an integer variable passed to `{call.tape_name}.gradient` as a source; integers have no "
+                    f"gradient, so its gradient is always None: {advice}, or leave it out of the sources if it is a counter."
+                ),
+                related=[(call.node, "asked for its gradient here")],
+                replacements=replacements,
+                fix_description=f"make `{shown}` a float variable",
+                severity=Severity.ERROR,
+            )
+        elif not_trainable:
+            yield Report(
+                node=part,
+                message=(
+                    f"`{shown}` was made with `trainable=False`, so the tape never watches it and its gradient is None: "
+                    f"drop `trainable=False` if it is meant to train, or leave it out of the sources if it is meant to stay fixed."
+                ),
+                related=[(made, "made non-trainable here")],
+                severity=Severity.WARNING,
+            )
+
+    def _frozen_owner(self, analysis: ModuleAnalysis, call: GradientCall, part: cst.Attribute, alone: bool) -> Iterator[Report]:
+        owner = dotted(part.value)
+        if owner is None:
+            return
+        freezing = _freezing(analysis, call, part.value, owner)
+        if freezing is None:
+            return
+        attribute = part.attr.value
+        if attribute in _TRAINABLE_VARIABLES:
+            if not alone:
+                return  # a frozen base listed with a head: an empty list, nothing lost
+            yield Report(
+                node=part,
+                message=(
+                    f"`{owner}` is frozen, so `{owner}.{attribute}` is an empty list and this gradient trains nothing: "
+                    f"unfreeze `{owner}` (`{owner}.trainable = True`) before this step if it is meant to train."
+                ),
+                related=[(freezing, "frozen here")],
+                severity=Severity.WARNING,
+            )
+            return
+        yield Report(
+            node=part,
+            message=(
+                f"`{owner}` is frozen, yet `{owner}.{attribute}` passes its variables to `{call.tape_name}.gradient`: "
+                f"Keras freezing only hides them from `trainable_variables`, so the tape still gives them gradients and "
+                f"the optimizer updates the frozen weights (and any non-trainable state, such as batch-norm statistics, "
+                f"gets None). If the freezing is meant, list `{owner}.trainable_variables` or leave `{owner}` out; "
+                f"if `{owner}` is meant to train, remove the freezing."
+            ),
+            related=[(freezing, "frozen here")],
+            severity=Severity.WARNING,
+        )
+
+
+def _floated(analysis: ModuleAnalysis, made: cst.Call) -> str:
+    class Floats(cst.CSTTransformer):
+        def leave_Integer(self, original, updated):
+            return cst.Float(updated.value + ".0") if updated.value.isdigit() else updated
+
+    return cst.Module([]).code_for_node(made.visit(Floats())).strip()
+
+
+def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.BaseExpression | None) -> str | None:
+    """"literal" for ``tf.Variable(0)``, "dtype" for an integer dtype or integer tensor; None for floats or unknown."""
+    dtype = keyword(made, "dtype")
+    if dtype is not None:
+        return "dtype" if _is_integer_dtype(analysis, dtype) else None
+    if initial is None:
+        return None
+    if _integer_literal(initial):
+        return "literal" if all(n.value.isdigit() for n in walk(initial, cst.Integer)) else "dtype"
+    if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in _INTEGER_MAKERS:
+        inner_dtype = keyword(initial, "dtype")
+        if inner_dtype is not None:
+            return "dtype" if _is_integer_dtype(analysis, inner_dtype) else None
+        if analysis.qualname(initial.func) in {"tensorflow.constant", "tensorflow.range"}:
+            value = positional(initial, 0)
+            return "dtype" if value is not None and _integer_literal(value) else None
+    return None
+
+
+def _is_integer_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
+    name = analysis.qualname(dtype) or ""
+    if isinstance(dtype, cst.SimpleString) and isinstance(dtype.evaluated_value, str):
+        name = dtype.evaluated_value
+    last = name.rsplit(".", 1)[-1]
+    return last.startswith(("int", "uint")) or last == "bool"
+
+
+def _integer_literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.Integer):
+        return True
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        return _integer_literal(node.expression)
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return bool(node.elements) and all(_integer_literal(e.value) for e in node.elements)
+    return False
+
+
+def _freezing(analysis: ModuleAnalysis, call: GradientCall, owner_node: cst.BaseExpression, owner: str) -> cst.CSTNode | None:
+    """The statement that froze ``owner`` before this gradient call, when every setting of its
+    ``trainable`` flag in the module is ``False``; None when it is never frozen or is toggled."""
+    freezes: list[cst.CSTNode] = []
+    for assign in walk(analysis.module, cst.Assign):
+        for target in assign.targets:
+            node = target.target
+            if not (isinstance(node, cst.Attribute) and node.attr.value == "trainable"):
+                continue
+            if dotted(node.value) == owner:
+                if not is_false(assign.value):
+                    return None
+                freezes.append(assign)
+            elif _loop_variable_of_layers(analysis, assign, node.value, owner):
+                if not is_false(assign.value):
+                    return None
+                freezes.append(assign)
+    values = values_of(analysis, owner_node) if isinstance(owner_node, cst.Name) else None
+    for value in values or ():
+        if isinstance(value, cst.Call) and is_false(keyword(value, "trainable")):
+            freezes.append(value)
+    if isinstance(call.scope, cst.Module):
+        freezes = [f for f in freezes if analysis.line_of(f) < analysis.line_of(call.node)]
+    freezes.sort(key=analysis.line_of)
+    return freezes[0] if freezes else None
+
+
+def _loop_variable_of_layers(analysis: ModuleAnalysis, assign: cst.Assign, target: cst.BaseExpression, owner: str) -> bool:
+    """``for layer in owner.layers: layer.trainable = ...`` (the whole list, not a slice)."""
+    if not isinstance(target, cst.Name):
+        return False
+    for ancestor in analysis.ancestors(assign):
+        if isinstance(ancestor, cst.For):
+            return (
+                isinstance(ancestor.target, cst.Name)
+                and ancestor.target.value == target.value
+                and dotted(ancestor.iter) == f"{owner}.layers"
+            )
+        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+            return False
+    return False

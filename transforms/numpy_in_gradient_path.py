@@ -1,0 +1,613 @@
+"""GF004 numpy-in-gradient-path."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import NUMPY_CONVERSION
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.taped_values import (
+    TapedRegion,
+    called_functions,
+    function_region,
+    module_alias,
+    tape_region,
+    taped_parameters,
+)
+from gradfix.static.names import dotted
+
+# NumPy functions with a TensorFlow twin that takes the same positional arguments and computes the same values.
+ELEMENTWISE = {
+    "square": "square", "sqrt": "sqrt", "exp": "exp", "log": "math.log", "log1p": "math.log1p",
+    "expm1": "math.expm1", "abs": "abs", "absolute": "abs", "tanh": "tanh", "sin": "sin", "cos": "cos",
+    "negative": "negative", "reciprocal": "math.reciprocal", "maximum": "maximum", "minimum": "minimum",
+    "power": "pow", "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "matmul": "matmul", "clip": "clip_by_value", "where": "where", "reshape": "reshape",
+    "transpose": "transpose", "squeeze": "squeeze", "expand_dims": "expand_dims", "stack": "stack",
+}
+# Reductions: NumPy's (a, axis, ..., keepdims=) against TensorFlow's (input, axis, keepdims).
+REDUCTIONS = {
+    "mean": "reduce_mean", "sum": "reduce_sum", "max": "reduce_max", "amax": "reduce_max",
+    "min": "reduce_min", "amin": "reduce_min", "prod": "reduce_prod", "std": "math.reduce_std",
+    "var": "math.reduce_variance",
+}
+# Array methods that follow ``.numpy()``: ``t.numpy().mean(axis=1)``.
+ARRAY_METHODS = {"mean", "sum", "max", "min", "prod", "std", "var"}
+# Turning a tensor into an array (and nothing else).
+CONVERSIONS = {"array", "asarray", "float32", "float64"}
+# Ops that have no gradient in TensorFlow either: other rules (GF008, GF009) explain them.
+NON_DIFFERENTIABLE = {
+    "argmax", "argmin", "round", "around", "rint", "sign", "floor", "ceil", "equal", "not_equal",
+    "greater", "greater_equal", "less", "less_equal", "isnan", "isfinite", "argsort", "unique",
+    "count_nonzero", "any", "all", "shape", "size", "ndim", "zeros_like", "ones_like", "random",
+}
+TENSOR_ATTRIBUTES = {"shape", "dtype", "ndim"}
+REBUILDERS = ("tensorflow.constant", "tensorflow.convert_to_tensor")
+QUIET_CALLS = {"print", "tensorflow.print", "str", "repr", "format"}
+
+
+class NumpyInGradientPath(Rule):
+    """Finds NumPy on the way from the trainable variables to the loss: `.numpy()`,
+    `np.mean`, `np.square`, `np.log` and the like applied to tensors inside a
+    `GradientTape` (or in a loss function the tape calls), `float(t)`, and
+    `tf.constant(t.numpy())` that rebuilds a tensor from its own values.
+
+    ## Why gradients vanish
+    A `GradientTape` records TensorFlow operations only. `t.numpy()`, `np.mean(t)`
+    or `float(t)` copy the values out of the tensor into a NumPy array or a Python
+    number; whatever is computed from the copy (even after `tf.constant` or
+    `tf.convert_to_tensor` turns it back into a tensor) has no recorded link to the
+    variables, so `tape.gradient` returns `None` for them and the optimizer raises
+    `No gradients provided for any variable`. Inside a `tf.function` the same code
+    fails earlier, because a symbolic tensor has no value to copy.
+
+    ## Example
+    ```python
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        loss = np.mean(np.square(pred.numpy() - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+
+    ## Fix
+    ```python
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(pred - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+    Each NumPy function becomes its TensorFlow twin (`np.mean` -> `tf.reduce_mean`,
+    `np.sum` -> `tf.reduce_sum`, `np.log` -> `tf.math.log`, `np.maximum` ->
+    `tf.maximum`, ...), keeping `axis` (by keyword or position) and `keepdims`;
+    `.numpy()` and `np.array(t)` are dropped where the tensor serves as well, and
+    `tf.constant(t.numpy())` becomes `t`. The module's own name for TensorFlow is used.
+
+    ## Fix safety
+    Safe for one-to-one replacements (reductions with only `axis`/`keepdims`,
+    element-wise ops, dropping a conversion whose result is only used the way a
+    tensor can be). Unsafe for `float(t)` (the result becomes a float32 tensor,
+    not a Python float) and for `np.dot` (rewritten to `tf.tensordot(a, b, axes=1)`,
+    which differs from `np.dot` when `b` has more than two dimensions).
+    Display-only when the module does not import `tensorflow` itself (only
+    `keras`), since the fix would need a new import. No fix is offered when NumPy
+    arguments have no TensorFlow counterpart (`dtype=`, `out=`, `ddof=`), when the
+    array goes on to code that needs NumPy (SciPy, array methods), or for NumPy
+    functions without a known twin.
+
+    ## When not to fix
+    NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
+    preprocessing before the tape, and `.numpy()` for logging or metrics after the
+    gradient (or inside the tape but not on the way to the target) are left alone.
+    Non-differentiable NumPy calls (`np.argmax`, `np.round`) are left to GF008/GF009.
+    """
+
+    code = "GF004"
+    name = "numpy-in-gradient-path"
+    summary = "NumPy or a Python number on the way to the loss cuts the gradient"
+    applicability = Applicability.SAFE
+    categories = (NUMPY_CONVERSION,)
+    needles = ("GradientTape",)
+
+    VALID = [
+        # NumPy on the labels, outside the path from the model.
+        """
+        import numpy as np
+        import tensorflow as tf
+
+        def train_step(model, optimizer, x, y):
+            y = np.asarray(y, dtype="float32") / np.max(y)
+            with tf.GradientTape() as tape:
+                pred = model(x, training=True)
+                weight = np.mean(y)
+                loss = weight * tf.reduce_mean(tf.square(pred - y))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return float(loss.numpy())
+        """,
+        # .numpy() for logging after the gradient, and a metric inside the tape off the path.
+        """
+        import numpy as np
+        import tensorflow as tf
+
+        for x, y in dataset:
+            with tf.GradientTape() as tape:
+                pred = model(x)
+                loss = tf.reduce_mean(tf.square(pred - y))
+                mae = np.mean(np.abs(pred.numpy() - y))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            print("loss", loss.numpy(), "mae", mae)
+        """,
+        # A loss function that uses NumPy on its labels only.
+        """
+        import numpy as np
+        import tensorflow as tf
+
+        def weighted_mse(y_true, y_pred):
+            scale = np.float32(1.0 / np.std(y_true))
+            return scale * tf.reduce_mean(tf.square(y_true - y_pred))
+
+        with tf.GradientTape() as tape:
+            loss = weighted_mse(labels, model(features))
+        grads = tape.gradient(loss, model.trainable_variables)
+        """,
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                pred = model(x, training=True)
+                loss = np.mean(np.square(pred.numpy() - y), axis=-1, keepdims=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                pred = model(x, training=True)
+                loss = tf.reduce_mean(tf.square(pred - y), axis=-1, keepdims=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        Invalid(
+            """
+            import numpy as onp
+            import tensorflow
+
+            def step(x, y):
+                with tensorflow.GradientTape() as tape:
+                    logits = x @ w + b
+                    probs = tensorflow.constant(logits.numpy())
+                    loss = onp.sum(onp.log(1.0 + onp.exp(-y * probs)), 0)
+                return tape.gradient(loss, [w, b])
+            """,
+            """
+            import numpy as onp
+            import tensorflow
+
+            def step(x, y):
+                with tensorflow.GradientTape() as tape:
+                    logits = x @ w + b
+                    probs = logits
+                    loss = tensorflow.reduce_sum(tensorflow.math.log(1.0 + tensorflow.exp(-y * probs)), 0)
+                return tape.gradient(loss, [w, b])
+            """,
+        ),
+        # float(t) is unsafe; a loss function of the module is followed.
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            def my_loss(y_true, y_pred):
+                err = y_pred - y_true
+                return float(tf.reduce_mean(err * err)) + np.sum(np.abs(err)) * 0.01
+
+            with tf.GradientTape() as tape:
+                loss = my_loss(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            def my_loss(y_true, y_pred):
+                err = y_pred - y_true
+                return tf.reduce_mean(err * err) + tf.reduce_sum(tf.abs(err)) * 0.01
+
+            with tf.GradientTape() as tape:
+                loss = my_loss(y, model(x))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        # The copy is rebuilt into a tensor later: the rebuilding goes with the fix.
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                pred = model(x)
+                error = np.square(pred.numpy() - y)
+                loss = tf.reduce_mean(tf.convert_to_tensor(error)) + pred.numpy().sum(1, keepdims=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                pred = model(x)
+                error = tf.square(pred - y)
+                loss = tf.reduce_mean(error) + tf.reduce_sum(pred, 1, keepdims=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        # The array goes on to SciPy (or to an array method): reported, but nothing to rewrite automatically.
+        Invalid(
+            """
+            import numpy as np
+            import scipy.special
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                logits = model(x)
+                probs = scipy.special.softmax(logits.numpy(), axis=-1)
+                loss = -tf.reduce_mean(tf.math.log(probs) * y) + np.mean(logits).item()
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            None,
+        ),
+        # Only keras is imported: the fix is display-only.
+        Invalid(
+            """
+            import numpy as np
+            import keras
+            from tensorflow import GradientTape
+
+            with GradientTape() as tape:
+                loss = np.mean(keras.losses.mean_squared_error(y, model(x)))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            None,
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        if not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text:
+            return
+        reported: set[int] = set()
+        visited_functions: set[int] = set()
+        for gradient in analysis.gradient_calls:
+            region = tape_region(analysis, gradient)
+            if region is None:
+                continue
+            regions = [region]
+            for call, function in called_functions(region):
+                params = taped_parameters(region, call, function)
+                if params and id(function) not in visited_functions:
+                    visited_functions.add(id(function))
+                    regions.append(function_region(analysis, function, params))
+            for each in regions:
+                for report in _Checker(analysis, each, gradient.node).reports():
+                    if id(report.node) not in reported:
+                        reported.add(id(report.node))
+                        yield report
+
+
+class _Checker:
+    def __init__(self, analysis: ModuleAnalysis, region: TapedRegion, gradient: cst.Call):
+        self.analysis = analysis
+        self.region = region
+        self.gradient = gradient
+        self.tf = module_alias(analysis, "tensorflow")
+
+    def reports(self) -> Iterator[Report]:
+        for statement in self.region.on_path:
+            if not isinstance(statement.node, cst.SimpleStatementLine):
+                continue
+            for call in self.analysis.calls(statement.node):
+                if self._quiet(call, statement.node):
+                    continue
+                report = self._report(call)
+                if report is not None:
+                    report.related.append((self.gradient, "the gradient that comes back None"))
+                    yield report
+
+    # --- what is wrong ---------------------------------------------------------------------
+    def _report(self, call: cst.Call) -> Report | None:
+        region = self.region
+        qualname = self.analysis.qualname(call.func)
+        if qualname in REBUILDERS:
+            inner = _first_positional(call)
+            if inner is not None and self._conversion(inner) is not None:
+                return self._rebuilt(call, inner)
+            return None
+        if self._conversion(call) is not None:
+            parent = self._call_parent(call)
+            if parent is not None and self.analysis.qualname(parent.func) in REBUILDERS:
+                return None  # reported as the rebuilding call
+            method = self._array_method_call(call)
+            if method is not None:
+                return self._array_method(method, call)
+            return self._dropped_conversion(call)
+        if qualname is not None and qualname.startswith("numpy."):
+            function = qualname[len("numpy."):]
+            if function in NON_DIFFERENTIABLE or function.split(".")[0] == "random":
+                return None
+            if not any(region.is_taped(arg.value) for arg in call.args):
+                return None
+            return self._numpy_function(call, function)
+        if isinstance(call.func, cst.Name) and call.func.value == "float" and qualname is None:
+            argument = _first_positional(call)
+            if argument is not None and len(call.args) == 1 and region.is_taped(argument):
+                return Report(
+                    call,
+                    f"`{self.analysis.code(call)}` turns a tensor into a Python number inside the tape; "
+                    "the loss computed from it no longer depends on the variables",
+                    replacements={call: _in_place(self.analysis, call, argument)},
+                    fix_description=f"use the tensor `{self.analysis.code(argument)}` itself",
+                    applicability=Applicability.UNSAFE,
+                )
+        return None
+
+    def _conversion(self, call: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The taped tensor that ``call`` copies into NumPy (``t.numpy()``, ``np.array(t)``), if it is one."""
+        if not isinstance(call, cst.Call):
+            return None
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not call.args:
+            return func.value if self.region.is_taped(func.value) else None
+        qualname = self.analysis.qualname(func)
+        if qualname is not None and qualname.startswith("numpy.") and qualname[6:] in CONVERSIONS:
+            argument = _first_positional(call)
+            if argument is not None and len(call.args) == 1 and self.region.is_taped(argument):
+                return argument
+        return None
+
+    # --- reports and their fixes ------------------------------------------------------------
+    def _rebuilt(self, call: cst.Call, inner: cst.Call) -> Report:
+        tensor = self._conversion(inner)
+        return Report(
+            call,
+            f"`{self.analysis.code(call)}` rebuilds a tensor from a NumPy copy inside the tape; "
+            "the copy has no link to the variables, so neither has the new tensor",
+            replacements={call: _in_place(self.analysis, call, tensor)},
+            fix_description=f"use the tensor `{self.analysis.code(tensor)}` itself",
+        )
+
+    def _dropped_conversion(self, call: cst.Call) -> Report:
+        tensor = self._conversion(call)
+        message = (
+            f"`{self.analysis.code(call)}` copies a tensor into NumPy inside the tape; "
+            "whatever is computed from the copy has no gradient"
+        )
+        if not self._tensor_serves(call):
+            return Report(call, message)
+        return Report(
+            call,
+            message,
+            replacements={call: _in_place(self.analysis, call, tensor), **self._rebuilt_later(call)},
+            fix_description=f"use the tensor `{self.analysis.code(tensor)}` itself",
+        )
+
+    def _array_method(self, method: cst.Call, conversion: cst.Call) -> Report:
+        name = method.func.attr.value
+        message = (
+            f"`{self.analysis.code(method)}` computes on a NumPy copy of a tensor inside the tape; "
+            "the result has no gradient"
+        )
+        tensor = self._conversion(conversion)
+        arguments = _reduction_arguments(method.args, first=cst.Arg(tensor))
+        if name not in REDUCTIONS or arguments is None:
+            return Report(method, message)
+        return self._with_tf_call(method, message, REDUCTIONS[name], arguments, Applicability.SAFE)
+
+    def _numpy_function(self, call: cst.Call, function: str) -> Report:
+        message = (
+            f"`{self.analysis.code(call.func)}` on a tensor on the way to the loss returns a NumPy value; "
+            "the tape cannot follow it, so the loss has no gradient"
+        )
+        if function in REDUCTIONS:
+            arguments = _reduction_arguments(call.args)
+            if arguments is not None:
+                return self._with_tf_call(call, message, REDUCTIONS[function], arguments, Applicability.SAFE)
+        elif function in ELEMENTWISE and call.args and all(a.keyword is None and not a.star for a in call.args):
+            return self._with_tf_call(call, message, ELEMENTWISE[function], list(call.args), Applicability.SAFE)
+        elif function == "dot" and len(call.args) == 2 and all(a.keyword is None and not a.star for a in call.args):
+            axes = cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=_EQUAL)
+            return self._with_tf_call(call, message, "tensordot", [*call.args, axes], Applicability.UNSAFE)
+        elif function == "concatenate" and call.args and not any(a.star for a in call.args):
+            arguments = _concat_arguments(call.args)
+            if arguments is not None:
+                return self._with_tf_call(call, message, "concat", arguments, Applicability.SAFE)
+        known = function in REDUCTIONS or function in ELEMENTWISE or function in {"dot", "concatenate"}
+        reason = "some of its arguments have no TensorFlow counterpart" if known else "gradfix knows no one-to-one TensorFlow twin"
+        return Report(call, f"{message} ({reason})")
+
+    def _with_tf_call(self, call, message, tf_function, arguments, applicability) -> Report:
+        if not self._tensor_serves(call):
+            return Report(call, message)
+        alias = self.tf or "tf"
+        new_call = cst.Call(func=_attribute_chain(f"{alias}.{tf_function}"), args=_fix_commas(arguments))
+        if self.tf is None:
+            applicability = Applicability.DISPLAY_ONLY
+        return Report(
+            call,
+            message,
+            replacements={call: new_call, **self._rebuilt_later(call)},
+            fix_description=f"use `{alias}.{tf_function}`",
+            applicability=applicability,
+        )
+
+    def _rebuilt_later(self, call: cst.Call) -> dict[cst.CSTNode, cst.CSTNode]:
+        """For ``a = np.f(t)``: the later ``tf.constant(a)`` on the path, which the fix makes pointless."""
+        parent = self.analysis.parent(call)
+        if not (isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name)):
+            return {}
+        name = parent.targets[0].target.value
+        statement = self.analysis.statement_index(call)
+        if statement is None:
+            return {}
+        on_path = {id(s.node) for s in self.region.on_path}
+        rebuilds: dict[cst.CSTNode, cst.CSTNode] = {}
+        for later in self.analysis.uses_after(name, statement, self.region.scope):
+            if id(later.node) not in on_path:
+                continue
+            for use in _name_nodes(later.node, name):
+                rebuild = self._call_parent(use)
+                if rebuild is not None and self.analysis.qualname(rebuild.func) in REBUILDERS and len(rebuild.args) == 1:
+                    rebuilds[rebuild] = use
+        return rebuilds
+
+    # --- context -----------------------------------------------------------------------------
+    def _quiet(self, call: cst.Call, statement: cst.CSTNode) -> bool:
+        """Whether ``call`` only feeds printing or logging."""
+        for ancestor in self.analysis.ancestors(call):
+            if ancestor is statement:
+                return False
+            if isinstance(ancestor, cst.Call):
+                name = self.analysis.qualname(ancestor.func) or dotted(ancestor.func) or ""
+                if name in QUIET_CALLS or name.startswith("logging.") or name.split(".")[-1] in {"info", "debug", "warning"}:
+                    return True
+        return False
+
+    def _call_parent(self, node: cst.CSTNode) -> cst.Call | None:
+        parent = self.analysis.parent(node)
+        if isinstance(parent, cst.Arg):
+            call = self.analysis.parent(parent)
+            return call if isinstance(call, cst.Call) else None
+        return None
+
+    def _array_method_call(self, conversion: cst.Call) -> cst.Call | None:
+        parent = self.analysis.parent(conversion)
+        if isinstance(parent, cst.Attribute) and parent.attr.value in ARRAY_METHODS:
+            call = self.analysis.parent(parent)
+            if isinstance(call, cst.Call) and call.func is parent:
+                return call
+        return None
+
+    def _tensor_serves(self, conversion: cst.Call) -> bool:
+        """Whether the tensor can stand where its NumPy copy stood."""
+        if not self._use_accepts_tensor(conversion):
+            return False
+        parent = self.analysis.parent(conversion)
+        if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+            name = parent.targets[0].target.value
+            statement = self.analysis.statement_index(conversion)
+            if statement is None:
+                return False
+            for later in self.analysis.uses_after(name, statement, self.region.scope):
+                for use in _name_nodes(later.node, name):
+                    if not self._use_accepts_tensor(use):
+                        return False
+        return True
+
+    def _use_accepts_tensor(self, node: cst.CSTNode) -> bool:
+        parent = self.analysis.parent(node)
+        if isinstance(parent, cst.Attribute) and parent.value is node:
+            return parent.attr.value in TENSOR_ATTRIBUTES
+        call = self._call_parent(node)
+        if call is None:
+            return True
+        qualname = self.analysis.qualname(call.func)
+        if qualname is None:
+            return True
+        root, _, rest = qualname.partition(".")
+        if root == "numpy":
+            return rest in REDUCTIONS or rest in ELEMENTWISE or rest in CONVERSIONS or rest in {"dot", "concatenate"}
+        return root in {"tensorflow", "keras"}
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _first_positional(call: cst.Call) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+    return None
+
+
+_ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.SimpleString, cst.List, cst.Tuple)
+
+
+def _in_place(analysis: ModuleAnalysis, replaced: cst.CSTNode, expression: cst.BaseExpression) -> cst.BaseExpression:
+    """``expression`` ready to stand where ``replaced`` stood, in parentheses if precedence asks for them."""
+    if isinstance(expression, _ATOMIC) or expression.lpar:
+        return expression
+    if isinstance(analysis.parent(replaced), (cst.Arg, cst.Assign, cst.AugAssign, cst.Return, cst.Expr)):
+        return expression
+    return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def _reduction_arguments(args, first: cst.Arg | None = None) -> list[cst.Arg] | None:
+    """NumPy reduction arguments as TensorFlow's (input, axis, keepdims), or None if some do not carry over."""
+    args = list(args)
+    if first is not None:
+        args = [first, *args]
+    if any(a.star for a in args):
+        return None
+    positional = [a for a in args if a.keyword is None]
+    keywords = [a for a in args if a.keyword is not None]
+    if len(positional) > 2 or not positional:
+        return None
+    if any(k.keyword.value not in {"axis", "keepdims"} for k in keywords):
+        return None
+    if len(positional) == 2 and any(k.keyword.value == "axis" for k in keywords):
+        return None
+    return args
+
+
+def _concat_arguments(args) -> list[cst.Arg] | None:
+    """``np.concatenate(seq, axis=0)`` as ``tf.concat(seq, axis=0)``: NumPy's default axis made explicit."""
+    args = list(args)
+    positional = [a for a in args if a.keyword is None]
+    keywords = {a.keyword.value for a in args if a.keyword is not None}
+    if keywords - {"axis"} or len(positional) > 2:
+        return None
+    if len(positional) == 1 and "axis" not in keywords:
+        args.append(cst.Arg(cst.Integer("0"), keyword=cst.Name("axis"), equal=_EQUAL))
+    return args
+
+
+def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
+    fixed = []
+    for index, arg in enumerate(args):
+        last = index == len(args) - 1
+        if last:
+            fixed.append(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+        elif arg.comma is cst.MaybeSentinel.DEFAULT:
+            fixed.append(arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))))
+        else:
+            fixed.append(arg)
+    return fixed
+
+
+def _attribute_chain(dotted_name: str) -> cst.BaseExpression:
+    parts = dotted_name.split(".")
+    node: cst.BaseExpression = cst.Name(parts[0])
+    for part in parts[1:]:
+        node = cst.Attribute(value=node, attr=cst.Name(part))
+    return node
+
+
+def _name_nodes(root: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+    root.visit(_Find())
+    return found

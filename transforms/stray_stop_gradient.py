@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import STOP_GRADIENT
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, Taint, all_contexts, argument, cuts_of_kind, describe_roots
+
+
+class StrayStopGradient(Rule):
+    """A `tf.stop_gradient(...)` (or `keras.ops.stop_gradient`) cuts the only path from the
+    variables a gradient is asked for to the gradient's target, so none of them gets a gradient.
+    The rule follows the target back through the tape (or through a Keras loss function, from
+    `y_pred`) and reports a `stop_gradient` only when every path from the differentiated
+    variables to the loss passes through it.
+
+    ## Why gradients vanish
+    `tf.stop_gradient(x)` returns `x` as a constant: the tape records nothing through it. When the
+    prediction itself is wrapped, the loss no longer depends on any variable, `tape.gradient`
+    returns `None` for each of them and `apply_gradients` raises
+    `ValueError: No gradients provided for any variable`.
+
+    ## Example
+    ```python
+    with tf.GradientTape() as tape:
+        logits = tf.stop_gradient(model(x, training=True))
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+
+    ## Fix
+    ```python
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    ```
+
+    ## Fix safety
+    The fix unwraps the call, keeping its argument. It is **safe** when the `stop_gradient`
+    wraps a whole value (a name, an attribute or a call such as `model(x)`) and no variable in
+    the sources gets a gradient otherwise: the program cannot train as written, and unwrapping
+    is the only change that makes it. It is **unsafe** when other sources still get gradients
+    (the `stop_gradient` may be a deliberate freeze of part of the model, and unwrapping starts
+    training it) or when it wraps an arithmetic expression (such as a straight-through estimator
+    missing its `x +`), where the intended formula is not certain.
+
+    ## When not to fix
+    Legitimate uses stay untouched because another path to the loss remains, or because what
+    is stopped does not depend on the sources: a target network's output in a Q-learning target
+    (`r + gamma * tf.stop_gradient(target_model(s2))`), a straight-through estimator
+    `x + tf.stop_gradient(q - x)`, a teacher's output in distillation, `stop_gradient` on labels
+    or targets, and a stopped branch next to a live one.
+    """
+
+    code = "GF002"
+    name = "stray-stop-gradient"
+    summary = "tf.stop_gradient cuts the only path from the variables to the loss"
+    applicability = Applicability.SAFE
+    categories = (STOP_GRADIENT,)
+    needles = ("stop_gradient",)
+
+    VALID = [
+        # DQN: the target network is not among the sources; the online network's path remains.
+        """
+import tensorflow as tf
+
+def train_step(s, a, r, s2, done):
+    target = r + 0.99 * (1.0 - done) * tf.reduce_max(tf.stop_gradient(target_model(s2)), axis=1)
+    with tf.GradientTape() as tape:
+        q = tf.reduce_sum(model(s) * tf.one_hot(a, 4), axis=1)
+        loss = tf.reduce_mean(tf.square(tf.stop_gradient(target) - q))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Straight-through estimator.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    x = encoder(images)
+    q = tf.round(x)
+    x_q = x + tf.stop_gradient(q - x)
+    loss = tf.reduce_mean(tf.square(decoder(x_q) - images))
+grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+""",
+        # Distillation: the teacher is stopped, the student trains.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    soft = tf.stop_gradient(tf.nn.softmax(teacher(x) / 4.0))
+    student_logits = student(x, training=True)
+    loss = tf.keras.losses.KLDivergence()(soft, tf.nn.softmax(student_logits / 4.0))
+grads = tape.gradient(loss, student.trainable_variables)
+""",
+        # stop_gradient on the labels.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    pred = model(x)
+    loss = tf.reduce_mean(tf.square(tf.stop_gradient(y) - pred))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # A stopped branch next to a live one: the variables still get gradients.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    features = backbone(x)
+    aux = tf.reduce_mean(tf.stop_gradient(features))
+    loss = tf.reduce_mean(tf.square(head(features) - y)) + 0.1 * aux
+grads = tape.gradient(loss, backbone.trainable_variables + head.trainable_variables)
+""",
+        # VQ-VAE: commitment and codebook terms stop one side each; the straight-through path trains the encoder.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    z = encoder(x)
+    q = quantize(z)
+    commitment = tf.reduce_mean(tf.square(tf.stop_gradient(q) - z))
+    z_st = z + tf.stop_gradient(q - z)
+    loss = tf.reduce_mean(tf.square(decoder(z_st) - x)) + 0.25 * commitment
+grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+""",
+        # Same network as its own target (DQN without a target network): the prediction path remains.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    q = model(s)
+    target = r + 0.9 * tf.reduce_max(tf.stop_gradient(model(s2)), axis=1)
+    loss = tf.reduce_mean(tf.square(target - tf.reduce_max(q, axis=1)))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    logits = tf.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    logits = model(x, training=True)
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+
+def custom_loss(y_true, y_pred):
+    return tf.reduce_mean(tf.square(y_true - tf.stop_gradient(y_pred)))
+
+model.compile(optimizer="adam", loss=custom_loss)
+""",
+            """
+import tensorflow as tf
+
+def custom_loss(y_true, y_pred):
+    return tf.reduce_mean(tf.square(y_true - y_pred))
+
+model.compile(optimizer="adam", loss=custom_loss)
+""",
+        ),
+        # Part of the sources is frozen by the stop_gradient: unsafe, may be deliberate.
+        Invalid(
+            """
+import keras
+import tensorflow as tf
+
+@tf.function
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        features = keras.ops.stop_gradient(encoder(x))
+        loss = loss_fn(y, head(features))
+    variables = encoder.trainable_variables + head.trainable_variables
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables))
+""",
+            """
+import keras
+import tensorflow as tf
+
+@tf.function
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        features = encoder(x)
+        loss = loss_fn(y, head(features))
+    variables = encoder.trainable_variables + head.trainable_variables
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables))
+""",
+        ),
+    ]
+
+    def wants(self, text: str) -> bool:
+        return might_take_gradients(text) and "stop_gradient" in text
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        reported: set[int] = set()
+        for context in all_contexts(analysis):
+            cuts = [cut for cut in cuts_of_kind(analysis, context, STOP) if id(cut.node) not in reported]
+            reported.update(id(cut.node) for cut in cuts)
+            if not cuts:
+                continue
+            survivors = [
+                root for root in context.roots
+                if Taint(analysis, context, frozenset({root}), BOTH).reaches_target()
+            ]
+            for cut in cuts:
+                stopped = argument(cut.node, 0, "input")
+                if stopped is None:
+                    continue
+                whole_value = isinstance(stopped, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+                unsafe = bool(survivors) or not whole_value
+                replacement = {cut.node: stopped}
+                statement = _self_assignment(analysis, cut.node, stopped)
+                if statement is not None:
+                    replacement = {statement: cst.RemoveFromParent()}
+                related = []
+                if context.gradient is not None:
+                    related.append((context.gradient.node, "the gradient is taken here"))
+                yield Report(
+                    node=cut.node,
+                    message=(
+                        f"`{analysis.code(cut.node)}` cuts the only path from {describe_roots(context, cut.roots)} "
+                        f"to the loss, so {'those variables get' if context.gradient else 'the model gets'} no gradient"
+                    ),
+                    related=related,
+                    replacements=replacement,
+                    fix_description="Remove the `stop_gradient` around the prediction",
+                    applicability=Applicability.UNSAFE if unsafe else Applicability.SAFE,
+                )
+
+
+def _self_assignment(analysis: ModuleAnalysis, call: cst.Call, stopped: cst.BaseExpression) -> cst.SimpleStatementLine | None:
+    """The line ``x = tf.stop_gradient(x)``, which the fix removes rather than leaving ``x = x``."""
+    assign = analysis.parent(call)
+    line = analysis.parent(assign) if assign is not None else None
+    if not (isinstance(assign, cst.Assign) and isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+        return None
+    if len(assign.targets) == 1 and isinstance(stopped, cst.Name) and isinstance(assign.targets[0].target, cst.Name):
+        if assign.targets[0].target.value == stopped.value:
+            return line
+    return None

@@ -1,0 +1,443 @@
+"""GF005 variable-rebound-to-tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from gradfix.categories import VARIABLE_REBOUND
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.names import dotted
+from gradfix.static.taped_values import chains, in_loop, inside_tape
+
+VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable")
+AUGMENTED_METHOD = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
+
+
+class VariableReboundToTensor(Rule):
+    """Finds a `tf.Variable` updated by rebinding its name, `w = w - lr * g` or
+    `w -= lr * g`, in a training loop or training step, instead of being assigned
+    in place.
+
+    ## Why gradients vanish
+    `w - lr * g` is a plain tensor. Binding it to `w` leaves the variable behind:
+    the next step computes the loss from a constant tensor the tape does not
+    watch, so `tape.gradient(loss, [w, b])` returns `None` for it (and
+    `w - lr * None` then fails with a `TypeError`). Any list that still holds the
+    original variable (`params = [w, b]`) stops being updated at all. (TensorFlow
+    refuses `w -= e` on a `tf.Variable` outright, with a `RuntimeError` that names
+    `assign_sub`; other variable types rebind silently.)
+
+    ## Example
+    ```python
+    w = tf.Variable(tf.zeros([3, 1]))
+    b = tf.Variable(0.0)
+    for step in range(100):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ w + b - y))
+        dw, db = tape.gradient(loss, [w, b])
+        w = w - lr * dw
+        b -= lr * db
+    ```
+
+    ## Fix
+    ```python
+    w = tf.Variable(tf.zeros([3, 1]))
+    b = tf.Variable(0.0)
+    for step in range(100):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ w + b - y))
+        dw, db = tape.gradient(loss, [w, b])
+        w.assign_sub(lr * dw)
+        b.assign_sub(lr * db)
+    ```
+    `w = w - e` and `w -= e` become `w.assign_sub(e)`, `w = w + e`, `w = e + w` and
+    `w += e` become `w.assign_add(e)`, and any other `w = expr` that reads `w`
+    (`w *= 0.9`, `w = tf.clip_by_value(w, -1, 1)`) becomes `w.assign(expr)`.
+    Attributes made with `tf.Variable` or `add_weight` (`self.w = self.w - ...`)
+    are handled the same way.
+
+    ## Fix safety
+    Safe: the update computes the same values and keeps the variable's shape and
+    dtype; the variable is changed in place instead of replaced, which is what
+    every later step (and every other holder of the variable) expects.
+
+    ## When not to fix
+    Variables made with `trainable=False` (counters, running statistics),
+    rebinding a name that holds a plain tensor, `w = tf.Variable(w - ...)`, and a
+    rebinding outside any loop or training step, when the name is not read inside
+    a `GradientTape` afterwards (`w = w.numpy()` for export after training) are
+    left alone. Names that are only function parameters are left alone too, since
+    gradfix cannot tell whether they hold variables.
+    """
+
+    code = "GF005"
+    name = "variable-rebound-to-tensor"
+    summary = "a tf.Variable rebound to a plain tensor (`w = w - lr * g`) gets no gradient next step"
+    applicability = Applicability.SAFE
+    categories = (VARIABLE_REBOUND,)
+    needles = ("GradientTape",)
+
+    VALID = [
+        # In-place updates.
+        """
+        import tensorflow as tf
+
+        w = tf.Variable(tf.zeros([3, 1]))
+        for step in range(10):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(x @ w - y))
+            dw = tape.gradient(loss, w)
+            w.assign_sub(0.1 * dw)
+        """,
+        # A plain tensor rebound, a counter that is not trainable, and a new variable each step.
+        """
+        import tensorflow as tf
+
+        w = tf.Variable(tf.zeros([3, 1]))
+        step = tf.Variable(0, trainable=False)
+        for x in batches:
+            x = x / 255.0
+            step = step + 1
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(x @ w))
+            dw = tape.gradient(loss, w)
+            w = tf.Variable(w - 0.1 * dw)
+        """,
+        # Rebinding after training, for export: not read by a tape any more.
+        """
+        import tensorflow as tf
+
+        w = tf.Variable(tf.zeros([3, 1]))
+        for step in range(10):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(x @ w - y))
+            w.assign_sub(0.1 * tape.gradient(loss, w))
+        w = w.numpy()
+        w = w * 2
+        """,
+    ]
+
+    INVALID = [
+        Invalid(
+            """
+            import tensorflow as tf
+
+            w = tf.Variable(tf.zeros([3, 1]))
+            b = tf.Variable(0.0)
+            for step in range(10):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(tf.square(x @ w + b - y))
+                dw, db = tape.gradient(loss, [w, b])
+                w = w - 0.1 * dw
+                b -= (0.1 * db)
+            """,
+            """
+            import tensorflow as tf
+
+            w = tf.Variable(tf.zeros([3, 1]))
+            b = tf.Variable(0.0)
+            for step in range(10):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(tf.square(x @ w + b - y))
+                dw, db = tape.gradient(loss, [w, b])
+                w.assign_sub(0.1 * dw)
+                b.assign_sub(0.1 * db)
+            """,
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+
+            class Linear(tf.Module):
+                def __init__(self):
+                    self.w = tf.Variable(tf.ones([2, 1]))
+                    self.b = tf.Variable(tf.zeros([1]))
+
+                def train_step(self, x, y, lr=0.01):
+                    with tf.GradientTape() as tape:
+                        loss = tf.reduce_mean(tf.square(x @ self.w + self.b - y))
+                    dw, db = tape.gradient(loss, [self.w, self.b])
+                    self.w = -lr * dw + self.w
+                    self.b = tf.clip_by_value(self.b - lr * db, -1.0, 1.0)
+                    return loss
+            """,
+            """
+            import tensorflow as tf
+
+            class Linear(tf.Module):
+                def __init__(self):
+                    self.w = tf.Variable(tf.ones([2, 1]))
+                    self.b = tf.Variable(tf.zeros([1]))
+
+                def train_step(self, x, y, lr=0.01):
+                    with tf.GradientTape() as tape:
+                        loss = tf.reduce_mean(tf.square(x @ self.w + self.b - y))
+                    dw, db = tape.gradient(loss, [self.w, self.b])
+                    self.w.assign_add(-lr * dw)
+                    self.b.assign(tf.clip_by_value(self.b - lr * db, -1.0, 1.0))
+                    return loss
+            """,
+        ),
+        # A global updated in a step function; a tuple rebinding.
+        Invalid(
+            """
+            import tensorflow as tf
+
+            W = tf.Variable(tf.random.normal([4, 1]))
+            c = tf.Variable(0.0)
+
+            def step(x, y):
+                global W, c
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean((x @ W + c - y) ** 2)
+                gW, gc = tape.gradient(loss, [W, c])
+                W, c = W - 0.05 * gW, c - 0.05 * gc
+                W *= 0.999
+            """,
+            """
+            import tensorflow as tf
+
+            W = tf.Variable(tf.random.normal([4, 1]))
+            c = tf.Variable(0.0)
+
+            def step(x, y):
+                global W, c
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean((x @ W + c - y) ** 2)
+                gW, gc = tape.gradient(loss, [W, c])
+                W.assign_sub(0.05 * gW)
+                c.assign_sub(0.05 * gc)
+                W.assign(W * 0.999)
+            """,
+        ),
+    ]
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        variables = _Variables(analysis)
+        if not variables.names and not variables.attributes:
+            return
+        for node in _assignments(analysis.module):
+            rebinds = [rebind for rebind in variables.rebinds(node) if variables.matters(rebind)]
+            if rebinds:
+                yield _report(analysis, node, rebinds)
+
+
+@dataclass
+class _Rebind:
+    target: cst.BaseExpression  # the variable's name or ``self.w``
+    chain: str
+    value: cst.BaseExpression
+    operator: cst.BaseAugOp | None  # for ``w -= e``
+
+
+class _Variables:
+    """The names and ``self`` attributes bound to trainable variables, and where."""
+
+    def __init__(self, analysis: ModuleAnalysis):
+        self.analysis = analysis
+        self.names: dict[tuple[int, str], cst.CSTNode] = {}  # (id(scope), name) -> the tf.Variable call
+        self.attributes: dict[tuple[int, str], cst.CSTNode] = {}  # (id(class), "self.w") -> the maker call
+        for node in _assignments(analysis.module):
+            if not isinstance(node, cst.Assign):
+                continue
+            for target in node.targets:
+                for name_node, value in _pairs(target.target, node.value):
+                    if not self._makes_variable(value):
+                        continue
+                    chain = dotted(name_node)
+                    if isinstance(name_node, cst.Name):
+                        self.names[(id(analysis.scope_of(node)), chain)] = value
+                    elif chain is not None and chain.startswith("self.") and chain.count(".") == 1:
+                        owner = analysis.enclosing_class(node)
+                        if owner is not None:
+                            self.attributes[(id(owner), chain)] = value
+
+    def _makes_variable(self, value: cst.BaseExpression) -> bool:
+        if not isinstance(value, cst.Call):
+            return False
+        qualname = self.analysis.qualname(value.func)
+        maker = qualname in VARIABLE_MAKERS or dotted(value.func) == "self.add_weight"
+        return maker and not any(
+            arg.keyword is not None and arg.keyword.value == "trainable" and dotted(arg.value) == "False"
+            for arg in value.args
+        )
+
+    def is_variable(self, target: cst.BaseExpression, at: cst.CSTNode) -> bool:
+        analysis = self.analysis
+        chain = dotted(target)
+        if isinstance(target, cst.Name):
+            scope = analysis.scope_of(at)
+            if (id(scope), chain) in self.names:
+                return True
+            return (id(analysis.module), chain) in self.names and chain in _globals_of(scope)
+        owner = analysis.enclosing_class(at)
+        return owner is not None and (id(owner), chain) in self.attributes
+
+    def rebinds(self, node: cst.Assign | cst.AugAssign) -> Iterator[_Rebind]:
+        if isinstance(node, cst.AugAssign):
+            chain = dotted(node.target)
+            if chain and self.is_variable(node.target, node):
+                yield _Rebind(node.target, chain, node.value, node.operator)
+            return
+        if len(node.targets) != 1:
+            return
+        for target, value in _pairs(node.targets[0].target, node.value):
+            chain = dotted(target)
+            if chain is None or not self.is_variable(target, node):
+                continue
+            if chain not in chains(value) or self._makes_variable(value) or _method_of(value, chain):
+                continue
+            yield _Rebind(target, chain, value, None)
+
+    def matters(self, rebind: _Rebind) -> bool:
+        """Whether the rebinding happens again and again, or before a tape reads the name."""
+        analysis = self.analysis
+        if not self._used_for_gradients(rebind):
+            return False
+        if in_loop(analysis, rebind.target):
+            return True
+        scope = analysis.scope_of(rebind.target)
+        if isinstance(scope, cst.FunctionDef) and any(t.scope is scope for t in analysis.tapes):
+            return True
+        statement = analysis.statement_index(rebind.target)
+        if statement is None or "." in rebind.chain:
+            return False
+        tapes = [t.node for t in analysis.tapes if t.scope is scope]
+        return any(
+            any(inside_tape(later, tape) for tape in tapes)
+            for later in analysis.uses_after(rebind.chain, statement, scope)
+        )
+
+    def _used_for_gradients(self, rebind: _Rebind) -> bool:
+        analysis = self.analysis
+        for tape in analysis.tapes:
+            if rebind.chain in chains(tape.node.body):
+                return True
+        return any(call.sources is not None and rebind.chain in chains(call.sources) for call in analysis.gradient_calls)
+
+
+def _report(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]) -> Report:
+    names = ", ".join(f"`{update.chain}`" for update in updates)
+    if len(updates) == 1:
+        message = (
+            f"`{analysis.code(node)}` replaces the variable {names} with a plain tensor; "
+            "the next step's tape does not watch it, so it gets no gradient"
+        )
+    else:
+        message = (
+            f"`{analysis.code(node)}` replaces the variables {names} with plain tensors; "
+            "the next step's tape does not watch them, so they get no gradient"
+        )
+    parent = analysis.parent(node)
+    if isinstance(node, cst.Assign) and len(updates) != len(list(_pairs(node.targets[0].target, node.value))):
+        return Report(node, message)  # a tuple assignment that also binds other things
+    if len(updates) > 1 and any(
+        other.chain in chains(update.value) for update in updates for other in updates if other is not update
+    ):
+        return Report(node, message)  # the updates read each other: order would matter
+    calls = [_update_call(update) for update in updates]
+    if len(calls) == 1:
+        replacement = {node: cst.Expr(calls[0])}
+    elif isinstance(parent, cst.SimpleStatementLine) and len(parent.body) == 1:
+        replacement = {parent: cst.FlattenSentinel([parent.with_changes(body=[cst.Expr(call)]) for call in calls])}
+    else:
+        return Report(node, message)
+    return Report(
+        node,
+        message,
+        replacements=replacement,
+        fix_description=f"update {names} in place with `{calls[0].func.attr.value}`",
+    )
+
+
+def _update_call(rebind: _Rebind) -> cst.Call:
+    target = rebind.target
+    value = rebind.value
+    if rebind.operator is not None:
+        method = AUGMENTED_METHOD.get(type(rebind.operator))
+        if method is None:
+            operator = _binary_operator(rebind.operator)
+            return _call(target, "assign", cst.BinaryOperation(left=target, operator=operator, right=_wrapped(value)))
+        return _call(target, method, value)
+    if isinstance(value, cst.BinaryOperation) and not value.lpar:
+        if isinstance(value.operator, cst.Subtract) and dotted(value.left) == rebind.chain:
+            return _call(target, "assign_sub", value.right)
+        if isinstance(value.operator, cst.Add) and dotted(value.left) == rebind.chain:
+            return _call(target, "assign_add", value.right)
+        if isinstance(value.operator, cst.Add) and dotted(value.right) == rebind.chain:
+            return _call(target, "assign_add", value.left)
+    return _call(target, "assign", value)
+
+
+def _call(target: cst.BaseExpression, method: str, argument: cst.BaseExpression) -> cst.Call:
+    if isinstance(argument, (cst.BinaryOperation, cst.UnaryOperation, cst.Name, cst.Call, cst.Attribute)):
+        argument = argument.with_changes(lpar=[], rpar=[])
+    return cst.Call(func=cst.Attribute(value=target, attr=cst.Name(method)), args=[cst.Arg(argument)])
+
+
+def _wrapped(value: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(value, (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison, cst.IfExp)) and not value.lpar:
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return value
+
+
+_AUGMENTED_TO_BINARY = {
+    cst.MultiplyAssign: cst.Multiply, cst.DivideAssign: cst.Divide, cst.PowerAssign: cst.Power,
+    cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo, cst.MatrixMultiplyAssign: cst.MatrixMultiply,
+    cst.SubtractAssign: cst.Subtract, cst.AddAssign: cst.Add,
+}
+
+
+def _binary_operator(operator: cst.BaseAugOp) -> cst.BaseBinaryOp:
+    return _AUGMENTED_TO_BINARY[type(operator)]()
+
+
+def _pairs(target: cst.BaseExpression, value: cst.BaseExpression) -> Iterator[tuple[cst.BaseExpression, cst.BaseExpression]]:
+    """``a, b = x, y`` as (a, x), (b, y); a single target as itself and the value."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+            for t, v in zip(target.elements, value.elements):
+                if not isinstance(t, cst.StarredElement) and not isinstance(v, cst.StarredElement):
+                    yield t.value, v.value
+        return
+    yield target, value
+
+
+def _method_of(value: cst.BaseExpression, chain: str) -> bool:
+    """``w.assign_sub(...)``, ``w.numpy()``: a call of the variable's own method."""
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == chain
+
+
+def _globals_of(scope: cst.CSTNode) -> set[str]:
+    names: set[str] = set()
+    if not isinstance(scope, cst.FunctionDef):
+        return names
+
+    class _Globals(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            names.update(item.name.value for item in node.names)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is scope
+
+    scope.visit(_Globals())
+    return names
+
+
+def _assignments(module: cst.Module) -> Iterator[cst.Assign | cst.AugAssign]:
+    found: list = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            found.append(node)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            found.append(node)
+
+    module.visit(_Find())
+    return iter(found)
