@@ -105,7 +105,7 @@ def _summary(findings) -> str:
     if safe:
         notes.append(f"{safe} fixable with `gradfix fix --apply`")
     if unsafe:
-        notes.append(f"{unsafe} more with `--unsafe-fixes`")
+        notes.append(f"{unsafe} more with `--unsafe-fixes`" if safe else f"{unsafe} fixable with `gradfix fix --apply --unsafe-fixes`")
     return text + (f" ({'; '.join(notes)})." if notes else ".")
 
 

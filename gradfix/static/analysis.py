@@ -71,7 +71,39 @@ class ModuleAnalysis:
         self.module = self.wrapper.module
         self.imports = ImportMap(self.module)
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        _ParentRecorder(self._parents).record(self.module)
+        self._children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+        self._index_tree()
+        self._by_kind: dict[type, list[cst.CSTNode]] = {}
+
+    def _index_tree(self) -> None:
+        # LibCST computes ``children`` anew on each access; rules walk the tree many times, so walk it once here.
+        stack = [self.module]
+        while stack:
+            node = stack.pop()
+            kids = list(node.children)
+            self._children[node] = kids
+            for child in kids:
+                self._parents[child] = node
+            stack.extend(kids)
+
+    def children(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        kids = self._children.get(node)
+        return kids if kids is not None else list(node.children)
+
+    def walk(self, root: cst.CSTNode | None = None, kind: type | tuple[type, ...] = cst.CSTNode) -> Iterator:
+        """Nodes of ``kind`` under ``root`` (the whole module by default), in source order."""
+        if root is None or root is self.module:
+            if kind not in self._by_kind:
+                self._by_kind[kind] = [n for n in self._preorder(self.module) if isinstance(n, kind)]
+            return iter(self._by_kind[kind])
+        return (n for n in self._preorder(root) if isinstance(n, kind))
+
+    def _preorder(self, root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(self.children(node)))
 
     # --- positions ---------------------------------------------------------------------------
     @cached_property
@@ -137,11 +169,11 @@ class ModuleAnalysis:
 
     def calls(self, within: cst.CSTNode | None = None) -> Iterator[cst.Call]:
         root = within if within is not None else self.module
-        yield from _collect(root, cst.Call)
+        yield from self.walk(root, cst.Call)
 
     @cached_property
     def functions(self) -> list[cst.FunctionDef]:
-        return list(_collect(self.module, cst.FunctionDef))
+        return list(self.walk(None, cst.FunctionDef))
 
     def function_named(self, name: str) -> cst.FunctionDef | None:
         for function in self.functions:
@@ -154,7 +186,7 @@ class ModuleAnalysis:
     def tapes(self) -> list[TapeBlock]:
         blocks: list[TapeBlock] = []
         made_earlier = self._tapes_bound_by_assignment
-        for with_node in _collect(self.module, cst.With):
+        for with_node in self.walk(None, cst.With):
             for item in with_node.items:
                 expression = item.item
                 name = None
@@ -170,7 +202,7 @@ class ModuleAnalysis:
     def _tapes_bound_by_assignment(self) -> dict[str, cst.Call]:
         """``tape = tf.GradientTape()`` followed later by ``with tape:``."""
         bound: dict[str, cst.Call] = {}
-        for assign in _collect(self.module, cst.Assign):
+        for assign in self.walk(None, cst.Assign):
             if isinstance(assign.value, cst.Call) and self.qualname(assign.value.func) == GRADIENT_TAPE:
                 for target in assign.targets:
                     if isinstance(target.target, cst.Name):
@@ -198,7 +230,7 @@ class ModuleAnalysis:
     def gradient_calls(self) -> list[GradientCall]:
         tape_names = {t.name for t in self.tapes if t.name}
         found: list[GradientCall] = []
-        for call in _collect(self.module, cst.Call):
+        for call in self.walk(None, cst.Call):
             func = call.func
             if not (isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name)):
                 continue
@@ -418,27 +450,3 @@ class _StatementLister:
         for handler in getattr(node, "handlers", ()):
             if isinstance(handler.body, cst.IndentedBlock):
                 self._walk(handler.body.body, inner)
-
-
-class _ParentRecorder:
-    def __init__(self, parents: dict[cst.CSTNode, cst.CSTNode]):
-        self.parents = parents
-
-    def record(self, root: cst.CSTNode) -> None:
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            for child in node.children:
-                self.parents[child] = node
-                stack.append(child)
-
-
-def _collect(root: cst.CSTNode, kind: type) -> Iterator:
-    stack = [root]
-    ordered: list = []
-    while stack:
-        node = stack.pop()
-        if isinstance(node, kind):
-            ordered.append(node)
-        stack.extend(reversed(node.children))
-    return iter(ordered)
