@@ -71,11 +71,14 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)  # one per cause, same order
     static_findings: dict[str, list[Finding]] = field(default_factory=dict)  # file -> all static findings
     confirmed: list[list[Finding]] = field(default_factory=list)  # per cause: the static findings the run confirmed
+    # the program crashed before its first gradient, and its traceback passes through lines where the
+    # static rules found a cause of missing gradients (np.mean on a symbolic tensor in a tf.function)
+    crash_findings: list[Finding] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if not self.facts.diagnosed:
-            return 2
+            return 1 if self.crash_findings else 2
         return 1 if self.causes else 0
 
 
@@ -88,22 +91,40 @@ def categorise(source: SourceFact, call) -> Cause:
     if source.rebound_next_step:
         return Cause(cat.VARIABLE_REBOUND, where, gcall, [source],
                      "after this step it is a plain tensor: the program assigned the result of arithmetic to its name")
+    if gcall is not None and gcall.target_not_tensor:
+        # np.mean(...) of the prediction as the loss: TensorFlow cannot differentiate a NumPy value at all
+        kinds = ", ".join(dict.fromkeys(gcall.target_not_tensor))
+        site = frontier.break_site if frontier is not None and frontier.break_site is not None else where
+        reads = frontier.reads_connected if frontier is not None else ()
+        detail = f"the gradient's target is a {kinds}, not a tensor: the loss was computed outside TensorFlow"
+        if reads:
+            detail += "; " + ", ".join(f"`{n}`" for n in reads) + " still depended on it before this statement"
+        return Cause(cat.NUMPY_CONVERSION, site, gcall, [source], detail, frontier.last_connected if frontier else None)
     if source.kind != "variable":
         return Cause(cat.MISSING_WATCH, where, gcall, [source],
                      "it is a plain tensor, not a variable, and the tape was never told to watch it")
     if source.trainable is False or not _is_float(source.dtype):
         what = "a non-trainable variable" if source.trainable is False else f"a {source.dtype} variable"
         return Cause(cat.NOT_TRAINABLE, where, gcall, [source], f"it is {what}; tapes only watch trainable floating-point variables")
+    read_in_this_tape = source.read_by_this_tape if source.read_by_this_tape is not None else source.read == "in-tape"
     if source.watched is False:
         if source.other_tape_has_gradient or source.read_by_other_tape:
             return Cause(cat.WRONG_TAPE, where, gcall, [source],
                          "it was read while another tape was recording, and that tape has the gradient; this tape never saw it")
+        if gcall is not None and not gcall.watch_accessed_variables and read_in_this_tape:
+            return Cause(cat.MISSING_WATCH, where, gcall, [source],
+                         "it was read while the tape was recording, but the tape was opened with "
+                         "watch_accessed_variables=False and never told to watch it")
         if source.read == "outside-tape" and source.read_outside_at is not None:
             return Cause(cat.OUTSIDE_TAPE, source.read_outside_at, gcall, [source],
                          "it was read while no tape was recording, so the tape has no record of it")
         built = source.layer.built_at if source.layer and source.layer.built_at else source.created_at
         return Cause(cat.NEVER_USED, built, gcall, [source],
                      "it was never read during the step: the layer that owns it was not called on the way to the loss")
+    if source.read == "outside-tape" and source.read_outside_at is not None and (frontier is None or frontier.break_site is None):
+        # watched (tape.watch(w)), yet only ever read while no tape was recording
+        return Cause(cat.OUTSIDE_TAPE, source.read_outside_at, gcall, [source],
+                     "the tape watches it, but it was only read while no tape was recording, so the tape has no record of the loss")
     if frontier is not None and frontier.break_site is not None:
         code = frontier.break_code
         outputs = frontier.break_outputs
@@ -132,6 +153,12 @@ def categorise(source: SourceFact, call) -> Cause:
                          f"`{last.get('name')}`, the last tensor that depends on it, is never read on the way to the loss", last)
         return Cause(cat.UNKNOWN, site, gcall, [source], f"`{last.get('name')}` depends on it but the loss does not", last)
     built = source.layer.built_at if source.layer and source.layer.built_at else source.created_at
+    if source.read == "in-tape":
+        # Read while the tape recorded, yet no value the step's own code bound depends on it: the cut
+        # is inside an expression (tf.stop_gradient(model(x))) or in library code. The run cannot name it;
+        # a static finding by the gradient call can (see COMPATIBLE).
+        return Cause(cat.UNKNOWN, where or built, gcall, [source],
+                     "it was read while the tape was recording, but nothing the loss is computed from depends on it")
     return Cause(cat.NEVER_USED, built, gcall, [source],
                  "it was read during the step, but nothing the loss is computed from depends on it")
 
@@ -240,15 +267,41 @@ def _near(finding: Finding, cause: Cause, functions: _Functions) -> int | None:
     return best
 
 
+# What the run saw (the category it guessed) and the categories of static rules that can explain the
+# same facts. The guess is made from one statement's text; a static finding there (or by the gradient
+# call) that names a compatible cause is the better name: `1 - accuracy(y, probs)` is a cut the run sees
+# at that line, the rule knows the metric has no gradient. An exact category is preferred when both are near.
+_CUT = frozenset({cat.LOSS_IGNORES_PREDICTION, cat.STOP_GRADIENT, cat.NUMPY_CONVERSION, cat.NON_DIFFERENTIABLE, cat.WRONG_TAPE})
+COMPATIBLE = {
+    cat.LOSS_IGNORES_PREDICTION: _CUT,
+    cat.STOP_GRADIENT: _CUT,
+    cat.NUMPY_CONVERSION: _CUT,
+    cat.NON_DIFFERENTIABLE: _CUT,
+    cat.UNKNOWN: _CUT | {cat.OUTSIDE_TAPE, cat.NEVER_USED, cat.MISSING_WATCH},
+    cat.OUTSIDE_TAPE: frozenset({cat.OUTSIDE_TAPE, cat.WRONG_TAPE}),
+    cat.NEVER_USED: frozenset({cat.NEVER_USED, cat.WRONG_TAPE}),
+    cat.WRONG_TAPE: frozenset({cat.WRONG_TAPE}),
+    cat.MISSING_WATCH: frozenset({cat.MISSING_WATCH}),
+    cat.NOT_TRAINABLE: frozenset({cat.NOT_TRAINABLE}),
+    cat.VARIABLE_REBOUND: frozenset({cat.VARIABLE_REBOUND}),
+}
+# A compatible (not exact) finding counts as this much farther away than an exact one.
+_COMPATIBLE_PENALTY = 50
+
+
 def confirm(cause: Cause, static: list[Finding], functions: _Functions, rules) -> list[Finding]:
+    compatible = COMPATIBLE.get(cause.category, frozenset({cause.category}))
     candidates = []
     for finding in static:
         rule = rules.get(finding.rule)
-        if rule is None or cause.category not in getattr(rule, "categories", ()):
+        categories = set(getattr(rule, "categories", ())) if rule is not None else set()
+        if not categories & compatible:
             continue
         distance = _near(finding, cause, functions)
-        if distance is not None:
-            candidates.append((distance, finding.span.start_line, finding))
+        if distance is None:
+            continue
+        exact = cause.category in categories
+        candidates.append((distance + (0 if exact else _COMPATIBLE_PENALTY), finding.span.start_line, finding))
     if not candidates:
         return []
     candidates.sort(key=lambda item: (item[0], item[1]))
@@ -257,9 +310,60 @@ def confirm(cause: Cause, static: list[Finding], functions: _Functions, rules) -
     return [f for d, _, f in candidates if f.rule == best.rule and d <= best_distance + 5]
 
 
+def _recategorise(cause: Cause, finding: Finding, rules) -> None:
+    """A static finding of a compatible category names the cause: take its category and place."""
+    rule = rules.get(finding.rule)
+    categories = tuple(getattr(rule, "categories", ())) if rule is not None else ()
+    if not categories or cause.category in categories:
+        return
+    cause.category = categories[0]
+    code = ""
+    try:
+        with open(finding.span.path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+        code = lines[finding.span.start_line - 1].strip() if 0 < finding.span.start_line <= len(lines) else ""
+    except OSError:
+        pass
+    function = cause.site.function if cause.site is not None else ""
+    cause.site = Site(file=finding.span.path, line=finding.span.start_line, function=function, code=code,
+                      column=finding.span.start_column, end_line=finding.span.end_line)
+
+
+def crash_findings(facts: RunFacts, cache: dict[str, list[Finding]] | None = None) -> list[Finding]:
+    """Static findings on the lines of a crash's traceback (the program's own frames), innermost first."""
+    if facts.status != "crashed" or facts.error is None:
+        return []
+    cache = {} if cache is None else cache
+    raw_frames = list((facts.raw.get("error") or {}).get("frames") or ())
+    frames = []
+    for index, site in enumerate(facts.error.frames):
+        user = raw_frames[index].get("user", True) if index < len(raw_frames) and isinstance(raw_frames[index], dict) else True
+        if user and site.file and site.line and os.path.isfile(site.file):
+            frames.append(site)
+    found: list[Finding] = []
+    seen = set()
+    for site in reversed(frames):  # the innermost frame is the nearest to the cause
+        for finding in _static_findings(site.file, cache):
+            if os.path.abspath(finding.span.path) != os.path.abspath(site.file):
+                continue
+            if not finding.span.start_line <= site.line <= finding.span.end_line:
+                continue
+            key = (finding.rule, finding.span.path, finding.span.start_line, finding.span.start_column)
+            if key in seen:
+                continue
+            seen.add(key)
+            where = site.where()
+            found.append(finding.replace(explanation=(
+                f"The program crashed at {where} before its first gradient ({facts.error.type}), and this line is where "
+                f"gradfix found the cause statically: {finding.message} "
+                "The run could not confirm it, since no gradient was computed; fix it and run `gradfix diagnose` again.")))
+    return found
+
+
 def diagnose(facts: RunFacts) -> Diagnosis:
     result = Diagnosis(facts)
     if not facts.diagnosed:
+        result.crash_findings = crash_findings(facts, result.static_findings)
         return result
     result.causes = group_causes(facts)
     rules = _rules_by_code()
@@ -286,9 +390,37 @@ def diagnose(facts: RunFacts) -> Diagnosis:
             confirmed = confirm(cause, [f for f in static if f.span.path == path], function_maps[path], rules)
             if confirmed:
                 break
+        if confirmed:
+            _recategorise(cause, confirmed[0], rules)
         result.findings.append(_finding(cause, confirmed[0] if confirmed else None, rules))
         result.confirmed.append(confirmed)
+    _merge_same_finding(result)
     return result
+
+
+def _merge_same_finding(result: Diagnosis) -> None:
+    """Causes the static analysis names as one (two layers cut at one `tf.stop_gradient`) are one finding."""
+    merged: dict[tuple, int] = {}
+    causes, findings, confirmed = [], [], []
+    for cause, finding, static in zip(result.causes, result.findings, result.confirmed):
+        key = None
+        if static:
+            key = (cause.category, finding.rule, os.path.abspath(finding.span.path), finding.span.start_line,
+                   finding.span.start_column, id(cause.call) if cause.call is not None else None)
+        if key is not None and key in merged:
+            index = merged[key]
+            causes[index].variables.extend(cause.variables)
+            paths = causes[index].paths
+            findings[index] = findings[index].replace(
+                variables=paths, explanation=explanation(causes[index]),
+                related=tuple(findings[index].related) + tuple(r for r in finding.related if r not in findings[index].related))
+            continue
+        if key is not None:
+            merged[key] = len(causes)
+        causes.append(cause)
+        findings.append(finding)
+        confirmed.append(static)
+    result.causes, result.findings, result.confirmed = causes, findings, confirmed
 
 
 # --------------------------------------------------------------------------- findings
@@ -328,8 +460,11 @@ def explanation(cause: Cause) -> str:
         "The tape does not record NumPy, so the loss is computed from a constant. Use the TensorFlow operations instead.",
         cat.VARIABLE_REBOUND: f"After the step, the name of {these} is bound to a plain tensor (`w = w - lr * g`) instead of being updated in place. "
         "The next step's tape does not watch a plain tensor, so its gradient is None. Use `w.assign_sub(lr * g)`.",
-        cat.MISSING_WATCH: "The gradient is asked for a plain tensor, not a variable. "
-        "A tape only watches trainable variables on its own; tensors need `tape.watch(x)` at the start of the block.",
+        cat.MISSING_WATCH: (f"The tape at {site} was opened with `watch_accessed_variables=False` and never told to watch {these}, "
+        "so it kept no record of them. Call `tape.watch(...)` on them at the start of the block, or let the tape watch what it reads."
+        if any(v.is_variable for v in cause.variables) else
+        "The gradient is asked for a plain tensor, not a variable. "
+        "A tape only watches trainable variables on its own; tensors need `tape.watch(x)` at the start of the block."),
         cat.NOT_TRAINABLE: f"{these.capitalize()} are not trainable (or not floating point), so no tape watches them and their gradient is None. "
         "If freezing is intended, leave them out of the sources (`model.trainable_variables`).",
         cat.NEVER_USED: f"{these.capitalize()} were never read on the way to the loss: their layer was built but not called in the step. "

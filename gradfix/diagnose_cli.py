@@ -80,7 +80,7 @@ def _json(result: Diagnosis, findings, patches, verification) -> dict:
         "error": None if facts.error is None else {"type": facts.error.type, "message": facts.error.message,
                                                    "traceback": facts.error.traceback},
         "variables": {path: ok for path, ok in facts.gradient_status().items()},
-        "findings": [f.to_dict() for f in findings],
+        "findings": [f.to_dict() for f in (findings if facts.diagnosed else result.crash_findings)],
         "categories": [c.category for c in result.causes],
         "patches": [{"path": p.path, "diff": p.diff, "fixes": [f.to_dict() for f in p.fixes]} for p in patches],
     }
@@ -105,6 +105,17 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe) 
             echo("  Raise --timeout if the program needs longer to reach its first training step.", err=True)
         if facts.output_tail and facts.status in ("crashed", "could-not-start"):
             echo("  The program's last output:\n" + _indent(facts.output_tail[-1500:], 4), err=True)
+        if result.crash_findings:
+            count = len(result.crash_findings)
+            echo(f"The traceback passes through {'a line' if count == 1 else f'{count} lines'} where gradfix finds a cause "
+                 "of missing gradients (evidence: static; the run could not confirm it):\n")
+            for finding in result.crash_findings:
+                echo(f"  {os.path.relpath(finding.span.path)}:{finding.span.start_line}:{finding.span.start_column}: "
+                     f"{finding.rule} {finding.name} {finding.message}")
+                if finding.fix is not None:
+                    echo(f"    fix on offer ({finding.fix.applicability.value}): {finding.fix.description}"
+                         " (`gradfix fix` applies it)")
+            echo("")
         return
     status = facts.gradient_status()
     total = len(status)

@@ -41,6 +41,38 @@ class FixtureCase:
                 pairs.append((int(line), code))
         return sorted(pairs)
 
+    def _directive(self, name: str) -> str | None:
+        """The text of a comment line ``# <name>: <text>`` in the .expected file, if there is one."""
+        if not self.expected_path.exists():
+            return None
+        for raw in self.expected_path.read_text().splitlines():
+            raw = raw.strip()
+            if not raw.startswith("#"):
+                continue
+            key, sep, value = raw[1:].partition(":")
+            if sep and key.strip() == name and value.strip():
+                return value.strip()
+        return None
+
+    def runtime_reason(self) -> str | None:
+        """Why running the program legitimately shows every gradient flowing (``# runtime: <reason>``).
+
+        The static bug is real, but it does not take a gradient away (each model trains on the
+        other's loss; frozen weights passed explicitly still get one), so `gradfix diagnose` has
+        nothing to report."""
+        return self._directive("runtime")
+
+    def run_target(self) -> tuple[str, pathlib.Path]:
+        """(TARGET, working folder) for `gradfix diagnose`: the file itself, or ``# target: pkg.mod:fn``.
+
+        A module target is run from the folder that holds its top-level package."""
+        target = self._directive("target")
+        if target is None:
+            return self.buggy.name, self.buggy.parent
+        module = target.split(":", 1)[0]
+        depth = len(module.split("."))
+        return target, self.buggy.parents[depth - 1]
+
 
 # Programs that cannot be diagnosed (they crash, exit early, hang, or never ask for a gradient).
 FAULTS = FIXTURES / "runtime" / "faults"

@@ -9,7 +9,7 @@ import libcst as cst
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, children
 from gradfix.static.names import dotted
 
 TRAINABLE = {"variables": "trainable_variables", "weights": "trainable_weights"}
@@ -335,5 +335,5 @@ def _find(root: cst.CSTNode, kind: type) -> list:
         node = stack.pop()
         if isinstance(node, kind):
             found.append(node)
-        stack.extend(node.children)
+        stack.extend(children(node))
     return found

@@ -91,7 +91,7 @@ class LayerNeverCalled(Rule):
     applicability = Applicability.DISPLAY_ONLY
     severity = Severity.WARNING
     categories = (NEVER_USED,)
-    needles = ("Model", "Layer", "GradientTape", "Module")
+    needles = ("GradientTape", "def call")
 
     VALID = [
         """

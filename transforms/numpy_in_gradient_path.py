@@ -10,6 +10,7 @@ from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.tree import walk
 from gradfix.static.taped_values import (
     TapedRegion,
     called_functions,
@@ -602,12 +603,4 @@ def _attribute_chain(dotted_name: str) -> cst.BaseExpression:
 
 
 def _name_nodes(root: cst.CSTNode, name: str) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            if node.value == name:
-                found.append(node)
-
-    root.visit(_Find())
-    return found
+    return [node for node in walk(root, cst.Name) if node.value == name]

@@ -11,6 +11,7 @@ from gradfix.categories import VARIABLE_REBOUND
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.tree import walk
 from gradfix.static.names import dotted
 from gradfix.static.taped_values import chains, in_loop, inside_tape
 
@@ -418,26 +419,10 @@ def _globals_of(scope: cst.CSTNode) -> set[str]:
     if not isinstance(scope, cst.FunctionDef):
         return names
 
-    class _Globals(cst.CSTVisitor):
-        def visit_Global(self, node: cst.Global) -> None:
-            names.update(item.name.value for item in node.names)
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is scope
-
-    scope.visit(_Globals())
+    for node in walk(scope, cst.Global, skip=(cst.FunctionDef,)):
+        names.update(item.name.value for item in node.names)
     return names
 
 
 def _assignments(module: cst.Module) -> Iterator[cst.Assign | cst.AugAssign]:
-    found: list = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            found.append(node)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            found.append(node)
-
-    module.visit(_Find())
-    return iter(found)
+    return walk(module, (cst.Assign, cst.AugAssign))

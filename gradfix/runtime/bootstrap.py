@@ -181,6 +181,8 @@ class State(object):
         self.keras_version = None
         self.first_site = None  # (file, line) of the first gradient call site: one hit per step
         self.first_site_hits = 0
+        self.fit_depth = 0  # inside how many model.fit calls
+        self.fits_cut = set()  # user call sites of the fit calls cut short after their first step(s)
         self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
         self.layers = {}  # id(layer) -> (layer, class name, built_at)
         self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
@@ -704,7 +706,25 @@ def _install_tape_wrappers():
             kwargs["output_gradients"] = output_gradients
         if unconnected_gradients is not None:
             kwargs["unconnected_gradients"] = unconnected_gradients
-        result = original_gradient(self, target, sources, **kwargs)
+        try:
+            result = original_gradient(self, target, sources, **kwargs)
+        except Exception:
+            # A target that is not a tensor (np.mean(...) of the prediction, a Python float) makes
+            # TensorFlow raise: it is the missing gradient itself, so record it, then let the error go on.
+            if not _non_tensor_targets(target):
+                raise
+            STATE.in_gradfix = True
+            try:
+                _record_gradient_call(self, original_gradient, target, flat_sources, [None] * len(flat_sources),
+                                      here, site_key, unconnected_gradients)
+            except Exception as problem:
+                STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                    "traceback": traceback.format_exc()[-3000:]})
+            finally:
+                STATE.in_gradfix = False
+                STATE.live_tapes.pop(id(self), None)
+            write_facts()
+            raise
         STATE.in_gradfix = True
         try:
             _record_gradient_call(self, original_gradient, target, flat_sources, tf.nest.flatten(result),
@@ -723,6 +743,15 @@ def _install_tape_wrappers():
     tape_cls._pop_tape = _pop_tape
     tape_cls.watch = watch
     tape_cls.gradient = gradient
+
+
+def _non_tensor_targets(target):
+    """The type names of the target's parts that TensorFlow cannot differentiate (NumPy values, Python numbers)."""
+    try:
+        parts = tf.nest.flatten(target)
+    except Exception:
+        parts = [target]
+    return [type(t).__name__ for t in parts if not isinstance(t, _TENSOR_TYPES) and _tf_var(t) is None]
 
 
 def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_grads, here, site_key, unconnected):
@@ -751,6 +780,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             if reads is not None:
                 others = [t for t in reads["tapes"] if t != id(tape)]
                 info["read_by_other_tape"] = bool(others)
+                info["read_by_this_tape"] = id(tape) in reads["tapes"]
                 if others and grad is None:
                     # would another tape have given a gradient?
                     for other_id in others:
@@ -779,7 +809,10 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         "user_site": first_user_site(3),
         "kind": "tape",
         "tape_persistent_in_program": bool(getattr(tape, "_gradfix_user_persistent", False)),
+        "watch_accessed_variables": bool(getattr(tape, "_watch_accessed_variables", True)),
         "target": {
+            "types": [type(t).__name__ for t in targets[:4]],
+            "not_tensor": _non_tensor_targets(target),
             "description": ", ".join("%s %s %s" % (type(t).__name__, _dtype(t), _shape(t)) for t in targets[:4]),
             "shape": _shape(targets[0]) if len(targets) == 1 else None,
             "dtype": _dtype(targets[0]) if len(targets) == 1 else None,
@@ -974,6 +1007,7 @@ def instrument():
         try:
             import tf_keras
             layer_classes.append(tf_keras.layers.Layer)
+            _wrap_fit(getattr(tf_keras, "Model", None))
             for cls in type.mro(tf_keras.optimizers.Optimizer):
                 if cls.__module__.startswith("tf_keras"):
                     optimizer_classes.append(cls)
@@ -1011,6 +1045,48 @@ def _force_keras_eager(keras):
             return original_compile(self, *args, **kwargs)
         compile._gradfix = True
         model_cls.compile = compile
+    except Exception:
+        pass
+    _wrap_fit(getattr(keras, "Model", None))
+
+
+def _wrap_fit(model_cls):
+    """Stop model.fit after its first step(s) and let the program go on.
+
+    A program often trains with fit and then asks for another gradient (adversarial
+    examples, a fine-tuning loop): that later gradient is the one to diagnose. Each
+    fit call site is cut once; a fit called again from the same line (a loop over
+    epochs) stops the whole program, so the run stays one step long."""
+    if model_cls is None:
+        return
+    original_fit = model_cls.__dict__.get("fit") or getattr(model_cls, "fit", None)
+    if original_fit is None or getattr(original_fit, "_gradfix", False):
+        return
+
+    def fit(self, *args, **kwargs):
+        where = first_user_site(2)
+        key = (where["file"], where["line"]) if where else None
+        STATE.fit_depth += 1
+        try:
+            return original_fit(self, *args, **kwargs)
+        except GradfixStop:
+            if key is None or key in STATE.fits_cut or STATE.fit_depth > 1:
+                raise
+            STATE.fits_cut.add(key)
+            STATE.notes.append({"kind": "fit-cut", "site": where,
+                                "message": "model.fit was stopped after %d step(s); the program went on" % STATE.steps})
+            # the next gradient call (of this program) counts its steps afresh
+            STATE.first_site = None
+            STATE.first_site_hits = 0
+            STATE.stopped_after_steps = None
+            return getattr(self, "history", None)
+        finally:
+            STATE.fit_depth -= 1
+
+    fit._gradfix = True
+    fit.__name__ = "fit"
+    try:
+        model_cls.fit = fit
     except Exception:
         pass
 

@@ -112,6 +112,7 @@ class SourceFact:
     read: str | None = None  # "in-tape", "outside-tape" or "never" (variables only)
     read_outside_at: Site | None = None
     read_by_other_tape: bool = False
+    read_by_this_tape: bool | None = None  # None: not known (no read seen, or an older bootstrap)
     other_tape_has_gradient: bool = False
     rebound_next_step: bool = False
     frontier: Frontier | None = None
@@ -134,6 +135,7 @@ class SourceFact:
             read=data.get("read"),
             read_outside_at=Site.from_dict(data.get("read_outside_at")),
             read_by_other_tape=bool(data.get("read_by_other_tape")),
+            read_by_this_tape=data.get("read_by_this_tape"),
             other_tape_has_gradient=bool(data.get("other_tape_has_gradient")),
             rebound_next_step=bool(data.get("rebound_next_step")),
             frontier=Frontier.from_dict(data.get("frontier")),
@@ -163,6 +165,7 @@ class GradientCall:
     target: dict[str, Any]
     sources: tuple[SourceFact, ...]
     kind: str = "tape"  # "tape" or "apply" (an optimizer apply seen without a tape call)
+    watch_accessed_variables: bool = True  # False: GradientTape(watch_accessed_variables=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GradientCall":
@@ -174,7 +177,13 @@ class GradientCall:
             target=dict(data.get("target") or {}),
             sources=tuple(SourceFact.from_dict(s) for s in data.get("sources", ())),
             kind=data.get("kind", "tape"),
+            watch_accessed_variables=bool(data.get("watch_accessed_variables", True)),
         )
+
+    @property
+    def target_not_tensor(self) -> tuple[str, ...]:
+        """Type names of the parts of the target that are not tensors (a NumPy value: no gradient at all)."""
+        return tuple(self.target.get("not_tensor") or ())
 
     @property
     def where(self) -> Site | None:

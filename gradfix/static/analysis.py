@@ -16,8 +16,11 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradfix.model import Span
 from gradfix.static.names import ImportMap, dotted
+from gradfix.static.tree import children, index_tree, walk
 
 GRADIENT_TAPE = "tensorflow.GradientTape"
+
+
 SCOPE = (cst.FunctionDef, cst.Module)
 CODE_SCOPE = cst.FunctionDef | cst.Module
 
@@ -69,41 +72,25 @@ class ModuleAnalysis:
         self.text = text
         self.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = self.wrapper.module
-        self.imports = ImportMap(self.module)
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self._children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
         self._index_tree()
+        self.imports = ImportMap(self.module)
         self._by_kind: dict[type, list[cst.CSTNode]] = {}
 
     def _index_tree(self) -> None:
-        # LibCST computes ``children`` anew on each access; rules walk the tree many times, so walk it once here.
-        stack = [self.module]
-        while stack:
-            node = stack.pop()
-            kids = list(node.children)
-            self._children[node] = kids
+        self._children = index_tree(self.module)
+        for node, kids in self._children.items():
             for child in kids:
                 self._parents[child] = node
-            stack.extend(kids)
-
-    def children(self, node: cst.CSTNode) -> list[cst.CSTNode]:
-        kids = self._children.get(node)
-        return kids if kids is not None else list(node.children)
 
     def walk(self, root: cst.CSTNode | None = None, kind: type | tuple[type, ...] = cst.CSTNode) -> Iterator:
         """Nodes of ``kind`` under ``root`` (the whole module by default), in source order."""
         if root is None or root is self.module:
             if kind not in self._by_kind:
-                self._by_kind[kind] = [n for n in self._preorder(self.module) if isinstance(n, kind)]
+                self._by_kind[kind] = list(walk(self.module, kind))
             return iter(self._by_kind[kind])
-        return (n for n in self._preorder(root) if isinstance(n, kind))
-
-    def _preorder(self, root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(reversed(self.children(node)))
+        return walk(root, kind)
 
     # --- positions ---------------------------------------------------------------------------
     @cached_property
@@ -320,9 +307,24 @@ def _is_conditional(statement: Statement, at: Statement) -> bool:
 
 
 def names_read(node: cst.CSTNode) -> frozenset[str]:
-    collector = _NameReads()
-    node.visit(collector)
-    return frozenset(collector.names)
+    """Names an expression reads; the object of an attribute or subscript store is read too."""
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            names.add(current.value)
+        elif isinstance(current, cst.Attribute):
+            stack.append(current.value)
+        elif isinstance(current, cst.Arg):
+            stack.append(current.value)
+        elif isinstance(current, cst.Lambda):
+            stack.append(current.body)
+        elif isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        else:
+            stack.extend(children(current))
+    return frozenset(names)
 
 
 def names_assigned(node: cst.CSTNode) -> frozenset[str]:
@@ -360,34 +362,6 @@ def _target_names(target: cst.CSTNode) -> set[str]:
     if isinstance(target, cst.StarredElement):
         return _target_names(target.value)
     return set()
-
-
-class _NameReads(cst.CSTVisitor):
-    """Names an expression reads; the object of an attribute or subscript store is read too."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        node.body.visit(self)
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
 
 
 class _StatementLister:

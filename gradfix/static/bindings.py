@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, names_read
+from gradfix.static.analysis import ModuleAnalysis, children, names_read
 from gradfix.static.names import dotted
 
 VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable", "keras.backend.Variable")
@@ -191,7 +191,7 @@ def _walk(root: cst.CSTNode, kind: type) -> Iterator:
         node = stack.pop()
         if isinstance(node, kind):
             yield node
-        stack.extend(node.children)
+        stack.extend(children(node))
 
 
 def walk(root: cst.CSTNode, kind: type) -> Iterator:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
 from gradfix.static.names import dotted
 
 STOP = "stop"
@@ -300,7 +300,7 @@ def _returns(function: cst.FunctionDef) -> list[cst.Return]:
             found.append(node)
         if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
-        stack.extend(node.children)
+        stack.extend(children(node))
     return found
 
 
@@ -371,7 +371,7 @@ class Taint:
             summary = self._module_function_call(node, at)
             if summary is not None:
                 return summary
-        for child in node.children:
+        for child in children(node):
             if isinstance(child, cst.Arg):
                 child = child.value
             if isinstance(child, cst.CSTNode) and self.expression(child, at):
@@ -554,7 +554,7 @@ def walk_expression(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield node
         if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             continue
-        stack.extend(reversed(node.children))
+        stack.extend(reversed(children(node)))
 
 
 def _inside_stop(analysis: ModuleAnalysis, node: cst.CSTNode, within: cst.CSTNode) -> bool:

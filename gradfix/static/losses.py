@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, Statement
+from gradfix.static.analysis import ModuleAnalysis, Statement, children
 from gradfix.static.gradpath import (
     ARGMAX,
     CASTS,
@@ -137,7 +137,7 @@ def _collect_assigns(root: cst.CSTNode) -> Iterator[cst.Assign]:
         node = stack.pop()
         if isinstance(node, cst.Assign):
             yield node
-        stack.extend(node.children)
+        stack.extend(children(node))
 
 
 def _plain_value(statement: Statement, name: str) -> cst.BaseExpression | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from gradfix.static.tree import walk
+
 # Spellings of one API that gradfix treats as the same thing.
 _CANONICAL_PREFIXES = (
     ("tensorflow.compat.v2.", "tensorflow."),
@@ -58,7 +60,11 @@ class ImportMap:
     def __init__(self, module: cst.Module):
         self.aliases: dict[str, str] = {}
         collector = _ImportCollector(self.aliases)
-        module.visit(collector)
+        for node in walk(module, (cst.Import, cst.ImportFrom)):
+            if isinstance(node, cst.Import):
+                collector.visit_Import(node)
+            else:
+                collector.visit_ImportFrom(node)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """The canonical dotted name an expression refers to, if it starts from an import."""
@@ -75,7 +81,7 @@ class ImportMap:
         return any(canonical(target).split(".")[0] in roots for target in self.aliases.values())
 
 
-class _ImportCollector(cst.CSTVisitor):
+class _ImportCollector:
     def __init__(self, aliases: dict[str, str]):
         self.aliases = aliases
 

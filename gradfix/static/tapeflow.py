@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, names_read
+from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children, names_read
 from gradfix.static.names import dotted
 
 # Attributes that hand out a model's or layer's variables.
@@ -179,7 +179,7 @@ def _expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
             if not isinstance(target, (cst.Name, cst.Tuple, cst.List)):
                 stack.append(target)
             continue
-        stack.extend(current.children)
+        stack.extend(children(current))
 
 
 def statement_code(node: cst.CSTNode) -> cst.CSTNode:
@@ -220,7 +220,7 @@ def _walk_all(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(current.children)
+        stack.extend(children(current))
 
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -230,7 +230,7 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield current
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)) and current is not node:
             continue
-        stack.extend(current.children)
+        stack.extend(children(current))
 
 
 # --- data flow that sees through ``with`` blocks ---------------------------------------------------
