@@ -3,7 +3,8 @@
     python bench/bench_check.py [FOLDER ...]
 
 Without folders it reads the installed TensorFlow and Keras sources. It prints the file count, the
-baseline (parse every file with LibCST, nothing else), gradfix's time, and their ratio, all from one run.
+baseline (parse every file with LibCST, nothing else, in one process), gradfix's time in one process and
+in one per core, and their ratios to the baseline, all from one run.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ def baseline(files: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def gradfix_check(folders: list[str]) -> tuple[float, int, int]:
+def gradfix_check(folders: list[str], jobs: int) -> tuple[float, int, int]:
     start = time.perf_counter()
     findings = errors = 0
-    for result in check_paths(folders):
+    for result in check_paths(folders, jobs=jobs):
         findings += len(result.findings)
         errors += result.error is not None
     return time.perf_counter() - start, findings, errors
@@ -50,12 +51,14 @@ def gradfix_check(folders: list[str]) -> tuple[float, int, int]:
 def main(argv: list[str]) -> None:
     folders = argv or default_folders()
     files = [found.path for found in iter_python_files(folders) if found.error is None]
-    checked, findings, errors = gradfix_check(folders)
+    jobs = os.cpu_count() or 1
     parsed = baseline(files)
+    single, findings, errors = gradfix_check(folders, jobs=1)
+    parallel, _, _ = gradfix_check(folders, jobs=jobs)
     print(f"files: {len(files)} in {', '.join(os.path.relpath(f) for f in folders)}")
-    print(f"baseline, LibCST parse of every file: {parsed:.2f} s")
-    print(f"gradfix check: {checked:.2f} s ({findings} findings, {errors} files not read)")
-    print(f"ratio gradfix / baseline: {checked / parsed:.3f}")
+    print(f"baseline, LibCST parse of every file, one process: {parsed:.2f} s")
+    print(f"gradfix check, one process: {single:.2f} s ({findings} findings, {errors} files not read); ratio {single / parsed:.3f}")
+    print(f"gradfix check, {jobs} processes: {parallel:.2f} s; ratio {parallel / parsed:.3f}")
 
 
 if __name__ == "__main__":

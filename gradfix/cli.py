@@ -6,6 +6,7 @@ Exit codes: 0 nothing found (or everything fixed), 1 problems found or left,
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Sequence
 
@@ -70,12 +71,14 @@ def main() -> None:
 @with_rule_options
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: when writing to a terminal).")
-def check(paths, select, ignore, output_format, color):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="the number of cores",
+              help="Processes to check a large tree with.")
+def check(paths, select, ignore, output_format, color, jobs):
     """Report the statically visible causes of missing gradients in PATHS (files or folders)."""
     rules = _rules(select, ignore)
     console = make_console(sys.stdout, color)
     findings, errors = [], []
-    for result in check_paths(paths, rules):
+    for result in check_paths(paths, rules, jobs=jobs):
         if result.error is not None:
             errors.append((result.path, result.error.problem))
             report_error(str(result.error))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -10,7 +12,7 @@ from gradfix.edits import apply_edits, line_edits, replace_nodes
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
-from gradfix.source import EmptySourceError, SourceError, SourceFile, parse_source, read_source
+from gradfix.source import EmptySourceError, SourceError, SourceFile, check_syntax, parse_source, read_source
 from gradfix.static.analysis import ModuleAnalysis
 
 MAX_FIX_ROUNDS = 20
@@ -32,14 +34,20 @@ def analyze(source: SourceFile, rules: Sequence[Rule] | None = None) -> list[Fin
     """Findings for one file, each with its fix where the rule has one. Raises SourceError."""
     rules = list(rules) if rules is not None else select_rules()
     wanted = [rule for rule in rules if rule.wants(source.text)]
-    module = parse_source(source)
     if not wanted:
+        check_syntax(source)
         return []
+    module = parse_source(source)
     analysis = ModuleAnalysis(source.path, source.text, module)
     findings: list[Finding] = []
     for rule in wanted:
-        for report in rule.check(analysis):
-            findings.append(_finding(rule, report, analysis))
+        try:
+            findings.extend(_finding(rule, report, analysis) for report in rule.check(analysis))
+        except Exception as error:  # noqa: BLE001 - one failing rule must not take the others down
+            if os.environ.get("GRADFIX_STRICT"):
+                raise
+            print(f"gradfix: internal error: rule {rule.code} failed on {source.path} "
+                  f"({error.__class__.__name__}: {error}); its findings are missing", file=sys.stderr)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
     return _unique(findings)
 
@@ -189,15 +197,37 @@ def iter_python_files(paths: Sequence[str]) -> Iterator[FoundFile]:
             yield FoundFile(path, SourceError(path, "no such file or folder"))
 
 
-def check_paths(paths: Sequence[str], rules: Sequence[Rule] | None = None) -> Iterator[FileResult]:
+def check_file(found: FoundFile, rules: Sequence[Rule]) -> FileResult | None:
+    if found.error is not None:
+        return FileResult(found.path, error=found.error)
+    try:
+        source = found.read()
+        if source is None:
+            return None
+        return FileResult(found.path, findings=analyze(source, rules), source=source)
+    except SourceError as problem:
+        return FileResult(found.path, error=problem)
+
+
+def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...]) -> FileResult | None:
+    return check_file(found, select_rules(select=rule_codes))
+
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 24
+
+
+def check_paths(paths: Sequence[str], rules: Sequence[Rule] | None = None, jobs: int = 1) -> Iterator[FileResult]:
+    """Results in the order of the files; with ``jobs`` > 1, large trees are checked in that many processes."""
     rules = list(rules) if rules is not None else select_rules()
-    for found in iter_python_files(paths):
-        if found.error is not None:
-            yield FileResult(found.path, error=found.error)
-            continue
-        try:
-            source = found.read()
-            if source is not None:
-                yield FileResult(found.path, findings=analyze(source, rules), source=source)
-        except SourceError as problem:
-            yield FileResult(found.path, error=problem)
+    files = list(iter_python_files(paths))
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        codes = tuple(rule.code for rule in rules)
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = pool.map(_check_in_worker, files, [codes] * len(files), chunksize=8)
+            yield from (result for result in results if result is not None)
+        return
+    for found in files:
+        result = check_file(found, rules)
+        if result is not None:
+            yield result

@@ -10,6 +10,8 @@ FIXTURES = REPO / "fixtures"
 
 # TensorFlow's start-up chatter stays out of the children gradfix runs in the tests.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A rule that raises fails the tests instead of being reported and skipped as it is for users.
+os.environ["GRADFIX_STRICT"] = "1"
 
 
 @pytest.fixture

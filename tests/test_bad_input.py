@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
@@ -99,3 +100,21 @@ def test_empty_init_in_a_folder_is_normal_but_a_named_empty_file_is_not(tmp_path
     assert _run("check", str(tmp_path)).exit_code == 0
     named = _run("check", str(package / "__init__.py"))
     assert named.exit_code == 2 and "file is empty" in named.stderr
+
+
+def test_a_failing_rule_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    from gradfix.engine import analyze, select_rules
+    from gradfix.source import SourceFile
+
+    monkeypatch.delenv("GRADFIX_STRICT", raising=False)
+    rules = select_rules()
+    broken = rules[0]
+
+    def explode(analysis):
+        raise RuntimeError("boom")
+        yield
+
+    monkeypatch.setattr(broken, "check", explode)
+    text = (pathlib.Path(__file__).parent.parent / "fixtures" / "seed" / "example1.py").read_text()
+    findings = analyze(SourceFile("example1.py", text, "utf-8"), rules)
+    assert [f.rule for f in findings] == ["GF003"]

@@ -103,3 +103,14 @@ def test_console_script_fix_on_a_folder(workdir):
                                capture_output=True, text=True, cwd=workdir)
     assert completed.returncode == 1
     assert "+++ b/pkg/train.py" in completed.stdout
+
+
+def test_a_large_tree_checked_in_processes_reports_as_one_process_does(tmp_path):
+    for index in range(30):
+        shutil.copy(BUGGY if index % 3 == 0 else FIXED, tmp_path / f"m{index:02}.py")
+    (tmp_path / "m16.py").write_text("def (:\n")
+    single = _run("check", "--format", "json", "--jobs", "1", tmp_path)
+    parallel = _run("check", "--format", "json", "--jobs", "2", tmp_path)
+    assert single.exit_code == parallel.exit_code == 2
+    assert json.loads(single.stdout) == json.loads(parallel.stdout)
+    assert len(json.loads(parallel.stdout)["findings"]) == 10
