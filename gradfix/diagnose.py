@@ -438,6 +438,9 @@ def variable_summary(source: SourceFact) -> str:
     if source.layer is not None:
         built = source.layer.built_at.where() if source.layer.built_at else "?"
         text += f" of {source.layer.cls} `{source.layer.name}` built at {built}"
+    elif source.created_at is not None and source.created_at.line:
+        made = f"`{source.created_at.code.strip()}` " if source.created_at.code else ""
+        text += f" created by {made}at {source.created_at.where()}"
     return text
 
 

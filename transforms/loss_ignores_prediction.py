@@ -9,6 +9,7 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.gradpath import might_take_gradients
 from gradfix.static.names import dotted
 
 KERAS_MODELS = {"keras.Model", "keras.Sequential", "keras.models.Model", "keras.models.Sequential"}
@@ -72,7 +73,10 @@ class LossIgnoresPrediction(Rule):
     summary = "The loss does not use the model's final prediction"
     applicability = Applicability.UNSAFE
     categories = (categories.LOSS_IGNORES_PREDICTION,)
-    needles = ("GradientTape", "compile")
+    needles = ("GradientTape", "compile(")
+
+    def wants(self, text: str) -> bool:
+        return might_take_gradients(text)
 
     VALID = [
         # the seed's Example 2: the loss reads y_pred
