@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from gradfix import categories as cat
 from gradfix.model import Evidence, Finding, Fix, RelatedSpan, Severity, Span

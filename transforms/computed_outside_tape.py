@@ -359,7 +359,7 @@ class ComputedOutsideTape(Rule):
         if opened is None:
             return None
         closed = tapeflow.last_index_inside(analysis, tape)
-        flow = tapeflow.backward_slice(analysis, call.target, call.scope)
+        flow = analysis.backward_slice(call.target, call.scope)
         if any(_inside_another_tape(analysis, s, tape) for s in flow):
             return None  # GF012's business
         inside = [s for s in flow if opened.index < s.index <= closed]

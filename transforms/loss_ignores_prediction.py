@@ -381,8 +381,7 @@ class LossIgnoresPrediction(Rule):
         if opened is None:
             return None
         closed = tapeflow.last_index_inside(analysis, tape)
-        flow = tapeflow.backward_slice(analysis, call.target, call.scope)
-        flow_indices = {s.index for s in flow}
+        flow = analysis.backward_slice(call.target, call.scope)
         flow_reads = set(names_read(call.target)).union(*(s.read for s in flow)) if flow else set()
         statements = analysis.statements(call.scope)
 
@@ -465,7 +464,7 @@ def _feeds(analysis, statement: Statement, prediction_statement: Statement, scop
     """Whether ``statement`` lies on the way to the prediction itself."""
     if statement.index >= prediction_statement.index:
         return False
-    return statement.index in {s.index for s in tapeflow.backward_slice(analysis, prediction_statement.node, scope)}
+    return statement.index in {s.index for s in analysis.backward_slice(prediction_statement.node, scope)}
 
 
 def _loss_uses(analysis: ModuleAnalysis) -> dict[str, list[tuple[cst.CSTNode, str | None]]]:
@@ -510,7 +509,7 @@ def _model_of_prediction(analysis: ModuleAnalysis, call: cst.Call, prediction: c
     at = analysis.statement_index(call)
     if at is None:
         return None
-    definitions = tapeflow.reaching(analysis, prediction.value, at, analysis.scope_of(call))
+    definitions = analysis.reaching_definitions(prediction.value, at, analysis.scope_of(call))
     if len(definitions) != 1:
         return None
     assigned = tapeflow.assignment(definitions[0].node)

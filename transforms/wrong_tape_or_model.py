@@ -11,7 +11,6 @@ from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock
-from gradfix.static.names import dotted
 
 
 class WrongTapeOrModel(Rule):
@@ -393,13 +392,13 @@ class _Pairing:
         statement = analysis.statement_index(at.node)
         if statement is None:
             return False
-        definitions = tapeflow.reaching(analysis, target.value, statement, at.scope)
+        definitions = analysis.reaching_definitions(target.value, statement, at.scope)
         if len(definitions) != 1 or not tapeflow.recorded_by(analysis, definitions[0], tape):
             return False
         own = analysis.statement_index(self.call.node)
         if own is None or analysis.line_of(tape.node) > analysis.line_of(self.call.node):
             return False
-        flow = [s for s in tapeflow.backward_slice(analysis, target, at.scope) if tapeflow.recorded_by(analysis, s, tape)]
+        flow = [s for s in analysis.backward_slice(target, at.scope) if tapeflow.recorded_by(analysis, s, tape)]
         reached: set[tapeflow.Owner] = set()
         for s in flow:
             reached |= tapeflow.references(analysis, s, self.owners) | tapeflow.passed_as_argument(s, self.owners)

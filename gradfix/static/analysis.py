@@ -302,8 +302,8 @@ class ModuleAnalysis:
 
 
 def _is_conditional(statement: Statement, at: Statement) -> bool:
-    """Whether ``statement`` sits in a compound statement that does not also hold ``at``."""
-    return any(block not in at.enclosing for block in statement.enclosing)
+    """Whether ``statement`` sits in a compound statement that does not also hold ``at``; a ``with`` body always runs."""
+    return any(block not in at.enclosing for block in statement.enclosing if not isinstance(block, cst.With))
 
 
 def names_read(node: cst.CSTNode) -> frozenset[str]:
@@ -347,20 +347,21 @@ def names_assigned(node: cst.CSTNode) -> frozenset[str]:
             else:
                 names.add((dotted(alias.name) or "").split(".")[0])
     for target in targets:
-        names.update(_target_names(target))
+        names.update(target_names(target))
     return frozenset(names)
 
 
-def _target_names(target: cst.CSTNode) -> set[str]:
+def target_names(target: cst.CSTNode) -> set[str]:
+    """The names an assignment target binds."""
     if isinstance(target, cst.Name):
         return {target.value}
     if isinstance(target, (cst.Tuple, cst.List)):
         names: set[str] = set()
         for element in target.elements:
-            names.update(_target_names(element.value))
+            names.update(target_names(element.value))
         return names
     if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
+        return target_names(target.value)
     return set()
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, children, names_read
+from gradfix.static.analysis import ModuleAnalysis, children, names_read, target_names
 from gradfix.static.names import dotted
 
 VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable", "keras.backend.Variable")
@@ -81,29 +81,18 @@ def _bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
                 for target in small.targets:
                     if isinstance(target.target, cst.Name) and target.target.value == name:
                         found.append(Binding("value", statement, small.value))
-                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in _target_names(target.target):
+                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in target_names(target.target):
                         found.append(Binding("unpacked", statement, small.value))
             elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
                 found.append(Binding("value", statement, small.value))
             elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
                 found.append(Binding("augmented", statement, small.value))
         return found or [Binding("other", statement)]
-    if isinstance(statement, cst.For) and name in _target_names(statement.target):
+    if isinstance(statement, cst.For) and name in target_names(statement.target):
         return [Binding("loop", statement, statement.iter)]
     return [Binding("other", statement)]
 
 
-def _target_names(target: cst.CSTNode) -> set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names: set[str] = set()
-        for element in target.elements:
-            names |= _target_names(element.value)
-        return names
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return set()
 
 
 def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, attribute: str) -> list[cst.BaseExpression]:

@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children, names_read
+from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
 from gradfix.static.names import dotted
 
 # Attributes that hand out a model's or layer's variables.
@@ -60,7 +60,7 @@ def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, 
     if isinstance(sources, cst.Name):
         statement = analysis.statement_index(at if at is not None else sources)
         if statement is not None:
-            definitions = reaching(analysis, sources.value, statement, scope)
+            definitions = analysis.reaching_definitions(sources.value, statement, scope)
             if len(definitions) == 1:
                 value = _assigned_value(definitions[0].node, sources.value)
                 if value is not None and not _is_variable_construction(analysis, value):
@@ -231,43 +231,6 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         if isinstance(current, (cst.FunctionDef, cst.ClassDef)) and current is not node:
             continue
         stack.extend(children(current))
-
-
-# --- data flow that sees through ``with`` blocks ---------------------------------------------------
-
-def _conditional(statement: Statement, at: Statement) -> bool:
-    return any(block not in at.enclosing for block in statement.enclosing if not isinstance(block, cst.With))
-
-
-def reaching(analysis: ModuleAnalysis, name: str, at: Statement, scope: CODE_SCOPE) -> list[Statement]:
-    """Like ``ModuleAnalysis.reaching_definitions``, but a ``with`` block is not a condition."""
-    found: list[Statement] = []
-    for statement in reversed(analysis.statements(scope)[: at.index]):
-        if name in statement.assigned:
-            found.append(statement)
-            if not _conditional(statement, at):
-                break
-    return found
-
-
-def backward_slice(analysis: ModuleAnalysis, expression: cst.CSTNode, scope: CODE_SCOPE) -> list[Statement]:
-    """The earlier statements of the scope whose results can flow into ``expression``."""
-    start = analysis.statement_index(expression)
-    if start is None:
-        return []
-    result: dict[int, Statement] = {}
-    pending = [(n, start) for n in names_read(expression)]
-    seen: set[tuple[str, int]] = set()
-    while pending:
-        name, at = pending.pop()
-        if (name, at.index) in seen:
-            continue
-        seen.add((name, at.index))
-        for definition in reaching(analysis, name, at, scope):
-            if definition.index not in result:
-                result[definition.index] = definition
-                pending.extend((n, definition) for n in definition.read)
-    return [result[i] for i in sorted(result)]
 
 
 def tape_blocks_holding(analysis: ModuleAnalysis, statement: Statement) -> list[cst.With]:
