@@ -76,7 +76,7 @@ class AllVariablesAsSources(Rule):
 
     code = "GF006"
     name = "all-variables-as-sources"
-    summary = "gradients asked for model.variables / model.weights, non-trainable state included"
+    summary = "Gradients asked for model.variables / model.weights, non-trainable state included"
     applicability = Applicability.SAFE
     categories = (NOT_TRAINABLE,)
     needles = ("GradientTape",)

@@ -60,7 +60,7 @@ class ArgmaxBeforeLoss(Rule):
 
     code = "GF008"
     name = "argmax-before-loss"
-    summary = "a cross-entropy or metric used as a loss reads argmax/round/cast of the prediction"
+    summary = "A cross-entropy or metric used as a loss reads argmax/round/cast of the prediction"
     applicability = Applicability.SAFE
     categories = (NON_DIFFERENTIABLE,)
     needles = ("argmax", "argmin", "round", "rint", "cast", "greater", ">", "metrics")

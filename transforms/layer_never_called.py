@@ -87,7 +87,7 @@ class LayerNeverCalled(Rule):
 
     code = "GF011"
     name = "layer-never-called"
-    summary = "a layer is built but never called, so its variables get no gradient"
+    summary = "A layer is built but never called, so its variables get no gradient"
     applicability = Applicability.DISPLAY_ONLY
     severity = Severity.WARNING
     categories = (NEVER_USED,)

@@ -90,7 +90,7 @@ class MissingWatch(Rule):
 
     code = "GF007"
     name = "missing-watch"
-    summary = "gradient with respect to a tensor the tape never watched: add `tape.watch(x)`"
+    summary = "Gradient with respect to a tensor the tape never watched: add `tape.watch(x)`"
     applicability = Applicability.SAFE
     categories = (MISSING_WATCH,)
     needles = ("GradientTape",)

@@ -60,7 +60,7 @@ class NonDifferentiableOp(Rule):
 
     code = "GF009"
     name = "non-differentiable-op"
-    summary = "an operation without a gradient cuts the path from the variables to the loss"
+    summary = "An operation without a gradient cuts the path from the variables to the loss"
     applicability = Applicability.DISPLAY_ONLY
     categories = (NON_DIFFERENTIABLE,)
     needles = ("GradientTape", "compile(", "Loss)")

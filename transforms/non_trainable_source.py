@@ -67,7 +67,7 @@ class NonTrainableSource(Rule):
 
     code = "GF010"
     name = "non-trainable-source"
-    summary = "integer, `trainable=False` or frozen variables passed as gradient sources"
+    summary = "Integer, `trainable=False` or frozen variables passed as gradient sources"
     applicability = Applicability.UNSAFE
     categories = (NOT_TRAINABLE,)
     needles = ("GradientTape",)

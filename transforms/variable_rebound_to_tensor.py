@@ -78,7 +78,7 @@ class VariableReboundToTensor(Rule):
 
     code = "GF005"
     name = "variable-rebound-to-tensor"
-    summary = "a tf.Variable rebound to a plain tensor (`w = w - lr * g`) gets no gradient next step"
+    summary = "A tf.Variable rebound to a plain tensor (`w = w - lr * g`) gets no gradient next step"
     applicability = Applicability.SAFE
     categories = (VARIABLE_REBOUND,)
     needles = ("GradientTape",)
