@@ -59,7 +59,7 @@ class StrayStopGradient(Rule):
 
     code = "GF002"
     name = "stray-stop-gradient"
-    summary = "Tf.stop_gradient cuts the only path from the variables to the loss"
+    summary = "`tf.stop_gradient` cuts the only path from the variables to the loss"
     applicability = Applicability.SAFE
     categories = (STOP_GRADIENT,)
     needles = ("stop_gradient",)
