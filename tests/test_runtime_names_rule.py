@@ -34,13 +34,6 @@ def _diagnose(case) -> tuple[subprocess.CompletedProcess, dict | None]:
         return done, None
 
 
-def _tensorflow_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorflow") is not None
-
-
-@pytest.mark.skipif(not _tensorflow_available(), reason="TensorFlow is not installed")
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_runtime_names_the_expected_rule(case):
     expected = {code for _, code in case.expected()}

@@ -13,21 +13,6 @@ RUNTIME = ROOT / "fixtures" / "runtime"
 SEED = ROOT / "fixtures" / "seed"
 
 
-def _has_tensorflow() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorflow") is not None
-
-
-def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="TensorFlow is not installed")
-    if _has_tensorflow():
-        return
-    for item in items:
-        if "tensorflow" in item.keywords:
-            item.add_marker(skip)
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "tensorflow: runs TensorFlow in a child process")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -121,12 +121,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_interpreter_without_tensorflow():
+def test_interpreter_without_tensorflow(tmp_path):
     from gradfix.runtime.runner import run_step
 
-    python = shutil.which("python3", path="/usr/bin")
-    if python is None or subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode == 0:
-        pytest.skip("no interpreter without TensorFlow here")
+    # A fresh virtual environment is an interpreter of the same Python that has no TensorFlow.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    python = str(tmp_path / "bare" / "bin" / "python")
+    assert subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode != 0
     facts = run_step("example2.py", cwd=SEED, python=python, timeout=60)
     assert facts.status == "no-tensorflow"
     assert "pip install tensorflow" in facts.error.traceback
