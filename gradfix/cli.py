@@ -13,7 +13,7 @@ from typing import Sequence
 import click
 
 from gradfix import __version__
-from gradfix.emit import json_output, sarif
+from gradfix.emit import github, json_output, sarif
 from gradfix.emit.text import make_console, render_finding
 from gradfix.engine import check_paths, fix_source, iter_python_files, select_rules
 from gradfix.model import Applicability
@@ -69,7 +69,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @with_rule_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True)
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: when writing to a terminal).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="the number of cores",
               help="Processes to check a large tree with.")
@@ -92,6 +92,8 @@ def check(paths, select, ignore, output_format, color, jobs):
         click.echo(json_output.render(findings, errors), nl=False)
     elif output_format == "sarif":
         click.echo(sarif.render(findings, errors), nl=False)
+    elif output_format == "github":
+        click.echo(github.render(findings, errors), nl=False)
     else:
         click.echo(_summary(findings), err=not findings)
     if errors:
@@ -193,10 +195,8 @@ def rules(rule):
 
 
 def _register_diagnose() -> None:
-    try:
-        from gradfix.diagnose_cli import diagnose
-    except ImportError:  # TEMPORARY until the runtime lands
-        return
+    from gradfix.diagnose_cli import diagnose
+
     main.add_command(diagnose)
 
 

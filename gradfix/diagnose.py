@@ -545,12 +545,8 @@ class Verification:
 
 def propose_fixes(diagnosis: Diagnosis, include_unsafe: bool = False) -> list[FilePatch]:
     from gradfix.engine import fix_source
+    from gradfix.patch import make_diff
     from gradfix.source import SourceError, read_source
-
-    try:
-        from gradfix.patch import make_diff
-    except ImportError:  # pragma: no cover - the lead's module is there in the package
-        make_diff = _make_diff
 
     by_file: dict[str, list[Finding]] = {}
     for confirmed in diagnosis.confirmed:
@@ -586,13 +582,6 @@ def propose_fixes(diagnosis: Diagnosis, include_unsafe: bool = False) -> list[Fi
             continue
         patches.append(FilePatch(path, source.text, text, make_diff(path, source.text, text), applied, source))
     return patches
-
-
-def _make_diff(path: str, old: str, new: str) -> str:
-    import difflib
-
-    name = os.path.relpath(path).replace(os.sep, "/")
-    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
 
 
 _COPY_IGNORE = shutil.ignore_patterns(".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules",

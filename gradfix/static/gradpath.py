@@ -3,7 +3,7 @@
 A :class:`PathContext` is one place where a gradient is taken: a
 ``tape.gradient(target, sources)`` call (the region is the tape block), or a
 Keras loss function ``(y_true, y_pred)`` (the region is the function body and
-``y_pred`` is what carries the variables). Taint is followed along the lead's
+``y_pred`` is what carries the variables). Taint is followed along the analysis'
 reaching definitions: an expression depends on the sources when it reads a
 source root or a name whose reaching definition does.
 

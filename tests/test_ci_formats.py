@@ -1,4 +1,4 @@
-"""The SARIF report: its structure, and fixes whose replacements rebuild the fixed file."""
+"""Reports for CI: SARIF (structure, fixes that rebuild the fixed file) and GitHub annotations."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ def test_sarif_report_of_the_seed_example(tmp_path):
     [notification] = run["invocations"][0]["toolExecutionNotifications"]
     assert "syntax error" in notification["message"]["text"]
     assert run["invocations"][0]["executionSuccessful"] is False
+
+
+def test_github_annotations(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (:\n")
+    result = CliRunner().invoke(main, ["check", "--format", "github", str(BUGGY), str(broken)])
+    assert result.exit_code == 2
+    finding, error = result.stdout.splitlines()
+    assert finding.startswith("::error file=")
+    assert "example1.py,line=10,col=27,endLine=10,title=GF003 loss-ignores-prediction::" in finding
+    assert "(fix: " in finding and "unsafe)" in finding
+    assert error.startswith(f"::error file={broken},title=gradfix::")
+    assert "syntax error" in error

@@ -1,0 +1,35 @@
+"""GitHub Actions workflow commands: each finding becomes an annotation on the pull request's diff."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from gradfix.model import Finding
+
+COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) -> str:
+    lines = []
+    for finding in findings:
+        span = finding.span
+        properties = ",".join([
+            f"file={_escape_property(span.path)}",
+            f"line={span.start_line}",
+            f"col={span.start_column}",
+            f"endLine={span.end_line}",
+            f"title={_escape_property(f'{finding.rule} {finding.name}')}",
+        ])
+        fix = f" (fix: {finding.fix.description}, {finding.fix.applicability.value})" if finding.fix else ""
+        lines.append(f"::{COMMANDS[finding.severity.value]} {properties}::{_escape_data(finding.message + fix)}")
+    for path, message in errors:
+        lines.append(f"::error file={_escape_property(path)},title=gradfix::{_escape_data(message)}")
+    return "".join(line + "\n" for line in lines)
