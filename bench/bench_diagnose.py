@@ -8,6 +8,11 @@ set to train one step (the cost is TensorFlow's import and the first step's trac
 the plain run of one epoch (8 steps) is shown beside it. gradfix diagnose is run on the same program set to 1 and to 1000
 epochs; it stops after the first step, so the two should cost the same.
 Prints the median of N runs of each and the ratios.
+
+Then, on buggy programs from fixtures/repair (a custom loop whose loss goes through NumPy, and a
+`fit` whose loss is a stateful metric), the plain run of the program (it fails or warns after its
+first step) against `gradfix diagnose` (which runs the frontier search and the cut search at the
+break) and `gradfix diagnose --fix --unsafe-fixes` (which re-runs the step once per candidate fix).
 """
 
 from __future__ import annotations
@@ -22,22 +27,55 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ROOT / "fixtures" / "runtime" / "train_epochs.py"
+BUGGY = [ROOT / "fixtures" / "repair" / "gan_generator_numpy_moments.py",
+         ROOT / "fixtures" / "repair" / "metric_instance_in_custom_loss.py"]
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], cwd: Path = PROGRAM.parent, codes=(0,)) -> float:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=PROGRAM.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - started
-    if done.returncode not in (0,):
+    if done.returncode not in codes:
         raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
     return elapsed
+
+
+def report(runs: dict[str, list[float]], base: str) -> dict[str, float]:
+    medians = {name: statistics.median(times) for name, times in runs.items()}
+    print(f"{'run':<34}{'median s':>10}{'ratio':>8}   all runs")
+    for name, value in medians.items():
+        print(f"{name:<34}{value:>10.2f}{value / medians[base]:>8.2f}   {', '.join(f'{t:.2f}' for t in runs[name])}")
+    return medians
+
+
+def buggy(repeat: int) -> None:
+    python = sys.executable
+    for program in BUGGY:
+        runs = {
+            "plain run": ([python, program.name], (0, 1)),
+            "diagnose": ([python, "-m", "gradfix", "diagnose", "--quiet", program.name], (1,)),
+            "diagnose --fix --unsafe-fixes": ([python, "-m", "gradfix", "diagnose", "--quiet", "--fix", "--unsafe-fixes",
+                                               program.name], (1,)),
+        }
+        results: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(repeat):
+            for name, (command, codes) in runs.items():
+                results[name].append(timed(command, program.parent, codes))
+        print(f"\n{program.relative_to(ROOT)}")
+        report(results, "plain run")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["clean", "buggy"], help="run one of the two benchmarks")
     options = parser.parse_args()
+    if options.only != "clean":
+        buggy(options.repeat)
+        if options.only == "buggy":
+            return
+        print()
     python = sys.executable
     gradfix = [python, "-m", "gradfix", "diagnose", "--quiet", PROGRAM.name, "--"]
     runs = {
@@ -50,11 +88,7 @@ def main() -> None:
     for _ in range(options.repeat):  # interleaved, so that machine load hits all alike
         for name, command in runs.items():
             results[name].append(timed(command))
-    medians = {name: statistics.median(times) for name, times in results.items()}
-    base = medians["plain, 1 step"]
-    print(f"{'run':<24}{'median s':>10}{'ratio':>8}   all runs")
-    for name, value in medians.items():
-        print(f"{name:<24}{value:>10.2f}{value / base:>8.2f}   {', '.join(f'{t:.2f}' for t in results[name])}")
+    medians = report(results, "plain, 1 step")
     flat = medians["diagnose, 1000 epochs"] / medians["diagnose, 1 epoch"]
     print(f"1000 epochs / 1 epoch under diagnose: {flat:.2f}")
 

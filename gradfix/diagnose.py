@@ -1,6 +1,6 @@
-"""From a run's facts to findings: categorise each lost gradient, group, join with the static rules, fix, verify.
+"""From a run's facts to findings: the causes (gradfix.causes), joined with the static rules; the entry point.
 
-    facts (runtime) ──categorise──▶ causes ──join with static findings──▶ findings ──fix──▶ patches ──verify (re-run)
+    facts (runtime) ──causes──▶ join with static findings ──▶ findings ──repair (gradfix.repair)──▶ verified patches
 """
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from gradfix import categories as cat
-from gradfix.model import Evidence, Finding, Fix, RelatedSpan, Severity, Span
-from gradfix.runtime.facts import GradientCall, RunFacts, Site, SourceFact
+from gradfix.causes import RUN, STATIC, Cause, group_causes
+from gradfix.causes import is_float as _is_float
+from gradfix.model import Evidence, Finding, RelatedSpan, Severity, Span
+from gradfix.runtime.facts import RunFacts, Site, SourceFact
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
 
 # The rule that explains each category when no static finding was there to confirm.
@@ -31,37 +31,11 @@ CATEGORY_RULE = {
     cat.NOT_TRAINABLE: "GF010",
     cat.NEVER_USED: "GF011",
     cat.WRONG_TAPE: "GF012",
+    cat.STATE_UPDATE: "GF013",
+    cat.TARGET_INDEPENDENT: "GF014",
     cat.UNKNOWN: "GF000",
 }
 UNKNOWN_RULE_NAME = "gradient-path-broken"
-
-_NON_DIFF = re.compile(
-    r"\b(argmax|argmin|round|rint|sign|floor|ceil|equal|not_equal|greater|greater_equal|less|less_equal|"
-    r"top_k|unique|py_function|numpy_function|py_func|histogram_fixed_width|bincount|searchsorted|"
-    r"logical_and|logical_or|logical_not|cast|astype|int32|int64|bool)\b|[<>]=?|==|!="
-)
-_NUMPY = re.compile(r"\.numpy\(\)|\bnp\.|\bnumpy\.|\bfloat\(|\.item\(\)|\.tolist\(\)")
-
-
-@dataclass
-class Cause:
-    """Why some variables got no gradient: one category at one place, shared by all of them."""
-
-    category: str
-    site: Site | None  # where the path breaks (or where the variable should have been read)
-    call: GradientCall | None
-    variables: list[SourceFact] = field(default_factory=list)
-    detail: str = ""  # one sentence of what the run saw
-    last_connected: dict | None = None
-
-    @property
-    def key(self):
-        site = self.site
-        return (self.category, site.file if site else "", site.line if site else 0)
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return tuple(v.path for v in self.variables)
 
 
 @dataclass
@@ -74,122 +48,18 @@ class Diagnosis:
     # the program crashed before its first gradient, and its traceback passes through lines where the
     # static rules found a cause of missing gradients (np.mean on a symbolic tensor in a tf.function)
     crash_findings: list[Finding] = field(default_factory=list)
+    # with diagnose_target(fix=True): per finding, the fixes tried; the verified patches that may be
+    # written; the verification of their merge when there are several; what was left out and why
+    repairs: list = field(default_factory=list)
+    patches: list = field(default_factory=list)
+    verification: object = None
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if not self.facts.diagnosed:
             return 1 if self.crash_findings else 2
         return 1 if self.causes else 0
-
-
-# --------------------------------------------------------------------------- categorising
-
-def categorise(source: SourceFact, call) -> Cause:
-    where = call.where if isinstance(call, GradientCall) else getattr(call, "site", None)
-    gcall = call if isinstance(call, GradientCall) else None
-    frontier = source.frontier
-    if source.rebound_next_step:
-        return Cause(cat.VARIABLE_REBOUND, where, gcall, [source],
-                     "after this step it is a plain tensor: the program assigned the result of arithmetic to its name")
-    if gcall is not None and gcall.target_not_tensor:
-        # np.mean(...) of the prediction as the loss: TensorFlow cannot differentiate a NumPy value at all
-        kinds = ", ".join(dict.fromkeys(gcall.target_not_tensor))
-        site = frontier.break_site if frontier is not None and frontier.break_site is not None else where
-        reads = frontier.reads_connected if frontier is not None else ()
-        detail = f"the gradient's target is a {kinds}, not a tensor: the loss was computed outside TensorFlow"
-        if reads:
-            detail += "; " + ", ".join(f"`{n}`" for n in reads) + " still depended on it before this statement"
-        return Cause(cat.NUMPY_CONVERSION, site, gcall, [source], detail, frontier.last_connected if frontier else None)
-    if source.kind != "variable":
-        return Cause(cat.MISSING_WATCH, where, gcall, [source],
-                     "it is a plain tensor, not a variable, and the tape was never told to watch it")
-    if source.trainable is False or not _is_float(source.dtype):
-        what = "a non-trainable variable" if source.trainable is False else f"a {source.dtype} variable"
-        return Cause(cat.NOT_TRAINABLE, where, gcall, [source], f"it is {what}; tapes only watch trainable floating-point variables")
-    read_in_this_tape = source.read_by_this_tape if source.read_by_this_tape is not None else source.read == "in-tape"
-    if source.watched is False:
-        if source.other_tape_has_gradient or source.read_by_other_tape:
-            return Cause(cat.WRONG_TAPE, where, gcall, [source],
-                         "it was read while another tape was recording, and that tape has the gradient; this tape never saw it")
-        if gcall is not None and not gcall.watch_accessed_variables and read_in_this_tape:
-            return Cause(cat.MISSING_WATCH, where, gcall, [source],
-                         "it was read while the tape was recording, but the tape was opened with "
-                         "watch_accessed_variables=False and never told to watch it")
-        if source.read == "outside-tape" and source.read_outside_at is not None:
-            return Cause(cat.OUTSIDE_TAPE, source.read_outside_at, gcall, [source],
-                         "it was read while no tape was recording, so the tape has no record of it")
-        built = source.layer.built_at if source.layer and source.layer.built_at else source.created_at
-        return Cause(cat.NEVER_USED, built, gcall, [source],
-                     "it was never read during the step: the layer that owns it was not called on the way to the loss")
-    if source.read == "outside-tape" and source.read_outside_at is not None and (frontier is None or frontier.break_site is None):
-        # watched (tape.watch(w)), yet only ever read while no tape was recording
-        return Cause(cat.OUTSIDE_TAPE, source.read_outside_at, gcall, [source],
-                     "the tape watches it, but it was only read while no tape was recording, so the tape has no record of the loss")
-    if frontier is not None and frontier.break_site is not None:
-        code = frontier.break_code
-        outputs = frontier.break_outputs
-        if frontier.break_recording is False:
-            category = cat.OUTSIDE_TAPE
-        elif "stop_gradient" in code:
-            category = cat.STOP_GRADIENT
-        elif any(o.get("type") in ("ndarray", "float", "float32", "float64") for o in outputs) or _NUMPY.search(code):
-            category = cat.NUMPY_CONVERSION
-        elif _NON_DIFF.search(code) or any(not _is_float(o.get("dtype", "")) for o in outputs if o.get("type") != "ndarray"):
-            category = cat.NON_DIFFERENTIABLE
-        elif frontier.output_is_target:
-            category = cat.LOSS_IGNORES_PREDICTION
-        else:
-            category = cat.UNKNOWN
-        read = ", ".join(f"`{n}`" for n in frontier.reads_connected) or "a connected tensor"
-        detail = f"this statement reads {read}, which still depends on it, but its result no longer does"
-        return Cause(category, frontier.break_site, gcall, [source], detail, frontier.last_connected)
-    if frontier is not None and frontier.last_connected:
-        last = frontier.last_connected
-        site = Site(file=last.get("file", ""), line=last.get("line"), function=last.get("function", ""), code=last.get("code", ""))
-        if site.line is None and site.file:
-            site = _function_site(site)
-        if not frontier.last_connected_read:
-            return Cause(cat.LOSS_IGNORES_PREDICTION, site, gcall, [source],
-                         f"`{last.get('name')}`, the last tensor that depends on it, is never read on the way to the loss", last)
-        return Cause(cat.UNKNOWN, site, gcall, [source], f"`{last.get('name')}` depends on it but the loss does not", last)
-    built = source.layer.built_at if source.layer and source.layer.built_at else source.created_at
-    if source.read == "in-tape":
-        # Read while the tape recorded, yet no value the step's own code bound depends on it: the cut
-        # is inside an expression (tf.stop_gradient(model(x))) or in library code. The run cannot name it;
-        # a static finding by the gradient call can (see COMPATIBLE).
-        return Cause(cat.UNKNOWN, where or built, gcall, [source],
-                     "it was read while the tape was recording, but nothing the loss is computed from depends on it")
-    return Cause(cat.NEVER_USED, built, gcall, [source],
-                 "it was read during the step, but nothing the loss is computed from depends on it")
-
-
-def _function_site(site: Site) -> Site:
-    """A value bound on entry to a function: point at the function's `def`."""
-    try:
-        with open(site.file, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    except OSError:
-        return site
-    for start, end, name in _Functions(text).named(site.function):
-        line = text.splitlines()[start - 1].strip() if start - 1 < len(text.splitlines()) else ""
-        return Site(file=site.file, line=start, function=name, code=line, end_line=end)
-    return site
-
-
-def _is_float(dtype: str) -> bool:
-    return bool(dtype) and ("float" in dtype or "complex" in dtype or dtype in ("half", "double"))
-
-
-def group_causes(facts: RunFacts) -> list[Cause]:
-    grouped: dict[tuple, Cause] = {}
-    for call, source in facts.variables_without_gradient():
-        cause = categorise(source, call)
-        key = cause.key
-        if key in grouped:
-            grouped[key].variables.append(source)
-        else:
-            grouped[key] = cause
-    return list(grouped.values())
 
 
 # --------------------------------------------------------------------------- joining with static findings
@@ -278,6 +148,8 @@ COMPATIBLE = {
     cat.NUMPY_CONVERSION: _CUT,
     cat.NON_DIFFERENTIABLE: _CUT,
     cat.UNKNOWN: _CUT | {cat.OUTSIDE_TAPE, cat.NEVER_USED, cat.MISSING_WATCH},
+    cat.STATE_UPDATE: frozenset({cat.STATE_UPDATE}),
+    cat.TARGET_INDEPENDENT: frozenset({cat.TARGET_INDEPENDENT, cat.LOSS_IGNORES_PREDICTION}),
     cat.OUTSIDE_TAPE: frozenset({cat.OUTSIDE_TAPE, cat.WRONG_TAPE}),
     cat.NEVER_USED: frozenset({cat.NEVER_USED, cat.WRONG_TAPE}),
     cat.WRONG_TAPE: frozenset({cat.WRONG_TAPE}),
@@ -285,6 +157,9 @@ COMPATIBLE = {
     cat.NOT_TRAINABLE: frozenset({cat.NOT_TRAINABLE}),
     cat.VARIABLE_REBOUND: frozenset({cat.VARIABLE_REBOUND}),
 }
+# Causes where the run knows only that the path ends (no op, conversion or update cut it): a compatible
+# static finding may name them better (a loss asked of the wrong tape leaves its own loss unread).
+REFINABLE = frozenset({cat.UNKNOWN, cat.TARGET_INDEPENDENT, cat.LOSS_IGNORES_PREDICTION, cat.NEVER_USED})
 # A compatible (not exact) finding counts as this much farther away than an exact one.
 _COMPATIBLE_PENALTY = 50
 
@@ -316,7 +191,10 @@ def _recategorise(cause: Cause, finding: Finding, rules) -> None:
     categories = tuple(getattr(rule, "categories", ())) if rule is not None else ()
     if not categories or cause.category in categories:
         return
+    if cause.basis == RUN and cause.category not in REFINABLE:
+        return  # what TensorFlow did outranks the shape of the source
     cause.category = categories[0]
+    cause.basis = STATIC
     code = ""
     try:
         with open(finding.span.path, encoding="utf-8", errors="replace") as handle:
@@ -390,6 +268,9 @@ def diagnose(facts: RunFacts) -> Diagnosis:
             confirmed = confirm(cause, [f for f in static if f.span.path == path], function_maps[path], rules)
             if confirmed:
                 break
+        if confirmed and cause.basis == RUN and cause.category not in REFINABLE:
+            # the run named the cause: only a static finding of that very cause confirms it
+            confirmed = [f for f in confirmed if cause.category in getattr(rules.get(f.rule), "categories", ())]
         if confirmed:
             _recategorise(cause, confirmed[0], rules)
         result.findings.append(_finding(cause, confirmed[0] if confirmed else None, rules))
@@ -410,7 +291,7 @@ def _merge_same_finding(result: Diagnosis) -> None:
         if key is not None and key in merged:
             index = merged[key]
             causes[index].variables.extend(cause.variables)
-            paths = causes[index].paths
+            paths = causes[index].keys
             findings[index] = findings[index].replace(
                 variables=paths, explanation=explanation(causes[index]),
                 related=tuple(findings[index].related) + tuple(r for r in finding.related if r not in findings[index].related))
@@ -434,7 +315,7 @@ def _span(site: Site | None, fallback: Site | None = None) -> Span:
 
 
 def variable_summary(source: SourceFact) -> str:
-    text = f"{source.path} {source.shape_text()} {source.dtype}"
+    text = f"{source.key} {source.shape_text()} {source.dtype}"
     if source.layer is not None:
         built = source.layer.built_at.where() if source.layer.built_at else "?"
         text += f" of {source.layer.cls} `{source.layer.name}` built at {built}"
@@ -445,42 +326,54 @@ def variable_summary(source: SourceFact) -> str:
 
 
 def explanation(cause: Cause) -> str:
+    """What happened, in the run's own words first, then why it loses the gradient and what to do."""
     n = len(cause.variables)
     these = "this variable" if n == 1 else f"these {n} variables"
+    they_were = "it was" if n == 1 else "they were"
     site = cause.site.where() if cause.site else "an unknown place"
+    integer = any(v.is_variable and v.trainable is not False and not _is_float(v.dtype) for v in cause.variables)
     base = {
-        cat.LOSS_IGNORES_PREDICTION: f"The loss at {site} is computed without the model's final prediction, so nothing connects {these} to it. "
+        cat.LOSS_IGNORES_PREDICTION: f"The loss is computed without the model's final prediction, so nothing connects {these} to it. "
         "TensorFlow can only differentiate what the loss was actually computed from. Compute the loss from the prediction.",
-        cat.OUTSIDE_TAPE: f"{these.capitalize()} were read at {site} while no GradientTape was recording. "
-        "A tape only records the operations run inside its `with` block, so the gradient call has no path back to them. "
-        "Move the forward pass and the loss inside the tape.",
-        cat.STOP_GRADIENT: f"`tf.stop_gradient` at {site} cuts the path from {these} to the loss. "
-        "Everything before it is treated as a constant. Remove it unless that part is meant to stay frozen.",
-        cat.NON_DIFFERENTIABLE: f"The statement at {site} passes the values through an operation that has no gradient "
-        "(argmax, round, comparisons, casts to integers). The tape cannot differentiate through it, so {these} get None. "
-        "Use the probabilities or logits themselves, or a differentiable surrogate.",
-        cat.NUMPY_CONVERSION: f"At {site} the values leave TensorFlow through NumPy (`.numpy()`, `np.*`, `float()`). "
-        "The tape does not record NumPy, so the loss is computed from a constant. Use the TensorFlow operations instead.",
-        cat.VARIABLE_REBOUND: f"After the step, the name of {these} is bound to a plain tensor (`w = w - lr * g`) instead of being updated in place. "
-        "The next step's tape does not watch a plain tensor, so its gradient is None. Use `w.assign_sub(lr * g)`.",
-        cat.MISSING_WATCH: (f"The tape at {site} was opened with `watch_accessed_variables=False` and never told to watch {these}, "
+        cat.OUTSIDE_TAPE: "A tape only records the operations run inside its `with` block, so the gradient call has no path back "
+        f"to {these}. Move the forward pass and the loss inside the tape.",
+        cat.STOP_GRADIENT: f"Everything before `tf.stop_gradient` is a constant to the tape, so {these} get None. "
+        "Remove it unless that part is meant to stay frozen.",
+        cat.NON_DIFFERENTIABLE: f"The tape cannot differentiate through that operation, so {these} get None. "
+        "Compute the loss from the probabilities or logits themselves, or use a differentiable surrogate.",
+        cat.NUMPY_CONVERSION: "The tape does not record NumPy, so what is computed from it is a constant. "
+        "Stay in TensorFlow (`tf.reduce_mean` for `np.mean`, no `.numpy()`, `model(x)` for `model.predict(x)`).",
+        cat.STATE_UPDATE: "A variable's value is state, not part of the computation that produced it: the tape does not "
+        "differentiate through `assign`. Use the value itself (`y = v + x`), or a loss function instead of a stateful metric.",
+        cat.VARIABLE_REBOUND: f"After the step, the name of {these} is bound to a plain tensor (`w = w - lr * g`) instead of being "
+        "updated in place. The next step's tape does not watch a plain tensor, so its gradient is None. Use `w.assign_sub(lr * g)`.",
+        cat.MISSING_WATCH: (f"The tape was opened with `watch_accessed_variables=False` and never told to watch {these}, "
         "so it kept no record of them. Call `tape.watch(...)` on them at the start of the block, or let the tape watch what it reads."
         if any(v.is_variable for v in cause.variables) else
         "The gradient is asked for a plain tensor, not a variable. "
         "A tape only watches trainable variables on its own; tensors need `tape.watch(x)` at the start of the block."),
-        cat.NOT_TRAINABLE: f"{these.capitalize()} are not trainable (or not floating point), so no tape watches them and their gradient is None. "
-        "If freezing is intended, leave them out of the sources (`model.trainable_variables`).",
-        cat.NEVER_USED: f"{these.capitalize()} were never read on the way to the loss: their layer was built but not called in the step. "
-        "Call the layer in the forward pass, remove it, or leave its variables out of the ones you train.",
-        cat.WRONG_TAPE: f"The gradient at {site} is asked of a tape that did not record {these}; another tape did. "
+        cat.NOT_TRAINABLE: (f"{these.capitalize()} {'has' if n == 1 else 'have'} an integer dtype, and a tape only watches floating-point "
+        "variables. Create it as a float (`tf.Variable(1.0)`, `dtype=\"float32\"`)."
+        if integer else
+        f"{these.capitalize()} {'is' if n == 1 else 'are'} not trainable, so no tape watches {'it' if n == 1 else 'them'}. "
+        "If freezing is intended, leave them out of the sources (`model.trainable_variables`)."),
+        cat.NEVER_USED: f"{they_were.capitalize()} never read on the way to the loss: the layer or model that owns "
+        f"{'it' if n == 1 else 'them'} was not called in the step. Decide whether it should be called in the forward pass, "
+        "removed, or left out of the variables you train; gradfix cannot tell which you meant.",
+        cat.WRONG_TAPE: f"The gradient is asked of a tape that did not record {these}; another tape did. "
         "Ask the tape that recorded the loss, for the model that loss trains.",
-        cat.UNKNOWN: f"The path from {these} to the loss breaks at {site}, for a reason gradfix could not name. {cause.detail}.",
+        cat.TARGET_INDEPENDENT: "The value differentiated does not depend on anything the tape watched, so every gradient is None "
+        "and `tape.watch` would not change that. Decide what it should be computed from; gradfix cannot guess it.",
+        cat.UNKNOWN: f"The path from {these} to the loss breaks at {site}, for a reason gradfix could not name.",
     }[cause.category]
-    return base.replace("{these}", these)
+    saw = f"At {site}: {cause.detail}." if cause.detail else ""
+    if cause.basis != RUN and cause.category != cat.UNKNOWN:
+        saw += f" (The cause is named from the {cause.basis}, not from what the run saw.)"
+    return (saw + " " + base).strip()
 
 
 def _finding(cause: Cause, confirmed: Finding | None, rules) -> Finding:
-    paths = cause.paths
+    paths = cause.keys
     names = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
     related = []
     if cause.call is not None and cause.call.where is not None:
@@ -519,161 +412,78 @@ def _finding(cause: Cause, confirmed: Finding | None, rules) -> Finding:
     )
 
 
-# --------------------------------------------------------------------------- fixing and verifying
+# --------------------------------------------------------------------------- the one entry point
 
-@dataclass
-class FilePatch:
-    path: str
-    old_text: str
-    new_text: str
-    diff: str
-    fixes: list[Fix]
-    source: object = None  # the SourceFile, for writing
+def _run_in_sandbox(target: str, *, cwd: str, **options) -> RunFacts:
+    """The run in a scratch copy of the program's folder, its facts naming the project's own files."""
+    import json
 
+    from gradfix.repair import program_root
+    from gradfix.runtime.sandbox import sandbox_copy
 
-@dataclass
-class Verification:
-    ran: bool
-    status: str = ""
-    before: dict[str, bool] = field(default_factory=dict)  # path -> got a gradient
-    after: dict[str, bool] = field(default_factory=dict)
-    verified: dict[int, bool] = field(default_factory=dict)  # finding index -> verified
-    still_failing: dict[int, list[str]] = field(default_factory=dict)
-    lost: list[str] = field(default_factory=list)  # variables that had a gradient before and not after
-    reason: str = ""
-
-
-def propose_fixes(diagnosis: Diagnosis, include_unsafe: bool = False) -> list[FilePatch]:
-    from gradfix.engine import fix_source
-    from gradfix.patch import make_diff
-    from gradfix.source import SourceError, read_source
-
-    by_file: dict[str, list[Finding]] = {}
-    for confirmed in diagnosis.confirmed:
-        for finding in confirmed:
-            if finding.fix is not None:
-                by_file.setdefault(finding.span.path, []).append(finding)
-    patches = []
-    for path, findings in by_file.items():
-        try:
-            source = read_source(path)
-        except SourceError:
-            continue
-        outcome = fix_source(source, only=findings, include_unsafe=include_unsafe)
-        applied = list(outcome.applied)
-        text = outcome.new_text
-        # fix_source matches findings by (rule, line): a second finding of the same rule on the
-        # same line (np.square(pred.numpy())) is left; take it in further rounds.
-        lines = {f.span.start_line for f in findings}
-        rules = {f.rule for f in findings}
-        remaining = outcome.remaining
-        for _ in range(4):
-            more = [f for f in remaining if f.rule in rules and f.fix is not None
-                    and any(abs(f.span.start_line - line) <= 2 for line in lines)]
-            if not more:
-                break
-            current = type(source)(source.path, text, source.encoding)
-            again = fix_source(current, only=more, include_unsafe=include_unsafe)
-            if not again.changed:
-                break
-            applied.extend(again.applied)
-            text, remaining = again.new_text, again.remaining
-        if text == source.text:
-            continue
-        patches.append(FilePatch(path, source.text, text, make_diff(path, source.text, text), applied, source))
-    return patches
+    root = program_root(target, cwd)
+    if not (cwd + os.sep).startswith(root + os.sep):
+        root = cwd
+    with sandbox_copy(root) as copy:
+        inner = os.path.join(copy, os.path.relpath(cwd, root))
+        head, sep, tail = target.partition(":")
+        if os.path.isabs(head) and (head + os.sep).startswith(root + os.sep):
+            target = os.path.join(copy, os.path.relpath(head, root)) + sep + tail
+        facts = run_step(target, cwd=inner, **options)
+    raw = json.loads(json.dumps(facts.raw).replace(json.dumps(copy)[1:-1], json.dumps(root)[1:-1]))
+    common = {name: getattr(facts, name) for name in ("target", "args", "python", "returncode", "elapsed", "output_tail")}
+    moved = RunFacts.from_dict(raw, **common) if raw else facts
+    if not raw:
+        return facts
+    moved.status, moved.error = facts.status, moved.error or facts.error
+    return moved
 
 
-_COPY_IGNORE = shutil.ignore_patterns(".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules",
-                                      ".mypy_cache", ".pytest_cache", ".tox", "*.pyc")
-
-
-def program_root(target: str, cwd: str) -> str:
-    """The folder that holds the program: copied whole for verification."""
-    from gradfix.runtime.bootstrap import resolve_target
-
-    kind, spec, _ = resolve_target(os.path.join(cwd, target) if not os.path.isabs(target) and _looks_like_file(target) else target)
-    if kind == "file":
-        return os.path.dirname(os.path.abspath(spec))
-    return os.path.abspath(cwd)
-
-
-def _looks_like_file(target: str) -> bool:
-    head = target.split(":", 1)[0]
-    return head.endswith(".py") or os.sep in head
-
-
-def verify(
-    diagnosis: Diagnosis,
-    patches: Sequence[FilePatch],
+def diagnose_target(
     target: str,
     args: Sequence[str] = (),
+    *,
     python: str = sys.executable,
     timeout: float = DEFAULT_TIMEOUT,
     steps: int = 1,
     cwd: str | None = None,
-) -> Verification:
-    """Re-run the step on a patched copy of the program's folder; never touches the user's files."""
+    fix: bool = False,
+    unsafe_fixes: bool = False,
+    quiet: bool = True,
+    cancel=None,
+    progress=None,
+    sandbox: bool = False,
+) -> Diagnosis:
+    """Run TARGET's first step, explain every lost gradient and, with ``fix``, repair and verify.
+
+    The front ends (command line, language server, review page) all call this. ``cancel`` is a
+    ``threading.Event``: once set, the child is stopped and the diagnosis reports status "cancelled".
+    ``progress`` is called with a short line before each run. The findings carry their fixes,
+    whose ``verified`` says what the re-run showed; ``patches`` holds only verified fixes
+    (unsafe ones only with ``unsafe_fixes``), the ones that may be written. With ``sandbox`` the
+    program runs in a scratch copy of its folder (gradfix.runtime.sandbox), and what it saw is
+    mapped back to the project's files; the verification re-runs always run in copies.
+    """
+    from gradfix.repair import Run, best_fix, patches_to_write, repair
+
     cwd = os.path.abspath(cwd or os.getcwd())
-    before = diagnosis.facts.gradient_status()
-    root = program_root(target, cwd)
-    outside = [p.path for p in patches if not os.path.abspath(p.path).startswith(root + os.sep)]
-    if outside:
-        return Verification(False, before=before, reason=f"{', '.join(outside)} lies outside {root}, which is what gets copied")
-    with tempfile.TemporaryDirectory(prefix="gradfix-verify-") as scratch:
-        copy = os.path.join(scratch, os.path.basename(root) or "program")
-        shutil.copytree(root, copy, ignore=_COPY_IGNORE, symlinks=True)
-        for patch in patches:
-            relative = os.path.relpath(os.path.abspath(patch.path), root)
-            with open(os.path.join(copy, relative), "w", encoding=getattr(patch.source, "encoding", "utf-8"), newline="") as out:
-                out.write(patch.new_text)
-        new_cwd = os.path.join(copy, os.path.relpath(cwd, root)) if cwd.startswith(root) else copy
-        new_target = target
-        if _looks_like_file(target):
-            head, sep, tail = target.partition(":") if not os.path.exists(target) else (target, "", "")
-            absolute = os.path.abspath(os.path.join(cwd, head))
-            new_target = os.path.join(copy, os.path.relpath(absolute, root)) + (sep + tail if sep else "")
-        env = dict(os.environ)
-        if cwd.startswith(root):
-            env["PYTHONPATH"] = os.pathsep.join([new_cwd] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        facts = run_step(new_target, args=args, python=python, timeout=timeout, steps=steps, cwd=new_cwd, env=env)
-    result = Verification(True, status=facts.status, before=before)
-    if not facts.diagnosed:
-        result.reason = f"the patched program did not get to a gradient ({facts.status})"
+    if progress is not None:
+        progress(f"running {target} until its first gradient")
+    run = _run_in_sandbox if sandbox else run_step
+    facts = run(target, args=args, python=python, timeout=timeout, steps=steps, cwd=cwd, quiet=quiet, cancel=cancel)
+    result = diagnose(facts)
+    if not fix or not result.causes or (cancel is not None and cancel.is_set()):
         return result
-    after = {_strip(p, copy): ok for p, ok in facts.gradient_status().items()}
-    result.after = after
-    result.lost = sorted(p for p, ok in before.items() if ok and after.get(p) is False)
-    for index, finding in enumerate(diagnosis.findings):
-        if not finding.variables:
-            continue
-        category = diagnosis.causes[index].category if index < len(diagnosis.causes) else ""
-        # a non-trainable variable is fixed by no longer asking for its gradient
-        failing = [p for p in finding.variables
-                   if after.get(p) is not True and not (category == cat.NOT_TRAINABLE and p not in after)]
-        result.still_failing[index] = failing
-        result.verified[index] = not failing and not result.lost
-    return result
-
-
-def _strip(path: str, copy: str) -> str:
-    return path
-
-
-def mark_verified(diagnosis: Diagnosis, verification: Verification, patches: Sequence[FilePatch] = ()) -> list[Finding]:
-    """The findings with their fixes' verdicts filled in (only fixes that were part of the patches)."""
-    applied = {(os.path.abspath(p.path), fix.rule) for p in patches for fix in p.fixes}
+    run = Run(target, tuple(args), python, timeout, steps, cwd)
+    result.repairs = repair(result, run, cancel=cancel, progress=progress)
     findings = []
-    for index, finding in enumerate(diagnosis.findings):
-        in_patch = (os.path.abspath(finding.span.path), finding.rule) in applied
-        if finding.fix is not None and in_patch and verification.ran and index in verification.verified:
-            ok = verification.verified[index]
-            finding = finding.replace(fix=_with_verified(finding.fix, ok), evidence=Evidence.VERIFIED if ok else finding.evidence)
+    for found, finding in zip(result.repairs, result.findings):
+        chosen = best_fix(found)
+        if chosen is not None:
+            finding = finding.replace(fix=chosen, evidence=Evidence.VERIFIED if chosen.verified else finding.evidence)
+        elif finding.fix is not None:
+            finding = finding.replace(fix=None)  # a static fix the run did not confirm is not offered here
         findings.append(finding)
-    return findings
-
-
-def _with_verified(fix: Fix, ok: bool) -> Fix:
-    import dataclasses
-
-    return dataclasses.replace(fix, verified=ok)
+    result.findings = findings
+    result.patches, result.verification, result.left_out = patches_to_write(result, result.repairs, unsafe_fixes, run)
+    return result

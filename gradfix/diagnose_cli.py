@@ -5,15 +5,14 @@ Exit codes: 0 every variable gets a gradient, 1 some do not, 2 gradfix could not
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
 
 from gradfix import categories as cat
-from gradfix.diagnose import Diagnosis, diagnose as run_diagnosis, explanation, mark_verified, propose_fixes, variable_summary, verify
-from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
+from gradfix.diagnose import Diagnosis, diagnose_target, explanation, variable_summary
+from gradfix.runtime.runner import DEFAULT_TIMEOUT
 
 STATUS_TEXT = {
     "crashed": "the program crashed before its first gradient",
@@ -26,71 +25,156 @@ STATUS_TEXT = {
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": False})
-@click.argument("target")
+@click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="The interpreter of your project (it needs TensorFlow, nothing else).")
-@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True, help="Seconds before the run is stopped.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, show_default=f"{DEFAULT_TIMEOUT:g}, or diagnose.timeout",
+              help="Seconds before the run is stopped.")
+@click.option("--sandbox", is_flag=True, help="Run the program in a scratch copy of its folder (large files linked, not copied), "
+              "so that what it writes does not land in your project.")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True, help="Training steps to run.")
 @click.option("--quiet", "-q", is_flag=True, help="Hide the program's own output.")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (the foundation's model).")
-@click.option("--fix", "want_fix", is_flag=True, help="Propose patches for the findings the run confirmed, verified on a copy.")
-@click.option("--apply", "apply_fixes", is_flag=True, help="Write the proposed patches (implies --fix).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (gradfix/schema/report-1.json); same as --format json.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="The report's form: text for a terminal, JSON for tools, a self-contained HTML review page.")
+@click.option("--fix", "want_fix", is_flag=True, help="Try fixes for every cause, each verified alone by re-running the step on a copy.")
+@click.option("--apply", "apply_fixes", is_flag=True, help="Write the verified fixes (implies --fix); nothing unverified is written.")
+@click.option("--diff", "as_diff", is_flag=True, help="Print the verified fixes as a patch for `gradfix apply`, `git apply` or `patch -p1` (implies --fix).")
+@click.option("--interactive", "-i", is_flag=True, help="Review each verified fix and choose which to write (implies --fix).")
 @click.option("--unsafe-fixes", is_flag=True, help="Include fixes that may change what the program computes.")
-def diagnose(target, args, python, timeout, steps, quiet, as_json, want_fix, apply_fixes, unsafe_fixes):
+def diagnose(target, args, python, timeout, sandbox, steps, quiet, as_json, output_format, want_fix, apply_fixes, as_diff,
+             interactive, unsafe_fixes):
     """Run TARGET's first training step and report every variable without a gradient.
 
     TARGET is a script (train.py), a function in a file (train.py:train_step) or
-    a module function (pkg.train:main); arguments after `--` go to the program.
+    a module function (pkg.train:main); arguments after `--` go to the program. Without
+    TARGET, `[tool.gradfix] diagnose.target` of the nearest pyproject.toml is run.
+    The program runs in its own folder, with its side effects (files it writes are written),
+    unless --sandbox is given.
     """
-    want_fix = want_fix or apply_fixes
+    output_format = "json" if as_json else output_format
+    want_fix = want_fix or apply_fixes or as_diff or interactive
+    machine = output_format != "text" or as_diff
     cwd = os.getcwd()
-    facts = run_step(target, args=args, python=python, timeout=timeout, steps=steps, cwd=cwd, quiet=quiet or as_json)
-    result = run_diagnosis(facts)
-    patches, verification, findings = [], None, list(result.findings)
-    if want_fix and result.causes:
-        patches = propose_fixes(result, include_unsafe=unsafe_fixes)
-        if patches:
-            verification = verify(result, patches, target, args=args, python=python, timeout=timeout, steps=steps, cwd=cwd)
-            findings = mark_verified(result, verification, patches)
-    if as_json:
-        click.echo(json.dumps(_json(result, findings, patches, verification), indent=2))
-    else:
-        _text(result, findings, patches, verification, want_fix, unsafe_fixes)
-    if apply_fixes and patches:
-        from gradfix.source import SourceError, write_source_atomically
+    target, timeout, unsafe_fixes = _configured(cwd, target, timeout, unsafe_fixes)
+    progress = None if machine else (lambda line: click.echo(f"gradfix: {line} ...", err=True))
+    result = _run(target, args, cwd, sandbox, python=python, timeout=timeout, steps=steps, quiet=quiet or machine,
+                  fix=want_fix, unsafe_fixes=unsafe_fixes, progress=progress)
+    if not quiet and not machine:
+        click.echo("-" * 30 + " end of the program's output " + "-" * 30, err=True)
+    patches = result.patches
+    if interactive:
+        patches = _review(result, patches)
+    written = _write(patches) if (apply_fixes or interactive) and patches else False
+    if output_format in ("json", "html"):
+        from gradfix import report
+
+        document = report.diagnose_document(result, command="diagnose", cwd=cwd, applied=bool(written))
+        if output_format == "json":
+            click.echo(report.render(document), nl=False)
+        else:
+            from gradfix.emit import html
+
+            click.echo(html.render(document), nl=False)
+    elif as_diff:
+        from gradfix.patch import patch_header
 
         for patch in patches:
-            try:
-                write_source_atomically(patch.source, patch.new_text)
-                if not as_json:
-                    click.echo(f"gradfix: wrote {os.path.relpath(patch.path)}")
-            except (SourceError, OSError) as problem:
-                click.echo(f"gradfix: error: {problem}", err=True)
-                sys.exit(2)
-    sys.exit(result.exit_code)
+            click.echo(patch_header(patch.fixes, patch.old_text) + patch.diff, nl=False)
+    else:
+        _text(result, result.findings, patches, result.verification, want_fix, unsafe_fixes, bool(written))
+        if written:
+            for patch in patches:
+                click.echo(f"gradfix: wrote {os.path.relpath(patch.path)}")
+    sys.exit(_exit_code(result, patches if written else []))
 
 
-def _json(result: Diagnosis, findings, patches, verification) -> dict:
-    facts = result.facts
-    data = {
-        "status": facts.status,
-        "exit_code": result.exit_code,
-        "tensorflow_version": facts.tensorflow_version,
-        "error": None if facts.error is None else {"type": facts.error.type, "message": facts.error.message,
-                                                   "traceback": facts.error.traceback},
-        "variables": {path: ok for path, ok in facts.gradient_status().items()},
-        "findings": [f.to_dict() for f in (findings if facts.diagnosed else result.crash_findings)],
-        "categories": [c.category for c in result.causes],
-        "patches": [{"path": p.path, "diff": p.diff, "fixes": [f.to_dict() for f in p.fixes]} for p in patches],
-    }
-    if verification is not None:
-        data["verification"] = {"ran": verification.ran, "status": verification.status, "before": verification.before,
-                                "after": verification.after, "lost": verification.lost, "reason": verification.reason}
-    return data
+def _configured(cwd: str, target, timeout, unsafe_fixes):
+    """The target, timeout and unsafe-fixes choice: the command line's, else `[tool.gradfix]`'s, else the defaults."""
+    from gradfix.config import ConfigError, settings_for
+
+    try:
+        settings = settings_for(cwd)
+    except ConfigError as problem:
+        click.echo(f"gradfix: error: {problem}", err=True)
+        sys.exit(2)
+    if target is None:
+        target = settings.diagnose_target
+        if target is None:
+            click.echo("gradfix: error: no TARGET given, and no [tool.gradfix] diagnose.target in a pyproject.toml "
+                       "above this folder", err=True)
+            sys.exit(2)
+        if settings.root is not None and not os.path.isabs(target.split(":", 1)[0]) and target.split(":", 1)[0].endswith(".py"):
+            target = os.path.relpath(os.path.join(settings.root, target), cwd)
+    if timeout is None:
+        timeout = settings.diagnose_timeout or DEFAULT_TIMEOUT
+    return target, timeout, unsafe_fixes or settings.unsafe_fixes
 
 
-def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe) -> None:
+def _run(target, args, cwd, sandbox, **options) -> Diagnosis:
+    from gradfix.runtime.sandbox import SandboxTooLarge
+
+    try:
+        return diagnose_target(target, args, cwd=cwd, sandbox=sandbox, **options)
+    except SandboxTooLarge as problem:
+        click.echo(f"gradfix: error: --sandbox: {problem}", err=True)
+        sys.exit(2)
+
+
+def _exit_code(result: Diagnosis, written) -> int:
+    """0 when every variable gets a gradient, or when the fixes written leave no cause unfixed; 1 otherwise."""
+    code = result.exit_code
+    if code != 1 or not written:
+        return code
+    fixed = [fix.edits for patch in written for fix in patch.fixes]
+    left = [r for r in result.repairs if r.chosen is None or r.chosen.fix.edits not in fixed]
+    return 1 if left else 0
+
+
+def _review(result: Diagnosis, patches):
+    """Ask about each verified fix, as `git add -p` does; keep the accepted ones."""
+    from gradfix.edits import apply_edits
+    from gradfix.emit.text import make_console
+    from gradfix.patch import make_diff
+    from gradfix.repair import FilePatch
+    from gradfix.review import ReviewItem, TerminalAnswers, review
+
+    if not sys.stdin.isatty():
+        click.echo("gradfix: error: --interactive needs a terminal", err=True)
+        sys.exit(2)
+    items = []
+    for patch in patches:
+        for fix in patch.fixes:
+            finding = next((f for f in result.findings if f.fix is fix), None)
+            if finding is None:
+                continue
+            items.append(ReviewItem(finding, fix, make_diff(patch.path, patch.old_text, apply_edits(patch.old_text, fix.edits))))
+    review(items, TerminalAnswers(make_console(sys.stdout, None)))
+    accepted = {id(item.fix) for item in items if item.accepted}
+    kept = []
+    for patch in patches:
+        fixes = [f for f in patch.fixes if id(f) in accepted]
+        if not fixes:
+            continue
+        text = apply_edits(patch.old_text, [e for f in fixes for e in f.edits])
+        kept.append(FilePatch(patch.path, patch.old_text, text, make_diff(patch.path, patch.old_text, text), fixes, patch.source))
+    return kept
+
+
+def _write(patches) -> bool:
+    from gradfix.source import SourceError, write_source_atomically
+
+    for patch in patches:
+        try:
+            write_source_atomically(patch.source, patch.new_text)
+        except (SourceError, OSError) as problem:
+            click.echo(f"gradfix: error: {problem}", err=True)
+            sys.exit(2)
+    return True
+
+
+def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, applied=False) -> None:
     facts = result.facts
     echo = click.echo
     if not facts.diagnosed:
@@ -126,7 +210,8 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe) 
     missing = sum(len(c.variables) for c in result.causes)
     echo(f"{missing} of {total} variables get no gradient ({len(result.causes)} cause{'s' if len(result.causes) != 1 else ''}):\n")
     for number, (cause, finding) in enumerate(zip(result.causes, findings), 1):
-        echo(f"[{number}] {finding.rule} {finding.name} ({cause.category}, evidence: {finding.evidence.value})")
+        named = "" if cause.category == finding.name else f" ({cat.DESCRIPTIONS[cause.category]})"
+        echo(f"[{number}] {finding.rule} {finding.name}{named}, evidence: {finding.evidence.value}")
         for variable in cause.variables:
             echo(f"    {variable_summary(variable)}")
         if cause.call is not None and cause.call.where is not None:
@@ -136,43 +221,67 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe) 
             place = f"line {last['line']}" if last.get("line") else last.get("bound", "")
             echo(f"  last tensor still connected: `{last['name']}` {last.get('dtype', '')} {last.get('shape')} ({place})")
         if cause.site is not None:
-            echo(f"  break: {cause.site.where()}  {cause.site.code}  [{cat.DESCRIPTIONS[cause.category]}]")
+            echo(f"  break: {cause.site.where()}  {cause.site.code}")
         if finding.span.path != (cause.site.file if cause.site else None) or finding.span.start_line != (cause.site.line if cause.site else None):
             echo(f"  static finding: {os.path.relpath(finding.span.path)}:{finding.span.start_line}:{finding.span.start_column} {finding.message}")
         echo("  " + explanation(cause))
-        if finding.fix is not None:
-            verdict = {True: "verified", False: "unverified", None: "not run"}[finding.fix.verified]
-            echo(f"  fix on offer ({finding.fix.applicability.value}, {verdict}): {finding.fix.description}")
+        repair = result.repairs[number - 1] if number - 1 < len(result.repairs) else None
+        if repair is not None:
+            _repair_text(repair)
+        elif finding.fix is not None:
+            echo(f"  fix on offer ({finding.fix.applicability.value}, not run): {finding.fix.description}")
             if not want_fix:
-                echo("    run with --fix to see and verify it" + ("" if finding.fix.applicability.value == "safe" else " (add --unsafe-fixes)"))
+                echo("    run with --fix to see and verify it")
         else:
             echo("  no automatic fix")
         echo("")
+    for note in facts.notes:
+        if note.get("kind") == "instrumentation":
+            site = note.get("site") or {}
+            echo(f"Note: {os.path.relpath(site.get('file', '?'))}:{site.get('line', '?')}:1: {note.get('message')}")
+    if not want_fix:
+        if any(f.fix is not None for f in findings):
+            echo("Next: `--fix` tries the fixes, each verified by re-running the step on a copy; `--apply` writes the verified ones.")
+        return
     if want_fix:
         if not patches:
-            echo("No fix to propose" + ("" if unsafe else " (unsafe fixes are left out; add --unsafe-fixes)") + ".")
+            echo("Nothing to write: " + ("; ".join(result.left_out) if result.left_out else "no fix was verified") + ".")
             return
         for patch in patches:
             echo(patch.diff.rstrip("\n"))
         echo("")
+        for line in result.left_out:
+            echo(f"Left out: {line}")
         if verification is not None:
-            if not verification.ran or verification.status != "ok":
-                echo(f"Verification: not verified: {verification.reason or verification.status}")
-            else:
-                echo("Verification (re-run of the patched copy), per variable, before -> after:")
-                for path, before in verification.before.items():
-                    after = verification.after.get(path)
-                    echo(f"    {path}: {_mark(before)} -> {_mark(after)}")
-                for index, ok in verification.verified.items():
-                    finding = findings[index]
-                    if finding.fix is None:
-                        continue
-                    if ok:
-                        echo(f"  {finding.rule} fix verified: every variable it was for now gets a gradient, none lost one.")
-                    else:
-                        failing = verification.still_failing.get(index, [])
-                        echo(f"  {finding.rule} fix unverified: still without a gradient: {', '.join(failing) or '-'}"
-                             + (f"; lost: {', '.join(verification.lost)}" if verification.lost else ""))
+            echo("The fixes above were verified together too: " + ("every variable they were for gets a gradient."
+                 if verification.verified else verification.reason))
+        if not applied:
+            echo("Next: `--apply` writes the fixes above" + ("" if unsafe or not any(
+                "unsafe" in line for line in result.left_out) else "; `--unsafe-fixes` adds the unsafe ones") + ".")
+
+
+def _repair_text(repair) -> None:
+    """The fixes tried for one finding: the chosen one first, with its verdict, then the others."""
+    echo = click.echo
+    chosen = repair.chosen
+    for attempt in repair.attempts:
+        fix, verification = attempt.fix, attempt.verification
+        if verification is None:
+            verdict = "not tried" if chosen is not None or fix.applicability.value != "display-only" else "display only"
+        elif verification.verified:
+            verdict = "verified"
+        else:
+            verdict = f"not verified: {verification.reason}"
+        mark = "fix" if attempt is chosen else "other fix" if chosen is not None else "fix tried"
+        echo(f"  {mark} ({fix.applicability.value}, {verdict}): {fix.description}")
+        if fix.reason and fix.applicability.value != "safe":
+            echo(f"    why it is {fix.applicability.value}: {fix.reason}")
+        if attempt is chosen:
+            before = verification.before
+            for key in sorted(k for k in verification.after if before.get(k) is False):
+                echo(f"    {key}: None -> gradient")
+    if not repair.attempts or chosen is None:
+        echo(f"  {repair.note}")
 
 
 def _mark(value) -> str:

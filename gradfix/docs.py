@@ -11,12 +11,28 @@ import sys
 from gradfix.registry import all_rules
 from gradfix.rule import Rule
 
+# Where the rule pages are published: the one place to change if the repository moves.
+DOCS_BASE_URL = "https://github.com/gradfix/gradfix/blob/main/docs/rules/"
+
 TABLE_START = "<!-- rules-table-start -->"
 TABLE_END = "<!-- rules-table-end -->"
 
 
 def page_name(rule: type[Rule]) -> str:
     return f"{rule.code}-{rule.name}.md"
+
+
+def rule_url(code: str) -> str:
+    """The address of a rule's page, from its code or name; the docs folder's index for a code no rule has (GF000)."""
+    from urllib.parse import quote
+
+    from gradfix.registry import rule_by_code
+
+    try:
+        rule = rule_by_code(code)
+    except KeyError:
+        return DOCS_BASE_URL
+    return DOCS_BASE_URL + quote(page_name(rule))
 
 
 def page(rule: type[Rule]) -> str:

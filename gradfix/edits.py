@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Mapping, Sequence
 
 import libcst as cst
@@ -24,9 +25,37 @@ def replace_nodes(module: cst.Module, replacements: Mapping[cst.CSTNode, object]
     return module.visit(_ReplaceNodes(replacements)).code
 
 
-def line_edits(old_text: str, new_text: str) -> tuple[TextEdit, ...]:
-    old_lines = old_text.splitlines(keepends=True)
-    new_lines = new_text.splitlines(keepends=True)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python counts them: ended by \\n, \\r\\n or \\r only.
+
+    ``str.splitlines`` also ends a line at a form feed, \\v, \\x1c-\\x1e, \\x85 and
+    \\u2028/\\u2029, which would shift line numbers and lose those characters.
+    """
+    return _LINE.findall(text)
+
+
+def line_edits(old_text: str, new_text: str, printed: str | None = None) -> tuple[TextEdit, ...]:
+    """The whole-line edits from ``old_text`` to ``new_text``.
+
+    ``printed`` is LibCST's print of the unchanged module, when ``new_text`` is its print
+    of the changed one. LibCST does not print every byte back (a form feed before a
+    statement, a final bare CR), so the edits are taken between its two prints and
+    applied to the text as stored: no byte outside the changed lines is touched.
+    """
+    ending = re.search(r"(\r\n|\r|\n)\Z", old_text)
+    if ending and not new_text.endswith(("\r", "\n")) and new_text:
+        new_text += ending.group(1)
+    old_lines = split_lines(old_text)
+    if printed is not None and printed != old_text:
+        if ending and not printed.endswith(("\r", "\n")) and printed:
+            printed += ending.group(1)
+        printed_lines = split_lines(printed)
+        if len(printed_lines) == len(old_lines):
+            old_lines = printed_lines
+    new_lines = split_lines(new_text)
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     return tuple(
         TextEdit(i1 + 1, i2 + 1, "".join(new_lines[j1:j2]))
@@ -36,7 +65,7 @@ def line_edits(old_text: str, new_text: str) -> tuple[TextEdit, ...]:
 
 
 def apply_edits(text: str, edits: Sequence[TextEdit]) -> str:
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     for edit in sorted(edits, key=lambda e: e.start_line, reverse=True):
         lines[edit.start_line - 1 : edit.end_line - 1] = [edit.new_text]
     return "".join(lines)

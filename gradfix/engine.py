@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -12,7 +15,13 @@ from gradfix.edits import apply_edits, line_edits, replace_nodes
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
-from gradfix.source import EmptySourceError, SourceError, SourceFile, check_syntax, parse_source, read_source
+from gradfix import suppress
+from gradfix.config import ConfigError, settings_for
+from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
+from gradfix.paths import discover
+from gradfix.source import (
+    EmptySourceError, NotRegularFileError, SourceError, SourceFile, check_syntax, parse_source, read_source,
+)
 from gradfix.static.analysis import ModuleAnalysis
 
 MAX_FIX_ROUNDS = 20
@@ -31,7 +40,18 @@ def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list
 
 
 def analyze(source: SourceFile, rules: Sequence[Rule] | None = None) -> list[Finding]:
-    """Findings for one file, each with its fix where the rule has one. Raises SourceError."""
+    """Findings for one file, each with its fix where the rule has one, less those ``# noqa`` suppresses. Raises SourceError."""
+    return analyze_with_suppressions(source, rules).kept
+
+
+def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None) -> suppress.Filtered:
+    """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing."""
+    if suppress.skips_file(source.text):
+        return suppress.Filtered([], [])
+    return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules))
+
+
+def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None) -> list[Finding]:
     rules = list(rules) if rules is not None else select_rules()
     wanted = [rule for rule in rules if rule.wants(source.text)]
     if not wanted:
@@ -56,13 +76,15 @@ def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:
     fix = None
     if report.replacements:
         new_text = replace_nodes(analysis.module, report.replacements)
-        edits = line_edits(analysis.text, new_text)
+        edits = line_edits(analysis.text, new_text, printed=analysis.module.code)
         if edits:
+            applicability = report.applicability or rule.applicability
             fix = Fix(
                 rule=rule.code,
                 description=report.fix_description or rule.summary,
-                applicability=report.applicability or rule.applicability,
+                applicability=applicability,
                 edits=edits,
+                reason=_unsafe_reason(rule, report, applicability),
             )
     return Finding(
         rule=rule.code,
@@ -73,6 +95,22 @@ def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:
         related=tuple(RelatedSpan(analysis.span(node), message) for node, message in report.related),
         fix=fix,
     )
+
+
+def _unsafe_reason(rule: Rule, report: Report, applicability: Applicability) -> str:
+    """Why a fix is not safe: the report's own words, else the rule's (its page says when its fix is unsafe)."""
+    if applicability is Applicability.SAFE:
+        return ""
+    if report.applicability_reason:
+        return report.applicability_reason
+    if rule.unsafe_reason and applicability is rule.applicability:
+        return rule.unsafe_reason
+    if applicability is Applicability.DISPLAY_ONLY:
+        return f"a suggestion only: the right change depends on what the program means (`gradfix rules {rule.code}`)"
+    if applicability is not rule.applicability:
+        return (f"{rule.code}'s fix is usually safe, but here it may change what the program computes, "
+                f"not only its gradients (`gradfix rules {rule.code}` says when)")
+    return f"it may change what the program computes, not only its gradients (`gradfix rules {rule.code}` says when)"
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
@@ -160,6 +198,9 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     error: SourceError | None = None
     source: SourceFile | None = None
+    warning: str | None = None  # skipped with a message, not an error (a FIFO met in a folder)
+    unused_noqa: list[tuple[int, int, str]] = field(default_factory=list)
+    notebook: Notebook | None = None
 
 
 @dataclass(frozen=True)
@@ -178,56 +219,142 @@ class FoundFile:
             return None
 
 
-def iter_python_files(paths: Sequence[str]) -> Iterator[FoundFile]:
-    """Every .py file under the given paths; a path that yields nothing is reported as an error."""
-    for path in paths:
-        if os.path.isdir(path):
-            found = False
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in {"__pycache__", "node_modules"})
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        found = True
-                        yield FoundFile(os.path.join(root, name), named=False)
-            if not found:
-                yield FoundFile(path, SourceError(path, "folder holds no Python files"))
-        elif os.path.exists(path):
-            yield FoundFile(path)
-        else:
-            yield FoundFile(path, SourceError(path, "no such file or folder"))
+def iter_python_files(paths: Sequence[str], force_exclude: bool = False) -> Iterator[FoundFile]:
+    """Every .py and .ipynb file under the given paths (see gradfix.paths); a path that yields nothing is an error."""
+    for item in discover(paths, force_exclude=force_exclude):
+        yield FoundFile(item.path, SourceError(item.path, item.problem) if item.problem else None, named=item.named)
 
 
-def check_file(found: FoundFile, rules: Sequence[Rule]) -> FileResult | None:
+@dataclass(frozen=True)
+class CheckOptions:
+    """How check_file picks its rules and what it reports beyond findings."""
+
+    select: tuple[str, ...] = ()  # the command line's --select: replaces [tool.gradfix] select
+    ignore: tuple[str, ...] = ()  # the command line's --ignore: adds to [tool.gradfix] ignore
+    use_config: bool = True
+    time_limit: float | None = None  # seconds per file; None: GRADFIX_FILE_TIMEOUT or 60
+
+
+DEFAULT_FILE_TIME_LIMIT = 60.0
+FILE_TIME_ENV = "GRADFIX_FILE_TIMEOUT"
+
+
+class AnalysisTimeout(BaseException):
+    """Raised inside the analysis of a file that takes too long (a BaseException, so no rule's handler eats it)."""
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float | None):
+    """Interrupt the block after ``seconds`` with AnalysisTimeout; a no-op off the main thread or without SIGALRM."""
+    if not seconds or seconds <= 0 or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise AnalysisTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _time_limit(options: CheckOptions) -> float:
+    if options.time_limit is not None:
+        return options.time_limit
+    try:
+        return float(os.environ.get(FILE_TIME_ENV, DEFAULT_FILE_TIME_LIMIT))
+    except ValueError:
+        return DEFAULT_FILE_TIME_LIMIT
+
+
+_RULES_BY_CODES: dict[tuple[str, ...], list[Rule]] = {}
+
+
+def _rules_for(found: FoundFile, rules: Sequence[Rule] | None, options: CheckOptions) -> list[Rule]:
+    if not options.use_config:
+        return list(rules) if rules is not None else select_rules(options.select, options.ignore)
+    codes = settings_for(found.path).rule_codes(found.path, options.select, options.ignore)
+    if codes not in _RULES_BY_CODES:
+        _RULES_BY_CODES[codes] = select_rules(select=codes) if codes else []
+    return _RULES_BY_CODES[codes]
+
+
+def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: CheckOptions | None = None) -> FileResult | None:
+    """One file's findings or error. Without ``options``, exactly ``rules`` run and no configuration is read."""
+    if options is None:
+        options = CheckOptions(use_config=False)
     if found.error is not None:
         return FileResult(found.path, error=found.error)
+    limit = _time_limit(options)
     try:
-        source = found.read()
-        if source is None:
-            return None
-        return FileResult(found.path, findings=analyze(source, rules), source=source)
+        chosen = _rules_for(found, rules, options)
+        with time_bound(limit):
+            if is_notebook(found.path):
+                notebook = read_notebook(found.path)
+                filtered = analyze_with_suppressions(notebook.source(), chosen)
+                findings = [map_finding(notebook, finding) for finding in filtered.kept]
+                return FileResult(found.path, findings=findings, unused_noqa=filtered.unused, notebook=notebook)
+            source = found.read()
+            if source is None:
+                return None
+            filtered = analyze_with_suppressions(source, chosen)
+            return FileResult(found.path, findings=filtered.kept, source=source, unused_noqa=filtered.unused)
+    except NotRegularFileError as problem:
+        if found.named:
+            return FileResult(found.path, error=problem)
+        return FileResult(found.path, warning=str(problem))
     except SourceError as problem:
         return FileResult(found.path, error=problem)
+    except ConfigError as problem:
+        return FileResult(found.path, error=SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}"))
+    except AnalysisTimeout:
+        return FileResult(found.path, error=SourceError(
+            found.path, f"analysis took longer than {limit:g} s and was stopped (set {FILE_TIME_ENV} to allow more)"))
 
 
-def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...]) -> FileResult | None:
-    return check_file(found, select_rules(select=rule_codes))
+def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...], options: CheckOptions | None = None) -> FileResult | None:
+    if options is not None and options.use_config:
+        return check_file(found, None, options)
+    return check_file(found, select_rules(select=rule_codes), options)
 
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 24
 
 
-def check_paths(paths: Sequence[str], rules: Sequence[Rule] | None = None, jobs: int = 1) -> Iterator[FileResult]:
-    """Results in the order of the files; with ``jobs`` > 1, large trees are checked in that many processes."""
-    rules = list(rules) if rules is not None else select_rules()
-    files = list(iter_python_files(paths))
-    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        codes = tuple(rule.code for rule in rules)
+def check_paths(
+    paths: Sequence[str],
+    rules: Sequence[Rule] | None = None,
+    jobs: int = 1,
+    options: CheckOptions | None = None,
+    force_exclude: bool = False,
+    progress=None,
+) -> Iterator[FileResult]:
+    """Results in the order of the files; with ``jobs`` > 1, large trees are checked in that many processes.
+
+    With ``options`` the rules of each file come from its [tool.gradfix] table and the
+    command line's --select/--ignore; ``progress(done, total)`` is called after each file.
+    """
+    rules = list(rules) if rules is not None else (None if options is not None and options.use_config else select_rules())
+    files = list(iter_python_files(paths, force_exclude=force_exclude))
+    total = len(files)
+    if jobs > 1 and total >= PARALLEL_THRESHOLD:
+        codes = tuple(rule.code for rule in rules) if rules is not None else ()
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = pool.map(_check_in_worker, files, [codes] * len(files), chunksize=8)
-            yield from (result for result in results if result is not None)
+            results = pool.map(_check_in_worker, files, [codes] * total, [options] * total, chunksize=8)
+            for done, result in enumerate(results, start=1):
+                if progress is not None:
+                    progress(done, total)
+                if result is not None:
+                    yield result
         return
-    for found in files:
-        result = check_file(found, rules)
+    for done, found in enumerate(files, start=1):
+        result = check_file(found, rules, options)
+        if progress is not None:
+            progress(done, total)
         if result is not None:
             yield result

@@ -100,6 +100,7 @@ class Fix:
     applicability: Applicability
     edits: tuple[TextEdit, ...]
     verified: bool | None = None  # None: not run; True/False: outcome of a re-run
+    reason: str = ""  # why the fix is not safe (or not verified), in one sentence; empty when there is nothing to say
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,7 @@ class Fix:
             "applicability": self.applicability.value,
             "edits": [edit.to_dict() for edit in self.edits],
             "verified": self.verified,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -118,6 +120,7 @@ class Fix:
             applicability=Applicability(data["applicability"]),
             edits=tuple(TextEdit.from_dict(e) for e in data["edits"]),
             verified=data.get("verified"),
+            reason=data.get("reason", ""),
         )
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from typing import Iterable
 
 import unidiff
+
+from gradfix.edits import split_lines
+from gradfix.model import Fix
 
 NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -24,8 +28,8 @@ def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
     if old_text == new_text:
         return ""
     name = diff_path(path)
-    old_lines = old_text.splitlines(keepends=True)
-    new_lines = new_text.splitlines(keepends=True)
+    old_lines = split_lines(old_text)
+    new_lines = split_lines(new_text)
     out: list[str] = []
     for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", n=context):
         if line.startswith(("---", "+++")):
@@ -37,6 +41,50 @@ def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
             out.append(line + "\n")
             out.append(NO_NEWLINE)
     return "".join(out)
+
+
+HEADER_PREFIX = "# gradfix: "
+SOURCE_HASH_PREFIX = "sha256 of the file before: "
+
+
+def verification_text(verified: bool | None) -> str:
+    return {True: "verified (the gradients flow after it)", False: "not verified (gradients still missing after it)",
+            None: "not verified (no re-run)"}[verified]
+
+
+def text_hash(text: str) -> str:
+    """The hash a patch header records for a file's text as read (line endings included)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def patch_header(fixes: Iterable[Fix], old_text: str | None = None) -> str:
+    """Comment lines naming each fix applied to one file, to stand before that file's diff.
+
+    ``git apply`` and ``patch -p1`` skip text that is not part of a diff, and unidiff keeps it as
+    the file's ``patch_info``, so the header travels with the patch without changing what it does.
+    With ``old_text`` (the file as read), a last line records its hash, so that ``gradfix apply``
+    can tell a file changed since the patch was made.
+    """
+    from gradfix.registry import rule_by_code
+
+    lines = []
+    for fix in fixes:
+        try:
+            name = rule_by_code(fix.rule).name
+        except KeyError:
+            name = ""
+        label = f"{fix.rule} {name}".strip()
+        line = f"{HEADER_PREFIX}{label}: {fix.description}; {fix.applicability.value}; {verification_text(fix.verified)}"
+        lines.append(_one_line(line))
+        if fix.reason:
+            lines.append(_one_line(f"{HEADER_PREFIX}  why {fix.applicability.value}: {fix.reason}"))
+    if old_text is not None:
+        lines.append(f"{HEADER_PREFIX}{SOURCE_HASH_PREFIX}{text_hash(old_text)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def combine(diffs: Iterable[str]) -> str:
@@ -52,7 +100,7 @@ def apply_diff(old_text: str, diff: str) -> str:
 
 
 def apply_patched_file(old_text: str, patched: unidiff.PatchedFile) -> str:
-    old_lines = old_text.splitlines(keepends=True)
+    old_lines = split_lines(old_text)
     result: list[str] = []
     position = 0  # index into old_lines
     for hunk in patched:

@@ -30,8 +30,10 @@ def all_rules() -> tuple[type[Rule], ...]:
 
 
 def rule_by_code(code: str) -> type[Rule]:
+    """The rule with this code or name, in any case (``gf003``, ``GF003``, ``loss-ignores-prediction``)."""
+    key = code.strip().lower()
     for rule in all_rules():
-        if rule.code == code or rule.name == code:
+        if rule.code.lower() == key or rule.name.lower() == key:
             return rule
     raise KeyError(code)
 

@@ -36,6 +36,7 @@ class Report:
     replacements: Mapping[cst.CSTNode, Replacement] | None = None
     fix_description: str = ""
     applicability: Applicability | None = None  # overrides the rule's own for this report
+    applicability_reason: str = ""  # why this report's fix is less safe than the rule's own, shown with the fix
     severity: Severity | None = None
 
 
@@ -47,6 +48,8 @@ class Rule:
     summary: ClassVar[str]  # one line for the rule table
     applicability: ClassVar[Applicability] = Applicability.SAFE
     severity: ClassVar[Severity] = Severity.ERROR
+    # Why the rule's fix is unsafe or display-only, when it always is (one sentence, shown beside the fix).
+    unsafe_reason: ClassVar[str] = ""
     # The runtime break categories (see gradfix.categories) this rule explains.
     categories: ClassVar[tuple[str, ...]] = ()
     # Bytes that must occur in a file for the rule to have anything to say; files without any are skipped unparsed.
@@ -57,6 +60,16 @@ class Rule:
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         raise NotImplementedError
+
+    def repairs(self, site) -> Iterator:
+        """Fixes made from what a run saw at a break of this rule's categories.
+
+        ``site`` is a :class:`gradfix.repair_site.RepairSite`; yield
+        :class:`gradfix.repair_site.Candidate` texts, best first. Each is verified alone by
+        re-running the step, so a candidate may be a guess; it must never be called safe when
+        it can change what the program computes.
+        """
+        return iter(())
 
     @classmethod
     def doc(cls) -> str:

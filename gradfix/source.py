@@ -1,15 +1,33 @@
-"""Reading a user's file as text, and writing it back the way it was stored."""
+"""Reading a user's file as text, and writing it back the way it was stored.
+
+Reading takes only regular files of a bounded size; parsing lets CPython reject
+what it rejects (with its line and message) before LibCST sees the text, and keeps
+LibCST's native parser away from nesting that would crash it or take minutes.
+Writing goes through symbolic links to their target, keeps hard links, owner,
+group and mode, refuses read-only files unless forced, and refuses a file that
+changed since it was read.
+"""
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import os
+import re
+import stat
 import tempfile
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
+
+# Larger files are refused: a generated or data file named .py is not training code.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_BYTES_ENV = "GRADFIX_MAX_FILE_BYTES"
+# Deeper expressions are refused before LibCST: its native parser takes time growing with
+# the square of the depth (about 2 s at 1000 levels) and overflows its stack further on.
+MAX_NESTING = 1000
 
 
 class SourceError(Exception):
@@ -28,17 +46,56 @@ class EmptySourceError(SourceError):
     """An empty file: an error when named, but normal for an ``__init__.py`` met in a folder."""
 
 
+class NotRegularFileError(SourceError):
+    """A FIFO, device or socket: never read, so that gradfix cannot hang or read without end."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the file was when it was read, to tell whether it changed before a write."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    digest: str
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str
     text: str  # decoded, line endings as stored
     encoding: str
+    read_as: Fingerprint | None = field(default=None, compare=False, repr=False)
 
     def encode(self, text: str) -> bytes:
         return text.encode(self.encoding)
 
 
-def decode_source(path: str, raw: bytes) -> SourceFile:
+def max_file_bytes() -> int:
+    try:
+        return int(os.environ.get(MAX_BYTES_ENV, MAX_FILE_BYTES))
+    except ValueError:
+        return MAX_FILE_BYTES
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def decode_source(path: str, raw: bytes, read_as: Fingerprint | None = None) -> SourceFile:
     if not raw.strip():
         raise EmptySourceError(path, "file is empty")
     try:
@@ -51,23 +108,133 @@ def decode_source(path: str, raw: bytes) -> SourceFile:
         text = raw.decode(encoding)
     except (UnicodeDecodeError, LookupError) as error:
         raise SourceError(path, f"not valid {encoding} text (byte {getattr(error, 'start', '?')})") from None
-    return SourceFile(path=path, text=text, encoding=encoding)
+    return SourceFile(path=path, text=text, encoding=encoding, read_as=read_as)
+
+
+def _read_regular(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file; FIFOs, devices, sockets and files over the limit are refused unread."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise SourceError(path, "no such file") from None
+    except OSError as error:
+        raise SourceError(path, f"cannot be read: {error.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SourceError(path, "is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegularFileError(path, f"is {_kind(info.st_mode)}, not a regular file; skipped")
+    limit = max_file_bytes()
+    if info.st_size > limit:
+        raise SourceError(path, f"is {_megabytes(info.st_size)}, over gradfix's limit of {_megabytes(limit)} "
+                                f"(set {MAX_BYTES_ENV} to raise it); skipped")
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since the stat, opening it must not wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise SourceError(path, f"cannot be read: {error.strerror}") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        opened = os.fstat(handle.fileno())
+        if not stat.S_ISREG(opened.st_mode):
+            raise NotRegularFileError(path, f"is {_kind(opened.st_mode)}, not a regular file; skipped")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise SourceError(path, f"is over gradfix's limit of {_megabytes(limit)} (set {MAX_BYTES_ENV} to raise it); skipped")
+    return raw, opened
 
 
 def read_source(path: str) -> SourceFile:
+    raw, info = _read_regular(path)
+    fingerprint = Fingerprint(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, hashlib.sha256(raw).hexdigest())
+    return decode_source(path, raw, fingerprint)
+
+
+def _nul_position(text: str) -> tuple[int, int] | None:
+    index = text.find("\0")
+    if index < 0:
+        return None
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | None:
+    """CPython's own parse, whose verdict and message gradfix reports; raises SourceError."""
+    nul = _nul_position(text)
+    if nul is not None:
+        raise SourceError(path, f"syntax error at line {nul[0]}, column {nul[1]}: source contains a NUL byte")
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise SourceError(path, "no such file") from None
-    except IsADirectoryError:
-        raise SourceError(path, "is a folder, not a file") from None
-    except OSError as error:
-        raise SourceError(path, f"cannot be read: {error.strerror}") from None
-    return decode_source(path, raw)
+        # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
+        # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
+        compile(text, path, "exec", dont_inherit=True)
+        return compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True) if want_tree else None
+    except SyntaxError as error:
+        where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+        raise SourceError(path, f"syntax error at {where}: {error.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SourceError(path, "too deeply nested for Python to compile") from None
+    except ValueError as error:
+        raise SourceError(path, f"cannot be parsed: {error}") from None
+
+
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _line_starts(text: str) -> list[int]:
+    """Where each line starts, and the text's end, with lines ended as Python ends them."""
+    return [0, *(match.end() for match in re.finditer(r"\r\n|\r|\n", text)), len(text) + 1]
+
+
+def _depth_over(node: ast.AST, limit: int) -> bool:
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return False
+
+
+def deepest_nesting_over(tree: ast.Module, text: str, limit: int = MAX_NESTING) -> int | None:
+    """The line of a statement nested more than ``limit`` levels deep, or None.
+
+    Each level of nesting takes at least one character, so only statements longer
+    than ``limit`` characters are walked: the check costs little on ordinary code.
+    """
+    starts: list[int] | None = None
+    statements = list(tree.body)
+    while statements:
+        statement = statements.pop()
+        for name in _BODIES:
+            statements.extend(getattr(statement, name, None) or ())
+        if not hasattr(statement, "end_lineno") or statement.end_lineno is None:
+            continue
+        if statement.end_lineno == statement.lineno:
+            length = statement.end_col_offset - statement.col_offset  # in UTF-8 bytes: at least the characters
+        else:
+            starts = starts or _line_starts(text)
+            last = min(statement.end_lineno, len(starts) - 1)
+            length = starts[last] - starts[statement.lineno - 1]  # its whole lines: at least the statement
+        if length <= limit:
+            continue
+        headers = [value for name, value in ast.iter_fields(statement) if name not in _BODIES]
+        for value in headers:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, ast.AST) and _depth_over(item, limit - 1):
+                    return statement.lineno
+    return None
+
+
+def guard_parse(path: str, text: str) -> ast.Module:
+    """What must hold before LibCST parses ``text``: CPython accepts it and it is not pathologically nested."""
+    tree = python_tree(path, text)
+    line = deepest_nesting_over(tree, text)
+    if line is not None:
+        raise SourceError(path, f"the statement at line {line} is nested more than {MAX_NESTING} levels deep; "
+                                "gradfix does not parse code this deep")
+    return tree
 
 
 def parse_source(source: SourceFile) -> cst.Module:
+    guard_parse(source.path, source.text)
     try:
         return cst.parse_module(source.text)
     except cst.ParserSyntaxError as error:
@@ -78,12 +245,7 @@ def parse_source(source: SourceFile) -> cst.Module:
 
 def check_syntax(source: SourceFile) -> None:
     """A syntax check for files no rule needs the tree of: Python's own parser is many times faster than LibCST's."""
-    try:
-        compile(source.text, source.path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as error:
-        raise SourceError(source.path, f"syntax error at line {error.lineno}, column {error.offset}: {error.msg}") from None
-    except (ValueError, RecursionError, MemoryError) as error:
-        raise SourceError(source.path, f"cannot be parsed: {error}") from None
+    python_tree(source.path, source.text, want_tree=False)
 
 
 def check_parses(path: str, text: str) -> None:
@@ -94,25 +256,84 @@ def check_parses(path: str, text: str) -> None:
         raise SourceError(path, f"the fixed text does not compile: {error.msg} at line {error.lineno}") from None
 
 
-def write_source_atomically(source: SourceFile, new_text: str) -> None:
-    """Replace the file with ``new_text`` only if it parses, in its encoding, via rename.
+def _unchanged_since_read(source: SourceFile, target: str) -> None:
+    if source.read_as is None:
+        return
+    try:
+        with open(target, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            now = handle.read(max(info.st_size, source.read_as.size) + 1)
+    except OSError as error:
+        raise SourceError(source.path, f"not written: cannot be read again ({error.strerror})") from None
+    if (info.st_dev, info.st_ino) != (source.read_as.device, source.read_as.inode) \
+            or hashlib.sha256(now).hexdigest() != source.read_as.digest:
+        raise SourceError(source.path, "not written: the file changed since gradfix read it; run gradfix again")
+
+
+def write_source_atomically(source: SourceFile, new_text: str, force: bool = False, validate=None) -> None:
+    """Replace the file's text with ``new_text`` only if it parses, in its encoding.
 
     The text keeps the file's own line endings because edits are made on the
-    text as stored; the mode bits are copied from the file being replaced.
+    text as stored. A symbolic link is written through to its target. A file with
+    other hard links, or whose owner gradfix cannot give to a new file, is
+    rewritten in place (so links and owner stay); any other file is replaced by
+    rename, with its mode, owner and group copied. A read-only file is refused
+    unless ``force``; a file that changed since it was read is always refused.
+    ``validate(path, text)`` raises SourceError for text that must not be written
+    (default: text that does not parse as Python).
     """
-    check_parses(source.path, new_text)
+    (validate or check_parses)(source.path, new_text)
     data = source.encode(new_text)
-    directory = os.path.dirname(os.path.abspath(source.path))
-    mode = os.stat(source.path).st_mode & 0o7777
+    target = os.path.realpath(source.path)
+    try:
+        info = os.stat(target)
+    except OSError as error:
+        raise SourceError(source.path, f"not written: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(source.path, f"not written: is {_kind(info.st_mode)}")
+    if not info.st_mode & 0o222 and not force:
+        raise SourceError(source.path, "not written: the file is read-only (make it writable, or pass --force to write it anyway)")
+    _unchanged_since_read(source, target)
+    if info.st_nlink > 1:
+        _write_in_place(target, data)
+        return
+    directory = os.path.dirname(target)
     handle, temporary = tempfile.mkstemp(prefix=".gradfix-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
+            os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
+            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(out.fileno(), info.st_uid, info.st_gid)
+                except PermissionError:
+                    out.close()
+                    os.unlink(temporary)
+                    _write_in_place(target, data)
+                    return
             os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, source.path)
+        os.replace(temporary, target)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def _write_in_place(target: str, data: bytes) -> None:
+    """Rewrite the file's own inode: its hard links, owner, group and mode stay as they are."""
+    try:
+        descriptor = os.open(target, os.O_WRONLY)
+    except PermissionError:
+        # a read-only file the caller chose to force: open it writable for this write only
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+        os.chmod(target, mode | stat.S_IWUSR)
+        try:
+            descriptor = os.open(target, os.O_WRONLY)
+        finally:
+            os.chmod(target, mode)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+        out.truncate()
+        out.flush()
+        os.fsync(out.fileno())

@@ -78,12 +78,71 @@ class FixtureCase:
 FAULTS = FIXTURES / "runtime" / "faults"
 
 
+# Programs from real bug reports for the runtime repair: their expectations are the run's cause and
+# fix (see RepairCase), not static findings.
+REPAIR = FIXTURES / "repair"
+
+
 def all_cases() -> list[FixtureCase]:
     return [
         FixtureCase(path)
         for path in sorted(FIXTURES.rglob("*.py"))
-        if not path.name.endswith(".fixed.py") and "__pycache__" not in path.parts and path.stat().st_size
+        if not path.name.endswith((".fixed.py", ".intended.py")) and "__pycache__" not in path.parts and path.stat().st_size
+        and REPAIR not in path.parents
     ]
+
+
+@dataclass(frozen=True)
+class RepairCase:
+    """``fixtures/repair/NAME.py``: a program reduced from a public bug report (its header cites it).
+
+    ``NAME.expected`` holds ``# cause:``, ``# break:`` and either ``# fix:`` (a fix is general: gradfix
+    must write a verified one, and ``NAME.fixed.py`` is what it writes) or ``# no-fix:`` (what the user
+    must decide: nothing may be written). ``NAME.intended.py`` is the fix a careful engineer wrote by hand.
+    """
+
+    program: pathlib.Path
+
+    @property
+    def id(self) -> str:
+        return self.program.stem
+
+    def _directive(self, name: str) -> str | None:
+        for raw in self.program.with_suffix(".expected").read_text().splitlines():
+            key, sep, value = raw.lstrip("# ").partition(":")
+            if raw.startswith("#") and sep and key.strip() == name:
+                return value.strip()
+        return None
+
+    @property
+    def cause(self) -> str:
+        return self._directive("cause") or ""
+
+    @property
+    def break_line(self) -> int | None:
+        value = self._directive("break")
+        return int(value) if value else None
+
+    @property
+    def has_fix(self) -> bool:
+        return self._directive("fix") is not None
+
+    @property
+    def no_fix_reason(self) -> str | None:
+        return self._directive("no-fix")
+
+    @property
+    def fixed(self) -> pathlib.Path:
+        return self.program.with_name(self.program.stem + ".fixed.py")
+
+    @property
+    def intended(self) -> pathlib.Path:
+        return self.program.with_name(self.program.stem + ".intended.py")
+
+
+def repair_cases() -> list[RepairCase]:
+    return [RepairCase(path) for path in sorted(REPAIR.glob("*.py"))
+            if not path.name.endswith((".fixed.py", ".intended.py")) and path.with_suffix(".expected").exists()]
 
 
 def buggy_cases() -> list[FixtureCase]:

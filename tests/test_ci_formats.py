@@ -55,7 +55,7 @@ def test_github_annotations(tmp_path):
     assert result.exit_code == 2
     finding, error = result.stdout.splitlines()
     assert finding.startswith("::error file=")
-    assert "example1.py,line=10,col=27,endLine=10,title=GF003 loss-ignores-prediction::" in finding
+    assert "example1.py,line=10,col=27,endLine=10,endColumn=50,title=GF003 loss-ignores-prediction::" in finding
     assert "(fix: " in finding and "unsafe)" in finding
     assert error.startswith(f"::error file={broken},title=gradfix::")
     assert "syntax error" in error

@@ -64,7 +64,8 @@ def test_unsafe_diff_applies_with_git_and_unidiff(workdir):
     result = _run("fix", "--unsafe-fixes", "train.py")
     assert result.exit_code == 1
     diff = result.stdout
-    assert diff.startswith("--- a/train.py\n+++ b/train.py\n")
+    assert diff.startswith("# gradfix: GF003 loss-ignores-prediction: ")  # the header, which git and patch skip
+    assert "\n--- a/train.py\n+++ b/train.py\n" in diff
     assert apply_diff(BUGGY.read_text(), diff) == FIXED.read_text()
     if shutil.which("git"):
         subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)

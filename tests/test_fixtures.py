@@ -28,6 +28,7 @@ def test_fixed_program_is_left_alone(case):
     assert fix_source(source, include_unsafe=True).new_text == source.text
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("program", fixed_programs(), ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_program_gives_every_trainable_variable_a_gradient(program):
     from gradfix.runtime.runner import run_step

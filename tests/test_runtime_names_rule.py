@@ -46,8 +46,8 @@ def test_runtime_names_the_expected_rule(case):
     if reason is not None:
         # the bug is real but takes no gradient away: the run must see every gradient flowing
         assert done.returncode == 0, where
-        assert report["status"] == "ok", where
-        assert report["variables"] and all(report["variables"].values()), where
+        assert report["diagnose"]["status"] == "ok", where
+        assert report["diagnose"]["gradients"] and all(report["diagnose"]["gradients"].values()), where
         assert not rules, where
         return
     assert done.returncode == 1, where

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 import libcst as cst
@@ -190,6 +191,10 @@ class NonTrainableSource(Rule):
         ),
     ]
 
+    def repairs(self, site) -> Iterator:
+        """From the run: an integer variable the program asks a gradient for is created as a float."""
+        yield from repair_integer_variables(site)
+
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for call in analysis.gradient_calls:
             if call.sources is None:
@@ -324,11 +329,18 @@ def _integer_literal(node: cst.BaseExpression) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=8)
+def _trainable_assignments(analysis: ModuleAnalysis) -> tuple[cst.Assign, ...]:
+    """Every `x.trainable = ...` of the module: walked once per module, not once per gradient call."""
+    return tuple(a for a in walk(analysis.module, cst.Assign)
+                 if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "trainable" for t in a.targets))
+
+
 def _freezing(analysis: ModuleAnalysis, call: GradientCall, owner_node: cst.BaseExpression, owner: str) -> cst.CSTNode | None:
     """The statement that froze ``owner`` before this gradient call, when every setting of its
     ``trainable`` flag in the module is ``False``; None when it is never frozen or is toggled."""
     freezes: list[cst.CSTNode] = []
-    for assign in walk(analysis.module, cst.Assign):
+    for assign in _trainable_assignments(analysis):
         for target in assign.targets:
             node = target.target
             if not (isinstance(node, cst.Attribute) and node.attr.value == "trainable"):
@@ -365,3 +377,89 @@ def _loop_variable_of_layers(analysis: ModuleAnalysis, assign: cst.Assign, targe
         if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
             return False
     return False
+
+
+# --------------------------------------------------------------------------- repairs from a run
+
+_INTEGER_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+
+
+class _FloatDtypes(cst.CSTTransformer):
+    """Integer literals as floats and integer dtypes as float32, in the expressions it visits."""
+
+    def __init__(self, literals: bool):
+        self.literals = literals
+        self.changed = 0
+
+    def leave_Integer(self, original, updated):
+        if not self.literals:
+            return updated
+        self.changed += 1
+        return cst.Float(updated.value + ".0")
+
+    def leave_Attribute(self, original, updated):
+        if updated.attr.value in _INTEGER_DTYPES and dotted(updated.value) in ("tf", "tensorflow", "np", "numpy", "tf.dtypes"):
+            self.changed += 1
+            return updated.with_changes(attr=cst.Name("float32"))
+        return updated
+
+    def leave_SimpleString(self, original, updated):
+        if updated.value.strip("'\"") in _INTEGER_DTYPES:
+            self.changed += 1
+            quote = updated.value[0]
+            return cst.SimpleString(f"{quote}float32{quote}")
+        return updated
+
+
+def _float_variable(call: cst.Call) -> cst.Call | None:
+    """`tf.Variable([1, 2])`, `tf.Variable(1, dtype=tf.int32)`, `add_weight(..., dtype="int32")` as floats."""
+    changed = False
+    args = []
+    for position, arg in enumerate(call.args):
+        if arg.keyword is not None and arg.keyword.value == "dtype":
+            visitor = _FloatDtypes(literals=False)
+            arg = arg.with_changes(value=arg.value.visit(visitor))
+            changed = changed or bool(visitor.changed)
+        elif position == 0 and arg.keyword is None and isinstance(arg.value, (cst.Integer, cst.List, cst.Tuple, cst.UnaryOperation)):
+            visitor = _FloatDtypes(literals=True)
+            arg = arg.with_changes(value=arg.value.visit(visitor))
+            changed = changed or bool(visitor.changed)
+        args.append(arg)
+    return call.with_changes(args=args) if changed else None
+
+
+def repair_integer_variables(site) -> Iterator:
+    import libcst.matchers as m
+
+    replacements = {}
+    for variable in site.cause.variables:
+        created = variable.created_at
+        if variable.trainable is False or created is None or not created.line or created.file != site.path:
+            continue
+        statement = site.statement_at(created.line)
+        if statement is None:
+            continue
+        for call in m.findall(statement, m.Call(func=m.Name("Variable") | m.Attribute(attr=m.Name("Variable") | m.Name("add_weight")))):
+            new = _float_variable(call)
+            if new is not None:
+                replacements[call] = new
+    if not replacements:
+        return
+    reason = "the variables' dtype becomes float32; code that uses them as integers needs a cast"
+    yield site.candidate("GF010", "Create the integer variables as float32, so that tapes watch them and they can be trained",
+                         Applicability.UNSAFE, site.rewrite(replacements), reason)
+    # integer data meeting a float variable: make the module's integer tensors and inputs float too
+    data = {}
+    for call in m.findall(site.module, m.Call()):
+        if call in replacements:
+            continue
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "dtype":
+                visitor = _FloatDtypes(literals=False)
+                new_value = arg.value.visit(visitor)
+                if visitor.changed:
+                    data[call] = call.with_changes(args=[a.with_changes(value=new_value) if a is arg else a for a in call.args])
+    if data:
+        yield site.candidate("GF010", "Create the integer variables, and the integer tensors and inputs they meet, as float32",
+                             Applicability.UNSAFE, site.rewrite({**replacements, **data}),
+                             reason + "; so do the tensors and model inputs that were declared as integers")

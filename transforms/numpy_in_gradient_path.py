@@ -283,6 +283,11 @@ class NumpyInGradientPath(Rule):
         ),
     ]
 
+    def repairs(self, site) -> Iterator:
+        """From the run: translate NumPy to TensorFlow in the statement where the tensor left TensorFlow,
+        in the functions of the module it calls, and in the statements of its block that follow it."""
+        yield from repair_numpy(site)
+
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         if not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text:
             return
@@ -501,12 +506,16 @@ class _Checker:
         """Whether the tensor can stand where its NumPy copy stood."""
         if not self._use_accepts_tensor(conversion):
             return False
-        parent = self.analysis.parent(conversion)
-        if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
-            name = parent.targets[0].target.value
-            statement = self.analysis.statement_index(conversion)
-            if statement is None:
-                return False
+        # the value computed from the copy (`err = pred.numpy() - y`, not only `x = pred.numpy()`) becomes a
+        # tensor too: every later use of the names it is bound to must take a tensor (no `err.mean()`)
+        assign = next((a for a in self.analysis.ancestors(conversion) if isinstance(a, cst.Assign)), None)
+        if assign is None:
+            return True
+        statement = self.analysis.statement_index(conversion)
+        if statement is None:
+            return False
+        names = [n.value for target in assign.targets for n in _name_nodes_in(target.target)]
+        for name in names:
             for later in self.analysis.uses_after(name, statement, self.region.scope):
                 for use in _name_nodes(later.node, name):
                     if not self._use_accepts_tensor(use):
@@ -602,5 +611,170 @@ def _attribute_chain(dotted_name: str) -> cst.BaseExpression:
     return node
 
 
+def _name_nodes_in(target: cst.CSTNode) -> list[cst.Name]:
+    """The names a target binds (``a``, ``a, b``), not those it only reads (``a[i]``, ``a.b``)."""
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for element in target.elements for n in _name_nodes_in(element.value)]
+    return []
+
+
 def _name_nodes(root: cst.CSTNode, name: str) -> list[cst.Name]:
     return [node for node in walk(root, cst.Name) if node.value == name]
+
+
+# --------------------------------------------------------------------------- repairs from a run
+
+class _ToTensorFlow(cst.CSTTransformer):
+    """NumPy calls, conversions and array methods in the nodes it is given, as TensorFlow."""
+
+    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None):
+        self.numpy_names = numpy_names
+        self.tf = tf_name
+        self.predict = predict  # how model.predict(x) is rewritten: "training" or "inference"; None: left alone
+        self.changed = 0
+
+    def _tf(self, dotted_name: str, args) -> cst.Call:
+        self.changed += 1
+        return cst.Call(func=_attribute_chain(f"{self.tf}.{dotted_name}"), args=_fix_commas(list(args)))
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        # np.<name>(...)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in self.numpy_names:
+            name = func.attr.value
+            if name in ELEMENTWISE:
+                return self._tf(ELEMENTWISE[name], updated.args)
+            if name in REDUCTIONS:
+                args = _reduction_arguments(updated.args)
+                return self._tf(REDUCTIONS[name], args) if args is not None else updated
+            if name == "concatenate":
+                args = _concat_arguments(updated.args)
+                return self._tf("concat", args) if args is not None else updated
+            if name == "dot" and len(updated.args) == 2:
+                return self._tf("tensordot", [*updated.args, cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=_EQUAL)])
+            positional = [a for a in updated.args if a.keyword is None]
+            dtype = [a for a in updated.args if a.keyword is not None and a.keyword.value == "dtype"]
+            if name in CONVERSIONS and len(positional) == 1 and len(updated.args) == len(positional) + len(dtype):
+                value = positional[0].value
+                self.changed += 1
+                if isinstance(value, (cst.List, cst.Tuple)):
+                    value = cst.Call(func=_attribute_chain(f"{self.tf}.stack"), args=[cst.Arg(value)])
+                if dtype:
+                    return self._tf("cast", [cst.Arg(value), cst.Arg(dtype[0].value)])
+                return value
+            return updated
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver = func.value
+            if isinstance(receiver, cst.Name) and receiver.value in (self.numpy_names | {self.tf}):
+                return updated
+            if method in ("numpy", "item") and not updated.args:
+                self.changed += 1
+                return receiver
+            if method in ARRAY_METHODS:
+                args = _reduction_arguments(updated.args, cst.Arg(receiver))
+                return self._tf(REDUCTIONS[method], args) if args is not None else updated
+            if method == "reshape" and updated.args and not any(a.keyword for a in updated.args):
+                shape = updated.args[0] if len(updated.args) == 1 else cst.Arg(cst.Tuple([cst.Element(a.value) for a in updated.args]))
+                return self._tf("reshape", [cst.Arg(receiver), shape])
+            if method == "astype" and len(updated.args) == 1:
+                return self._tf("cast", [cst.Arg(receiver), updated.args[0]])
+            if method == "predict" and self.predict and updated.args and updated.args[0].keyword is None:
+                self.changed += 1
+                args = [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+                if self.predict == "training":
+                    args = [updated.args[0].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
+                            cst.Arg(cst.Name("True"), keyword=cst.Name("training"), equal=_EQUAL)]
+                return cst.Call(func=receiver, args=args)
+            if isinstance(receiver, cst.Name) and receiver.value == self.tf and method == "constant":
+                self.changed += 1
+                return updated.with_changes(func=func.with_changes(attr=cst.Name("convert_to_tensor")))
+        if isinstance(func, cst.Name) and func.value == "float" and len(updated.args) == 1 and not updated.args[0].keyword:
+            self.changed += 1
+            return updated.args[0].value
+        return updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if updated.attr.value == "T" and not (isinstance(updated.value, cst.Name) and updated.value.value in self.numpy_names):
+            return self._tf("transpose", [cst.Arg(updated.value)])
+        return updated
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _aliases(site) -> tuple[set[str], str | None]:
+    numpy_names, tf_name = set(), None
+    for node in site.nodes(cst.Import):
+        for alias in node.names:
+            full = site.module.code_for_node(alias.name)
+            local = alias.asname.name.value if alias.asname is not None else full.split(".")[0]
+            if full == "numpy":
+                numpy_names.add(local)
+            elif full == "tensorflow":
+                tf_name = local
+    return numpy_names, tf_name
+
+
+def _functions_called(site, nodes) -> list[cst.FunctionDef]:
+    """Functions of this module called (by name) from the nodes, and from those, two levels deep."""
+    import libcst.matchers as m
+
+    defined = {f.name.value: f for f in site.nodes(cst.FunctionDef) if site.function_of(f) is None}
+    found: list[cst.FunctionDef] = []
+    frontier = list(nodes)
+    for _ in range(2):
+        names = {c.func.value for node in frontier for c in m.findall(node, m.Call(func=m.Name()))}
+        new = [defined[n] for n in sorted(names) if n in defined and defined[n] not in found]
+        found.extend(new)
+        frontier = new
+    return found
+
+
+def _scope_statements(site, start: cst.CSTNode) -> list[cst.CSTNode]:
+    """The statement at the break and the ones after it in its block, up to the gradient call."""
+    parent = site.parent(start)
+    body = list(getattr(parent, "body", ()) or ())
+    if start not in body:
+        return [start]
+    call_line = site.cause.call.where.line if site.cause.call is not None and site.cause.call.where is not None else None
+    chosen = []
+    for node in body[body.index(start):]:
+        if call_line is not None and site.lines_of(node)[0] >= call_line:
+            break
+        chosen.append(node)
+    return chosen
+
+
+def repair_numpy(site) -> Iterator:
+    numpy_names, tf_name = _aliases(site)
+    if tf_name is None:
+        return
+    lines = []
+    for line in ((site.cause.cut or {}).get("line"), site.cause.site.line if site.cause.site else None):
+        if line and line not in lines:
+            lines.append(line)
+    predict_modes = ["inference", "training"] if any(v.kind != "variable" for v in site.cause.variables) else ["training", "inference"]
+    for line in lines:
+        statement = site.statement_at(line)
+        if statement is None:
+            continue
+        function = site.function_of(statement)
+        scope = _scope_statements(site, statement)
+        helpers = [f for f in _functions_called(site, scope) if f is not function]
+        for mode in predict_modes:
+            transformer = _ToTensorFlow(numpy_names, tf_name, mode)
+            replacements = {node: node.visit(transformer) for node in [*scope, *helpers]}
+            if not transformer.changed:
+                continue
+            yield site.candidate(
+                "GF004", "Stay in TensorFlow on the way to the loss: NumPy calls, `.numpy()` and `float()` become TensorFlow ops"
+                + (" and `model.predict(x)` becomes `model(x" + (", training=True)`" if mode == "training" else ")`") if "predict" in site.code(statement) else ""),
+                Applicability.UNSAFE, site.rewrite(replacements),
+                "TensorFlow computes in the tensor's dtype where NumPy may have used float64, and the values are "
+                "tensors where the code had arrays" + ("; the model now runs in training mode (dropout, batch statistics), "
+                                                       "where predict ran it in inference mode" if mode == "training" and "predict" in site.code(statement) else ""))
+            if "predict" not in site.code(statement):
+                break

@@ -212,6 +212,22 @@ def train_step(x, y):
     def wants(self, text: str) -> bool:
         return might_take_gradients(text) and "stop_gradient" in text
 
+    def repairs(self, site) -> Iterator:
+        """From the run: unwrap the `tf.stop_gradient` that the run saw cut the path."""
+        import libcst.matchers as m
+
+        cut = site.cause.cut or {}
+        line = cut.get("line") or (site.cause.site.line if site.cause.site else None)
+        statement = site.statement_at(line) if line else None
+        if statement is None:
+            return
+        for call in m.findall(statement, m.Call(func=m.Name("stop_gradient") | m.Attribute(attr=m.Name("stop_gradient")))):
+            if len(call.args) == 1 and call.args[0].keyword is None:
+                yield site.candidate(
+                    self.code, f"Remove `{site.code(call.func)}` around `{site.code(call.args[0].value)}`",
+                    Applicability.UNSAFE, site.rewrite({call: call.args[0].value}),
+                    "everything before it trains now; if that part was meant to stay frozen, this is not the fix")
+
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         reported: set[int] = set()
         for context in all_contexts(analysis):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from gradfix.docs import rule_url
 from gradfix.model import Finding
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
@@ -26,10 +27,12 @@ def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) 
             f"line={span.start_line}",
             f"col={span.start_column}",
             f"endLine={span.end_line}",
+            f"endColumn={span.end_column}",
             f"title={_escape_property(f'{finding.rule} {finding.name}')}",
         ])
         fix = f" (fix: {finding.fix.description}, {finding.fix.applicability.value})" if finding.fix else ""
-        lines.append(f"::{COMMANDS[finding.severity.value]} {properties}::{_escape_data(finding.message + fix)}")
+        message = f"{finding.message}{fix}\n{rule_url(finding.rule)}"
+        lines.append(f"::{COMMANDS[finding.severity.value]} {properties}::{_escape_data(message)}")
     for path, message in errors:
         lines.append(f"::error file={_escape_property(path)},title=gradfix::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)

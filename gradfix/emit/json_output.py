@@ -1,21 +1,20 @@
-"""The machine-readable report: the model's own dictionaries, as they are."""
+"""The machine-readable report: gradfix's one JSON document (``gradfix/schema/report-1.json``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
-from gradfix import __version__
+from gradfix import report
 from gradfix.model import Finding
 
 
-def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = (), extra: dict | None = None) -> str:
-    document = {
-        "tool": "gradfix",
-        "version": __version__,
-        "findings": [finding.to_dict() for finding in findings],
-        "errors": [{"path": path, "message": message} for path, message in errors],
-    }
-    if extra:
-        document.update(extra)
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+def render(
+    findings: Sequence[Finding],
+    errors: Sequence[tuple[str, str]] = (),
+    extra: dict | None = None,
+    command: str = "check",
+    fixes: Sequence[dict] = (),
+    exit_code: int | None = None,
+) -> str:
+    document = report.document(command, findings, fixes=fixes, errors=errors, extra=extra, exit_code=exit_code)
+    return report.render(document)

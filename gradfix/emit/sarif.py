@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import pathlib
+import os
 from typing import Sequence
+from urllib.parse import quote
 
 from gradfix import __version__
+from gradfix.docs import rule_url
 from gradfix.model import Finding, Span, TextEdit
 from gradfix.registry import all_rules
 
@@ -15,7 +17,11 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def _uri(path: str) -> str:
-    return pathlib.PurePath(path).as_posix()
+    """A relative URI reference (RFC 3986): forward slashes, percent-encoded; absolute paths become file URIs."""
+    posix = path.replace(os.sep, "/")
+    if os.path.isabs(path):
+        return "file://" + quote(posix if posix.startswith("/") else "/" + posix, safe="/")
+    return quote(posix, safe="/")
 
 
 def _region(span: Span) -> dict:
@@ -78,6 +84,7 @@ def _rules() -> list[dict]:
             "id": rule.code,
             "name": rule.name,
             "shortDescription": {"text": rule.summary},
+            "helpUri": rule_url(rule.code),
             "help": {"text": rule.doc(), "markdown": rule.doc()},
             "defaultConfiguration": {"level": LEVELS[rule.severity.value]},
             "properties": {"fixApplicability": rule.applicability.value},

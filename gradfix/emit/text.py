@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Sequence, TextIO
 
 from rich.console import Console
@@ -13,7 +14,11 @@ STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 
 
 def make_console(stream: TextIO, color: bool | None = None) -> Console:
-    return Console(file=stream, highlight=False, soft_wrap=True, no_color=color is False, force_terminal=color or None)
+    """A console that styles only when asked to, or when writing to a terminal without ``NO_COLOR`` set."""
+    plain = color is False or (color is None and bool(os.environ.get("NO_COLOR")))
+    if plain:
+        return Console(file=stream, highlight=False, soft_wrap=True, color_system=None, force_terminal=False)
+    return Console(file=stream, highlight=False, soft_wrap=True, force_terminal=color or None)
 
 
 def excerpt(lines: Sequence[str], start_line: int, start_column: int, end_line: int, end_column: int) -> list[Text]:

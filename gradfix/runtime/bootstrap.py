@@ -31,11 +31,17 @@ import sysconfig
 import time
 import traceback
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 _THIS_FILE = os.path.abspath(__file__)
 _START = time.time()
 MAX_EVENTS = 20000
 MAX_TENSORS_QUERIED = 400
+LIBRARY = ("", 0, "")  # the current line once user code has returned into a library (Keras's train_step)
+MAX_OPS = 50000  # op records kept while a tape is alive (oldest dropped first)
+MAX_OPS_PROBED = 300  # ops of one statement probed for the cut
+# Ops whose output depends on the input's shape only: they never carry the gradient path.
+ASSIGN_OPS = frozenset(("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"))
+SHAPE_OPS = frozenset(("Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike", "BroadcastGradientArgs"))
 
 
 class GradfixStop(BaseException):
@@ -191,7 +197,8 @@ class State(object):
         self.tape_windows = {}  # id(tape) -> first seq
         self.tape_watched_tensors = {}  # id(tape) -> set(id(tensor))
         self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
-        self.current_line = None  # (file, line, function) of the latest user line event
+        self.current_line = None  # (file, line, function) of the user statement running now, or LIBRARY
+        self.last_user_line = None  # (file, line, function) of the latest user line event
         self.events = []
         self.seq = 0
         self.objects = []  # tracked values, by index
@@ -200,6 +207,17 @@ class State(object):
         self.pending = {}  # id(frame) -> [stmt key, before snapshot, file, func, line]
         self.previous_sources = {}  # gradient site -> [kind of each source]
         self.in_gradfix = False
+        self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
+        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs] while a tape is alive
+        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function]
+        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function]
+        self.op_callback = None
+        self.var_order = {}  # id(tf variable) -> creation number
+        self.grad_owner = {}  # id(gradient) -> key of the variable it was computed for
+        self.gradient_counts = {}  # id(tape) -> gradient calls so far
+        self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
+        self.layer_stack = []  # the Keras layers being called now, innermost last
+        self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
 
 
 STATE = State()
@@ -291,6 +309,22 @@ def layer_info(layer):
     return {"class": type(layer).__name__, "name": getattr(layer, "name", None), "built_at": built_at}
 
 
+def _var_key(value, var, path):
+    """The variable's name, made unique by its creation order when two variables share it
+    (two unnamed tf.Variables are both "Variable"): facts are keyed by identity, not by name."""
+    if isinstance(getattr(value, "path", None), str):
+        return path
+    name = getattr(var, "name", None)
+    same = sorted((STATE.var_order.get(id(v), 0), id(v)) for v, _, _ in STATE.var_sites.values()
+                  if getattr(v, "name", None) == name)
+    if len(same) < 2:
+        return path
+    for position, (_, ident) in enumerate(same):
+        if ident == id(var):
+            return "%s#%d" % (path, position + 1)
+    return path
+
+
 def describe_source(index, value, grad):
     var = _tf_var(value)
     info = {
@@ -310,6 +344,7 @@ def describe_source(index, value, grad):
     }
     if var is not None:
         info["path"] = _var_name(value, var)
+        info["key"] = _var_key(value, var, info["path"])
         info["name"] = info["path"].split("/")[-1]
         trainable = getattr(value, "trainable", None)
         info["trainable"] = bool(trainable) if trainable is not None else bool(getattr(var, "trainable", True))
@@ -429,7 +464,7 @@ def _close_pending(frame, return_value=None, returning=False):
     pending = STATE.pending.pop(key, None)
     if pending is None:
         return
-    stmt, before, filename, function, recording = pending
+    stmt, before, filename, function, recording, serial_start = pending
     after = _snapshot(frame)
     outputs = {}
     for name, index in after.items():
@@ -456,6 +491,9 @@ def _close_pending(frame, return_value=None, returning=False):
         "outputs": outputs,
         "recording": recording,
         "initial": before,
+        "serial_start": serial_start,
+        # a line event has already counted the next line; a return has not
+        "serial_end": STATE.line_serial if returning else STATE.line_serial - 1,
     })
     if len(STATE.events) > MAX_EVENTS:
         del STATE.events[: MAX_EVENTS // 2]
@@ -467,7 +505,8 @@ def _local_trace(frame, event, arg):
     try:
         if event == "line":
             code = frame.f_code
-            STATE.current_line = (code.co_filename, frame.f_lineno, code.co_name)
+            STATE.current_line = STATE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
+            STATE.line_serial += 1
             if STATE.live_tapes:
                 table = _statement_map(code.co_filename)
                 stmt = table.get(frame.f_lineno)
@@ -482,7 +521,8 @@ def _local_trace(frame, event, arg):
                 else:
                     before = _snapshot(frame)
                 if stmt is not None:
-                    STATE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(STATE.active_tapes)]
+                    STATE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(STATE.active_tapes),
+                                                STATE.line_serial]
             else:
                 STATE.pending.pop(id(frame), None)
         elif event == "return":
@@ -490,6 +530,13 @@ def _local_trace(frame, event, arg):
                 _close_pending(frame, arg, returning=True)
             else:
                 STATE.pending.pop(id(frame), None)
+            caller = frame.f_back
+            # what runs next belongs to the caller's statement, not to this function's last line
+            if caller is not None and _CODE_IS_USER.get(caller.f_code):
+                STATE.current_line = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+            else:
+                STATE.current_line = LIBRARY
+            STATE.line_serial += 1
     except Exception:
         pass
     return _local_trace
@@ -534,9 +581,8 @@ def _value_summary(index):
 def frontier(tape, original_gradient, target, lost):
     """For the variables in ``lost`` (watched by ``tape``, gradient None): where does the path break?"""
     start = STATE.tape_windows.get(id(tape), 0)
+    start_serial = STATE.tape_serials.get(id(tape), 0)
     events = [e for e in STATE.events if e["seq"] > start]
-    if not events:
-        return [None] * len(lost)
     # every tracked value seen in the window, in order of appearance
     order = []
     seen = set()
@@ -564,7 +610,9 @@ def frontier(tape, original_gradient, target, lost):
         row = []
         var = _tf_var(value)
         if var is not None:
-            row = [var is lv for lv in lost_tf]
+            row = [lv is not None and var is lv for lv in lost_tf]
+        elif any(value is lv for lv in lost_vars):  # a watched tensor source itself
+            row = [value is lv for lv in lost_vars]
         elif isinstance(value, _TENSOR_TYPES) and _is_float_dtype(value):
             grads = _gradient_of(tape, original_gradient, value, lost_vars)
             row = [g is not None for g in grads]
@@ -587,7 +635,8 @@ def frontier(tape, original_gradient, target, lost):
             reach.update(event["reads"].values())
     results = []
     for position, variable in enumerate(lost_vars):
-        connected = [i for i in order if depends.get(i) and depends[i][position] and _tf_var(STATE.objects[i]) is None]
+        connected = [i for i in order if depends.get(i) and depends[i][position] and _tf_var(STATE.objects[i]) is None
+                     and STATE.objects[i] is not variable]
         connected_set = set(connected)
         var_itself = set(i for i in order if depends.get(i) and depends[i][position])
         breaking = None
@@ -631,8 +680,413 @@ def frontier(tape, original_gradient, target, lost):
             site["outputs_reach_target"] = breaking is not None
             site["output_is_target"] = any(id(STATE.objects[i]) in target_ids for i in event["outputs"].values())
             info["break"] = site
+            info["cut"] = (cut_at(tape, original_gradient, event, variable)
+                           or constant_in(event, target, start_serial))
+        if info.get("cut") is None:
+            info["path_cut"] = cut_on_path(tape, original_gradient, target, variable, start_serial)
+        info["assign"] = connected_assign(tape, original_gradient, variable, start_serial)
+        info["conversion"] = _connected_conversion(tape, original_gradient, variable, start_serial, events, reach)
         results.append(info)
     return results
+
+
+# --------------------------------------------------------------------------- what ran at each statement
+
+def _stamp():
+    """(serial, file, line, recording) of the user statement running now (file "" and line 0 in library code)."""
+    current = STATE.current_line
+    if current is None:
+        return None
+    return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
+
+
+def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
+    """Every op run while a tape is alive, stamped with the user statement that ran it."""
+    if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
+        return None
+    stamp = _stamp()
+    if stamp is None:
+        return None
+    try:
+        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
+                      STATE.layer_stack[-1] if STATE.layer_stack else None,
+                      _owning_metric(2) if op_type in ASSIGN_OPS else None])
+        STATE.ops.append(stamp)
+        if len(STATE.ops) > MAX_OPS:
+            del STATE.ops[: MAX_OPS // 2]
+    except Exception:
+        pass
+    return None
+
+
+def _set_op_callback(on):
+    from tensorflow.python.framework import op_callbacks
+    if on and STATE.op_callback is None:
+        op_callbacks.add_op_callback(_on_op)
+        STATE.op_callback = _on_op
+    elif not on and STATE.op_callback is not None:
+        try:
+            op_callbacks.remove_op_callback(_on_op)
+        except Exception:
+            pass
+        STATE.op_callback = None
+
+
+def _inside_tf_function():
+    frame = sys._getframe(2)
+    depth = 0
+    while frame is not None and depth < 80:
+        if frame.f_code.co_filename.endswith("polymorphic_function.py") and frame.f_code.co_name == "__call__":
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
+
+
+def _install_conversion_hooks():
+    """`.numpy()`, `np.asarray(t)`, `float(t)`, `int(t)`: a tensor leaving TensorFlow, seen with its statement."""
+    from tensorflow.python.framework import ops as tf_ops
+    base = tf_ops._EagerTensorBase
+    for name, how in (("numpy", ".numpy()"), ("__array__", "a NumPy conversion"), ("__float__", "float()"),
+                      ("__int__", "int()"), ("__index__", "an integer index")):
+        original = base.__dict__.get(name)
+        if original is None:
+            continue
+
+        def make(original, how):
+            def wrapper(self, *args, **kwargs):
+                if STATE.live_tapes and not STATE.in_gradfix:
+                    stamp = _stamp()
+                    if stamp is not None:
+                        try:
+                            if _is_float_dtype(self):
+                                in_function = _inside_tf_function()
+                                stamp.extend([self, how, in_function])
+                                STATE.conversions.append(stamp)
+                                if in_function:
+                                    _note_graph_mode(stamp, how)
+                        except Exception:
+                            pass
+                return original(self, *args, **kwargs)
+            wrapper.__name__ = getattr(original, "__name__", "wrapper")
+            return wrapper
+
+        setattr(base, name, make(original, how))
+
+
+def _install_constant_hook():
+    """Tensors made from NumPy arrays or Python numbers while a tape is alive: the way back into
+    TensorFlow after a NumPy round trip (``tf.convert_to_tensor(np.log(...))``, ``tf.numpy_function``)."""
+    from tensorflow.python.framework import constant_op
+    original = constant_op.convert_to_eager_tensor
+
+    def convert_to_eager_tensor(value, ctx, dtype=None):
+        tensor = original(value, ctx, dtype)
+        # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
+        if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, _NDARRAY):
+            stamp = _stamp()
+            if stamp is not None:
+                try:
+                    if _is_float_dtype(tensor):
+                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py")])
+                        STATE.constants.append(stamp)
+                except Exception:
+                    pass
+        return tensor
+
+    constant_op.convert_to_eager_tensor = convert_to_eager_tensor
+
+
+def _called_from(filename_end, depth=12):
+    frame = sys._getframe(2)
+    while frame is not None and depth:
+        if frame.f_code.co_filename.endswith(filename_end):
+            return True
+        frame = frame.f_back
+        depth -= 1
+    return False
+
+
+def _note_graph_mode(stamp, how):
+    """A conversion inside a tf.function works only because gradfix runs functions eagerly: say so, once per line."""
+    key = (stamp[1], stamp[2])
+    if key in STATE.graph_mode_noted or not stamp[2]:
+        return
+    STATE.graph_mode_noted.add(key)
+    STATE.notes.append({"kind": "instrumentation", "site": {"file": _rel(stamp[1]), "line": stamp[2]}, "message": (
+        "%s runs inside a tf.function here: gradfix runs functions eagerly, where it works, but in graph mode "
+        "(without gradfix) it raises, or sees a symbolic tensor" % how)})
+
+
+def _owning_metric(skip=2):
+    frame = sys._getframe(skip)
+    depth = 0
+    while frame is not None and depth < 30:
+        candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+        if candidate is not None:
+            for cls in type(candidate).__mro__:
+                if cls.__name__ == "Metric" and cls.__module__.startswith(("keras", "tf_keras")):
+                    return type(candidate).__name__
+        frame = frame.f_back
+        depth += 1
+    return None
+
+
+def _in_statement(record, event):
+    """Did this op or conversion run while the event's statement ran (in functions it called too)?"""
+    return event["serial_start"] <= record[0] <= event["serial_end"]
+
+
+def _no_registered_gradient(op_type):
+    from tensorflow.python.framework import ops as tf_ops
+    try:
+        return tf_ops._gradient_registry.lookup(op_type) is None
+    except LookupError:
+        return True
+    except Exception:
+        return False
+
+
+def _connected_many(tape, original_gradient, values, source):
+    """For each value: does it depend on ``source`` (a variable or watched tensor)?"""
+    out = []
+    for value in values:
+        if isinstance(value, _TENSOR_TYPES) and _is_float_dtype(value):
+            out.append(_gradient_of(tape, original_gradient, value, [source])[0] is not None)
+        else:
+            out.append(False)
+    return out
+
+
+def _describe_op(record, cut_input=None):
+    op_type, outputs, attrs = record[4], record[6], record[7]
+    info = {"op": op_type, "line": record[2], "file": _rel(record[1]), "recording": record[3],
+            "output_dtypes": [_dtype(o) for o in outputs[:4]], "no_registered_gradient": _no_registered_gradient(op_type)}
+    if cut_input is not None:
+        info["input_shape"] = _shape(cut_input)
+        info["input_dtype"] = _dtype(cut_input)
+    if outputs:
+        info["output_shape"] = _shape(outputs[0])
+    try:
+        pairs = dict(zip(attrs[::2], attrs[1::2])) if attrs else {}
+        if "DstT" in pairs:
+            info["dst_dtype"] = getattr(pairs["DstT"], "name", str(pairs["DstT"]))
+    except Exception:
+        pass
+    return info
+
+
+def cut_at(tape, original_gradient, event, source):
+    """What, in the statement of ``event``, took the path from ``source`` away: a NumPy conversion,
+    a state update, or the first op whose input depends on the source while its output does not."""
+    for record in STATE.conversions:
+        if _in_statement(record, event):
+            if _connected_many(tape, original_gradient, [record[4]], source)[0]:
+                return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": _rel(record[1]),
+                        "in_tf_function": record[6]}
+    for record in STATE.ops:
+        if record[4] in ASSIGN_OPS and _in_statement(record, event) and len(record[5]) > 1:
+            if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+                return _describe_assign(record)
+    probed = 0
+    for record in STATE.ops:
+        if not _in_statement(record, event) or record[4] in SHAPE_OPS:
+            continue
+        probed += 1
+        if probed > MAX_OPS_PROBED:
+            break
+        inputs = [i for i in record[5] if isinstance(i, _TENSOR_TYPES)]
+        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+        if not connected_inputs:
+            continue
+        if any(_connected_many(tape, original_gradient, list(record[6]), source)):
+            continue
+        return _cut_info(record, connected_inputs[0])
+    return None
+
+
+def cut_on_path(tape, original_gradient, target, source, start_serial):
+    """The first op upstream of the target (by the tensors ops passed on) whose input depends on
+    ``source`` while its output does not: the op that cut the path, wherever it ran (library code too)."""
+    probed = 0
+    upstream = _upstream_records(target, start_serial)
+    # the outputs the target is computed from: argsort's values output stays connected, its indices do not
+    consumed = set(id(t) for t in tf.nest.flatten(target)) | set(id(i) for record in upstream for i in record[5])
+    for record in upstream:
+        if record[4] in SHAPE_OPS:
+            continue
+        inputs = [i for i in record[5] if isinstance(i, _TENSOR_TYPES) and _is_float_dtype(i)]
+        if not inputs:
+            continue
+        probed += 1
+        if probed > MAX_OPS_PROBED:
+            break
+        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+        used = [o for o in record[6] if id(o) in consumed] or list(record[6])
+        if not connected_inputs or any(_connected_many(tape, original_gradient, used, source)):
+            continue
+        return _cut_info(record, connected_inputs[0])
+    return None
+
+
+def _connected_conversion(tape, original_gradient, source, start_serial, events, reach):
+    """A tensor that depends on ``source`` turned into NumPy or a Python number by a statement whose
+    result the target is computed from (``pred = model.predict(x)`` inside the tape)."""
+    feeding = [e for e in events if any(i in reach for i in e["outputs"].values())]
+    for record in STATE.conversions:
+        if record[0] < start_serial:
+            continue
+        if not any(_in_statement(record, event) for event in feeding):
+            continue
+        if _connected_many(tape, original_gradient, [record[4]], source)[0]:
+            return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": _rel(record[1]),
+                    "code": linecache.getline(record[1], record[2]).strip(), "in_tf_function": record[6]}
+    return None
+
+
+def _upstream_records(target, start_serial):
+    records = [r for r in STATE.ops if r[0] >= start_serial]
+    producer = {}
+    for position, record in enumerate(records):
+        for output in record[6]:
+            producer[id(output)] = position
+    upstream = set()
+    todo = [producer[id(t)] for t in tf.nest.flatten(target) if id(t) in producer]
+    while todo:
+        position = todo.pop()
+        if position in upstream:
+            continue
+        upstream.add(position)
+        for value in records[position][5]:
+            earlier = producer.get(id(value))
+            if earlier is not None and earlier < position and earlier not in upstream:
+                todo.append(earlier)
+    return [records[p] for p in sorted(upstream)]
+
+
+def feeds_target(target, value, start_serial):
+    """Is ``value`` an input of an op the target was computed from (would watching it give a gradient)?"""
+    if any(value is t for t in tf.nest.flatten(target)):
+        return True
+    return any(any(i is value for i in record[5]) for record in _upstream_records(target, start_serial))
+
+
+def _cut_info(record, connected_input):
+    info = _describe_op(record, connected_input)
+    info["code"] = linecache.getline(record[1], record[2]).strip()
+    if record[4] in ("StopGradient", "PreventGradient"):
+        info["kind"] = "stop-gradient"
+    elif any(d == "variant" for d in info["output_dtypes"]):
+        # a tf.data dataset made from the tensor: model.predict/evaluate, or a Dataset in the step
+        info["kind"] = "numpy-conversion"
+        info["how"] = "tf.data (model.predict feeds its input through a dataset and returns NumPy)"
+    else:
+        info["kind"] = "op"
+    if len(record) > 8 and record[8] is not None:
+        info["layer"] = layer_info(record[8])
+    return info
+
+
+def constant_in(event, target, start_serial):
+    """A tensor made from NumPy or a Python number by the event's statement, that the target is computed from:
+    a statement that read a connected tensor and handed on a constant has taken a round trip through NumPy."""
+    for record in STATE.constants:
+        if not _in_statement(record, event):
+            continue
+        if not feeds_target(target, record[4], start_serial) and not any(
+                record[4] is STATE.objects[i] for i in event["outputs"].values()):
+            continue
+        info = {"line": record[2], "file": _rel(record[1]), "recording": record[3],
+                "code": linecache.getline(record[1], record[2]).strip()}
+        if record[6]:
+            info.update({"kind": "op", "op": "EagerPyFunc", "output_dtypes": [_dtype(record[4])],
+                         "no_registered_gradient": False, "how": "tf.numpy_function"})
+        else:
+            info.update({"kind": "numpy-conversion", "how": "a NumPy value (%s) made into a tensor again" % record[5]})
+        return info
+    return None
+
+
+def _describe_assign(record):
+    method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record[4]]
+    return {"kind": "state-update", "method": method, "line": record[2], "file": _rel(record[1]),
+            "code": linecache.getline(record[1], record[2]).strip(), "variable": _variable_of_handle(record[5][0]),
+            "metric": record[9] if len(record) > 9 else None}
+
+
+def _variable_of_handle(handle):
+    for var, _, _ in STATE.var_sites.values():
+        try:
+            if getattr(var, "handle", None) is handle:
+                return _var_name(var, var)
+        except Exception:
+            pass
+    return None
+
+
+def connected_assign(tape, original_gradient, source, start_serial):
+    """A value that depends on ``source`` stored into a variable during the tape's window."""
+    for record in STATE.ops:
+        if record[0] < start_serial or record[4] not in ASSIGN_OPS or len(record[5]) < 2:
+            continue
+        if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+            return _describe_assign(record)
+    return None
+
+
+def target_origin(target, tape=None):
+    """Where each part of the target was computed, and whether a tape was recording then."""
+    wanted = {id(t): t for t in tf.nest.flatten(target)}
+    found = None
+    for record in reversed(STATE.ops):
+        if any(id(o) in wanted for o in record[6]):
+            found = {"op": record[4], "file": _rel(record[1]), "line": record[2], "recording": record[3],
+                     "code": linecache.getline(record[1], record[2]).strip(), "function": ""}
+            break
+    if found is None and len(wanted) == 1:
+        start = STATE.tape_windows.get(id(tape), 0)
+        in_window = set((e["file"], e["line"], name) for e in STATE.events if e["seq"] > start for name in e["outputs"])
+        found = _bound_before_window(next(iter(wanted.values())), in_window)
+    return found
+
+
+def _bound_before_window(value, in_window):
+    """A target no op of the tape's window produced: find the user's name for it and where it was assigned."""
+    if not isinstance(value, _TENSOR_TYPES):
+        return None
+    frame = sys._getframe(2)
+    while frame is not None:
+        if is_user_file(frame.f_code.co_filename):
+            for scope in (frame.f_locals, frame.f_globals):
+                for name, bound in list(scope.items()):
+                    if bound is value:
+                        line = _assignment_line(frame.f_code.co_filename, name, frame.f_lineno,
+                                                frame.f_code.co_name if scope is frame.f_locals else "<module>")
+                        if line is not None and (frame.f_code.co_filename, line, name) not in in_window:
+                            return {"op": None, "file": _rel(frame.f_code.co_filename), "line": line, "recording": False,
+                                    "before_window": True, "name": name,
+                                    "code": linecache.getline(frame.f_code.co_filename, line).strip(), "function": ""}
+        frame = frame.f_back
+    return None
+
+
+def _assignment_line(filename, name, before, function):
+    """The line of the last plain assignment to ``name`` in ``function`` (or at module level) before ``before``."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except Exception:
+        return None
+    scopes = [tree] if function == "<module>" else [n for n in ast.walk(tree)
+                                                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+    best = None
+    for scope in scopes:
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                if function == "<module>" and node not in tree.body:
+                    continue
+                if node.lineno <= before and (best is None or node.lineno > best):
+                    best = node.lineno
+    return best
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -653,6 +1107,14 @@ def _install_tape_wrappers():
         original_push(self)
         STATE.active_tapes.append(self)
         if id(self) not in STATE.live_tapes:
+            if not STATE.live_tapes:
+                # a new window: what earlier windows ran is no longer needed
+                del STATE.ops[:], STATE.conversions[:], STATE.constants[:]
+                try:
+                    _set_op_callback(True)
+                except Exception as problem:
+                    STATE.notes.append({"kind": "internal-error", "message": "op callback: %s" % problem})
+            STATE.tape_serials.setdefault(id(self), STATE.line_serial)
             STATE.live_tapes[id(self)] = STATE.seq
             STATE.tape_windows.setdefault(id(self), STATE.seq)
             STATE.tape_objects[id(self)] = self
@@ -666,9 +1128,9 @@ def _install_tape_wrappers():
 
     def watch(self, tensor):
         original_watch(self, tensor)
-        watched = STATE.tape_watched_tensors.setdefault(id(self), set())
+        watched = STATE.tape_watched_tensors.setdefault(id(self), {})
         for item in tf.nest.flatten(tensor):
-            watched.add(id(item))
+            watched[id(item)] = item
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
         if STATE.in_gradfix:
@@ -701,6 +1163,13 @@ def _install_tape_wrappers():
                 STATE.stopped_after_steps = STATE.steps
                 raise GradfixStop()
         STATE.previous_sources[site_key] = kinds
+        calls_before = STATE.gradient_counts.get(id(self), 0)
+        STATE.gradient_counts[id(self)] = calls_before + 1
+        if calls_before and not getattr(self, "_gradfix_user_persistent", True):
+            STATE.notes.append({"kind": "instrumentation", "site": here, "message": (
+                "a second gradient call on a tape that is not persistent: without gradfix, TensorFlow raises "
+                "RuntimeError here (gradfix makes every tape persistent to ask its own questions); "
+                "open the tape with GradientTape(persistent=True)")})
         kwargs = {}
         if output_gradients is not None:
             kwargs["output_gradients"] = output_gradients
@@ -735,6 +1204,8 @@ def _install_tape_wrappers():
         finally:
             STATE.in_gradfix = False
             STATE.live_tapes.pop(id(self), None)
+            if not STATE.live_tapes:
+                _set_op_callback(False)
         write_facts()
         return result
 
@@ -754,6 +1225,18 @@ def _non_tensor_targets(target):
     return [type(t).__name__ for t in parts if not isinstance(t, _TENSOR_TYPES) and _tf_var(t) is None]
 
 
+def _depends_on_watched(tape, original_gradient, target):
+    """Does the target depend on anything the tape watched (a variable or a watched tensor)?"""
+    try:
+        watched = list(tape.watched_variables())
+    except Exception:
+        watched = []
+    watched += list(STATE.tape_watched_tensors.get(id(tape), {}).values())[:50]
+    if not watched:
+        return False
+    return any(g is not None for g in _gradient_of(tape, original_gradient, target, watched))
+
+
 def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_grads, here, site_key, unconnected):
     zero_is_none = False
     if unconnected is not None and str(unconnected).lower().endswith("zero"):
@@ -767,7 +1250,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             watched.add(id(inner if inner is not None else v))
     except Exception:
         pass
-    watched_tensors = STATE.tape_watched_tensors.get(id(tape), set())
+    watched_tensors = STATE.tape_watched_tensors.get(id(tape), {})
     sources = []
     lost = []
     lost_positions = []
@@ -793,8 +1276,12 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
                             break
         else:
             info["watched"] = id(value) in watched_tensors
+            if not info["watched"] and isinstance(value, _TENSOR_TYPES):
+                info["feeds_target"] = feeds_target(target, value, STATE.tape_serials.get(id(tape), 0))
         sources.append(info)
-        if grad is None and var is not None and info["watched"]:
+        if grad is not None:
+            STATE.grad_owner[id(grad)] = info.get("key")
+        if grad is None and info["watched"] and (var is not None or isinstance(value, _TENSOR_TYPES)):
             lost.append(value)
             lost_positions.append(index)
     if lost:
@@ -818,6 +1305,8 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             "dtype": _dtype(targets[0]) if len(targets) == 1 else None,
         },
         "unconnected_zero": zero_is_none,
+        "target_origin": target_origin(target, tape),
+        "target_depends_on_watched": _depends_on_watched(tape, original_gradient, target),
         "sources": sources,
     })
     STATE.status = "ok"
@@ -837,8 +1326,8 @@ def _install_variable_hooks():
         if STATE.active_tapes:
             for tape in STATE.active_tapes:
                 entry["tapes"].add(id(tape))
-        elif entry["outside"] is None and STATE.current_line is not None:
-            filename, line, function = STATE.current_line
+        elif entry["outside"] is None and STATE.last_user_line is not None:
+            filename, line, function = STATE.last_user_line
             entry["outside"] = {"file": _rel(filename), "line": line, "function": function,
                                 "code": linecache.getline(filename, line).strip()}
 
@@ -876,6 +1365,7 @@ def _install_variable_hooks():
             if var is None:
                 var = variable
             STATE.var_sites[id(var)] = (var, first_user_site(2), layer)
+            STATE.var_order[id(var)] = len(STATE.var_order)
         except Exception:
             pass
         return variable
@@ -903,6 +1393,21 @@ def _wrap_layer_classes(module_layer_classes):
             return __init__
 
         cls.__init__ = make(original_init)
+        original_call = cls.__dict__.get("__call__")
+        if original_call is not None and not getattr(original_call, "_gradfix", False):
+            cls.__call__ = _layer_call(original_call)
+
+
+def _layer_call(original_call):
+    """Keep the stack of layers being called, so that an op can name the layer it ran in."""
+    def __call__(self, *args, **kwargs):
+        STATE.layer_stack.append(self)
+        try:
+            return original_call(self, *args, **kwargs)
+        finally:
+            STATE.layer_stack.pop()
+    __call__._gradfix = True
+    return __call__
 
 
 def _wrap_optimizer_classes(classes):
@@ -918,14 +1423,25 @@ def _wrap_optimizer_classes(classes):
                 def wrapper(self, *args, **kwargs):
                     if not getattr(STATE, "in_apply", False):
                         STATE.in_apply = True
+                        entry = None
                         try:
                             args, kwargs = _record_apply(self, method, args, kwargs)
+                            entry = STATE.applies[-1]
                         except Exception as problem:
                             STATE.notes.append({"kind": "internal-error", "message": "apply: %s" % problem})
                         try:
-                            return original(self, *args, **kwargs)
+                            result = original(self, *args, **kwargs)
+                        except Exception as problem:
+                            if entry is not None:
+                                entry["error"] = {"type": type(problem).__name__, "message": str(problem)[:2000]}
+                                write_facts()
+                            raise
                         finally:
                             STATE.in_apply = False
+                        if entry is not None:
+                            entry["completed"] = True
+                            write_facts()
+                        return result
                     return original(self, *args, **kwargs)
                 wrapper._gradfix = True
                 wrapper.__name__ = method
@@ -952,9 +1468,18 @@ def _record_apply(optimizer, method, args, kwargs):
             variables = getattr(optimizer, "_trainable_variables", []) or []
         variables = list(variables)
     entries = []
+    mismatches = []
     for index, (grad, value) in enumerate(zip(grads, variables)):
         info = describe_source(index, value, grad)
         entries.append(info)
+        if grad is None:
+            continue
+        owner = STATE.grad_owner.get(id(grad))
+        grad_shape = None if hasattr(grad, "dense_shape") else _shape(grad)  # IndexedSlices: the pairing check suffices
+        if owner is not None and info.get("key") is not None and owner != info["key"]:
+            mismatches.append("the gradient computed for %s is applied to %s" % (owner, info["key"]))
+        elif grad_shape is not None and info["shape"] is not None and list(grad_shape) != list(info["shape"]):
+            mismatches.append("a gradient of shape %s is applied to %s of shape %s" % (grad_shape, info["key"] or info["path"], info["shape"]))
     STATE.applies.append({
         "index": len(STATE.applies),
         "method": method,
@@ -962,6 +1487,8 @@ def _record_apply(optimizer, method, args, kwargs):
         "site": first_user_site(3),
         "after_gradient_call": len(STATE.gradient_calls) - 1,
         "variables": entries,
+        "mismatches": mismatches,
+        "completed": False,
     })
     write_facts()
     return args, kwargs
@@ -984,7 +1511,15 @@ def instrument():
         tf.config.run_functions_eagerly(True)
     except Exception:
         pass
+    import warnings
+    # gradfix's own doing, not the program's: tf.data functions stay in graph mode, which is fine here
+    warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
     _install_tape_wrappers()
+    for install in (_install_conversion_hooks, _install_constant_hook):
+        try:
+            install()
+        except Exception as problem:
+            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (install.__name__, problem)})
     STATE.creator_scope = _install_variable_hooks()  # keep it: a collected scope exits
     layer_classes = []
     optimizer_classes = []

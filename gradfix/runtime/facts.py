@@ -1,9 +1,14 @@
-"""The facts a diagnosis run sends back, as plain dataclasses (the parent side of bootstrap's JSON)."""
+"""The facts a diagnosis run sends back, as plain dataclasses (the parent side of bootstrap's JSON).
+
+``FACTS_VERSION`` must equal the child's (bootstrap.py): a child of another version is refused.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+FACTS_VERSION = 2
 
 STATUSES = (
     "ok",  # at least one gradient was computed: the facts below describe it
@@ -13,6 +18,7 @@ STATUSES = (
     "timeout",  # killed after the time limit
     "no-tensorflow",  # the interpreter cannot import TensorFlow
     "could-not-start",  # the interpreter itself could not be run
+    "cancelled",  # stopped on request (the language server's cancel)
 )
 
 
@@ -44,7 +50,7 @@ class Site:
         path = os.path.relpath(self.file) if self.file and os.path.isabs(self.file) else self.file
         if self.line is None:
             return path
-        return f"{path}:{self.line}" + (f":{self.column}" if self.column else "")
+        return f"{path}:{self.line}:{self.column or 1}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,13 @@ class Frontier:
     outputs_reach_target: bool = False
     output_is_target: bool = False
     connected_tensors: int = 0
+    # What TensorFlow did there, as the run saw it (see bootstrap's cut_at / cut_on_path):
+    # {"kind": "op" | "stop-gradient" | "numpy-conversion" | "state-update", "op", "line", "file", ...}
+    cut: dict[str, Any] | None = None
+    # a value that depends on the variable stored with assign/assign_add during the tape's window
+    assign: dict[str, Any] | None = None
+    # a tensor that depends on the variable turned into NumPy by a statement the target is computed from
+    conversion: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Frontier | None":
@@ -91,6 +104,9 @@ class Frontier:
             outputs_reach_target=bool(brk.get("outputs_reach_target")),
             output_is_target=bool(brk.get("output_is_target")),
             connected_tensors=int(data.get("connected_tensors", 0) or 0),
+            cut=data.get("cut") or data.get("path_cut"),
+            assign=data.get("assign"),
+            conversion=data.get("conversion"),
         )
 
 
@@ -100,7 +116,7 @@ class SourceFact:
 
     index: int
     kind: str  # "variable", "tensor" or "other"
-    path: str
+    path: str  # the variable's name as shown (Keras path, or tf.Variable name)
     name: str
     shape: tuple[int | None, ...] | None
     dtype: str
@@ -116,6 +132,8 @@ class SourceFact:
     other_tape_has_gradient: bool = False
     rebound_next_step: bool = False
     frontier: Frontier | None = None
+    key: str = ""  # the path, made unique by creation order when two variables share a name
+    feeds_target: bool | None = None  # an unwatched tensor: is it an input of what the target was computed from?
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SourceFact":
@@ -139,6 +157,8 @@ class SourceFact:
             other_tape_has_gradient=bool(data.get("other_tape_has_gradient")),
             rebound_next_step=bool(data.get("rebound_next_step")),
             frontier=Frontier.from_dict(data.get("frontier")),
+            key=data.get("key") or data.get("path") or "",
+            feeds_target=data.get("feeds_target"),
         )
 
     @property
@@ -166,6 +186,9 @@ class GradientCall:
     sources: tuple[SourceFact, ...]
     kind: str = "tape"  # "tape" or "apply" (an optimizer apply seen without a tape call)
     watch_accessed_variables: bool = True  # False: GradientTape(watch_accessed_variables=False)
+    # where the target was computed and whether a tape was recording then: {"op", "file", "line", "recording", "code"}
+    target_origin: dict[str, Any] | None = None
+    target_depends_on_watched: bool | None = None  # does the target depend on anything the tape watched?
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GradientCall":
@@ -178,6 +201,8 @@ class GradientCall:
             sources=tuple(SourceFact.from_dict(s) for s in data.get("sources", ())),
             kind=data.get("kind", "tape"),
             watch_accessed_variables=bool(data.get("watch_accessed_variables", True)),
+            target_origin=data.get("target_origin"),
+            target_depends_on_watched=data.get("target_depends_on_watched"),
         )
 
     @property
@@ -201,6 +226,9 @@ class ApplyCall:
     site: Site | None
     after_gradient_call: int
     variables: tuple[SourceFact, ...]
+    completed: bool = False  # the optimizer's update returned
+    mismatches: tuple[str, ...] = ()  # gradients applied to a variable they were not computed for
+    error: dict[str, Any] | None = None  # what the update raised
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ApplyCall":
@@ -211,6 +239,9 @@ class ApplyCall:
             site=Site.from_dict(data.get("site")),
             after_gradient_call=int(data.get("after_gradient_call", -1)),
             variables=tuple(SourceFact.from_dict(v) for v in data.get("variables", ())),
+            completed=bool(data.get("completed")),
+            mismatches=tuple(data.get("mismatches") or ()),
+            error=data.get("error"),
         )
 
 
@@ -281,10 +312,10 @@ class RunFacts:
         seen: dict[str, SourceFact] = {}
         for call in self.gradient_calls:
             for source in call.sources:
-                seen.setdefault(source.path, source)
+                seen.setdefault(source.key, source)
         for apply in self.applies:
             for source in apply.variables:
-                seen.setdefault(source.path, source)
+                seen.setdefault(source.key, source)
         return list(seen.values())
 
     def variables_without_gradient(self) -> list[tuple[GradientCall | ApplyCall, SourceFact]]:
@@ -296,24 +327,37 @@ class RunFacts:
         found: dict[str, tuple[GradientCall | ApplyCall, SourceFact]] = {}
         for call in self.gradient_calls:
             for source in call.sources:
-                if source.lost and source.path not in found:
-                    found[source.path] = (call, source)
+                if source.lost and source.key not in found:
+                    found[source.key] = (call, source)
         for apply in self.applies:
             for source in apply.variables:
-                if source.gradient_is_none and source.path not in found:
-                    found[source.path] = (apply, source)
+                if source.gradient_is_none and source.key not in found:
+                    found[source.key] = (apply, source)
         return list(found.values())
 
     def all_variables_get_gradients(self) -> bool:
         return self.diagnosed and bool(self.gradient_calls or self.applies) and not self.variables_without_gradient()
 
     def gradient_status(self) -> dict[str, bool]:
-        """path -> got a gradient (True) or None somewhere (False)."""
+        """variable key -> got a gradient (True) or None somewhere (False)."""
         result: dict[str, bool] = {}
         for call in self.gradient_calls:
             for source in call.sources:
-                result[source.path] = result.get(source.path, True) and not source.lost
+                result[source.key] = result.get(source.key, True) and not source.lost
         for apply in self.applies:
             for source in apply.variables:
-                result[source.path] = result.get(source.path, True) and not source.gradient_is_none
+                result[source.key] = result.get(source.key, True) and not source.gradient_is_none
         return result
+
+    def update_problems(self) -> list[str]:
+        """Why the optimizer's update did not go through: what it raised, gradients paired with the wrong variable."""
+        problems = []
+        for apply in self.applies:
+            problems.extend(apply.mismatches)
+            if apply.error:
+                problems.append(f"{apply.optimizer}.{apply.method} raised {apply.error.get('type')}: {apply.error.get('message')}")
+        return problems
+
+    def update_completed(self) -> bool:
+        """At least one optimizer update ran to its end."""
+        return any(apply.completed for apply in self.applies)

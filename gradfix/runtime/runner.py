@@ -8,15 +8,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from gradfix.runtime.facts import ErrorInfo, RunFacts
+from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 FACTS_ENV = "GRADFIX_FACTS"
 STEPS_ENV = "GRADFIX_STEPS"
+# Every process a run starts inherits this mark, so that those which leave the process
+# group or the tree (a new session, a parent that died) are still found and stopped.
+RUN_ENV = "GRADFIX_RUN"
+FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_GRACE = 2.0  # seconds the program has to end after a forwarded signal, before everything it started is killed
 DEFAULT_TIMEOUT = 120.0
 OUTPUT_TAIL = 8000
 
@@ -44,6 +52,7 @@ def run_step(
     cwd: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
     quiet: bool = True,
+    cancel=None,
 ) -> RunFacts:
     """Run TARGET's first ``steps`` training steps in a child process and return what it saw.
 
@@ -51,7 +60,8 @@ def run_step(
     relative file is taken relative to ``cwd``. The program's output passes
     through unless ``quiet``; the facts travel in a JSON file, never on stdout.
     The child runs in its own process group, which is killed when it ends or
-    times out, so that nothing it started is left running.
+    times out, so that nothing it started is left running. ``cancel`` (a
+    ``threading.Event``) stops the child early; the facts then have status "cancelled".
     """
     started = time.monotonic()
     workdir = os.fspath(cwd) if cwd is not None else os.getcwd()
@@ -63,6 +73,7 @@ def run_step(
         child_env[STEPS_ENV] = str(max(1, int(steps)))
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         child_env.setdefault("PYTHONUNBUFFERED", "1")
+        marker = child_env[RUN_ENV] = uuid.uuid4().hex
         command = child_command(target, args, python)
         output = open(output_path, "wb") if quiet else None
         try:
@@ -85,18 +96,38 @@ def run_step(
                     error=ErrorInfo("OSError", f"cannot run {python}: {problem.strerror or problem}", ""),
                     elapsed=time.monotonic() - started,
                 )
-            timed_out = False
+            timed_out = cancelled = False
+            stopped_by = None
             try:
-                returncode = process.wait(timeout=timeout)
+                with _forwarding_signals():
+                    returncode = _wait(process, timeout, cancel)
+            except _Stopped as stop:
+                # gradfix itself got SIGINT, SIGTERM or SIGHUP: pass it on, give the program a moment, then end it all
+                stopped_by = stop.signum
+                _signal_group(process, stop.signum)
+                try:
+                    returncode = process.wait(timeout=STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    _kill_group(process)
+                    returncode = process.wait()
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(process)
                 returncode = process.wait()
+            except _Cancelled:
+                cancelled = True
+                _kill_group(process)
+                returncode = process.wait()
             finally:
                 _kill_group(process, quietly=True)
+                # by its pid only while it is unreaped: after that the pid may belong to someone else
+                kill_run(process.pid if process.returncode is None else None, marker)
         finally:
             if output is not None:
                 output.close()
+        if stopped_by is not None:
+            # the temporary folder goes when this block is left; then gradfix stops as the signal asked
+            raise KeyboardInterrupt() if stopped_by == signal.SIGINT else SystemExit(128 + stopped_by)
         tail = ""
         if quiet and os.path.exists(output_path):
             with open(output_path, "rb") as handle:
@@ -106,7 +137,13 @@ def run_step(
                 tail = handle.read().decode("utf-8", "replace")
         data = _read_facts(facts_path)
     elapsed = time.monotonic() - started
+    if cancelled:
+        return RunFacts(status="cancelled", target=target, args=tuple(args), python=python, returncode=returncode,
+                        elapsed=elapsed, error=ErrorInfo("Cancelled", "the run was cancelled", ""))
     common = dict(target=target, args=tuple(args), python=python, returncode=returncode, elapsed=elapsed, output_tail=tail)
+    if data is None and not timed_out and returncode is not None and returncode < 0:
+        message = f"the program was killed by {signal_name(-returncode)} before gradfix could read what it did"
+        return RunFacts(status="crashed", error=ErrorInfo("Signal", message, tail[-3000:]), **common)
     if data is None:
         status = "timeout" if timed_out else "could-not-start"
         message = (
@@ -115,6 +152,10 @@ def run_step(
             else f"the interpreter ended (exit code {returncode}) before gradfix could start the program"
         )
         return RunFacts(status=status, error=ErrorInfo("Timeout" if timed_out else "ChildFailed", message, tail[-3000:]), **common)
+    if data.get("version") != FACTS_VERSION:
+        return RunFacts(status="could-not-start", error=ErrorInfo(
+            "FactsVersion", f"the child sent facts of version {data.get('version')}, gradfix reads version {FACTS_VERSION}", ""),
+            **common)
     facts = RunFacts.from_dict(data, **common)
     if timed_out:
         # facts written before the hang still tell something, but the run did not finish
@@ -125,6 +166,8 @@ def run_step(
     elif facts.status == "exited-before-gradient" and data.get("exit_code") is None and returncode not in (0, None):
         # the child died without writing a final record (os._exit, a signal, a native crash)
         facts.exit_code = returncode
+        if returncode < 0 and facts.error is None:
+            facts.error = ErrorInfo("Signal", f"the program was killed by {signal_name(-returncode)}", "")
     if facts.status == "no-tensorflow" and facts.error is not None:
         facts.error = ErrorInfo(
             facts.error.type,
@@ -132,6 +175,26 @@ def run_step(
             facts.error.traceback + "\n" + INSTALL_HINT.format(python=python),
         )
     return facts
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _wait(process: subprocess.Popen, timeout: float, cancel) -> int:
+    if cancel is None:
+        return process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        if cancel.is_set():
+            raise _Cancelled()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        try:
+            return process.wait(timeout=min(0.1, left))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _kill_group(process: subprocess.Popen, quietly: bool = False) -> None:
@@ -147,6 +210,110 @@ def _kill_group(process: subprocess.Popen, quietly: bool = False) -> None:
                 process.kill()
             except OSError:
                 pass
+
+
+def signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} (signal {number})"
+    except ValueError:
+        return f"signal {number}"
+
+
+class _Stopped(BaseException):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _forwarding_signals():
+    """While the child runs, SIGINT, SIGTERM and SIGHUP sent to gradfix raise _Stopped (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+
+    previous = {}
+    try:
+        for number in FORWARDED_SIGNALS:
+            previous[number] = signal.signal(number, stop)
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except OSError:
+        pass
+
+
+def _proc_parents() -> dict[int, int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return parents
+
+
+def _marked(marker: str) -> set[int]:
+    needle = f"{RUN_ENV}={marker}".encode()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if needle in handle.read().split(b"\0"):
+                    found.add(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def run_processes(root: int | None, marker: str | None = None) -> set[int]:
+    """The processes a run started: ``root``'s descendants (found in /proc, whatever their session) and every
+    process that inherited the run's mark; gradfix's own process never."""
+    if not os.path.isdir("/proc"):
+        return set()
+    parents = _proc_parents()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found, queue = set(), [root] if root is not None and root in parents else []
+    while queue:
+        pid = queue.pop()
+        if pid not in found:
+            found.add(pid)
+            queue.extend(children.get(pid, ()))
+    if marker:
+        found |= _marked(marker)
+    found.discard(os.getpid())
+    return found
+
+
+def kill_run(root: int | None, marker: str | None = None, rounds: int = 10) -> None:
+    """SIGKILL every process the run started, until none is left (a process may fork while it is being killed)."""
+    for _ in range(rounds):
+        pids = run_processes(root, marker)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
 
 
 def _read_facts(path: str) -> dict | None:

@@ -69,10 +69,11 @@ def test_runtime_fact_without_static_finding_is_its_own_finding(run_fixture, tmp
     (tmp_path / "hidden_cut.py").write_text(source)
     facts = run_fixture("hidden_cut.py", tmp_path)
     result = diagnose(facts)
-    # the run still finds the break, though nothing names its cause
-    assert [c.category for c in result.causes] == [cat.UNKNOWN]
+    # no static rule sees the alias, but the run saw the op that cut the path: StopGradient
+    assert [c.category for c in result.causes] == [cat.STOP_GRADIENT]
+    assert result.causes[0].basis == "run" and result.causes[0].cut["op"] == "StopGradient"
     finding = result.findings[0]
-    assert finding.rule == "GF000" and finding.fix is None and finding.evidence.value == "runtime"
+    assert finding.rule == "GF002" and finding.fix is None and finding.evidence.value == "runtime"
     assert set(finding.variables) == {"sequential/dense/kernel", "sequential/dense/bias"}
     assert "cut(features)" in result.causes[0].site.code
 
@@ -94,7 +95,7 @@ def test_cli_seed_example1_fix_is_verified_and_applied(tmp_path):
     assert "built at example1.py:5:5" in out
     assert "break: example1.py:17" in out
     assert "+++ b/example1.py" in out
-    assert "GF003 fix verified" in out
+    assert "fix (unsafe, verified)" in out and "why it is unsafe" in out
     assert "sequential/dense_1/kernel: None -> gradient" in out
     # --fix alone writes nothing
     assert (work / "example1.py").read_text() == before

@@ -73,7 +73,9 @@ def test_cli_reports_the_crash_finding(tmp_path, monkeypatch):
 
     program = tmp_path / "step.py"
     program.write_text(NUMPY_STEP)
-    monkeypatch.setattr(cli, "run_step", lambda *args, **kwargs: _crash(program, 12))
+    import gradfix.diagnose as engine
+
+    monkeypatch.setattr(engine, "run_step", lambda *args, **kwargs: _crash(program, 12))
     monkeypatch.chdir(tmp_path)
     done = CliRunner().invoke(cli.diagnose, ["step.py", "-q"])
     assert done.exit_code == 1
@@ -82,4 +84,4 @@ def test_cli_reports_the_crash_finding(tmp_path, monkeypatch):
     done = CliRunner().invoke(cli.diagnose, ["step.py", "-q", "--json"])
     assert done.exit_code == 1
     report = json.loads(done.stdout)
-    assert report["status"] == "crashed" and {f["rule"] for f in report["findings"]} == {"GF004"}
+    assert report["diagnose"]["status"] == "crashed" and {f["rule"] for f in report["findings"]} == {"GF004"}

@@ -1,0 +1,156 @@
+"""Time from a change to its diagnostics, and of code actions, through `gradfix lsp` as an editor drives it.
+
+    python bench/bench_lsp.py [--lines 2000] [--changes 40]
+
+Starts the server as a process, opens a generated training module of about --lines lines, then
+repeats: change one line (a full-text didChange, as a client sends on typing), wait for the
+publishDiagnostics of that version; ask for the code actions of the finding. The baseline is
+gradfix's `analyze()` on the same texts in this process, without the protocol. Prints p50/p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from gradfix.engine import analyze
+from gradfix.source import SourceFile
+
+STEP = '''
+
+def train_step_{i}(model, optimizer, loss_fn, x_batch, y_batch):
+    """Custom training step {i}."""
+    with tf.GradientTape() as tape:
+        logits = model(x_batch, training=True)
+        loss = loss_fn(y_batch, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+
+def evaluate_{i}(model, x, y):
+    predictions = model(x, training=False)
+    hits = tf.equal(tf.argmax(predictions, axis=-1), y)
+    return float(tf.reduce_mean(tf.cast(hits, tf.float32)))
+'''
+
+HEAD = '''import numpy as np
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(3)])
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+optimizer = tf.keras.optimizers.Adam(1e-3)
+
+
+def buggy_step(x_batch, y_batch):
+    logits = model(x_batch, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y_batch, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+'''
+
+
+# As VS Code and Neovim 0.10 declare: code actions resolved on choice, so fix-all costs nothing until chosen.
+CAPABILITIES = types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
+    code_action=types.CodeActionClientCapabilities(resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]))))
+
+
+def module(lines: int) -> str:
+    text, i = HEAD, 0
+    while text.count("\n") < lines:
+        text += STEP.format(i=i)
+        i += 1
+    return text
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def run(lines: int, changes: int) -> None:
+    text = module(lines)
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="gradfix-bench-lsp-"))
+    path = folder / "train.py"
+    path.write_text(text)
+    uri = path.as_uri()
+    client = LanguageClient("bench", "1")
+    published: dict[int, list] = {}
+    arrived = asyncio.Event()
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_publish(params: types.PublishDiagnosticsParams):
+        published[params.version] = params.diagnostics
+        arrived.set()
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params):
+        pass
+
+    await client.start_io(sys.executable, "-m", "gradfix", "lsp")
+    await client.initialize_async(types.InitializeParams(
+        capabilities=CAPABILITIES, root_uri=folder.as_uri(), initialization_options={"debounceMs": 0}))
+    client.initialized(types.InitializedParams())
+
+    async def wait_version(version):
+        while version not in published:
+            arrived.clear()
+            await arrived.wait()
+        return published[version]
+
+    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
+    diagnostics = await wait_version(1)
+    finding = diagnostics[0]
+    change_ms, action_ms, baseline_ms = [], [], []
+    for number in range(changes):
+        version = number + 2
+        edited = text.replace('"""Custom training step 0."""', f'"""Custom training step 0, edit {number}."""')
+        started = time.perf_counter()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [types.TextDocumentContentChangeWholeDocument(text=edited)]))
+        await wait_version(version)
+        change_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            types.TextDocumentIdentifier(uri), finding.range, types.CodeActionContext(diagnostics=[finding])))
+        action_ms.append((time.perf_counter() - started) * 1000)
+        assert actions, "no code action for the finding"
+        started = time.perf_counter()
+        analyze(SourceFile(str(path), edited, "utf-8"))
+        baseline_ms.append((time.perf_counter() - started) * 1000)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    print(f"module: {text.count(chr(10))} lines, {len(diagnostics)} finding(s); {changes} changes")
+    print(f"{'measure':<42} {'p50 ms':>8} {'p95 ms':>8}")
+    rows = [
+        ("baseline: analyze() in process", baseline_ms),
+        ("change -> publishDiagnostics (LSP)", change_ms),
+        ("codeAction on the finding (LSP)", action_ms),
+    ]
+    for name, values in rows:
+        print(f"{name:<42} {statistics.median(values):8.1f} {percentile(values, 0.95):8.1f}")
+    print(f"ratio change/baseline, p50: {statistics.median(change_ms) / statistics.median(baseline_ms):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=2000)
+    parser.add_argument("--changes", type=int, default=40)
+    options = parser.parse_args()
+    asyncio.run(run(options.lines, options.changes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The review page: one self-contained HTML file (inline CSS and SVG, nothing fetched) made from the report document.
+
+For each finding: what and why, the fix side by side with the code it replaces, its applicability and
+verification. Above them, the model as the run saw it: one box per layer in the order the variables were
+made, green where the layer's variables get gradients, red where they do not, and for each cause the
+break between the last tensor still connected to the variables and the loss.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import unidiff
+
+from gradfix.patch import verification_text
+
+BOX_WIDTH, BOX_HEIGHT, GAP = 150, 58, 34
+BREAK_LENGTH = 380  # the dashed cut between the last connected tensor and the loss
+
+
+def _e(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+# --------------------------------------------------------------------------- the model picture
+
+def layers(document: dict) -> list[dict]:
+    """The layers in the order the run met their variables, each with its variables and whether all got gradients."""
+    found: dict[tuple, dict] = {}
+    for variable in document.get("diagnose", {}).get("variables", []):
+        layer = variable.get("layer") or {}
+        key = (layer.get("class"), layer.get("name")) if layer else ("", variable["path"])
+        entry = found.setdefault(key, {
+            "class": layer.get("class") or variable.get("kind", "variable"),
+            "name": layer.get("name") or variable["path"],
+            "built_at": layer.get("built_at"),
+            "variables": [],
+        })
+        entry["variables"].append(variable)
+    for entry in found.values():
+        got = [v["gradient"] for v in entry["variables"]]
+        entry["state"] = "connected" if all(got) else ("disconnected" if not any(got) else "partial")
+    return list(found.values())
+
+
+def _where(site: dict | None) -> str:
+    if not site:
+        return ""
+    where = site.get("path") or ""
+    if site.get("line"):
+        where += f":{site['line']}"
+        if site.get("column"):
+            where += f":{site['column']}"
+    return where
+
+
+def model_picture(document: dict) -> str:
+    boxes = layers(document)
+    if not boxes:
+        return '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
+    causes = document.get("diagnose", {}).get("causes", [])
+    width = max(len(boxes) * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+    height = 40 + BOX_HEIGHT + len(causes) * (BOX_HEIGHT + 60) + 16
+    parts = [f'<svg class="model" role="img" aria-label="The model, layer by layer" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7280"/></marker></defs>',
+             '<text x="12" y="22" class="caption">data flows left to right; each box is a layer with trainable variables</text>']
+    y = 40
+    for index, box in enumerate(boxes):
+        x = GAP + index * (BOX_WIDTH + GAP)
+        title = "; ".join(f"{v['path']}: {'gradient' if v['gradient'] else 'no gradient'}" for v in box["variables"])
+        parts.append(f'<g class="layer {box["state"]}" data-layer="{_e(box["name"])}"><title>{_e(title)}</title>'
+                     f'<rect x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
+                     f'<text x="{x + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(box["name"], 18))}</text>'
+                     f'<text x="{x + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(box["class"], 20))} · '
+                     f'{len(box["variables"])} var{"s" * (len(box["variables"]) != 1)}</text></g>')
+        if index:
+            parts.append(f'<line x1="{x - GAP + 2}" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
+                         f'class="flow" marker-end="url(#arrow)"/>')
+    for number, cause in enumerate(causes):
+        parts.append(_break_row(cause, number, y + BOX_HEIGHT + 56 + number * (BOX_HEIGHT + 60)))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _break_row(cause: dict, number: int, y: int) -> str:
+    last = cause.get("last_connected") or {}
+    if last:
+        label = "last connected"
+        sub = f"{last.get('name') or 'tensor'}" + (f" · line {last['line']}" if last.get("line") else "")
+    else:
+        label, sub = "the variables", ", ".join(v.rsplit("/", 2)[-2] if "/" in v else v for v in cause["variables"][:2])
+    x1 = GAP
+    x2 = x1 + BOX_WIDTH + BREAK_LENGTH
+    site = _where(cause.get("site"))
+    code = (cause.get("site") or {}).get("code") or ""
+    return (
+        f'<g class="break-row" data-cause="{number}">'
+        f'<rect class="tensor" x="{x1}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
+        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(label, 24))}</text>'
+        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(sub, 24))}</text>'
+        f'<line x1="{x1 + BOX_WIDTH + 4}" y1="{y + BOX_HEIGHT / 2}" x2="{x2 - 4}" y2="{y + BOX_HEIGHT / 2}" class="cut"/>'
+        f'<g class="break" data-site="{_e(site)}"><title>{_e(cause.get("detail", ""))}</title>'
+        f'<circle cx="{(x1 + BOX_WIDTH + x2) / 2}" cy="{y + BOX_HEIGHT / 2}" r="13"/>'
+        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 5}" class="x">✕</text>'
+        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 - 20}" class="site">'
+        f'{_e(cause["category"])} at {_e(site)}</text>'
+        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 34}" class="code">{_e(_short(code, 48))}</text></g>'
+        f'<rect class="loss" x="{x2}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
+        f'<text x="{x2 + BOX_WIDTH / 2}" y="{y + 34}" class="name">loss</text></g>'
+    )
+
+
+def _short(text: str, limit: int) -> str:
+    text = str(text or "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- the side-by-side diff
+
+def side_by_side(diff: str) -> str:
+    """A two-column table of a unified diff: before on the left, after on the right, changes paired row by row."""
+    try:
+        patch = unidiff.PatchSet(diff)
+    except unidiff.UnidiffParseError:
+        return f"<pre>{_e(diff)}</pre>"
+    rows = []
+    for patched in patch:
+        rows.append(f'<tr class="file"><th colspan="4">{_e(patched.path)}</th></tr>')
+        for hunk in patched:
+            rows.append(f'<tr class="hunk"><td colspan="4">{_e(str(hunk).splitlines()[0])}</td></tr>')
+            removed: list = []
+            added: list = []
+            for line in list(hunk) + [None]:
+                if line is not None and line.is_removed:
+                    removed.append(line)
+                    continue
+                if line is not None and line.is_added:
+                    added.append(line)
+                    continue
+                for index in range(max(len(removed), len(added))):
+                    old = removed[index] if index < len(removed) else None
+                    new = added[index] if index < len(added) else None
+                    rows.append(_row(old, new, "del" if old else "", "add" if new else ""))
+                removed, added = [], []
+                if line is not None and line.is_context:
+                    rows.append(_row(line, line, "", ""))
+    return ('<table class="diff"><colgroup><col class="num"><col class="code"><col class="num"><col class="code">'
+            '</colgroup><thead><tr><th colspan="2">before</th><th colspan="2">after the fix</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def _row(old, new, old_class: str, new_class: str) -> str:
+    def cells(line, number_attr: str, css: str) -> str:
+        if line is None:
+            return '<td class="num"></td><td class="code empty"></td>'
+        number = getattr(line, number_attr) or ""
+        return f'<td class="num">{number}</td><td class="code {css}">{_e(line.value.rstrip(chr(10) + chr(13)))}</td>'
+    return f"<tr>{cells(old, 'source_line_no', old_class)}{cells(new, 'target_line_no', new_class)}</tr>"
+
+
+# --------------------------------------------------------------------------- findings
+
+BADGE = {"safe": "safe", "unsafe": "unsafe", "display-only": "display"}
+
+
+def _fix_diff(document: dict, finding: dict) -> str:
+    """The diff of the file patch that holds this finding's fix (the file's whole patch: fixes compose)."""
+    fix = finding.get("fix")
+    if not fix:
+        return ""
+    for patch in document.get("fixes", []):
+        if patch["path"] == finding["span"]["path"] and any(f["rule"] == fix["rule"] for f in patch["fixes"]):
+            return patch["diff"]
+    return ""
+
+
+def finding_section(document: dict, finding: dict, index: int) -> str:
+    span = finding["span"]
+    fix = finding.get("fix")
+    where = f"{span['path']}:{span['start_line']}:{span['start_column']}"
+    parts = [f'<section class="finding" id="finding-{index}">',
+             f'<h2><span class="code-id">{_e(finding["rule"])}</span> {_e(finding["name"])} '
+             f'<span class="where">{_e(where)}</span></h2>',
+             f'<p class="message">{_e(finding["message"])}</p>']
+    if finding.get("explanation"):
+        parts.append(f'<p class="explanation">{_e(finding["explanation"])}</p>')
+    if finding.get("variables"):
+        parts.append('<p class="vars">Variables without a gradient: '
+                     + ", ".join(f"<code>{_e(v)}</code>" for v in finding["variables"]) + "</p>")
+    if fix:
+        applicability = fix["applicability"]
+        verified = fix.get("verified")
+        state = {True: "verified", False: "failed", None: "unverified"}[verified]
+        parts.append('<div class="fixline">'
+                     f'<span class="badge {BADGE[applicability]}">{_e(applicability)}</span>'
+                     f'<span class="badge {state}">{_e(verification_text(verified))}</span>'
+                     f'<span class="desc">{_e(fix["description"])}</span></div>')
+        if fix.get("reason"):
+            parts.append(f'<p class="reason">Why {_e(applicability)}: {_e(fix["reason"])}</p>')
+        diff = _fix_diff(document, finding)
+        parts.append(side_by_side(diff) if diff else '<p class="empty">This fix is a suggestion; gradfix writes no patch for it.</p>')
+    else:
+        parts.append('<div class="fixline"><span class="badge none">no automatic fix</span></div>')
+    if finding.get("url"):
+        parts.append(f'<p class="doc">Rule page: <code>{_e(finding["url"])}</code></p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _summary(document: dict) -> str:
+    diagnose = document.get("diagnose") or {}
+    gradients = diagnose.get("gradients") or {}
+    missing = sum(1 for ok in gradients.values() if not ok)
+    verification = document.get("verification") or {}
+    after = verification.get("after") or {}
+    items = [f"<li><b>{len(gradients) - missing}</b> of {len(gradients)} variables get a gradient</li>" if gradients else "",
+             f'<li class="bad"><b>{missing}</b> do not</li>' if missing else "",
+             f"<li><b>{len(document['findings'])}</b> finding{'s' * (len(document['findings']) != 1)}</li>"]
+    if after:
+        fixed = sum(1 for ok in after.values() if ok)
+        items.append(f'<li class="{"good" if fixed == len(after) else "bad"}">after the fixes: '
+                     f"<b>{fixed}</b> of {len(after)}</li>")
+    status = diagnose.get("status", "")
+    if status and status != "ok":
+        items.append(f'<li class="bad">run status: {_e(status)}</li>')
+    return f'<ul class="summary">{"".join(items)}</ul>'
+
+
+CSS = """
+:root { --green:#15803d; --green-bg:#dcfce7; --red:#b91c1c; --red-bg:#fee2e2; --amber:#b45309; --amber-bg:#fef3c7;
+        --ink:#111827; --muted:#6b7280; --line:#e5e7eb; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); margin: 0; background: #f9fafb; }
+header { background: #111827; color: white; padding: 18px 32px; }
+header h1 { margin: 0; font-size: 22px; } header p { margin: 4px 0 0; color: #d1d5db; }
+main { padding: 20px 32px 48px; max-width: 1400px; }
+.summary { display: flex; gap: 12px; list-style: none; padding: 0; margin: 0 0 20px; flex-wrap: wrap; }
+.summary li { background: white; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
+.summary li.bad { border-color: var(--red); color: var(--red); } .summary li.good { border-color: var(--green); color: var(--green); }
+.panel { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 22px; overflow-x: auto; }
+.panel h2 { margin: 0 0 8px; font-size: 18px; }
+.legend span { display: inline-block; margin-right: 18px; font-size: 13px; color: var(--muted); }
+.legend i { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
+svg.model text { font-family: system-ui, sans-serif; text-anchor: middle; }
+svg.model .caption { text-anchor: start; fill: var(--muted); font-size: 12px; }
+svg.model .name { font-size: 13px; font-weight: 600; } svg.model .cls { font-size: 11px; fill: #374151; }
+.layer rect { stroke-width: 2; }
+.layer.connected rect { fill: var(--green-bg); stroke: var(--green); }
+.layer.disconnected rect { fill: var(--red-bg); stroke: var(--red); }
+.layer.partial rect { fill: var(--amber-bg); stroke: var(--amber); }
+.flow { stroke: #6b7280; stroke-width: 2; }
+.tensor { fill: var(--green-bg); stroke: var(--green); stroke-width: 2; }
+.loss { fill: #e0e7ff; stroke: #4338ca; stroke-width: 2; }
+.cut { stroke: var(--red); stroke-width: 3; stroke-dasharray: 8 6; }
+.break circle { fill: var(--red); } .break .x { fill: white; font-size: 15px; font-weight: 700; }
+.break .site { fill: var(--red); font-size: 12px; font-weight: 600; } .break .code { fill: #374151; font-size: 11px; font-family: ui-monospace, monospace; }
+.finding { background: white; border: 1px solid var(--line); border-left: 5px solid var(--red); border-radius: 10px; padding: 14px 20px; margin-bottom: 22px; }
+.finding h2 { font-size: 17px; margin: 0 0 6px; } .code-id { background: var(--ink); color: white; border-radius: 4px; padding: 1px 7px; font-size: 14px; }
+.where { color: var(--muted); font-weight: 400; font-family: ui-monospace, monospace; font-size: 14px; margin-left: 8px; }
+.message { margin: 4px 0; } .explanation { color: #374151; margin: 4px 0 8px; }
+.reason, .doc, .vars { color: var(--muted); font-size: 13px; margin: 6px 0; }
+.fixline { display: flex; gap: 8px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
+.badge { border-radius: 999px; padding: 2px 10px; font-size: 12px; font-weight: 600; border: 1px solid; }
+.badge.safe, .badge.verified { color: var(--green); background: var(--green-bg); }
+.badge.unsafe { color: var(--amber); background: var(--amber-bg); }
+.badge.display, .badge.unverified, .badge.none { color: var(--muted); background: #f3f4f6; }
+.badge.failed { color: var(--red); background: var(--red-bg); }
+.desc { font-weight: 600; }
+table.diff { border-collapse: collapse; width: 100%; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; table-layout: fixed; }
+table.diff col.num { width: 42px; } table.diff thead th { text-align: left; font: 600 12px system-ui, sans-serif; color: var(--muted); padding: 4px 8px; }
+table.diff td { padding: 0 8px; vertical-align: top; white-space: pre-wrap; word-break: break-all; }
+table.diff td.num { color: #9ca3af; text-align: right; user-select: none; border-right: 1px solid var(--line); }
+table.diff td.del { background: var(--red-bg); } table.diff td.add { background: var(--green-bg); }
+table.diff td.empty { background: #f3f4f6; }
+table.diff tr.hunk td { color: #6366f1; background: #eef2ff; padding: 2px 8px; }
+table.diff tr.file th { text-align: left; font: 600 13px ui-monospace, monospace; padding: 6px 8px; border-bottom: 1px solid var(--line); }
+.empty { color: var(--muted); font-style: italic; }
+"""
+
+
+def render(document: dict) -> str:
+    diagnose = document.get("diagnose") or {}
+    title = f"gradfix review: {diagnose.get('target') or document['command']}"
+    findings = "".join(finding_section(document, f, i) for i, f in enumerate(document["findings"]))
+    if not findings:
+        findings = '<p class="empty">No findings: every trainable variable gets a gradient.</p>'
+    picture = ""
+    if diagnose:
+        picture = ('<section class="panel" id="model"><h2>The model as the run saw it</h2>'
+                   '<p class="legend"><span><i style="background:#dcfce7;border:2px solid #15803d"></i>gets gradients</span>'
+                   '<span><i style="background:#fee2e2;border:2px solid #b91c1c"></i>gets no gradient</span>'
+                   '<span><i style="background:#fef3c7;border:2px solid #b45309"></i>some of its variables do</span>'
+                   '<span>✕ where the path to the loss breaks</span></p>'
+                   f"{model_picture(document)}</section>")
+    tool = document["tool"]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{_e(title)}</h1><p>{_e(tool['name'])} {_e(tool['version'])} · "
+        f"report schema {document['schema_version']}</p></header><main>"
+        f"{_summary(document)}{picture}<h2 class=\"findings-title\">Findings and their fixes</h2>{findings}"
+        "</main></body></html>\n"
+    )

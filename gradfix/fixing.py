@@ -1,0 +1,111 @@
+"""What ``gradfix fix`` says and reviews: the interactive items of one file, and the closing summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from gradfix.edits import apply_edits
+from gradfix.engine import MAX_FIX_ROUNDS, analyze, applicable
+from gradfix.model import Applicability, Finding, Fix
+from gradfix.patch import make_diff
+from gradfix.review import ReviewItem
+from gradfix.rule import Rule
+from gradfix.source import SourceError, SourceFile
+
+
+@dataclass
+class ReviewedFile:
+    source: SourceFile
+    new_text: str = ""
+    found: list[Finding] = field(default_factory=list)
+    applied: list[Fix] = field(default_factory=list)
+    remaining: list[Finding] = field(default_factory=list)
+    error: SourceError | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.source.text
+
+
+def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: bool) -> Iterator[ReviewItem]:
+    """One item per fix on offer, each diffed against the file as the fixes accepted so far left it.
+
+    The file is analysed again after each accepted fix (its line numbers move); a skipped fix
+    is not offered again.
+    """
+    current = reviewed.source
+    reviewed.new_text = current.text
+    try:
+        findings = analyze(current, rules)
+    except SourceError as error:
+        reviewed.error = error
+        return
+    reviewed.found = list(findings)
+    reviewed.remaining = list(findings)
+    skipped: set[tuple[str, str]] = set()
+    for _ in range(MAX_FIX_ROUNDS * 5):
+        offered = [f for f in findings if applicable(f.fix, include_unsafe) and (f.rule, f.message) not in skipped]
+        if not offered:
+            return
+        finding = offered[0]
+        new_text = apply_edits(current.text, finding.fix.edits)
+        item = ReviewItem(finding, finding.fix, make_diff(current.path, current.text, new_text))
+        yield item
+        if not item.accepted:
+            skipped.add((finding.rule, finding.message))
+            continue
+        try:
+            following = SourceFile(current.path, new_text, current.encoding)
+            findings = analyze(following, rules)
+        except SourceError:
+            skipped.add((finding.rule, finding.message))
+            continue
+        current = following
+        reviewed.new_text = new_text
+        reviewed.applied.append(finding.fix)
+        reviewed.remaining = list(findings)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def where(finding: Finding) -> str:
+    span = finding.span
+    return f"{span.path}:{span.start_line}:{span.start_column}"
+
+
+def summary(applied: bool, include_unsafe: bool, changed_files: int, fixes: int, left: Sequence[Finding]) -> list[str]:
+    """The lines ``fix`` ends with: what was done, what is left and, only when it would change something, what to run next."""
+    lines = []
+    if applied and changed_files:
+        lines.append(f"Fixed {plural(changed_files, 'file')} ({plural(fixes, 'fix')}).")
+    elif changed_files:
+        lines.append(f"Fixes for {plural(changed_files, 'file')} shown above; `--apply` writes them.")
+    if not left:
+        if not changed_files:
+            lines.append("No problems found.")
+        return lines
+    if applied:
+        state = "left"
+    else:
+        state = "not fixed by them" if changed_files else "found"
+    lines.append(f"{plural(len(left), 'problem')} {state}:")
+    for finding in left:
+        lines.append(f"  {where(finding)}: {finding.rule} {finding.name}: {finding.message} ({_why_left(finding, include_unsafe)})")
+    if not include_unsafe and any(f.fix and f.fix.applicability is Applicability.UNSAFE for f in left):
+        unsafe = sum(1 for f in left if f.fix and f.fix.applicability is Applicability.UNSAFE)
+        lines.append(f"`--unsafe-fixes` would fix {plural(unsafe, 'more problem')}; review them first (`--interactive`).")
+    return lines
+
+
+def _why_left(finding: Finding, include_unsafe: bool) -> str:
+    fix = finding.fix
+    if fix is None:
+        return "no automatic fix"
+    if fix.applicability is Applicability.DISPLAY_ONLY:
+        return f"suggestion only: {fix.description}"
+    if fix.applicability is Applicability.UNSAFE and not include_unsafe:
+        return f"unsafe fix, needs `--unsafe-fixes`: {fix.reason or fix.description}"
+    return "its fix did not apply cleanly"

@@ -1,0 +1,166 @@
+"""Which files a run looks at: folders walked as Ruff walks them.
+
+A folder is searched for ``.py`` and ``.ipynb`` files, passing over hidden folders,
+virtual environments (any folder holding ``pyvenv.cfg``), build and cache folders,
+what ``.gitignore`` files ignore and what ``[tool.gradfix] exclude`` excludes.
+A file named on the command line is always taken, unless ``force_exclude`` applies
+the same exclusions to it (as a pre-commit hook, which names every staged file, needs).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import pathspec
+
+from gradfix.config import settings_for
+
+EXTENSIONS = (".py", ".ipynb")
+# Ruff's default exclusions, which hold no code of the project's own.
+EXCLUDED_DIRS = frozenset({
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
+    ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", ".vscode",
+    "__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
+})
+
+
+@dataclass(frozen=True)
+class Discovered:
+    path: str
+    named: bool  # named on the command line, rather than met in a folder
+    problem: str | None = None  # why a named path yields nothing
+
+
+def is_virtualenv(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
+
+
+def _excluded_dir_name(name: str) -> bool:
+    return name in EXCLUDED_DIRS or name.startswith(".") or name.endswith(".egg-info")
+
+
+@functools.lru_cache(maxsize=4096)
+def _gitignore(directory: str):
+    path = os.path.join(directory, ".gitignore")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return pathspec.GitIgnoreSpec.from_lines(handle)
+    except OSError:
+        return None
+
+
+def _git_root(directory: str) -> str | None:
+    current = directory
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _ancestors(directory: str) -> list[str]:
+    """The folders whose .gitignore applies to ``directory``: up to the repository's root, or itself alone."""
+    root = _git_root(directory)
+    chain = [directory]
+    if root is None:
+        return chain
+    while chain[-1] != root:
+        parent = os.path.dirname(chain[-1])
+        if parent == chain[-1]:
+            break
+        chain.append(parent)
+    return chain[::-1]
+
+
+def _gitignored(path: str, is_dir: bool, bases: Sequence[str]) -> bool:
+    ignored = False
+    for base in bases:
+        spec = _gitignore(base)
+        if spec is None:
+            continue
+        relative = os.path.relpath(path, base).replace(os.sep, "/")
+        if relative.startswith(".."):
+            continue
+        result = spec.check_file(relative + ("/" if is_dir else ""))
+        if result.include is not None:
+            ignored = result.include
+    return ignored
+
+
+def excluded_reason(path: str) -> str | None:
+    """Why a file named on the command line would be passed over in a folder walk (for --force-exclude)."""
+    absolute = os.path.abspath(path)
+    settings = settings_for(absolute)
+    if settings.is_excluded(absolute):
+        return "excluded by [tool.gradfix] exclude"
+    top = settings.root or os.getcwd()
+    relative = os.path.relpath(os.path.dirname(absolute), top)
+    if not relative.startswith(".."):
+        current = top
+        for part in [] if relative == "." else relative.split(os.sep):
+            current = os.path.join(current, part)
+            if _excluded_dir_name(part) or is_virtualenv(current):
+                return f"inside {part}/, which gradfix passes over"
+            if settings.is_excluded(current, is_dir=True):
+                return "excluded by [tool.gradfix] exclude"
+    directory = os.path.dirname(absolute)
+    if _gitignored(absolute, False, _ancestors(directory)):
+        return "ignored by .gitignore"
+    return None
+
+
+def discover(paths: Sequence[str], force_exclude: bool = False, extensions: Sequence[str] = EXTENSIONS) -> Iterator[Discovered]:
+    for path in paths:
+        if os.path.isdir(path):
+            found = False
+            for item in _walk(path, tuple(extensions)):
+                found = True
+                yield item
+            if not found:
+                yield Discovered(path, True, "folder holds no Python files (or all are excluded)")
+        elif os.path.lexists(path):
+            if force_exclude and excluded_reason(path) is not None:
+                continue
+            yield Discovered(path, True)
+        else:
+            yield Discovered(path, True, "no such file or folder")
+
+
+def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
+    bases_above = _ancestors(os.path.abspath(top))[:-1]
+    for root, dirs, files in os.walk(top):
+        absolute_root = os.path.abspath(root)
+        bases = [*bases_above, *_chain_below(os.path.abspath(top), absolute_root)]
+        settings = settings_for(absolute_root)
+        kept = []
+        for name in sorted(dirs):
+            full = os.path.join(absolute_root, name)
+            if _excluded_dir_name(name) or is_virtualenv(full) or settings.is_excluded(full, is_dir=True):
+                continue
+            if _gitignored(full, True, bases):
+                continue
+            kept.append(name)
+        dirs[:] = kept
+        for name in sorted(files):
+            if not name.endswith(extensions):
+                continue
+            full = os.path.join(absolute_root, name)
+            if settings.is_excluded(full) or _gitignored(full, False, bases):
+                continue
+            yield Discovered(os.path.join(root, name), False)
+
+
+def _chain_below(top: str, directory: str) -> list[str]:
+    chain = [directory]
+    while chain[-1] != top and len(chain[-1]) > len(top):
+        chain.append(os.path.dirname(chain[-1]))
+    return chain[::-1]
+
+
+def clear_cache() -> None:
+    _gitignore.cache_clear()

@@ -1,0 +1,396 @@
+"""Repair what a run found: candidate fixes for each cause, each verified alone by a re-run.
+
+    cause ──rules' repairs + confirmed static fixes──▶ candidates ──apply to a copy, re-run──▶ verified?
+
+A candidate is *verified* only when the patched copy runs its step through the optimizer's
+update (or, for a program with no optimizer, past its gradient call) without a new exception,
+every variable the fix was for now gets a gradient, none loses one, and every gradient is applied
+to the variable it was computed for. The first verified candidate of a cause is chosen; the
+others are listed. Only verified fixes are ever written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, Sequence
+
+from gradfix import categories as cat
+from gradfix.edits import apply_edits, line_edits
+from gradfix.model import Applicability, Fix
+from gradfix.repair_site import Candidate, RepairSite
+from gradfix.runtime.facts import RunFacts
+from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
+from gradfix.source import SourceError, SourceFile, read_source
+
+MAX_CANDIDATES = 4  # tried per cause; each try is one run of the program
+
+
+@dataclass(frozen=True)
+class Run:
+    """How to run the program again: what diagnose ran, with the same interpreter, arguments and limits."""
+
+    target: str
+    args: tuple[str, ...] = ()
+    python: str = sys.executable
+    timeout: float = DEFAULT_TIMEOUT
+    steps: int = 1
+    cwd: str = ""
+
+
+@dataclass
+class Verification:
+    """What the re-run of one patched copy showed."""
+
+    ran: bool
+    status: str = ""
+    before: dict[str, bool] = field(default_factory=dict)  # variable key -> got a gradient
+    after: dict[str, bool] = field(default_factory=dict)
+    still_failing: list[str] = field(default_factory=list)  # variables the fix was for, still without a gradient
+    lost: list[str] = field(default_factory=list)  # variables that had a gradient before and not after
+    problems: list[str] = field(default_factory=list)  # a new exception, an update that did not run or went wrong
+    verified: bool = False
+    reason: str = ""  # one line: why it is not verified
+
+    def to_dict(self) -> dict:
+        return {"ran": self.ran, "status": self.status, "verified": self.verified, "reason": self.reason,
+                "before": self.before, "after": self.after, "still_failing": self.still_failing,
+                "lost": self.lost, "problems": self.problems}
+
+
+@dataclass
+class Attempt:
+    candidate: Candidate
+    fix: Fix  # the candidate as line edits, with ``verified`` filled in once it ran
+    verification: Verification | None = None  # None: not tried
+
+
+@dataclass
+class Repair:
+    """The fixes tried for one finding of a diagnosis, and the one chosen."""
+
+    index: int  # the finding's index in Diagnosis.findings
+    attempts: list[Attempt] = field(default_factory=list)
+    note: str = ""  # when nothing was verified: why, and what the user must decide
+
+    @property
+    def chosen(self) -> Attempt | None:
+        for attempt in self.attempts:
+            if attempt.verification is not None and attempt.verification.verified:
+                return attempt
+        return None
+
+
+@dataclass
+class FilePatch:
+    path: str
+    old_text: str
+    new_text: str
+    diff: str
+    fixes: list[Fix]
+    source: object = None  # the SourceFile, for writing
+
+
+# --------------------------------------------------------------------------- candidates
+
+def candidates(diagnosis, index: int) -> list[Candidate]:
+    """Every candidate for one finding: the rule's repairs from the run's facts, then the confirmed static fix."""
+    from gradfix.registry import all_rules
+
+    cause = diagnosis.causes[index]
+    found: list[Candidate] = []
+    site = _site(cause)
+    if site is not None:
+        for rule_class in all_rules():
+            if cause.category not in rule_class.categories:
+                continue
+            try:
+                found.extend(c for c in rule_class().repairs(site) if c is not None)
+            except Exception as problem:  # noqa: BLE001 - one failing repair must not stop the others
+                if os.environ.get("GRADFIX_STRICT"):
+                    raise
+                print(f"gradfix: internal error: {rule_class.code}'s repair failed ({type(problem).__name__}: {problem})",
+                      file=sys.stderr)
+    static = _static_candidate(diagnosis, index)
+    if static is not None and all(static.new_text != c.new_text for c in found):
+        found.append(static)
+    unique: list[Candidate] = []
+    for candidate in found:
+        if all(candidate.new_text != c.new_text or candidate.path != c.path for c in unique):
+            unique.append(candidate)
+    order = {Applicability.SAFE: 0, Applicability.UNSAFE: 1, Applicability.DISPLAY_ONLY: 2}
+    return sorted(unique, key=lambda c: order[c.applicability])
+
+
+def _site(cause) -> RepairSite | None:
+    path = cause.site.file if cause.site is not None and cause.site.file else None
+    if path is None and cause.call is not None and cause.call.where is not None:
+        path = cause.call.where.file
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        return RepairSite(cause, read_source(path))
+    except (SourceError, Exception):  # noqa: BLE001 - a file LibCST cannot parse has no repair site
+        return None
+
+
+def _static_candidate(diagnosis, index: int) -> Candidate | None:
+    """The fix of the static findings the run confirmed for this cause, applied together."""
+    from gradfix.engine import fix_source
+
+    confirmed = [f for f in diagnosis.confirmed[index] if f.fix is not None] if index < len(diagnosis.confirmed) else []
+    if not confirmed:
+        return None
+    path = confirmed[0].span.path
+    try:
+        source = read_source(path)
+    except SourceError:
+        return None
+    outcome = fix_source(source, only=[f for f in confirmed if f.span.path == path], include_unsafe=True)
+    text, applied = outcome.new_text, list(outcome.applied)
+    # fix_source matches findings by (rule, line): a second finding of the same rule close by
+    # (np.square(pred.numpy())) is taken in further rounds.
+    lines = {f.span.start_line for f in confirmed}
+    rules = {f.rule for f in confirmed}
+    remaining = outcome.remaining
+    for _ in range(4):
+        more = [f for f in remaining if f.rule in rules and f.fix is not None
+                and any(abs(f.span.start_line - line) <= 2 for line in lines)]
+        if not more:
+            break
+        again = fix_source(SourceFile(source.path, text, source.encoding), only=more, include_unsafe=True)
+        if not again.changed:
+            break
+        applied.extend(again.applied)
+        text, remaining = again.new_text, again.remaining
+    if not applied or text == source.text:
+        return None
+    worst = max(applied, key=lambda fix: [Applicability.SAFE, Applicability.UNSAFE, Applicability.DISPLAY_ONLY].index(fix.applicability))
+    return Candidate(applied[0].rule, applied[0].description, worst.applicability, path, text, worst.reason)
+
+
+# --------------------------------------------------------------------------- verification
+
+def verify_texts(diagnosis, texts: Mapping[str, str], keys: Sequence[str], run: Run, category: str = "") -> Verification:
+    """Re-run the step on a copy of the program with ``texts`` written in; never touches the user's files."""
+    before = diagnosis.facts.gradient_status()
+    try:
+        facts = run_patched(texts, run)
+    except CannotVerify as problem:
+        return Verification(False, before=before, reason=str(problem))
+    return judge(diagnosis.facts, facts, keys, category)
+
+
+def judge(original: RunFacts, patched: RunFacts, keys: Sequence[str], category: str = "") -> Verification:
+    """The verdict on a patched run, against the original run and the variables a fix was for."""
+    before = original.gradient_status()
+    result = Verification(True, status=patched.status, before=before)
+    if not patched.diagnosed:
+        detail = f": {patched.error.type}: {patched.error.message}" if patched.error is not None else ""
+        result.reason = f"the patched program did not get to a gradient ({patched.status}{detail})"
+        result.problems.append(result.reason)
+        return result
+    after = patched.gradient_status()
+    result.after = after
+    # a non-trainable variable is also fixed by no longer asking for its gradient
+    result.still_failing = [k for k in keys if after.get(k) is not True
+                            and not (category == cat.NOT_TRAINABLE and k not in after)]
+    result.lost = sorted(k for k, ok in before.items() if ok and after.get(k) is False)
+    problems = list(patched.update_problems())
+    if patched.error is not None and not _same_error(original, patched):
+        problems.append(f"the patched program raised {patched.error.type}: {patched.error.message}")
+    if (original.applies or _failed_in_update(original)) and not patched.update_completed():
+        problems.append("the patched step did not run through the optimizer's update")
+    result.problems = list(dict.fromkeys(problems))
+    result.verified = not result.still_failing and not result.lost and not result.problems
+    if not result.verified:
+        if result.still_failing:
+            result.reason = "still without a gradient: " + ", ".join(result.still_failing)
+        elif result.lost:
+            result.reason = "lost their gradient: " + ", ".join(result.lost)
+        else:
+            result.reason = result.problems[0]
+    return result
+
+
+def _same_error(original: RunFacts, patched: RunFacts) -> bool:
+    return (original.error is not None and patched.error is not None and original.error.type == patched.error.type
+            and original.error.message == patched.error.message)
+
+
+def _failed_in_update(facts: RunFacts) -> bool:
+    return facts.error is not None and "No gradients provided" in facts.error.message
+
+
+class CannotVerify(Exception):
+    pass
+
+
+def program_root(target: str, cwd: str) -> str:
+    """The folder that holds the program: what the verification copy is made of."""
+    from gradfix.runtime.bootstrap import resolve_target
+
+    kind, spec, _ = resolve_target(os.path.join(cwd, target) if not os.path.isabs(target) and _looks_like_file(target) else target)
+    if kind == "file":
+        return os.path.dirname(os.path.abspath(spec))
+    return os.path.abspath(cwd)
+
+
+def _looks_like_file(target: str) -> bool:
+    head = target.split(":", 1)[0]
+    return head.endswith(".py") or os.sep in head
+
+
+def run_patched(texts: Mapping[str, str], run: Run) -> RunFacts:
+    """Run the step in a bounded scratch copy of the program's folder with ``texts`` written in."""
+    from gradfix.runtime.sandbox import SandboxTooLarge, sandbox_copy
+
+    target, cwd = run.target, os.path.abspath(run.cwd or os.getcwd())
+    root = program_root(target, cwd)
+    outside = [p for p in texts if not os.path.abspath(p).startswith(root + os.sep)]
+    if outside:
+        raise CannotVerify(f"{', '.join(outside)} lies outside {root}, the folder the verification copy is made of")
+    try:
+        with sandbox_copy(root) as copy:
+            for path, text in texts.items():
+                destination = os.path.join(copy, os.path.relpath(os.path.abspath(path), root))
+                if os.path.islink(destination):
+                    os.unlink(destination)  # a linked original must not be written through
+                with open(destination, "w", encoding=_encoding_of(path), newline="") as out:
+                    out.write(text)
+            new_cwd = os.path.join(copy, os.path.relpath(cwd, root)) if (cwd + os.sep).startswith(root + os.sep) else copy
+            new_target = target
+            if _looks_like_file(target):
+                head, sep, tail = target.partition(":") if not os.path.exists(os.path.join(cwd, target)) else (target, "", "")
+                absolute = os.path.abspath(os.path.join(cwd, head))
+                new_target = os.path.join(copy, os.path.relpath(absolute, root)) + (sep + tail if sep else "")
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([new_cwd] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+            return run_step(new_target, args=run.args, python=run.python, timeout=run.timeout, steps=run.steps, cwd=new_cwd, env=env)
+    except SandboxTooLarge as problem:
+        raise CannotVerify(str(problem)) from None
+
+
+def _encoding_of(path: str) -> str:
+    try:
+        return read_source(path).encoding
+    except SourceError:
+        return "utf-8"
+
+
+# --------------------------------------------------------------------------- choosing
+
+def repair(diagnosis, run: Run, cancel=None, progress: Callable[[str], None] | None = None) -> list[Repair]:
+    """For each finding, try its candidates one by one on copies; the first that verifies is chosen."""
+    repairs = []
+    for index, cause in enumerate(diagnosis.causes):
+        found = Repair(index)
+        repairs.append(found)
+        options = candidates(diagnosis, index)
+        if not options:
+            found.note = no_fix_note(cause)
+            continue
+        for candidate in options:
+            source_text = _text_of(candidate.path)
+            fix = Fix(candidate.rule, candidate.description, candidate.applicability,
+                      line_edits(source_text, candidate.new_text), reason=candidate.reason)
+            attempt = Attempt(candidate, fix)
+            found.attempts.append(attempt)
+            if candidate.applicability is Applicability.DISPLAY_ONLY:
+                continue
+            if found.chosen is not None or len([a for a in found.attempts if a.verification]) >= MAX_CANDIDATES:
+                continue
+            if cancel is not None and cancel.is_set():
+                continue
+            if progress is not None:
+                progress(f"verifying: {candidate.description}")
+            attempt.verification = verify_texts(diagnosis, {candidate.path: candidate.new_text}, list(cause.keys), run,
+                                                cause.category)
+            attempt.fix = replace(attempt.fix, verified=attempt.verification.verified,
+                                  reason=attempt.fix.reason or ("" if attempt.verification.verified else ""))
+        if found.chosen is None:
+            tried = [a for a in found.attempts if a.verification is not None]
+            found.note = ("no candidate fix verified: " + "; ".join(a.verification.reason for a in tried)) if tried else no_fix_note(cause)
+    return repairs
+
+
+def _text_of(path: str) -> str:
+    try:
+        return read_source(path).text
+    except SourceError:
+        return ""
+
+
+def no_fix_note(cause) -> str:
+    """What the user must decide when no fix is general."""
+    return {
+        cat.NEVER_USED: "no general fix: call the layer or model in the step, remove it, or leave its variables out of "
+        "the ones trained; which one is right depends on what the program means",
+        cat.TARGET_INDEPENDENT: "no general fix: the value differentiated is a constant for this tape; decide what it "
+        "should be computed from (tape.watch would not help)",
+        cat.LOSS_IGNORES_PREDICTION: "no general fix: decide which tensor the loss should be computed from",
+        cat.UNKNOWN: "no fix: gradfix could not name the cause",
+    }.get(cause.category, "no fix is known for this shape of the bug")
+
+
+def best_fix(found: Repair) -> Fix | None:
+    """The fix to show for a finding: the verified one, else the first tried, else the first offered."""
+    chosen = found.chosen
+    if chosen is not None:
+        return chosen.fix
+    tried = [a for a in found.attempts if a.verification is not None]
+    if tried:
+        return tried[0].fix
+    return found.attempts[0].fix if found.attempts else None
+
+
+def patches_to_write(diagnosis, repairs: Sequence[Repair], include_unsafe: bool,
+                     run: Run) -> tuple[list[FilePatch], Verification | None, list[str]]:
+    """The verified fixes that may be written, merged per file; with several, the merge is verified again.
+
+    Returns the patches, the merge's verification (None for a single fix, verified already) and
+    what was left out, with why."""
+    from gradfix.patch import make_diff
+
+    chosen = []
+    left_out = []
+    for found in repairs:
+        attempt = found.chosen
+        if attempt is None:
+            continue
+        if attempt.fix.applicability is Applicability.UNSAFE and not include_unsafe:
+            left_out.append(f"{attempt.fix.rule} ({attempt.fix.description}): unsafe, verified; add --unsafe-fixes to write it")
+            continue
+        chosen.append(attempt)
+    by_file: dict[str, list[Attempt]] = {}
+    for attempt in chosen:
+        by_file.setdefault(attempt.candidate.path, []).append(attempt)
+    patches, texts = [], {}
+    for path, attempts in by_file.items():
+        source = read_source(path)
+        edits, taken = [], []
+        for attempt in attempts:
+            if any(attempt.fix.edits == fix.edits for fix in taken):
+                continue  # one fix for two causes (both gradient calls of a GAN step): written once
+            if any(_overlap(edit, other) for edit in attempt.fix.edits for other in edits):
+                left_out.append(f"{attempt.fix.rule} ({attempt.fix.description}): it overlaps another fix in "
+                                f"{os.path.relpath(path)}; run diagnose again once that one is applied")
+                continue
+            edits.extend(attempt.fix.edits)
+            taken.append(attempt.fix)
+        new_text = apply_edits(source.text, edits)
+        texts[path] = new_text
+        patches.append(FilePatch(path, source.text, new_text, make_diff(path, source.text, new_text), taken, source))
+    merged = None
+    if sum(len(p.fixes) for p in patches) > 1:
+        keys = [k for found in repairs if found.chosen in chosen for k in diagnosis.causes[found.index].keys]
+        merged = verify_texts(diagnosis, texts, keys, run)
+        if not merged.verified:
+            left_out.append(f"the fixes are verified one by one but not together ({merged.reason}); nothing is written")
+            patches = []
+    return patches, merged, left_out
+
+
+def _overlap(a, b) -> bool:
+    return a.start_line < max(b.end_line, b.start_line + 1) and b.start_line < max(a.end_line, a.start_line + 1)

@@ -1,0 +1,264 @@
+"""The one report document that ``check``, ``fix``, ``diagnose`` and ``report`` emit as JSON (and render as HTML).
+
+Its shape is described by ``gradfix/schema/report-1.json``; :func:`validate` checks a document against it.
+Every path in it is relative to the working directory, with forward slashes. Spans count lines and
+columns from 1: ``start_*`` is the first character, ``end_line`` the line of the last character and
+``end_column`` the column just after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from typing import Any, Iterable, Sequence
+
+from gradfix import __version__
+from gradfix.docs import rule_url
+from gradfix.model import Finding, Fix
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = "report-1.json"
+SCHEMA_ID = "https://github.com/gradfix/gradfix/blob/main/gradfix/schema/report-1.json"
+COMMANDS = ("check", "fix", "diagnose", "report")
+
+
+def relative(path: str, cwd: str | None = None) -> str:
+    """``path`` relative to ``cwd`` (the working directory by default), with forward slashes."""
+    if not path:
+        return path
+    cwd = os.path.abspath(cwd or os.getcwd())
+    return os.path.relpath(os.path.abspath(os.path.join(cwd, path)), cwd).replace(os.sep, "/")
+
+
+def _span(data: dict, cwd: str | None) -> dict:
+    return {**data, "path": relative(data["path"], cwd)}
+
+
+def finding_dict(finding: Finding, cwd: str | None = None) -> dict[str, Any]:
+    data = finding.to_dict()
+    data["span"] = _span(data["span"], cwd)
+    data["related"] = [{**r, "span": _span(r["span"], cwd)} for r in data["related"]]
+    data["url"] = rule_url(finding.rule)
+    return data
+
+
+def patch_dict(path: str, diff: str, fixes: Iterable[Fix], applied: bool, cwd: str | None = None) -> dict[str, Any]:
+    return {"path": relative(path, cwd), "diff": diff, "fixes": [fix.to_dict() for fix in fixes], "applied": applied}
+
+
+def document(
+    command: str,
+    findings: Sequence[Finding],
+    fixes: Sequence[dict] = (),
+    errors: Sequence[tuple[str, str]] = (),
+    verification: dict | None = None,
+    extra: dict | None = None,
+    cwd: str | None = None,
+    exit_code: int | None = None,
+) -> dict[str, Any]:
+    """The report as a plain dictionary: findings, the patches proposed or written (``patch_dict``), errors.
+
+    ``extra`` adds top-level sections the schema knows, such as ``diagnose`` (see :func:`diagnose_document`).
+    """
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}")
+    data: dict[str, Any] = {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "gradfix", "version": __version__},
+        "command": command,
+        "exit_code": exit_code,
+        "findings": [finding_dict(f, cwd) for f in findings],
+        "fixes": list(fixes),
+        "verification": verification,
+        "errors": [{"path": relative(path, cwd), "message": message} for path, message in errors],
+    }
+    if extra:
+        data.update(extra)
+    return data
+
+
+def render(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_schema() -> dict[str, Any]:
+    return json.loads(resources.files("gradfix").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+def validate(data: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if ``data`` does not follow the schema (needs the dev extra)."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator(load_schema()).validate(data)
+
+
+# --------------------------------------------------------------------------- diagnose
+
+def _site(site, cwd: str | None) -> dict[str, Any] | None:
+    if site is None:
+        return None
+    return {"path": relative(site.file, cwd) if site.file else "", "line": site.line, "column": site.column,
+            "function": site.function, "code": site.code}
+
+
+def _tensor(data: dict | None, cwd: str | None) -> dict[str, Any] | None:
+    if not data:
+        return None
+    tensor = {key: data.get(key) for key in ("name", "line", "code", "shape", "dtype")}
+    tensor["path"] = relative(data["file"], cwd) if data.get("file") else None
+    if tensor["shape"] is not None:
+        tensor["shape"] = list(tensor["shape"])
+    return tensor
+
+
+def _key(source) -> str:
+    """A variable's key in the run's facts: its path, made unique when two variables share one."""
+    return getattr(source, "key", "") or source.path
+
+
+def _variable(source, gradient: bool, cwd: str | None) -> dict[str, Any]:
+    layer = source.layer
+    return {
+        "path": _key(source),
+        "kind": source.kind,
+        "shape": list(source.shape) if source.shape is not None else None,
+        "dtype": source.dtype,
+        "trainable": source.trainable,
+        "gradient": gradient,
+        "created_at": _site(source.created_at, cwd),
+        "layer": None if layer is None else {"class": layer.cls, "name": layer.name, "built_at": _site(layer.built_at, cwd)},
+    }
+
+
+def verification_dict(verification, findings: Sequence[Finding], repairs: Sequence = ()) -> dict[str, Any] | None:
+    """The re-runs of the patched program: the merged run (if any) and, per finding, its own fix's run.
+
+    Accepts both a per-finding mapping (``verification.verified``: finding index -> bool) and the
+    repair records of ``diagnosis.repairs`` (each with its attempts' verifications).
+    """
+    runs = []
+    for found in repairs:
+        chosen = getattr(found, "chosen", None)
+        attempts = [chosen] if chosen is not None else [a for a in found.attempts if a.verification is not None][-1:]
+        for attempt in attempts:
+            check = attempt.verification
+            runs.append((found.index, check))
+    if verification is None and not runs:
+        return None
+    main = verification if verification is not None else runs[0][1]
+    fixes = []
+    per_finding = getattr(main, "verified", None)
+    if isinstance(per_finding, dict):
+        for index, ok in sorted(per_finding.items()):
+            still = getattr(main, "still_failing", {})
+            fixes.append({"finding": index, "rule": findings[index].rule if index < len(findings) else "",
+                          "verified": bool(ok), "still_failing": list(still.get(index, ()) if isinstance(still, dict) else ())})
+    for index, check in runs:
+        fixes.append({"finding": index, "rule": findings[index].rule if index < len(findings) else "",
+                      "verified": bool(check.verified), "still_failing": list(check.still_failing),
+                      "before": dict(check.before), "after": dict(check.after)})
+    return {
+        "ran": bool(main.ran),
+        "status": main.status,
+        "reason": main.reason,
+        "before": dict(main.before),
+        "after": dict(main.after),
+        "lost": list(main.lost),
+        "fixes": fixes,
+    }
+
+
+def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
+    """The ``diagnose`` section: the run's status, every variable (in the order the run met them) and the causes."""
+    facts = diagnosis.facts
+    status = facts.gradient_status()
+    findings = diagnosis.findings if facts.diagnosed else diagnosis.crash_findings
+    error = facts.error
+    return {
+        "target": relative(facts.target, cwd) if facts.target else "",
+        "args": list(facts.args),
+        "status": facts.status,
+        "tensorflow_version": facts.tensorflow_version,
+        "keras_version": facts.keras_version,
+        "error": None if error is None else {"type": error.type, "message": error.message, "traceback": error.traceback},
+        "gradients": status,
+        "variables": [_variable(source, status.get(_key(source), not source.lost), cwd) for source in facts.all_sources()],
+        "causes": [
+            {
+                "category": cause.category,
+                "finding": index if index < len(findings) else None,
+                "site": _site(cause.site, cwd),
+                "detail": cause.detail,
+                "variables": [_key(source) for source in cause.variables],
+                "last_connected": _tensor(cause.last_connected, cwd),
+                "basis": cause.basis,
+                "cut": _cut(cause.cut, cwd),
+            }
+            for index, cause in enumerate(diagnosis.causes)
+        ],
+        "repairs": [_repair(found) for found in getattr(diagnosis, "repairs", ())],
+        "notes": [{"kind": n.get("kind", ""), "message": n.get("message", ""), "site": _note_site(n.get("site"), cwd)}
+                  for n in facts.notes if n.get("kind") == "instrumentation"],
+        "left_out": list(getattr(diagnosis, "left_out", ())),
+    }
+
+
+def _cut(cut: dict | None, cwd: str | None) -> dict | None:
+    if not cut:
+        return None
+    data = {k: v for k, v in cut.items() if k != "layer"}
+    if data.get("file"):
+        data["file"] = relative(data["file"], cwd)
+    if cut.get("layer"):
+        data["layer"] = {"class": cut["layer"].get("class"), "name": cut["layer"].get("name")}
+    return data
+
+
+def _note_site(site: dict | None, cwd: str | None) -> dict | None:
+    if not site:
+        return None
+    return {"path": relative(site.get("file", ""), cwd) if site.get("file") else "", "line": site.get("line")}
+
+
+def _repair(found) -> dict[str, Any]:
+    chosen = found.chosen
+    return {
+        "finding": found.index,
+        "note": found.note,
+        "chosen": found.attempts.index(chosen) if chosen is not None else None,
+        "attempts": [{"fix": a.fix.to_dict(), "verification": a.verification.to_dict() if a.verification else None}
+                     for a in found.attempts],
+    }
+
+
+def diagnose_document(diagnosis, command: str = "diagnose", cwd: str | None = None,
+                      errors: Sequence[tuple[str, str]] = (), applied: bool = False) -> dict[str, Any]:
+    """The whole report of a :class:`gradfix.diagnose.Diagnosis`, for ``diagnose --json`` and ``report``."""
+    facts = diagnosis.facts
+    findings = diagnosis.findings if facts.diagnosed else diagnosis.crash_findings
+    fixes = [patch_dict(p.path, p.diff, p.fixes, applied, cwd) for p in diagnosis.patches]
+    return document(
+        command,
+        findings,
+        fixes=fixes,
+        errors=errors,
+        verification=verification_dict(diagnosis.verification, findings, getattr(diagnosis, "repairs", ())),
+        extra={"diagnose": diagnose_section(diagnosis, cwd)},
+        cwd=cwd,
+        exit_code=diagnosis.exit_code,
+    )
+
+
+def target_document(target: str, args: Sequence[str] = (), python: str | None = None, timeout: float | None = None,
+                    command: str = "report") -> dict[str, Any]:
+    """Run TARGET (as ``diagnose --fix --unsafe-fixes`` does, nothing written) and return its document."""
+    from gradfix.diagnose import diagnose_target
+
+    options: dict[str, Any] = {"python": python} if python else {}
+    if timeout is not None:
+        options["timeout"] = timeout
+    cwd = os.getcwd()
+    diagnosis = diagnose_target(target, list(args), cwd=cwd, fix=True, unsafe_fixes=True, **options)
+    return diagnose_document(diagnosis, command=command, cwd=cwd)

@@ -1,0 +1,180 @@
+"""`gradfix lsp` end to end: a real client opens fixtures, reads diagnostics, applies code actions."""
+
+from __future__ import annotations
+
+
+import pytest
+from lsprotocol import types
+
+from gradfix.engine import fix_source
+from gradfix.lsp.convert import FIX_ALL_KIND, apply_lsp_edits
+from gradfix.source import SourceFile
+
+from conftest import FIXTURES, edits_of, open_document, published_for, replace_text, wait_until
+
+pytestmark = pytest.mark.asyncio
+
+OUTSIDE = "computed-outside-tape/forward_pass_before_tape.py"
+
+
+async def code_actions(client, uri, range_, only=None):
+    return await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=range_,
+        context=types.CodeActionContext(diagnostics=[], only=only),
+    ))
+
+
+def whole_document() -> types.Range:
+    return types.Range(types.Position(0, 0), types.Position(10_000, 0))
+
+
+async def test_open_publishes_rule_diagnostics_with_link_and_related(client, copy_fixture):
+    path = copy_fixture(OUTSIDE)
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri))
+    [diagnostic] = params.diagnostics
+    assert diagnostic.code == "GF001"
+    assert diagnostic.source == "gradfix"
+    assert diagnostic.range.start == types.Position(17, 8)  # fixture's .expected: line 18
+    assert diagnostic.code_description.href.endswith("GF001-computed-outside-tape.md")
+    assert diagnostic.severity == types.DiagnosticSeverity.Error
+    related = diagnostic.related_information
+    assert related and all(item.location.uri == uri for item in related)
+    assert {item.location.range.start.line for item in related} >= {18, 20}  # the tape block, the gradient call
+
+
+async def test_quick_fix_is_minimal_and_gives_the_expected_program(client, copy_fixture):
+    path = copy_fixture(OUTSIDE)
+    text = path.read_text()
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri))
+    actions = await code_actions(client, uri, params.diagnostics[0].range)
+    [fix] = [a for a in actions if a.title.startswith("Fix GF001")]
+    assert fix.kind == types.CodeActionKind.QuickFix and fix.is_preferred
+    assert fix.diagnostics[0].code == "GF001"
+    edits = edits_of(fix, uri)
+    assert all(len(e.new_text) < 80 for e in edits)  # not a whole-document replacement
+    assert apply_lsp_edits(text, edits) == (FIXTURES / OUTSIDE).with_name("forward_pass_before_tape.fixed.py").read_text()
+    noqa = [a for a in actions if a.title.startswith("Suppress GF001")]
+    assert len(noqa) == 1 and not noqa[0].is_preferred
+
+
+async def test_unsafe_fix_is_labelled_and_not_preferred(client, copy_fixture):
+    path = copy_fixture("seed/example1.py")
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri))
+    [diagnostic] = [d for d in params.diagnostics if d.code == "GF003"]
+    actions = await code_actions(client, uri, diagnostic.range)
+    [fix] = [a for a in actions if "GF003" in a.title and not a.title.startswith("Suppress")]
+    assert fix.title.startswith("Unsafe fix GF003") and "may change what the program computes" in fix.title
+    assert not fix.is_preferred
+    assert apply_lsp_edits(path.read_text(), edits_of(fix, uri)) == (FIXTURES / "seed/example1.fixed.py").read_text()
+
+
+async def test_diagnostics_follow_changes_of_the_editor_text_not_the_file(client, copy_fixture):
+    path = copy_fixture(OUTSIDE)
+    text = path.read_text()
+    uri = open_document(client, path)
+    await wait_until(client, lambda: published_for(client, uri, 1))
+    replace_text(client, uri, "# one\n# two\n" + text, 2)
+    params = await wait_until(client, lambda: published_for(client, uri, 2))
+    assert [(d.code, d.range.start.line) for d in params.diagnostics] == [("GF001", 19)]
+    fixed = (FIXTURES / OUTSIDE).with_name("forward_pass_before_tape.fixed.py").read_text()
+    replace_text(client, uri, fixed, 3)
+    params = await wait_until(client, lambda: published_for(client, uri, 3))
+    assert list(params.diagnostics) == []
+    assert path.read_text() == text  # the file on disk was never the one analysed
+
+
+async def test_incremental_changes_are_applied_before_analysis(client, copy_fixture):
+    path = copy_fixture(OUTSIDE)
+    uri = open_document(client, path)
+    await wait_until(client, lambda: published_for(client, uri, 1))
+    # type the fix by hand: delete the forward pass before the tape, re-type it inside
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[
+            types.TextDocumentContentChangePartial(range=types.Range(types.Position(17, 0), types.Position(18, 0)), text=""),
+            types.TextDocumentContentChangePartial(range=types.Range(types.Position(18, 0), types.Position(18, 0)),
+                                                   text="            logits = model(x_batch, training=True)\n"),
+        ],
+    ))
+    params = await wait_until(client, lambda: published_for(client, uri, 2))
+    assert list(params.diagnostics) == []
+
+
+async def test_syntax_error_mid_typing_keeps_the_last_findings_and_other_documents(client, copy_fixture):
+    broken_path = copy_fixture(OUTSIDE)
+    other_path = copy_fixture("seed/example1.py")
+    uri = open_document(client, broken_path)
+    first = await wait_until(client, lambda: published_for(client, uri, 1))
+    text = broken_path.read_text()
+    replace_text(client, uri, text.replace("loss = loss_fn(y_batch, logits)", "loss = loss_fn(y_batch, logits"), 2)
+    message = await wait_until(client, lambda: [m for m in client.log_messages if "syntax error" in m.message])
+    assert str(broken_path) in message[0].message and "last version that parsed" in message[0].message
+    assert published_for(client, uri, 2) is None  # nothing was taken away while typing
+    other = open_document(client, other_path)
+    assert (await wait_until(client, lambda: published_for(client, other, 1))).diagnostics
+    actions = await code_actions(client, uri, first.diagnostics[0].range)
+    assert not actions  # no fix computed on a text that no longer exists
+    replace_text(client, uri, text, 3)
+    again = await wait_until(client, lambda: published_for(client, uri, 3))
+    assert [d.code for d in again.diagnostics] == ["GF001"]
+
+
+async def test_fix_all_applies_every_safe_fix(client, copy_fixture):
+    path = copy_fixture("variable-rebound-to-tensor/linear_regression.py")
+    text = path.read_text()
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri))
+    assert len(params.diagnostics) == 2
+    actions = await code_actions(client, uri, whole_document(), only=[types.CodeActionKind.SourceFixAll])
+    [fix_all] = actions
+    assert fix_all.kind == FIX_ALL_KIND
+    result = apply_lsp_edits(text, edits_of(fix_all, uri))
+    assert result == (FIXTURES / "variable-rebound-to-tensor/linear_regression.fixed.py").read_text()
+    assert result == fix_source(SourceFile(str(path), text, "utf-8")).new_text
+    quick = await code_actions(client, uri, whole_document(), only=[types.CodeActionKind.QuickFix])
+    assert quick and all(a.kind == types.CodeActionKind.QuickFix for a in quick)
+
+
+async def test_noqa_action_silences_the_finding(client, copy_fixture):
+    path = copy_fixture(OUTSIDE)
+    text = path.read_text()
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri, 1))
+    actions = await code_actions(client, uri, params.diagnostics[0].range)
+    [noqa] = [a for a in actions if a.title.startswith("Suppress GF001")]
+    new_text = apply_lsp_edits(text, edits_of(noqa, uri))
+    assert new_text.splitlines()[17] == "        logits = model(x_batch, training=True)  # noqa: GF001"
+    replace_text(client, uri, new_text, 2)
+    assert list((await wait_until(client, lambda: published_for(client, uri, 2))).diagnostics) == []
+
+
+async def test_opening_a_program_never_runs_it(client, tmp_path):
+    marker = tmp_path / "ran"
+    program = tmp_path / "train.py"
+    program.write_text(f"open({str(marker)!r}, 'w').close()\nimport tensorflow as tf\n")
+    uri = open_document(client, program)
+    assert list((await wait_until(client, lambda: published_for(client, uri))).diagnostics) == []
+    assert not marker.exists()
+
+
+async def test_diagnose_without_a_target_says_how_to_set_one(client):
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="gradfix.diagnose"))
+    assert result["status"] == "no-target"
+    assert any("diagnose.target" in m.message for m in client.messages)
+
+
+async def test_fix_all_offered_among_all_actions_is_resolved_on_choice(client, copy_fixture):
+    path = copy_fixture("variable-rebound-to-tensor/linear_regression.py")
+    text = path.read_text()
+    uri = open_document(client, path)
+    await wait_until(client, lambda: published_for(client, uri))
+    actions = await code_actions(client, uri, whole_document())
+    [placeholder] = [a for a in actions if a.kind == FIX_ALL_KIND]
+    assert placeholder.edit is None  # computed only when chosen (codeAction/resolve)
+    resolved = await client.code_action_resolve_async(placeholder)
+    result = apply_lsp_edits(text, edits_of(resolved, uri))
+    assert result == (FIXTURES / "variable-rebound-to-tensor/linear_regression.fixed.py").read_text()

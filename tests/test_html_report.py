@@ -1,0 +1,146 @@
+"""The review page: one self-contained file whose structure a reviewer relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+
+from fixture_cases import FIXTURES
+from gradfix.cli import main
+from gradfix.emit import html
+from gradfix.engine import analyze
+from gradfix.model import Evidence
+from gradfix.patch import make_diff
+from gradfix.report import document, patch_dict, validate
+from gradfix.edits import apply_edits
+from gradfix.source import read_source
+
+BUGGY = FIXTURES / "seed" / "example1.py"
+
+
+class Page(HTMLParser):
+    """Elements with their classes and attributes, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements: list[tuple[str, dict]] = []
+        self.stack: list[str] = []
+        self.sections: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.elements.append((tag, attrs))
+        if tag == "section" and "finding" in attrs.get("class", "").split():
+            self.sections.append({"id": attrs["id"], "tags": []})
+        elif self.sections and tag != "section":
+            self.sections[-1]["tags"].append((tag, attrs))
+
+    def classes(self, tag):
+        return [attrs.get("class", "").split() for t, attrs in self.elements if t == tag]
+
+
+def _variable(path, layer, built_line, gradient):
+    site = {"path": "train.py", "line": built_line, "column": 5, "function": "<module>", "code": "Dense(...)"}
+    return {"path": path, "kind": "variable", "shape": [2], "dtype": "float32", "trainable": True, "gradient": gradient,
+            "created_at": site, "layer": {"class": "Dense", "name": layer, "built_at": site}}
+
+
+def _document(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(BUGGY, tmp_path / "train.py")
+    source = read_source("train.py")
+    [finding] = analyze(source)
+    fix = finding.fix.__class__(**{**finding.fix.__dict__, "verified": True})
+    finding = finding.replace(fix=fix, evidence=Evidence.VERIFIED, variables=("sequential/dense_1/kernel",),
+                              explanation="The loss reads the first layer's output, so the second layer plays no part.")
+    diff = make_diff("train.py", source.text, apply_edits(source.text, fix.edits))
+    variables = [_variable("sequential/dense/kernel", "dense", 4, True), _variable("sequential/dense/bias", "dense", 4, True),
+                 _variable("sequential/dense_1/kernel", "dense_1", 5, False),
+                 _variable("sequential/dense_1/bias", "dense_1", 5, False),
+                 _variable("sequential/head/kernel", "head", 6, True), _variable("sequential/head/bias", "head", 6, False)]
+    diagnose = {
+        "target": "train.py", "args": [], "status": "ok", "tensorflow_version": "2.21.0", "keras_version": "3.15.1",
+        "error": None, "gradients": {v["path"]: v["gradient"] for v in variables}, "variables": variables,
+        "causes": [{"category": "loss-ignores-prediction", "finding": 0, "detail": "the loss reads <the first layer>",
+                    "site": {"path": "train.py", "line": 17, "column": None, "function": "<module>", "code": "loss = f(y)"},
+                    "variables": ["sequential/dense_1/kernel", "sequential/dense_1/bias"],
+                    "last_connected": {"name": "predictions", "path": "train.py", "line": 16, "code": "predictions = model(x)",
+                                       "shape": [100, 10], "dtype": "float32"}}],
+    }
+    verification = {"ran": True, "status": "ok", "reason": "", "before": diagnose["gradients"],
+                    "after": {v["path"]: True for v in variables}, "lost": [],
+                    "fixes": [{"finding": 0, "rule": "GF003", "verified": True, "still_failing": []}]}
+    data = document("report", [finding], fixes=[patch_dict("train.py", diff, [fix], applied=False)],
+                    verification=verification, extra={"diagnose": diagnose}, exit_code=1)
+    validate(data)
+    return data
+
+
+def test_page_structure(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    text = html.render(data)
+    page = Page()
+    page.feed(text)
+    # one section per finding, each with its diff table, its badges and its explanation
+    assert [s["id"] for s in page.sections] == ["finding-0"]
+    tags = page.sections[0]["tags"]
+    assert any(t == "table" and "diff" in a.get("class", "") for t, a in tags)
+    badges = [a["class"].split()[1] for t, a in tags if t == "span" and a.get("class", "").startswith("badge ")]
+    assert badges == ["unsafe", "verified"]
+    assert any(t == "p" and a.get("class") == "explanation" for t, a in tags)
+    # the diff is side by side: removed lines on the left, added lines on the right
+    cells = page.classes("td")
+    assert ["code", "del"] in cells and ["code", "add"] in cells
+    # the model: one box per layer, in creation order, coloured by whether its variables got gradients
+    layers = [(a["data-layer"], a["class"].split()[1]) for t, a in page.elements if t == "g" and a.get("class", "").startswith("layer ")]
+    assert layers == [("dense", "connected"), ("dense_1", "disconnected"), ("head", "partial")]
+    # the break, between the last connected tensor and the loss, at the cause's site
+    [brk] = [a for t, a in page.elements if t == "g" and a.get("class") == "break"]
+    assert brk["data-site"] == "train.py:17"
+    assert "last connected" in text and "predictions · line 16" in text
+    # self-contained: nothing fetched (the SVG namespace is an identifier, not a request)
+    fetched = [a for t, a in page.elements for k, v in a.items()
+               if k in ("src", "href") or (k == "style" and "url(" in (v or ""))]
+    assert fetched == []
+    assert not re.search(r"<(script|link|img|iframe)\b", text)
+    assert not re.search(r"@import|url\((?!#)", text)
+
+
+def test_page_without_a_run_says_so(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    data["diagnose"].update(status="crashed", variables=[], causes=[], gradients={})
+    text = html.render(data)
+    assert "no picture of the model" in text and "run status: crashed" in text
+
+
+@pytest.mark.tensorflow
+def test_report_command_writes_the_page(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(BUGGY, tmp_path / "train.py")
+    result = CliRunner().invoke(main, ["report", "train.py", "-o", "review.html"])
+    assert result.exit_code == 1, result.output
+    page = Page()
+    page.feed((tmp_path / "review.html").read_text())
+    layers = [(a["data-layer"], a["class"].split()[1]) for t, a in page.elements if t == "g" and a.get("class", "").startswith("layer ")]
+    assert layers == [("dense", "connected"), ("dense_1", "disconnected")]
+    assert [s["id"] for s in page.sections] == ["finding-0"]
+    assert (tmp_path / "train.py").read_text() == BUGGY.read_text()  # the report writes nothing else
+
+
+@pytest.mark.tensorflow
+def test_diagnose_document_follows_the_schema(tmp_path, monkeypatch):
+    from gradfix.report import target_document
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(BUGGY, tmp_path / "train.py")
+    data = target_document("train.py", command="diagnose")
+    validate(data)
+    assert data["diagnose"]["gradients"]["sequential/dense_1/kernel"] is False
+    assert data["verification"]["after"]["sequential/dense_1/kernel"] is True
+    assert data["findings"][0]["fix"]["verified"] is True
+    assert json.loads(json.dumps(data)) == data

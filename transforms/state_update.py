@@ -1,0 +1,348 @@
+"""GF013 state-update-in-forward-path."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+
+from gradfix.categories import STATE_UPDATE
+from gradfix.model import Applicability
+from gradfix.rule import Invalid, Report, Rule
+from gradfix.static.analysis import ModuleAnalysis
+
+ASSIGN_METHODS = {"assign": "{new}", "assign_add": "{old} + ({new})", "assign_sub": "{old} - ({new})"}
+# Keras metrics with a loss of the same meaning (the metric averages it over batches; the loss is the batch's).
+METRIC_LOSS = {
+    "MeanSquaredError": "MeanSquaredError", "MeanAbsoluteError": "MeanAbsoluteError",
+    "MeanAbsolutePercentageError": "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError": "MeanSquaredLogarithmicError", "BinaryCrossentropy": "BinaryCrossentropy",
+    "CategoricalCrossentropy": "CategoricalCrossentropy", "SparseCategoricalCrossentropy": "SparseCategoricalCrossentropy",
+    "KLDivergence": "KLDivergence", "Poisson": "Poisson", "Hinge": "Hinge", "SquaredHinge": "SquaredHinge",
+    "CategoricalHinge": "CategoricalHinge", "LogCoshError": "LogCosh", "CosineSimilarity": "CosineSimilarity",
+}
+LOSS_ARGUMENTS = {"from_logits", "label_smoothing", "axis", "ignore_class"}
+
+
+class StateUpdateInForwardPath(Rule):
+    """Finds a value stored into a variable with `assign`, `assign_add` or `assign_sub` and read
+    back on the way to the loss: a layer's `call` or a custom loss that updates its state and returns
+    the variable, and a stateful Keras metric (`keras.metrics.MeanSquaredError()`, ...) used as the loss.
+
+    ## Why gradients vanish
+    A variable holds state. The tape records the read of a variable, not how its value was computed,
+    so what is stored with `assign` and read back has no gradient to the tensors it came from:
+    everything before the `assign` gets `None`. A Keras metric object updates its running totals with
+    `assign` and returns what it reads back, so a metric used as a loss gives no gradient at all
+    (`No gradients provided for any variable`).
+
+    ## Example
+    ```python
+    class Memory(keras.layers.Layer):
+        def call(self, inputs):
+            write = self.controller(inputs)
+            self.memory.assign(0.9 * self.memory + 0.1 * write)
+            return inputs * self.memory
+    ```
+
+    ## Fix
+    Compute the new value as a tensor, store it, and use the tensor:
+    ```python
+        def call(self, inputs):
+            write = self.controller(inputs)
+            new_memory = 0.9 * self.memory + 0.1 * write
+            self.memory.assign(new_memory)
+            return inputs * new_memory
+    ```
+    For a metric used as a loss, call the loss of the same name (`keras.losses.MeanSquaredError()`).
+
+    ## Fix safety
+    Unsafe. The value computed is the same, but the gradient now reaches what the new state was
+    computed from, which is the point, and changes training; a metric averages over every batch since
+    it was reset, where the loss is the batch's own value. `gradfix diagnose --fix` proves each fix by
+    re-running the step.
+    """
+
+    code = "GF013"
+    name = "state-update-in-forward-path"
+    summary = "A value stored with `assign` and read back on the way to the loss, or a stateful metric used as the loss"
+    applicability = Applicability.UNSAFE
+    unsafe_reason = "the gradient now reaches what the stored value was computed from, which changes training"
+    categories = (STATE_UPDATE,)
+    needles = (".assign", "metrics.")
+
+    VALID = [
+        # a counter updated in call() and never read on the way to the output
+        """
+        import tensorflow as tf
+        class Counting(tf.keras.layers.Layer):
+            def call(self, inputs):
+                self.calls.assign_add(1)
+                return inputs * 2.0
+        """,
+        # the update of an optimizer-like step outside the forward pass
+        """
+        import tensorflow as tf
+        def sgd(w, g, lr):
+            w.assign_sub(lr * g)
+            return w
+        """,
+        # a metric updated for reporting, the loss computed by a loss function
+        """
+        import tensorflow as tf
+        mse = tf.keras.metrics.MeanSquaredError()
+        def step(model, x, y):
+            with tf.GradientTape() as tape:
+                pred = model(x)
+                loss = tf.reduce_mean(tf.square(pred - y))
+            mse.update_state(y, pred)
+            return tape.gradient(loss, model.trainable_variables)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import tensorflow as tf
+            class Memory(tf.keras.layers.Layer):
+                def call(self, inputs):
+                    write = tf.reduce_mean(inputs, axis=0, keepdims=True)
+                    self.memory.assign(0.9 * self.memory + 0.1 * write)
+                    return inputs * self.memory
+            """,
+            """
+            import tensorflow as tf
+            class Memory(tf.keras.layers.Layer):
+                def call(self, inputs):
+                    write = tf.reduce_mean(inputs, axis=0, keepdims=True)
+                    new_memory = 0.9 * self.memory + 0.1 * write
+                    self.memory.assign(new_memory)
+                    return inputs * new_memory
+            """,
+        ),
+        # an exponential moving average returned by a custom loss
+        Invalid(
+            """
+            import tensorflow as tf
+            class SmoothedMSE:
+                def __call__(self, y_true, y_pred):
+                    mse = tf.reduce_mean(tf.square(y_true - y_pred))
+                    self.ema.assign_add(mse)
+                    return self.ema
+            """,
+            """
+            import tensorflow as tf
+            class SmoothedMSE:
+                def __call__(self, y_true, y_pred):
+                    mse = tf.reduce_mean(tf.square(y_true - y_pred))
+                    new_ema = self.ema + (mse)
+                    self.ema.assign(new_ema)
+                    return new_ema
+            """,
+        ),
+        # a stateful metric used as a custom loss
+        Invalid(
+            """
+            import keras
+            sparse_cc = keras.metrics.SparseCategoricalCrossentropy(from_logits=False, ignore_class=-1)
+            def custom_loss(y_true, y_pred):
+                loss = sparse_cc(y_true, y_pred)
+                return loss
+            """,
+            """
+            import keras
+            sparse_cc = keras.metrics.SparseCategoricalCrossentropy(from_logits=False, ignore_class=-1)
+            def custom_loss(y_true, y_pred):
+                loss = keras.losses.SparseCategoricalCrossentropy(from_logits=False, ignore_class=-1)(y_true, y_pred)
+                return loss
+            """,
+        ),
+    ]
+
+    def repairs(self, site) -> Iterator:
+        """From the run: the `assign` (or the metric) at the statement where the path broke."""
+        yield from repair_state_update(site)
+
+    def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        for function in analysis.functions:
+            # the forward path: a layer's or a loss object's call (an optimizer-like helper updates state on purpose)
+            if function.name.value in ("call", "__call__") and analysis.enclosing_class(function) is not None:
+                yield from self._assigns_read_back(analysis, function)
+        yield from self._metrics_as_losses(analysis)
+
+    def _assigns_read_back(self, analysis: ModuleAnalysis, function: cst.FunctionDef) -> Iterator[Report]:
+        body = function.body
+        if not isinstance(body, cst.IndentedBlock):
+            return
+        statements = list(body.body)
+        for index, statement in enumerate(statements):
+            update = _update_call(statement)
+            if update is None:
+                continue
+            owner = update.func.value
+            returns = [r for later in statements[index + 1:] for r in m.findall(later, m.Return())]
+            if not any(_reads(r, owner) for r in returns):
+                continue
+            if not _computed_in(update.args[0].value, function, owner):
+                continue  # a constant step (a counter) carries no gradient either way
+            replacements = functional_value(statement, update, statements[index + 1:], _fresh(analysis, owner))
+            yield Report(
+                node=statement,
+                message=f"`{analysis.code(owner)}.{update.func.attr.value}(...)` stores a tensor that `{function.name.value}` "
+                "returns by reading the variable back: what is read from a variable has no gradient",
+                replacements=replacements,
+                fix_description=f"Use the new value of `{analysis.code(owner)}` as a tensor, and store it too",
+            )
+
+    def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        metrics = _metric_objects(analysis)
+        if not metrics:
+            return
+        for function in analysis.functions:
+            returned = _returned_names(function)
+            for call in m.findall(function, m.Call(func=m.Name())):
+                constructor = metrics.get(call.func.value)
+                if constructor is None:
+                    continue
+                statement = analysis.statement_of(call)
+                assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}
+                if not (assigned & returned or m.findall(statement, m.Return())):
+                    continue
+                replacement = metric_as_loss(constructor, call)
+                yield Report(
+                    node=call,
+                    message=f"`{call.func.value}` is a stateful Keras metric used as a loss: it stores the batch's value "
+                    "with assign and returns what it reads back, which has no gradient",
+                    replacements={call: replacement} if replacement is not None else None,
+                    fix_description="Call the loss of the same name instead of the metric",
+                )
+
+
+def _update_call(statement: cst.CSTNode) -> cst.Call | None:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    expression = statement.body[0]
+    if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
+        return None
+    call = expression.value
+    if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in ASSIGN_METHODS:
+        return None
+    if len(call.args) != 1 or call.args[0].keyword is not None:
+        return None
+    return call
+
+
+def _reads(node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
+    return any(n.deep_equals(owner) for n in m.findall(node, m.Attribute() | m.Name()))
+
+
+def _computed_in(value: cst.BaseExpression, function: cst.FunctionDef, owner: cst.BaseExpression) -> bool:
+    """Does the stored value read a parameter of the function or a name it computes (not only the state)?"""
+    params = {p.name.value for p in function.params.params if p.name.value != "self"}
+    assigned = {t.target.value for t in m.findall(function.body, m.AssignTarget(target=m.Name()))}
+    return any(n.value in params | assigned for n in m.findall(value, m.Name()))
+
+
+def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
+    base = "new_" + (owner.attr.value if isinstance(owner, cst.Attribute) else getattr(owner, "value", "value"))
+    taken = {n.value for n in m.findall(analysis.module, m.Name())}
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name
+
+
+class _ReplaceReads(cst.CSTTransformer):
+    def __init__(self, owner: cst.BaseExpression, name: str):
+        self.owner, self.name = owner, name
+
+    def leave_Attribute(self, original, updated):
+        return cst.Name(self.name) if original.deep_equals(self.owner) else updated
+
+    def leave_Name(self, original, updated):
+        return cst.Name(self.name) if original.deep_equals(self.owner) else updated
+
+
+def functional_value(statement, update: cst.Call, later: list, name: str) -> dict:
+    """`v.assign(e)`, then reads of `v`: bind the new value to a name, store it, and read the name."""
+    owner = update.func.value
+    old = cst.Module([]).code_for_node(owner)
+    new = cst.Module([]).code_for_node(update.args[0].value)
+    value = cst.parse_expression(ASSIGN_METHODS[update.func.attr.value].format(old=old, new=new))
+    bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)], leading_lines=statement.leading_lines)
+    store = statement.with_changes(
+        leading_lines=(),
+        body=[cst.Expr(update.with_changes(func=update.func.with_changes(attr=cst.Name("assign")),
+                                           args=[update.args[0].with_changes(value=cst.Name(name))]))])
+    replacements: dict = {statement: cst.FlattenSentinel([bind, store])}
+    for node in later:
+        replaced = node.visit(_ReplaceReads(owner, name))
+        if not replaced.deep_equals(node):
+            replacements[node] = replaced
+    return replacements
+
+
+def _metric_objects(analysis: ModuleAnalysis) -> dict[str, cst.Call]:
+    """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning."""
+    found = {}
+    for assign in m.findall(analysis.module, m.Assign(targets=[m.AssignTarget(target=m.Name())], value=m.Call())):
+        qualname = analysis.qualname(assign.value.func) or ""
+        head, _, metric = qualname.rpartition(".")
+        if head.endswith("keras.metrics") and metric in METRIC_LOSS:
+            found[assign.targets[0].target.value] = assign.value
+    return found
+
+
+def _returned_names(function: cst.FunctionDef) -> set[str]:
+    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}
+
+
+def metric_as_loss(constructor: cst.Call, call: cst.Call) -> cst.Call | None:
+    """`metric(y, p)` as `keras.losses.<Loss>(<the metric's loss arguments>)(y, p)`."""
+    func = constructor.func
+    if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Attribute):
+        return None
+    loss = METRIC_LOSS.get(func.attr.value)
+    if loss is None:
+        return None
+    losses = func.value.with_changes(attr=cst.Name("losses"))
+    arguments = [a for a in constructor.args if a.keyword is not None and a.keyword.value in LOSS_ARGUMENTS]
+    if arguments:
+        arguments[-1] = arguments[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return call.with_changes(func=cst.Call(func=cst.Attribute(value=losses, attr=cst.Name(loss)), args=arguments))
+
+
+# --------------------------------------------------------------------------- repairs from a run
+
+def repair_state_update(site) -> Iterator:
+    cut = site.cause.cut or {}
+    line = cut.get("line") or (site.cause.site.line if site.cause.site else None)
+    if not line:
+        return
+    statement = site.statement_at(line)
+    if statement is None:
+        return
+    update = _update_call(statement)
+    if update is not None:
+        parent = site.parent(statement)
+        body = list(getattr(parent, "body", ()) or ())
+        later = body[body.index(statement) + 1:] if statement in body else []
+        base = "new_" + (update.func.value.attr.value if isinstance(update.func.value, cst.Attribute) else "value")
+        replacements = functional_value(statement, update, later, site.fresh_name(base))
+        yield site.candidate("GF013", f"Use the new value of `{site.code(update.func.value)}` as a tensor, and store it too",
+                             Applicability.UNSAFE, site.rewrite(replacements), StateUpdateInForwardPath.unsafe_reason)
+    if cut.get("metric"):
+        metrics = {}
+        for assign in site.nodes(cst.Assign):
+            if (len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name) and isinstance(assign.value, cst.Call)
+                    and isinstance(assign.value.func, cst.Attribute) and assign.value.func.attr.value == cut["metric"]):
+                metrics[assign.targets[0].target.value] = assign.value
+        for call in m.findall(statement, m.Call(func=m.Name())):
+            constructor = metrics.get(call.func.value)
+            replacement = metric_as_loss(constructor, call) if constructor is not None else None
+            if replacement is not None:
+                yield site.candidate(
+                    "GF013", f"Call the loss `{site.code(replacement.func)}` instead of the metric `{call.func.value}`",
+                    Applicability.UNSAFE, site.rewrite({call: replacement}),
+                    "the loss is the batch's own value, where the metric averaged every batch since it was reset")
+
