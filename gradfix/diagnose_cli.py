@@ -58,6 +58,10 @@ def diagnose(target, args, python, timeout, sandbox, steps, quiet, as_json, outp
     machine = output_format != "text" or as_diff
     cwd = os.getcwd()
     target, timeout, unsafe_fixes = _configured(cwd, target, timeout, unsafe_fixes)
+    if target.split(":", 1)[0].endswith(".ipynb"):
+        click.echo(f"gradfix: error: {target}: diagnose runs scripts and modules, not notebooks; export it first "
+                   "(jupyter nbconvert --to script) and diagnose the script (`gradfix check` reads notebooks)", err=True)
+        sys.exit(2)
     progress = None if machine else (lambda line: click.echo(f"gradfix: {line} ...", err=True))
     result = _run(target, args, cwd, sandbox, python=python, timeout=timeout, steps=steps, quiet=quiet or machine,
                   fix=want_fix, unsafe_fixes=unsafe_fixes, progress=progress)
@@ -205,13 +209,13 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     total = len(status)
     if not result.causes:
         calls = len(facts.gradient_calls)
-        echo(f"All {total} variables get a gradient ({calls} gradient call{'s' if calls != 1 else ''} in {facts.stopped_after_steps or facts.steps} step(s); TensorFlow {facts.tensorflow_version}).")
+        echo(style("All", fg="green", bold=True) + f" {total} variables get a gradient ({calls} gradient call{'s' if calls != 1 else ''} in {facts.stopped_after_steps or facts.steps} step(s); TensorFlow {facts.tensorflow_version}).")
         return
     missing = sum(len(c.variables) for c in result.causes)
-    echo(f"{missing} of {total} variables get no gradient ({len(result.causes)} cause{'s' if len(result.causes) != 1 else ''}):\n")
+    echo(style(f"{missing} of {total} variables get no gradient", fg="red", bold=True) + f" ({len(result.causes)} cause{'s' if len(result.causes) != 1 else ''}):\n")
     for number, (cause, finding) in enumerate(zip(result.causes, findings), 1):
         named = "" if cause.category == finding.name else f" ({cat.DESCRIPTIONS[cause.category]})"
-        echo(f"[{number}] {finding.rule} {finding.name}{named}, evidence: {finding.evidence.value}")
+        echo(style(f"[{number}] {finding.rule} {finding.name}", bold=True) + f"{named}, evidence: {finding.evidence.value}")
         for variable in cause.variables:
             echo(f"    {variable_summary(variable)}")
         if cause.call is not None and cause.call.where is not None:
@@ -260,6 +264,13 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
                 "unsafe" in line for line in result.left_out) else "; `--unsafe-fixes` adds the unsafe ones") + ".")
 
 
+def style(text: str, **styles) -> str:
+    """Colour for a terminal; none when piped (click strips it) or when NO_COLOR is set."""
+    if os.environ.get("NO_COLOR"):
+        return text
+    return click.style(text, **styles)
+
+
 def _repair_text(repair) -> None:
     """The fixes tried for one finding: the chosen one first, with its verdict, then the others."""
     echo = click.echo
@@ -273,7 +284,8 @@ def _repair_text(repair) -> None:
         else:
             verdict = f"not verified: {verification.reason}"
         mark = "fix" if attempt is chosen else "other fix" if chosen is not None else "fix tried"
-        echo(f"  {mark} ({fix.applicability.value}, {verdict}): {fix.description}")
+        colour = "green" if verification is not None and verification.verified else "yellow" if verification is not None else None
+        echo("  " + style(f"{mark} ({fix.applicability.value}, {verdict})", fg=colour) + f": {fix.description}")
         if fix.reason and fix.applicability.value != "safe":
             echo(f"    why it is {fix.applicability.value}: {fix.reason}")
         if attempt is chosen:

@@ -33,7 +33,8 @@ def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
     out: list[str] = []
     for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", n=context):
         if line.startswith(("---", "+++")):
-            out.append(line.rstrip("\r\n") + "\n")
+            # a name with a space ends at a tab, as git writes it, or `patch -p1` cuts it at the space
+            out.append(line.rstrip("\r\n") + ("\t" if " " in name else "") + "\n")
         elif line.endswith("\n"):
             out.append(line)
         else:

@@ -42,13 +42,14 @@ def test_unidiff_reads_back_every_diff(old_lines, new_lines, ending, old_final, 
     ("a\nb", "a\nb\n"),
 ])
 @pytest.mark.parametrize("tool", ["git", "patch"])
-def test_git_apply_and_patch_accept_the_diff(tmp_path, old, new, tool):
+@pytest.mark.parametrize("name", ["train.py", "my train.py"])
+def test_git_apply_and_patch_accept_the_diff(tmp_path, old, new, tool, name):
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed on this machine")
     (tmp_path / "pkg").mkdir()
-    target = tmp_path / "pkg" / "train.py"
+    target = tmp_path / "pkg" / name
     target.write_bytes(old.encode())
-    diff = make_diff("pkg/train.py", old, new)
+    diff = make_diff(f"pkg/{name}", old, new)
     command = ["git", "apply", "-"] if tool == "git" else ["patch", "-p1", "--quiet"]
     subprocess.run(command, input=diff.encode(), cwd=tmp_path, check=True)
     assert target.read_bytes() == new.encode()

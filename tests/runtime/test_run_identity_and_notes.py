@@ -54,3 +54,4 @@ def test_a_second_gradient_on_a_tape_that_is_not_persistent_is_said(tmp_path):
     notes = [n for n in result.facts.notes if n.get("kind") == "instrumentation"]
     assert len(notes) == 1 and notes[0]["site"]["line"] == 9
     assert "not persistent" in notes[0]["message"] and "RuntimeError" in notes[0]["message"]
+

@@ -189,3 +189,29 @@ def test_sandbox_refuses_a_project_too_large_to_copy(tmp_path):
     with pytest.raises(SandboxTooLarge, match="too large to copy"):
         with sandbox_copy(str(tmp_path), limit_bytes=5000):
             pass
+
+
+
+def _diagnose(cwd, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gradfix", "diagnose", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_diagnose_refuses_a_notebook_with_a_clear_line(tmp_path):
+    (tmp_path / "train.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    done = _diagnose(tmp_path, "train.ipynb")
+    assert done.returncode == 2
+    assert "train.ipynb: diagnose runs scripts and modules, not notebooks" in done.stderr
+    assert done.stdout == ""
+
+
+def test_diagnose_without_target_runs_the_configured_one_or_says_what_is_missing(tmp_path):
+    done = _diagnose(tmp_path)
+    assert done.returncode == 2 and "no TARGET given" in done.stderr
+    (tmp_path / "pyproject.toml").write_text('[tool.gradfix.diagnose]\ntarget = "missing.py"\n')
+    done = _diagnose(tmp_path, "-q")
+    # the configured target is what runs: here it does not exist, so it cannot be diagnosed
+    assert done.returncode == 2 and "missing.py" in done.stderr
