@@ -16,7 +16,7 @@ import time
 
 import libcst as cst
 
-from gradfix.engine import check_paths, iter_python_files
+from gradfix.engine import check_paths
 
 
 def default_folders() -> list[str]:
@@ -26,6 +26,17 @@ def default_folders() -> list[str]:
         if spec and spec.submodule_search_locations:
             folders.extend(spec.submodule_search_locations)
     return folders
+
+
+def python_files(folders: list[str]) -> list[str]:
+    """Every .py file under the folders, found with os.walk: the same list for the baseline and for gradfix,
+    named one by one (a folder inside a git-ignored virtual environment would otherwise be passed over)."""
+    found = []
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            found.extend(os.path.join(root, name) for name in sorted(files) if name.endswith(".py"))
+    return found
 
 
 def baseline(files: list[str]) -> float:
@@ -39,10 +50,10 @@ def baseline(files: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def gradfix_check(folders: list[str], jobs: int) -> tuple[float, int, int]:
+def gradfix_check(files: list[str], jobs: int) -> tuple[float, int, int]:
     start = time.perf_counter()
     findings = errors = 0
-    for result in check_paths(folders, jobs=jobs):
+    for result in check_paths(files, jobs=jobs):
         findings += len(result.findings)
         errors += result.error is not None
     return time.perf_counter() - start, findings, errors
@@ -50,11 +61,11 @@ def gradfix_check(folders: list[str], jobs: int) -> tuple[float, int, int]:
 
 def main(argv: list[str]) -> None:
     folders = argv or default_folders()
-    files = [found.path for found in iter_python_files(folders) if found.error is None]
+    files = [path for path in python_files(folders) if os.path.getsize(path)]  # empty files are an error when named
     jobs = os.cpu_count() or 1
     parsed = baseline(files)
-    single, findings, errors = gradfix_check(folders, jobs=1)
-    parallel, _, _ = gradfix_check(folders, jobs=jobs)
+    single, findings, errors = gradfix_check(files, jobs=1)
+    parallel, _, _ = gradfix_check(files, jobs=jobs)
     print(f"files: {len(files)} in {', '.join(os.path.relpath(f) for f in folders)}")
     print(f"baseline, LibCST parse of every file, one process: {parsed:.2f} s")
     print(f"gradfix check, one process: {single:.2f} s ({findings} findings, {errors} files not read); ratio {single / parsed:.3f}")

@@ -31,6 +31,20 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells expect (128 + SIGINT)
 
 
+def _emit_for_tools(output_format: str, findings, errors) -> bool:
+    """`check`'s findings as JSON, SARIF or GitHub annotations; False when the format is the text report."""
+    if output_format == "json":
+        code = EXIT_ERROR if errors else (EXIT_FOUND if findings else EXIT_CLEAN)
+        click.echo(json_output.render(findings, errors, command="check", exit_code=code), nl=False)
+    elif output_format == "sarif":
+        click.echo(sarif.render(findings, errors), nl=False)
+    elif output_format == "github":
+        click.echo(github.render(findings, errors), nl=False)
+    else:
+        return False
+    return True
+
+
 def report_error(message: str) -> None:
     click.echo(f"gradfix: error: {message}", err=True)
 
@@ -132,14 +146,7 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                     render_finding(console, finding, [line.rstrip("\r\n") for line in lines] if lines else None)
     for path, line, column, codes in unused:
         click.echo(f"{path}:{line}:{column}: unused noqa: {codes} (nothing to suppress here)", err=output_format != "text")
-    if output_format == "json":
-        code = EXIT_ERROR if errors else (EXIT_FOUND if findings else EXIT_CLEAN)
-        click.echo(json_output.render(findings, errors, command="check", exit_code=code), nl=False)
-    elif output_format == "sarif":
-        click.echo(sarif.render(findings, errors), nl=False)
-    elif output_format == "github":
-        click.echo(github.render(findings, errors), nl=False)
-    else:
+    if not _emit_for_tools(output_format, findings, errors):
         click.echo(_summary(findings, checked, len(errors)), err=not findings)
     if errors:
         sys.exit(EXIT_ERROR)
@@ -475,13 +482,7 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **
         report_error(str(problem))
         errors.append((stdin_filename or "-", getattr(problem, "problem", str(problem))))
     code = EXIT_ERROR if errors else (EXIT_FOUND if findings else EXIT_CLEAN)
-    if output_format == "json":
-        click.echo(json_output.render(findings, errors, command="check", exit_code=code), nl=False)
-    elif output_format == "sarif":
-        click.echo(sarif.render(findings, errors), nl=False)
-    elif output_format == "github":
-        click.echo(github.render(findings, errors), nl=False)
-    else:
+    if not _emit_for_tools(output_format, findings, errors):
         console = make_console(sys.stdout, color)
         lines = [line.rstrip("\r\n") for line in split_lines(source.text)] if findings else None
         for finding in findings:
