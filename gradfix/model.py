@@ -1,4 +1,4 @@
-"""The data every part of gradfix shares: spans, findings, fixes and patches.
+"""The data every part of gradfix shares: spans, findings and fixes (a file's patch is gradfix.repair.FilePatch).
 
 Plain dataclasses, serialisable with ``to_dict`` as they are, so that the JSON
 and SARIF emitters and the language server need no reshaping.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -168,17 +168,3 @@ class Finding:
 
     def replace(self, **changes: Any) -> "Finding":
         return dataclasses.replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class Patch:
-    """The change to one file: its old and new text and the unified diff between them."""
-
-    path: str
-    old_text: str
-    new_text: str
-    diff: str
-    fixes: tuple[Fix, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "diff": self.diff, "fixes": [f.to_dict() for f in self.fixes]}

@@ -1,4 +1,4 @@
-"""What the run keys its facts by, and what it says when its own instrumentation changes the outcome."""
+"""What the run keys its facts by, what it says when its own instrumentation changes the outcome, and where it runs."""
 
 from __future__ import annotations
 
@@ -55,3 +55,22 @@ def test_a_second_gradient_on_a_tape_that_is_not_persistent_is_said(tmp_path):
     assert len(notes) == 1 and notes[0]["site"]["line"] == 9
     assert "not persistent" in notes[0]["message"] and "RuntimeError" in notes[0]["message"]
 
+
+
+def test_sandbox_keeps_the_programs_writes_out_of_the_project(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "train.py").write_text('open("written.txt", "w").write("the program was here")\n' + TWO_UNNAMED)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-m", "gradfix", "diagnose", "--sandbox", "--json", "train.py"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    assert not (tmp_path / "written.txt").exists()
+    document = json.loads(done.stdout)
+    [cause] = document["diagnose"]["causes"]
+    assert cause["variables"] == ["Variable#2"]
+    # what the run saw is reported on the project's own file, not on the scratch copy
+    assert document["findings"][0]["span"]["path"] == "train.py"
