@@ -66,12 +66,12 @@ def parse_arguments(arguments: list[Any] | None, folder: str) -> Request | str:
     )
 
 
-def run_diagnosis(request: Request, cancel: threading.Event):
+def run_diagnosis(request: Request, cancel: threading.Event, progress: Callable[[str], None] | None = None):
     from gradfix.diagnose import diagnose_target
 
     return diagnose_target(
         request.target, request.args, python=request.python, timeout=request.timeout, cwd=request.cwd,
-        fix=True, unsafe_fixes=request.unsafe_fixes, quiet=True, cancel=cancel,
+        fix=True, unsafe_fixes=request.unsafe_fixes, quiet=True, cancel=cancel, progress=progress,
     )
 
 
@@ -83,6 +83,7 @@ class DiagnoseCommand:
         self.publish = publish
         self.runner = runner
         self.running: threading.Event | None = None
+        self.stage = "running its first training step"  # the run's latest step, set from the worker thread
 
     async def __call__(self, arguments: list[Any] | None, work_done_token: lsp.ProgressToken | None = None) -> dict:
         folder = self._folder()
@@ -113,7 +114,7 @@ class DiagnoseCommand:
                 if done:
                     break
                 if token is not None:
-                    what = "stopping" if cancel.is_set() else "running (then verifying the fixes)"
+                    what = "stopping" if cancel.is_set() else self.stage
                     progress.report(token, lsp.WorkDoneProgressReport(
                         message=f"{what}, {time.monotonic() - started:.0f} s", cancellable=not cancel.is_set()))
             result = job.result()
@@ -129,8 +130,11 @@ class DiagnoseCommand:
         return summary
 
     def _run(self, request: Request, cancel: threading.Event):
+        def progress(line: str) -> None:
+            self.stage = line
+
         try:
-            return self.runner(request, cancel)
+            return self.runner(request, cancel, progress)
         except Exception as error:  # noqa: BLE001 - the server outlives a detector that fails
             log.exception("gradfix.diagnose failed")
             return error
