@@ -307,8 +307,7 @@ def repair(diagnosis, run: Run, cancel=None, progress: Callable[[str], None] | N
                 progress(f"verifying: {candidate.description}")
             attempt.verification = verify_texts(diagnosis, {candidate.path: candidate.new_text}, list(cause.keys), run,
                                                 cause.category)
-            attempt.fix = replace(attempt.fix, verified=attempt.verification.verified,
-                                  reason=attempt.fix.reason or ("" if attempt.verification.verified else ""))
+            attempt.fix = replace(attempt.fix, verified=attempt.verification.verified)
         if found.chosen is None:
             tried = [a for a in found.attempts if a.verification is not None]
             found.note = ("no candidate fix verified: " + "; ".join(a.verification.reason for a in tried)) if tried else no_fix_note(cause)
