@@ -1,22 +1,51 @@
-"""Static analysis speed: `gradfix check` over a large tree against bare LibCST parsing of the same files.
+"""Static analysis speed and memory: `gradfix check` against bare LibCST parsing and `fixit lint`, on the same files.
 
-    python bench/bench_check.py [FOLDER ...]
+    python bench/bench_check.py [--all] [--repeat N] [FOLDER ...]
 
-Without folders it reads the installed TensorFlow and Keras sources. It prints the file count, the
-baseline (parse every file with LibCST, nothing else, in one process), gradfix's time in one process and
-in one per core, and their ratios to the baseline, all from one run.
+Without folders it reads the installed TensorFlow and Keras sources: by default the files that contain
+``GradientTape`` (the files a training-loop checker is for), with ``--all`` every file. Each run is a fresh
+process given the same file list (copies in a scratch folder), so no run profits from another's caches or imports:
+
+- baseline: ``libcst.parse_module`` of every file, one process;
+- ``gradfix check --jobs 1`` and ``--jobs 2``;
+- ``fixit lint`` with its own rules, one process, when fixit is found (``--fixit PATH``, or on PATH;
+  fixit pins an older click than gradfix's, so give it a virtual environment of its own:
+  ``python -m venv /tmp/fixit && /tmp/fixit/bin/pip install fixit``).
+
+The runs are interleaved round by round; the table gives the median wall time, the ratio to the baseline,
+and the peak resident memory of the run's largest process.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
+import resource
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
-import libcst as cst
+PARSE = """
+import sys, libcst
+for path in open(sys.argv[1]).read().split("\\n"):
+    if path:
+        try:
+            libcst.parse_module(open(path, "rb").read())
+        except Exception:
+            pass
+"""
 
-from gradfix.engine import check_paths
+# runs one command and reports its wall time and the peak RSS of its largest process
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+"""
 
 
 def default_folders() -> list[str]:
@@ -28,49 +57,78 @@ def default_folders() -> list[str]:
     return folders
 
 
-def python_files(folders: list[str]) -> list[str]:
-    """Every .py file under the folders, found with os.walk: the same list for the baseline and for gradfix,
-    named one by one (a folder inside a git-ignored virtual environment would otherwise be passed over)."""
+def python_files(folders: list[str], every: bool) -> list[str]:
     found = []
     for folder in folders:
         for root, dirs, files in os.walk(folder):
             dirs.sort()
-            found.extend(os.path.join(root, name) for name in sorted(files) if name.endswith(".py"))
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                if not name.endswith(".py") or not os.path.getsize(path):
+                    continue
+                if every or b"GradientTape" in open(path, "rb").read():
+                    found.append(path)
     return found
 
 
-def baseline(files: list[str]) -> float:
-    start = time.perf_counter()
-    for path in files:
-        with open(path, "rb") as handle:
-            try:
-                cst.parse_module(handle.read())
-            except Exception:
-                pass
-    return time.perf_counter() - start
+def measure(command: list[str]) -> tuple[float, int, int]:
+    output = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True).stdout
+    seconds, kilobytes, code = output.split()
+    return float(seconds), int(kilobytes), int(code)
 
 
-def gradfix_check(files: list[str], jobs: int) -> tuple[float, int, int]:
-    start = time.perf_counter()
-    findings = errors = 0
-    for result in check_paths(files, jobs=jobs):
-        findings += len(result.findings)
-        errors += result.error is not None
-    return time.perf_counter() - start, findings, errors
-
-
-def main(argv: list[str]) -> None:
-    folders = argv or default_folders()
-    files = [path for path in python_files(folders) if os.path.getsize(path)]  # empty files are an error when named
-    jobs = os.cpu_count() or 1
-    parsed = baseline(files)
-    single, findings, errors = gradfix_check(files, jobs=1)
-    parallel, _, _ = gradfix_check(files, jobs=jobs)
-    print(f"files: {len(files)} in {', '.join(os.path.relpath(f) for f in folders)}")
-    print(f"baseline, LibCST parse of every file, one process: {parsed:.2f} s")
-    print(f"gradfix check, one process: {single:.2f} s ({findings} findings, {errors} files not read); ratio {single / parsed:.3f}")
-    print(f"gradfix check, {jobs} processes: {parallel:.2f} s; ratio {parallel / parsed:.3f}")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*")
+    parser.add_argument("--all", action="store_true", help="every .py file, not only those with GradientTape")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--fixit", help="the fixit command (fixit pins an older click: keep it in a venv of its own)")
+    options = parser.parse_args()
+    folders = options.folders or default_folders()
+    # every tool reads the same copies, outside any virtual environment (which fixit passes over)
+    scratch = tempfile.mkdtemp(prefix="gradfix-bench-check-")
+    files = []
+    for path in python_files(folders, options.all):
+        copy = os.path.join(scratch, os.path.relpath(path, os.path.dirname(os.path.commonpath(folders))))
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        shutil.copyfile(path, copy)
+        files.append(copy)
+    lines = sum(open(path, "rb").read().count(b"\n") for path in files)
+    listing = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    listing.write("\n".join(files))
+    listing.close()
+    gradfix = [sys.executable, "-m", "gradfix", "check", "--format", "json"]
+    runs = {
+        "baseline: LibCST parse, 1 process": [sys.executable, "-c", PARSE, listing.name],
+        "gradfix check --jobs 1": [*gradfix, "--jobs", "1", *files],
+        "gradfix check --jobs 2": [*gradfix, "--jobs", "2", *files],
+    }
+    fixit = options.fixit or shutil.which("fixit")
+    if fixit:
+        runs["fixit lint, 1 process"] = [fixit, "lint", *files]
+    results: dict[str, list[tuple[float, int, int]]] = {name: [] for name in runs}
+    for _ in range(options.repeat):
+        for name, command in runs.items():
+            results[name].append(measure(command))
+    os.unlink(listing.name)
+    shutil.rmtree(scratch)
+    base = statistics.median(seconds for seconds, _, _ in results["baseline: LibCST parse, 1 process"])
+    single = statistics.median(seconds for seconds, _, _ in results["gradfix check --jobs 1"])
+    print(f"{len(files)} files, {lines} lines, in {', '.join(os.path.relpath(f) for f in folders)}; "
+          f"medians of {options.repeat}")
+    print()
+    print("| run | seconds | ratio to baseline | peak RSS |")
+    print("|---|---:|---:|---:|")
+    for name, measured in results.items():
+        seconds = statistics.median(s for s, _, _ in measured)
+        peak = max(k for _, k, _ in measured)
+        print(f"| {name} | {seconds:.2f} | {seconds / base:.2f} | {peak / 1024:.0f} MB |")
+    print()
+    print(f"--jobs 1 / --jobs 2: {single / statistics.median(s for s, _, _ in results['gradfix check --jobs 2']):.2f}x")
+    if fixit:
+        print(f"fixit lint / gradfix check --jobs 1: "
+              f"{statistics.median(s for s, _, _ in results['fixit lint, 1 process']) / single:.1f}x")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -3,7 +3,8 @@
     python bench/bench_lsp.py [--lines 2000] [--changes 40]
 
 Starts the server as a process, opens a generated training module of about --lines lines, then
-repeats: change one line (a full-text didChange, as a client sends on typing), wait for the
+repeats: change one line in a different step each time, every other time adding a line (a full-text
+didChange, as a client sends on typing), wait for the
 publishDiagnostics of that version; ask for the code actions of the finding. The baseline is
 gradfix's `analyze()` on the same texts in this process, without the protocol. Prints p50/p95.
 """
@@ -73,6 +74,15 @@ def module(lines: int) -> str:
     return text
 
 
+def edit(text: str, number: int, steps: int) -> str:
+    """The text after change ``number``: a different step each time; every other change adds a line (moving those below)."""
+    step = (number * 7) % steps
+    marker = f'"""Custom training step {step}."""'
+    if number % 2:
+        return text.replace(marker, f'"""Custom training step {step}, edit {number}."""\n    # a new line')
+    return text.replace(marker, f'"""Custom training step {step}, edit {number}."""')
+
+
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -112,9 +122,10 @@ async def run(lines: int, changes: int) -> None:
     diagnostics = await wait_version(1)
     finding = diagnostics[0]
     change_ms, action_ms, baseline_ms = [], [], []
+    steps = text.count("def train_step_")
     for number in range(changes):
         version = number + 2
-        edited = text.replace('"""Custom training step 0."""', f'"""Custom training step 0, edit {number}."""')
+        edited = edit(text, number, steps)
         started = time.perf_counter()
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             types.VersionedTextDocumentIdentifier(uri=uri, version=version),

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import os
+import re
 import signal
 import sys
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from gradfix.edits import apply_edits, line_edits, replace_nodes
-from gradfix.model import Applicability, Finding, Fix, RelatedSpan
+from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
 from gradfix import suppress
@@ -20,9 +23,10 @@ from gradfix.config import ConfigError, settings_for
 from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
 from gradfix.paths import discover
 from gradfix.source import (
-    EmptySourceError, NotRegularFileError, SourceError, SourceFile, check_syntax, parse_source, read_source,
+    EmptySourceError, NotRegularFileError, SourceError, SourceFile, check_syntax, guard_parse, libcst_module, read_source,
 )
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.analysis import LINE_MARK, ModuleAnalysis
+from gradfix.static.regions import Region, regions
 
 MAX_FIX_ROUNDS = 20
 
@@ -39,37 +43,116 @@ def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list
     return chosen
 
 
-def analyze(source: SourceFile, rules: Sequence[Rule] | None = None) -> list[Finding]:
-    """Findings for one file, each with its fix where the rule has one, less those ``# noqa`` suppresses. Raises SourceError."""
-    return analyze_with_suppressions(source, rules).kept
+def analyze(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
+    """Findings for one file, each with its fix where the rule has one, less those ``# noqa`` suppresses. Raises SourceError.
+
+    ``by_region=False`` analyses the module as one piece: the same findings, more slowly (see ``gradfix.static.regions``).
+    """
+    return analyze_with_suppressions(source, rules, by_region).kept
 
 
-def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None) -> suppress.Filtered:
+def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> suppress.Filtered:
     """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing."""
     if suppress.skips_file(source.text):
         return suppress.Filtered([], [])
-    return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules))
+    return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
 
 
-def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None) -> list[Finding]:
+def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
     rules = list(rules) if rules is not None else select_rules()
     wanted = [rule for rule in rules if rule.wants(source.text)]
     if not wanted:
         check_syntax(source)
         return []
-    module = parse_source(source)
-    analysis = ModuleAnalysis(source.path, source.text, module)
+    if by_region:
+        parts = regions(source.path, source.text)  # CPython's verdict on the text, statement by statement
+    else:
+        guard_parse(source.path, source.text)
+        parts = None
+    findings: list[Finding] | None = [] if parts is not None else None
+    for region in parts or ():
+        placed = [_in_module(finding, region) for finding in _analyze_text(source.path, region.text, wanted)]
+        if any(finding is None for finding in placed):
+            findings = None  # a fix that spans two regions' lines: only the whole module can place it
+            break
+        findings.extend(placed)
+    if findings is None:
+        findings = [_in_module(finding, None) for finding in _analyze_text(source.path, source.text, wanted)]
+    findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
+    return _unique(findings)
+
+
+_analyzed: "OrderedDict[tuple, list[Finding]]" = OrderedDict()
+_analyzed_lock = threading.Lock()
+ANALYZED_CACHE_SIZE = 4096  # regions (most small); an editor's change reanalyses only the region it changed
+
+
+def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> list[Finding]:
+    """The findings of the rules that want ``text`` (a module, or one region of it, in its own line numbers)."""
+    key = (path, text, tuple(type(rule) for rule in rules))
+    with _analyzed_lock:
+        if key in _analyzed:
+            _analyzed.move_to_end(key)
+            return _analyzed[key]
     findings: list[Finding] = []
-    for rule in wanted:
+    rules = [rule for rule in rules if rule.wants(text)]
+    analysis = ModuleAnalysis(path, text, libcst_module(path, text)) if rules else None
+    for rule in rules:
         try:
             findings.extend(_finding(rule, report, analysis) for report in rule.check(analysis))
         except Exception as error:  # noqa: BLE001 - one failing rule must not take the others down
             if os.environ.get("GRADFIX_STRICT"):
                 raise
-            print(f"gradfix: internal error: rule {rule.code} failed on {source.path} "
+            print(f"gradfix: internal error: rule {rule.code} failed on {path} "
                   f"({error.__class__.__name__}: {error}); its findings are missing", file=sys.stderr)
-    findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
-    return _unique(findings)
+    with _analyzed_lock:
+        _analyzed[key] = findings
+        while len(_analyzed) > ANALYZED_CACHE_SIZE:
+            _analyzed.popitem(last=False)
+    return findings
+
+
+_LINE_REFERENCE = re.compile(f"{LINE_MARK}(\\d+){LINE_MARK}")
+
+
+def _in_module(finding: Finding, region: Region | None) -> Finding | None:
+    """``finding`` with the module's line numbers, or None when its lines are not contiguous there."""
+    def line(number: int) -> int | None:
+        return number if region is None else region.module_line(number)
+
+    def span(old: Span) -> Span | None:
+        lines = (old.start_line, old.end_line) if region is None else region.module_lines(old.start_line, old.end_line)
+        return None if lines is None else dataclasses.replace(old, start_line=lines[0], end_line=lines[1])
+
+    def edit(old: TextEdit) -> TextEdit | None:
+        if old.start_line == old.end_line:
+            start = line(old.start_line)
+            return None if start is None else TextEdit(start, start, old.new_text)
+        lines = (old.start_line, old.end_line - 1) if region is None else region.module_lines(old.start_line, old.end_line - 1)
+        return None if lines is None else TextEdit(lines[0], lines[1] + 1, old.new_text)
+
+    def message(text: str) -> str | None:
+        missing = []
+
+        def mapped(match: re.Match) -> str:
+            number = line(int(match.group(1)))
+            missing.extend([] if number is not None else [match])
+            return str(number)
+        text = _LINE_REFERENCE.sub(mapped, text)
+        return None if missing else text
+
+    new_span = span(finding.span)
+    related = [(span(r.span), r.message) for r in finding.related]
+    new_message = message(finding.message)
+    edits = [edit(e) for e in finding.fix.edits] if finding.fix else []
+    if new_span is None or new_message is None or any(s is None for s, _ in related) or any(e is None for e in edits):
+        return None
+    return finding.replace(
+        span=new_span,
+        message=new_message,
+        related=tuple(RelatedSpan(s, m) for s, m in related),
+        fix=dataclasses.replace(finding.fix, edits=tuple(edits)) if finding.fix else None,
+    )
 
 
 def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:

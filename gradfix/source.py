@@ -235,12 +235,17 @@ def guard_parse(path: str, text: str) -> ast.Module:
 
 def parse_source(source: SourceFile) -> cst.Module:
     guard_parse(source.path, source.text)
+    return libcst_module(source.path, source.text)
+
+
+def libcst_module(path: str, text: str) -> cst.Module:
+    """LibCST's tree of a text ``guard_parse`` (or the regions' prepass) has already let through."""
     try:
-        return cst.parse_module(source.text)
+        return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        raise SourceError(source.path, f"syntax error at line {error.raw_line}, column {error.raw_column + 1}: {error.message}") from None
+        raise SourceError(path, f"syntax error at line {error.raw_line}, column {error.raw_column + 1}: {error.message}") from None
     except RecursionError:
-        raise SourceError(source.path, "too deeply nested to parse") from None
+        raise SourceError(path, "too deeply nested to parse") from None
 
 
 def check_syntax(source: SourceFile) -> None:

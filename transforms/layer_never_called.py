@@ -9,6 +9,7 @@ from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.bindings import flatten_sources, values_of, walk
+from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
 
 _MODEL_BASES = {
     "keras.Model", "keras.models.Model", "keras.Layer", "keras.layers.Layer", "keras.engine.base_layer.Layer",
@@ -30,9 +31,6 @@ _NOT_A_CALL = {
     "non_trainable_weights", "build", "built", "kernel", "bias", "name", "summary", "count_params",
     "get_weights", "set_weights",
 }
-# Ways a class reaches its layers without naming them.
-_DYNAMIC_ATTRIBUTES = {"__dict__", "layers", "_layers", "submodules", "_flatten_layers", "_self_tracked_trackables", "modules"}
-_DYNAMIC_CALLS = {"getattr", "setattr", "vars", "hasattr"}
 
 
 class LayerNeverCalled(Rule):
@@ -331,13 +329,13 @@ def _defines(class_node: cst.ClassDef, *names: str) -> bool:
 
 
 def _reaches_layers_dynamically(class_node: cst.ClassDef) -> bool:
-    if _defines(class_node, "__getattr__", "__getattribute__"):
+    if _defines(class_node, *DYNAMIC_ATTRIBUTE_METHODS):
         return True
     for node in walk(class_node, cst.Call):
-        if isinstance(node.func, cst.Name) and node.func.value in _DYNAMIC_CALLS:
+        if isinstance(node.func, cst.Name) and node.func.value in DYNAMIC_ATTRIBUTE_CALLS:
             return True
     for node in walk(class_node, cst.Attribute):
-        if node.attr.value in _DYNAMIC_ATTRIBUTES and isinstance(node.value, cst.Name) and node.value.value == "self":
+        if node.attr.value in DYNAMIC_ATTRIBUTES and isinstance(node.value, cst.Name) and node.value.value == "self":
             return True
     return False
 

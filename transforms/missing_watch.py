@@ -564,12 +564,12 @@ def _describe(analysis: ModuleAnalysis, origin: cst.CSTNode) -> str:
     if isinstance(origin, cst.Call):
         qualname = analysis.qualname(origin.func) or analysis.code(origin.func)
         short = qualname.replace("tensorflow.", "tf.")
-        return f"made by `{short}` on line {analysis.line_of(origin)}"
+        return f"made by `{short}` on {analysis.line_reference(origin)}"
     if isinstance(origin, cst.For):
-        return f"a batch of the dataset looped over on line {analysis.line_of(origin)}"
+        return f"a batch of the dataset looped over on {analysis.line_reference(origin)}"
     if isinstance(origin, cst.Param):
         return "every call passes a tensor"
-    return f"from line {analysis.line_of(origin)}"
+    return f"from {analysis.line_reference(origin)}"
 
 
 def _insert_watches(analysis: ModuleAnalysis, tape: TapeBlock, watched: list[cst.BaseExpression], names: list[str]):

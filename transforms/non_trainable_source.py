@@ -358,8 +358,8 @@ def _freezing(analysis: ModuleAnalysis, call: GradientCall, owner_node: cst.Base
         if isinstance(value, cst.Call) and is_false(keyword(value, "trainable")):
             freezes.append(value)
     if isinstance(call.scope, cst.Module):
-        freezes = [f for f in freezes if analysis.line_of(f) < analysis.line_of(call.node)]
-    freezes.sort(key=analysis.line_of)
+        freezes = [f for f in freezes if analysis.precedes(f, call.node)]
+    freezes.sort(key=analysis.order_of)
     return freezes[0] if freezes else None
 
 

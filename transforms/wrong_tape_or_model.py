@@ -396,7 +396,7 @@ class _Pairing:
         if len(definitions) != 1 or not tapeflow.recorded_by(analysis, definitions[0], tape):
             return False
         own = analysis.statement_index(self.call.node)
-        if own is None or analysis.line_of(tape.node) > analysis.line_of(self.call.node):
+        if own is None or analysis.precedes(self.call.node, tape.node):
             return False
         flow = [s for s in analysis.backward_slice(target, at.scope) if tapeflow.recorded_by(analysis, s, tape)]
         reached: set[tapeflow.Owner] = set()

@@ -7,6 +7,7 @@ statements of each function in order, for data flow.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator, Sequence
@@ -19,6 +20,7 @@ from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children, index_tree, walk
 
 GRADIENT_TAPE = "tensorflow.GradientTape"
+LINE_MARK = "\ue000"  # brackets a line number in a message, for the engine to map to the module's line
 
 
 SCOPE = (cst.FunctionDef, cst.Module)
@@ -79,7 +81,7 @@ class ModuleAnalysis:
         self._by_kind: dict[type, list[cst.CSTNode]] = {}
 
     def _index_tree(self) -> None:
-        self._children = index_tree(self.module)
+        self._children, self._order = index_tree(self.module)
         for node, kids in self._children.items():
             for child in kids:
                 self._parents[child] = node
@@ -107,8 +109,19 @@ class ModuleAnalysis:
             position.end.column + 1,
         )
 
+    def order_of(self, node: cst.CSTNode) -> int:
+        """The node's rank in source order: sorting by it needs no positions (which cost a print of the module)."""
+        return self._order[node]
+
+    def precedes(self, first: cst.CSTNode, second: cst.CSTNode) -> bool:
+        return self._order[first] < self._order[second]
+
     def line_of(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
+
+    def line_reference(self, node: cst.CSTNode) -> str:
+        """"line N" for a message; the engine writes the module's line number in (this text may be one region of it)."""
+        return f"line {LINE_MARK}{self.line_of(node)}{LINE_MARK}"
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node).strip()
@@ -199,8 +212,7 @@ class ModuleAnalysis:
     def tape_named(self, name: str, scope: CODE_SCOPE, before: cst.CSTNode | None = None) -> TapeBlock | None:
         candidates = [t for t in self.tapes if t.name == name and t.scope is scope]
         if before is not None:
-            line = self.line_of(before)
-            earlier = [t for t in candidates if self.line_of(t.node) <= line]
+            earlier = [t for t in candidates if not self.precedes(before, t.node)]
             candidates = earlier or candidates
         return candidates[-1] if candidates else None
 
@@ -263,12 +275,25 @@ class ModuleAnalysis:
         conditional ones (inside ``if``/``for``/...) met on the way.
         """
         found: list[Statement] = []
-        for statement in reversed(self.statements(scope)[: at.index]):
-            if name in statement.assigned:
-                found.append(statement)
-                if not _is_conditional(statement, at):
-                    break
+        statements = self.statements(scope)
+        assigning = self._assignments(scope).get(name, ())
+        for index in reversed(assigning[: bisect.bisect_left(assigning, at.index)]):
+            statement = statements[index]
+            found.append(statement)
+            if not _is_conditional(statement, at):
+                break
         return found
+
+    def _assignments(self, scope: CODE_SCOPE) -> dict[str, list[int]]:
+        """For each name, the indices of the scope's statements that assign it, in order."""
+        cache = self.__dict__.setdefault("_assignments_by_scope", {})
+        if scope not in cache:
+            by_name: dict[str, list[int]] = {}
+            for statement in self.statements(scope):
+                for assigned in statement.assigned:
+                    by_name.setdefault(assigned, []).append(statement.index)
+            cache[scope] = by_name
+        return cache[scope]
 
     def backward_slice(self, expression: cst.CSTNode, scope: CODE_SCOPE | None = None) -> list[Statement]:
         """Every earlier statement of the scope whose result can flow into ``expression``."""

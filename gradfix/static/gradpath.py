@@ -346,7 +346,15 @@ class Taint:
         return OP in self.cuts and nondifferentiable(self.analysis, node) is not None
 
     def reaches_target(self) -> bool:
+        self._in_source_order()
         return any(self.expression(target, at) for target, at in self.context.targets)
+
+    def _in_source_order(self) -> None:
+        """Settle each definition after those before it: asked later, a definition then never recurses
+        through the chain of earlier ones, however long the function (no recursion limit)."""
+        for statement in self.analysis.statements(self.context.scope):
+            for name in sorted(statement.assigned):
+                self.definition(statement, name)
 
     def _root(self, name: str) -> bool:
         return any(name == root or name.startswith(root + ".") for root in self.roots)
@@ -474,10 +482,7 @@ def cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, excl
     no longer does with every cut in place; the cuts reported are those whose
     input still depends on the root (the first cut on each path).
     """
-    try:
-        return _cuts_of_kind(analysis, context, kind, exclude)
-    except RecursionError:  # an expression nested too deeply to follow: say nothing rather than guess
-        return []
+    return _cuts_of_kind(analysis, context, kind, exclude)
 
 
 def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exclude: Callable[[cst.CSTNode], bool]) -> list[Cut]:

@@ -233,10 +233,7 @@ def fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
     """Computed once per analysis: GF008 reports them and GF009 leaves their operations alone."""
     cached = analysis.__dict__.get("_fed_losses")
     if cached is None:
-        try:
-            cached = _fed_losses(analysis)
-        except RecursionError:  # an expression nested too deeply to follow
-            cached = []
+        cached = _fed_losses(analysis)
         analysis.__dict__["_fed_losses"] = cached
     return cached
 

@@ -1,31 +1,90 @@
 """Walking a LibCST tree fast.
 
-LibCST computes ``node.children`` anew on every access, and the rules walk the
-tree many times; the file being analysed has its tree indexed once, and every
-walk reads that index (other nodes fall back to ``node.children``).
+LibCST computes ``node.children`` anew on every access, by running the node's
+whole visit machinery, and the rules walk the tree many times. The file being
+analysed has its tree indexed once, and every walk reads that index (other
+nodes fall back to ``node.children``). The index reads a node's fields
+directly, in the order LibCST's own ``children`` gives them, learnt once per
+kind of node and set of filled fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator
 
 import libcst as cst
 
 _children_index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+# (node type, the fields holding nodes) -> those fields in lexical order, or None where they interleave
+_ORDER: dict[tuple[type, tuple[str, ...]], tuple[str, ...] | None] = {}
 
-def index_tree(module: cst.Module) -> dict[cst.CSTNode, list[cst.CSTNode]]:
-    """Index ``module``'s children, and make it the tree that ``children`` and ``walk`` read."""
+
+def _fields(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(field.name for field in dataclasses.fields(kind))
+    return names
+
+
+def _filled(node: cst.CSTNode) -> tuple[list[str], dict[str, list[cst.CSTNode]]]:
+    present: list[str] = []
+    values: dict[str, list[cst.CSTNode]] = {}
+    for name in _fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            present.append(name)
+            values[name] = [value]
+        elif isinstance(value, (list, tuple)) and value:
+            nodes = [item for item in value if isinstance(item, cst.CSTNode)]
+            if nodes:
+                present.append(name)
+                values[name] = nodes
+    return present, values
+
+
+def _learn_order(node: cst.CSTNode, present: list[str], values: dict[str, list[cst.CSTNode]]) -> tuple[str, ...] | None:
+    owner = {id(item): name for name, items in values.items() for item in items}
+    order: list[str] = []
+    for child in node.children:
+        name = owner.get(id(child))
+        if name is None:
+            return None
+        if not order or order[-1] != name:
+            if name in order:
+                return None
+            order.append(name)
+    return tuple(order) if len(order) == len(present) else None
+
+
+def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node.children``, without running LibCST's visitor."""
+    present, values = _filled(node)
+    key = (type(node), tuple(present))
+    if key not in _ORDER:
+        _ORDER[key] = _learn_order(node, present, values)
+    order = _ORDER[key]
+    if order is None:
+        return list(node.children)
+    return [child for name in order for child in values[name]]
+
+
+def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int]]:
+    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read."""
     global _children_index
     index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+    order: dict[cst.CSTNode, int] = {}
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
-        kids = list(node.children)
+        order[node] = len(order)
+        kids = node_children(node)
         index[node] = kids
-        stack.extend(kids)
+        stack.extend(reversed(kids))
     _children_index = index
-    return index
+    return index, order
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
