@@ -296,9 +296,5 @@ def _repair_text(repair) -> None:
         echo(f"  {repair.note}")
 
 
-def _mark(value) -> str:
-    return {True: "gradient", False: "None", None: "not asked"}[value]
-
-
 def _indent(text: str, width: int = 2) -> str:
     return "\n".join(" " * width + line for line in text.splitlines())

@@ -56,9 +56,6 @@ class Span:
     def from_dict(cls, data: dict[str, Any]) -> "Span":
         return cls(**data)
 
-    def contains_line(self, line: int) -> bool:
-        return self.start_line <= line <= self.end_line
-
 
 @dataclass(frozen=True)
 class RelatedSpan:

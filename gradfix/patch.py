@@ -88,10 +88,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def combine(diffs: Iterable[str]) -> str:
-    return "".join(d for d in diffs if d)
-
-
 def apply_diff(old_text: str, diff: str) -> str:
     """Apply a single-file unified diff to ``old_text`` with unidiff; raises ValueError if it does not fit."""
     patch = unidiff.PatchSet(diff)

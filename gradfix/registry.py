@@ -38,5 +38,3 @@ def rule_by_code(code: str) -> type[Rule]:
     raise KeyError(code)
 
 
-def rules_for_category(category: str) -> list[type[Rule]]:
-    return [rule for rule in all_rules() if category in rule.categories]

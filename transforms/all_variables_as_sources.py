@@ -10,7 +10,7 @@ from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, children
-from gradfix.static.names import dotted
+from gradfix.static.names import copied_iterable, dotted
 
 TRAINABLE = {"variables": "trainable_variables", "weights": "trainable_weights"}
 # Layers with non-trainable weights, in ``.weights`` and ``.variables`` alike.
@@ -107,6 +107,25 @@ class AllVariablesAsSources(Rule):
             loss = tf.reduce_sum(x @ m.w)
         grads = tape.gradient(loss, m.variables)
         """,
+        # Look-alike: `.variables` of a `tf.Module` that makes only trainable variables; a BatchNormalization elsewhere in the file is not its state.
+        """
+import tensorflow as tf
+
+class Linear(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.normal([3, 1]))
+        self.b = tf.Variable(tf.zeros([1]))
+
+    def __call__(self, x):
+        return x @ self.w + self.b
+
+linear = Linear()
+classifier = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(linear(x) - y))
+grads = tape.gradient(loss, linear.variables)
+optimizer.apply_gradients(zip(grads, linear.variables))
+""",
     ]
 
     INVALID = [
@@ -192,6 +211,56 @@ class AllVariablesAsSources(Rule):
             """,
             None,
         ),
+        # Variant: the sources rebuilt as a list (`[v for v in ...]`).
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+params = [v for v in model.variables]
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = tape.gradient(loss, params)
+optimizer.apply_gradients(zip(grads, params))
+""",
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+params = [v for v in model.trainable_variables]
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = tape.gradient(loss, params)
+optimizer.apply_gradients(zip(grads, params))
+""",
+        ),
+        # Variant: the gradient asked through a helper that takes the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = grads_of(tape, loss, model.variables)
+optimizer.apply_gradients(zip(grads, model.variables))
+""",
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = grads_of(tape, loss, model.trainable_variables)
+optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -211,7 +280,14 @@ class AllVariablesAsSources(Rule):
                 attributes = _all_variables(analysis, holder.value)
         if not attributes:
             return None
-        evidence = _non_trainable_state(analysis, seeds=any(a.attr.value == "variables" for a in attributes))
+        seeds = any(a.attr.value == "variables" for a in attributes)
+        evidence = None
+        for within in _where_state_is_made(analysis, attributes):
+            evidence = _non_trainable_state(analysis, seeds, within)
+            if evidence is not None:
+                break
+        if evidence is None:
+            return None
         if evidence is None:
             return None
         listed = " and ".join(f"`{analysis.code(a)}`" for a in attributes)
@@ -244,10 +320,40 @@ class AllVariablesAsSources(Rule):
         )
 
 
-def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool) -> cst.CSTNode | None:
-    """The first sign, in this module, of a variable no gradient reaches (seed states count if ``seeds``)."""
+def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribute]) -> list[cst.CSTNode | None]:
+    """Where the variables of each owner are made: the class of this module it is an instance of, else anywhere (None).
+
+    An instance of a class written here holds only what that class makes: a layer with
+    non-trainable state elsewhere in the file says nothing about it.
+    """
+    classes = {c.name.value: c for c in analysis.walk(None, cst.ClassDef)}
+    places: list[cst.CSTNode | None] = []
+    for attribute in attributes:
+        klass = _instance_of(analysis, attribute.value, classes)
+        if klass is None:
+            return [None]
+        places.append(klass)
+    return places
+
+
+def _instance_of(analysis: ModuleAnalysis, owner: cst.BaseExpression, classes: dict[str, cst.ClassDef]) -> cst.ClassDef | None:
+    if not isinstance(owner, cst.Name):
+        return None
+    made = None
+    for assign in analysis.walk(None, cst.Assign):
+        if any(isinstance(t.target, cst.Name) and t.target.value == owner.value for t in assign.targets):
+            value = assign.value
+            klass = classes.get(value.func.value) if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) else None
+            if klass is None or (made is not None and made is not klass):
+                return None
+            made = klass
+    return made
+
+
+def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool, within: cst.CSTNode | None = None) -> cst.CSTNode | None:
+    """The first sign, in this module (or in ``within``), of a variable no gradient reaches (seed states count if ``seeds``)."""
     stateful = WEIGHTED_STATE | SEEDED_STATE if seeds else WEIGHTED_STATE
-    for call in analysis.calls():
+    for call in analysis.calls(within):
         qualname = analysis.qualname(call.func) or ""
         if qualname.startswith("keras.") and qualname.split(".")[-1] in stateful:
             return call
@@ -255,7 +361,7 @@ def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool) -> cst.CSTNode |
             return call
         if any(arg.keyword is not None and arg.keyword.value == "trainable" and dotted(arg.value) == "False" for arg in call.args):
             return call
-    for assign in _find(analysis.module, cst.Assign):
+    for assign in _find(within or analysis.module, cst.Assign):
         for target in assign.targets:
             if isinstance(target.target, cst.Attribute) and target.target.attr.value == "trainable" and dotted(assign.value) == "False":
                 return assign
@@ -272,6 +378,9 @@ def _all_variables(analysis: ModuleAnalysis, sources: cst.BaseExpression) -> lis
         return [a for element in sources.elements for a in _all_variables(analysis, element.value)]
     if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
         return _all_variables(analysis, sources.left) + _all_variables(analysis, sources.right)
+    copied = copied_iterable(sources)
+    if copied is not None:
+        return _all_variables(analysis, copied)
     return []
 
 

@@ -113,6 +113,17 @@ class Classifier(tf.keras.Model):
         self.acc.update_state(y, tf.argmax(y_pred, -1))
         return {"loss": loss}
 """,
+        # Look-alike: argmax for an accuracy beside a differentiable loss.
+        """
+import tensorflow as tf
+
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y, probs)
+    correct = tf.reduce_mean(tf.cast(tf.equal(y, tf.argmax(probs, axis=-1)), tf.float32))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -197,6 +208,69 @@ with tf.GradientTape() as tape:
 grads = tape.gradient(loss, model.trainable_variables)
 """,
             None,
+        ),
+        # Variant: a lambda given to `compile(loss=...)`.
+        Invalid(
+            """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.keras.losses.binary_crossentropy(y, tf.round(p)))
+""",
+            """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.keras.losses.binary_crossentropy(y, p))
+""",
+        ),
+        # Variant: the loss made by a factory (`make_loss()`).
+        Invalid(
+            """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.keras.losses.binary_crossentropy(y_true, tf.round(y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+            """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.keras.losses.binary_crossentropy(y_true, y_pred)
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+        ),
+        # Variant: the prediction made hard by a helper function.
+        Invalid(
+            """
+import tensorflow as tf
+
+def hard_labels(p):
+    return tf.one_hot(tf.argmax(p, axis=-1), depth=10)
+
+loss_fn = tf.keras.losses.CategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y_onehot, hard_labels(probs))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+def hard_labels(p):
+    return tf.one_hot(tf.argmax(p, axis=-1), depth=10)
+
+loss_fn = tf.keras.losses.CategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y_onehot, probs)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
         ),
     ]
 

@@ -198,6 +198,46 @@ class ComputedOutsideTape(Rule):
             g_opt.apply_gradients(zip(gen_tape.gradient(gen_loss, generator.trainable_variables), generator.trainable_variables))
             d_opt.apply_gradients(zip(disc_tape.gradient(disc_loss, discriminator.trainable_variables), discriminator.trainable_variables))
         """,
+        # Look-alike: the forward pass in a helper called inside the tape.
+        """
+import tensorflow as tf
+
+def forward(model, x):
+    return model(x, training=True)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = forward(model, x)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: only a metric runs under `tape.stop_recording()`.
+        """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+        with tape.stop_recording():
+            accuracy = tf.reduce_mean(tf.cast(tf.equal(y, tf.argmax(predictions, -1)), tf.float32))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: a target network's output computed before the tape, in a method.
+        """
+import tensorflow as tf
+
+class Agent:
+    def train_step(self, s, a, r, s2):
+        target = r + 0.99 * tf.reduce_max(self.target_model(s2), axis=1)
+        with tf.GradientTape() as tape:
+            q = tf.reduce_sum(self.model(s) * tf.one_hot(a, 4), axis=1)
+            loss = tf.reduce_mean(tf.square(target - q))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""",
     ]
 
     INVALID = [
@@ -340,6 +380,129 @@ class ComputedOutsideTape(Rule):
             """,
             None,
         ),
+        # Variant: the forward pass in a helper function, called before the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def forward(model, x):
+    return model(x, training=True)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    predictions = forward(model, x)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            """
+import tensorflow as tf
+
+def forward(model, x):
+    return model(x, training=True)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = forward(model, x)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
+        # Variant: the forward pass under `tape.stop_recording()`.
+        Invalid(
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        with tape.stop_recording():
+            predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
+        # Variant: the sources rebuilt as a list (`[v for v in ...]`).
+        Invalid(
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    params = [v for v in model.trainable_variables]
+    predictions = model(x, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, params)
+    optimizer.apply_gradients(zip(grads, params))
+""",
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    params = [v for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, params)
+    optimizer.apply_gradients(zip(grads, params))
+""",
+        ),
+        # Variant: the gradient asked through a helper that takes the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    predictions = model(x, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = grads_of(tape, loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+    grads = grads_of(tape, loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
+        # Variant: the forward pass run layer by layer in a loop over `model.layers`.
+        Invalid(
+            """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    h = x
+    for layer in model.layers:
+        h = layer(h)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, h)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            None,
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -370,12 +533,34 @@ class ComputedOutsideTape(Rule):
         inside = [s for s in flow if opened.index < s.index <= closed]
         before = [s for s in flow if s.index < opened.index]
         after = [s for s in flow if s.index > closed]
+        paused = [s for s in inside if tapeflow.paused_by(analysis, s.node, tape) is not None]
+        inside = [s for s in inside if s not in paused]
 
         recorded: set[tapeflow.Owner] = set()
         for statement in inside:
             recorded |= tapeflow.references(analysis, statement, owners)
             recorded |= tapeflow.passed_as_argument(statement, owners)
         missing = set(owners) - recorded
+        unrecorded = _tainted(analysis, paused, missing) if missing else []
+        if unrecorded:
+            first = unrecorded[0]
+            pause = tapeflow.paused_by(analysis, first.node, tape)
+            replacements = None
+            if len(pause.items) == 1 and isinstance(pause.body, cst.IndentedBlock) and all(
+                any(s.node is statement for s in unrecorded) for statement in pause.body.body
+            ):
+                # the whole paused block is the forward pass: recording it is all the fix does
+                replacements = {pause: cst.FlattenSentinel(list(pause.body.body))}
+            return Report(
+                node=first.node,
+                message=(
+                    f"`{analysis.code(first.node)}` runs under `{analysis.code(pause.items[0].item)}`, so the tape does not record it "
+                    f"and `{analysis.code(call.node)}` gets no gradient for {tapeflow.owner_label(tapeflow.references(analysis, first, missing) or missing)}"
+                ),
+                related=[(pause, "the tape stops recording here"), (call.node, "the gradient asked of it")],
+                replacements=replacements,
+                fix_description=f"Record the forward pass: take it out of `{analysis.code(pause.items[0].item)}`",
+            )
         move_before = _tainted(analysis, before, missing) if missing else []
         move_after = after if _breaks_after(analysis, after, inside, move_before, owners) else []
         if not move_before and not move_after:

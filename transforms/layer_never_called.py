@@ -153,6 +153,61 @@ class LayerNeverCalled(Rule):
             loss = tf.reduce_mean((head(encoder(x)) - y) ** 2)
         grads = tape.gradient(loss, encoder.trainable_variables + head.trainable_variables)
         """,
+        # Look-alike: a layer called and its kernel read again (tied weights).
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+class Tied(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.layers.Dense(32)
+        self.decoder_bias = tf.Variable(tf.zeros([784]))
+
+    def call(self, x):
+        h = self.encoder(x)
+        return tf.matmul(h, self.encoder.kernel, transpose_b=True) + self.decoder_bias
+""",
+        # Look-alike: a layer never called whose kernel and bias the forward pass reads directly.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+class Projector(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(16)
+        self.dense.build((None, 8))
+
+    def call(self, x):
+        return tf.matmul(x, self.dense.kernel) + self.dense.bias
+""",
+        # Look-alike: layers in a list, called in a loop.
+        """
+from tensorflow import keras
+
+class Stack(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [keras.layers.Dense(32, activation="relu") for _ in range(3)]
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.out(x)
+""",
+        # Look-alike: in a script, a layer's kernel read directly on the way to the loss.
+        """
+import tensorflow as tf
+
+dense = tf.keras.layers.Dense(16)
+dense.build((None, 8))
+with tf.GradientTape() as tape:
+    y = tf.matmul(x, dense.kernel) + dense.bias
+    loss = tf.reduce_mean(tf.square(y))
+grads = tape.gradient(loss, dense.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -403,11 +458,20 @@ def _name_used(analysis: ModuleAnalysis, name: str) -> bool:
             if parent.attr is node:
                 continue
             if parent.value is node and parent.attr.value in _NOT_A_CALL:
+                if parent.attr.value in _WEIGHTS and not _in_sources(analysis, parent):
+                    return True  # `tf.matmul(x, dense.kernel)` takes the weight into the computation without a call
                 continue
         if isinstance(parent, cst.Arg) and parent.keyword is node:
             continue
         return True
     return False
+
+
+_WEIGHTS = {"kernel", "bias"}
+
+
+def _in_sources(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    return any(g.sources is not None and analysis.is_inside(node, g.sources) for g in analysis.gradient_calls)
 
 
 def _built_explicitly(analysis: ModuleAnalysis, name: str, attribute: bool = True) -> bool:

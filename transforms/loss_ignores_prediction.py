@@ -9,7 +9,7 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
-from gradfix.static.gradpath import might_take_gradients
+from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
 
 KERAS_MODELS = {"keras.Model", "keras.Sequential", "keras.models.Model", "keras.models.Sequential"}
@@ -189,6 +189,18 @@ class LossIgnoresPrediction(Rule):
             grads = tape.gradient(loss, variables)
             optimizer.apply_gradients(zip(grads, variables))
         """,
+        # Look-alike: a Loss subclass that reads `y_pred`.
+        """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+class L1Loss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_true - y_pred))
+
+model.compile(optimizer="adam", loss=L1Loss())
+""",
     ]
 
     INVALID = [
@@ -323,6 +335,60 @@ class LossIgnoresPrediction(Rule):
             """,
             None,
         ),
+        # Variant: the loss made by a factory (`make_loss()`).
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+def make_loss():
+    def loss(y_true, y_pred):
+        hidden = model.layers[0](y_true)
+        return tf.reduce_mean(tf.abs(hidden))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+        ),
+        # Variant: a `keras.losses.Loss` subclass.
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+class HiddenLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        hidden = model.layers[0](y_true)
+        return tf.reduce_mean(tf.abs(hidden))
+
+model.compile(optimizer="adam", loss=HiddenLoss())
+""",
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+class HiddenLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_pred))
+
+model.compile(optimizer="adam", loss=HiddenLoss())
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -336,38 +402,58 @@ class LossIgnoresPrediction(Rule):
     def _check_loss_functions(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         uses = _loss_uses(analysis)
         constructed = _network_names(analysis)
+        checked: set[int] = set()
         for function in analysis.functions:
             if function.name.value not in uses or analysis.enclosing_class(function) is not None:
                 continue
             params = [p for p in function.params.params]
             if len(params) < 2 or params[0].star or params[1].star:
                 continue
-            y_true, y_pred = params[0].name.value, params[1].name.value
-            statements = analysis.statements(function)
-            if any(y_pred in s.read or y_pred in s.assigned for s in statements):
+            checked.add(id(function))
+            report = self._loss_function(analysis, function, params[0].name.value, params[1].name.value, uses[function.name.value], constructed)
+            if report is not None:
+                yield report
+        # the losses compile gets in other shapes (what a factory returns, a Loss subclass's call): any compiled model may be the one
+        compiled = [
+            (call, dotted(call.func.value)) for call in analysis.calls()
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"
+        ]
+        for function, y_pred in keras_loss_functions(analysis):
+            if not isinstance(function, cst.FunctionDef) or id(function) in checked or not compiled:
                 continue
-            sites = uses[function.name.value]
-            full_models = {model for _, model in sites if model}
-            partial = [
-                call for call in analysis.calls(function.body)
-                if _is_partial_network_call(call, full_models, constructed)
-            ]
-            if not partial:
-                continue
-            layer = analysis.code(partial[0].func)
-            message = (
-                f"The loss `{function.name.value}({y_true}, {y_pred})` never reads the prediction `{y_pred}`; "
-                f"it runs `{layer}` itself instead, so the model's layers after it get no gradient"
-            )
-            related = [(site, "used as the loss here") for site, _ in sites]
-            replacements = _use_prediction_in_loss(analysis, function, partial, y_pred) if len(partial) == 1 else None
-            yield Report(
-                node=partial[0],
-                message=message,
-                related=related,
-                replacements=replacements,
-                fix_description=f"Use the prediction `{y_pred}` instead of calling `{layer}` in the loss",
-            )
+            params = [p.name.value for p in function.params.params]
+            y_true = params[params.index(y_pred) - 1]
+            report = self._loss_function(analysis, function, y_true, y_pred, compiled, constructed)
+            if report is not None:
+                yield report
+
+    def _loss_function(self, analysis, function: cst.FunctionDef, y_true: str, y_pred: str, sites, constructed) -> Report | None:
+        statements = analysis.statements(function)
+        if any(y_pred in s.read or y_pred in s.assigned for s in statements):
+            return None
+        full_models = {model for _, model in sites if model}
+        partial = [
+            call for call in analysis.calls(function.body)
+            if _is_partial_network_call(call, full_models, constructed)
+        ]
+        if not partial:
+            return None
+        klass = analysis.enclosing_class(function)
+        label = f"{klass.name.value}.{function.name.value}" if klass is not None else function.name.value
+        layer = analysis.code(partial[0].func)
+        message = (
+            f"The loss `{label}({y_true}, {y_pred})` never reads the prediction `{y_pred}`; "
+            f"it runs `{layer}` itself instead, so the model's layers after it get no gradient"
+        )
+        related = [(site, "used as the loss here") for site, _ in sites]
+        replacements = _use_prediction_in_loss(analysis, function, partial, y_pred) if len(partial) == 1 else None
+        return Report(
+            node=partial[0],
+            message=message,
+            related=related,
+            replacements=replacements,
+            fix_description=f"Use the prediction `{y_pred}` instead of calling `{layer}` in the loss",
+        )
 
     # --- (b) a training step whose loss uses an intermediate output ------------------------------
     def _check_training_step(self, analysis: ModuleAnalysis, call: GradientCall) -> Report | None:

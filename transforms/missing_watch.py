@@ -15,6 +15,7 @@ from gradfix.static.bindings import (
     flatten_sources,
     is_false,
     keyword,
+    parameter,
     positional,
     values_of,
     walk,
@@ -176,6 +177,28 @@ class MissingWatch(Rule):
                 loss = loss_fn(y_batch, model(x_batch))
             grads = tape.gradient(loss, x_batch)
         """,
+        # Look-alike: the tensor watched by a helper that takes the tape.
+        """
+import tensorflow as tf
+
+def watch_all(tape, tensors):
+    for t in tensors:
+        tape.watch(t)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    watch_all(tape, [x])
+    y = x * x
+dy_dx = tape.gradient(y, x)
+""",
+        # Look-alike: a `tf.Variable` under an import alias needs no watch.
+        """
+import tensorflow as T
+x = T.Variable(3.0)
+with T.GradientTape() as tape:
+    y = x * x
+dy_dx = tape.gradient(y, x)
+""",
     ]
 
     INVALID = [
@@ -313,6 +336,32 @@ class MissingWatch(Rule):
                 loss = loss_fn(y, model(x))
             grads = tape.gradient(loss, model.trainable_variables)
             """,
+        ),
+        # Variant: the gradient asked through a helper that takes the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def grads_of(tape, target, sources):
+    return tape.gradient(target, sources)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    y = x * x
+dy_dx = grads_of(tape, y, x)
+""",
+            """
+import tensorflow as tf
+
+def grads_of(tape, target, sources):
+    return tape.gradient(target, sources)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = x * x
+dy_dx = grads_of(tape, y, x)
+""",
         ),
     ]
 
@@ -531,9 +580,7 @@ def _is_dataset(analysis: ModuleAnalysis, node: cst.BaseExpression | None, depth
 
 
 def _integer_call(analysis: ModuleAnalysis, call: cst.Call, qualname: str) -> bool:
-    dtype = keyword(call, "dtype")
-    if dtype is None and qualname == "tensorflow.cast":
-        dtype = positional(call, 1)
+    dtype = parameter(analysis, call, "dtype")
     if dtype is not None:
         return _is_integer_dtype(analysis, dtype)
     if qualname in _FLOAT_DEFAULT or qualname in _CONVERTERS:

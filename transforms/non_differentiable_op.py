@@ -131,6 +131,40 @@ def masked_loss(y_true, y_pred):
 
 model.compile(optimizer="adam", loss=masked_loss)
 """,
+        # Look-alike: `tf.round` inside a `@tf.custom_gradient` straight-through function.
+        """
+import tensorflow as tf
+
+@tf.custom_gradient
+def round_ste(t):
+    def grad(dy):
+        return dy
+    return tf.round(t), grad
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(round_ste(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # Look-alike: a threshold on the labels, not the prediction.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    mask = tf.cast(y > 0.5, tf.float32)
+    loss = tf.reduce_mean(mask * tf.square(scores - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        # Look-alike: a cast to a float dtype given by position.
+        """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(tf.cast(scores, tf.float64) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -185,6 +219,46 @@ with tf.GradientTape() as tape:
     out = model(x)
     loss = tf.reduce_mean(tf.numpy_function(np_penalty, [out], tf.float32))
 grads = tape.gradient(loss, model.trainable_variables)
+""",
+            None,
+        ),
+        # Variant: the cut inside a helper method.
+        Invalid(
+            """
+import tensorflow as tf
+
+class Trainer:
+    def binarize(self, t):
+        return tf.cast(t > 0.0, tf.float32)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            scores = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.square(self.binarize(scores) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+            None,
+        ),
+        # Variant: the loss made by a factory (`make_loss()`).
+        Invalid(
+            """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(tf.round(y_pred) - y_true))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+            None,
+        ),
+        # Variant: a lambda given to `compile(loss=...)`.
+        Invalid(
+            """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.round(p) - y)))
 """,
             None,
         ),

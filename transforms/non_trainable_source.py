@@ -9,7 +9,7 @@ from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
-from gradfix.static.bindings import VARIABLE_MAKERS, flatten_sources, is_false, keyword, positional, values_of, walk
+from gradfix.static.bindings import VARIABLE_MAKERS, flatten_sources, is_false, keyword, parameter, positional, values_of, walk
 from gradfix.static.names import dotted
 
 _ALL_VARIABLES = {"variables", "weights", "non_trainable_variables", "non_trainable_weights"}
@@ -111,6 +111,24 @@ class NonTrainableSource(Rule):
             discriminator.trainable = False
             return grads
         """,
+        # Look-alike: a float dtype given by position.
+        """
+import tensorflow as tf
+weights = tf.Variable(tf.zeros([3], tf.float32))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - tf.reduce_sum(weights) * x))
+grads = tape.gradient(loss, [weights])
+""",
+        # Look-alike: a `trainable=False` counter that is not a gradient source.
+        """
+import tensorflow as tf
+step = tf.Variable(0, trainable=False)
+w = tf.Variable(1.0)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - w * x))
+grads = tape.gradient(loss, [w])
+step.assign_add(1)
+""",
     ]
 
     INVALID = [
@@ -189,6 +207,40 @@ class NonTrainableSource(Rule):
             grads = tape.gradient(loss, encoder.trainable_variables)
             """,
         ),
+        # Variant: the integer dtype given by position to the initial value.
+        Invalid(
+            """
+import tensorflow as tf
+counts = tf.Variable(tf.zeros([3], tf.int32))
+with tf.GradientTape() as tape:
+    y_pred = tf.reduce_sum(tf.cast(counts, tf.float32)) * x
+    loss = tf.reduce_mean(tf.square(y - y_pred))
+grads = tape.gradient(loss, [counts])
+""",
+            None,
+        ),
+        # Variant: `trainable` given by position.
+        Invalid(
+            """
+import tensorflow as tf
+scale = tf.Variable(2.0, False)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - scale * x))
+grads = tape.gradient(loss, [scale])
+""",
+            None,
+        ),
+        # Variant: an integer dtype, as a string, given by position to the initial value.
+        Invalid(
+            """
+import tensorflow as tf
+counts = tf.Variable(tf.zeros([3], "int32"))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - tf.reduce_sum(tf.cast(counts, tf.float32)) * x))
+grads = tape.gradient(loss, [counts])
+""",
+            None,
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -215,7 +267,7 @@ class NonTrainableSource(Rule):
             return
         shown = analysis.code(part)
         initial = keyword(made, "initial_value") or positional(made, 0)
-        not_trainable = is_false(keyword(made, "trainable"))
+        not_trainable = is_false(parameter(analysis, made, "trainable"))
         integer = _integer_variable(analysis, made, initial)
         if integer:
             fixable = integer == "literal" and not not_trainable
@@ -294,7 +346,7 @@ def _floated(analysis: ModuleAnalysis, made: cst.Call) -> str:
 
 def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.BaseExpression | None) -> str | None:
     """"literal" for ``tf.Variable(0)``, "dtype" for an integer dtype or integer tensor; None for floats or unknown."""
-    dtype = keyword(made, "dtype")
+    dtype = parameter(analysis, made, "dtype")
     if dtype is not None:
         return "dtype" if _is_integer_dtype(analysis, dtype) else None
     if initial is None:
@@ -302,7 +354,7 @@ def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.Bas
     if _integer_literal(initial):
         return "literal" if all(n.value.isdigit() for n in walk(initial, cst.Integer)) else "dtype"
     if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in _INTEGER_MAKERS:
-        inner_dtype = keyword(initial, "dtype")
+        inner_dtype = parameter(analysis, initial, "dtype")
         if inner_dtype is not None:
             return "dtype" if _is_integer_dtype(analysis, inner_dtype) else None
         if analysis.qualname(initial.func) in {"tensorflow.constant", "tensorflow.range"}:
@@ -355,7 +407,7 @@ def _freezing(analysis: ModuleAnalysis, call: GradientCall, owner_node: cst.Base
                 freezes.append(assign)
     values = values_of(analysis, owner_node) if isinstance(owner_node, cst.Name) else None
     for value in values or ():
-        if isinstance(value, cst.Call) and is_false(keyword(value, "trainable")):
+        if isinstance(value, cst.Call) and is_false(parameter(analysis, value, "trainable")):
             freezes.append(value)
     if isinstance(call.scope, cst.Module):
         freezes = [f for f in freezes if analysis.precedes(f, call.node)]

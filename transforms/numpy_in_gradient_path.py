@@ -10,6 +10,7 @@ from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.tree import walk
 from gradfix.static.taped_values import (
     TapedRegion,
@@ -111,7 +112,10 @@ class NumpyInGradientPath(Rule):
     summary = "NumPy or a Python number on the way to the loss cuts the gradient"
     applicability = Applicability.SAFE
     categories = (NUMPY_CONVERSION,)
-    needles = ("GradientTape",)
+    needles = ("GradientTape", "compile(", "Loss)")
+
+    def wants(self, text: str) -> bool:
+        return might_take_gradients(text)
 
     VALID = [
         # NumPy on the labels, outside the path from the model.
@@ -156,6 +160,49 @@ class NumpyInGradientPath(Rule):
             loss = weighted_mse(labels, model(features))
         grads = tape.gradient(loss, model.trainable_variables)
         """,
+        # Look-alike: NumPy augmentation of the inputs before the tape, in a method.
+        """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        x = np.flip(x, axis=1) + np.random.normal(0.0, 0.1, x.shape)
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""",
+        # Look-alike: NumPy augmentation of the inputs in a helper, inside the tape.
+        """
+import numpy as np
+import tensorflow as tf
+
+def augment(images):
+    return np.clip(images + np.random.normal(0.0, 0.1, images.shape), 0.0, 1.0)
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(augment(x), training=True)
+            loss = self.loss_fn(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""",
+        # Look-alike: NumPy on the prediction for logging only.
+        """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        self.history.append(np.mean(pred.numpy()))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -281,6 +328,44 @@ class NumpyInGradientPath(Rule):
             """,
             None,
         ),
+        # Variant: a `keras.losses.Loss` subclass.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+class NumpyLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(y_pred.numpy() - y_true))
+
+model.compile(optimizer="adam", loss=NumpyLoss())
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+class NumpyLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_pred - y_true))
+
+model.compile(optimizer="adam", loss=NumpyLoss())
+""",
+        ),
+        # Variant: a lambda given to `compile(loss=...)`.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: np.mean(np.square(p.numpy() - y)))
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(p - y)))
+""",
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -308,25 +393,47 @@ class NumpyInGradientPath(Rule):
                     if id(report.node) not in reported:
                         reported.add(id(report.node))
                         yield report
+        # a Keras loss (a function given to compile, a Loss's call) gets the prediction as a taped value
+        for function, prediction in keras_loss_functions(analysis) if might_take_gradients(analysis.text) else ():
+            if id(function) in visited_functions:
+                continue
+            visited_functions.add(id(function))
+            if isinstance(function, cst.FunctionDef):
+                region, where = function_region(analysis, function, {prediction}), function.name
+            else:
+                # a lambda: its body is read in the statement that holds it, with only its prediction taped
+                statement = analysis.statement_index(function)
+                if statement is None:
+                    continue
+                region, where = TapedRegion(analysis, analysis.scope_of(function), [statement], {prediction}), function
+            checker = _Checker(analysis, region, where, "the Keras loss, whose prediction gets no gradient",
+                               within=function if isinstance(function, cst.Lambda) else None)
+            for report in checker.reports():
+                if id(report.node) not in reported:
+                    reported.add(id(report.node))
+                    yield report
 
 
 class _Checker:
-    def __init__(self, analysis: ModuleAnalysis, region: TapedRegion, gradient: cst.Call):
+    def __init__(self, analysis: ModuleAnalysis, region: TapedRegion, gradient: cst.CSTNode,
+                 role: str = "the gradient that comes back None", within: cst.CSTNode | None = None):
         self.analysis = analysis
         self.region = region
         self.gradient = gradient
+        self.role = role
+        self.within = within  # only calls inside it are on the path (a lambda's body within its statement)
         self.tf = module_alias(analysis, "tensorflow")
 
     def reports(self) -> Iterator[Report]:
         for statement in self.region.on_path:
             if not isinstance(statement.node, cst.SimpleStatementLine):
                 continue
-            for call in self.analysis.calls(statement.node):
+            for call in self.analysis.calls(self.within if self.within is not None else statement.node):
                 if self._quiet(call, statement.node):
                     continue
                 report = self._report(call)
                 if report is not None:
-                    report.related.append((self.gradient, "the gradient that comes back None"))
+                    report.related.append((self.gradient, self.role))
                     yield report
 
     # --- what is wrong ---------------------------------------------------------------------

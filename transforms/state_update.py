@@ -11,6 +11,7 @@ from gradfix.categories import STATE_UPDATE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.names import dotted
 
 ASSIGN_METHODS = {"assign": "{new}", "assign_add": "{old} + ({new})", "assign_sub": "{old} - ({new})"}
 # Keras metrics with a loss of the same meaning (the metric averages it over batches; the loss is the batch's).
@@ -70,7 +71,11 @@ class StateUpdateInForwardPath(Rule):
     applicability = Applicability.UNSAFE
     unsafe_reason = "the gradient now reaches what the stored value was computed from, which changes training"
     categories = (STATE_UPDATE,)
-    needles = (".assign", "metrics.")
+    needles = (".assign", "metrics")
+
+    def wants(self, text: str) -> bool:
+        # an update read back in a layer's `call`, or a stateful metric: nothing else is this rule's
+        return ".assign" in text and ("def call" in text or "def __call__" in text) or "metrics" in text
 
     VALID = [
         # a counter updated in call() and never read on the way to the output
@@ -99,6 +104,31 @@ class StateUpdateInForwardPath(Rule):
             mse.update_state(y, pred)
             return tape.gradient(loss, model.trainable_variables)
         """,
+        # Look-alike: a counter updated in `call` but not read back.
+        """
+import tensorflow as tf
+class Counting(tf.keras.layers.Layer):
+    def call(self, inputs):
+        self.calls.assign_add(1)
+        return self.dense(inputs)
+""",
+        # Look-alike: a metric updated beside a real loss.
+        """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.mse = tf.keras.metrics.MeanSquaredError()
+        self.loss_fn = tf.keras.losses.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        self.mse.update_state(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
     ]
     INVALID = [
         Invalid(
@@ -157,6 +187,51 @@ class StateUpdateInForwardPath(Rule):
                 return loss
             """,
         ),
+        # Variant: a metric held on `self` used as the loss in a method.
+        Invalid(
+            """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.mse = tf.keras.metrics.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.mse(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.mse = tf.keras.metrics.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = tf.keras.losses.MeanSquaredError()(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+        ),
+        # Variant: the metric class imported under another name.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras.metrics import MeanSquaredError as MSE
+
+mse = MSE()
+with tf.GradientTape() as tape:
+    pred = model(x, training=True)
+    loss = mse(y, pred)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            None,
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -198,20 +273,26 @@ class StateUpdateInForwardPath(Rule):
         metrics = _metric_objects(analysis)
         if not metrics:
             return
-        for function in analysis.functions:
-            returned = _returned_names(function)
-            for call in m.findall(function, m.Call(func=m.Name())):
-                constructor = metrics.get(call.func.value)
+        for function in [*analysis.functions, analysis.module]:
+            # what the function (or script) hands on: its return value, or the target of a gradient it asks for
+            used = (_returned_names(function) if function is not analysis.module else set()) | {
+                g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)
+            }
+            for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
+                if function is analysis.module and analysis.scope_of(call) is not function:
+                    continue  # its own function's turn
+                name = dotted(call.func)
+                constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
                 if constructor is None:
                     continue
                 statement = analysis.statement_of(call)
                 assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}
-                if not (assigned & returned or m.findall(statement, m.Return())):
+                if not (assigned & used or m.findall(statement, m.Return())):
                     continue
                 replacement = metric_as_loss(constructor, call)
                 yield Report(
                     node=call,
-                    message=f"`{call.func.value}` is a stateful Keras metric used as a loss: it stores the batch's value "
+                    message=f"`{name}` is a stateful Keras metric used as a loss: it stores the batch's value "
                     "with assign and returns what it reads back, which has no gradient",
                     replacements={call: replacement} if replacement is not None else None,
                     fix_description="Call the loss of the same name instead of the metric",
@@ -282,14 +363,16 @@ def functional_value(statement, update: cst.Call, later: list, name: str) -> dic
     return replacements
 
 
-def _metric_objects(analysis: ModuleAnalysis) -> dict[str, cst.Call]:
-    """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning."""
+def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
+    """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning, and
+    ``self`` attributes bound to one, with the class they belong to."""
     found = {}
-    for assign in m.findall(analysis.module, m.Assign(targets=[m.AssignTarget(target=m.Name())], value=m.Call())):
+    for assign in m.findall(analysis.module, m.Assign(targets=[m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))], value=m.Call())):
         qualname = analysis.qualname(assign.value.func) or ""
         head, _, metric = qualname.rpartition(".")
         if head.endswith("keras.metrics") and metric in METRIC_LOSS:
-            found[assign.targets[0].target.value] = assign.value
+            name = dotted(assign.targets[0].target)
+            found[(name, analysis.enclosing_class(assign) if name.startswith("self.") else None)] = assign.value
     return found
 
 

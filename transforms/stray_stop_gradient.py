@@ -139,6 +139,29 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(target - tf.reduce_max(q, axis=1)))
 grads = tape.gradient(loss, model.trainable_variables)
 """,
+        # Look-alike: a straight-through estimator in a helper function.
+        """
+import tensorflow as tf
+
+def straight_through(x):
+    return x + tf.stop_gradient(tf.round(x) - x)
+
+with tf.GradientTape() as tape:
+    z = straight_through(encoder(images))
+    loss = tf.reduce_mean(tf.square(decoder(z) - images))
+grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+""",
+        # Look-alike: a loss factory that stops the labels, not the prediction.
+        """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(tf.stop_gradient(y_true) - y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
     ]
 
     INVALID = [
@@ -205,6 +228,142 @@ def train_step(x, y):
     variables = encoder.trainable_variables + head.trainable_variables
     grads = tape.gradient(loss, variables)
     optimizer.apply_gradients(zip(grads, variables))
+""",
+        ),
+        # Variant: the cut inside a helper method.
+        Invalid(
+            """
+import tensorflow as tf
+
+class Trainer:
+    def frozen(self, t):
+        return tf.stop_gradient(t)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = self.frozen(self.model(x, training=True))
+            loss = self.loss_fn(y, logits)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+class Trainer:
+    def frozen(self, t):
+        return t
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = self.frozen(self.model(x, training=True))
+            loss = self.loss_fn(y, logits)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+        ),
+        # Variant: the loss made by a factory (`make_loss()`).
+        Invalid(
+            """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - tf.stop_gradient(y_pred)))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+            """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""",
+        ),
+        # Variant: a lambda given to `compile(loss=...)`.
+        Invalid(
+            """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(y - tf.stop_gradient(p))))
+""",
+            """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(y - p)))
+""",
+        ),
+        # Variant: the sources rebuilt as a list (`[v for v in ...]`).
+        Invalid(
+            """
+import tensorflow as tf
+
+params = [v for v in model.trainable_variables]
+with tf.GradientTape() as tape:
+    logits = tf.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, params)
+""",
+            """
+import tensorflow as tf
+
+params = [v for v in model.trainable_variables]
+with tf.GradientTape() as tape:
+    logits = model(x, training=True)
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, params)
+""",
+        ),
+        # Variant: the gradient asked through a helper that takes the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+with tf.GradientTape() as tape:
+    logits = tf.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = grads_of(tape, loss, model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+with tf.GradientTape() as tape:
+    logits = model(x, training=True)
+    loss = loss_fn(y, logits)
+grads = grads_of(tape, loss, model.trainable_variables)
+""",
+        ),
+        # Variant: the cut inside a closure of the training step.
+        Invalid(
+            """
+import tensorflow as tf
+
+def train_step(x, y):
+    def forward():
+        return tf.stop_gradient(model(x, training=True))
+    with tf.GradientTape() as tape:
+        logits = forward()
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+def train_step(x, y):
+    def forward():
+        return model(x, training=True)
+    with tf.GradientTape() as tape:
+        logits = forward()
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
 """,
         ),
     ]

@@ -10,7 +10,7 @@ import libcst.matchers as m
 from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.analysis import ModuleAnalysis, names_read
 
 _CONSTANT_MAKERS = {"tensorflow.constant", "tensorflow.ones", "tensorflow.zeros", "tensorflow.fill"}
 
@@ -74,6 +74,19 @@ class TargetIndependent(Rule):
                 loss = tf.reduce_mean(model(x)) + offset
             return tape.gradient(loss, model.trainable_variables)
         """,
+        # Look-alike: the target made from the watched tensor by a helper.
+        """
+import tensorflow as tf
+
+def square(t):
+    return t * t
+
+x = tf.constant(2.0)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = square(x)
+dy_dx = tape.gradient(y, x)
+""",
     ]
     INVALID = [
         Invalid(
@@ -94,6 +107,18 @@ class TargetIndependent(Rule):
                     loss = 0.0
                 return tape.gradient(loss, model.trainable_variables)
             """
+        ),
+        # Variant: TensorFlow imported under another name.
+        Invalid(
+            """
+import tensorflow as T
+x = T.constant(2.0)
+with T.GradientTape() as tape:
+    tape.watch(x)
+    y = T.constant(3.0)
+dy_dx = tape.gradient(y, x)
+""",
+            None,
         ),
     ]
 
@@ -123,7 +148,6 @@ class TargetIndependent(Rule):
             if isinstance(value, (cst.Integer, cst.Float)):
                 return True
             if isinstance(value, cst.Call) and analysis.qualname(value.func) in _CONSTANT_MAKERS:
-                return not m.findall(value, m.Name()) or all(
-                    n.value in ("tf", "tensorflow", "float32", "float64", "constant", "ones", "zeros", "fill", "dtype")
-                    for n in m.findall(value, m.Name()))
+                # only literals and imported names (a dtype, under whatever alias), no value of the program's own
+                return all(name in analysis.imports.aliases for arg in value.args for name in names_read(arg.value))
         return False

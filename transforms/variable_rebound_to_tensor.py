@@ -121,6 +121,28 @@ class VariableReboundToTensor(Rule):
         w = w.numpy()
         w = w * 2
         """,
+        # Look-alike: the update made in place with `assign_sub`.
+        """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(10):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w.assign_sub(0.1 * dw)
+""",
+        # Look-alike: the new value wrapped in a new `tf.Variable`.
+        """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(10):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w = tf.Variable(w - 0.1 * dw)
+""",
     ]
 
     INVALID = [

@@ -151,6 +151,21 @@ class WrongTapeOrModel(Rule):
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
         """,
+        # Look-alike: a gradient helper given the right tapes.
+        """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(generator, discriminator, images, noise):
+    with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    disc_grads = grads_of(disc_tape, disc_loss, discriminator.trainable_variables)
+    gen_grads = grads_of(gen_tape, gen_loss, generator.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -261,6 +276,39 @@ class WrongTapeOrModel(Rule):
             """,
             None,
         ),
+        # Variant: the gradient asked through a helper that takes the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(generator, discriminator, images, noise):
+    with tf.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+    with tf.GradientTape() as disc_tape:
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    disc_grads = grads_of(gen_tape, disc_loss, discriminator.trainable_variables)
+    gen_grads = grads_of(gen_tape, gen_loss, generator.trainable_variables)
+""",
+            """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(generator, discriminator, images, noise):
+    with tf.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+    with tf.GradientTape() as disc_tape:
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    disc_grads = grads_of(disc_tape, disc_loss, discriminator.trainable_variables)
+    gen_grads = grads_of(gen_tape, gen_loss, generator.trainable_variables)
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -302,7 +350,7 @@ class WrongTapeOrModel(Rule):
             ):
                 replacements = None
             else:
-                replacements = {this.call.node.func.value: cst.Name(tape.name)}
+                replacements = {this.call.tape_node: cst.Name(tape.name)}
             return Report(
                 node=this.call.node,
                 message=(
@@ -335,8 +383,8 @@ class WrongTapeOrModel(Rule):
     def _swap_report(self, analysis, this: "_Pairing", other: "_Pairing", swap_tapes: bool, broken: bool) -> Report:
         replacements: dict = {this.target: other.target.deep_clone(), other.target: this.target.deep_clone()}
         if swap_tapes:
-            replacements[this.call.node.func.value] = cst.Name(other.call.tape_name)
-            replacements[other.call.node.func.value] = cst.Name(this.call.tape_name)
+            replacements[this.call.tape_node] = cst.Name(other.call.tape_name)
+            replacements[other.call.tape_node] = cst.Name(this.call.tape_name)
         owners = tapeflow.owner_label(this.owners)
         if broken:
             message = (
@@ -380,7 +428,7 @@ class _Pairing:
 
     @classmethod
     def of(cls, analysis: ModuleAnalysis, call: GradientCall) -> "_Pairing | None":
-        if call.tape is None or not isinstance(call.target, cst.Name) or not isinstance(call.node.func, cst.Attribute):
+        if call.tape is None or not isinstance(call.target, cst.Name) or call.tape_node is None:
             return None
         owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node)
         if not owners:

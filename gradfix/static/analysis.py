@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -18,6 +18,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from gradfix.model import Span
 from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children, index_tree, walk
+
+T = TypeVar("T")
 
 GRADIENT_TAPE = "tensorflow.GradientTape"
 LINE_MARK = "\ue000"  # brackets a line number in a message, for the engine to map to the module's line
@@ -55,6 +57,8 @@ class GradientCall:
     statement: cst.BaseStatement | cst.BaseSmallStatement
     scope: CODE_SCOPE
     tape: TapeBlock | None  # the block that made the tape, when it is in the same scope
+    tape_node: cst.Name | None = None  # where the call names the tape: ``tape`` of ``tape.gradient`` or a helper's argument
+    helper: cst.FunctionDef | None = None  # the function that asks the tape, when ``node`` calls one such as ``grads_of(tape, loss, vars)``
 
 
 @dataclass
@@ -79,6 +83,15 @@ class ModuleAnalysis:
         self._index_tree()
         self.imports = ImportMap(self.module)
         self._by_kind: dict[type, list[cst.CSTNode]] = {}
+        self._statements: dict[CODE_SCOPE, list[Statement]] = {}
+        self._assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
+        self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
+
+    def derived(self, fact: Callable[["ModuleAnalysis"], T]) -> T:
+        """A fact computed from this model once, whichever rule asks first; the function computing it is its key."""
+        if fact not in self._derived:
+            self._derived[fact] = fact(self)
+        return self._derived[fact]  # type: ignore[return-value]
 
     def _index_tree(self) -> None:
         self._children, self._order = index_tree(self.module)
@@ -229,36 +242,104 @@ class ModuleAnalysis:
     def gradient_calls(self) -> list[GradientCall]:
         tape_names = {t.name for t in self.tapes if t.name}
         found: list[GradientCall] = []
+        if not tape_names:
+            return found
+        helpers = self._gradient_helpers
         for call in self.walk(None, cst.Call):
             func = call.func
-            if not (isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name)):
+            if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name):
+                if func.value.value in tape_names:
+                    found.append(self._gradient_call(call, func.value, _call_argument(call, 0, "target"), _call_argument(call, 1, "sources")))
                 continue
-            if func.value.value not in tape_names:
+            helper = self._helper_called(call, helpers)
+            if helper is None:
                 continue
-            positional = [a for a in call.args if a.keyword is None]
-            keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
-            target = positional[0].value if positional else keywords.get("target")
-            sources = positional[1].value if len(positional) > 1 else keywords.get("sources")
-            scope = self.scope_of(call)
-            found.append(
-                GradientCall(
-                    node=call,
-                    tape_name=func.value.value,
-                    target=target,
-                    sources=sources,
-                    statement=self.statement_of(call),
-                    scope=scope,
-                    tape=self.tape_named(func.value.value, scope, before=call),
-                )
-            )
+            function, (tape_at, target_at, sources_at), offset = helper
+            params = _param_names(function)[offset:]
+            tape = _call_argument(call, tape_at, params[tape_at])
+            if isinstance(tape, cst.Name) and tape.value in tape_names:
+                target = _call_argument(call, target_at, params[target_at]) if target_at is not None else None
+                sources = _call_argument(call, sources_at, params[sources_at]) if sources_at is not None else None
+                found.append(self._gradient_call(call, tape, target, sources, function))
         return found
+
+    def _gradient_call(self, call, tape: cst.Name, target, sources, helper=None) -> GradientCall:
+        scope = self.scope_of(call)
+        return GradientCall(
+            node=call,
+            tape_name=tape.value,
+            target=target,
+            sources=sources,
+            statement=self.statement_of(call),
+            scope=scope,
+            tape=self.tape_named(tape.value, scope, before=call),
+            tape_node=tape,
+            helper=helper,
+        )
+
+    @cached_property
+    def _gradient_helpers(self) -> dict[cst.FunctionDef, tuple[int, int | None, int | None]]:
+        """Functions that hand back what a tape they are given says: ``def grads_of(tape, loss, vars): return tape.gradient(loss, vars)``.
+
+        A call of one asks the caller's tape for a gradient as surely as ``tape.gradient`` written
+        out, so it is a gradient call of the caller, with the arguments in the parameters' places.
+        Value: the positions of the tape, target and sources among the parameters (``self`` left out).
+        """
+        helpers: dict[cst.FunctionDef, tuple[int, int | None, int | None]] = {}
+        if ".gradient(" not in self.text:
+            return helpers
+        for function in self.functions:
+            params = _param_names(function)
+            if self.enclosing_class(function) is not None and params[:1] == ["self"]:
+                params = params[1:]
+            for node in walk(function.body, cst.Return):
+                value = node.value
+                if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value == "gradient"):
+                    continue
+                tape = value.func.value
+                if not (isinstance(tape, cst.Name) and tape.value in params):
+                    continue
+                places = []
+                for index, keyword in ((0, "target"), (1, "sources")):
+                    argument = _call_argument(value, index, keyword)
+                    places.append(params.index(argument.value) if isinstance(argument, cst.Name) and argument.value in params else None)
+                if places[0] is not None or places[1] is not None:
+                    helpers[function] = (params.index(tape.value), places[0], places[1])
+                    break
+        return helpers
+
+    def _helper_called(self, call: cst.Call, helpers) -> tuple[cst.FunctionDef, tuple[int, int | None, int | None], int] | None:
+        """The gradient helper ``call`` calls, with how many leading parameters its callers do not pass."""
+        if not helpers or any(arg.star for arg in call.args):
+            return None
+        callee = self.callee(call)
+        if callee is None or callee[0] not in helpers:
+            return None
+        return callee[0], helpers[callee[0]], callee[1]
+
+    def callee(self, call: cst.Call) -> tuple[cst.FunctionDef, int] | None:
+        """The function of this module ``call`` runs: ``f(...)`` for a function ``f``, ``self.m(...)`` for a
+        method of the class around the call; with how many leading parameters the call does not fill (``self``)."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            if self.qualname(func) is not None:
+                return None
+            function = self.function_named(func.value)
+            return (function, 0) if function is not None else None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            klass = self.enclosing_class(call)
+            for function in (klass.body.body if klass is not None else ()):
+                if isinstance(function, cst.FunctionDef) and function.name.value == func.attr.value:
+                    if any(dotted(d.decorator) == "staticmethod" for d in function.decorators):
+                        return function, 0
+                    return function, 1 if _param_names(function)[:1] else 0
+        return None
 
     # --- data flow ---------------------------------------------------------------------------
     def statements(self, scope: CODE_SCOPE) -> list[Statement]:
-        cache = self.__dict__.setdefault("_statements", {})
-        if scope not in cache:
-            cache[scope] = _StatementLister(scope).statements
-        return cache[scope]
+        if scope not in self._statements:
+            self._statements[scope] = _StatementLister(scope).statements
+        return self._statements[scope]
 
     def statement_index(self, node: cst.CSTNode) -> Statement | None:
         scope = self.scope_of(node)
@@ -276,7 +357,7 @@ class ModuleAnalysis:
         """
         found: list[Statement] = []
         statements = self.statements(scope)
-        assigning = self._assignments(scope).get(name, ())
+        assigning = self._assignments_in(scope).get(name, ())
         for index in reversed(assigning[: bisect.bisect_left(assigning, at.index)]):
             statement = statements[index]
             found.append(statement)
@@ -284,16 +365,15 @@ class ModuleAnalysis:
                 break
         return found
 
-    def _assignments(self, scope: CODE_SCOPE) -> dict[str, list[int]]:
+    def _assignments_in(self, scope: CODE_SCOPE) -> dict[str, list[int]]:
         """For each name, the indices of the scope's statements that assign it, in order."""
-        cache = self.__dict__.setdefault("_assignments_by_scope", {})
-        if scope not in cache:
+        if scope not in self._assignments:
             by_name: dict[str, list[int]] = {}
             for statement in self.statements(scope):
                 for assigned in statement.assigned:
                     by_name.setdefault(assigned, []).append(statement.index)
-            cache[scope] = by_name
-        return cache[scope]
+            self._assignments[scope] = by_name
+        return self._assignments[scope]
 
     def backward_slice(self, expression: cst.CSTNode, scope: CODE_SCOPE | None = None) -> list[Statement]:
         """Every earlier statement of the scope whose result can flow into ``expression``."""
@@ -324,6 +404,20 @@ class ModuleAnalysis:
             if name in later.assigned and not later.enclosing:
                 break
         return uses
+
+
+def _param_names(function: cst.FunctionDef) -> list[str]:
+    return [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+
+
+def _call_argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if index < len(positional):
+        return positional[index].value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return None
 
 
 def _is_conditional(statement: Statement, at: Statement) -> bool:

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
-from gradfix.static.names import dotted
+from gradfix.static.names import copied_iterable, dotted
 
 STOP = "stop"
 OP = "op"
@@ -199,8 +199,9 @@ def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Stat
         return frozenset(roots)
     if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
         return source_roots(analysis, sources.left, at, scope, depth + 1) | source_roots(analysis, sources.right, at, scope, depth + 1)
-    if isinstance(sources, cst.Call) and dotted(sources.func) == "list" and sources.args:
-        return source_roots(analysis, sources.args[0].value, at, scope, depth + 1)
+    copied = copied_iterable(sources)
+    if copied is not None:
+        return source_roots(analysis, copied, at, scope, depth + 1)
     node = sources
     stripped = False
     while isinstance(node, (cst.Attribute, cst.Subscript)):
@@ -239,22 +240,32 @@ def _assigned_value(statement: Statement, name: str) -> cst.BaseExpression | Non
 
 def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
     """Keras losses written as functions: passed as ``loss=`` to ``compile``, or the ``call`` of a ``keras.losses.Loss``."""
+    for function, prediction in keras_loss_functions(analysis):
+        if isinstance(function, cst.Lambda):
+            context = lambda_context(analysis, function, frozenset({prediction}))
+        else:
+            context = function_context(analysis, function, frozenset({prediction}))
+        if context is not None:
+            yield context
+
+
+def keras_loss_functions(analysis: ModuleAnalysis) -> list[tuple[cst.FunctionDef | cst.Lambda, str]]:
+    """Each Keras loss written as a function or lambda, with the name its prediction (``y_pred``) has in it."""
+    found: list[tuple[cst.FunctionDef | cst.Lambda, str]] = []
     seen: set[int] = set()
     for function in _loss_functions(analysis):
         if id(function) in seen:
             continue
         seen.add(id(function))
         params = [p.name.value for p in function.params.params]
-        if analysis.enclosing_class(function) is not None and params and params[0] == "self":
+        if isinstance(function, cst.FunctionDef) and analysis.enclosing_class(function) is not None and params and params[0] == "self":
             params = params[1:]
-        if len(params) < 2:
-            continue
-        context = function_context(analysis, function, frozenset({params[1]}))
-        if context is not None:
-            yield context
+        if len(params) >= 2:
+            found.append((function, params[1]))
+    return found
 
 
-def _loss_functions(analysis: ModuleAnalysis) -> Iterator[cst.FunctionDef]:
+def _loss_functions(analysis: ModuleAnalysis) -> Iterator[cst.FunctionDef | cst.Lambda]:
     for call in analysis.calls() if "compile(" in analysis.text else ():
         if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"):
             continue
@@ -267,16 +278,42 @@ def _loss_functions(analysis: ModuleAnalysis) -> Iterator[cst.FunctionDef]:
             elif isinstance(arg.value, cst.Dict):
                 values = [e.value for e in arg.value.elements if isinstance(e, cst.DictElement)]
             for value in values:
-                if isinstance(value, cst.Name):
-                    function = analysis.function_named(value.value)
-                    if function is not None:
-                        yield function
+                yield from _loss_callables(analysis, value)
     for function in analysis.functions:
         klass = analysis.enclosing_class(function)
         if function.name.value == "call" and klass is not None and any(
             (analysis.qualname(base.value) or "").startswith("keras.losses.") for base in klass.bases
         ):
             yield function
+
+
+def _loss_callables(analysis: ModuleAnalysis, value: cst.BaseExpression, depth: int = 0) -> Iterator[cst.FunctionDef | cst.Lambda]:
+    """The functions a ``loss=`` value names: a function, a lambda, or what a factory ``make_loss()`` returns."""
+    if isinstance(value, cst.Lambda):
+        yield value
+    elif isinstance(value, cst.Name) and analysis.qualname(value) is None:
+        function = analysis.function_named(value.value)
+        if function is not None:
+            yield function
+    elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and depth < 2:
+        factory = analysis.function_named(value.func.value)
+        if factory is None or analysis.qualname(value.func) is not None:
+            return
+        nested = {f.name.value: f for f in factory.body.body if isinstance(f, cst.FunctionDef)}
+        for returned in _returns(factory):
+            made = returned.value
+            if isinstance(made, cst.Name) and made.value in nested:
+                yield nested[made.value]
+            elif made is not None:
+                yield from _loss_callables(analysis, made, depth + 1)
+
+
+def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, roots: frozenset[str]) -> PathContext | None:
+    """A lambda's body is its one return value; names it does not bind are read where it is written."""
+    at = analysis.statement_index(function)
+    if at is None:
+        return None
+    return PathContext(analysis.scope_of(function), function, roots, [(function.body, at)])
 
 
 def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, roots: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
@@ -315,15 +352,16 @@ def _has_loss_function(text: str) -> bool:
 
 def all_contexts(analysis: ModuleAnalysis) -> list[PathContext]:
     """Every tape gradient and every Keras loss function of the module (computed once per analysis)."""
-    cached = analysis.__dict__.get("_gradpath_contexts")
-    if cached is None:
-        cached = []
-        if "GradientTape" in analysis.text:
-            cached += tape_contexts(analysis)
-        if _has_loss_function(analysis.text):
-            cached += loss_function_contexts(analysis)
-        analysis.__dict__["_gradpath_contexts"] = cached
-    return cached
+    return analysis.derived(_all_contexts)
+
+
+def _all_contexts(analysis: ModuleAnalysis) -> list[PathContext]:
+    found: list[PathContext] = []
+    if "GradientTape" in analysis.text:
+        found += tape_contexts(analysis)
+    if _has_loss_function(analysis.text):
+        found += loss_function_contexts(analysis)
+    return found
 
 
 # --- taint ---------------------------------------------------------------------------------------
@@ -408,14 +446,18 @@ class Taint:
 
     def _module_function_call(self, call: cst.Call, at: Statement) -> bool | None:
         """For ``f(...)`` with ``f`` a function of this module: whether a tainted argument reaches its return."""
-        if not isinstance(call.func, cst.Name) or self.context.depth >= 3:
+        if self.context.depth >= 3:
             return None
-        function = self.analysis.function_named(call.func.value)
-        if function is None:
+        callee = self.analysis.callee(call)
+        if callee is None:
             return None
-        roots = called_roots(function, call, lambda e: self.expression(e, at))
+        function, bound = callee
+        roots = called_roots(function, call, lambda e: self.expression(e, at), bound)
         if roots is None:
             return None
+        roots |= closed_over(self.analysis, function, self.context.scope, self.roots)
+        if is_custom_gradient(self.analysis, function):
+            return bool(roots)  # its gradient is the one written beside it, whatever its body computes
         key = (id(function), roots)
         if key not in self._calls:
             self._calls[key] = False
@@ -424,9 +466,31 @@ class Taint:
         return self._calls[key]
 
 
-def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[cst.BaseExpression], bool]) -> frozenset[str] | None:
-    """The parameters of ``function`` that ``call`` fills with tainted arguments (None when unmappable)."""
-    params = [p.name.value for p in function.params.params]
+def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, roots: frozenset[str]) -> frozenset[str]:
+    """The roots a closure defined in ``scope`` reads from it (those it does not bind itself)."""
+    if function is scope or analysis.scope_of(function) is not scope or scope is analysis.module:
+        return frozenset()
+    bound = {p.name.value for p in function.params.params}
+    for statement in analysis.statements(function):
+        bound |= statement.assigned
+    return frozenset(root for root in roots if root.split(".")[0] not in bound)
+
+
+CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient", "keras.ops.custom_gradient"})
+
+
+def is_custom_gradient(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:
+    """``@tf.custom_gradient``: the function states its own gradient (a straight-through estimator, say)."""
+    return any(
+        analysis.qualname(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator) in CUSTOM_GRADIENT
+        for d in function.decorators
+    )
+
+
+def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
+    """The parameters of ``function`` that ``call`` fills with tainted arguments (None when unmappable);
+    ``bound`` leading parameters are filled without the call (``self``)."""
+    params = [p.name.value for p in function.params.params][bound:]
     roots: set[str] = set()
     position = 0
     for arg in call.args:
@@ -524,12 +588,15 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, taint: Taint) ->
         if context.depth >= 3:
             continue
         for node in walk_expression(value):
-            if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
+            callee = analysis.callee(node) if isinstance(node, cst.Call) else None
+            if callee is None:
                 continue
-            function = analysis.function_named(node.func.value)
-            if function is None or function is context.scope:
+            function, bound = callee
+            if function is context.scope or is_custom_gradient(analysis, function):
                 continue
-            inner_roots = called_roots(function, node, lambda e: taint.expression(e, at))
+            inner_roots = called_roots(function, node, lambda e: taint.expression(e, at), bound)
+            if inner_roots is not None:
+                inner_roots |= closed_over(analysis, function, context.scope, taint.roots)
             if not inner_roots:
                 continue
             inner = function_context(analysis, function, inner_roots, context)

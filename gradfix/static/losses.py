@@ -200,6 +200,31 @@ def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> 
     return None
 
 
+def _helper_prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> tuple[cst.CSTNode, str, cst.BaseExpression, str] | None:
+    """The same for a call of a function of the module that only returns such an operation of a parameter
+    (``def hard(p): return tf.argmax(p, -1)``): its input is the argument the call passes."""
+    if not isinstance(expression, cst.Call):
+        return None
+    callee = analysis.callee(expression)
+    if callee is None:
+        return None
+    function, bound = callee
+    body = function.body.body if isinstance(function.body, cst.IndentedBlock) else ()
+    if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine) or not isinstance(body[0].body[0], cst.Return):
+        return None
+    returned = body[0].body[0].value
+    described = _prediction_op(analysis, returned) if returned is not None else None
+    if described is None or not isinstance(described[2], cst.Name):
+        return None
+    params = [p.name.value for p in function.params.params][bound:]
+    if described[2].value not in params:
+        return None
+    source = argument(expression, params.index(described[2].value), described[2].value)
+    if source is None:
+        return None
+    return described[0], described[1], source, described[3]  # the operation itself, so that GF009 leaves it to GF008
+
+
 def _last_axis(analysis: ModuleAnalysis, call: cst.Call) -> bool:
     axis = argument(call, 1, "axis")
     return axis is None or analysis.code(axis) in ("-1", "1")
@@ -231,11 +256,7 @@ def _still_valid(analysis: ModuleAnalysis, replacement: cst.BaseExpression, made
 
 def fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
     """Computed once per analysis: GF008 reports them and GF009 leaves their operations alone."""
-    cached = analysis.__dict__.get("_fed_losses")
-    if cached is None:
-        cached = _fed_losses(analysis)
-        analysis.__dict__["_fed_losses"] = cached
-    return cached
+    return analysis.derived(_fed_losses)
 
 
 def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
@@ -253,7 +274,7 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
                 seen.add(id(node))
                 loss_kind_, y_pred = kind
                 made, made_at, followed = _follow(analysis, y_pred, at, context)
-                described = _prediction_op(analysis, made)
+                described = _prediction_op(analysis, made) or _helper_prediction_op(analysis, made)
                 if described is None:
                     if loss_kind_ == METRIC and taint.expression(y_pred, at):
                         found.append(FedLoss(node, METRIC, y_pred, None, "", None, context))

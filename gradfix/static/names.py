@@ -55,6 +55,19 @@ def dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def copied_iterable(node: cst.BaseExpression) -> cst.BaseExpression | None:
+    """What ``[v for v in xs]`` (or ``list(xs)``, ``tuple(xs)``) copies: ``xs``; a copy holds the same variables."""
+    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+        loop = node.for_in
+        if (loop.inner_for_in is None and not loop.ifs and isinstance(loop.target, cst.Name)
+                and isinstance(node.elt, cst.Name) and node.elt.value == loop.target.value):
+            return loop.iter
+        return None
+    if isinstance(node, cst.Call) and dotted(node.func) in {"list", "tuple"} and len(node.args) == 1 and not node.args[0].star:
+        return copied_iterable(node.args[0].value) or node.args[0].value
+    return None
+
+
 def _module_name(node: cst.BaseExpression | None) -> str:
     return dotted(node) if node is not None else ""
 

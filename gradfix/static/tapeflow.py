@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
-from gradfix.static.names import dotted
+from gradfix.static.names import copied_iterable, dotted
 
 # Attributes that hand out a model's or layer's variables.
 VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
@@ -55,8 +55,9 @@ def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, 
         return None if left is None or right is None else left + right
     if isinstance(sources, cst.StarredElement):
         return source_owners(analysis, sources.value, scope, at, depth + 1)
-    if isinstance(sources, cst.Call) and dotted(sources.func) in {"list", "tuple"} and len(sources.args) == 1:
-        return source_owners(analysis, sources.args[0].value, scope, at, depth + 1)
+    copied = copied_iterable(sources)
+    if copied is not None:
+        return source_owners(analysis, copied, scope, at, depth + 1)
     if isinstance(sources, cst.Name):
         statement = analysis.statement_index(at if at is not None else sources)
         if statement is not None:
@@ -100,12 +101,16 @@ def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
 NOT_LAYER_MODULES = ("keras.losses.", "keras.metrics.", "keras.optimizers.", "tensorflow.losses.", "tensorflow.metrics.")
 
 
+def _not_layers_by_class(analysis: ModuleAnalysis) -> dict[cst.ClassDef, frozenset[str]]:
+    return {}
+
+
 def class_methods(analysis: ModuleAnalysis, node: cst.CSTNode) -> frozenset[str]:
     """Names on ``self`` that are not layers: the class's methods, and attributes set to a loss, metric or optimizer."""
     klass = analysis.enclosing_class(node)
     if klass is None:
         return frozenset()
-    cache = analysis.__dict__.setdefault("_gradfix_not_layers", {})
+    cache = analysis.derived(_not_layers_by_class)
     if klass not in cache:
         names = {item.name.value for item in klass.body.body if isinstance(item, cst.FunctionDef)}
         for assign in _walk_all(klass):
@@ -202,11 +207,67 @@ def references(analysis: ModuleAnalysis, statement: Statement, owners: Iterable[
     calls = [node for node in _walk(code) if isinstance(node, cst.Call)]
     for owner in owners:
         if owner.is_variable:
-            if reads_variable(code, owner):
+            if reads_variable(code, owner) or any(_callee_uses(analysis, call, owner) for call in calls):
                 found.add(owner)
-        elif any(is_forward_call(call, owner, methods) for call in calls):
+        elif any(is_forward_call(call, owner, methods) or _callee_uses(analysis, call, owner) for call in calls):
+            found.add(owner)
+        elif any(isinstance(call.func, cst.Name) and call.func.value in _layers_looped(statement, owner) for call in calls):
             found.add(owner)
     return found
+
+
+def _layers_looped(statement: Statement, owner: Owner) -> set[str]:
+    """Names that loops around the statement take from the owner's layers: ``for layer in model.layers``."""
+    names: set[str] = set()
+    for block in statement.enclosing:
+        if isinstance(block, cst.For) and isinstance(block.target, cst.Name):
+            iterated = block.iter
+            while isinstance(iterated, cst.Subscript):  # model.layers[1:]
+                iterated = iterated.value
+            if dotted(iterated) in {f"{owner.name}.layers", f"{owner.name}.submodules"}:
+                names.add(block.target.value)
+    return names
+
+
+def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, owner: Owner, depth: int = 0) -> bool:
+    """Whether ``call`` runs a function of this module that runs ``owner``'s forward pass (or reads the
+    variable): passed in as an argument (``forward(model, x)``), or reached through ``self`` by a method."""
+    callee = analysis.callee(call)
+    if callee is None or depth > 2:
+        return False
+    function, bound = callee
+    inner: Owner | None = None
+    if owner.name.startswith("self.") and bound:
+        inner = owner  # a method sees the same ``self``
+    else:
+        params = [p.name.value for p in function.params.params][bound:]
+        position = 0
+        for arg in call.args:
+            if arg.star:
+                return False
+            name = arg.keyword.value if arg.keyword is not None else (params[position] if position < len(params) else None)
+            if arg.keyword is None:
+                position += 1
+            if name is not None and dotted(arg.value) == owner.name:
+                inner = Owner(name, owner.is_variable)
+                break
+    if inner is None:
+        return False
+    known = analysis.derived(_uses_by_function)
+    key = (function, inner)
+    if key not in known:
+        known[key] = False  # a recursive call adds nothing
+        methods = class_methods(analysis, function)
+        known[key] = any(
+            (reads_variable(node, inner) if inner.is_variable else is_forward_call(node, inner, methods))
+            or _callee_uses(analysis, node, inner, depth + 1)
+            for node in _walk(function.body) if isinstance(node, cst.Call)
+        )
+    return known[key]
+
+
+def _uses_by_function(analysis: ModuleAnalysis) -> dict[tuple[cst.FunctionDef, Owner], bool]:
+    return {}
 
 
 def passed_as_argument(statement: Statement, owners: Iterable[Owner]) -> set[Owner]:
@@ -240,7 +301,21 @@ def tape_blocks_holding(analysis: ModuleAnalysis, statement: Statement) -> list[
 
 
 def recorded_by(analysis: ModuleAnalysis, statement: Statement, tape: TapeBlock) -> bool:
-    return analysis.is_inside(statement.node, tape.node) and statement.node is not tape.node
+    return analysis.is_inside(statement.node, tape.node) and statement.node is not tape.node and paused_by(analysis, statement.node, tape) is None
+
+
+def paused_by(analysis: ModuleAnalysis, node: cst.CSTNode, tape: TapeBlock) -> cst.With | None:
+    """The ``with tape.stop_recording():`` block inside ``tape``'s block that holds ``node``: what runs there is not recorded."""
+    if tape.name is None or "stop_recording" not in analysis.text:
+        return None
+    for ancestor in analysis.ancestors(node):
+        if ancestor is tape.node:
+            return None
+        if isinstance(ancestor, cst.With) and any(
+            isinstance(item.item, cst.Call) and dotted(item.item.func) == f"{tape.name}.stop_recording" for item in ancestor.items
+        ):
+            return ancestor
+    return None
 
 
 def tape_statement(analysis: ModuleAnalysis, tape: TapeBlock) -> Statement | None:

@@ -1,0 +1,1182 @@
+"""Each rule's bug one step away from the surface form of its examples, and clean code that looks like it.
+
+A row is (rule code, variant name, source, expected): FOUND when the rule must report the source,
+CLEAN when it must not (a look-alike). The variants are those the project's issues name: the bug
+moved into a helper function or a method, behind ``self``, into a closure, a loss factory, a
+``keras.losses.Loss`` subclass or a lambda given to ``compile``, behind an import alias, under
+``tape.stop_recording()``, through a rebuilt list of parameters or a helper that takes the tape,
+a positional ``dtype``, an operator instead of a function. A variant a rule still misses is marked
+``xfail(strict=True)`` with what the rule does not follow, so that catching it is noticed.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gradfix.engine import analyze
+from gradfix.registry import rule_by_code
+from gradfix.source import SourceFile
+
+FOUND, CLEAN = True, False
+
+
+def _missed(reason: str):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+ROWS = [
+    # --- GF001 --------------------------------------------------------------------------------
+    pytest.param("GF001", "helper-forward", """
+import tensorflow as tf
+
+def forward(model, x):
+    return model(x, training=True)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    predictions = forward(model, x)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF001-helper-forward"),
+    pytest.param("GF001", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        predictions = self.model(x, training=True)
+        with tf.GradientTape() as tape:
+            loss = self.loss_fn(y, predictions)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF001-method-self"),
+    pytest.param("GF001", "import-alias", """
+import tensorflow as T
+
+def train_step(model, optimizer, loss_fn, x, y):
+    predictions = model(x, training=True)
+    with T.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF001-import-alias"),
+    pytest.param("GF001", "stop-recording", """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        with tape.stop_recording():
+            predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF001-stop-recording"),
+    pytest.param("GF001", "rebuilt-params", """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    params = [v for v in model.trainable_variables]
+    predictions = model(x, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, params)
+    optimizer.apply_gradients(zip(grads, params))
+""", FOUND, id="GF001-rebuilt-params"),
+    pytest.param("GF001", "gradient-helper", """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    predictions = model(x, training=True)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, predictions)
+    grads = grads_of(tape, loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF001-gradient-helper"),
+    pytest.param("GF001", "loop-over-layers", """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    h = x
+    for layer in model.layers:
+        h = layer(h)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, h)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF001-loop-over-layers"),
+    pytest.param("GF001", "lookalike-forward-helper-inside-tape", """
+import tensorflow as tf
+
+def forward(model, x):
+    return model(x, training=True)
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = forward(model, x)
+        loss = loss_fn(y, predictions)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF001-lookalike-forward-helper-inside-tape"),
+    pytest.param("GF001", "lookalike-metric-under-stop-recording", """
+import tensorflow as tf
+
+def train_step(model, optimizer, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = loss_fn(y, predictions)
+        with tape.stop_recording():
+            accuracy = tf.reduce_mean(tf.cast(tf.equal(y, tf.argmax(predictions, -1)), tf.float32))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF001-lookalike-metric-under-stop-recording"),
+    pytest.param("GF001", "lookalike-target-network-outside", """
+import tensorflow as tf
+
+class Agent:
+    def train_step(self, s, a, r, s2):
+        target = r + 0.99 * tf.reduce_max(self.target_model(s2), axis=1)
+        with tf.GradientTape() as tape:
+            q = tf.reduce_sum(self.model(s) * tf.one_hot(a, 4), axis=1)
+            loss = tf.reduce_mean(tf.square(target - q))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", CLEAN, id="GF001-lookalike-target-network-outside"),
+    # --- GF002 --------------------------------------------------------------------------------
+    pytest.param("GF002", "from-import-alias", """
+import tensorflow as tf
+from tensorflow import stop_gradient as sg
+
+with tf.GradientTape() as tape:
+    logits = sg(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF002-from-import-alias"),
+    pytest.param("GF002", "module-alias", """
+import tensorflow as T
+
+with T.GradientTape() as tape:
+    logits = T.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF002-module-alias"),
+    pytest.param("GF002", "helper-function", """
+import tensorflow as tf
+
+def frozen(t):
+    return tf.stop_gradient(t)
+
+with tf.GradientTape() as tape:
+    logits = frozen(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF002-helper-function"),
+    pytest.param("GF002", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = tf.stop_gradient(self.model(x, training=True))
+            loss = self.loss_fn(y, logits)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF002-method-self"),
+    pytest.param("GF002", "helper-method", """
+import tensorflow as tf
+
+class Trainer:
+    def frozen(self, t):
+        return tf.stop_gradient(t)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            logits = self.frozen(self.model(x, training=True))
+            loss = self.loss_fn(y, logits)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF002-helper-method"),
+    pytest.param("GF002", "loss-factory", """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - tf.stop_gradient(y_pred)))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""", FOUND, id="GF002-loss-factory"),
+    pytest.param("GF002", "loss-subclass", """
+import tensorflow as tf
+
+class Frozen(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - tf.stop_gradient(y_pred)))
+
+model.compile(optimizer="adam", loss=Frozen())
+""", FOUND, id="GF002-loss-subclass"),
+    pytest.param("GF002", "compile-lambda", """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(y - tf.stop_gradient(p))))
+""", FOUND, id="GF002-compile-lambda"),
+    pytest.param("GF002", "rebuilt-params", """
+import tensorflow as tf
+
+params = [v for v in model.trainable_variables]
+with tf.GradientTape() as tape:
+    logits = tf.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = tape.gradient(loss, params)
+""", FOUND, id="GF002-rebuilt-params"),
+    pytest.param("GF002", "gradient-helper", """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+with tf.GradientTape() as tape:
+    logits = tf.stop_gradient(model(x, training=True))
+    loss = loss_fn(y, logits)
+grads = grads_of(tape, loss, model.trainable_variables)
+""", FOUND, id="GF002-gradient-helper"),
+    pytest.param("GF002", "closure", """
+import tensorflow as tf
+
+def train_step(x, y):
+    def forward():
+        return tf.stop_gradient(model(x, training=True))
+    with tf.GradientTape() as tape:
+        logits = forward()
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF002-closure"),
+    pytest.param("GF002", "loop-over-layers", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    h = x
+    for layer in model.layers:
+        h = tf.stop_gradient(layer(h))
+    loss = loss_fn(y, h)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF002-loop-over-layers"),
+    pytest.param("GF002", "lookalike-ste-helper", """
+import tensorflow as tf
+
+def straight_through(x):
+    return x + tf.stop_gradient(tf.round(x) - x)
+
+with tf.GradientTape() as tape:
+    z = straight_through(encoder(images))
+    loss = tf.reduce_mean(tf.square(decoder(z) - images))
+grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+""", CLEAN, id="GF002-lookalike-ste-helper"),
+    pytest.param("GF002", "lookalike-loss-factory-stops-labels", """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(tf.stop_gradient(y_true) - y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""", CLEAN, id="GF002-lookalike-loss-factory-stops-labels"),
+    # --- GF003 --------------------------------------------------------------------------------
+    pytest.param("GF003", "loss-factory", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+def make_loss():
+    def loss(y_true, y_pred):
+        hidden = model.layers[0](y_true)
+        return tf.reduce_mean(tf.abs(hidden))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""", FOUND, id="GF003-loss-factory"),
+    pytest.param("GF003", "loss-subclass", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+class HiddenLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        hidden = model.layers[0](y_true)
+        return tf.reduce_mean(tf.abs(hidden))
+
+model.compile(optimizer="adam", loss=HiddenLoss())
+""", FOUND, id="GF003-loss-subclass"),
+    pytest.param("GF003", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            predictions = self.model(x, training=True)
+            hidden = self.model.layers[0](x)
+            loss = tf.reduce_mean(tf.square(hidden - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF003-method-self"),
+    pytest.param("GF003", "compile-lambda", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss=lambda y_true, y_pred: tf.reduce_mean(tf.abs(model.layers[0](y_true))))
+""", FOUND, id="GF003-compile-lambda", marks=_missed('GF003 does not read a lambda given to compile(loss=...)')),
+    pytest.param("GF003", "lookalike-loss-subclass-uses-prediction", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+
+class L1Loss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_true - y_pred))
+
+model.compile(optimizer="adam", loss=L1Loss())
+""", CLEAN, id="GF003-lookalike-loss-subclass-uses-prediction"),
+    # --- GF004 --------------------------------------------------------------------------------
+    pytest.param("GF004", "helper-function", """
+import numpy as np
+import tensorflow as tf
+
+def to_numpy(t):
+    return t.numpy()
+
+with tf.GradientTape() as tape:
+    pred = model(x, training=True)
+    loss = np.mean(np.square(to_numpy(pred) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF004-helper-function"),
+    pytest.param("GF004", "method-self", """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = np.mean(np.square(pred.numpy() - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF004-method-self"),
+    pytest.param("GF004", "from-import-alias", """
+import tensorflow as tf
+from numpy import mean as np_mean
+
+with tf.GradientTape() as tape:
+    pred = model(x, training=True)
+    loss = np_mean((pred - y) ** 2)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF004-from-import-alias"),
+    pytest.param("GF004", "loss-subclass", """
+import numpy as np
+import tensorflow as tf
+
+class NumpyLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return np.mean(np.square(y_pred.numpy() - y_true))
+
+model.compile(optimizer="adam", loss=NumpyLoss())
+""", FOUND, id="GF004-loss-subclass"),
+    pytest.param("GF004", "compile-lambda", """
+import numpy as np
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: np.mean(np.square(p.numpy() - y)))
+""", FOUND, id="GF004-compile-lambda"),
+    pytest.param("GF004", "closure", """
+import numpy as np
+import tensorflow as tf
+
+def train_step(x, y):
+    def numpy_loss(pred):
+        return np.mean(np.square(pred.numpy() - y))
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        loss = numpy_loss(pred)
+    grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF004-closure"),
+    pytest.param("GF004", "lookalike-numpy-augmentation-in-method", """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        x = np.flip(x, axis=1) + np.random.normal(0.0, 0.1, x.shape)
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-augmentation-in-method"),
+    pytest.param("GF004", "lookalike-numpy-augmentation-helper", """
+import numpy as np
+import tensorflow as tf
+
+def augment(images):
+    return np.clip(images + np.random.normal(0.0, 0.1, images.shape), 0.0, 1.0)
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(augment(x), training=True)
+            loss = self.loss_fn(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-augmentation-helper"),
+    pytest.param("GF004", "lookalike-numpy-logging-after-loss", """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        self.history.append(np.mean(pred.numpy()))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", CLEAN, id="GF004-lookalike-numpy-logging-after-loss"),
+    # --- GF005 --------------------------------------------------------------------------------
+    pytest.param("GF005", "import-alias", """
+import tensorflow as T
+
+w = T.Variable(T.zeros([3, 1]))
+for step in range(10):
+    with T.GradientTape() as tape:
+        loss = T.reduce_mean(T.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w = w - 0.1 * dw
+""", FOUND, id="GF005-import-alias"),
+    pytest.param("GF005", "method-self", """
+import tensorflow as tf
+
+class Linear:
+    def __init__(self):
+        self.w = tf.Variable(tf.zeros([3, 1]))
+
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ self.w - y))
+        dw = tape.gradient(loss, self.w)
+        self.w = self.w - 0.1 * dw
+""", FOUND, id="GF005-method-self"),
+    pytest.param("GF005", "helper-update", """
+import tensorflow as tf
+
+def sgd(value, grad):
+    return value - 0.1 * grad
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(10):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w = sgd(w, dw)
+""", FOUND, id="GF005-helper-update"),
+    pytest.param("GF005", "lookalike-assign-sub", """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(10):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w.assign_sub(0.1 * dw)
+""", CLEAN, id="GF005-lookalike-assign-sub"),
+    pytest.param("GF005", "lookalike-rewrapped-variable", """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(10):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    dw = tape.gradient(loss, w)
+    w = tf.Variable(w - 0.1 * dw)
+""", CLEAN, id="GF005-lookalike-rewrapped-variable"),
+    # --- GF006 --------------------------------------------------------------------------------
+    pytest.param("GF006", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x, training=True) - y))
+        grads = tape.gradient(loss, self.model.variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.variables))
+""", FOUND, id="GF006-method-self"),
+    pytest.param("GF006", "import-alias", """
+import tensorflow as T
+
+model = T.keras.Sequential([T.keras.layers.Dense(16), T.keras.layers.BatchNormalization(), T.keras.layers.Dense(1)])
+with T.GradientTape() as tape:
+    loss = T.reduce_mean(T.square(model(x, training=True) - y))
+grads = tape.gradient(loss, model.variables)
+optimizer.apply_gradients(zip(grads, model.variables))
+""", FOUND, id="GF006-import-alias"),
+    pytest.param("GF006", "rebuilt-params", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+params = [v for v in model.variables]
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = tape.gradient(loss, params)
+optimizer.apply_gradients(zip(grads, params))
+""", FOUND, id="GF006-rebuilt-params"),
+    pytest.param("GF006", "gradient-helper", """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = grads_of(tape, loss, model.variables)
+optimizer.apply_gradients(zip(grads, model.variables))
+""", FOUND, id="GF006-gradient-helper"),
+    pytest.param("GF006", "lookalike-tf-module-variables", """
+import tensorflow as tf
+
+class Linear(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.normal([3, 1]))
+        self.b = tf.Variable(tf.zeros([1]))
+
+    def __call__(self, x):
+        return x @ self.w + self.b
+
+linear = Linear()
+classifier = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(linear(x) - y))
+grads = tape.gradient(loss, linear.variables)
+optimizer.apply_gradients(zip(grads, linear.variables))
+""", CLEAN, id="GF006-lookalike-tf-module-variables"),
+    # --- GF007 --------------------------------------------------------------------------------
+    pytest.param("GF007", "import-alias", """
+import tensorflow as T
+x = T.constant(3.0)
+with T.GradientTape() as tape:
+    y = x * x
+dy_dx = tape.gradient(y, x)
+""", FOUND, id="GF007-import-alias"),
+    pytest.param("GF007", "helper-function", """
+import tensorflow as tf
+
+def square(t):
+    return t * t
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    y = square(x)
+dy_dx = tape.gradient(y, x)
+""", FOUND, id="GF007-helper-function"),
+    pytest.param("GF007", "gradient-helper", """
+import tensorflow as tf
+
+def grads_of(tape, target, sources):
+    return tape.gradient(target, sources)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    y = x * x
+dy_dx = grads_of(tape, y, x)
+""", FOUND, id="GF007-gradient-helper"),
+    pytest.param("GF007", "method-self", """
+import tensorflow as tf
+
+class Saliency:
+    def __init__(self, model):
+        self.model = model
+
+    def explain(self, image):
+        image = tf.convert_to_tensor(image)
+        with tf.GradientTape() as tape:
+            score = self.model(image)[:, 0]
+        return tape.gradient(score, image)
+""", FOUND, id="GF007-method-self"),
+    pytest.param("GF007", "lookalike-watch-in-helper", """
+import tensorflow as tf
+
+def watch_all(tape, tensors):
+    for t in tensors:
+        tape.watch(t)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    watch_all(tape, [x])
+    y = x * x
+dy_dx = tape.gradient(y, x)
+""", CLEAN, id="GF007-lookalike-watch-in-helper"),
+    pytest.param("GF007", "lookalike-alias-variable", """
+import tensorflow as T
+x = T.Variable(3.0)
+with T.GradientTape() as tape:
+    y = x * x
+dy_dx = tape.gradient(y, x)
+""", CLEAN, id="GF007-lookalike-alias-variable"),
+    # --- GF008 --------------------------------------------------------------------------------
+    pytest.param("GF008", "from-import-alias", """
+import tensorflow as tf
+from tensorflow import argmax as hard_argmax
+
+loss_fn = tf.keras.losses.CategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y_onehot, tf.one_hot(hard_argmax(probs, axis=-1), depth=10))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF008-from-import-alias"),
+    pytest.param("GF008", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.loss_fn = tf.keras.losses.BinaryCrossentropy()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            probs = self.model(x, training=True)
+            loss = self.loss_fn(y, tf.cast(probs > 0.5, tf.float32))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF008-method-self"),
+    pytest.param("GF008", "helper-function", """
+import tensorflow as tf
+
+def hard_labels(p):
+    return tf.one_hot(tf.argmax(p, axis=-1), depth=10)
+
+loss_fn = tf.keras.losses.CategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y_onehot, hard_labels(probs))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF008-helper-function"),
+    pytest.param("GF008", "compile-lambda", """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.keras.losses.binary_crossentropy(y, tf.round(p)))
+""", FOUND, id="GF008-compile-lambda"),
+    pytest.param("GF008", "loss-factory", """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.keras.losses.binary_crossentropy(y_true, tf.round(y_pred))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""", FOUND, id="GF008-loss-factory"),
+    pytest.param("GF008", "lookalike-accuracy-beside-loss", """
+import tensorflow as tf
+
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+with tf.GradientTape() as tape:
+    probs = model(x, training=True)
+    loss = loss_fn(y, probs)
+    correct = tf.reduce_mean(tf.cast(tf.equal(y, tf.argmax(probs, axis=-1)), tf.float32))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF008-lookalike-accuracy-beside-loss"),
+    # --- GF009 --------------------------------------------------------------------------------
+    pytest.param("GF009", "function-instead-of-operator", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    hits = tf.cast(tf.greater(scores, 0.0), tf.float32)
+    loss = tf.reduce_mean(tf.square(hits - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-function-instead-of-operator"),
+    pytest.param("GF009", "positional-int-cast", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    bins = tf.cast(scores * 10.0, tf.int32)
+    loss = tf.reduce_mean(tf.square(tf.cast(bins, tf.float32) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-positional-int-cast"),
+    pytest.param("GF009", "string-int-cast", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    bins = tf.cast(scores * 10.0, "int32")
+    loss = tf.reduce_mean(tf.square(tf.cast(bins, "float32") - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-string-int-cast"),
+    pytest.param("GF009", "module-alias", """
+import tensorflow as T
+
+with T.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = T.reduce_mean(T.square(T.round(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-module-alias"),
+    pytest.param("GF009", "from-import-alias", """
+import tensorflow as tf
+from tensorflow.math import round as hard_round
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(hard_round(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-from-import-alias"),
+    pytest.param("GF009", "helper-function", """
+import tensorflow as tf
+
+def binarize(t):
+    return tf.cast(t > 0.0, tf.float32)
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(binarize(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-helper-function"),
+    pytest.param("GF009", "helper-method", """
+import tensorflow as tf
+
+class Trainer:
+    def binarize(self, t):
+        return tf.cast(t > 0.0, tf.float32)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            scores = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.square(self.binarize(scores) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF009-helper-method"),
+    pytest.param("GF009", "method-self", """
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            scores = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.square(tf.round(scores) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF009-method-self"),
+    pytest.param("GF009", "loss-factory", """
+import tensorflow as tf
+
+def make_loss():
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(tf.round(y_pred) - y_true))
+    return loss
+
+model.compile(optimizer="adam", loss=make_loss())
+""", FOUND, id="GF009-loss-factory"),
+    pytest.param("GF009", "loss-subclass", """
+import tensorflow as tf
+
+class RoundedLoss(tf.keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return tf.reduce_mean(tf.square(tf.round(y_pred) - y_true))
+
+model.compile(optimizer="adam", loss=RoundedLoss())
+""", FOUND, id="GF009-loss-subclass"),
+    pytest.param("GF009", "compile-lambda", """
+import tensorflow as tf
+
+model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.round(p) - y)))
+""", FOUND, id="GF009-compile-lambda"),
+    pytest.param("GF009", "closure", """
+import tensorflow as tf
+
+def train_step(x, y):
+    def hard(t):
+        return tf.round(t)
+    with tf.GradientTape() as tape:
+        scores = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(hard(scores) - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-closure"),
+    pytest.param("GF009", "lambda-helper", """
+import tensorflow as tf
+
+hard = lambda t: tf.round(t)
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(hard(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-lambda-helper", marks=_missed('GF009 does not follow a call into a lambda bound to a name')),
+    pytest.param("GF009", "loop-over-layers", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    h = x
+    for layer in model.layers:
+        h = tf.round(layer(h))
+    loss = tf.reduce_mean(tf.square(h - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-loop-over-layers"),
+    pytest.param("GF009", "lookalike-custom-gradient-ste", """
+import tensorflow as tf
+
+@tf.custom_gradient
+def round_ste(t):
+    def grad(dy):
+        return dy
+    return tf.round(t), grad
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(round_ste(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-custom-gradient-ste"),
+    pytest.param("GF009", "lookalike-mask-from-labels", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    mask = tf.cast(y > 0.5, tf.float32)
+    loss = tf.reduce_mean(mask * tf.square(scores - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-mask-from-labels"),
+    pytest.param("GF009", "lookalike-float-cast-positional", """
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(tf.cast(scores, tf.float64) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-float-cast-positional"),
+    # --- GF010 --------------------------------------------------------------------------------
+    pytest.param("GF010", "import-alias", """
+import tensorflow as T
+slope = T.Variable(2)
+with T.GradientTape() as tape:
+    y_pred = T.cast(slope, T.float32) * x
+    loss = T.reduce_mean(T.square(y - y_pred))
+grads = tape.gradient(loss, [slope])
+""", FOUND, id="GF010-import-alias"),
+    pytest.param("GF010", "positional-dtype-initializer", """
+import tensorflow as tf
+counts = tf.Variable(tf.zeros([3], tf.int32))
+with tf.GradientTape() as tape:
+    y_pred = tf.reduce_sum(tf.cast(counts, tf.float32)) * x
+    loss = tf.reduce_mean(tf.square(y - y_pred))
+grads = tape.gradient(loss, [counts])
+""", FOUND, id="GF010-positional-dtype-initializer"),
+    pytest.param("GF010", "positional-trainable-false", """
+import tensorflow as tf
+scale = tf.Variable(2.0, False)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - scale * x))
+grads = tape.gradient(loss, [scale])
+""", FOUND, id="GF010-positional-trainable-false"),
+    pytest.param("GF010", "method-self", """
+import tensorflow as tf
+
+class Scaler:
+    def __init__(self):
+        self.scale = tf.Variable(1.0, trainable=False)
+
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(y - self.scale * x))
+        return tape.gradient(loss, [self.scale])
+""", FOUND, id="GF010-method-self"),
+    pytest.param("GF010", "positional-string-dtype", """
+import tensorflow as tf
+counts = tf.Variable(tf.zeros([3], "int32"))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - tf.reduce_sum(tf.cast(counts, tf.float32)) * x))
+grads = tape.gradient(loss, [counts])
+""", FOUND, id="GF010-positional-string-dtype"),
+    pytest.param("GF010", "lookalike-float-positional", """
+import tensorflow as tf
+weights = tf.Variable(tf.zeros([3], tf.float32))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - tf.reduce_sum(weights) * x))
+grads = tape.gradient(loss, [weights])
+""", CLEAN, id="GF010-lookalike-float-positional"),
+    pytest.param("GF010", "lookalike-counter-not-a-source", """
+import tensorflow as tf
+step = tf.Variable(0, trainable=False)
+w = tf.Variable(1.0)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(y - w * x))
+grads = tape.gradient(loss, [w])
+step.assign_add(1)
+""", CLEAN, id="GF010-lookalike-counter-not-a-source"),
+    # --- GF011 --------------------------------------------------------------------------------
+    pytest.param("GF011", "import-alias", """
+import tensorflow as T
+
+class Classifier(T.keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = T.keras.layers.Dense(32, activation="relu")
+        self.extra = T.keras.layers.Dense(32, activation="relu")
+        self.out = T.keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+""", FOUND, id="GF011-import-alias"),
+    pytest.param("GF011", "from-import-alias", """
+from tensorflow import keras
+from tensorflow.keras.layers import Dense as FC
+
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = FC(32, activation="relu")
+        self.extra = FC(32, activation="relu")
+        self.out = FC(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+""", FOUND, id="GF011-from-import-alias"),
+    pytest.param("GF011", "helper-method", """
+from tensorflow import keras
+
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(32, activation="relu")
+        self.extra = keras.layers.Dense(32, activation="relu")
+        self.out = keras.layers.Dense(1)
+
+    def features(self, x):
+        return self.hidden(x)
+
+    def call(self, x):
+        return self.out(self.features(x))
+""", FOUND, id="GF011-helper-method"),
+    pytest.param("GF011", "script-layer-kernel-only-as-source", """
+import tensorflow as tf
+
+dense = tf.keras.layers.Dense(16)
+dense.build((None, 8))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x) - y))
+grads = tape.gradient(loss, [dense.kernel, dense.bias])
+""", FOUND, id="GF011-script-layer-kernel-only-as-source"),
+    pytest.param("GF011", "lookalike-kernel-read-directly", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Tied(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.layers.Dense(32)
+        self.decoder_bias = tf.Variable(tf.zeros([784]))
+
+    def call(self, x):
+        h = self.encoder(x)
+        return tf.matmul(h, self.encoder.kernel, transpose_b=True) + self.decoder_bias
+""", CLEAN, id="GF011-lookalike-kernel-read-directly"),
+    pytest.param("GF011", "lookalike-kernel-only", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Projector(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(16)
+        self.dense.build((None, 8))
+
+    def call(self, x):
+        return tf.matmul(x, self.dense.kernel) + self.dense.bias
+""", CLEAN, id="GF011-lookalike-kernel-only"),
+    pytest.param("GF011", "lookalike-loop-over-layers", """
+from tensorflow import keras
+
+class Stack(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.blocks = [keras.layers.Dense(32, activation="relu") for _ in range(3)]
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.out(x)
+""", CLEAN, id="GF011-lookalike-loop-over-layers"),
+    pytest.param("GF011", "lookalike-kernel-read-in-script", """
+import tensorflow as tf
+
+dense = tf.keras.layers.Dense(16)
+dense.build((None, 8))
+with tf.GradientTape() as tape:
+    y = tf.matmul(x, dense.kernel) + dense.bias
+    loss = tf.reduce_mean(tf.square(y))
+grads = tape.gradient(loss, dense.trainable_variables)
+""", CLEAN, id="GF011-lookalike-kernel-read-in-script"),
+    # --- GF012 --------------------------------------------------------------------------------
+    pytest.param("GF012", "method-self", """
+import tensorflow as tf
+
+class GAN:
+    def train_step(self, images, noise):
+        with tf.GradientTape() as gen_tape:
+            fake = self.generator(noise, training=True)
+            gen_loss = -tf.reduce_mean(self.discriminator(fake, training=True))
+        with tf.GradientTape() as disc_tape:
+            disc_loss = tf.reduce_mean(self.discriminator(fake, training=True)) - tf.reduce_mean(self.discriminator(images, training=True))
+        disc_grads = gen_tape.gradient(disc_loss, self.discriminator.trainable_variables)
+        gen_grads = gen_tape.gradient(gen_loss, self.generator.trainable_variables)
+""", FOUND, id="GF012-method-self"),
+    pytest.param("GF012", "import-alias", """
+import tensorflow as T
+
+def train_step(generator, discriminator, images, noise):
+    with T.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -T.reduce_mean(discriminator(fake, training=True))
+    with T.GradientTape() as disc_tape:
+        disc_loss = T.reduce_mean(discriminator(fake, training=True)) - T.reduce_mean(discriminator(images, training=True))
+    disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
+    gen_grads = gen_tape.gradient(gen_loss, generator.trainable_variables)
+""", FOUND, id="GF012-import-alias"),
+    pytest.param("GF012", "gradient-helper", """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(generator, discriminator, images, noise):
+    with tf.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+    with tf.GradientTape() as disc_tape:
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    disc_grads = grads_of(gen_tape, disc_loss, discriminator.trainable_variables)
+    gen_grads = grads_of(gen_tape, gen_loss, generator.trainable_variables)
+""", FOUND, id="GF012-gradient-helper"),
+    pytest.param("GF012", "lookalike-gradient-helper-right-tapes", """
+import tensorflow as tf
+
+def grads_of(tape, loss, variables):
+    return tape.gradient(loss, variables)
+
+def train_step(generator, discriminator, images, noise):
+    with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    disc_grads = grads_of(disc_tape, disc_loss, discriminator.trainable_variables)
+    gen_grads = grads_of(gen_tape, gen_loss, generator.trainable_variables)
+""", CLEAN, id="GF012-lookalike-gradient-helper-right-tapes"),
+    # --- GF013 --------------------------------------------------------------------------------
+    pytest.param("GF013", "assign-add", """
+import tensorflow as tf
+class Accumulator(tf.keras.layers.Layer):
+    def call(self, inputs):
+        self.total.assign_add(tf.reduce_sum(inputs, axis=0, keepdims=True))
+        return inputs * self.total
+""", FOUND, id="GF013-assign-add"),
+    pytest.param("GF013", "import-alias", """
+import tensorflow as T
+class Memory(T.keras.layers.Layer):
+    def call(self, inputs):
+        write = T.reduce_mean(inputs, axis=0, keepdims=True)
+        self.memory.assign(0.9 * self.memory + 0.1 * write)
+        return inputs * self.memory
+""", FOUND, id="GF013-import-alias"),
+    pytest.param("GF013", "metric-as-loss-method", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.mse = tf.keras.metrics.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.mse(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF013-metric-as-loss-method"),
+    pytest.param("GF013", "from-import-alias", """
+import tensorflow as tf
+from tensorflow.keras.metrics import MeanSquaredError as MSE
+
+mse = MSE()
+with tf.GradientTape() as tape:
+    pred = model(x, training=True)
+    loss = mse(y, pred)
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF013-from-import-alias"),
+    pytest.param("GF013", "lookalike-counter-not-read", """
+import tensorflow as tf
+class Counting(tf.keras.layers.Layer):
+    def call(self, inputs):
+        self.calls.assign_add(1)
+        return self.dense(inputs)
+""", CLEAN, id="GF013-lookalike-counter-not-read"),
+    pytest.param("GF013", "lookalike-metric-beside-loss", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.mse = tf.keras.metrics.MeanSquaredError()
+        self.loss_fn = tf.keras.losses.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_fn(y, pred)
+        self.mse.update_state(y, pred)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+""", CLEAN, id="GF013-lookalike-metric-beside-loss"),
+    # --- GF014 --------------------------------------------------------------------------------
+    pytest.param("GF014", "import-alias", """
+import tensorflow as T
+x = T.constant(2.0)
+with T.GradientTape() as tape:
+    tape.watch(x)
+    y = T.constant(3.0)
+dy_dx = tape.gradient(y, x)
+""", FOUND, id="GF014-import-alias"),
+    pytest.param("GF014", "method-self", """
+import tensorflow as tf
+
+class Probe:
+    def grad(self, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.constant(3.0)
+        return tape.gradient(y, x)
+""", FOUND, id="GF014-method-self"),
+    pytest.param("GF014", "lookalike-helper-of-watched", """
+import tensorflow as tf
+
+def square(t):
+    return t * t
+
+x = tf.constant(2.0)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = square(x)
+dy_dx = tape.gradient(y, x)
+""", CLEAN, id="GF014-lookalike-helper-of-watched"),
+]
+
+
+@pytest.mark.parametrize("code, variant, source, expected", ROWS)
+def test_variant(code, variant, source, expected):
+    rule = rule_by_code(code)
+    findings = analyze(SourceFile(path="example.py", text=textwrap.dedent(source), encoding="utf-8"), [rule()])
+    found = any(f.rule == code for f in findings)
+    assert found == expected, f"{code} {'missed' if expected else 'reported'} the {variant} {'variant' if expected else 'look-alike'}"
+
+
+def test_every_rule_has_variants_and_look_alikes():
+    codes = {row.values[0] for row in ROWS}
+    for code in codes:
+        rows = [row.values for row in ROWS if row.values[0] == code]
+        assert any(expected for *_, expected in rows), f"{code} has no variant"
+        assert any(not expected for *_, expected in rows), f"{code} has no look-alike"
