@@ -305,18 +305,18 @@ def test_naming_a_split_class_joins_all_its_statements():
     assert regions("m.py", text) is None
 
 
-def test_fast_children_are_libcsts_children_in_the_same_order():
+def test_fast_children_are_libcsts_children_in_the_same_order_less_layout():
     import libcst as cst
 
-    from gradfix.static.tree import node_children
+    from gradfix.static.tree import LAYOUT, node_children
 
     checked = 0
     for case in all_cases():
         stack = [cst.parse_module(case.buggy.read_text())]
         while stack:
             node = stack.pop()
-            expected = list(node.children)
+            expected = [child for child in node.children if not isinstance(child, LAYOUT)]
             assert [id(child) for child in node_children(node)] == [id(child) for child in expected], type(node).__name__
-            stack.extend(expected)
+            stack.extend(node.children)
             checked += 1
     assert checked > 10_000

@@ -326,7 +326,7 @@ def _computed_in(value: cst.BaseExpression, function: cst.FunctionDef, owner: cs
 
 def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
     base = "new_" + (owner.attr.value if isinstance(owner, cst.Attribute) else getattr(owner, "value", "value"))
-    taken = {n.value for n in m.findall(analysis.module, m.Name())}
+    taken = {n.value for n in analysis.walk(None, cst.Name)}
     name, number = base, 2
     while name in taken:
         name, number = f"{base}_{number}", number + 1
@@ -367,7 +367,11 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
     """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning, and
     ``self`` attributes bound to one, with the class they belong to."""
     found = {}
-    for assign in m.findall(analysis.module, m.Assign(targets=[m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))], value=m.Call())):
+    # the model's index of assignments, not a matcher's visit of the whole module
+    target = m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))
+    for assign in analysis.walk(None, cst.Assign):
+        if not (isinstance(assign.value, cst.Call) and len(assign.targets) == 1 and m.matches(assign.targets[0], target)):
+            continue
         qualname = analysis.qualname(assign.value.func) or ""
         head, _, metric = qualname.rpartition(".")
         if head.endswith("keras.metrics") and metric in METRIC_LOSS:

@@ -17,6 +17,13 @@ import libcst as cst
 
 _children_index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
 
+# layout that no rule reads: whitespace, comments, commas, brackets (the operators are kept)
+LAYOUT = (
+    cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Newline,
+    cst.Comment, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual, cst.LeftParen, cst.RightParen,
+    cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace,
+)
+
 _FIELDS: dict[type, tuple[str, ...]] = {}
 # (node type, the fields holding nodes) -> those fields in lexical order, or None where they interleave
 _ORDER: dict[tuple[type, tuple[str, ...]], tuple[str, ...] | None] = {}
@@ -35,10 +42,11 @@ def _filled(node: cst.CSTNode) -> tuple[list[str], dict[str, list[cst.CSTNode]]]
     for name in _fields(type(node)):
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
-            present.append(name)
-            values[name] = [value]
+            if not isinstance(value, LAYOUT):
+                present.append(name)
+                values[name] = [value]
         elif isinstance(value, (list, tuple)) and value:
-            nodes = [item for item in value if isinstance(item, cst.CSTNode)]
+            nodes = [item for item in value if isinstance(item, cst.CSTNode) and not isinstance(item, LAYOUT)]
             if nodes:
                 present.append(name)
                 values[name] = nodes
@@ -49,6 +57,8 @@ def _learn_order(node: cst.CSTNode, present: list[str], values: dict[str, list[c
     owner = {id(item): name for name, items in values.items() for item in items}
     order: list[str] = []
     for child in node.children:
+        if isinstance(child, LAYOUT):
+            continue
         name = owner.get(id(child))
         if name is None:
             return None
@@ -60,14 +70,14 @@ def _learn_order(node: cst.CSTNode, present: list[str], values: dict[str, list[c
 
 
 def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """``node.children``, without running LibCST's visitor."""
+    """``node.children`` less layout, without running LibCST's visitor."""
     present, values = _filled(node)
     key = (type(node), tuple(present))
     if key not in _ORDER:
         _ORDER[key] = _learn_order(node, present, values)
     order = _ORDER[key]
     if order is None:
-        return list(node.children)
+        return [child for child in node.children if not isinstance(child, LAYOUT)]
     return [child for name in order for child in values[name]]
 
 
@@ -89,7 +99,7 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     kids = _children_index.get(node)
-    return kids if kids is not None else list(node.children)
+    return kids if kids is not None else node_children(node)
 
 
 def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator:
