@@ -11,7 +11,7 @@ import libcst as cst
 from gradfix.model import TextEdit
 
 
-class _ReplaceNodes(cst.CSTTransformer):
+class ReplaceNodes(cst.CSTTransformer):
     def __init__(self, replacements: Mapping[cst.CSTNode, object]):
         self.replacements = replacements
 
@@ -22,7 +22,7 @@ class _ReplaceNodes(cst.CSTTransformer):
 
 
 def replace_nodes(module: cst.Module, replacements: Mapping[cst.CSTNode, object]) -> str:
-    return module.visit(_ReplaceNodes(replacements)).code
+    return module.visit(ReplaceNodes(replacements)).code
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from gradfix.edits import apply_edits, line_edits, replace_nodes
+from gradfix.edits import apply_edits
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
@@ -158,8 +158,7 @@ def _in_module(finding: Finding, region: Region | None) -> Finding | None:
 def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:
     fix = None
     if report.replacements:
-        new_text = replace_nodes(analysis.module, report.replacements)
-        edits = line_edits(analysis.text, new_text, printed=analysis.module.code)
+        edits = analysis.fix_edits(report.replacements)
         if edits:
             applicability = report.applicability or rule.applicability
             fix = Fix(

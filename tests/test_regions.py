@@ -320,3 +320,18 @@ def test_fast_children_are_libcsts_children_in_the_same_order_less_layout():
             stack.extend(node.children)
             checked += 1
     assert checked > 10_000
+
+
+def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
+    import libcst as cst
+
+    from gradfix.static.analysis import ModuleAnalysis
+
+    for case in all_cases()[:40]:
+        text = "# a header comment\n\n" + case.buggy.read_text()
+        local = ModuleAnalysis("m.py", text, cst.parse_module(text))
+        whole = ModuleAnalysis("m.py", text, cst.parse_module(text))
+        whole.positions  # computed for the whole module: the reference
+        for node in local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)):
+            twin = next(n for n, o in whole._order.items() if o == local.order_of(node))
+            assert local.span(node) == whole.span(twin), (case.id, local.code(node))

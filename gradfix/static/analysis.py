@@ -10,12 +10,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from gradfix.model import Span
+from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
+from gradfix.model import Span, TextEdit
 from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children, index_tree, walk
 
@@ -86,6 +87,7 @@ class ModuleAnalysis:
         self._statements: dict[CODE_SCOPE, list[Statement]] = {}
         self._assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
+        self._positions_by_statement: dict[cst.CSTNode, Mapping] = {}
 
     def derived(self, fact: Callable[["ModuleAnalysis"], T]) -> T:
         """A fact computed from this model once, whichever rule asks first; the function computing it is its key."""
@@ -108,19 +110,79 @@ class ModuleAnalysis:
         return walk(root, kind)
 
     # --- positions ---------------------------------------------------------------------------
+    # LibCST's positions cost a print of the whole module with bookkeeping at every token; a finding
+    # needs the positions of its own top-level statement only, placed by the plain print of those before it.
     @cached_property
     def positions(self):
         return self.wrapper.resolve(PositionProvider)
 
+    @cached_property
+    def _first_lines(self) -> dict[cst.CSTNode, int]:
+        """The line each top-level statement's print starts on (its leading blank and comment lines included)."""
+        first: dict[cst.CSTNode, int] = {}
+        line = 1 + len(self.module.header)
+        for statement in self.module.body:
+            first[statement] = line
+            line += len(split_lines(self.module.code_for_node(statement)))
+        return first
+
+    def top_statement(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The top-level statement holding ``node`` (or ``node`` itself), None for the module and its header."""
+        current = node
+        while current is not None:
+            parent = self._parents.get(current)
+            if parent is self.module:
+                return current if current in self._first_lines else None
+            current = parent
+        return None
+
+    def _alone(self, statement: cst.CSTNode) -> cst.Module:
+        return self.module.with_changes(body=[statement], header=[], footer=[])
+
+    def _statement_positions(self, statement: cst.CSTNode):
+        if statement not in self._positions_by_statement:
+            wrapper = MetadataWrapper(self._alone(statement), unsafe_skip_copy=True)
+            self._positions_by_statement[statement] = wrapper.resolve(PositionProvider)
+        return self._positions_by_statement[statement]
+
+    def _position(self, node: cst.CSTNode):
+        statement = self.top_statement(node)
+        if statement is None or "positions" in self.__dict__:
+            return self.positions[node], 0
+        return self._statement_positions(statement)[node], self._first_lines[statement] - 1
+
     def span(self, node: cst.CSTNode) -> Span:
-        position = self.positions[node]
+        position, offset = self._position(node)
         return Span(
             self.path,
-            position.start.line,
+            position.start.line + offset,
             position.start.column + 1,
-            position.end.line,
+            position.end.line + offset,
             position.end.column + 1,
         )
+
+    def fix_edits(self, replacements: Mapping[cst.CSTNode, object]) -> tuple[TextEdit, ...]:
+        """The line edits that make ``replacements``, reprinting only the top-level statements they fall in."""
+        statements: dict[cst.CSTNode, None] = {}
+        for node in replacements:
+            statement = self.top_statement(node)
+            if statement is None:
+                return line_edits(self.text, replace_nodes(self.module, replacements), printed=self.module.code)
+            statements[statement] = None
+        edits: list[TextEdit] = []
+        for statement in statements:
+            changed = statement.visit(ReplaceNodes(replacements))
+            if isinstance(changed, cst.FlattenSentinel):
+                body = list(changed)
+            elif isinstance(changed, cst.RemovalSentinel):
+                body = []
+            else:
+                body = [changed]
+            old = self._alone(statement).code
+            new = self.module.with_changes(body=body, header=[], footer=[]).code if body else ""
+            offset = self._first_lines[statement] - 1
+            edits.extend(TextEdit(e.start_line + offset, e.end_line + offset, e.new_text) for e in line_edits(old, new))
+        return tuple(sorted(edits, key=lambda e: e.start_line))
 
     def order_of(self, node: cst.CSTNode) -> int:
         """The node's rank in source order: sorting by it needs no positions (which cost a print of the module)."""
@@ -130,7 +192,8 @@ class ModuleAnalysis:
         return self._order[first] < self._order[second]
 
     def line_of(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line
+        position, offset = self._position(node)
+        return position.start.line + offset
 
     def line_reference(self, node: cst.CSTNode) -> str:
         """"line N" for a message; the engine writes the module's line number in (this text may be one region of it)."""
