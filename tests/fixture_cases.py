@@ -154,3 +154,13 @@ def fixed_programs() -> list[pathlib.Path]:
     programs = [case.fixed for case in buggy_cases() if case.fixed]
     programs += [case.buggy for case in all_cases() if case.is_valid_program and FAULTS not in case.buggy.parents]
     return sorted(programs)
+
+
+def assert_every_trainable_variable_gets_a_gradient(program: pathlib.Path, timeout: float = 180) -> None:
+    """Run the program's first step in a child under TensorFlow: it must ask for a gradient and get one for every variable."""
+    from gradfix.runtime.runner import run_step
+
+    facts = run_step(str(program), cwd=str(program.parent), timeout=timeout)
+    assert facts.status == "ok", f"{facts.status}: {facts.error}"
+    assert facts.gradient_calls, "the program asked for no gradient"
+    assert facts.variables_without_gradient() == []
