@@ -229,7 +229,7 @@ class CannotVerify(Exception):
 
 def program_root(target: str, cwd: str) -> str:
     """The folder that holds the program: what the verification copy is made of."""
-    from gradfix.runtime.bootstrap import resolve_target
+    from gradfix.runtime.child.target import resolve_target
 
     kind, spec, _ = resolve_target(os.path.join(cwd, target) if not os.path.isabs(target) and _looks_like_file(target) else target)
     if kind == "file":

@@ -1,6 +1,7 @@
-"""The facts a diagnosis run sends back, as plain dataclasses (the parent side of bootstrap's JSON).
+"""The facts a diagnosis run sends back, as plain dataclasses (the parent side of the child's JSON).
 
-``FACTS_VERSION`` must equal the child's (bootstrap.py): a child of another version is refused.
+The fields, the statuses and ``FACTS_VERSION`` are those of ``gradfix.runtime.child.schema``, the module
+the child writes them by: a child of another version is refused.
 """
 
 from __future__ import annotations
@@ -8,18 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FACTS_VERSION = 2
-
-STATUSES = (
-    "ok",  # at least one gradient was computed: the facts below describe it
-    "crashed",  # the program raised before its first gradient
-    "exited-before-gradient",  # sys.exit / os._exit before the first gradient
-    "no-gradient-call",  # ran to the end without ever asking for a gradient
-    "timeout",  # killed after the time limit
-    "no-tensorflow",  # the interpreter cannot import TensorFlow
-    "could-not-start",  # the interpreter itself could not be run
-    "cancelled",  # stopped on request (the language server's cancel)
-)
+from gradfix.runtime.child.schema import FACTS_VERSION, STATUSES  # noqa: F401 (the parent reads them from here)
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,7 @@ class Frontier:
     outputs_reach_target: bool = False
     output_is_target: bool = False
     connected_tensors: int = 0
-    # What TensorFlow did there, as the run saw it (see bootstrap's cut_at / cut_on_path):
+    # What TensorFlow did there, as the run saw it (see the child's frontier.cut_at / cut_on_path):
     # {"kind": "op" | "stop-gradient" | "numpy-conversion" | "state-update", "op", "line", "file", ...}
     cut: dict[str, Any] | None = None
     # a value that depends on the variable stored with assign/assign_add during the tape's window
@@ -128,7 +118,7 @@ class SourceFact:
     read: str | None = None  # "in-tape", "outside-tape" or "never" (variables only)
     read_outside_at: Site | None = None
     read_by_other_tape: bool = False
-    read_by_this_tape: bool | None = None  # None: not known (no read seen, or an older bootstrap)
+    read_by_this_tape: bool | None = None  # None: not known (no read seen, or an older child)
     other_tape_has_gradient: bool = False
     rebound_next_step: bool = False
     frontier: Frontier | None = None

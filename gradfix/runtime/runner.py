@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from gradfix.runtime.child.schema import FACTS_ENV, STEPS_ENV
 from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
-BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-FACTS_ENV = "GRADFIX_FACTS"
-STEPS_ENV = "GRADFIX_STEPS"
+# Run by path, not with -m: the user's interpreter may lack gradfix's dependencies, and gradfix's
+# folder must not be put on the program's sys.path (the entry loads its package by itself).
+CHILD_MAIN = Path(__file__).with_name("child") / "__main__.py"
 # Every process a run starts inherits this mark, so that those which leave the process
 # group or the tree (a new session, a parent that died) are still found and stopped.
 RUN_ENV = "GRADFIX_RUN"
@@ -35,12 +36,12 @@ INSTALL_HINT = (
 )
 
 
-def bootstrap_path() -> str:
-    return str(BOOTSTRAP)
+def child_path() -> str:
+    return str(CHILD_MAIN)
 
 
 def child_command(target: str, args: Sequence[str] = (), python: str = sys.executable) -> list[str]:
-    return [python, str(BOOTSTRAP), target, *args]
+    return [python, str(CHILD_MAIN), target, *args]
 
 
 def run_step(

@@ -1,6 +1,6 @@
 """The user's program cannot escape: signals are forwarded, everything it started is killed, nothing is left behind.
 
-A stand-in interpreter (a shell script) runs the program instead of bootstrap.py, so no TensorFlow is needed.
+A stand-in interpreter (a shell script) runs the program instead of the child (gradfix/runtime/child), so no TensorFlow is needed.
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+"""Installing the hooks and running the target under them: ``main`` is what ``__main__`` calls."""
+
+import os
+import sys
+import threading
+
+from . import state
+from .frames import trimmed_traceback
+from .keras_hooks import force_keras_eager, module_available, wrap_fit, wrap_layer_classes, wrap_optimizer_classes
+from .ops import install_constant_hook, install_conversion_hooks
+from .state import GradfixStop, STATE, flush_output, write_facts
+from .target import resolve_target, run_target
+from .tf_hooks import install_tape_wrappers, install_variable_hooks
+from .tracer import global_trace
+
+
+def instrument():
+    import tensorflow as tf
+    state.tf = tf
+    STATE.tf_version = getattr(tf, "__version__", None)
+    from tensorflow.python.types import core as tf_core
+    state.TENSOR_TYPES = (tf_core.Tensor,)
+    state.VARIABLE_TYPES = (tf.Variable,)
+    try:
+        from tensorflow.python.distribute import values as tf_distribute_values
+        state.DISTRIBUTED_TYPES = (tf_distribute_values.DistributedVariable,)
+    except Exception:
+        state.DISTRIBUTED_TYPES = ()
+    try:
+        import numpy
+        state.NDARRAY = (numpy.ndarray, numpy.generic)
+    except Exception:
+        state.NDARRAY = ()
+    try:
+        tf.config.run_functions_eagerly(True)
+    except Exception:
+        pass
+    import warnings
+    # gradfix's own doing, not the program's: tf.data functions stay in graph mode, which is fine here
+    warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
+    install_tape_wrappers()
+    for install in (install_conversion_hooks, install_constant_hook):
+        try:
+            install()
+        except Exception as problem:
+            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (install.__name__, problem)})
+    STATE.creator_scope = install_variable_hooks()  # keep it: a collected scope exits
+    layer_classes = []
+    optimizer_classes = []
+    try:
+        import keras
+        STATE.keras_version = getattr(keras, "__version__", None)
+        layer_classes.append(keras.layers.Layer)
+        try:
+            from keras.src.optimizers import base_optimizer
+            optimizer_classes.append(base_optimizer.BaseOptimizer)
+        except Exception:
+            pass
+        for cls in type.mro(keras.optimizers.Optimizer):
+            if cls.__module__.startswith("keras"):
+                optimizer_classes.append(cls)
+        force_keras_eager(keras)
+    except Exception:
+        pass
+    if "tf_keras" in sys.modules or module_available("tf_keras"):
+        try:
+            import tf_keras
+            layer_classes.append(tf_keras.layers.Layer)
+            wrap_fit(getattr(tf_keras, "Model", None))
+            for cls in type.mro(tf_keras.optimizers.Optimizer):
+                if cls.__module__.startswith("tf_keras"):
+                    optimizer_classes.append(cls)
+            try:
+                for cls in type.mro(tf_keras.optimizers.legacy.Optimizer):
+                    if cls.__module__.startswith("tf_keras"):
+                        optimizer_classes.append(cls)
+            except Exception:
+                pass
+        except Exception:
+            pass
+    wrap_layer_classes(layer_classes)
+    wrap_optimizer_classes(list(dict.fromkeys(optimizer_classes)))
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.stderr.write("usage: %s TARGET [ARGS...]\n" % (argv[0] if argv else "child"))
+        return 2
+    target, args = argv[1], argv[2:]
+    kind, spec, _ = resolve_target(target)
+    if kind == "file" and not os.path.exists(spec):
+        STATE.status = "crashed"
+        STATE.error = {"type": "FileNotFoundError", "message": "no such file: %s" % spec, "frames": [],
+                       "traceback": "FileNotFoundError: no such file: %s" % spec}
+        write_facts()
+        return 0
+    try:
+        instrument()
+    except ImportError as problem:
+        STATE.status = "no-tensorflow"
+        STATE.error = {"type": type(problem).__name__, "message": str(problem), "frames": [],
+                       "traceback": "%s: %s" % (type(problem).__name__, problem)}
+        write_facts()
+        return 0
+    write_facts()
+    # the user's stdout is untouched; gradfix's own output goes to the facts file only
+    sys.settrace(global_trace)
+    # a program that trains in a thread of its own: its statements are the ones to see
+    threading.settrace(global_trace)
+    try:
+        run_target(target, args)
+        if not STATE.gradient_calls:
+            STATE.status = "no-gradient-call"
+    except GradfixStop:
+        STATE.status = "ok"
+    except SystemExit as stop:
+        code = stop.code
+        STATE.exit_code = code if isinstance(code, int) or code is None else 1
+        if not STATE.gradient_calls:
+            STATE.status = "exited-before-gradient"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as problem:
+        STATE.error = trimmed_traceback(problem)
+        STATE.status = "ok" if STATE.gradient_calls else "crashed"
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)
+    flush_output()
+    write_facts()
+    return 0

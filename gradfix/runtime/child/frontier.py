@@ -1,0 +1,400 @@
+"""The frontier of a variable without a gradient: the last tensor still connected to it, the first statement
+whose result is not, and what TensorFlow did there (the op that cut the path)."""
+
+import ast
+import linecache
+import sys
+
+from . import state
+from .frames import full_path, is_user_file
+from .state import ASSIGN_OPS, MAX_OPS_PROBED, MAX_TENSORS_QUERIED, SHAPE_OPS, STATE
+from .values import dtype_of, is_float_dtype, layer_info, shape_of, tf_var, var_name
+
+
+def gradient_of(tape, original_gradient, target, sources):
+    try:
+        if getattr(tape, "_recording", False):
+            with tape.stop_recording():
+                return original_gradient(tape, target, sources)
+        return original_gradient(tape, target, sources)
+    except Exception:
+        return [None] * len(sources)
+
+
+def _event_site(event):
+    return {"file": full_path(event["file"]), "line": event["line"], "end_line": event["end_line"],
+            "function": event["function"], "code": event["code"], "recording": event["recording"]}
+
+
+def _value_summary(index):
+    value = STATE.objects[index]
+    return {"type": type(value).__name__, "shape": shape_of(value), "dtype": dtype_of(value)}
+
+
+def frontier(tape, original_gradient, target, lost):
+    """For the variables in ``lost`` (watched by ``tape``, gradient None): where does the path break?"""
+    start = STATE.tape_windows.get(id(tape), 0)
+    start_serial = STATE.tape_serials.get(id(tape), 0)
+    events = [e for e in STATE.events if e["seq"] > start]
+    # every tracked value seen in the window, in order of appearance
+    order = []
+    seen = set()
+    binding = {}  # index -> (event, name) that bound it first in the window
+    for event in events:
+        for name, index in event["initial"].items():
+            if index not in seen:
+                seen.add(index)
+                order.append(index)
+                binding.setdefault(index, (event, name, True))
+        for name, index in event["outputs"].items():
+            if index not in seen:
+                seen.add(index)
+                order.append(index)
+            known = binding.get(index)
+            if known is None or (known[1] == "<return>" and name != "<return>"):
+                binding[index] = (event, name, False)
+    order = order[-MAX_TENSORS_QUERIED:]
+    lost_vars = [value for value in lost]
+    lost_tf = [tf_var(v) for v in lost_vars]
+    # A: which tracked values depend on which lost variable
+    depends = {}
+    for index in order:
+        value = STATE.objects[index]
+        row = []
+        var = tf_var(value)
+        if var is not None:
+            row = [lv is not None and var is lv for lv in lost_tf]
+        elif any(value is lv for lv in lost_vars):  # a watched tensor source itself
+            row = [value is lv for lv in lost_vars]
+        elif isinstance(value, state.TENSOR_TYPES) and is_float_dtype(value):
+            grads = gradient_of(tape, original_gradient, value, lost_vars)
+            row = [g is not None for g in grads]
+        else:
+            row = [False] * len(lost_vars)
+        depends[index] = row
+    # B: which tracked values the target depends on (gradient-wise), then backwards along the data flow
+    targets = [t for t in state.tf.nest.flatten(target)]
+    target_ids = set(id(t) for t in targets)
+    reach = set(i for i in order if id(STATE.objects[i]) in target_ids)
+    floats = [i for i in order if isinstance(STATE.objects[i], state.TENSOR_TYPES) and is_float_dtype(STATE.objects[i])
+              and tf_var(STATE.objects[i]) is None]
+    if floats:
+        grads = gradient_of(tape, original_gradient, target, [STATE.objects[i] for i in floats])
+        for index, grad in zip(floats, grads):
+            if grad is not None:
+                reach.add(index)
+    for event in reversed(events):
+        if any(index in reach for index in event["outputs"].values()):
+            reach.update(event["reads"].values())
+    results = []
+    for position, variable in enumerate(lost_vars):
+        connected = [i for i in order if depends.get(i) and depends[i][position] and tf_var(STATE.objects[i]) is None
+                     and STATE.objects[i] is not variable]
+        connected_set = set(connected)
+        var_itself = set(i for i in order if depends.get(i) and depends[i][position])
+        breaking = None
+        fallback = None
+        for event in events:
+            read_connected = [n for n, i in event["reads"].items() if i in var_itself]
+            if not read_connected or not event["outputs"]:
+                continue
+            outs = list(event["outputs"].values())
+            if any(i in connected_set for i in outs):
+                continue
+            if any(i in reach for i in outs):
+                breaking = (event, read_connected)
+                break
+            if fallback is None:
+                fallback = (event, read_connected)
+        info = {"connected_tensors": len(connected), "last_connected": None, "break": None,
+                "break_reaches_target": breaking is not None}
+        if connected:
+            last = max(connected, key=lambda i: STATE.object_seq.get(i, 0))
+            event, name, initial = binding.get(last, (None, None, None))
+            entry = _value_summary(last)
+            entry["name"] = name
+            if event is not None:
+                entry.update({"file": full_path(event["file"]), "function": event["function"]})
+                if initial:
+                    entry["line"] = None
+                    entry["bound"] = "on entry to %s" % event["function"]
+                else:
+                    entry["line"] = event["line"]
+                    entry["code"] = event["code"]
+            info["last_connected"] = entry
+            # was it read afterwards at all?
+            info["last_connected_read"] = any(last in e["reads"].values() for e in events)
+        chosen = breaking or fallback
+        if chosen is not None:
+            event, read_connected = chosen
+            site = _event_site(event)
+            site["reads_connected"] = read_connected
+            site["outputs"] = [dict(name=n, **_value_summary(i)) for n, i in event["outputs"].items()]
+            site["outputs_reach_target"] = breaking is not None
+            site["output_is_target"] = any(id(STATE.objects[i]) in target_ids for i in event["outputs"].values())
+            info["break"] = site
+            info["cut"] = (cut_at(tape, original_gradient, event, variable)
+                           or constant_in(event, target, start_serial))
+        if info.get("cut") is None:
+            info["path_cut"] = cut_on_path(tape, original_gradient, target, variable, start_serial)
+        info["assign"] = connected_assign(tape, original_gradient, variable, start_serial)
+        info["conversion"] = _connected_conversion(tape, original_gradient, variable, start_serial, events, reach)
+        results.append(info)
+    return results
+
+
+def _in_statement(record, event):
+    """Did this op or conversion run while the event's statement ran (in functions it called too)?"""
+    return event["serial_start"] <= record[0] <= event["serial_end"]
+
+
+def _no_registered_gradient(op_type):
+    from tensorflow.python.framework import ops as tf_ops
+    try:
+        return tf_ops._gradient_registry.lookup(op_type) is None
+    except LookupError:
+        return True
+    except Exception:
+        return False
+
+
+def _connected_many(tape, original_gradient, values, source):
+    """For each value: does it depend on ``source`` (a variable or watched tensor)?"""
+    out = []
+    for value in values:
+        if isinstance(value, state.TENSOR_TYPES) and is_float_dtype(value):
+            out.append(gradient_of(tape, original_gradient, value, [source])[0] is not None)
+        else:
+            out.append(False)
+    return out
+
+
+def _describe_op(record, cut_input=None):
+    op_type, outputs, attrs = record[4], record[6], record[7]
+    info = {"op": op_type, "line": record[2], "file": full_path(record[1]), "recording": record[3],
+            "output_dtypes": [dtype_of(o) for o in outputs[:4]], "no_registered_gradient": _no_registered_gradient(op_type)}
+    if cut_input is not None:
+        info["input_shape"] = shape_of(cut_input)
+        info["input_dtype"] = dtype_of(cut_input)
+    if outputs:
+        info["output_shape"] = shape_of(outputs[0])
+    try:
+        pairs = dict(zip(attrs[::2], attrs[1::2])) if attrs else {}
+        if "DstT" in pairs:
+            info["dst_dtype"] = getattr(pairs["DstT"], "name", str(pairs["DstT"]))
+    except Exception:
+        pass
+    return info
+
+
+def cut_at(tape, original_gradient, event, source):
+    """What, in the statement of ``event``, took the path from ``source`` away: a NumPy conversion,
+    a state update, or the first op whose input depends on the source while its output does not."""
+    for record in STATE.conversions:
+        if _in_statement(record, event):
+            if _connected_many(tape, original_gradient, [record[4]], source)[0]:
+                return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
+                        "in_tf_function": record[6]}
+    for record in STATE.ops:
+        if record[4] in ASSIGN_OPS and _in_statement(record, event) and len(record[5]) > 1:
+            if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+                return _describe_assign(record)
+    probed = 0
+    for record in STATE.ops:
+        if not _in_statement(record, event) or record[4] in SHAPE_OPS:
+            continue
+        probed += 1
+        if probed > MAX_OPS_PROBED:
+            break
+        inputs = [i for i in record[5] if isinstance(i, state.TENSOR_TYPES)]
+        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+        if not connected_inputs:
+            continue
+        if any(_connected_many(tape, original_gradient, list(record[6]), source)):
+            continue
+        return _cut_info(record, connected_inputs[0])
+    return None
+
+
+def cut_on_path(tape, original_gradient, target, source, start_serial):
+    """The first op upstream of the target (by the tensors ops passed on) whose input depends on
+    ``source`` while its output does not: the op that cut the path, wherever it ran (library code too)."""
+    probed = 0
+    upstream = _upstream_records(target, start_serial)
+    # the outputs the target is computed from: argsort's values output stays connected, its indices do not
+    consumed = set(id(t) for t in state.tf.nest.flatten(target)) | set(id(i) for record in upstream for i in record[5])
+    for record in upstream:
+        if record[4] in SHAPE_OPS:
+            continue
+        inputs = [i for i in record[5] if isinstance(i, state.TENSOR_TYPES) and is_float_dtype(i)]
+        if not inputs:
+            continue
+        probed += 1
+        if probed > MAX_OPS_PROBED:
+            break
+        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+        used = [o for o in record[6] if id(o) in consumed] or list(record[6])
+        if not connected_inputs or any(_connected_many(tape, original_gradient, used, source)):
+            continue
+        return _cut_info(record, connected_inputs[0])
+    return None
+
+
+def _connected_conversion(tape, original_gradient, source, start_serial, events, reach):
+    """A tensor that depends on ``source`` turned into NumPy or a Python number by a statement whose
+    result the target is computed from (``pred = model.predict(x)`` inside the tape)."""
+    feeding = [e for e in events if any(i in reach for i in e["outputs"].values())]
+    for record in STATE.conversions:
+        if record[0] < start_serial:
+            continue
+        if not any(_in_statement(record, event) for event in feeding):
+            continue
+        if _connected_many(tape, original_gradient, [record[4]], source)[0]:
+            return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
+                    "code": linecache.getline(record[1], record[2]).strip(), "in_tf_function": record[6]}
+    return None
+
+
+def _upstream_records(target, start_serial):
+    records = [r for r in STATE.ops if r[0] >= start_serial]
+    producer = {}
+    for position, record in enumerate(records):
+        for output in record[6]:
+            producer[id(output)] = position
+    upstream = set()
+    todo = [producer[id(t)] for t in state.tf.nest.flatten(target) if id(t) in producer]
+    while todo:
+        position = todo.pop()
+        if position in upstream:
+            continue
+        upstream.add(position)
+        for value in records[position][5]:
+            earlier = producer.get(id(value))
+            if earlier is not None and earlier < position and earlier not in upstream:
+                todo.append(earlier)
+    return [records[p] for p in sorted(upstream)]
+
+
+def feeds_target(target, value, start_serial):
+    """Is ``value`` an input of an op the target was computed from (would watching it give a gradient)?"""
+    if any(value is t for t in state.tf.nest.flatten(target)):
+        return True
+    return any(any(i is value for i in record[5]) for record in _upstream_records(target, start_serial))
+
+
+def _cut_info(record, connected_input):
+    info = _describe_op(record, connected_input)
+    info["code"] = linecache.getline(record[1], record[2]).strip()
+    if record[4] in ("StopGradient", "PreventGradient"):
+        info["kind"] = "stop-gradient"
+    elif any(d == "variant" for d in info["output_dtypes"]):
+        # a tf.data dataset made from the tensor: model.predict/evaluate, or a Dataset in the step
+        info["kind"] = "numpy-conversion"
+        info["how"] = "tf.data (model.predict feeds its input through a dataset and returns NumPy)"
+    else:
+        info["kind"] = "op"
+    if len(record) > 8 and record[8] is not None:
+        info["layer"] = layer_info(record[8])
+    return info
+
+
+def constant_in(event, target, start_serial):
+    """A tensor made from NumPy or a Python number by the event's statement, that the target is computed from:
+    a statement that read a connected tensor and handed on a constant has taken a round trip through NumPy."""
+    for record in STATE.constants:
+        if not _in_statement(record, event):
+            continue
+        if not feeds_target(target, record[4], start_serial) and not any(
+                record[4] is STATE.objects[i] for i in event["outputs"].values()):
+            continue
+        info = {"line": record[2], "file": full_path(record[1]), "recording": record[3],
+                "code": linecache.getline(record[1], record[2]).strip()}
+        if record[6]:
+            info.update({"kind": "op", "op": "EagerPyFunc", "output_dtypes": [dtype_of(record[4])],
+                         "no_registered_gradient": False, "how": "tf.numpy_function"})
+        else:
+            info.update({"kind": "numpy-conversion", "how": "a NumPy value (%s) made into a tensor again" % record[5]})
+        return info
+    return None
+
+
+def _describe_assign(record):
+    method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record[4]]
+    return {"kind": "state-update", "method": method, "line": record[2], "file": full_path(record[1]),
+            "code": linecache.getline(record[1], record[2]).strip(), "variable": _variable_of_handle(record[5][0]),
+            "metric": record[9] if len(record) > 9 else None}
+
+
+def _variable_of_handle(handle):
+    for var, _, _ in STATE.var_sites.values():
+        try:
+            if getattr(var, "handle", None) is handle:
+                return var_name(var, var)
+        except Exception:
+            pass
+    return None
+
+
+def connected_assign(tape, original_gradient, source, start_serial):
+    """A value that depends on ``source`` stored into a variable during the tape's window."""
+    for record in STATE.ops:
+        if record[0] < start_serial or record[4] not in ASSIGN_OPS or len(record[5]) < 2:
+            continue
+        if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+            return _describe_assign(record)
+    return None
+
+
+def target_origin(target, tape=None):
+    """Where each part of the target was computed, and whether a tape was recording then."""
+    wanted = {id(t): t for t in state.tf.nest.flatten(target)}
+    found = None
+    for record in reversed(STATE.ops):
+        if any(id(o) in wanted for o in record[6]):
+            found = {"op": record[4], "file": full_path(record[1]), "line": record[2], "recording": record[3],
+                     "code": linecache.getline(record[1], record[2]).strip(), "function": ""}
+            break
+    if found is None and len(wanted) == 1:
+        start = STATE.tape_windows.get(id(tape), 0)
+        in_window = set((e["file"], e["line"], name) for e in STATE.events if e["seq"] > start for name in e["outputs"])
+        found = _bound_before_window(next(iter(wanted.values())), in_window)
+    return found
+
+
+def _bound_before_window(value, in_window):
+    """A target no op of the tape's window produced: find the user's name for it and where it was assigned."""
+    if not isinstance(value, state.TENSOR_TYPES):
+        return None
+    frame = sys._getframe(2)
+    while frame is not None:
+        if is_user_file(frame.f_code.co_filename):
+            for scope in (frame.f_locals, frame.f_globals):
+                for name, bound in list(scope.items()):
+                    if bound is value:
+                        line = _assignment_line(frame.f_code.co_filename, name, frame.f_lineno,
+                                                frame.f_code.co_name if scope is frame.f_locals else "<module>")
+                        if line is not None and (frame.f_code.co_filename, line, name) not in in_window:
+                            return {"op": None, "file": full_path(frame.f_code.co_filename), "line": line, "recording": False,
+                                    "before_window": True, "name": name,
+                                    "code": linecache.getline(frame.f_code.co_filename, line).strip(), "function": ""}
+        frame = frame.f_back
+    return None
+
+
+def _assignment_line(filename, name, before, function):
+    """The line of the last plain assignment to ``name`` in ``function`` (or at module level) before ``before``."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except Exception:
+        return None
+    scopes = [tree] if function == "<module>" else [n for n in ast.walk(tree)
+                                                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function]
+    best = None
+    for scope in scopes:
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                if function == "<module>" and node not in tree.body:
+                    continue
+                if node.lineno <= before and (best is None or node.lineno > best):
+                    best = node.lineno
+    return best

@@ -1,0 +1,150 @@
+"""What ran at each statement: every op while a tape is alive, and tensors leaving TensorFlow or made from NumPy.
+
+Each record is stamped with the serial of the user statement running then (see ``tracer``)."""
+
+import sys
+
+from . import state
+from .frames import full_path
+from .state import ASSIGN_OPS, MAX_OPS, STATE
+from .values import is_float_dtype
+
+
+def _stamp():
+    """(serial, file, line, recording) of the user statement running now (file "" and line 0 in library code)."""
+    current = STATE.current_line
+    if current is None:
+        return None
+    return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
+
+
+def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
+    """Every op run while a tape is alive, stamped with the user statement that ran it."""
+    if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
+        return None
+    stamp = _stamp()
+    if stamp is None:
+        return None
+    try:
+        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
+                      STATE.layer_stack[-1] if STATE.layer_stack else None,
+                      _owning_metric(2) if op_type in ASSIGN_OPS else None])
+        STATE.ops.append(stamp)
+        if len(STATE.ops) > MAX_OPS:
+            del STATE.ops[: MAX_OPS // 2]
+    except Exception:
+        pass
+    return None
+
+
+def set_op_callback(on):
+    from tensorflow.python.framework import op_callbacks
+    if on and STATE.op_callback is None:
+        op_callbacks.add_op_callback(_on_op)
+        STATE.op_callback = _on_op
+    elif not on and STATE.op_callback is not None:
+        try:
+            op_callbacks.remove_op_callback(_on_op)
+        except Exception:
+            pass
+        STATE.op_callback = None
+
+
+def _inside_tf_function():
+    frame = sys._getframe(2)
+    depth = 0
+    while frame is not None and depth < 80:
+        if frame.f_code.co_filename.endswith("polymorphic_function.py") and frame.f_code.co_name == "__call__":
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
+
+
+def install_conversion_hooks():
+    """`.numpy()`, `np.asarray(t)`, `float(t)`, `int(t)`: a tensor leaving TensorFlow, seen with its statement."""
+    from tensorflow.python.framework import ops as tf_ops
+    base = tf_ops._EagerTensorBase
+    for name, how in (("numpy", ".numpy()"), ("__array__", "a NumPy conversion"), ("__float__", "float()"),
+                      ("__int__", "int()"), ("__index__", "an integer index")):
+        original = base.__dict__.get(name)
+        if original is None:
+            continue
+
+        def make(original, how):
+            def wrapper(self, *args, **kwargs):
+                if STATE.live_tapes and not STATE.in_gradfix:
+                    stamp = _stamp()
+                    if stamp is not None:
+                        try:
+                            if is_float_dtype(self):
+                                in_function = _inside_tf_function()
+                                stamp.extend([self, how, in_function])
+                                STATE.conversions.append(stamp)
+                                if in_function:
+                                    _note_graph_mode(stamp, how)
+                        except Exception:
+                            pass
+                return original(self, *args, **kwargs)
+            wrapper.__name__ = getattr(original, "__name__", "wrapper")
+            return wrapper
+
+        setattr(base, name, make(original, how))
+
+
+def install_constant_hook():
+    """Tensors made from NumPy arrays or Python numbers while a tape is alive: the way back into
+    TensorFlow after a NumPy round trip (``tf.convert_to_tensor(np.log(...))``, ``tf.numpy_function``)."""
+    from tensorflow.python.framework import constant_op
+    original = constant_op.convert_to_eager_tensor
+
+    def convert_to_eager_tensor(value, ctx, dtype=None):
+        tensor = original(value, ctx, dtype)
+        # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
+        if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
+            stamp = _stamp()
+            if stamp is not None:
+                try:
+                    if is_float_dtype(tensor):
+                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py")])
+                        STATE.constants.append(stamp)
+                except Exception:
+                    pass
+        return tensor
+
+    constant_op.convert_to_eager_tensor = convert_to_eager_tensor
+
+
+def _called_from(filename_end, depth=12):
+    frame = sys._getframe(2)
+    while frame is not None and depth:
+        if frame.f_code.co_filename.endswith(filename_end):
+            return True
+        frame = frame.f_back
+        depth -= 1
+    return False
+
+
+def _note_graph_mode(stamp, how):
+    """A conversion inside a tf.function works only because gradfix runs functions eagerly: say so, once per line."""
+    key = (stamp[1], stamp[2])
+    if key in STATE.graph_mode_noted or not stamp[2]:
+        return
+    STATE.graph_mode_noted.add(key)
+    STATE.notes.append({"kind": "instrumentation", "site": {"file": full_path(stamp[1]), "line": stamp[2]}, "message": (
+        "%s runs inside a tf.function here: gradfix runs functions eagerly, where it works, but in graph mode "
+        "(without gradfix) it raises, or sees a symbolic tensor" % how)})
+
+
+def _owning_metric(skip=2):
+    frame = sys._getframe(skip)
+    depth = 0
+    while frame is not None and depth < 30:
+        candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+        if candidate is not None:
+            for cls in type(candidate).__mro__:
+                if cls.__name__ == "Metric" and cls.__module__.startswith(("keras", "tf_keras")):
+                    return type(candidate).__name__
+        frame = frame.f_back
+        depth += 1
+    return None

@@ -1,0 +1,40 @@
+"""The facts file's schema, shared by the child that writes it and the parent that reads it (``gradfix.runtime.facts``).
+
+Standard library only, and no imports of gradfix: the child loads this module in the user's interpreter.
+A parent refuses facts of another ``FACTS_VERSION``; raise it when a field changes meaning or goes away.
+"""
+
+FACTS_VERSION = 2
+
+# the environment the parent gives the child
+FACTS_ENV = "GRADFIX_FACTS"  # the JSON file to write the facts to (never stdout)
+STEPS_ENV = "GRADFIX_STEPS"  # how many training steps to let run (default 1)
+
+# the facts document's fields, in the order they are written
+FACTS_FIELDS = (
+    "version",
+    "status",  # one of STATUSES
+    "tensorflow_version",
+    "keras_version",
+    "python",
+    "executable",
+    "error",  # {"type", "message", "frames", "traceback"} of what the program raised, or None
+    "exit_code",  # what the program passed to sys.exit
+    "steps",
+    "stopped_after_steps",  # None: the program ended by itself
+    "gradient_calls",
+    "applies",
+    "notes",
+    "elapsed",
+)
+
+STATUSES = (
+    "ok",  # at least one gradient was computed: the facts below describe it
+    "crashed",  # the program raised before its first gradient
+    "exited-before-gradient",  # sys.exit / os._exit before the first gradient
+    "no-gradient-call",  # ran to the end without ever asking for a gradient
+    "timeout",  # killed after the time limit
+    "no-tensorflow",  # the interpreter cannot import TensorFlow
+    "could-not-start",  # the interpreter itself could not be run
+    "cancelled",  # stopped on request (the language server's cancel)
+)

@@ -1,0 +1,147 @@
+"""What the child has learnt so far, the facts file it is written to, and how the run ends."""
+
+import json
+import os
+import sys
+import time
+
+from .schema import FACTS_ENV, FACTS_FIELDS, FACTS_VERSION, STEPS_ENV
+
+_START = time.time()
+MAX_EVENTS = 20000
+MAX_TENSORS_QUERIED = 400
+LIBRARY = ("", 0, "")  # the current line once user code has returned into a library (Keras's train_step)
+MAX_OPS = 50000  # op records kept while a tape is alive (oldest dropped first)
+MAX_OPS_PROBED = 300  # ops of one statement probed for the cut
+ASSIGN_OPS = frozenset(("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"))
+# Ops whose output depends on the input's shape only: they never carry the gradient path.
+SHAPE_OPS = frozenset(("Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike", "BroadcastGradientArgs"))
+
+
+class GradfixStop(BaseException):
+    """Raised inside ``model.fit`` once enough steps have run, when the program is to go on after fit.
+
+    Only gradfix's fit wrapper catches it; everywhere else the run ends with ``end_run`` instead,
+    because a program's ``except BaseException``, bare ``except``, ``finally`` or thread would see
+    an exception (print it, swallow it and train on, or run its clean-up)."""
+
+
+class State(object):
+    def __init__(self):
+        self.facts_path = os.environ.get(FACTS_ENV)
+        self.steps = max(1, int(os.environ.get(STEPS_ENV, "1") or 1))
+        self.status = "exited-before-gradient"
+        self.error = None
+        self.exit_code = None
+        self.stopped_after_steps = None
+        self.gradient_calls = []
+        self.applies = []
+        self.notes = []
+        self.tf_version = None
+        self.keras_version = None
+        self.first_site = None  # (file, line) of the first gradient call site: one hit per step
+        self.first_site_hits = 0
+        self.fit_keys = []  # user call site (file, line) of each model.fit running now, outermost first
+        self.fits_cut = set()  # user call sites of the fit calls cut short after their first step(s)
+        self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
+        self.layers = {}  # id(layer) -> (layer, class name, built_at)
+        self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
+        self.active_tapes = []  # tapes currently recording
+        self.live_tapes = {}  # id(tape) -> first event seq while alive (pushed, no gradient asked yet)
+        self.tape_windows = {}  # id(tape) -> first seq
+        self.tape_watched_tensors = {}  # id(tape) -> set(id(tensor))
+        self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
+        self.current_line = None  # (file, line, function) of the user statement running now, or LIBRARY
+        self.last_user_line = None  # (file, line, function) of the latest user line event
+        self.events = []
+        self.seq = 0
+        self.objects = []  # tracked values, by index
+        self.object_index = {}  # id -> index
+        self.object_seq = {}  # index -> seq of the first binding seen
+        self.pending = {}  # id(frame) -> [stmt key, before snapshot, file, func, line]
+        self.previous_sources = {}  # gradient site -> [kind of each source]
+        self.in_gradfix = False
+        self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
+        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs] while a tape is alive
+        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function]
+        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function]
+        self.op_callback = None
+        self.var_order = {}  # id(tf variable) -> creation number
+        self.creating = 0  # inside how many variable creations
+        self.grad_owner = {}  # id(gradient) -> key of the variable it was computed for
+        self.gradient_counts = {}  # id(tape) -> gradient calls so far
+        self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
+        self.layer_stack = []  # the Keras layers being called now, innermost last
+        self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
+
+
+STATE = State()
+tf = None
+
+
+# TensorFlow and the types the hooks test values against: set by ``entry.instrument`` once TensorFlow is
+# imported (the child must be able to start, and say so, in an interpreter without it)
+TENSOR_TYPES = ()
+VARIABLE_TYPES = ()
+DISTRIBUTED_TYPES = ()
+NDARRAY = ()
+
+
+def write_facts():
+    """Write everything known so far; called after each gradient call and update, so a crash loses nothing."""
+    if not STATE.facts_path:
+        return
+    fields = {
+        "version": FACTS_VERSION,
+        "status": STATE.status,
+        "tensorflow_version": STATE.tf_version,
+        "keras_version": STATE.keras_version,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "error": STATE.error,
+        "exit_code": STATE.exit_code,
+        "steps": STATE.steps,
+        "stopped_after_steps": STATE.stopped_after_steps,
+        "gradient_calls": STATE.gradient_calls,
+        "applies": STATE.applies,
+        "notes": STATE.notes,
+        "elapsed": round(time.time() - _START, 3),
+    }
+    # the schema's list decides what is sent: a field missing here fails loudly, one not listed is not sent
+    data = {name: fields[name] for name in FACTS_FIELDS}
+    temporary = STATE.facts_path + ".tmp"
+    try:
+        with open(temporary, "w") as out:
+            json.dump(data, out, default=str)
+        os.replace(temporary, STATE.facts_path)
+    except Exception:
+        pass
+
+
+def fit_goes_on():
+    """Will the outermost model.fit running now be cut short and the program go on after it?"""
+    key = STATE.fit_keys[0] if STATE.fit_keys else None
+    return key is not None and key not in STATE.fits_cut
+
+
+def flush_output():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- ending the run
+
+def end_run():
+    """End the child here, with the facts written: nothing of the program runs after its last step.
+
+    No exception travels through the program's frames, so none of its handlers, ``finally``
+    blocks or threads can see gradfix stopping it."""
+    sys.settrace(None)
+    STATE.status = "ok"
+    flush_output()
+    write_facts()
+    os._exit(0)

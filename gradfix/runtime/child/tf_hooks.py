@@ -1,0 +1,331 @@
+"""TensorFlow's hooks: GradientTape, variable creation and reads; each gradient call is recorded here."""
+
+import linecache
+import sys
+import traceback
+
+from . import state
+from .frames import caller_site, first_user_site, full_path
+from .frontier import feeds_target, frontier, gradient_of, target_origin
+from .ops import set_op_callback
+from .state import GradfixStop, STATE, end_run, fit_goes_on, write_facts
+from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
+
+
+def install_tape_wrappers():
+    tape_cls = state.tf.GradientTape
+    original_init = tape_cls.__init__
+    original_gradient = tape_cls.gradient
+    original_push = tape_cls._push_tape
+    original_pop = tape_cls._pop_tape
+    original_watch = tape_cls.watch
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        original_init(self, persistent=True, watch_accessed_variables=watch_accessed_variables)
+        self._gradfix_user_persistent = persistent
+
+    def _push_tape(self):
+        original_push(self)
+        STATE.active_tapes.append(self)
+        if id(self) not in STATE.live_tapes:
+            if not STATE.live_tapes:
+                # a new window: what earlier windows ran is no longer needed
+                del STATE.ops[:], STATE.conversions[:], STATE.constants[:]
+                try:
+                    set_op_callback(True)
+                except Exception as problem:
+                    STATE.notes.append({"kind": "internal-error", "message": "op callback: %s" % problem})
+            STATE.tape_serials.setdefault(id(self), STATE.line_serial)
+            STATE.live_tapes[id(self)] = STATE.seq
+            STATE.tape_windows.setdefault(id(self), STATE.seq)
+            STATE.tape_objects[id(self)] = self
+
+    def _pop_tape(self):
+        original_pop(self)
+        try:
+            STATE.active_tapes.remove(self)
+        except ValueError:
+            pass
+
+    def watch(self, tensor):
+        original_watch(self, tensor)
+        watched = STATE.tape_watched_tensors.setdefault(id(self), {})
+        for item in state.tf.nest.flatten(tensor):
+            watched[id(item)] = item
+
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
+        if STATE.in_gradfix:
+            return original_gradient(self, target, sources, output_gradients=output_gradients,
+                                     unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+        if in_other_replica():
+            STATE.live_tapes.pop(id(self), None)
+            if not STATE.live_tapes:
+                set_op_callback(False)
+            return original_gradient(self, target, sources, output_gradients=output_gradients,
+                                     unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+        here = caller_site(2)
+        site_key = (here["file"], here["line"]) if here else None
+        flat_sources = state.tf.nest.flatten(sources)
+        kinds = ["variable" if tf_var(s) is not None else "tensor" for s in flat_sources]
+        if STATE.first_site is None:
+            STATE.first_site = site_key
+        if site_key == STATE.first_site:
+            STATE.first_site_hits += 1
+            if STATE.first_site_hits > STATE.steps:
+                previous = STATE.previous_sources.get(site_key)
+                if previous is not None and len(previous) == len(kinds):
+                    rebound = [i for i, (a, b) in enumerate(zip(previous, kinds)) if a == "variable" and b == "tensor"]
+                    if rebound:
+                        STATE.notes.append({"kind": "rebound", "site": here, "positions": rebound,
+                                            "message": "sources that were variables at the previous step are plain tensors now"})
+                        last_call = None
+                        for call in reversed(STATE.gradient_calls):
+                            if call["site_key"] == list(site_key):
+                                last_call = call
+                                break
+                        if last_call is not None:
+                            for position in rebound:
+                                if position < len(last_call["sources"]):
+                                    last_call["sources"][position]["rebound_next_step"] = True
+                STATE.stopped_after_steps = STATE.steps
+                if fit_goes_on():
+                    raise GradfixStop()
+                end_run()
+        STATE.previous_sources[site_key] = kinds
+        calls_before = STATE.gradient_counts.get(id(self), 0)
+        STATE.gradient_counts[id(self)] = calls_before + 1
+        if calls_before and not getattr(self, "_gradfix_user_persistent", True):
+            STATE.notes.append({"kind": "instrumentation", "site": here, "message": (
+                "a second gradient call on a tape that is not persistent: without gradfix, TensorFlow raises "
+                "RuntimeError here (gradfix makes every tape persistent to ask its own questions); "
+                "open the tape with GradientTape(persistent=True)")})
+        kwargs = {}
+        if output_gradients is not None:
+            kwargs["output_gradients"] = output_gradients
+        if unconnected_gradients is not None:
+            kwargs["unconnected_gradients"] = unconnected_gradients
+        try:
+            result = original_gradient(self, target, sources, **kwargs)
+        except Exception:
+            # A target that is not a tensor (np.mean(...) of the prediction, a Python float) makes
+            # TensorFlow raise: it is the missing gradient itself, so record it, then let the error go on.
+            if not _non_tensor_targets(target):
+                raise
+            STATE.in_gradfix = True
+            try:
+                _record_gradient_call(self, original_gradient, target, flat_sources, [None] * len(flat_sources),
+                                      here, site_key, unconnected_gradients)
+            except Exception as problem:
+                STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                    "traceback": traceback.format_exc()[-3000:]})
+            finally:
+                STATE.in_gradfix = False
+                STATE.live_tapes.pop(id(self), None)
+            write_facts()
+            raise
+        STATE.in_gradfix = True
+        try:
+            _record_gradient_call(self, original_gradient, target, flat_sources, state.tf.nest.flatten(result),
+                                  here, site_key, unconnected_gradients)
+        except Exception as problem:  # never break the user's program for a bookkeeping error
+            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                "traceback": traceback.format_exc()[-3000:]})
+        finally:
+            STATE.in_gradfix = False
+            STATE.live_tapes.pop(id(self), None)
+            if not STATE.live_tapes:
+                set_op_callback(False)
+        write_facts()
+        return result
+
+    tape_cls.__init__ = __init__
+    tape_cls._push_tape = _push_tape
+    tape_cls._pop_tape = _pop_tape
+    tape_cls.watch = watch
+    tape_cls.gradient = gradient
+
+
+def in_other_replica():
+    """Is this a replica of a tf.distribute strategy other than the first?
+
+    Every replica runs the same step on its share of the batch: gradfix looks at the first one
+    only, so that a step is one gradient call however many devices there are."""
+    if not state.DISTRIBUTED_TYPES:
+        return False
+    was_in_gradfix, STATE.in_gradfix = STATE.in_gradfix, True  # reading the replica id is gradfix's own doing
+    try:
+        context = state.tf.distribute.get_replica_context()
+        if context is None:
+            return False
+        replica = getattr(context, "_replica_id_in_sync_group", None)
+        if replica is None:
+            replica = context.replica_id_in_sync_group
+        return int(state.tf.get_static_value(replica) if not isinstance(replica, int) else replica) != 0
+    except Exception:
+        return False
+    finally:
+        STATE.in_gradfix = was_in_gradfix
+
+
+def _non_tensor_targets(target):
+    """The type names of the target's parts that TensorFlow cannot differentiate (NumPy values, Python numbers)."""
+    try:
+        parts = state.tf.nest.flatten(target)
+    except Exception:
+        parts = [target]
+    return [type(t).__name__ for t in parts if not isinstance(t, state.TENSOR_TYPES) and tf_var(t) is None]
+
+
+def _depends_on_watched(tape, original_gradient, target):
+    """Does the target depend on anything the tape watched (a variable or a watched tensor)?"""
+    try:
+        watched = list(tape.watched_variables())
+    except Exception:
+        watched = []
+    watched += list(STATE.tape_watched_tensors.get(id(tape), {}).values())[:50]
+    if not watched:
+        return False
+    return any(g is not None for g in gradient_of(tape, original_gradient, target, watched))
+
+
+def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_grads, here, site_key, unconnected):
+    zero_is_none = False
+    if unconnected is not None and str(unconnected).lower().endswith("zero"):
+        # The user asked for zeros instead of None: ask again to tell them apart.
+        zero_is_none = True
+        flat_grads = state.tf.nest.flatten(gradient_of(tape, original_gradient, target, flat_sources))
+    watched = set()
+    try:
+        for v in tape.watched_variables():
+            inner = tf_var(v)
+            watched.add(id(inner if inner is not None else v))
+    except Exception:
+        pass
+    watched_tensors = STATE.tape_watched_tensors.get(id(tape), {})
+    sources = []
+    lost = []
+    lost_positions = []
+    for index, (value, grad) in enumerate(zip(flat_sources, flat_grads)):
+        info = describe_source(index, value, grad)
+        var = tf_var(value)
+        if var is not None:
+            info["watched"] = id(var) in watched
+            reads = reads_of(var)
+            if reads is not None:
+                others = [t for t in reads["tapes"] if t != id(tape)]
+                info["read_by_other_tape"] = bool(others)
+                info["read_by_this_tape"] = id(tape) in reads["tapes"]
+                if others and grad is None:
+                    # would another tape have given a gradient?
+                    for other_id in others:
+                        other = STATE.tape_objects.get(other_id)
+                        if other is None:
+                            continue
+                        got = gradient_of(other, original_gradient, target, [value])[0]
+                        if got is not None:
+                            info["other_tape_has_gradient"] = True
+                            break
+        else:
+            info["watched"] = id(value) in watched_tensors
+            if not info["watched"] and isinstance(value, state.TENSOR_TYPES):
+                info["feeds_target"] = feeds_target(target, value, STATE.tape_serials.get(id(tape), 0))
+        sources.append(info)
+        if grad is not None:
+            STATE.grad_owner[id(grad)] = info.get("key")
+        if grad is None and info["watched"] and (var is not None or isinstance(value, state.TENSOR_TYPES)):
+            lost.append(value)
+            lost_positions.append(index)
+    if lost:
+        for position, result in zip(lost_positions, frontier(tape, original_gradient, target, lost)):
+            sources[position]["frontier"] = result
+    targets = state.tf.nest.flatten(target)
+    STATE.gradient_calls.append({
+        "index": len(STATE.gradient_calls),
+        "step": max(1, STATE.first_site_hits),
+        "site": here,
+        "site_key": list(site_key) if site_key else None,
+        "user_site": first_user_site(3),
+        "kind": "tape",
+        "tape_persistent_in_program": bool(getattr(tape, "_gradfix_user_persistent", False)),
+        "watch_accessed_variables": bool(getattr(tape, "_watch_accessed_variables", True)),
+        "target": {
+            "types": [type(t).__name__ for t in targets[:4]],
+            "not_tensor": _non_tensor_targets(target),
+            "description": ", ".join("%s %s %s" % (type(t).__name__, dtype_of(t), shape_of(t)) for t in targets[:4]),
+            "shape": shape_of(targets[0]) if len(targets) == 1 else None,
+            "dtype": dtype_of(targets[0]) if len(targets) == 1 else None,
+        },
+        "unconnected_zero": zero_is_none,
+        "target_origin": target_origin(target, tape),
+        "target_depends_on_watched": _depends_on_watched(tape, original_gradient, target),
+        "sources": sources,
+    })
+    STATE.status = "ok"
+
+
+def install_variable_hooks():
+    from tensorflow.python.ops import resource_variable_ops as rvo
+
+    base = rvo.BaseResourceVariable
+
+    def on_read(self):
+        # a distribution strategy reads the first device's copy to initialise the others: not the program's read
+        if STATE.in_gradfix or STATE.creating:
+            return
+        entry = STATE.reads.get(id(self))
+        if entry is None:
+            entry = STATE.reads[id(self)] = {"outside": None, "tapes": set()}
+        if STATE.active_tapes:
+            for tape in STATE.active_tapes:
+                entry["tapes"].add(id(tape))
+        elif entry["outside"] is None and STATE.last_user_line is not None:
+            filename, line, function = STATE.last_user_line
+            entry["outside"] = {"file": full_path(filename), "line": line, "function": function,
+                                "code": linecache.getline(filename, line).strip()}
+
+    for name in ("_read_variable_op", "sparse_read", "gather_nd"):
+        original = base.__dict__.get(name)
+        if original is None:
+            continue
+
+        def make(original):
+            def wrapper(self, *args, **kwargs):
+                try:
+                    on_read(self)
+                except Exception:
+                    pass
+                return original(self, *args, **kwargs)
+            wrapper.__name__ = getattr(original, "__name__", "wrapper")
+            return wrapper
+
+        setattr(base, name, make(original))
+
+    def creator(next_creator, **kwargs):
+        STATE.creating += 1
+        try:
+            variable = next_creator(**kwargs)
+        finally:
+            STATE.creating -= 1
+        try:
+            layer = None
+            frame = sys._getframe(1)
+            depth = 0
+            while frame is not None and depth < 60:
+                candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+                if candidate is not None and id(candidate) in STATE.layers:
+                    layer = candidate
+                    break
+                frame = frame.f_back
+                depth += 1
+            var = tf_var(variable)
+            if var is None:
+                var = variable
+            STATE.var_sites[id(var)] = (var, first_user_site(2), layer)
+            STATE.var_order[id(var)] = len(STATE.var_order)
+        except Exception:
+            pass
+        return variable
+
+    scope = state.tf.variable_creator_scope(creator)
+    scope.__enter__()
+    return scope

@@ -1,0 +1,199 @@
+"""The line tracer: for each statement of the user's code run while a tape is alive, the values it read and bound."""
+
+import ast
+import linecache
+
+from . import state
+from .frames import is_user_file
+from .state import LIBRARY, MAX_EVENTS, STATE
+
+
+def _is_tracked(value):
+    return isinstance(value, state.TENSOR_TYPES) or isinstance(value, state.NDARRAY) or type(value) is float
+
+
+def _register(value):
+    key = id(value)
+    index = STATE.object_index.get(key)
+    if index is not None and STATE.objects[index] is value:
+        return index
+    index = len(STATE.objects)
+    STATE.objects.append(value)
+    STATE.object_index[key] = index
+    STATE.object_seq[index] = STATE.seq
+    return index
+
+
+def _snapshot(frame):
+    out = {}
+    try:
+        items = list(frame.f_locals.items())
+    except Exception:
+        return out
+    for name, value in items:
+        if _is_tracked(value):
+            out[name] = _register(value)
+        elif type(value) in (tuple, list) and 0 < len(value) <= 8:
+            for position, item in enumerate(value):
+                if _is_tracked(item):
+                    out["%s[%d]" % (name, position)] = _register(item)
+    return out
+
+
+_STMT_CACHE = {}
+
+
+def _statement_map(filename):
+    """line -> (statement start line, end line, names read, code) for one file."""
+    cached = _STMT_CACHE.get(filename)
+    if cached is not None:
+        return cached
+    table = {}
+    try:
+        lines = linecache.getlines(filename)
+        tree = ast.parse("".join(lines))
+    except Exception:
+        _STMT_CACHE[filename] = table
+        return table
+
+    def names_in(nodes):
+        found = set()
+        for node in nodes:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name):
+                    found.add(sub.id)
+        return found
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.AST):
+            end = max(node.lineno, body[0].lineno - 1)
+            header = []
+            for field in ("test", "iter", "target", "items"):
+                part = getattr(node, field, None)
+                if isinstance(part, list):
+                    for item in part:
+                        header.append(getattr(item, "context_expr", item))
+                elif isinstance(part, ast.AST):
+                    header.append(part)
+            reads = names_in(header)
+        else:
+            end = getattr(node, "end_lineno", node.lineno) or node.lineno
+            if isinstance(node, ast.Assign):
+                reads = names_in([node.value]) | names_in([t for t in node.targets if not isinstance(t, ast.Name)])
+            elif isinstance(node, ast.AugAssign):
+                reads = names_in([node.value, node.target])
+            elif isinstance(node, ast.AnnAssign):
+                reads = names_in([node.value] if node.value is not None else [])
+            else:
+                reads = names_in([node])
+        code = "".join(lines[node.lineno - 1:end]).strip()
+        entry = (node.lineno, end, frozenset(reads), code, type(node).__name__)
+        for line in range(node.lineno, end + 1):
+            previous = table.get(line)
+            # keep the innermost statement for a line
+            if previous is None or previous[0] <= node.lineno:
+                table[line] = entry
+    _STMT_CACHE[filename] = table
+    return table
+
+
+def _close_pending(frame, return_value=None, returning=False):
+    key = id(frame)
+    pending = STATE.pending.pop(key, None)
+    if pending is None:
+        return
+    stmt, before, filename, function, recording, serial_start = pending
+    after = _snapshot(frame)
+    outputs = {}
+    for name, index in after.items():
+        if before.get(name) != index:
+            outputs[name] = index
+    if returning and _is_tracked(return_value):
+        outputs["<return>"] = _register(return_value)
+    reads = {}
+    for name, index in before.items():
+        base = name.split("[", 1)[0]
+        if base in stmt[2]:
+            reads[name] = index
+    STATE.seq += 1
+    STATE.events.append({
+        "seq": STATE.seq,
+        "frame": key,
+        "file": filename,
+        "line": stmt[0],
+        "end_line": stmt[1],
+        "code": stmt[3],
+        "kind": stmt[4],
+        "function": function,
+        "reads": reads,
+        "outputs": outputs,
+        "recording": recording,
+        "initial": before,
+        "serial_start": serial_start,
+        # a line event has already counted the next line; a return has not
+        "serial_end": STATE.line_serial if returning else STATE.line_serial - 1,
+    })
+    if len(STATE.events) > MAX_EVENTS:
+        del STATE.events[: MAX_EVENTS // 2]
+
+
+def _local_trace(frame, event, arg):
+    if STATE.in_gradfix:
+        return _local_trace
+    try:
+        if event == "line":
+            code = frame.f_code
+            STATE.current_line = STATE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
+            STATE.line_serial += 1
+            if STATE.live_tapes:
+                table = _statement_map(code.co_filename)
+                stmt = table.get(frame.f_lineno)
+                pending = STATE.pending.get(id(frame))
+                if pending is not None and stmt is not None and pending[0][0] == stmt[0] and pending[0] is stmt:
+                    return _local_trace  # still the same statement
+                if pending is not None:
+                    _close_pending(frame)
+                    before = STATE.events[-1]["initial"].copy()
+                    before.update(STATE.events[-1]["outputs"])
+                    before.pop("<return>", None)
+                else:
+                    before = _snapshot(frame)
+                if stmt is not None:
+                    STATE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(STATE.active_tapes),
+                                                STATE.line_serial]
+            else:
+                STATE.pending.pop(id(frame), None)
+        elif event == "return":
+            if STATE.live_tapes and id(frame) in STATE.pending:
+                _close_pending(frame, arg, returning=True)
+            else:
+                STATE.pending.pop(id(frame), None)
+            caller = frame.f_back
+            # what runs next belongs to the caller's statement, not to this function's last line
+            if caller is not None and _CODE_IS_USER.get(caller.f_code):
+                STATE.current_line = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+            else:
+                STATE.current_line = LIBRARY
+            STATE.line_serial += 1
+    except Exception:
+        pass
+    return _local_trace
+
+
+_CODE_IS_USER = {}
+
+
+def global_trace(frame, event, arg):
+    code = frame.f_code
+    user = _CODE_IS_USER.get(code)
+    if user is None:
+        user = is_user_file(code.co_filename)
+        _CODE_IS_USER[code] = user
+    if not user:
+        return None
+    return _local_trace
