@@ -314,10 +314,11 @@ class CheckOptions:
     select: tuple[str, ...] = ()  # the command line's --select: replaces [tool.gradfix] select
     ignore: tuple[str, ...] = ()  # the command line's --ignore: adds to [tool.gradfix] ignore
     use_config: bool = True
-    time_limit: float | None = None  # seconds per file; None: GRADFIX_FILE_TIMEOUT or 60
+    time_limit: float | None = None  # seconds per file; None: GRADFIX_FILE_TIMEOUT, or 60 plus a second per 10 KB
 
 
 DEFAULT_FILE_TIME_LIMIT = 60.0
+BYTES_PER_EXTRA_SECOND = 10_000  # a large ordinary module is given time in proportion; a small pathological one is not
 FILE_TIME_ENV = "GRADFIX_FILE_TIMEOUT"
 
 
@@ -344,13 +345,18 @@ def time_bound(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _time_limit(options: CheckOptions) -> float:
+def _time_limit(options: CheckOptions, path: str) -> float:
     if options.time_limit is not None:
         return options.time_limit
     try:
-        return float(os.environ.get(FILE_TIME_ENV, DEFAULT_FILE_TIME_LIMIT))
-    except ValueError:
-        return DEFAULT_FILE_TIME_LIMIT
+        return float(os.environ[FILE_TIME_ENV])
+    except (KeyError, ValueError):
+        pass
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0
+    return DEFAULT_FILE_TIME_LIMIT + size / BYTES_PER_EXTRA_SECOND
 
 
 _RULES_BY_CODES: dict[tuple[str, ...], list[Rule]] = {}
@@ -371,7 +377,7 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         options = CheckOptions(use_config=False)
     if found.error is not None:
         return FileResult(found.path, error=found.error)
-    limit = _time_limit(options)
+    limit = _time_limit(options, found.path)
     try:
         chosen = _rules_for(found, rules, options)
         with time_bound(limit):

@@ -130,3 +130,17 @@ def test_negative_timeout_is_rejected():
     result = run("diagnose", "train.py", "--timeout", "-1")
     assert result.exit_code == 2
     assert "--timeout" in result.output
+
+
+def test_the_default_time_bound_grows_with_the_file_and_the_environment_sets_it(tmp_path, monkeypatch):
+    from gradfix.engine import DEFAULT_FILE_TIME_LIMIT, FILE_TIME_ENV, _time_limit
+
+    small, large = tmp_path / "small.py", tmp_path / "large.py"
+    small.write_text("x = 1\n")
+    large.write_text("x = 1\n" * 250_000)  # 1.5 MB, about the size of a 50,000-line module
+    monkeypatch.delenv(FILE_TIME_ENV, raising=False)
+    assert _time_limit(CheckOptions(), str(small)) < DEFAULT_FILE_TIME_LIMIT + 1
+    assert _time_limit(CheckOptions(), str(large)) >= DEFAULT_FILE_TIME_LIMIT + 140
+    monkeypatch.setenv(FILE_TIME_ENV, "5")
+    assert _time_limit(CheckOptions(), str(large)) == 5
+    assert _time_limit(CheckOptions(time_limit=0.5), str(large)) == 0.5
