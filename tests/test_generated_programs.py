@@ -6,7 +6,7 @@ program, every fix it offers compiles, fixing is stable, a clean program has no 
 and a finding on a buggy program names the rule of the bug that was put in. The TensorFlow lane
 runs the fixed program in a child and checks that every variable now gets a gradient.
 
-``GRADFIX_PROPERTY_EXAMPLES`` (default 200) is how many programs each static test generates,
+``GRADFIX_PROPERTY_EXAMPLES`` (default 100) is how many programs each static test generates,
 spread over its parameters; ``GRADFIX_PROPERTY_TF_EXAMPLES`` (default 4) how many fixed programs
 the TensorFlow lane runs. Runs are derandomized, so a failure shows again on the next run.
 ``pytest -s`` prints how often the check found each injected bug.
@@ -37,7 +37,7 @@ from gradfix.model import Finding, Severity
 from gradfix.source import SourceFile
 from program_generator import BASELINES, BUGS, MATCHING_RULES, SURFACES, Program, programs, render
 
-EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_EXAMPLES", "100"))
 TF_EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_TF_EXAMPLES", "4"))
 
 

@@ -20,8 +20,11 @@ class LossIgnoresPrediction(Rule):
     Finds a loss that does not use the model's final prediction. Either a Keras-style loss
     `def loss(y_true, y_pred)` never reads `y_pred` and runs a layer or a sub-model of its own
     instead (`model.layers[0](y_true)`), or a training step computes the final prediction inside
-    the tape and then builds the loss from an intermediate output (`model.layers[0](x)`, or the
-    features the prediction was made from) while the prediction goes unused.
+    the tape and then builds the loss from an intermediate output (`model.layers[0](x)`, bound to a
+    name or written into the loss, or the features the prediction was made from) while the
+    prediction goes unused. A network of raw variables is read the same way: with
+    `pred = hidden @ w2 + b2` in the tape and a loss built from `hidden`, `w2` and `b2` get no
+    gradient.
 
     ## Why gradients vanish
 
@@ -200,6 +203,62 @@ class L1Loss(tf.keras.losses.Loss):
         return tf.reduce_mean(tf.abs(y_true - y_pred))
 
 model.compile(optimizer="adam", loss=L1Loss())
+""",
+        # a hidden layer's output in the loss on purpose, as a penalty beside the prediction
+        """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(y - predictions)) + 0.01 * tf.reduce_mean(tf.square(model.layers[0](x)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+""",
+        # raw variables: the hidden activation penalised beside the prediction, which a helper reads
+        """
+import tensorflow as tf
+
+w1 = tf.Variable(tf.random.normal((4, 8)))
+b1 = tf.Variable(tf.zeros((8,)))
+w2 = tf.Variable(tf.random.normal((8, 1)))
+b2 = tf.Variable(tf.zeros((1,)))
+
+def compute_loss(y_true, y_pred):
+    return tf.reduce_mean(tf.square(y_true - y_pred))
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        hidden1 = tf.nn.relu(x @ w1 + b1)
+        predictions = hidden1 @ w2 + b2
+        loss = compute_loss(y, predictions) + 1e-3 * tf.reduce_mean(tf.square(hidden1))
+    grads = tape.gradient(loss, [w1, b1, w2, b2])
+    for g, v in zip(grads, [w1, b1, w2, b2]):
+        v.assign_sub(0.01 * g)
+    return loss
+""",
+        # raw variables: only the first layer is trained on its output; the head's variables are not asked for
+        """
+import tensorflow as tf
+
+w1 = tf.Variable(tf.random.normal((4, 8)))
+b1 = tf.Variable(tf.zeros((8,)))
+w2 = tf.Variable(tf.random.normal((8, 4)))
+b2 = tf.Variable(tf.zeros((4,)))
+
+def pretrain_step(x, target):
+    with tf.GradientTape() as tape:
+        hidden1 = tf.nn.relu(x @ w1 + b1)
+        predictions = hidden1 @ w2 + b2
+        loss = tf.reduce_mean(tf.square(target - hidden1))
+    grads = tape.gradient(loss, [w1, b1])
+    for g, v in zip(grads, [w1, b1]):
+        v.assign_sub(0.01 * g)
+    return loss, predictions
 """,
     ]
 
@@ -389,6 +448,76 @@ class HiddenLoss(tf.keras.losses.Loss):
 model.compile(optimizer="adam", loss=HiddenLoss())
 """,
         ),
+        # a hidden layer's output written into the loss itself
+        Invalid(
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(y - model.layers[0](x)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+""",
+            """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(8, activation="relu"), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(y - predictions))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+""",
+        ),
+        # raw variables: the loss reads the hidden activation, so `w2` and `b2` get no gradient
+        Invalid(
+            """
+import tensorflow as tf
+
+w1 = tf.Variable(tf.random.normal((4, 8)))
+b1 = tf.Variable(tf.zeros((8,)))
+w2 = tf.Variable(tf.random.normal((8, 1)))
+b2 = tf.Variable(tf.zeros((1,)))
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        hidden1 = tf.nn.relu(x @ w1 + b1)
+        predictions = hidden1 @ w2 + b2
+        loss = tf.reduce_mean(tf.square(y - hidden1))
+    grads = tape.gradient(loss, [w1, b1, w2, b2])
+    for g, v in zip(grads, [w1, b1, w2, b2]):
+        v.assign_sub(0.01 * g)
+    return loss
+""",
+            """
+import tensorflow as tf
+
+w1 = tf.Variable(tf.random.normal((4, 8)))
+b1 = tf.Variable(tf.zeros((8,)))
+w2 = tf.Variable(tf.random.normal((8, 1)))
+b2 = tf.Variable(tf.zeros((1,)))
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        hidden1 = tf.nn.relu(x @ w1 + b1)
+        predictions = hidden1 @ w2 + b2
+        loss = tf.reduce_mean(tf.square(y - predictions))
+    grads = tape.gradient(loss, [w1, b1, w2, b2])
+    for g, v in zip(grads, [w1, b1, w2, b2]):
+        v.assign_sub(0.01 * g)
+    return loss
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -460,7 +589,9 @@ model.compile(optimizer="adam", loss=HiddenLoss())
         tape = call.tape
         if tape is None or not isinstance(call.target, cst.Name):
             return None
-        owners = [o for o in tapeflow.source_owners(analysis, call.sources, call.scope, call.node) or () if not o.is_variable]
+        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node) or ()
+        models = [o for o in owners if not o.is_variable]
+        variables = [o for o in owners if o.is_variable]
         if not owners:
             return None
         opened = tapeflow.tape_statement(analysis, tape)
@@ -470,36 +601,55 @@ model.compile(optimizer="adam", loss=HiddenLoss())
         flow = analysis.backward_slice(call.target, call.scope)
         flow_reads = set(names_read(call.target)).union(*(s.read for s in flow)) if flow else set()
         statements = analysis.statements(call.scope)
+        taped = statements[opened.index + 1: closed + 1]
+        reached = set().union(*(tapeflow.references(analysis, s, variables) for s in flow)) if variables else set()
 
         findings = []
-        for statement in statements[opened.index + 1: closed + 1]:
+        for statement in taped:
             assigned = tapeflow.assignment(statement.node)
-            if assigned is None or not isinstance(assigned[1], cst.Call):
+            if assigned is None:
                 continue
             prediction, value = assigned
-            owner = next((o for o in owners if dotted(value.func) in {o.name, o.name + ".call"}), None)
-            if owner is None or prediction in flow_reads:
+            if prediction in flow_reads:
                 continue
-            for intermediate in _intermediates(analysis, statement, value, owner, flow, opened.index, closed):
-                loss_statements = [
-                    s for s in flow
-                    if intermediate.value in s.read and s is not intermediate.definition
-                    and not _feeds(analysis, s, statement, call.scope)
-                ]
+            owner = None
+            if isinstance(value, cst.Call):
+                owner = next((o for o in models if dotted(value.func) in {o.name, o.name + ".call"}), None)
+            if owner is not None:
+                unreached: list[tapeflow.Owner] = []
+                intermediates = _intermediates(analysis, statement, value, owner, flow, opened.index, closed)
+            else:
+                unreached, intermediates = _variable_prediction(analysis, statement, taped, variables, reached, flow, call.scope)
+            for intermediate in intermediates:
+                if intermediate.inline is not None:
+                    loss_statements = [] if _feeds(analysis, intermediate.definition, statement, call.scope) else [intermediate.definition]
+                else:
+                    loss_statements = [
+                        s for s in flow
+                        if intermediate.value in s.read and s is not intermediate.definition
+                        and not _feeds(analysis, s, statement, call.scope)
+                    ]
                 if loss_statements:
-                    findings.append((statement, prediction, intermediate, loss_statements))
+                    findings.append((statement, prediction, intermediate, loss_statements, unreached))
         if not findings:
             return None
-        statement, prediction, intermediate, loss_statements = findings[0]
+        statement, prediction, intermediate, loss_statements, unreached = findings[0]
         first = loss_statements[0]
+        if unreached:
+            starved = ", ".join(f"`{o.name}`" for o in unreached) + (" gets" if len(unreached) == 1 else " get")
+        else:
+            starved = f"the layers that make `{prediction}` get"
         message = (
             f"The loss is computed from `{intermediate.value}` ({intermediate.kind}), while the final prediction "
-            f"`{prediction}` is computed in the tape but not used by the loss: the layers that make `{prediction}` "
-            f"get no gradient from `{analysis.code(call.node)}`"
+            f"`{prediction}` is computed in the tape but not used by the loss: {starved} no gradient from "
+            f"`{analysis.code(call.node)}`"
         )
         replacements = None
         if len(findings) == 1 and all(s.index > statement.index and isinstance(s.node, cst.SimpleStatementLine) for s in loss_statements):
-            replacements = {s.node: tapeflow.rename_reads(s.node, intermediate.value, prediction) for s in loss_statements}
+            if intermediate.inline is not None:
+                replacements = {intermediate.inline: cst.Name(prediction)}
+            else:
+                replacements = {s.node: tapeflow.rename_reads(s.node, intermediate.value, prediction) for s in loss_statements}
             if intermediate.removable:
                 others = [
                     s for s in statements
@@ -508,7 +658,7 @@ model.compile(optimizer="adam", loss=HiddenLoss())
                 if not others:
                     replacements[intermediate.definition.node] = cst.RemoveFromParent()
         return Report(
-            node=first.node,
+            node=intermediate.inline if intermediate.inline is not None else first.node,
             message=message,
             related=[(statement.node, "the final prediction, which the loss does not use"), (call.node, "the gradient")],
             replacements=replacements,
@@ -517,11 +667,19 @@ model.compile(optimizer="adam", loss=HiddenLoss())
 
 
 class _Intermediate:
-    def __init__(self, value: str, definition: Statement, kind: str, removable: bool):
+    def __init__(self, value: str, definition: Statement, kind: str, removable: bool, inline: cst.Call | None = None):
         self.value = value
         self.definition = definition
         self.kind = kind
         self.removable = removable
+        self.inline = inline  # a layer call written into the loss itself rather than bound to a name
+
+
+def _is_layer_of(func: cst.BaseExpression, owner) -> bool:
+    return (
+        (isinstance(func, cst.Subscript) and dotted(func.value) == owner.name + ".layers")
+        or (isinstance(func, cst.Call) and dotted(func.func) == owner.name + ".get_layer")
+    )
 
 
 def _intermediates(analysis, prediction_statement, prediction_call, owner, flow, opened, closed):
@@ -531,19 +689,44 @@ def _intermediates(analysis, prediction_statement, prediction_call, owner, flow,
         if not opened < statement.index <= closed:
             continue
         assigned = tapeflow.assignment(statement.node)
-        if assigned is None or not isinstance(assigned[1], cst.Call):
+        value = assigned[1] if assigned is not None else None
+        for layer_call in analysis.calls(tapeflow.statement_code(statement.node)):
+            if layer_call is not value and _is_layer_of(layer_call.func, owner):
+                found.append(_Intermediate(
+                    analysis.code(layer_call), statement, f"the output of `{analysis.code(layer_call.func)}`", False, layer_call,
+                ))
+        if assigned is None or not isinstance(value, cst.Call):
             continue
-        name, value = assigned
-        func = value.func
-        is_layer_of_model = (
-            (isinstance(func, cst.Subscript) and dotted(func.value) == owner.name + ".layers")
-            or (isinstance(func, cst.Call) and dotted(func.func) == owner.name + ".get_layer")
-        )
-        if is_layer_of_model:
-            found.append(_Intermediate(name, statement, f"the output of `{analysis.code(func)}`", True))
+        name = assigned[0]
+        if _is_layer_of(value.func, owner):
+            found.append(_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", True))
         elif name in names_read(prediction_call) and statement.index < prediction_statement.index:
             found.append(_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False))
     return found
+
+
+def _variable_prediction(analysis, statement: Statement, taped: list[Statement], variables, reached, flow, scope):
+    """For a prediction made from the sources themselves (``pred = h @ w2 + b2``): the variables only it
+    reads, and the values on the way to it that the loss uses instead.
+
+    Only the last value of such a chain counts as the prediction: one that other taped statements go on
+    to read (``h2`` in ``pred = h2 @ w3``) is a step on the way.
+    """
+    if not variables or any(statement.assigned & later.read for later in taped if later.index > statement.index):
+        return [], []
+    upstream = [s for s in analysis.backward_slice(statement.node, scope) if s in taped]
+    used = set().union(*(tapeflow.references(analysis, s, variables) for s in [*upstream, statement]))
+    unreached = [o for o in variables if o in used and o not in reached]
+    if not unreached:
+        return [], []
+    prediction = tapeflow.assignment(statement.node)[0]
+    flow_indices = {s.index for s in flow}
+    found = []
+    for step in upstream:
+        assigned = tapeflow.assignment(step.node)
+        if assigned is not None and step.index in flow_indices:
+            found.append(_Intermediate(assigned[0], step, f"computed on the way to `{prediction}`", False))
+    return unreached, found
 
 
 def _feeds(analysis, statement: Statement, prediction_statement: Statement, scope) -> bool:

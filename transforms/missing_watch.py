@@ -8,6 +8,7 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.names import dotted
 from gradfix.static.bindings import (
     VARIABLE_MAKERS,
     bindings,
@@ -16,6 +17,7 @@ from gradfix.static.bindings import (
     is_false,
     keyword,
     parameter,
+    self_attribute_values,
     positional,
     values_of,
     walk,
@@ -45,7 +47,10 @@ _FLOAT_DEFAULT = _FRESH - {"tensorflow.constant", "tensorflow.fill", "numpy.rand
 class MissingWatch(Rule):
     """Finds `tape.gradient(y, x)` where `x` is a plain tensor (`tf.constant`, `tf.convert_to_tensor`,
     `tf.random.normal`, a batch from a `tf.data.Dataset`) that the tape was never told to watch, and
-    tapes opened with `watch_accessed_variables=False` that watch nothing at all.
+    tapes opened with `watch_accessed_variables=False` that watch nothing at all. `x` may be a
+    local name, a module-level name (also one a step function rebinds with `global`), or an
+    attribute on `self` made in the class's methods; updates such as `w = w - lr * g` keep a plain
+    tensor plain and do not hide it.
 
     ## Why gradients vanish
     A `GradientTape` records the operations whose inputs it watches. It watches the trainable
@@ -190,6 +195,55 @@ with tf.GradientTape() as tape:
     watch_all(tape, [x])
     y = x * x
 dy_dx = tape.gradient(y, x)
+""",
+        # tensors kept on `self` and watched
+        """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.w1 = tf.random.normal((4, 1)) * 0.1
+        self.b1 = tf.zeros((1,))
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(self.w1)
+            tape.watch(self.b1)
+            loss = tf.reduce_mean(tf.square(y - (x @ self.w1 + self.b1)))
+        g_w1, g_b1 = tape.gradient(loss, [self.w1, self.b1])
+        self.w1 = self.w1 - 0.01 * g_w1
+        self.b1 = self.b1 - 0.01 * g_b1
+        return loss
+""",
+        # variables kept on `self`
+        """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.w1 = tf.Variable(tf.random.normal((4, 1)) * 0.1)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(y - x @ self.w1))
+        (g_w1,) = tape.gradient(loss, [self.w1])
+        self.w1.assign_sub(0.01 * g_w1)
+        return loss
+""",
+        # module-level tensors a step function rebinds (`global`) and watches
+        """
+import tensorflow as tf
+
+w1 = tf.random.normal((4, 1)) * 0.1
+
+def train_step(x, y):
+    global w1
+    with tf.GradientTape() as tape:
+        tape.watch([w1])
+        loss = tf.reduce_mean(tf.square(y - x @ w1))
+    (g_w1,) = tape.gradient(loss, [w1])
+    w1 = w1 - 0.01 * g_w1
+    return loss
 """,
         # Look-alike: a `tf.Variable` under an import alias needs no watch.
         """
@@ -363,6 +417,82 @@ with tf.GradientTape() as tape:
 dy_dx = grads_of(tape, y, x)
 """,
         ),
+        # module-level tensors a step function reads and rebinds (`global`): the first step's gradients are None
+        Invalid(
+            """
+import tensorflow as tf
+
+w1 = tf.random.normal((4, 1)) * 0.1
+b1 = tf.zeros((1,))
+
+def train_step(x, y):
+    global w1, b1
+    with tf.GradientTape() as tape:
+        predictions = x @ w1 + b1
+        loss = tf.reduce_mean(tf.square(y - predictions))
+    g_w1, g_b1 = tape.gradient(loss, [w1, b1])
+    w1 = w1 - 0.01 * g_w1
+    b1 = b1 - 0.01 * g_b1
+    return loss
+""",
+            """
+import tensorflow as tf
+
+w1 = tf.random.normal((4, 1)) * 0.1
+b1 = tf.zeros((1,))
+
+def train_step(x, y):
+    global w1, b1
+    with tf.GradientTape() as tape:
+        tape.watch(w1)
+        tape.watch(b1)
+        predictions = x @ w1 + b1
+        loss = tf.reduce_mean(tf.square(y - predictions))
+    g_w1, g_b1 = tape.gradient(loss, [w1, b1])
+    w1 = w1 - 0.01 * g_w1
+    b1 = b1 - 0.01 * g_b1
+    return loss
+""",
+        ),
+        # tensors kept on `self`, made in `__init__`
+        Invalid(
+            """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.w1 = tf.random.normal((4, 1)) * 0.1
+        self.b1 = tf.zeros((1,))
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            predictions = x @ self.w1 + self.b1
+            loss = tf.reduce_mean(tf.square(y - predictions))
+        g_w1, g_b1 = tape.gradient(loss, [self.w1, self.b1])
+        self.w1 = self.w1 - 0.01 * g_w1
+        self.b1 = self.b1 - 0.01 * g_b1
+        return loss
+""",
+            """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.w1 = tf.random.normal((4, 1)) * 0.1
+        self.b1 = tf.zeros((1,))
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(self.w1)
+            tape.watch(self.b1)
+            predictions = x @ self.w1 + self.b1
+            loss = tf.reduce_mean(tf.square(y - predictions))
+        g_w1, g_b1 = tape.gradient(loss, [self.w1, self.b1])
+        self.w1 = self.w1 - 0.01 * g_w1
+        self.b1 = self.b1 - 0.01 * g_b1
+        return loss
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -377,22 +507,24 @@ dy_dx = grads_of(tape, y, x)
     def _unwatched_tensors(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
         tape = call.tape
         body_reads = names_read(tape.node.body)
-        unwatched: list[tuple[cst.Name, cst.CSTNode, str]] = []
+        body_attributes = {dotted(a) for a in walk(tape.node.body, cst.Attribute)}
+        unwatched: list[tuple[cst.BaseExpression, cst.CSTNode, str]] = []
         for source in flatten_sources(analysis, call.sources, depth=0):
-            if not isinstance(source, cst.Name) or source.value not in body_reads:
+            if isinstance(source, cst.Name):
+                if source.value not in body_reads or _ever_a_variable(analysis, source.value, call.scope):
+                    continue  # a variable rebound to a tensor is GF005's to explain
+            elif not (isinstance(source, cst.Attribute) and isinstance(source.value, cst.Name)
+                      and source.value.value == "self" and dotted(source) in body_attributes):
                 continue
-            if any(n.value == source.value for n, _, _ in unwatched):
+            name = dotted(source)
+            if any(dotted(n) == name for n, _, _ in unwatched) or _is_watched(analysis, call, name):
                 continue
-            if _is_watched(analysis, call, source.value):
-                continue
-            if _ever_a_variable(analysis, source.value, call.scope):
-                continue  # a variable rebound to a tensor is GF005's to explain
             kind, origin = _kind(analysis, source, tape, depth=3)
             if kind == TENSOR:
                 unwatched.append((source, origin, _describe(analysis, origin)))
         if not unwatched:
             return
-        names = [name.value for name, _, _ in unwatched]
+        names = [dotted(name) for name, _, _ in unwatched]
         listed = ", ".join(f"`{n}`" for n in names)
         first, origin, described = unwatched[0]
         what = f"{listed}, a plain tensor ({described})" if len(names) == 1 else f"{listed}, plain tensors"
@@ -402,9 +534,9 @@ dy_dx = grads_of(tape, y, x)
             f"records only the trainable variables it sees read and the tensors it is told to watch. "
             f"Add {watches} at the start of the tape block."
         )
-        related = [(origin, f"`{name.value}` is made here, as a tensor, not a variable") for name, origin, _ in unwatched]
+        related = [(origin, f"`{dotted(name)}` is made here, as a tensor, not a variable") for name, origin, _ in unwatched]
         related.append((tape.node, "the tape block"))
-        replacements = _insert_watches(analysis, tape, [cst.Name(n) for n in names], names)
+        replacements = _insert_watches(analysis, tape, [name.deep_clone() for name, _, _ in unwatched], names)
         yield Report(
             node=first,
             message=message,
@@ -461,7 +593,7 @@ def _is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool
         if not watch.args:
             continue
         argument = watch.args[0].value
-        if name in names_read(argument):
+        if name in names_read(argument) or any(dotted(a) == name for a in walk(argument, cst.Attribute)):
             return True
         if isinstance(argument, cst.Name):
             values = values_of(analysis, argument)
@@ -499,7 +631,11 @@ def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | 
             return _kind(analysis, argument, tape, depth - 1) if argument is not None else (None, node)
         return None, node
     if isinstance(node, cst.Attribute):
-        return (VARIABLE if node.attr.value in _VARIABLE_LISTS else None), node
+        if node.attr.value in _VARIABLE_LISTS:
+            return VARIABLE, node
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            return _kind_of_attribute(analysis, node, tape, depth)
+        return None, node
     if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
         operands = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else [node.expression]
         kinds = []
@@ -519,6 +655,8 @@ def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cs
         return None, node
     kinds: list[tuple[str | None, cst.CSTNode]] = []
     for binding in found:
+        if binding.kind == "value" and _steps_itself(binding.value, node.value):
+            continue
         if binding.kind == "value" and binding.value is not None:
             kinds.append(_kind(analysis, binding.value, tape, depth - 1))
         elif binding.kind == "loop" and _is_dataset(analysis, binding.value, depth):
@@ -529,9 +667,31 @@ def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cs
             kinds.append(_kind_of_parameter(analysis, binding.function, binding.param, depth - 1))
         else:
             kinds.append((None, node))
-    if all(kind == TENSOR for kind, _ in kinds):
+    if kinds and all(kind == TENSOR for kind, _ in kinds):
         return TENSOR, kinds[0][1]
     return (VARIABLE if any(kind == VARIABLE for kind, _ in kinds) else None), node
+
+
+def _steps_itself(value: cst.BaseExpression | None, name: str) -> bool:
+    """``w = w - lr * g``: arithmetic on the name's own value, which leaves a plain tensor plain (and makes a
+    variable a tensor, which GF005 explains), so it adds nothing to what the name holds."""
+    if isinstance(value, cst.BinaryOperation):
+        return any(dotted(side) == name for side in (value.left, value.right))
+    return False
+
+
+def _kind_of_attribute(analysis, node: cst.Attribute, tape, depth) -> tuple[str | None, cst.CSTNode]:
+    """``self.w``: what the class's methods assign to it."""
+    klass = analysis.enclosing_class(node)
+    if klass is None:
+        return None, node
+    values = [v for v in self_attribute_values(analysis, klass, node.attr.value) if not _steps_itself(v, dotted(node))]
+    if not values or any(analysis.is_call_to(c, *VARIABLE_MAKERS) for v in values for c in walk(v, cst.Call)):
+        return None, node
+    kinds = [_kind(analysis, value, tape, depth - 1) for value in values]
+    if all(kind == TENSOR for kind, _ in kinds):
+        return TENSOR, kinds[0][1]
+    return None, node
 
 
 def _kind_of_parameter(analysis, function: cst.FunctionDef, param: cst.Param, depth) -> tuple[str | None, cst.CSTNode]:

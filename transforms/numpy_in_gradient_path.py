@@ -47,7 +47,8 @@ NON_DIFFERENTIABLE = {
     "greater", "greater_equal", "less", "less_equal", "isnan", "isfinite", "argsort", "unique",
     "count_nonzero", "any", "all", "shape", "size", "ndim", "zeros_like", "ones_like", "random",
 }
-TENSOR_ATTRIBUTES = {"shape", "dtype", "ndim"}
+# what a tensor offers as an array would: `loss.numpy()` after the gradient reads a tensor as readily as a copy
+TENSOR_ATTRIBUTES = {"shape", "dtype", "ndim", "numpy"}
 REBUILDERS = ("tensorflow.constant", "tensorflow.convert_to_tensor")
 QUIET_CALLS = {"print", "tensorflow.print", "str", "repr", "format"}
 
@@ -364,6 +365,33 @@ import numpy as np
 import tensorflow as tf
 
 model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(p - y)))
+""",
+        ),
+        # the loss read with `.numpy()` after the gradient: that copy is off the path and stays
+        Invalid(
+            """
+import tensorflow as tf
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(y - predictions.numpy()))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    print(loss.numpy())
+    return loss
+""",
+            """
+import tensorflow as tf
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        predictions = model(x, training=True)
+        loss = tf.reduce_mean(tf.square(y - predictions))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    print(loss.numpy())
+    return loss
 """,
         ),
     ]

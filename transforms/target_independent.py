@@ -10,15 +10,24 @@ import libcst.matchers as m
 from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis, names_read
+from gradfix.static import tapeflow
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.names import dotted
 
 _CONSTANT_MAKERS = {"tensorflow.constant", "tensorflow.ones", "tensorflow.zeros", "tensorflow.fill"}
+# library code that computes only from its arguments: what it returns reaches a variable only through them
+_LIBRARIES = ("tensorflow.", "numpy.", "keras.")
+_PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}
 
 
 class TargetIndependent(Rule):
     """Finds a gradient asked of a value that depends on nothing the tape watched: a constant
     (`tf.constant(3.0)`, a literal) or a tensor made only from constants, differentiated with
-    respect to variables or watched tensors.
+    respect to variables or watched tensors; or a loss computed only from the data
+    (`tf.reduce_mean(tf.square(labels - features))`) while the model's prediction goes unused.
+    The second is reported only when every step on the way to the target is plain TensorFlow or
+    NumPy arithmetic, a Keras loss object, or a function of the module that runs no model and reads
+    no source: a call the analysis cannot see into could reach the variables.
 
     ## Why gradients vanish
     A gradient measures how the target changes with each source. A target computed without any of
@@ -74,6 +83,62 @@ class TargetIndependent(Rule):
                 loss = tf.reduce_mean(model(x)) + offset
             return tape.gradient(loss, model.trainable_variables)
         """,
+        # the prediction made by a helper that runs the model
+        """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+
+def forward(x):
+    return model(x, training=True)
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(y - forward(x)))
+    return tape.gradient(loss, model.trainable_variables)
+""",
+        # the prediction kept in a list the slice of `loss` does not assign
+        """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+
+def train_step(x, y):
+    outputs = []
+    with tf.GradientTape() as tape:
+        outputs.append(model(x, training=True))
+        loss = tf.reduce_mean(tf.square(y - outputs[0]))
+    return tape.gradient(loss, model.trainable_variables)
+""",
+        # the prediction left on `self` by a method
+        """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+
+    def forward(self, x):
+        self.last = self.model(x, training=True)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            self.forward(x)
+            loss = tf.reduce_mean(tf.square(y - self.last))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+        # the model's regularisation losses
+        """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1, kernel_regularizer="l2")])
+
+def regularize(x):
+    with tf.GradientTape() as tape:
+        model(x)
+        loss = tf.add_n(model.losses)
+    return tape.gradient(loss, model.trainable_variables)
+""",
         # Look-alike: the target made from the watched tensor by a helper.
         """
 import tensorflow as tf
@@ -108,6 +173,45 @@ dy_dx = tape.gradient(y, x)
                 return tape.gradient(loss, model.trainable_variables)
             """
         ),
+        # the loss reads the data only, while the prediction goes unused
+        Invalid(
+            """
+import tensorflow as tf
+
+features = tf.random.normal((8, 4))
+labels = tf.random.normal((8, 1))
+model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+
+for epoch in range(2):
+    with tf.GradientTape() as tape:
+        predictions = model(features, training=True)
+        loss = tf.reduce_mean(tf.square(labels - features))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            None,
+        ),
+        # raw variables in a step function, with a Keras loss object and a loss helper of the module
+        Invalid(
+            """
+import tensorflow as tf
+
+loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+w = tf.Variable(tf.random.normal((4, 3)))
+b = tf.Variable(tf.zeros((3,)))
+
+def compute_loss(y_true, y_pred):
+    return loss_fn(y_true, y_pred)
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        logits = x @ w + b
+        loss = compute_loss(y, tf.zeros((8, 3)))
+    return tape.gradient(loss, [w, b])
+""",
+            None,
+        ),
         # Variant: TensorFlow imported under another name.
         Invalid(
             """
@@ -132,13 +236,22 @@ dy_dx = tape.gradient(y, x)
             if statement is None:
                 continue
             definitions = analysis.reaching_definitions(name, statement, gradient.scope)
-            if not definitions or not all(self._constant(analysis, d.node, name) for d in definitions):
+            if not definitions:
                 continue
-            yield Report(
-                node=target,
-                message=f"`{name}` is a constant: it depends on nothing the tape watched, so every gradient of it is None "
-                "(tape.watch would not change that)",
-            )
+            if all(self._constant(analysis, d.node, name) for d in definitions):
+                yield Report(
+                    node=target,
+                    message=f"`{name}` is a constant: it depends on nothing the tape watched, so every gradient of it is None "
+                    "(tape.watch would not change that)",
+                )
+                continue
+            owners = _unreached_sources(analysis, gradient)
+            if owners:
+                yield Report(
+                    node=target,
+                    message=f"`{name}` is computed from none of the gradient's sources ({tapeflow.owner_label(owners)}): "
+                    "nothing on its way from the inputs runs the model or reads a variable, so every gradient of it is None",
+                )
 
     def _constant(self, analysis: ModuleAnalysis, node: cst.CSTNode, name: str) -> bool:
         for assign in m.findall(node, m.Assign()):
@@ -151,3 +264,77 @@ dy_dx = tape.gradient(y, x)
                 # only literals and imported names (a dtype, under whatever alias), no value of the program's own
                 return all(name in analysis.imports.aliases for arg in value.args for name in names_read(arg.value))
         return False
+
+
+def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list[tapeflow.Owner]:
+    """The sources, when the target's backward slice provably touches none of them; otherwise nothing.
+
+    Provably: every statement on the way is read whole by the slice (no call that could run the model
+    through a name the slice does not follow, no attribute of a program object, no object changed in
+    place by a statement the slice leaves out).
+    """
+    if gradient.tape is None or not isinstance(gradient.target, cst.Name):
+        return []
+    owners = tapeflow.source_owners(analysis, gradient.sources, gradient.scope, gradient.node)
+    if not owners:
+        return []
+    flow = analysis.backward_slice(gradient.target, gradient.scope)
+    if not flow:
+        return []
+    roots = {owner.name.split(".")[0] for owner in owners}
+    for statement in flow:
+        if statement.read & roots or tapeflow.references(analysis, statement, owners):
+            return []
+        if not _inert(analysis, tapeflow.statement_code(statement.node), roots, 0):
+            return []
+    read = set().union(*(s.read for s in flow))
+    in_flow = {s.index for s in flow}
+    opened = tapeflow.tape_statement(analysis, gradient.tape)
+    if opened is None:
+        return []
+    closed = tapeflow.last_index_inside(analysis, gradient.tape)
+    for statement in analysis.statements(gradient.scope)[opened.index + 1: closed + 1]:
+        # `outputs.append(model(x))` changes what `outputs` holds without assigning it
+        if statement.index not in in_flow and statement.read & read and tapeflow.assignment(statement.node) is None:
+            return []
+    return owners
+
+
+def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, roots: set[str], depth: int) -> bool:
+    """Whether the code reaches no variable except through the names it reads."""
+    imported = analysis.imports.aliases
+    for attribute in m.findall(node, m.Attribute()):
+        root = attribute
+        while isinstance(root, (cst.Attribute, cst.Subscript, cst.Call)):
+            root = root.value if not isinstance(root, cst.Call) else root.func
+        if not isinstance(root, cst.Name) or root.value not in imported:
+            return False
+    for call in m.findall(node, m.Call()):
+        qualname = analysis.qualname(call.func) or ""
+        if qualname.startswith(_LIBRARIES):
+            continue
+        if not isinstance(call.func, cst.Name):
+            return False
+        name = call.func.value
+        if name in _PURE_BUILTINS and name not in analysis.imports.aliases and analysis.function_named(name) is None:
+            continue
+        if _loss_object(analysis, name):
+            continue
+        function = analysis.function_named(name)
+        if function is None or depth > 1 or names_read(function.body) & roots:
+            return False
+        if not _inert(analysis, function.body, roots, depth + 1):
+            return False
+    return True
+
+
+def _loss_object(analysis: ModuleAnalysis, name: str) -> bool:
+    """A module-level name bound only to a Keras loss or metric object."""
+    values = [
+        assigned[1] for statement in analysis.module.body
+        if (assigned := tapeflow.assignment(statement)) is not None and assigned[0] == name
+    ]
+    return bool(values) and all(
+        isinstance(value, cst.Call) and any(part in (analysis.qualname(value.func) or "") for part in (".losses.", ".metrics."))
+        for value in values
+    )

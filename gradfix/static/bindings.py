@@ -48,12 +48,28 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
         for param in _params(scope):
             if param.name.value == name:
                 return [Binding("param", scope, function=scope, param=param)]
-        if any(name in s.assigned for s in analysis.statements(scope)):
+        declared_global = _declares_global(scope, name)
+        if not declared_global and any(name in s.assigned for s in analysis.statements(scope)):
             return []  # bound only later in the function (or in a loop): too unclear to follow
         for module_statement in analysis.statements(analysis.module):
             if name in module_statement.assigned:
                 found.extend(_bindings_in(module_statement.node, name))
+        if declared_global:
+            # the function's own assignments rebind the module's name: a later call reads what they left
+            found.extend(ever_bound_in_scope(analysis, name, scope))
     return found
+
+
+def _declares_global(function: cst.FunctionDef, name: str) -> bool:
+    """Whether ``function`` itself (not a function nested in it) says ``global name``."""
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Global) and any(item.name.value == name for item in node.names):
+            return True
+        if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(children(node))
+    return False
 
 
 def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> list[Binding]:
