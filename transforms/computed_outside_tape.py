@@ -17,7 +17,9 @@ class ComputedOutsideTape(Rule):
     asked for the gradient: the model is called before `with tf.GradientTape() as tape:`, so the
     tape records only part of the computation (or nothing at all), or the loss is computed after
     the block has closed. It looks in plain functions, scripts and the methods of a subclassed
-    `keras.Model` (`train_step`).
+    `keras.Model` (`train_step`), follows the forward pass into the module's helper functions and
+    methods (and a gradient asked through a helper that takes the tape), and counts what runs under
+    `with tape.stop_recording():` as outside the tape.
 
     ## Why gradients vanish
 
