@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
-from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, python_tree
+from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 # a line in column 0 that continues the statement above it rather than starting one
@@ -34,7 +34,7 @@ _DECORATED = re.compile(r"(async\s+def|def|class)\b")
 
 
 @dataclass(frozen=True)
-class Statement:
+class StatementFacts:
     """What the prepass knows of one top-level statement, from its text alone."""
 
     shared: bool  # imports, the module docstring, leading comments: part of every region
@@ -54,7 +54,7 @@ class Piece:
     text: str
     first_line: int  # in the module, from 1
     line_count: int
-    statement: Statement
+    statement: StatementFacts
     header: "Piece | None" = None  # the class line(s) a statement of a class body is analysed under
 
 
@@ -123,18 +123,18 @@ class _Unparsable(Exception):
     pass
 
 
-_cache: "OrderedDict[str, Statement]" = OrderedDict()
+_cache: "OrderedDict[str, StatementFacts]" = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 4096
 
 
-def _read_statement(path: str, text: str, first_line: int) -> Statement:
+def _read_statement(path: str, text: str) -> StatementFacts:
     with _cache_lock:
         known = _cache.get(text)
         if known is not None:
             _cache.move_to_end(text)
             return known
-    statement = _statement_facts(path, text, first_line)
+    statement = _statement_facts(path, text)
     with _cache_lock:
         _cache[text] = statement
         while len(_cache) > CACHE_SIZE:
@@ -142,7 +142,7 @@ def _read_statement(path: str, text: str, first_line: int) -> Statement:
     return statement
 
 
-def _statement_facts(path: str, text: str, first_line: int) -> Statement:
+def _statement_facts(path: str, text: str) -> StatementFacts:
     try:
         tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
         code = compile(tree, path, "exec", dont_inherit=True)
@@ -162,7 +162,7 @@ def _statement_facts(path: str, text: str, first_line: int) -> Statement:
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
     attributes_read = _names_looked_up(code)
     reads_any = bool(reads & DYNAMIC_ATTRIBUTE_CALLS or attributes_read & DYNAMIC_ATTRIBUTES or methods & DYNAMIC_ATTRIBUTE_METHODS)
-    return Statement(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
+    return StatementFacts(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
                      frozenset(_plain(attributes_read)), reads_any, *_class_body(body))
 
 
@@ -278,7 +278,7 @@ def split_module(path: str, text: str) -> list[Piece]:
             ranges = _pieces_by_tree(tree, lines)
         try:
             pieces = [
-                Piece(piece, start + 1, end - start, _read_statement(path, piece, start + 1))
+                Piece(piece, start + 1, end - start, _read_statement(path, piece))
                 for start, end in ranges
                 for piece in ["".join(lines[start:end])]
             ]
@@ -286,7 +286,6 @@ def split_module(path: str, text: str) -> list[Piece]:
         except _Unparsable:
             continue
     # the module compiles, yet a statement of it does not on its own (nesting past gradfix's limit)
-    from gradfix.source import guard_parse
     guard_parse(path, text)
     raise SourceError(path, "cannot be split into statements")
 
@@ -303,7 +302,7 @@ def _class_parts(path: str, piece: Piece) -> list[Piece]:
     for start, end in zip(starts, [*starts[1:], len(lines)]):
         text = "".join(lines[start:end])
         # read under a bare header: the bases and decorators are the class's, not each statement's
-        facts = _read_statement(path, "class _:\n" + text, piece.first_line)
+        facts = _read_statement(path, "class _:\n" + text)
         facts = dataclasses.replace(facts, binds=facts.binds - {"_"}, shared=False, class_name="", class_body=())
         parts.append(Piece(text, piece.first_line + start, end - start, facts, header))
     return parts
