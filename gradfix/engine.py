@@ -65,7 +65,8 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         check_syntax(source)
         return []
     if by_region:
-        parts = regions(source.path, source.text)  # CPython's verdict on the text, statement by statement
+        # CPython's verdict on the text, statement by statement
+        parts = regions(source.path, source.text, lambda text: any(rule.wants(text) for rule in wanted))
     else:
         guard_parse(source.path, source.text)
         parts = None

@@ -273,7 +273,7 @@ def test_a_module_object_changed_in_one_statement_joins_the_statements_that_use_
     assert regions("m.py", text) is None  # one region: `encoder` is named by both statements
 
 
-def test_dynamic_attribute_access_joins_every_statement_that_binds_an_attribute():
+def test_dynamic_attribute_access_joins_every_statement_that_stores_an_attribute():
     text = textwrap.dedent('''\
         from tensorflow import keras
         class Net(keras.Model):
@@ -287,7 +287,71 @@ def test_dynamic_attribute_access_joins_every_statement_that_binds_an_attribute(
             def other(self):
                 return 1
         ''')
-    assert regions("m.py", text) is None  # one region: `self.layers` may reach `spare`, and getattr any method
+    found = regions("m.py", text)
+    assert found is not None and len(found) == 2
+    # `self.layers` may reach the layer `spare`; no rule can follow it to a method, so `other` stays apart
+    assert "self.spare" in found[0].text and "def summary_of" in found[0].text and "def other" not in found[0].text
+    assert "def other" in found[1].text and "def __init__" not in found[1].text
+
+
+def test_statements_that_call_one_function_stay_apart_each_with_the_function():
+    text = module_of(
+        "\n\ndef scaled(x):\n    return 2.0 * x\n",
+        "\n\ndef first():\n    return scaled(tf.constant(1.0))\n",
+        "\n\ndef second():\n    return scaled(tf.constant(2.0))\n",
+    )
+    # each region worth analysing holds what it calls; two that overlap would be analysed as one
+    found = regions("m.py", text, lambda region: "def first" in region)
+    assert found is not None and len(found) == 1
+    assert "def scaled" in found[0].text and "def first" in found[0].text and "def second" not in found[0].text
+    assert regions("m.py", text) is None  # both worth it: they share `scaled`, so they are analysed together
+
+
+def test_a_constant_table_does_not_tie_its_readers_but_a_list_to_fill_and_a_built_object_do():
+    def tied(binding: str) -> bool:
+        text = module_of(binding, "\n\ndef first():\n    return TABLE[0]\n", "\n\ndef second():\n    return TABLE[1]\n")
+        found = regions("m.py", text, lambda region: "def first" in region)
+        return found is None or any("def second" in region.text for region in found)
+
+    assert not tied('TABLE = ("int32", "int64")\n')
+    assert not tied('TABLE = [x for x in ("int32", "int64", "float32") if x != "float32"]\n')
+    assert tied("TABLE = []\n")  # filled elsewhere, perhaps with layers
+    assert tied("TABLE = make_table()\n")  # a call may return a model that both use
+    assert tied("TABLE = OTHER\nOTHER = make_table()\n")  # a constant made from an unsettled name
+
+
+def test_a_class_variable_read_by_its_methods_decorators_does_not_tie_them():
+    text = textwrap.dedent('''\
+        import tensorflow as tf
+        from absl.testing import parameterized
+
+
+        class Tests(parameterized.TestCase):
+            DTYPES = ["float32", "float64"]
+
+            @parameterized.parameters(DTYPES)
+            def test_a(self, dtype):
+                return tf.constant(1.0, dtype)
+
+            @parameterized.parameters(DTYPES)
+            def test_b(self, dtype):
+                return tf.constant(2.0, dtype)
+        ''')
+    found = regions("m.py", text, lambda region: "def test_a" in region)
+    assert found is not None and len(found) == 1
+    assert "def test_b" not in found[0].text and "DTYPES = " in found[0].text
+
+
+def test_only_regions_worth_analysing_are_given_and_a_caller_comes_with_the_function_it_calls():
+    text = module_of(
+        "\n\ndef step(x):\n    with tf.GradientTape() as tape:\n        tape.watch(x)\n        y = x * x\n"
+        "    return tape.gradient(y, x)\n",
+        "\n\ndef caller():\n    return step(tf.constant(1.0))\n",
+        "\n\ndef unrelated():\n    return 3\n",
+    )
+    found = regions("m.py", text, lambda region: "GradientTape" in region)
+    assert found is not None and len(found) == 1
+    assert "def step" in found[0].text and "def caller" in found[0].text and "def unrelated" not in found[0].text
 
 
 def test_naming_a_split_class_joins_all_its_statements():

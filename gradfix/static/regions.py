@@ -22,7 +22,7 @@ import threading
 import types
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
 from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
@@ -45,6 +45,13 @@ class StatementFacts:
     reads_any_attribute: bool = False  # ``getattr(self, ...)``, ``self.layers``: may reach whatever attribute is bound
     class_name: str = ""  # for a class split into its statements
     class_body: tuple[int, ...] = ()  # for a class: where its header ends and each statement of its body starts (lines from 0)
+    # names bound to what no other statement can change (see ``settled_binding``): module-level names,
+    # and attributes a class's statement binds; and the module-level names those values are made from
+    settled: frozenset[str] = frozenset()
+    settled_attributes: frozenset[str] = frozenset()
+    settled_from: frozenset[str] = frozenset()
+    class_reads: frozenset[str] = frozenset()  # names only a class's own body reads: perhaps the class's variables
+    dynamic_roots: frozenset[str] = frozenset()  # what ``getattr(x, ...)``, ``x.layers`` read from ("" when no name)
 
 
 @dataclass(frozen=True)
@@ -157,13 +164,106 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
         or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
         for node in body
     )
-    binds, reads = _module_names(table)
-    attributes_bound, methods = _attributes_stored(body)
+    binds, reads, class_reads = _module_names(table)
+    attributes_bound, methods, attribute_targets = _attributes_stored(body)
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
     attributes_read = _names_looked_up(code)
     reads_any = bool(reads & DYNAMIC_ATTRIBUTE_CALLS or attributes_read & DYNAMIC_ATTRIBUTES or methods & DYNAMIC_ATTRIBUTE_METHODS)
+    settled = settled_attributes = frozenset()
+    if len(body) == 1:
+        settled = (settled_binding(body[0]) or frozenset()) & frozenset(binds)
+        if isinstance(body[0], ast.ClassDef):
+            settled_attributes = _settled_class_names(body[0]) - attribute_targets
     return StatementFacts(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
-                     frozenset(_plain(attributes_read)), reads_any, *_class_body(body))
+                     frozenset(_plain(attributes_read)), reads_any, *_class_body(body),
+                     settled, settled_attributes, frozenset(reads) if _binds_values(body) else frozenset(),
+                     frozenset(class_reads), _dynamic_roots(tree) if reads_any else frozenset())
+
+
+# what a settled value may be made of: no call (it could return a model), no lambda, no empty container to fill
+_SETTLED_NODES = (
+    ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Set, ast.Dict,
+    ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.JoinedStr, ast.FormattedValue,
+    ast.ListComp, ast.SetComp, ast.comprehension, ast.Starred, ast.expr_context, ast.operator, ast.unaryop,
+    ast.boolop, ast.cmpop,
+)
+
+
+def _settled_value(value: ast.expr) -> bool:
+    if isinstance(value, (ast.List, ast.Set, ast.Tuple)) and not value.elts:
+        return False
+    if isinstance(value, ast.Dict) and not value.keys:
+        return False
+    return all(isinstance(node, _SETTLED_NODES) for node in ast.walk(value))
+
+
+def settled_binding(statement: ast.stmt) -> frozenset[str] | None:
+    """The names ``statement`` binds, if it binds each to what no other statement can change, else None.
+
+    A function or class it defines, or a value of constants and names alone, in plain assignments or the branches of
+    an ``if``: another statement may read these, but cannot change what a third one reads (a call could return a model
+    that others train, and an empty list is there to be filled).
+    """
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return frozenset({statement.name})
+    if isinstance(statement, ast.Assign):
+        targets, value = statement.targets, statement.value
+    elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        targets, value = [statement.target], statement.value
+    elif isinstance(statement, ast.If):
+        names: frozenset[str] = frozenset()
+        for inner in [*statement.body, *statement.orelse]:
+            bound = settled_binding(inner)
+            if bound is None:
+                return None
+            names |= bound
+        return names
+    elif isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)):
+        return frozenset()  # a docstring or ``pass`` binds nothing
+    else:
+        return None
+    if not all(isinstance(target, ast.Name) for target in targets) or not _settled_value(value):
+        return None
+    return frozenset(target.id for target in targets)
+
+
+def _dynamic_roots(tree: ast.Module) -> frozenset[str]:
+    """The names dynamic attribute access starts from: ``self`` in ``getattr(self, name)`` and ``self.layers``."""
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        base = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in DYNAMIC_ATTRIBUTE_CALLS:
+            base = node.args[0] if node.args else None
+        elif isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRIBUTES:
+            base = node.value
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in DYNAMIC_ATTRIBUTE_METHODS:
+            roots.add("")
+            continue
+        else:
+            continue
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        roots.add(base.id if isinstance(base, ast.Name) else "")
+    return frozenset(roots)
+
+
+def _binds_values(body: list[ast.stmt]) -> bool:
+    """Whether what the statement binds is a value it computes (a function or class is settled whatever it reads)."""
+    statements = body[0].body if len(body) == 1 and isinstance(body[0], ast.ClassDef) else body
+    return any(isinstance(statement, (ast.Assign, ast.AnnAssign, ast.If)) for statement in statements)
+
+
+def _settled_class_names(klass: ast.ClassDef) -> frozenset[str]:
+    """The names the class's own statements bind settled, less any another of its statements binds otherwise."""
+    settled: set[str] = set()
+    unsettled: set[str] = set()
+    for item in klass.body:
+        bound = settled_binding(item)
+        if bound is not None:
+            settled |= bound
+        else:
+            unsettled |= {node.id for node in ast.walk(item) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    return frozenset(settled - unsettled)
 
 
 def _plain(names: set[str]) -> set[str]:
@@ -184,10 +284,12 @@ def _names_looked_up(code: types.CodeType) -> set[str]:
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def _attributes_stored(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
-    """Attribute names assigned (``x.name = ...``, a class's methods and variables), and every function name defined."""
+def _attributes_stored(body: list[ast.stmt]) -> tuple[set[str], set[str], set[str]]:
+    """Attribute names assigned (``x.name = ...``, a class's methods and variables), every function name defined,
+    and the names assigned as ``x.name = ...`` alone."""
     stored: set[str] = set()
     functions: set[str] = set()
+    targeted: set[str] = set()
     pending: list[ast.AST] = list(body)
     while pending:
         statement = pending.pop()
@@ -212,8 +314,8 @@ def _attributes_stored(body: list[ast.stmt]) -> tuple[set[str], set[str]]:
         elif isinstance(statement, ast.Delete):
             targets = statement.targets
         for target in targets:
-            stored.update(t.attr for t in _target_parts(target) if isinstance(t, ast.Attribute))
-    return stored, functions
+            targeted.update(t.attr for t in _target_parts(target) if isinstance(t, ast.Attribute))
+    return stored | targeted, functions, targeted
 
 
 def _target_parts(target: ast.expr) -> list[ast.expr]:
@@ -241,27 +343,31 @@ def _class_body(body: list[ast.stmt]) -> tuple[str, tuple[int, ...]]:
     return body[0].name, tuple(starts)
 
 
-def _module_names(table: symtable.SymbolTable) -> tuple[set[str], set[str]]:
-    """Module-level names bound and read anywhere in the statement, as CPython's own scoping resolves them."""
+def _module_names(table: symtable.SymbolTable) -> tuple[set[str], set[str], set[str]]:
+    """Module-level names bound and read anywhere in the statement, as CPython's own scoping resolves them; and the
+    names only a top-level class's own body reads (they may be the class's own variables)."""
     binds: set[str] = set()
     reads: set[str] = set()
+    class_reads: set[str] = set()
     for symbol in table.get_symbols():
         if symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace():
             binds.add(symbol.get_name())
         if symbol.is_referenced():
             reads.add(symbol.get_name())
-    pending = list(table.get_children())
+    other_reads = set(reads)
+    pending = [(child, child.get_type() == "class") for child in table.get_children()]
     while pending:
-        scope = pending.pop()
-        pending.extend(scope.get_children())
+        scope, class_body = pending.pop()
+        pending.extend((child, False) for child in scope.get_children())
         for symbol in scope.get_symbols():
             if not symbol.is_global():
                 continue
             if symbol.is_referenced():
                 reads.add(symbol.get_name())
+                (class_reads if class_body else other_reads).add(symbol.get_name())
             if symbol.is_declared_global() and symbol.is_assigned():
                 binds.add(symbol.get_name())
-    return binds, reads
+    return binds, reads, class_reads - other_reads
 
 
 def split_module(path: str, text: str) -> list[Piece]:
@@ -303,20 +409,68 @@ def _class_parts(path: str, piece: Piece) -> list[Piece]:
         text = "".join(lines[start:end])
         # read under a bare header: the bases and decorators are the class's, not each statement's
         facts = _read_statement(path, "class _:\n" + text)
-        facts = dataclasses.replace(facts, binds=facts.binds - {"_"}, shared=False, class_name="", class_body=())
+        facts = dataclasses.replace(
+            facts, binds=facts.binds - {"_"}, settled=facts.settled - {"_"}, shared=False, class_name="", class_body=())
         parts.append(Piece(text, piece.first_line + start, end - start, facts, header))
     return parts
 
 
-def regions(path: str, text: str) -> list[Region] | None:
-    """The module's regions, or None when it is one region (analysed as the module itself). Raises SourceError.
+def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True) -> list[Region] | None:
+    """The module's regions worth analysing, or None when it is best analysed whole. Raises SourceError.
 
-    Each region holds the imports it reads, so that names resolve as in the module.
+    Statements are grouped by what ties them (a module-level object both name, an attribute one stores and the
+    other reads, a class one names); a statement that reads a *settled* name (see ``settled_binding``) is not tied
+    to the others that read it, but its region holds the statements that bind it, with whatever those need. Only
+    regions whose text is ``worth`` it are analysed, and regions that overlap are analysed together, so that no
+    statement is analysed twice. Each region holds the imports it reads, so that names resolve as in the module.
     """
     pieces = split_module(path, text)
     own = [i for i, piece in enumerate(pieces) if not piece.statement.shared]
     if len(own) < 2:
         return None
+    groups, needs = _groups(pieces, own)
+    if len(groups) == 1:
+        return None
+    closures: list[set[int]] = []
+    for root in groups:
+        reached, pending = {root}, [root]
+        while pending:
+            for other in needs[pending.pop()]:
+                if other not in reached:
+                    reached.add(other)
+                    pending.append(other)
+        closure = {i for group_root in reached for i in groups[group_root]}
+        # worth it by what it needs too: a call of a function that holds a tape may tell what its parameters are
+        if worth("".join(piece.text for piece in _with_headers([pieces[i] for i in sorted(closure)]))):
+            closures.append(closure)
+    merged = _merge_overlapping(closures)
+    if len(merged) == 1 and len(merged[0]) == len(own):
+        return None
+    shared = [i for i, piece in enumerate(pieces) if piece.statement.shared and piece.statement.binds]
+    found = []
+    for chosen in merged:
+        reads = frozenset().union(*(pieces[i].statement.reads for i in chosen))
+        imports = [i for i in shared if pieces[i].statement.binds & reads]
+        found.append(_region(_with_headers([pieces[i] for i in sorted(imports + sorted(chosen))])))
+    return found
+
+
+def _merge_overlapping(sets: list[set[int]]) -> list[set[int]]:
+    merged: list[set[int]] = []
+    for current in sets:
+        current = set(current)
+        rest = []
+        for other in merged:
+            if other & current:
+                current |= other
+            else:
+                rest.append(other)
+        merged = rest + [current]
+    return sorted(merged, key=min)
+
+
+def _groups(pieces: Sequence[Piece], own: list[int]) -> tuple[dict[int, list[int]], dict[int, set[int]]]:
+    """The groups of statements tied together (by their first statement), and the groups each group's names need."""
     parent = {i: i for i in own}
 
     def find(i: int) -> int:
@@ -330,51 +484,86 @@ def regions(path: str, text: str) -> list[Region] | None:
         if a != b:
             parent[a] = b
 
-    # statements that name the same module-level object may change each other's values (``base.trainable = False``);
     # builtins and the imported modules are named by nearly everything and changed by nothing
     imported = frozenset().union(*(p.statement.binds for p in pieces if p.statement.shared))
     bound_here = frozenset().union(*(pieces[i].statement.binds for i in own))
     common = (frozenset(dir(builtins)) | imported) - bound_here
-    # who names a class may use any of its statements (a class's own statements do not name it)
-    members: dict[str, list[int]] = {}
-    for i in own:
-        if pieces[i].header is not None:
-            members.setdefault(pieces[i].header.statement.class_name, []).append(i)
-    namers: dict[str, int] = {}
+    binders: dict[str, list[int]] = {}
     attribute_binders: dict[str, list[int]] = {}
+    class_names: dict[str, set[str]] = {}  # a split class's own variables and methods
+    members: dict[str, list[int]] = {}  # who names a class may use any of its statements
     for i in own:
         statement = pieces[i].statement
-        for name in (statement.reads | statement.binds) - common:
+        for name in statement.binds:
+            binders.setdefault(name, []).append(i)
+        for name in statement.attributes_bound:
+            attribute_binders.setdefault(name, []).append(i)
+        if pieces[i].header is not None:
+            class_name = pieces[i].header.statement.class_name
+            members.setdefault(class_name, []).append(i)
+            class_names.setdefault(class_name, set()).update(statement.attributes_bound)
+    settled = _settled_names(pieces, binders, common, lambda statement: statement.settled)
+    settled_attributes = _settled_names(pieces, attribute_binders, common, lambda statement: statement.settled_attributes, settled)
+    # a settled name ties a reader to its binders one way only: the reader needs them, while readers that share
+    # nothing else stay apart, since none of them can change what another reads
+    needs: dict[int, set[int]] = {i: set() for i in own}
+    namers: dict[str, int] = {}
+    for i in own:
+        statement = pieces[i].statement
+        names = (statement.reads | statement.binds) - common
+        if pieces[i].header is not None:
+            # a class body's read of one of the class's own variables (``@parameterized(DTYPES)``) is no module name
+            names -= (statement.class_reads & class_names[pieces[i].header.statement.class_name]) - frozenset(binders)
+        for name in names:
             if name in members:
-                for j in members[name]:
-                    union(i, j)
+                if name in settled or name not in binders:
+                    needs[i].update(members[name])
+                else:
+                    for j in members[name]:
+                        union(i, j)
+            elif name in settled:
+                needs[i].update(binders[name])
             elif name in namers:
                 union(i, namers[name])
             else:
                 namers[name] = i
-        for name in statement.attributes_bound:
-            attribute_binders.setdefault(name, []).append(i)
-    every_binder = sorted({j for binders in attribute_binders.values() for j in binders})
     for i in own:
         statement = pieces[i].statement
         for name in statement.attributes_read:
-            for j in attribute_binders.get(name, ()):
-                union(i, j)
-        if statement.reads_any_attribute:
-            for j in every_binder:
-                union(i, j)
+            if name in settled_attributes:
+                needs[i].update(attribute_binders[name])
+            else:
+                for j in attribute_binders.get(name, ()):
+                    union(i, j)
+        if statement.reads_any_attribute and statement.dynamic_roots - common:
+            # what it reads is known only when it runs: a stored attribute may be a layer it reaches, but no rule
+            # can tell which method or class variable it reads, so those are not needed
+            for name, binding in attribute_binders.items():
+                if name not in settled_attributes:
+                    for j in binding:
+                        union(i, j)
     groups: dict[int, list[int]] = {}
     for i in own:
         groups.setdefault(find(i), []).append(i)
-    if len(groups) == 1:
-        return None
-    shared = [i for i, piece in enumerate(pieces) if piece.statement.shared and piece.statement.binds]
-    found = []
-    for members in groups.values():
-        reads = frozenset().union(*(pieces[i].statement.reads for i in members))
-        imports = [i for i in shared if pieces[i].statement.binds & reads]
-        found.append(_region(_with_headers([pieces[i] for i in sorted(imports + members)])))
-    return found
+    group_needs = {root: {find(j) for i in group for j in needs[i]} - {root} for root, group in groups.items()}
+    return groups, group_needs
+
+
+def _settled_names(pieces: Sequence[Piece], binders: dict[str, list[int]], common: frozenset[str],
+                   settled_by: Callable[[StatementFacts], frozenset[str]], module_settled: frozenset[str] | None = None) -> frozenset[str]:
+    """The bound names every binder binds settled, each made only from names that are settled too."""
+    unsettled = {name for name, binding in binders.items() if any(name not in settled_by(pieces[i].statement) for i in binding)}
+    changed = True
+    while changed:
+        changed = False
+        for name, binding in binders.items():
+            if name in unsettled:
+                continue
+            made_from = frozenset().union(*(pieces[i].statement.settled_from for i in binding)) - common - {name}
+            if made_from & unsettled or (module_settled is not None and made_from - module_settled):
+                unsettled.add(name)
+                changed = True
+    return frozenset(binders) - unsettled
 
 
 def _with_headers(pieces: list[Piece]) -> list[Piece]:

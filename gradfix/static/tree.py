@@ -36,28 +36,63 @@ def _fields(kind: type) -> tuple[str, ...]:
     return names
 
 
+_NOT_NODE, _NODE, _LAYOUT_NODE, _SEQUENCE = 0, 1, 2, 3
+# what a field's value is, by its type: LibCST's node classes are ABCs, whose isinstance checks cost
+# far more than one dictionary lookup per type
+_VALUE_KIND: dict[type, int] = {}
+
+
+def _value_kind(kind: type) -> int:
+    found = _VALUE_KIND.get(kind)
+    if found is None:
+        if issubclass(kind, LAYOUT):
+            found = _LAYOUT_NODE
+        elif issubclass(kind, cst.CSTNode):
+            found = _NODE
+        elif issubclass(kind, (list, tuple)):
+            found = _SEQUENCE
+        else:
+            found = _NOT_NODE
+        _VALUE_KIND[kind] = found
+    return found
+
+
 def _filled(node: cst.CSTNode) -> tuple[list[str], dict[str, list[cst.CSTNode]]]:
     present: list[str] = []
     values: dict[str, list[cst.CSTNode]] = {}
     for name in _fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, LAYOUT):
-                present.append(name)
-                values[name] = [value]
-        elif isinstance(value, (list, tuple)) and value:
-            nodes = [item for item in value if isinstance(item, cst.CSTNode) and not isinstance(item, LAYOUT)]
+        kind = _VALUE_KIND.get(type(value))
+        if kind is None:
+            kind = _value_kind(type(value))
+        if kind == _NODE:
+            present.append(name)
+            values[name] = [value]
+        elif kind == _SEQUENCE and value:
+            nodes = [item for item in value if _value_kind(type(item)) == _NODE]
             if nodes:
                 present.append(name)
                 values[name] = nodes
     return present, values
 
 
+def is_kind(node: object, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance(node, kind)``, remembered per type of node (see ``_VALUE_KIND``)."""
+    key = (type(node), kind)
+    found = _IS_KIND.get(key)
+    if found is None:
+        found = _IS_KIND[key] = isinstance(node, kind)
+    return found
+
+
+_IS_KIND: dict[tuple[type, object], bool] = {}
+
+
 def _learn_order(node: cst.CSTNode, present: list[str], values: dict[str, list[cst.CSTNode]]) -> tuple[str, ...] | None:
     owner = {id(item): name for name, items in values.items() for item in items}
     order: list[str] = []
     for child in node.children:
-        if isinstance(child, LAYOUT):
+        if _value_kind(type(child)) == _LAYOUT_NODE:
             continue
         name = owner.get(id(child))
         if name is None:
@@ -77,7 +112,7 @@ def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
         _ORDER[key] = _learn_order(node, present, values)
     order = _ORDER[key]
     if order is None:
-        return [child for child in node.children if not isinstance(child, LAYOUT)]
+        return [child for child in node.children if _value_kind(type(child)) != _LAYOUT_NODE]
     return [child for name in order for child in values[name]]
 
 
@@ -107,8 +142,8 @@ def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: t
     stack = [root]
     while stack:
         node = stack.pop()
-        if isinstance(node, kind):
+        if is_kind(node, kind):
             yield node
-        if node is not root and skip and isinstance(node, skip):
+        if node is not root and skip and is_kind(node, skip):
             continue
         stack.extend(reversed(children(node)))
