@@ -66,7 +66,9 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         return []
     if by_region:
         # CPython's verdict on the text, statement by statement
-        parts = regions(source.path, source.text, lambda text: any(rule.wants(text) for rule in wanted))
+        needles = {needle for rule in wanted for needle in rule.needles}
+        parts = regions(source.path, source.text, lambda text: any(rule.wants(text) for rule in wanted),
+                        lambda text: not any(needle in text for needle in needles))
     else:
         guard_parse(source.path, source.text)
         parts = None
@@ -411,6 +413,13 @@ def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...], options: Che
     return check_file(found, select_rules(select=rule_codes), options)
 
 
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 24
 
@@ -434,8 +443,12 @@ def check_paths(
     if jobs > 1 and total >= PARALLEL_THRESHOLD:
         codes = tuple(rule.code for rule in rules) if rules is not None else ()
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = pool.map(_check_in_worker, files, [codes] * total, [options] * total, chunksize=8)
-            for done, result in enumerate(results, start=1):
+            # the largest files first, one at a time, so that no process is left with a large file at the end
+            futures: dict[int, concurrent.futures.Future] = {}
+            for index in sorted(range(total), key=lambda i: -_size(files[i].path)):
+                futures[index] = pool.submit(_check_in_worker, files[index], codes, options)
+            for done, index in enumerate(range(total), start=1):
+                result = futures.pop(index).result()
                 if progress is not None:
                     progress(done, total)
                 if result is not None:

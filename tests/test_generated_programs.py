@@ -232,3 +232,17 @@ def test_fixed_generated_program_gives_every_trainable_variable_a_gradient(drawn
         path = pathlib.Path(folder, "train.py")
         path.write_text(fixed, encoding="utf-8")
         assert_every_trainable_variable_gets_a_gradient(path)
+
+
+@_settings(_share(4))
+@given(first=programs(), second=programs())
+def test_two_programs_in_one_module_have_the_same_findings_by_region_and_whole(first, second):
+    """Regions share helpers and rebound names here: analysed apart, they must find what the whole module finds."""
+    text = render(first) + "\n\n" + render(second)
+    note(text)
+    source = SourceFile(path="joined.py", text=text, encoding="utf-8")
+
+    def comparable(findings):
+        return sorted(repr((f.rule, f.span, f.message, f.fix)) for f in findings)
+
+    assert comparable(analyze(source)) == comparable(analyze(source, by_region=False))

@@ -152,13 +152,20 @@ def _read_statement(path: str, text: str) -> StatementFacts:
 def _statement_facts(path: str, text: str) -> StatementFacts:
     try:
         tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        code = compile(tree, path, "exec", dont_inherit=True)
-        table = symtable.symtable(text, path, "exec")
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         raise _Unparsable from None
     if len(text) > MAX_NESTING and deepest_nesting_over(tree, text) is not None:
         raise _Unparsable
     body = tree.body
+    class_name, class_body = _class_body(body)
+    if class_body:
+        # a class split into its statements: each is read on its own, so the class as a whole needs no more
+        return StatementFacts(False, frozenset({class_name}), frozenset(), frozenset(), frozenset(), False, class_name, class_body)
+    try:
+        code = compile(tree, path, "exec", dont_inherit=True)
+        table = symtable.symtable(text, path, "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        raise _Unparsable from None
     shared = not body or all(
         isinstance(node, (ast.Import, ast.ImportFrom))
         or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
@@ -175,7 +182,7 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
         if isinstance(body[0], ast.ClassDef):
             settled_attributes = _settled_class_names(body[0]) - attribute_targets
     return StatementFacts(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
-                     frozenset(_plain(attributes_read)), reads_any, *_class_body(body),
+                     frozenset(_plain(attributes_read)), reads_any, class_name, class_body,
                      settled, settled_attributes, frozenset(reads) if _binds_values(body) else frozenset(),
                      frozenset(class_reads), _dynamic_roots(tree) if reads_any else frozenset())
 
@@ -415,14 +422,16 @@ def _class_parts(path: str, piece: Piece) -> list[Piece]:
     return parts
 
 
-def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True) -> list[Region] | None:
+def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True,
+            shareable: Callable[[str], bool] = lambda text: False) -> list[Region] | None:
     """The module's regions worth analysing, or None when it is best analysed whole. Raises SourceError.
 
     Statements are grouped by what ties them (a module-level object both name, an attribute one stores and the
     other reads, a class one names); a statement that reads a *settled* name (see ``settled_binding``) is not tied
     to the others that read it, but its region holds the statements that bind it, with whatever those need. Only
-    regions whose text is ``worth`` it are analysed, and regions that overlap are analysed together, so that no
-    statement is analysed twice. Each region holds the imports it reads, so that names resolve as in the module.
+    regions whose text is ``worth`` it are analysed, and regions that overlap are analysed together, unless all
+    they share is ``shareable`` (a helper no rule has a marker in, such as a loss function that many steps call):
+    that is analysed in each. Each region holds the imports it reads, so that names resolve as in the module.
     """
     pieces = split_module(path, text)
     own = [i for i, piece in enumerate(pieces) if not piece.statement.shared]
@@ -443,7 +452,7 @@ def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: Tr
         # worth it by what it needs too: a call of a function that holds a tape may tell what its parameters are
         if worth("".join(piece.text for piece in _with_headers([pieces[i] for i in sorted(closure)]))):
             closures.append(closure)
-    merged = _merge_overlapping(closures)
+    merged = _merge_overlapping(closures, lambda i: shareable(pieces[i].text))
     if len(merged) == 1 and len(merged[0]) == len(own):
         return None
     shared = [i for i, piece in enumerate(pieces) if piece.statement.shared and piece.statement.binds]
@@ -455,18 +464,28 @@ def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: Tr
     return found
 
 
-def _merge_overlapping(sets: list[set[int]]) -> list[set[int]]:
-    merged: list[set[int]] = []
-    for current in sets:
-        current = set(current)
-        rest = []
-        for other in merged:
-            if other & current:
-                current |= other
-            else:
-                rest.append(other)
-        merged = rest + [current]
-    return sorted(merged, key=min)
+def _merge_overlapping(sets: list[set[int]], shareable: Callable[[int], bool]) -> list[set[int]]:
+    """The union of the sets that share a member which is not ``shareable``."""
+    parent = list(range(len(sets)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    holders: dict[int, list[int]] = {}
+    for index, members in enumerate(sets):
+        for member in members:
+            holders.setdefault(member, []).append(index)
+    for member, holding in holders.items():
+        if len(holding) > 1 and not shareable(member):
+            for index in holding[1:]:
+                parent[find(index)] = find(holding[0])
+    merged: dict[int, set[int]] = {}
+    for index, members in enumerate(sets):
+        merged.setdefault(find(index), set()).update(members)
+    return sorted(merged.values(), key=min)
 
 
 def _groups(pieces: Sequence[Piece], own: list[int]) -> tuple[dict[int, list[int]], dict[int, set[int]]]:
