@@ -399,22 +399,3 @@ def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
         for node in local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)):
             twin = next(n for n, o in whole._order.items() if o == local.order_of(node))
             assert local.span(node) == whole.span(twin), (case.id, local.code(node))
-
-
-def test_steps_that_share_a_plain_helper_are_analysed_apart_each_with_it_unless_it_holds_a_marker():
-    def step(i: int) -> str:
-        return (f"\n\ndef train_step_{i}(model, x, y):\n    with tf.GradientTape() as tape:\n"
-                f"        loss = helper(y, model(x))\n    return tape.gradient(loss, model.trainable_variables)\n")
-
-    def split(helper: str) -> list[str]:
-        text = module_of(helper, step(0), step(1))
-        worth = lambda region: "GradientTape" in region
-        shareable = lambda region: not any(word in region for word in ("GradientTape", "stop_gradient"))
-        found = regions("m.py", text, worth, shareable)
-        return [region.text for region in found] if found is not None else [text]
-
-    apart = split("\n\ndef helper(y, p):\n    return tf.reduce_mean(tf.square(y - p))\n")
-    assert len(apart) == 2 and all(text.count("def helper") == 1 for text in apart)
-    assert not any("train_step_0" in text and "train_step_1" in text for text in apart)
-    together = split("\n\ndef helper(y, p):\n    return tf.reduce_mean(tf.square(y - tf.stop_gradient(p)))\n")
-    assert len(together) == 1 and "train_step_0" in together[0] and "train_step_1" in together[0]

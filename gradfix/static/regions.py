@@ -422,16 +422,14 @@ def _class_parts(path: str, piece: Piece) -> list[Piece]:
     return parts
 
 
-def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True,
-            shareable: Callable[[str], bool] = lambda text: False) -> list[Region] | None:
+def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True) -> list[Region] | None:
     """The module's regions worth analysing, or None when it is best analysed whole. Raises SourceError.
 
     Statements are grouped by what ties them (a module-level object both name, an attribute one stores and the
     other reads, a class one names); a statement that reads a *settled* name (see ``settled_binding``) is not tied
     to the others that read it, but its region holds the statements that bind it, with whatever those need. Only
-    regions whose text is ``worth`` it are analysed, and regions that overlap are analysed together, unless all
-    they share is ``shareable`` (a helper no rule has a marker in, such as a loss function that many steps call):
-    that is analysed in each. Each region holds the imports it reads, so that names resolve as in the module.
+    regions whose text is ``worth`` it are analysed, and regions that overlap are analysed together, so that no
+    statement is analysed twice (each region repeats the imports it reads, so that names resolve as in the module).
     """
     pieces = split_module(path, text)
     own = [i for i, piece in enumerate(pieces) if not piece.statement.shared]
@@ -452,7 +450,7 @@ def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: Tr
         # worth it by what it needs too: a call of a function that holds a tape may tell what its parameters are
         if worth("".join(piece.text for piece in _with_headers([pieces[i] for i in sorted(closure)]))):
             closures.append(closure)
-    merged = _merge_overlapping(closures, lambda i: shareable(pieces[i].text))
+    merged = _merge_overlapping(closures)
     if len(merged) == 1 and len(merged[0]) == len(own):
         return None
     shared = [i for i, piece in enumerate(pieces) if piece.statement.shared and piece.statement.binds]
@@ -464,8 +462,8 @@ def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: Tr
     return found
 
 
-def _merge_overlapping(sets: list[set[int]], shareable: Callable[[int], bool]) -> list[set[int]]:
-    """The union of the sets that share a member which is not ``shareable``."""
+def _merge_overlapping(sets: list[set[int]]) -> list[set[int]]:
+    """The unions of the sets that share a member."""
     parent = list(range(len(sets)))
 
     def find(i: int) -> int:
@@ -474,14 +472,13 @@ def _merge_overlapping(sets: list[set[int]], shareable: Callable[[int], bool]) -
             i = parent[i]
         return i
 
-    holders: dict[int, list[int]] = {}
+    holder: dict[int, int] = {}
     for index, members in enumerate(sets):
         for member in members:
-            holders.setdefault(member, []).append(index)
-    for member, holding in holders.items():
-        if len(holding) > 1 and not shareable(member):
-            for index in holding[1:]:
-                parent[find(index)] = find(holding[0])
+            if member in holder:
+                parent[find(index)] = find(holder[member])
+            else:
+                holder[member] = index
     merged: dict[int, set[int]] = {}
     for index, members in enumerate(sets):
         merged.setdefault(find(index), set()).update(members)
