@@ -8,6 +8,7 @@ from gradfix import categories
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock
 
 
@@ -522,7 +523,7 @@ def train_step(model, optimizer, loss_fn, x, y):
         tape = call.tape
         if tape is None or call.target is None or analysis.is_inside(call.node, tape.node):
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node)
+        owners = resolve_sources(analysis, call.sources, call.scope)
         if not owners:
             return None
         opened = tapeflow.tape_statement(analysis, tape)

@@ -8,6 +8,7 @@ from gradfix import categories
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
@@ -589,7 +590,7 @@ def train_step(x, y):
         tape = call.tape
         if tape is None or not isinstance(call.target, cst.Name):
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node) or ()
+        owners = resolve_sources(analysis, call.sources, call.scope) or ()
         models = [o for o in owners if not o.is_variable]
         variables = [o for o in owners if o.is_variable]
         if not owners:

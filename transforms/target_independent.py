@@ -11,6 +11,7 @@ from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
 from gradfix.static.names import dotted
 
@@ -275,7 +276,7 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
     """
     if gradient.tape is None or not isinstance(gradient.target, cst.Name):
         return []
-    owners = tapeflow.source_owners(analysis, gradient.sources, gradient.scope, gradient.node)
+    owners = resolve_sources(analysis, gradient.sources, gradient.scope)
     if not owners:
         return []
     flow = analysis.backward_slice(gradient.target, gradient.scope)

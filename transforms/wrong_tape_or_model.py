@@ -10,6 +10,7 @@ from gradfix import categories
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock
 
 
@@ -430,7 +431,7 @@ class _Pairing:
     def of(cls, analysis: ModuleAnalysis, call: GradientCall) -> "_Pairing | None":
         if call.tape is None or not isinstance(call.target, cst.Name) or call.tape_node is None:
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node)
+        owners = resolve_sources(analysis, call.sources, call.scope)
         if not owners:
             return None
         return cls(call, call.tape, call.target, owners)

@@ -23,7 +23,8 @@ from typing import Callable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
-from gradfix.static.names import copied_iterable, dotted
+from gradfix.static.names import dotted
+from gradfix.static.sources import resolve_sources
 
 STOP = "stop"
 OP = "op"
@@ -33,10 +34,6 @@ STOP_GRADIENT = frozenset({
     "tensorflow.stop_gradient",
     "keras.ops.stop_gradient",
     "keras.backend.stop_gradient",
-})
-
-VARIABLE_ATTRIBUTES = frozenset({
-    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
 })
 
 INTEGER_DTYPES = frozenset({
@@ -182,60 +179,10 @@ def tape_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
         at = analysis.statement_index(gradient.node)
         if at is None:
             continue
-        roots = source_roots(analysis, gradient.sources, at, gradient.scope)
+        roots = frozenset(s.name for s in resolve_sources(analysis, gradient.sources, gradient.scope, at, partial=True) or ())
         if not roots:
             continue
         yield PathContext(gradient.scope, gradient.tape.node, roots, [(gradient.target, at)], gradient)
-
-
-def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Statement, scope, depth: int = 0) -> frozenset[str]:
-    """The dotted names whose variables ``sources`` lists: ``model`` for ``model.trainable_variables``."""
-    if depth > 4:
-        return frozenset()
-    if isinstance(sources, (cst.List, cst.Tuple)):
-        roots: set[str] = set()
-        for element in sources.elements:
-            roots |= source_roots(analysis, element.value, at, scope, depth + 1)
-        return frozenset(roots)
-    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
-        return source_roots(analysis, sources.left, at, scope, depth + 1) | source_roots(analysis, sources.right, at, scope, depth + 1)
-    copied = copied_iterable(sources)
-    if copied is not None:
-        return source_roots(analysis, copied, at, scope, depth + 1)
-    node = sources
-    stripped = False
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
-        if isinstance(node, cst.Attribute) and node.attr.value in VARIABLE_ATTRIBUTES:
-            stripped = True
-        elif isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value == "layers"):
-            stripped = True
-        else:
-            break
-        node = node.value
-    name = dotted(node)
-    if name is None:
-        return frozenset()
-    if not stripped and isinstance(node, cst.Name):
-        definitions = analysis.reaching_definitions(node.value, at, scope)
-        if len(definitions) == 1:
-            value = _assigned_value(definitions[0], node.value)
-            if value is not None:
-                followed = source_roots(analysis, value, definitions[0], scope, depth + 1)
-                if followed:
-                    return followed
-    return frozenset({name})
-
-
-def _assigned_value(statement: Statement, name: str) -> cst.BaseExpression | None:
-    """The value ``name = value`` gives in a simple statement, if it is that plain."""
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    for small in statement.node.body:
-        if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
-            return small.value
-        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-            return small.value
-    return None
 
 
 def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:

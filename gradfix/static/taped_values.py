@@ -18,6 +18,7 @@ import libcst as cst
 
 from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, Statement
 from gradfix.static.names import dotted
+from gradfix.static.sources import source_elements
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -129,19 +130,9 @@ def tape_region(analysis: ModuleAnalysis, gradient: GradientCall) -> TapedRegion
     sliced = {s.index for s in analysis.backward_slice(gradient.target, gradient.scope)}
     region = TapedRegion(analysis, gradient.scope, [s for s in in_tape if s.index in sliced])
     if gradient.sources is not None:
-        region.taped |= _source_chains(gradient.sources)
+        region.taped |= {chain for e in source_elements(analysis, gradient.sources, depth=0) if (chain := dotted(e))}
     region.spread(in_tape)
     return region
-
-
-def _source_chains(sources: cst.BaseExpression) -> set[str]:
-    elements = [e.value for e in sources.elements] if isinstance(sources, (cst.List, cst.Tuple)) else [sources]
-    found: set[str] = set()
-    for element in elements:
-        chain = dotted(element)
-        if chain is not None:
-            found.add(chain)
-    return found
 
 
 def function_region(

@@ -6,16 +6,14 @@ Shared by the rules that reason about which tape recorded what (GF001, GF003, GF
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
-from gradfix.static.names import copied_iterable, dotted
+from gradfix.static.analysis import ModuleAnalysis, Statement, TapeBlock, children
+from gradfix.static.names import dotted
+from gradfix.static.sources import Source
 
-# Attributes that hand out a model's or layer's variables.
-VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
 # Methods of a model that do not run its forward pass (or do so outside any tape).
 NOT_FORWARD = {
     "predict", "predict_on_batch", "fit", "evaluate", "compile", "summary", "save", "save_weights",
@@ -25,67 +23,7 @@ NOT_FORWARD = {
 NOT_FORWARD_WORDS = ("loss", "metric", "optimizer", "tracker")
 
 
-@dataclass(frozen=True)
-class Owner:
-    """What a gradient's sources belong to: a model or layer (``model``, ``self.generator``) or a variable (``w``)."""
-
-    name: str  # dotted, e.g. "model", "self.generator", "w"
-    is_variable: bool  # True when the source is the variable itself rather than a model's variable list
-
-
-def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope: CODE_SCOPE,
-                  at: cst.CSTNode | None = None, depth: int = 0) -> list[Owner] | None:
-    """The owners of the variables in a ``sources`` expression, or None when they cannot be told."""
-    if sources is None or depth > 4:
-        return None
-    if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LISTS:
-        owner = dotted(sources.value)
-        return [Owner(owner, False)] if owner else None
-    if isinstance(sources, (cst.List, cst.Tuple)):
-        found: list[Owner] = []
-        for element in sources.elements:
-            inner = source_owners(analysis, element.value, scope, at, depth + 1)
-            if inner is None:
-                return None
-            found.extend(inner)
-        return found
-    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
-        left = source_owners(analysis, sources.left, scope, at, depth + 1)
-        right = source_owners(analysis, sources.right, scope, at, depth + 1)
-        return None if left is None or right is None else left + right
-    if isinstance(sources, cst.StarredElement):
-        return source_owners(analysis, sources.value, scope, at, depth + 1)
-    copied = copied_iterable(sources)
-    if copied is not None:
-        return source_owners(analysis, copied, scope, at, depth + 1)
-    if isinstance(sources, cst.Name):
-        statement = analysis.statement_index(at if at is not None else sources)
-        if statement is not None:
-            definitions = analysis.reaching_definitions(sources.value, statement, scope)
-            if len(definitions) == 1:
-                value = _assigned_value(definitions[0].node, sources.value)
-                if value is not None and not _is_variable_construction(analysis, value):
-                    return source_owners(analysis, value, scope, definitions[0].node, depth + 1)
-        return [Owner(sources.value, True)]
-    if isinstance(sources, cst.Attribute):
-        owner = dotted(sources)
-        return [Owner(owner, True)] if owner else None
-    return None
-
-
-def _is_variable_construction(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and analysis.qualname(value.func) in {"tensorflow.Variable"}
-
-
-def _assigned_value(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
-    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
-        return None
-    small = node.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        target = small.targets[0].target
-        if isinstance(target, cst.Name) and target.value == name:
-            return small.value
-    return None
+Owner = Source
 
 
 def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
