@@ -70,7 +70,7 @@ def _resolve(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope
     copied = copied_iterable(sources)
     if copied is not None:
         return _resolve(analysis, copied, scope, at, partial, depth + 1)
-    node, listed = _variable_list_owner(sources, partial)
+    node, listed = _listed_by(sources, partial)
     name = dotted(node)
     if name is None:
         return None
@@ -89,8 +89,8 @@ def _resolve(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope
     return [Source(name, True)]
 
 
-def _variable_list_owner(sources: cst.BaseExpression, partial: bool) -> tuple[cst.BaseExpression, bool]:
-    """What a variable list belongs to (``model`` for ``model.trainable_variables``), and whether ``sources`` is one."""
+def _listed_by(sources: cst.BaseExpression, partial: bool) -> tuple[cst.BaseExpression, bool]:
+    """The source a variable list belongs to (``model`` for ``model.trainable_variables``), and whether ``sources`` is such a list."""
     if not partial:
         if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LISTS:
             return sources.value, True
