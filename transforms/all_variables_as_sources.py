@@ -321,7 +321,8 @@ optimizer.apply_gradients(zip(grads, model.trainable_variables))
 
 
 def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribute]) -> list[cst.CSTNode | None]:
-    """Where the variables of each owner are made: the class of this module it is an instance of, else anywhere (None).
+    """Where the variables of each source (the model or layer whose variables are listed) are made:
+    the class of this module it is an instance of, else anywhere (None).
 
     An instance of a class written here holds only what that class makes: a layer with
     non-trainable state elsewhere in the file says nothing about it.
@@ -336,12 +337,12 @@ def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribut
     return places
 
 
-def _instance_of(analysis: ModuleAnalysis, owner: cst.BaseExpression, classes: dict[str, cst.ClassDef]) -> cst.ClassDef | None:
-    if not isinstance(owner, cst.Name):
+def _instance_of(analysis: ModuleAnalysis, source: cst.BaseExpression, classes: dict[str, cst.ClassDef]) -> cst.ClassDef | None:
+    if not isinstance(source, cst.Name):
         return None
     made = None
     for assign in analysis.walk(None, cst.Assign):
-        if any(isinstance(t.target, cst.Name) and t.target.value == owner.value for t in assign.targets):
+        if any(isinstance(t.target, cst.Name) and t.target.value == source.value for t in assign.targets):
             value = assign.value
             klass = classes.get(value.func.value) if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) else None
             if klass is None or (made is not None and made is not klass):

@@ -8,6 +8,7 @@ from gradfix import categories
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock
 
 
@@ -522,8 +523,8 @@ def train_step(model, optimizer, loss_fn, x, y):
         tape = call.tape
         if tape is None or call.target is None or analysis.is_inside(call.node, tape.node):
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node)
-        if not owners:
+        sources = resolve_sources(analysis, call.sources, call.scope)
+        if not sources:
             return None
         opened = tapeflow.tape_statement(analysis, tape)
         if opened is None:
@@ -538,12 +539,12 @@ def train_step(model, optimizer, loss_fn, x, y):
         paused = [s for s in inside if tapeflow.paused_by(analysis, s.node, tape) is not None]
         inside = [s for s in inside if s not in paused]
 
-        recorded: set[tapeflow.Owner] = set()
+        recorded: set[Source] = set()
         for statement in inside:
-            recorded |= tapeflow.references(analysis, statement, owners)
-            recorded |= tapeflow.passed_as_argument(statement, owners)
-        missing = set(owners) - recorded
-        unrecorded = _tainted(analysis, paused, missing) if missing else []
+            recorded |= tapeflow.references(analysis, statement, sources)
+            recorded |= tapeflow.passed_as_argument(statement, sources)
+        missing = set(sources) - recorded
+        unrecorded = _carrying(analysis, paused, missing) if missing else []
         if unrecorded:
             first = unrecorded[0]
             pause = tapeflow.paused_by(analysis, first.node, tape)
@@ -557,14 +558,14 @@ def train_step(model, optimizer, loss_fn, x, y):
                 node=first.node,
                 message=(
                     f"`{analysis.code(first.node)}` runs under `{analysis.code(pause.items[0].item)}`, so the tape does not record it "
-                    f"and `{analysis.code(call.node)}` gets no gradient for {tapeflow.owner_label(tapeflow.references(analysis, first, missing) or missing)}"
+                    f"and `{analysis.code(call.node)}` gets no gradient for {tapeflow.sources_label(tapeflow.references(analysis, first, missing) or missing)}"
                 ),
                 related=[(pause, "the tape stops recording here"), (call.node, "the gradient asked of it")],
                 replacements=replacements,
                 fix_description=f"Record the forward pass: take it out of `{analysis.code(pause.items[0].item)}`",
             )
-        move_before = _tainted(analysis, before, missing) if missing else []
-        move_after = after if _breaks_after(analysis, after, inside, move_before, owners) else []
+        move_before = _carrying(analysis, before, missing) if missing else []
+        move_after = after if _breaks_after(analysis, after, inside, move_before, sources) else []
         if not move_before and not move_after:
             return None
 
@@ -574,10 +575,10 @@ def train_step(model, optimizer, loss_fn, x, y):
         if move_before:
             first = move_before[0]
             used = tapeflow.references(analysis, first, missing) or missing
-            names = [o for o in owners if o in used]
+            names = [o for o in sources if o in used]
             message = (
                 f"`{analysis.code(first.node)}` runs before `{with_code}` opens, so the tape does not record it "
-                f"and `{gradient_code}` gets no gradient for {tapeflow.owner_label(names)}"
+                f"and `{gradient_code}` gets no gradient for {tapeflow.sources_label(names)}"
             )
             node = first.node
         else:
@@ -606,24 +607,24 @@ def _inside_another_tape(analysis: ModuleAnalysis, statement: Statement, tape: T
     return False
 
 
-def _tainted(analysis: ModuleAnalysis, statements: list[Statement], owners: set[tapeflow.Owner]) -> list[Statement]:
-    """The statements that use the owners' variables, and those that use their results, in order."""
-    tainted: list[Statement] = []
+def _carrying(analysis: ModuleAnalysis, statements: list[Statement], sources: set[Source]) -> list[Statement]:
+    """The statements that use the sources' variables, and those that use their results, in order."""
+    carrying: list[Statement] = []
     names: set[str] = set()
     for statement in statements:
-        if tapeflow.references(analysis, statement, owners) or statement.read & names:
-            tainted.append(statement)
+        if tapeflow.references(analysis, statement, sources) or statement.read & names:
+            carrying.append(statement)
             names |= statement.assigned
-    return tainted
+    return carrying
 
 
-def _breaks_after(analysis, after: list[Statement], inside: list[Statement], move_before, owners) -> bool:
+def _breaks_after(analysis, after: list[Statement], inside: list[Statement], move_before, sources) -> bool:
     """Whether statements after the tape carry the recorded computation on to the target."""
     carried: set[str] = set()
     for statement in inside + move_before:
         carried |= statement.assigned
     for statement in after:
-        if not statement.read & carried and not tapeflow.references(analysis, statement, owners):
+        if not statement.read & carried and not tapeflow.references(analysis, statement, sources):
             continue
         assigned = tapeflow.assignment(statement.node)
         if assigned is not None and isinstance(assigned[1], cst.Name):

@@ -8,7 +8,8 @@ from gradfix.categories import NEVER_USED
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.bindings import flatten_sources, values_of, walk
+from gradfix.static.bindings import values_of, walk
+from gradfix.static.sources import source_elements
 from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
 
 _MODEL_BASES = {
@@ -302,7 +303,7 @@ grads = tape.gradient(loss, dense.trainable_variables)
         for call in analysis.gradient_calls:
             if call.sources is None:
                 continue
-            for part in flatten_sources(analysis, call.sources):
+            for part in source_elements(analysis, call.sources):
                 if not (
                     isinstance(part, cst.Attribute)
                     and part.attr.value in _NOT_A_CALL

@@ -8,6 +8,7 @@ from gradfix import categories
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
@@ -589,10 +590,10 @@ def train_step(x, y):
         tape = call.tape
         if tape is None or not isinstance(call.target, cst.Name):
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node) or ()
-        models = [o for o in owners if not o.is_variable]
-        variables = [o for o in owners if o.is_variable]
-        if not owners:
+        sources = resolve_sources(analysis, call.sources, call.scope) or ()
+        models = [o for o in sources if not o.is_variable]
+        variables = [o for o in sources if o.is_variable]
+        if not sources:
             return None
         opened = tapeflow.tape_statement(analysis, tape)
         if opened is None:
@@ -601,25 +602,25 @@ def train_step(x, y):
         flow = analysis.backward_slice(call.target, call.scope)
         flow_reads = set(names_read(call.target)).union(*(s.read for s in flow)) if flow else set()
         statements = analysis.statements(call.scope)
-        taped = statements[opened.index + 1: closed + 1]
+        recorded = statements[opened.index + 1: closed + 1]
         reached = set().union(*(tapeflow.references(analysis, s, variables) for s in flow)) if variables else set()
 
         findings = []
-        for statement in taped:
+        for statement in recorded:
             assigned = tapeflow.assignment(statement.node)
             if assigned is None:
                 continue
             prediction, value = assigned
             if prediction in flow_reads:
                 continue
-            owner = None
+            source = None
             if isinstance(value, cst.Call):
-                owner = next((o for o in models if dotted(value.func) in {o.name, o.name + ".call"}), None)
-            if owner is not None:
-                unreached: list[tapeflow.Owner] = []
-                intermediates = _intermediates(analysis, statement, value, owner, flow, opened.index, closed)
+                source = next((o for o in models if dotted(value.func) in {o.name, o.name + ".call"}), None)
+            if source is not None:
+                unreached: list[Source] = []
+                intermediates = _intermediates(analysis, statement, value, source, flow, opened.index, closed)
             else:
-                unreached, intermediates = _variable_prediction(analysis, statement, taped, variables, reached, flow, call.scope)
+                unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, call.scope)
             for intermediate in intermediates:
                 if intermediate.inline is not None:
                     loss_statements = [] if _feeds(analysis, intermediate.definition, statement, call.scope) else [intermediate.definition]
@@ -675,14 +676,14 @@ class _Intermediate:
         self.inline = inline  # a layer call written into the loss itself rather than bound to a name
 
 
-def _is_layer_of(func: cst.BaseExpression, owner) -> bool:
+def _is_layer_of(func: cst.BaseExpression, source) -> bool:
     return (
-        (isinstance(func, cst.Subscript) and dotted(func.value) == owner.name + ".layers")
-        or (isinstance(func, cst.Call) and dotted(func.func) == owner.name + ".get_layer")
+        (isinstance(func, cst.Subscript) and dotted(func.value) == source.name + ".layers")
+        or (isinstance(func, cst.Call) and dotted(func.func) == source.name + ".get_layer")
     )
 
 
-def _intermediates(analysis, prediction_statement, prediction_call, owner, flow, opened, closed):
+def _intermediates(analysis, prediction_statement, prediction_call, source, flow, opened, closed):
     """Outputs on the way to the prediction, or of one of the model's own layers, that the loss uses instead."""
     found = []
     for statement in flow:
@@ -691,30 +692,30 @@ def _intermediates(analysis, prediction_statement, prediction_call, owner, flow,
         assigned = tapeflow.assignment(statement.node)
         value = assigned[1] if assigned is not None else None
         for layer_call in analysis.calls(tapeflow.statement_code(statement.node)):
-            if layer_call is not value and _is_layer_of(layer_call.func, owner):
+            if layer_call is not value and _is_layer_of(layer_call.func, source):
                 found.append(_Intermediate(
                     analysis.code(layer_call), statement, f"the output of `{analysis.code(layer_call.func)}`", False, layer_call,
                 ))
         if assigned is None or not isinstance(value, cst.Call):
             continue
         name = assigned[0]
-        if _is_layer_of(value.func, owner):
+        if _is_layer_of(value.func, source):
             found.append(_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", True))
         elif name in names_read(prediction_call) and statement.index < prediction_statement.index:
             found.append(_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False))
     return found
 
 
-def _variable_prediction(analysis, statement: Statement, taped: list[Statement], variables, reached, flow, scope):
+def _variable_prediction(analysis, statement: Statement, recorded: list[Statement], variables, reached, flow, scope):
     """For a prediction made from the sources themselves (``pred = h @ w2 + b2``): the variables only it
     reads, and the values on the way to it that the loss uses instead.
 
-    Only the last value of such a chain counts as the prediction: one that other taped statements go on
+    Only the last value of such a chain counts as the prediction: one that other statements the tape records go on
     to read (``h2`` in ``pred = h2 @ w3``) is a step on the way.
     """
-    if not variables or any(statement.assigned & later.read for later in taped if later.index > statement.index):
+    if not variables or any(statement.assigned & later.read for later in recorded if later.index > statement.index):
         return [], []
-    upstream = [s for s in analysis.backward_slice(statement.node, scope) if s in taped]
+    upstream = [s for s in analysis.backward_slice(statement.node, scope) if s in recorded]
     used = set().union(*(tapeflow.references(analysis, s, variables) for s in [*upstream, statement]))
     unreached = [o for o in variables if o in used and o not in reached]
     if not unreached:

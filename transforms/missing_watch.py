@@ -9,11 +9,11 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
 from gradfix.static.names import dotted
+from gradfix.static.sources import source_elements
 from gradfix.static.bindings import (
     VARIABLE_MAKERS,
     bindings,
     ever_bound_in_scope,
-    flatten_sources,
     is_false,
     keyword,
     parameter,
@@ -509,7 +509,7 @@ class Trainer:
         body_reads = names_read(tape.node.body)
         body_attributes = {dotted(a) for a in walk(tape.node.body, cst.Attribute)}
         unwatched: list[tuple[cst.BaseExpression, cst.CSTNode, str]] = []
-        for source in flatten_sources(analysis, call.sources, depth=0):
+        for source in source_elements(analysis, call.sources, depth=0):
             if isinstance(source, cst.Name):
                 if source.value not in body_reads or _ever_a_variable(analysis, source.value, call.scope):
                     continue  # a variable rebound to a tensor is GF005's to explain

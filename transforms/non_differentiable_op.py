@@ -8,7 +8,7 @@ from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_roots
+from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_sources
 from gradfix.static.losses import fed_losses
 from gradfix.transforms.numpy_in_gradient_path import ELEMENTWISE
 
@@ -284,7 +284,7 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                 yield Report(
                     node=cut.node,
                     message=(
-                        f"{op.name} has {effect}, and every path from {describe_roots(context, cut.roots)} to the loss "
+                        f"{op.name} has {effect}, and every path from {describe_sources(context, cut.sources)} to the loss "
                         f"passes through it; use {op.alternative}"
                     ),
                     related=related,

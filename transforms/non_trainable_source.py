@@ -9,7 +9,8 @@ from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
-from gradfix.static.bindings import VARIABLE_MAKERS, flatten_sources, is_false, keyword, parameter, positional, values_of, walk
+from gradfix.static.bindings import VARIABLE_MAKERS, is_false, keyword, parameter, positional, values_of, walk
+from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
 
 _ALL_VARIABLES = {"variables", "weights", "non_trainable_variables", "non_trainable_weights"}
@@ -251,7 +252,7 @@ grads = tape.gradient(loss, [counts])
         for call in analysis.gradient_calls:
             if call.sources is None:
                 continue
-            parts = flatten_sources(analysis, call.sources)
+            parts = source_elements(analysis, call.sources)
             for part in parts:
                 if isinstance(part, cst.Attribute) and part.attr.value in _ALL_VARIABLES | _TRAINABLE_VARIABLES:
                     yield from self._frozen_owner(analysis, call, part, alone=len(parts) == 1)

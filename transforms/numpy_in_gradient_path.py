@@ -12,13 +12,13 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.tree import walk
-from gradfix.static.taped_values import (
-    TapedRegion,
+from gradfix.static.carrying import (
+    CarryingRegion,
     called_functions,
     function_region,
     module_alias,
     tape_region,
-    taped_parameters,
+    carrying_parameters,
 )
 from gradfix.static.names import dotted
 
@@ -412,7 +412,7 @@ def train_step(x, y):
                 continue
             regions = [region]
             for call, function in called_functions(region):
-                params = taped_parameters(region, call, function)
+                params = carrying_parameters(region, call, function)
                 if params and id(function) not in visited_functions:
                     visited_functions.add(id(function))
                     regions.append(function_region(analysis, function, params))
@@ -421,7 +421,7 @@ def train_step(x, y):
                     if id(report.node) not in reported:
                         reported.add(id(report.node))
                         yield report
-        # a Keras loss (a function given to compile, a Loss's call) gets the prediction as a taped value
+        # a Keras loss (a function given to compile, a Loss's call) gets the prediction as the value that carries the variables
         for function, prediction in keras_loss_functions(analysis) if might_take_gradients(analysis.text) else ():
             if id(function) in visited_functions:
                 continue
@@ -429,11 +429,11 @@ def train_step(x, y):
             if isinstance(function, cst.FunctionDef):
                 region, where = function_region(analysis, function, {prediction}), function.name
             else:
-                # a lambda: its body is read in the statement that holds it, with only its prediction taped
+                # a lambda: its body is read in the statement that holds it, with only its prediction carrying the variables
                 statement = analysis.statement_index(function)
                 if statement is None:
                     continue
-                region, where = TapedRegion(analysis, analysis.scope_of(function), [statement], {prediction}), function
+                region, where = CarryingRegion(analysis, analysis.scope_of(function), [statement], {prediction}), function
             checker = _Checker(analysis, region, where, "the Keras loss, whose prediction gets no gradient",
                                within=function if isinstance(function, cst.Lambda) else None)
             for report in checker.reports():
@@ -443,7 +443,7 @@ def train_step(x, y):
 
 
 class _Checker:
-    def __init__(self, analysis: ModuleAnalysis, region: TapedRegion, gradient: cst.CSTNode,
+    def __init__(self, analysis: ModuleAnalysis, region: CarryingRegion, gradient: cst.CSTNode,
                  role: str = "the gradient that comes back None", within: cst.CSTNode | None = None):
         self.analysis = analysis
         self.region = region
@@ -485,12 +485,12 @@ class _Checker:
             function = qualname[len("numpy."):]
             if function in NON_DIFFERENTIABLE or function.split(".")[0] == "random":
                 return None
-            if not any(region.is_taped(arg.value) for arg in call.args):
+            if not any(region.carries(arg.value) for arg in call.args):
                 return None
             return self._numpy_function(call, function)
         if isinstance(call.func, cst.Name) and call.func.value == "float" and qualname is None:
             argument = _first_positional(call)
-            if argument is not None and len(call.args) == 1 and region.is_taped(argument):
+            if argument is not None and len(call.args) == 1 and region.carries(argument):
                 return Report(
                     call,
                     f"`{self.analysis.code(call)}` turns a tensor into a Python number inside the tape; "
@@ -502,16 +502,16 @@ class _Checker:
         return None
 
     def _conversion(self, call: cst.BaseExpression) -> cst.BaseExpression | None:
-        """The taped tensor that ``call`` copies into NumPy (``t.numpy()``, ``np.array(t)``), if it is one."""
+        """The tensor carrying the sources that ``call`` copies into NumPy (``t.numpy()``, ``np.array(t)``), if it is one."""
         if not isinstance(call, cst.Call):
             return None
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not call.args:
-            return func.value if self.region.is_taped(func.value) else None
+            return func.value if self.region.carries(func.value) else None
         qualname = self.analysis.qualname(func)
         if qualname is not None and qualname.startswith("numpy.") and qualname[6:] in CONVERSIONS:
             argument = _first_positional(call)
-            if argument is not None and len(call.args) == 1 and self.region.is_taped(argument):
+            if argument is not None and len(call.args) == 1 and self.region.carries(argument):
                 return argument
         return None
 

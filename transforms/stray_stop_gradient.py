@@ -8,7 +8,7 @@ from gradfix.categories import STOP_GRADIENT
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, Taint, all_contexts, argument, cuts_of_kind, describe_roots
+from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, SourceFlow, all_contexts, argument, cuts_of_kind, describe_sources
 
 
 class StrayStopGradient(Rule):
@@ -395,8 +395,8 @@ def train_step(x, y):
             if not cuts:
                 continue
             survivors = [
-                root for root in context.roots
-                if Taint(analysis, context, frozenset({root}), BOTH).reaches_target()
+                source for source in context.sources
+                if SourceFlow(analysis, context, frozenset({source}), BOTH).reaches_target()
             ]
             for cut in cuts:
                 stopped = argument(cut.node, 0, "input")
@@ -414,7 +414,7 @@ def train_step(x, y):
                 yield Report(
                     node=cut.node,
                     message=(
-                        f"`{analysis.code(cut.node)}` cuts the only path from {describe_roots(context, cut.roots)} "
+                        f"`{analysis.code(cut.node)}` cuts the only path from {describe_sources(context, cut.sources)} "
                         f"to the loss, so {'those variables get' if context.gradient else 'the model gets'} no gradient"
                     ),
                     related=related,

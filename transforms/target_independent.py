@@ -11,6 +11,7 @@ from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
 from gradfix.static.names import dotted
 
@@ -245,11 +246,11 @@ dy_dx = tape.gradient(y, x)
                     "(tape.watch would not change that)",
                 )
                 continue
-            owners = _unreached_sources(analysis, gradient)
-            if owners:
+            sources = _unreached_sources(analysis, gradient)
+            if sources:
                 yield Report(
                     node=target,
-                    message=f"`{name}` is computed from none of the gradient's sources ({tapeflow.owner_label(owners)}): "
+                    message=f"`{name}` is computed from none of the gradient's sources ({tapeflow.sources_label(sources)}): "
                     "nothing on its way from the inputs runs the model or reads a variable, so every gradient of it is None",
                 )
 
@@ -266,7 +267,7 @@ dy_dx = tape.gradient(y, x)
         return False
 
 
-def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list[tapeflow.Owner]:
+def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list[Source]:
     """The sources, when the target's backward slice provably touches none of them; otherwise nothing.
 
     Provably: every statement on the way is read whole by the slice (no call that could run the model
@@ -275,17 +276,17 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
     """
     if gradient.tape is None or not isinstance(gradient.target, cst.Name):
         return []
-    owners = tapeflow.source_owners(analysis, gradient.sources, gradient.scope, gradient.node)
-    if not owners:
+    sources = resolve_sources(analysis, gradient.sources, gradient.scope)
+    if not sources:
         return []
     flow = analysis.backward_slice(gradient.target, gradient.scope)
     if not flow:
         return []
-    roots = {owner.name.split(".")[0] for owner in owners}
+    heads = {source.name.split(".")[0] for source in sources}
     for statement in flow:
-        if statement.read & roots or tapeflow.references(analysis, statement, owners):
+        if statement.read & heads or tapeflow.references(analysis, statement, sources):
             return []
-        if not _inert(analysis, tapeflow.statement_code(statement.node), roots, 0):
+        if not _inert(analysis, tapeflow.statement_code(statement.node), heads, 0):
             return []
     read = set().union(*(s.read for s in flow))
     in_flow = {s.index for s in flow}
@@ -297,10 +298,10 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
         # `outputs.append(model(x))` changes what `outputs` holds without assigning it
         if statement.index not in in_flow and statement.read & read and tapeflow.assignment(statement.node) is None:
             return []
-    return owners
+    return sources
 
 
-def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, roots: set[str], depth: int) -> bool:
+def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: int) -> bool:
     """Whether the code reaches no variable except through the names it reads."""
     imported = analysis.imports.aliases
     for attribute in m.findall(node, m.Attribute()):
@@ -321,9 +322,9 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, roots: set[str], depth: 
         if _loss_object(analysis, name):
             continue
         function = analysis.function_named(name)
-        if function is None or depth > 1 or names_read(function.body) & roots:
+        if function is None or depth > 1 or names_read(function.body) & heads:
             return False
-        if not _inert(analysis, function.body, roots, depth + 1):
+        if not _inert(analysis, function.body, heads, depth + 1):
             return False
     return True
 

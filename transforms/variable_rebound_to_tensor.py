@@ -13,7 +13,7 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
-from gradfix.static.taped_values import chains, in_loop, inside_tape
+from gradfix.static.carrying import chains, in_loop, inside_tape
 
 VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable")
 AUGMENTED_METHOD = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}

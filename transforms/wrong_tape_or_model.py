@@ -10,6 +10,7 @@ from gradfix import categories
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock
 
 
@@ -339,7 +340,7 @@ def train_step(generator, discriminator, images, noise):
                 node=this.call.node,
                 message=(
                     f"`{analysis.code(this.call.node)}`: tape `{this.call.tape_name}` did not record `{this.target_name}` "
-                    f"together with the forward pass of {_names(this.owners)}, so every gradient is None; "
+                    f"together with the forward pass of {_names(this.sources)}, so every gradient is None; "
                     "more than one other tape or loss could be the one meant"
                 ),
             )
@@ -367,10 +368,10 @@ def train_step(generator, discriminator, images, noise):
 
     def _check_names(self, analysis: ModuleAnalysis, this: "_Pairing", others: list["_Pairing"]) -> Report | None:
         """Gradients flow, but the names say the two losses changed places (a GAN whose losses share outputs)."""
-        if len(others) != 1 or len(this.owners) != 1 or len(others[0].owners) != 1:
+        if len(others) != 1 or len(this.sources) != 1 or len(others[0].sources) != 1:
             return None
         other = others[0]
-        mine, theirs = _stem(this.owners[0].name), _stem(other.owners[0].name)
+        mine, theirs = _stem(this.sources[0].name), _stem(other.sources[0].name)
         my_loss, their_loss = _stem(this.target_name), _stem(other.target_name)
         if not all((mine, theirs, my_loss, their_loss)) or _same(mine, theirs) or _same(my_loss, their_loss):
             return None
@@ -385,17 +386,17 @@ def train_step(generator, discriminator, images, noise):
         if swap_tapes:
             replacements[this.call.tape_node] = cst.Name(other.call.tape_name)
             replacements[other.call.tape_node] = cst.Name(this.call.tape_name)
-        owners = tapeflow.owner_label(this.owners)
+        sources = tapeflow.sources_label(this.sources)
         if broken:
             message = (
                 f"`{analysis.code(this.call.node)}`: `{this.target_name}` does not depend on the forward pass of "
-                f"{_names(this.owners)} that the tape recorded, so their gradients are None; `{other.target_name}`, whose gradient is asked in "
+                f"{_names(this.sources)} that the tape recorded, so their gradients are None; `{other.target_name}`, whose gradient is asked in "
                 f"`{analysis.code(other.call.node)}`, does: the two losses look swapped"
             )
         else:
             message = (
-                f"`{analysis.code(this.call.node)}` trains {owners} on `{this.target_name}`, while "
-                f"`{analysis.code(other.call.node)}` trains {tapeflow.owner_label(other.owners)} on `{other.target_name}`: "
+                f"`{analysis.code(this.call.node)}` trains {sources} on `{this.target_name}`, while "
+                f"`{analysis.code(other.call.node)}` trains {tapeflow.sources_label(other.sources)} on `{other.target_name}`: "
                 "the two losses look swapped"
             )
         return Report(
@@ -416,7 +417,7 @@ class _Pairing:
     call: GradientCall
     tape: TapeBlock
     target: cst.Name
-    owners: list[tapeflow.Owner]
+    sources: list[Source]
 
     @property
     def target_name(self) -> str:
@@ -430,13 +431,13 @@ class _Pairing:
     def of(cls, analysis: ModuleAnalysis, call: GradientCall) -> "_Pairing | None":
         if call.tape is None or not isinstance(call.target, cst.Name) or call.tape_node is None:
             return None
-        owners = tapeflow.source_owners(analysis, call.sources, call.scope, call.node)
-        if not owners:
+        sources = resolve_sources(analysis, call.sources, call.scope)
+        if not sources:
             return None
-        return cls(call, call.tape, call.target, owners)
+        return cls(call, call.tape, call.target, sources)
 
     def fits(self, analysis: ModuleAnalysis, tape: TapeBlock, target: cst.Name, at: GradientCall) -> bool:
-        """Whether ``tape`` recorded ``target`` and, on the way to it, these owners' forward pass."""
+        """Whether ``tape`` recorded ``target`` and, on the way to it, these sources' forward pass."""
         statement = analysis.statement_index(at.node)
         if statement is None:
             return False
@@ -447,10 +448,10 @@ class _Pairing:
         if own is None or analysis.precedes(self.call.node, tape.node):
             return False
         flow = [s for s in analysis.backward_slice(target, at.scope) if tapeflow.recorded_by(analysis, s, tape)]
-        reached: set[tapeflow.Owner] = set()
+        reached: set[Source] = set()
         for s in flow:
-            reached |= tapeflow.references(analysis, s, self.owners) | tapeflow.passed_as_argument(s, self.owners)
-        return reached == set(self.owners)
+            reached |= tapeflow.references(analysis, s, self.sources) | tapeflow.passed_as_argument(s, self.sources)
+        return reached == set(self.sources)
 
 
 _ROLES = {
@@ -470,8 +471,8 @@ def _stem(name: str) -> str | None:
     return None
 
 
-def _names(owners) -> str:
-    return ", ".join(f"`{o.name}`" for o in owners)
+def _names(sources) -> str:
+    return ", ".join(f"`{o.name}`" for o in sources)
 
 
 def _same(a: str | None, b: str | None) -> bool:

@@ -144,26 +144,6 @@ def values_of(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> list[
     return None
 
 
-def flatten_sources(analysis: ModuleAnalysis, sources: cst.BaseExpression, depth: int = 2) -> list[cst.BaseExpression]:
-    """The parts of a sources expression: elements of lists and tuples, operands of ``+``,
-    and, up to ``depth`` names deep, what a name holding such a list was assigned."""
-    if isinstance(sources, (cst.List, cst.Tuple)):
-        parts: list[cst.BaseExpression] = []
-        for element in sources.elements:
-            if isinstance(element, cst.StarredElement):
-                parts.extend(flatten_sources(analysis, element.value, depth))
-            else:
-                parts.extend(flatten_sources(analysis, element.value, depth))
-        return parts
-    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
-        return flatten_sources(analysis, sources.left, depth) + flatten_sources(analysis, sources.right, depth)
-    if isinstance(sources, cst.Name) and depth > 0:
-        values = values_of(analysis, sources)
-        if values and len(values) == 1 and isinstance(values[0], (cst.List, cst.Tuple, cst.BinaryOperation)):
-            return flatten_sources(analysis, values[0], depth - 1)
-    return [sources]
-
-
 def keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == name:

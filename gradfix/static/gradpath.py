@@ -1,18 +1,18 @@
-"""The path from the differentiated variables to a gradient target, and what cuts it.
+"""The path from a gradient's sources to its target, and what cuts it.
 
 A :class:`PathContext` is one place where a gradient is taken: a
 ``tape.gradient(target, sources)`` call (the region is the tape block), or a
 Keras loss function ``(y_true, y_pred)`` (the region is the function body and
-``y_pred`` is what carries the variables). Taint is followed along the analysis'
-reaching definitions: an expression depends on the sources when it reads a
-source root or a name whose reaching definition does.
+``y_pred`` is the source: it carries the variables). Which values carry the
+sources is followed along the analysis' reaching definitions: an expression
+carries them when it reads a source or a name whose reaching definition does.
 
 A *cut* is an operation through which no gradient flows: ``tf.stop_gradient``
 (kind ``"stop"``) or a non-differentiable operation (kind ``"op"``). A source
-root is *cut* when it reaches the target with the cuts of one kind ignored and
-no longer reaches it with them in place; the cuts on its way are then what the
-rules report. Module functions called on the path are followed with their
-parameters tainted by the arguments.
+is *cut* when it reaches the target with the cuts of one kind ignored and no
+longer reaches it with them in place; the cuts on its way are then what the
+rules report. Module functions called on the path are followed with the
+parameters that the arguments carrying the sources fill as their sources.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Callable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
-from gradfix.static.names import copied_iterable, dotted
+from gradfix.static.names import dotted
+from gradfix.static.sources import resolve_sources
 
 STOP = "stop"
 OP = "op"
@@ -33,10 +34,6 @@ STOP_GRADIENT = frozenset({
     "tensorflow.stop_gradient",
     "keras.ops.stop_gradient",
     "keras.backend.stop_gradient",
-})
-
-VARIABLE_ATTRIBUTES = frozenset({
-    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
 })
 
 INTEGER_DTYPES = frozenset({
@@ -168,7 +165,7 @@ class PathContext:
 
     scope: cst.FunctionDef | cst.Module
     region: cst.CSTNode  # only what lies inside it is reported
-    roots: frozenset[str]  # dotted names carrying the differentiated variables
+    sources: frozenset[str]  # dotted names whose variables the gradient is asked for (a Keras loss: its prediction)
     targets: list[tuple[cst.BaseExpression, Statement]]  # the gradient target, with the statement it is read at
     gradient: GradientCall | None = None
     parent: "PathContext | None" = None
@@ -182,60 +179,10 @@ def tape_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
         at = analysis.statement_index(gradient.node)
         if at is None:
             continue
-        roots = source_roots(analysis, gradient.sources, at, gradient.scope)
-        if not roots:
+        sources = frozenset(s.name for s in resolve_sources(analysis, gradient.sources, gradient.scope, at, partial=True) or ())
+        if not sources:
             continue
-        yield PathContext(gradient.scope, gradient.tape.node, roots, [(gradient.target, at)], gradient)
-
-
-def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Statement, scope, depth: int = 0) -> frozenset[str]:
-    """The dotted names whose variables ``sources`` lists: ``model`` for ``model.trainable_variables``."""
-    if depth > 4:
-        return frozenset()
-    if isinstance(sources, (cst.List, cst.Tuple)):
-        roots: set[str] = set()
-        for element in sources.elements:
-            roots |= source_roots(analysis, element.value, at, scope, depth + 1)
-        return frozenset(roots)
-    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
-        return source_roots(analysis, sources.left, at, scope, depth + 1) | source_roots(analysis, sources.right, at, scope, depth + 1)
-    copied = copied_iterable(sources)
-    if copied is not None:
-        return source_roots(analysis, copied, at, scope, depth + 1)
-    node = sources
-    stripped = False
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
-        if isinstance(node, cst.Attribute) and node.attr.value in VARIABLE_ATTRIBUTES:
-            stripped = True
-        elif isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value == "layers"):
-            stripped = True
-        else:
-            break
-        node = node.value
-    name = dotted(node)
-    if name is None:
-        return frozenset()
-    if not stripped and isinstance(node, cst.Name):
-        definitions = analysis.reaching_definitions(node.value, at, scope)
-        if len(definitions) == 1:
-            value = _assigned_value(definitions[0], node.value)
-            if value is not None:
-                followed = source_roots(analysis, value, definitions[0], scope, depth + 1)
-                if followed:
-                    return followed
-    return frozenset({name})
-
-
-def _assigned_value(statement: Statement, name: str) -> cst.BaseExpression | None:
-    """The value ``name = value`` gives in a simple statement, if it is that plain."""
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    for small in statement.node.body:
-        if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
-            return small.value
-        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-            return small.value
-    return None
+        yield PathContext(gradient.scope, gradient.tape.node, sources, [(gradient.target, at)], gradient)
 
 
 def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
@@ -308,15 +255,15 @@ def _loss_callables(analysis: ModuleAnalysis, value: cst.BaseExpression, depth: 
                 yield from _loss_callables(analysis, made, depth + 1)
 
 
-def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, roots: frozenset[str]) -> PathContext | None:
+def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, sources: frozenset[str]) -> PathContext | None:
     """A lambda's body is its one return value; names it does not bind are read where it is written."""
     at = analysis.statement_index(function)
     if at is None:
         return None
-    return PathContext(analysis.scope_of(function), function, roots, [(function.body, at)])
+    return PathContext(analysis.scope_of(function), function, sources, [(function.body, at)])
 
 
-def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, roots: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
+def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, sources: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
     targets = []
     for node in _returns(function):
         at = analysis.statement_index(node)
@@ -325,7 +272,7 @@ def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, roots:
     if not targets:
         return None
     depth = parent.depth + 1 if parent is not None else 0
-    return PathContext(function, function, roots, targets, None, parent, depth)
+    return PathContext(function, function, sources, targets, None, parent, depth)
 
 
 def _returns(function: cst.FunctionDef) -> list[cst.Return]:
@@ -364,16 +311,16 @@ def _all_contexts(analysis: ModuleAnalysis) -> list[PathContext]:
     return found
 
 
-# --- taint ---------------------------------------------------------------------------------------
+# --- what carries the sources --------------------------------------------------------------------
 
 
-class Taint:
-    """Whether expressions of one context depend on some of its roots, with given cuts in place."""
+class SourceFlow:
+    """Whether expressions of one context carry some of its sources (depend on them), with given cuts in place."""
 
-    def __init__(self, analysis: ModuleAnalysis, context: PathContext, roots: frozenset[str], cuts: frozenset[str]):
+    def __init__(self, analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], cuts: frozenset[str]):
         self.analysis = analysis
         self.context = context
-        self.roots = roots
+        self.sources = sources
         self.cuts = cuts
         self._definitions: dict[int, bool] = {}
         self._calls: dict[tuple, bool] = {}
@@ -385,7 +332,7 @@ class Taint:
 
     def reaches_target(self) -> bool:
         self._in_source_order()
-        return any(self.expression(target, at) for target, at in self.context.targets)
+        return any(self.carries(target, at) for target, at in self.context.targets)
 
     def _in_source_order(self) -> None:
         """Settle each definition after those before it: asked later, a definition then never recurses
@@ -394,23 +341,23 @@ class Taint:
             for name in sorted(statement.assigned):
                 self.definition(statement, name)
 
-    def _root(self, name: str) -> bool:
-        return any(name == root or name.startswith(root + ".") for root in self.roots)
+    def _is_source(self, name: str) -> bool:
+        return any(name == source or name.startswith(source + ".") for source in self.sources)
 
-    def expression(self, node: cst.CSTNode, at: Statement) -> bool:
+    def carries(self, node: cst.CSTNode, at: Statement) -> bool:
         if self.is_cut(node):
             return False
         if isinstance(node, cst.Name):
-            if self._root(node.value):
-                return self._root_name(node.value, at)
+            if self._is_source(node.value):
+                return self._source_name(node.value, at)
             return self.name(node.value, at)
         if isinstance(node, cst.Attribute):
             name = dotted(node)
-            if name is not None and self._root(name):
+            if name is not None and self._is_source(name):
                 return True
-            return self.expression(node.value, at)
+            return self.carries(node.value, at)
         if isinstance(node, cst.Lambda):
-            return self.expression(node.body, at)  # what it closes over, as in tf.cond's branches
+            return self.carries(node.body, at)  # what it closes over, as in tf.cond's branches
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             return False
         if isinstance(node, cst.Call):
@@ -420,12 +367,12 @@ class Taint:
         for child in children(node):
             if isinstance(child, cst.Arg):
                 child = child.value
-            if isinstance(child, cst.CSTNode) and self.expression(child, at):
+            if isinstance(child, cst.CSTNode) and self.carries(child, at):
                 return True
         return False
 
-    def _root_name(self, name: str, at: Statement) -> bool:
-        """A root is tainted where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is followed."""
+    def _source_name(self, name: str, at: Statement) -> bool:
+        """A source carries itself where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is followed."""
         definitions = self.analysis.reaching_definitions(name, at, self.context.scope)
         if not definitions:
             return True
@@ -440,40 +387,40 @@ class Taint:
         if key in self._definitions:
             return self._definitions[key]
         self._definitions[key] = False  # a loop in the definitions adds nothing
-        result = any(self.expression(value, statement) for value in assigned_values(statement, name))
+        result = any(self.carries(value, statement) for value in assigned_values(statement, name))
         self._definitions[key] = result
         return result
 
     def _module_function_call(self, call: cst.Call, at: Statement) -> bool | None:
-        """For ``f(...)`` with ``f`` a function of this module: whether a tainted argument reaches its return."""
+        """For ``f(...)`` with ``f`` a function of this module: whether an argument carrying the sources reaches its return."""
         if self.context.depth >= 3:
             return None
         callee = self.analysis.callee(call)
         if callee is None:
             return None
         function, bound = callee
-        roots = called_roots(function, call, lambda e: self.expression(e, at), bound)
-        if roots is None:
+        sources = called_sources(function, call, lambda e: self.carries(e, at), bound)
+        if sources is None:
             return None
-        roots |= closed_over(self.analysis, function, self.context.scope, self.roots)
+        sources |= closed_over(self.analysis, function, self.context.scope, self.sources)
         if is_custom_gradient(self.analysis, function):
-            return bool(roots)  # its gradient is the one written beside it, whatever its body computes
-        key = (id(function), roots)
+            return bool(sources)  # its gradient is the one written beside it, whatever its body computes
+        key = (id(function), sources)
         if key not in self._calls:
             self._calls[key] = False
-            inner = function_context(self.analysis, function, roots, self.context)
-            self._calls[key] = inner is not None and Taint(self.analysis, inner, roots, self.cuts).reaches_target()
+            inner = function_context(self.analysis, function, sources, self.context)
+            self._calls[key] = inner is not None and SourceFlow(self.analysis, inner, sources, self.cuts).reaches_target()
         return self._calls[key]
 
 
-def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, roots: frozenset[str]) -> frozenset[str]:
-    """The roots a closure defined in ``scope`` reads from it (those it does not bind itself)."""
+def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, sources: frozenset[str]) -> frozenset[str]:
+    """The sources a closure defined in ``scope`` reads from it (those it does not bind itself)."""
     if function is scope or analysis.scope_of(function) is not scope or scope is analysis.module:
         return frozenset()
     bound = {p.name.value for p in function.params.params}
     for statement in analysis.statements(function):
         bound |= statement.assigned
-    return frozenset(root for root in roots if root.split(".")[0] not in bound)
+    return frozenset(source for source in sources if source.split(".")[0] not in bound)
 
 
 CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient", "keras.ops.custom_gradient"})
@@ -487,11 +434,11 @@ def is_custom_gradient(analysis: ModuleAnalysis, function: cst.FunctionDef) -> b
     )
 
 
-def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
-    """The parameters of ``function`` that ``call`` fills with tainted arguments (None when unmappable);
+def called_sources(function: cst.FunctionDef, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
+    """The parameters of ``function`` that ``call`` fills with arguments carrying the sources (None when unmappable);
     ``bound`` leading parameters are filled without the call (``self``)."""
     params = [p.name.value for p in function.params.params][bound:]
-    roots: set[str] = set()
+    sources: set[str] = set()
     position = 0
     for arg in call.args:
         if arg.star:
@@ -503,9 +450,9 @@ def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[c
             position += 1
         else:
             return None
-        if tainted(arg.value):
-            roots.add(name)
-    return frozenset(roots)
+        if carries(arg.value):
+            sources.add(name)
+    return frozenset(sources)
 
 
 def assigned_values(statement: Statement, name: str) -> list[cst.CSTNode]:
@@ -531,20 +478,20 @@ def assigned_values(statement: Statement, name: str) -> list[cst.CSTNode]:
 
 @dataclass
 class Cut:
-    """A cut on the only path from some roots to the target, in the context it was found in."""
+    """A cut on the only path from some sources to the target, in the context it was found in."""
 
     node: cst.CSTNode
     context: PathContext
-    roots: frozenset[str]
+    sources: frozenset[str]
     op: Op | None = None
 
 
 def cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exclude: Callable[[cst.CSTNode], bool] = lambda n: False) -> list[Cut]:
-    """The cuts of ``kind`` that, for some root, cut every path from that root to the target.
+    """The cuts of ``kind`` that, for some source, cut every path from that source to the target.
 
-    A root counts when it reaches the target with cuts of ``kind`` ignored, and
+    A source counts when it reaches the target with cuts of ``kind`` ignored, and
     no longer does with every cut in place; the cuts reported are those whose
-    input still depends on the root (the first cut on each path).
+    input still carries the source (the first cut on each path).
     """
     return _cuts_of_kind(analysis, context, kind, exclude)
 
@@ -552,14 +499,14 @@ def cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, excl
 def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exclude: Callable[[cst.CSTNode], bool]) -> list[Cut]:
     other = (BOTH - {kind})
     found: dict[int, Cut] = {}
-    for root in sorted(context.roots):
-        roots = frozenset({root})
-        if not Taint(analysis, context, roots, frozenset(other)).reaches_target():
+    for source in sorted(context.sources):
+        sources = frozenset({source})
+        if not SourceFlow(analysis, context, sources, frozenset(other)).reaches_target():
             continue
-        blocked = Taint(analysis, context, roots, BOTH)
+        blocked = SourceFlow(analysis, context, sources, BOTH)
         if blocked.reaches_target():
             continue
-        for cut in _frontier(analysis, context, roots, kind, blocked):
+        for cut in _frontier(analysis, context, sources, kind, blocked):
             if not exclude(cut.node):
                 found.setdefault(id(cut.node), cut)
     return list(found.values())
@@ -581,10 +528,10 @@ def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tupl
     return [(node, at) for node, at in pairs if analysis.is_inside(node, context.region)]
 
 
-def path_values(analysis: ModuleAnalysis, context: PathContext, taint: Taint) -> Iterator[tuple[cst.CSTNode, Statement, PathContext, Taint]]:
-    """The path's expressions, and those of module functions called on it with tainted arguments (roots: those parameters)."""
+def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow) -> Iterator[tuple[cst.CSTNode, Statement, PathContext, SourceFlow]]:
+    """The path's expressions, and those of module functions called on it with arguments carrying the sources (sources: those parameters)."""
     for value, at in path_statements(analysis, context):
-        yield value, at, context, taint
+        yield value, at, context, flow
         if context.depth >= 3:
             continue
         for node in walk_expression(value):
@@ -594,28 +541,28 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, taint: Taint) ->
             function, bound = callee
             if function is context.scope or is_custom_gradient(analysis, function):
                 continue
-            inner_roots = called_roots(function, node, lambda e: taint.expression(e, at), bound)
-            if inner_roots is not None:
-                inner_roots |= closed_over(analysis, function, context.scope, taint.roots)
-            if not inner_roots:
+            inner_sources = called_sources(function, node, lambda e: flow.carries(e, at), bound)
+            if inner_sources is not None:
+                inner_sources |= closed_over(analysis, function, context.scope, flow.sources)
+            if not inner_sources:
                 continue
-            inner = function_context(analysis, function, inner_roots, context)
+            inner = function_context(analysis, function, inner_sources, context)
             if inner is None:
                 continue
-            yield from path_values(analysis, inner, Taint(analysis, inner, inner_roots, taint.cuts))
+            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts))
 
 
-def _frontier(analysis: ModuleAnalysis, context: PathContext, roots: frozenset[str], kind: str, blocked: Taint) -> Iterator[Cut]:
-    for value, at, where, taint in path_values(analysis, context, blocked):
+def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
+    for value, at, where, flow in path_values(analysis, context, blocked):
         for node in walk_expression(value):
             if kind == STOP and is_stop_gradient(analysis, node):
                 stopped = argument(node, 0, "input")
-                if stopped is not None and taint.expression(stopped, at) and not _inside_stop(analysis, node, value):
-                    yield Cut(node, where, roots)
+                if stopped is not None and flow.carries(stopped, at) and not _inside_stop(analysis, node, value):
+                    yield Cut(node, where, sources)
             elif kind == OP:
                 op = nondifferentiable(analysis, node)
-                if op is not None and any(taint.expression(i, at) for i in op.inputs) and not _inside_stop(analysis, node, value):
-                    yield Cut(node, where, roots, op)
+                if op is not None and any(flow.carries(i, at) for i in op.inputs) and not _inside_stop(analysis, node, value):
+                    yield Cut(node, where, sources, op)
 
 
 def walk_expression(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -646,9 +593,9 @@ def on_path(analysis: ModuleAnalysis, context: PathContext, node: cst.CSTNode) -
     return None
 
 
-def describe_roots(context: PathContext, roots: frozenset[str]) -> str:
+def describe_sources(context: PathContext, sources: frozenset[str]) -> str:
     """``the variables of `model` `` for a tape; ``the prediction `y_pred` `` for a Keras loss function."""
-    names = ", ".join(f"`{root}`" for root in sorted(roots))
+    names = ", ".join(f"`{source}`" for source in sorted(sources))
     if context.gradient is None:
         return f"the prediction {names}"
     return f"the variables of {names}"

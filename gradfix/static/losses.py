@@ -21,7 +21,7 @@ from gradfix.static.gradpath import (
     ROUNDING,
     STOP,
     PathContext,
-    Taint,
+    SourceFlow,
     all_contexts,
     argument,
     float_cast,
@@ -263,8 +263,8 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
     found: list[FedLoss] = []
     seen: set[int] = set()
     for top in all_contexts(analysis):
-        live = Taint(analysis, top, top.roots, frozenset({STOP}))
-        for value, at, context, taint in path_values(analysis, top, live):
+        live = SourceFlow(analysis, top, top.sources, frozenset({STOP}))
+        for value, at, context, flow in path_values(analysis, top, live):
             for node in walk_expression(value):
                 if not isinstance(node, cst.Call) or id(node) in seen:
                     continue
@@ -276,11 +276,11 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
                 made, made_at, followed = _follow(analysis, y_pred, at, context)
                 described = _prediction_op(analysis, made) or _helper_prediction_op(analysis, made)
                 if described is None:
-                    if loss_kind_ == METRIC and taint.expression(y_pred, at):
+                    if loss_kind_ == METRIC and flow.carries(y_pred, at):
                         found.append(FedLoss(node, METRIC, y_pred, None, "", None, context))
                     continue
                 op, op_name, source, shape = described
-                if not taint.expression(source, made_at):
+                if not flow.carries(source, made_at):
                     continue
                 replacement = None
                 if _fixable(loss_kind_, shape) and (not followed or _still_valid(analysis, source, made_at, at, context)):

@@ -6,16 +6,14 @@ Shared by the rules that reason about which tape recorded what (GF001, GF003, GF
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
-from gradfix.static.names import copied_iterable, dotted
+from gradfix.static.analysis import ModuleAnalysis, Statement, TapeBlock, children
+from gradfix.static.names import dotted
+from gradfix.static.sources import Source
 
-# Attributes that hand out a model's or layer's variables.
-VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
 # Methods of a model that do not run its forward pass (or do so outside any tape).
 NOT_FORWARD = {
     "predict", "predict_on_batch", "fit", "evaluate", "compile", "summary", "save", "save_weights",
@@ -25,67 +23,6 @@ NOT_FORWARD = {
 NOT_FORWARD_WORDS = ("loss", "metric", "optimizer", "tracker")
 
 
-@dataclass(frozen=True)
-class Owner:
-    """What a gradient's sources belong to: a model or layer (``model``, ``self.generator``) or a variable (``w``)."""
-
-    name: str  # dotted, e.g. "model", "self.generator", "w"
-    is_variable: bool  # True when the source is the variable itself rather than a model's variable list
-
-
-def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope: CODE_SCOPE,
-                  at: cst.CSTNode | None = None, depth: int = 0) -> list[Owner] | None:
-    """The owners of the variables in a ``sources`` expression, or None when they cannot be told."""
-    if sources is None or depth > 4:
-        return None
-    if isinstance(sources, cst.Attribute) and sources.attr.value in VARIABLE_LISTS:
-        owner = dotted(sources.value)
-        return [Owner(owner, False)] if owner else None
-    if isinstance(sources, (cst.List, cst.Tuple)):
-        found: list[Owner] = []
-        for element in sources.elements:
-            inner = source_owners(analysis, element.value, scope, at, depth + 1)
-            if inner is None:
-                return None
-            found.extend(inner)
-        return found
-    if isinstance(sources, cst.BinaryOperation) and isinstance(sources.operator, cst.Add):
-        left = source_owners(analysis, sources.left, scope, at, depth + 1)
-        right = source_owners(analysis, sources.right, scope, at, depth + 1)
-        return None if left is None or right is None else left + right
-    if isinstance(sources, cst.StarredElement):
-        return source_owners(analysis, sources.value, scope, at, depth + 1)
-    copied = copied_iterable(sources)
-    if copied is not None:
-        return source_owners(analysis, copied, scope, at, depth + 1)
-    if isinstance(sources, cst.Name):
-        statement = analysis.statement_index(at if at is not None else sources)
-        if statement is not None:
-            definitions = analysis.reaching_definitions(sources.value, statement, scope)
-            if len(definitions) == 1:
-                value = _assigned_value(definitions[0].node, sources.value)
-                if value is not None and not _is_variable_construction(analysis, value):
-                    return source_owners(analysis, value, scope, definitions[0].node, depth + 1)
-        return [Owner(sources.value, True)]
-    if isinstance(sources, cst.Attribute):
-        owner = dotted(sources)
-        return [Owner(owner, True)] if owner else None
-    return None
-
-
-def _is_variable_construction(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and analysis.qualname(value.func) in {"tensorflow.Variable"}
-
-
-def _assigned_value(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
-    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
-        return None
-    small = node.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        target = small.targets[0].target
-        if isinstance(target, cst.Name) and target.value == name:
-            return small.value
-    return None
 
 
 def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
@@ -133,21 +70,21 @@ def _root_of_callee(func: cst.BaseExpression) -> cst.BaseExpression:
     return func
 
 
-def is_forward_call(call: cst.Call, owner: Owner, methods: frozenset[str] = frozenset()) -> bool:
-    """Whether ``call`` runs the forward pass of ``owner`` or of one of its layers."""
-    if owner.is_variable:
+def is_forward_call(call: cst.Call, source: Source, methods: frozenset[str] = frozenset()) -> bool:
+    """Whether ``call`` runs the forward pass of ``source`` or of one of its layers."""
+    if source.is_variable:
         return False
     func = call.func
     name = dotted(func)
-    if name == owner.name:
+    if name == source.name:
         return True
     root = dotted(_root_of_callee(func))
-    if root is None or not root.startswith(owner.name + "."):
+    if root is None or not root.startswith(source.name + "."):
         return False
-    rest = root[len(owner.name) + 1:].split(".")
+    rest = root[len(source.name) + 1:].split(".")
     first = rest[0]
     if name is not None and len(rest) == 1:
-        # owner.attr(...): a sub-layer, or the model's own call()
+        # source.attr(...): a sub-layer, or the model's own call()
         if first in NOT_FORWARD or first in methods - {"call"} or any(w in first.lower() for w in NOT_FORWARD_WORDS):
             return False
         return True
@@ -158,12 +95,12 @@ def is_forward_call(call: cst.Call, owner: Owner, methods: frozenset[str] = froz
     return False
 
 
-def reads_variable(node: cst.CSTNode, owner: Owner) -> bool:
-    """Whether ``node`` reads the variable ``owner`` (``w`` or ``self.w``) as a value."""
-    if not owner.is_variable:
+def reads_variable(node: cst.CSTNode, source: Source) -> bool:
+    """Whether ``node`` reads the variable ``source`` (``w`` or ``self.w``) as a value."""
+    if not source.is_variable:
         return False
     for expression in _expressions(node):
-        if dotted(expression) == owner.name:
+        if dotted(expression) == source.name:
             return True
     return False
 
@@ -198,47 +135,47 @@ def statement_code(node: cst.CSTNode) -> cst.CSTNode:
     return node
 
 
-def references(analysis: ModuleAnalysis, statement: Statement, owners: Iterable[Owner]) -> set[Owner]:
-    """The owners whose forward pass (or variable) the statement itself uses."""
+def references(analysis: ModuleAnalysis, statement: Statement, sources: Iterable[Source]) -> set[Source]:
+    """The sources whose forward pass (or variable) the statement itself uses."""
     code = statement_code(statement.node)
     methods = class_methods(analysis, statement.node)
-    found: set[Owner] = set()
-    owners = list(owners)
+    found: set[Source] = set()
+    sources = list(sources)
     calls = [node for node in _walk(code) if isinstance(node, cst.Call)]
-    for owner in owners:
-        if owner.is_variable:
-            if reads_variable(code, owner) or any(_callee_uses(analysis, call, owner) for call in calls):
-                found.add(owner)
-        elif any(is_forward_call(call, owner, methods) or _callee_uses(analysis, call, owner) for call in calls):
-            found.add(owner)
-        elif any(isinstance(call.func, cst.Name) and call.func.value in _layers_looped(statement, owner) for call in calls):
-            found.add(owner)
+    for source in sources:
+        if source.is_variable:
+            if reads_variable(code, source) or any(_callee_uses(analysis, call, source) for call in calls):
+                found.add(source)
+        elif any(is_forward_call(call, source, methods) or _callee_uses(analysis, call, source) for call in calls):
+            found.add(source)
+        elif any(isinstance(call.func, cst.Name) and call.func.value in _layers_looped(statement, source) for call in calls):
+            found.add(source)
     return found
 
 
-def _layers_looped(statement: Statement, owner: Owner) -> set[str]:
-    """Names that loops around the statement take from the owner's layers: ``for layer in model.layers``."""
+def _layers_looped(statement: Statement, source: Source) -> set[str]:
+    """Names that loops around the statement take from the source's layers: ``for layer in model.layers``."""
     names: set[str] = set()
     for block in statement.enclosing:
         if isinstance(block, cst.For) and isinstance(block.target, cst.Name):
             iterated = block.iter
             while isinstance(iterated, cst.Subscript):  # model.layers[1:]
                 iterated = iterated.value
-            if dotted(iterated) in {f"{owner.name}.layers", f"{owner.name}.submodules"}:
+            if dotted(iterated) in {f"{source.name}.layers", f"{source.name}.submodules"}:
                 names.add(block.target.value)
     return names
 
 
-def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, owner: Owner, depth: int = 0) -> bool:
-    """Whether ``call`` runs a function of this module that runs ``owner``'s forward pass (or reads the
+def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, source: Source, depth: int = 0) -> bool:
+    """Whether ``call`` runs a function of this module that runs ``source``'s forward pass (or reads the
     variable): passed in as an argument (``forward(model, x)``), or reached through ``self`` by a method."""
     callee = analysis.callee(call)
     if callee is None or depth > 2:
         return False
     function, bound = callee
-    inner: Owner | None = None
-    if owner.name.startswith("self.") and bound:
-        inner = owner  # a method sees the same ``self``
+    inner: Source | None = None
+    if source.name.startswith("self.") and bound:
+        inner = source  # a method sees the same ``self``
     else:
         params = [p.name.value for p in function.params.params][bound:]
         position = 0
@@ -248,8 +185,8 @@ def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, owner: Owner, depth: 
             name = arg.keyword.value if arg.keyword is not None else (params[position] if position < len(params) else None)
             if arg.keyword is None:
                 position += 1
-            if name is not None and dotted(arg.value) == owner.name:
-                inner = Owner(name, owner.is_variable)
+            if name is not None and dotted(arg.value) == source.name:
+                inner = Source(name, source.is_variable)
                 break
     if inner is None:
         return False
@@ -266,14 +203,14 @@ def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, owner: Owner, depth: 
     return known[key]
 
 
-def _uses_by_function(analysis: ModuleAnalysis) -> dict[tuple[cst.FunctionDef, Owner], bool]:
+def _uses_by_function(analysis: ModuleAnalysis) -> dict[tuple[cst.FunctionDef, Source], bool]:
     return {}
 
 
-def passed_as_argument(statement: Statement, owners: Iterable[Owner]) -> set[Owner]:
-    """The owners handed to a call as an argument (``loss = compute(model, x)``): the callee may run them."""
+def passed_as_argument(statement: Statement, sources: Iterable[Source]) -> set[Source]:
+    """The sources handed to a call as an argument (``loss = compute(model, x)``): the callee may run them."""
     values = {dotted(node.value) for node in _walk(statement_code(statement.node)) if isinstance(node, cst.Arg)}
-    return {owner for owner in owners if owner.name in values}
+    return {source for source in sources if source.name in values}
 
 
 def _walk_all(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -338,11 +275,11 @@ def last_index_inside(analysis: ModuleAnalysis, tape: TapeBlock) -> int:
     return last
 
 
-def owner_label(owners: Iterable[Owner]) -> str:
+def sources_label(sources: Iterable[Source]) -> str:
     """``the variables of `model``` or ```w`, `b``` for a message."""
-    owners = list(owners)
-    models = [f"`{o.name}`" for o in owners if not o.is_variable]
-    variables = [f"`{o.name}`" for o in owners if o.is_variable]
+    sources = list(sources)
+    models = [f"`{o.name}`" for o in sources if not o.is_variable]
+    variables = [f"`{o.name}`" for o in sources if o.is_variable]
     parts = []
     if models:
         parts.append("the variables of " + ", ".join(models))

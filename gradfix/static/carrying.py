@@ -1,9 +1,9 @@
-"""Which code lies on the path from the differentiated variables to a gradient target.
+"""Which code lies on the path from a gradient's sources to its target.
 
 A rule that looks for something breaking the gradient (a NumPy call, a rebound
 variable) needs two facts the plain data flow of :mod:`gradfix.static.analysis`
 does not give: which statements inside the tape feed the target, and which of
-the values there carry the variables (are "taped"). Taped values start at the
+the values there carry the sources. Values carrying the sources start at the
 gradient's sources and at calls of models or layers, and spread forward through
 assignments.
 """
@@ -18,6 +18,7 @@ import libcst as cst
 
 from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, Statement
 from gradfix.static.names import dotted
+from gradfix.static.sources import source_elements
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -69,16 +70,16 @@ def chains(node: cst.CSTNode) -> set[str]:
 
 
 @dataclass
-class TapedRegion:
-    """A stretch of code whose taped values are known, and the statements of it that feed the target."""
+class CarryingRegion:
+    """A stretch of code whose values carrying the sources are known, and the statements of it that feed the target."""
 
     analysis: ModuleAnalysis
     scope: CODE_SCOPE
     on_path: list[Statement]  # the statements whose results reach the target
-    taped: set[str] = field(default_factory=set)  # names and attribute chains holding taped values
+    carrying: set[str] = field(default_factory=set)  # names and attribute chains holding values that carry the sources
 
-    def is_taped(self, expression: cst.CSTNode) -> bool:
-        if chains(expression) & self.taped:
+    def carries(self, expression: cst.CSTNode) -> bool:
+        if chains(expression) & self.carrying:
             return True
         return any(self.is_model_call(call) for call in self.analysis.calls(expression))
 
@@ -88,13 +89,13 @@ class TapedRegion:
         if isinstance(func, cst.Name):
             if self.analysis.qualname(func) is not None or func.value in _BUILTINS:
                 return False
-            # A function of the module carries taped values only through its arguments.
+            # A function of the module carries the sources only through its arguments.
             return self.analysis.function_named(func.value) is None
         chain = dotted(func)
         return chain is not None and chain.split(".")[0] == "self" and self.analysis.qualname(func) is None
 
     def spread(self, statements: list[Statement]) -> None:
-        """Mark the names assigned from taped values, in order."""
+        """Mark the names assigned from values carrying the sources, in order."""
         for statement in statements:
             if not isinstance(statement.node, cst.SimpleStatementLine):
                 continue
@@ -102,10 +103,10 @@ class TapedRegion:
                 value = getattr(small, "value", None)
                 if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)) or value is None:
                     continue
-                if self.is_taped(value) or (isinstance(small, cst.AugAssign) and self.is_taped(small.target)):
+                if self.carries(value) or (isinstance(small, cst.AugAssign) and self.carries(small.target)):
                     targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
                     for target in targets:
-                        self.taped |= _target_chains(target)
+                        self.carrying |= _target_chains(target)
 
 
 def _target_chains(target: cst.CSTNode) -> set[str]:
@@ -120,34 +121,24 @@ def _target_chains(target: cst.CSTNode) -> set[str]:
     return {chain} if chain else set()
 
 
-def tape_region(analysis: ModuleAnalysis, gradient: GradientCall) -> TapedRegion | None:
-    """The statements inside the tape that feed ``gradient``'s target, with the taped values there."""
+def tape_region(analysis: ModuleAnalysis, gradient: GradientCall) -> CarryingRegion | None:
+    """The statements inside the tape that feed ``gradient``'s target, with the values there that carry the sources."""
     tape = gradient.tape
     if tape is None or gradient.target is None or tape.scope is not gradient.scope:
         return None
     in_tape = [s for s in analysis.statements(gradient.scope) if inside_tape(s, tape.node)]
     sliced = {s.index for s in analysis.backward_slice(gradient.target, gradient.scope)}
-    region = TapedRegion(analysis, gradient.scope, [s for s in in_tape if s.index in sliced])
+    region = CarryingRegion(analysis, gradient.scope, [s for s in in_tape if s.index in sliced])
     if gradient.sources is not None:
-        region.taped |= _source_chains(gradient.sources)
+        region.carrying |= {chain for e in source_elements(analysis, gradient.sources, depth=0) if (chain := dotted(e))}
     region.spread(in_tape)
     return region
 
 
-def _source_chains(sources: cst.BaseExpression) -> set[str]:
-    elements = [e.value for e in sources.elements] if isinstance(sources, (cst.List, cst.Tuple)) else [sources]
-    found: set[str] = set()
-    for element in elements:
-        chain = dotted(element)
-        if chain is not None:
-            found.add(chain)
-    return found
-
-
 def function_region(
-    analysis: ModuleAnalysis, function: cst.FunctionDef, taped_params: set[str]
-) -> TapedRegion:
-    """A function of the module whose parameters ``taped_params`` receive taped values: what feeds its returns."""
+    analysis: ModuleAnalysis, function: cst.FunctionDef, carrying_params: set[str]
+) -> CarryingRegion:
+    """A function of the module whose parameters ``carrying_params`` receive values carrying the sources: what feeds its returns."""
     statements = analysis.statements(function)
     on_path: dict[int, Statement] = {}
     for statement in statements:
@@ -159,31 +150,31 @@ def function_region(
                 if isinstance(small, cst.Return) and small.value is not None:
                     for earlier in analysis.backward_slice(small.value, function):
                         on_path[earlier.index] = earlier
-    region = TapedRegion(analysis, function, [on_path[i] for i in sorted(on_path)], set(taped_params))
+    region = CarryingRegion(analysis, function, [on_path[i] for i in sorted(on_path)], set(carrying_params))
     region.spread(statements)
     return region
 
 
-def taped_parameters(region: TapedRegion, call: cst.Call, function: cst.FunctionDef) -> set[str]:
-    """The parameters of ``function`` that a call of it fills with taped values."""
+def carrying_parameters(region: CarryingRegion, call: cst.Call, function: cst.FunctionDef) -> set[str]:
+    """The parameters of ``function`` that a call of it fills with values carrying the sources."""
     params = [p.name.value for p in function.params.params]
     if function.params.posonly_params:
         params = [p.name.value for p in function.params.posonly_params] + params
-    taped: set[str] = set()
+    carrying: set[str] = set()
     position = 0
     for arg in call.args:
         if arg.star:
             return set()
         if arg.keyword is None:
-            if position < len(params) and region.is_taped(arg.value):
-                taped.add(params[position])
+            if position < len(params) and region.carries(arg.value):
+                carrying.add(params[position])
             position += 1
-        elif region.is_taped(arg.value):
-            taped.add(arg.keyword.value)
-    return taped
+        elif region.carries(arg.value):
+            carrying.add(arg.keyword.value)
+    return carrying
 
 
-def called_functions(region: TapedRegion) -> Iterator[tuple[cst.Call, cst.FunctionDef]]:
+def called_functions(region: CarryingRegion) -> Iterator[tuple[cst.Call, cst.FunctionDef]]:
     """Calls, on the region's path, of functions defined at the top level of the same module."""
     for statement in region.on_path:
         for call in region.analysis.calls(statement.node):
