@@ -9,12 +9,10 @@ from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
-from gradfix.static.bindings import VARIABLE_MAKERS, flatten_sources, is_false, keyword, parameter, positional, values_of, walk
+from gradfix.static.api import ALL_VARIABLE_LISTS, CONSTANT_MAKERS, RANGE, TRAINABLE_VARIABLE_LISTS, VARIABLE_MAKERS
+from gradfix.static.bindings import flatten_sources, is_false, keyword, parameter, positional, values_of, walk
 from gradfix.static.names import dotted
 
-_ALL_VARIABLES = {"variables", "weights", "non_trainable_variables", "non_trainable_weights"}
-_TRAINABLE_VARIABLES = {"trainable_variables", "trainable_weights"}
-_INTEGER_MAKERS = {"tensorflow.constant", "tensorflow.zeros", "tensorflow.ones", "tensorflow.fill", "tensorflow.range"}
 
 
 class NonTrainableSource(Rule):
@@ -253,7 +251,7 @@ grads = tape.gradient(loss, [counts])
                 continue
             parts = flatten_sources(analysis, call.sources)
             for part in parts:
-                if isinstance(part, cst.Attribute) and part.attr.value in _ALL_VARIABLES | _TRAINABLE_VARIABLES:
+                if isinstance(part, cst.Attribute) and part.attr.value in ALL_VARIABLE_LISTS:
                     yield from self._frozen_owner(analysis, call, part, alone=len(parts) == 1)
                 elif isinstance(part, (cst.Name, cst.Attribute)):
                     yield from self._variable(analysis, call, part)
@@ -309,7 +307,7 @@ grads = tape.gradient(loss, [counts])
         if freezing is None:
             return
         attribute = part.attr.value
-        if attribute in _TRAINABLE_VARIABLES:
+        if attribute in TRAINABLE_VARIABLE_LISTS:
             if not alone:
                 return  # a frozen base listed with a head: an empty list, nothing lost
             yield Report(
@@ -353,11 +351,11 @@ def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.Bas
         return None
     if _integer_literal(initial):
         return "literal" if all(n.value.isdigit() for n in walk(initial, cst.Integer)) else "dtype"
-    if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in _INTEGER_MAKERS:
+    if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in CONSTANT_MAKERS | {RANGE}:
         inner_dtype = parameter(analysis, initial, "dtype")
         if inner_dtype is not None:
             return "dtype" if _is_integer_dtype(analysis, inner_dtype) else None
-        if analysis.qualname(initial.func) in {"tensorflow.constant", "tensorflow.range"}:
+        if analysis.qualname(initial.func) in {"tensorflow.constant", RANGE}:
             value = positional(initial, 0)
             return "dtype" if value is not None and _integer_literal(value) else None
     return None

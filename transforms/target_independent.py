@@ -12,11 +12,10 @@ from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
 from gradfix.static.names import dotted
 
-_CONSTANT_MAKERS = {"tensorflow.constant", "tensorflow.ones", "tensorflow.zeros", "tensorflow.fill"}
 # library code that computes only from its arguments: what it returns reaches a variable only through them
-_LIBRARIES = ("tensorflow.", "numpy.", "keras.")
 _PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}
 
 
@@ -260,7 +259,7 @@ dy_dx = tape.gradient(y, x)
             value = assign.value
             if isinstance(value, (cst.Integer, cst.Float)):
                 return True
-            if isinstance(value, cst.Call) and analysis.qualname(value.func) in _CONSTANT_MAKERS:
+            if isinstance(value, cst.Call) and analysis.qualname(value.func) in CONSTANT_MAKERS:
                 # only literals and imported names (a dtype, under whatever alias), no value of the program's own
                 return all(name in analysis.imports.aliases for arg in value.args for name in names_read(arg.value))
         return False
@@ -311,7 +310,7 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, roots: set[str], depth: 
             return False
     for call in m.findall(node, m.Call()):
         qualname = analysis.qualname(call.func) or ""
-        if qualname.startswith(_LIBRARIES):
+        if qualname.startswith(LIBRARY_PREFIXES):
             continue
         if not isinstance(call.func, cst.Name):
             return False

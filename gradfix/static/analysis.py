@@ -17,12 +17,12 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
 from gradfix.model import Span, TextEdit
+from gradfix.static.api import GRADIENT_TAPE
 from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children, index_tree, walk
 
 T = TypeVar("T")
 
-GRADIENT_TAPE = "tensorflow.GradientTape"
 LINE_MARK = "\ue000"  # brackets a line number in a message, for the engine to map to the module's line
 
 

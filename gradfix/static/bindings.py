@@ -14,9 +14,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.static.analysis import ModuleAnalysis, children, names_read, target_names
-
-VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable", "keras.backend.Variable")
-
+from gradfix.static.api import PARAMETER_POSITIONS
 
 @dataclass
 class Binding:
@@ -176,24 +174,12 @@ def positional(call: cst.Call, index: int) -> cst.BaseExpression | None:
     return plain[index] if index < len(plain) else None
 
 
-# Where the constructors and ops gradfix reads take these parameters when they are passed by position.
-_POSITIONS = {
-    "dtype": {
-        "tensorflow.Variable": 6, "keras.Variable": 2, "keras.backend.Variable": 2,
-        "tensorflow.constant": 1, "tensorflow.zeros": 1, "tensorflow.ones": 1, "tensorflow.range": 3,
-        "tensorflow.cast": 1, "tensorflow.dtypes.cast": 1, "tensorflow.convert_to_tensor": 1,
-        "numpy.array": 1, "numpy.asarray": 1, "numpy.zeros": 1, "numpy.ones": 1, "numpy.full": 2,
-    },
-    "trainable": {"tensorflow.Variable": 1, "keras.Variable": 3, "keras.backend.Variable": 3},
-}
-
-
 def parameter(analysis, call: cst.Call, name: str) -> cst.BaseExpression | None:
     """The argument ``call`` gives the parameter ``name`` (``dtype``, ``trainable``), by keyword or by its position."""
     given = keyword(call, name)
     if given is not None:
         return given
-    index = _POSITIONS.get(name, {}).get(analysis.qualname(call.func) or "")
+    index = PARAMETER_POSITIONS.get(name, {}).get(analysis.qualname(call.func) or "")
     return positional(call, index) if index is not None else None
 
 

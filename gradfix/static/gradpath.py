@@ -23,21 +23,23 @@ from typing import Callable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
+from gradfix.static.api import (
+    ALL_VARIABLE_LISTS,
+    ARGMAX,
+    CASTS,
+    COMPARISON_CALLS,
+    CUSTOM_GRADIENT,
+    NUMPY_FUNCTIONS,
+    PY_FUNCTIONS,
+    ROUNDING,
+    SIGN,
+    STOP_GRADIENT,
+)
 from gradfix.static.names import copied_iterable, dotted
 
 STOP = "stop"
 OP = "op"
 BOTH = frozenset({STOP, OP})
-
-STOP_GRADIENT = frozenset({
-    "tensorflow.stop_gradient",
-    "keras.ops.stop_gradient",
-    "keras.backend.stop_gradient",
-})
-
-VARIABLE_ATTRIBUTES = frozenset({
-    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
-})
 
 INTEGER_DTYPES = frozenset({
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
@@ -54,19 +56,6 @@ class Op:
     inputs: tuple[cst.CSTNode, ...]
     zero_gradient: bool = False  # tf.sign: a gradient of zeros rather than None
 
-
-def _op_names(*names: str) -> frozenset[str]:
-    prefixes = ("tensorflow.", "tensorflow.math.", "keras.ops.", "keras.backend.")
-    return frozenset(prefix + name for prefix in prefixes for name in names)
-
-
-ARGMAX = _op_names("argmax", "argmin")
-ROUNDING = _op_names("round", "rint", "floor", "ceil")
-SIGN = _op_names("sign")
-COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
-CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast"})
-NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.py_func", "tensorflow.py_func"})
-PY_FUNCTIONS = frozenset({"tensorflow.py_function"})
 
 STEP_ALTERNATIVE = "a smooth step such as `tf.sigmoid(k * (x - threshold))`"
 ARGMAX_ALTERNATIVE = "the probabilities or logits themselves, or `tf.nn.softmax(logits)` where a soft choice is needed"
@@ -205,7 +194,7 @@ def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Stat
     node = sources
     stripped = False
     while isinstance(node, (cst.Attribute, cst.Subscript)):
-        if isinstance(node, cst.Attribute) and node.attr.value in VARIABLE_ATTRIBUTES:
+        if isinstance(node, cst.Attribute) and node.attr.value in ALL_VARIABLE_LISTS:
             stripped = True
         elif isinstance(node, cst.Subscript) or (isinstance(node, cst.Attribute) and node.attr.value == "layers"):
             stripped = True
@@ -474,9 +463,6 @@ def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, root
     for statement in analysis.statements(function):
         bound |= statement.assigned
     return frozenset(root for root in roots if root.split(".")[0] not in bound)
-
-
-CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient", "keras.ops.custom_gradient"})
 
 
 def is_custom_gradient(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:

@@ -14,11 +14,22 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.static.analysis import ModuleAnalysis, Statement, children
-from gradfix.static.gradpath import (
+from gradfix.static.api import (
+    ACCURACY_FUNCTIONS,
     ARGMAX,
+    BINARY,
     CASTS,
+    CATEGORICAL,
     COMPARISON_CALLS,
+    KERAS_LOSS_CLASSES,
+    KERAS_LOSS_FUNCTIONS,
+    METRIC,
+    ONE_HOT,
     ROUNDING,
+    SPARSE,
+    TF_NN_LOSSES,
+)
+from gradfix.static.gradpath import (
     STOP,
     PathContext,
     Taint,
@@ -30,34 +41,6 @@ from gradfix.static.gradpath import (
     walk_expression,
 )
 from gradfix.static.names import dotted
-
-SPARSE, CATEGORICAL, BINARY, METRIC = "sparse", "categorical", "binary", "metric"
-
-_KERAS_LOSS_FUNCTIONS = {
-    "sparse_categorical_crossentropy": SPARSE,
-    "categorical_crossentropy": CATEGORICAL,
-    "categorical_focal_crossentropy": CATEGORICAL,
-    "binary_crossentropy": BINARY,
-    "binary_focal_crossentropy": BINARY,
-}
-_KERAS_LOSS_CLASSES = {
-    "SparseCategoricalCrossentropy": SPARSE,
-    "CategoricalCrossentropy": CATEGORICAL,
-    "CategoricalFocalCrossentropy": CATEGORICAL,
-    "BinaryCrossentropy": BINARY,
-    "BinaryFocalCrossentropy": BINARY,
-}
-_TF_NN = {
-    "tensorflow.nn.sparse_softmax_cross_entropy_with_logits": SPARSE,
-    "tensorflow.nn.softmax_cross_entropy_with_logits": CATEGORICAL,
-    "tensorflow.nn.softmax_cross_entropy_with_logits_v2": CATEGORICAL,
-    "tensorflow.nn.sigmoid_cross_entropy_with_logits": BINARY,
-}
-# Metric functions whose value has no gradient (they threshold or take an argmax inside).
-_ACCURACY_FUNCTIONS = frozenset({
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-})
 
 # What to do instead, for a loss or metric fed a non-differentiable prediction that gradfix cannot fix itself.
 INSTEAD = {
@@ -84,21 +67,21 @@ class FedLoss:
 def loss_kind(analysis: ModuleAnalysis, call: cst.Call, at: Statement, context: PathContext) -> tuple[str, cst.BaseExpression | None] | None:
     """The kind of loss ``call`` is and its prediction argument, if it is a cross-entropy or a metric."""
     name = analysis.qualname(call.func) or ""
-    if name in _TF_NN:
-        return _TF_NN[name], argument(call, 1, "logits")
+    if name in TF_NN_LOSSES:
+        return TF_NN_LOSSES[name], argument(call, 1, "logits")
     if name.startswith(("keras.losses.", "keras.ops.", "keras.metrics.")):
         short = name.rsplit(".", 1)[-1]
-        if short in _KERAS_LOSS_FUNCTIONS and not name.startswith("keras.metrics."):
+        if short in KERAS_LOSS_FUNCTIONS and not name.startswith("keras.metrics."):
             keyword = "output" if name.startswith("keras.ops.") else "y_pred"
-            return _KERAS_LOSS_FUNCTIONS[short], argument(call, 1, keyword)
-        if short in _ACCURACY_FUNCTIONS and name.startswith("keras.metrics."):
+            return KERAS_LOSS_FUNCTIONS[short], argument(call, 1, keyword)
+        if short in ACCURACY_FUNCTIONS and name.startswith("keras.metrics."):
             return METRIC, argument(call, 1, "y_pred")
     made = _constructor(analysis, call.func, at, context)
     if made is not None:
         class_name = analysis.qualname(made.func) or ""
         short = class_name.rsplit(".", 1)[-1]
-        if class_name.startswith("keras.losses.") and short in _KERAS_LOSS_CLASSES:
-            return _KERAS_LOSS_CLASSES[short], argument(call, 1, "y_pred")
+        if class_name.startswith("keras.losses.") and short in KERAS_LOSS_CLASSES:
+            return KERAS_LOSS_CLASSES[short], argument(call, 1, "y_pred")
         if class_name.startswith("keras.metrics."):
             return METRIC, argument(call, 1, "y_pred")
     return None
@@ -180,7 +163,7 @@ def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> 
     first = argument(expression, 0, "input") or argument(expression, 0, "x")
     if first is None:
         return None
-    if name in ("tensorflow.one_hot", "keras.ops.one_hot", "keras.utils.to_categorical"):
+    if name in ONE_HOT:
         inner = first
         cast = float_cast(analysis, inner)
         inner = cast if cast is not None else inner

@@ -12,18 +12,8 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
+from gradfix.static.api import NOT_FORWARD, NOT_FORWARD_WORDS, NOT_LAYER_MODULES, VARIABLE_LISTS, VARIABLE_MAKERS
 from gradfix.static.names import copied_iterable, dotted
-
-# Attributes that hand out a model's or layer's variables.
-VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
-# Methods of a model that do not run its forward pass (or do so outside any tape).
-NOT_FORWARD = {
-    "predict", "predict_on_batch", "fit", "evaluate", "compile", "summary", "save", "save_weights",
-    "load_weights", "get_weights", "set_weights", "get_config", "to_json", "count_params", "build",
-    "reset_metrics", "train_step", "test_step", "apply_gradients", "minimize", "update_state", "result",
-}
-NOT_FORWARD_WORDS = ("loss", "metric", "optimizer", "tracker")
-
 
 @dataclass(frozen=True)
 class Owner:
@@ -64,17 +54,13 @@ def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, 
             definitions = analysis.reaching_definitions(sources.value, statement, scope)
             if len(definitions) == 1:
                 value = _assigned_value(definitions[0].node, sources.value)
-                if value is not None and not _is_variable_construction(analysis, value):
+                if value is not None and not analysis.is_call_to(value, *VARIABLE_MAKERS):
                     return source_owners(analysis, value, scope, definitions[0].node, depth + 1)
         return [Owner(sources.value, True)]
     if isinstance(sources, cst.Attribute):
         owner = dotted(sources)
         return [Owner(owner, True)] if owner else None
     return None
-
-
-def _is_variable_construction(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and analysis.qualname(value.func) in {"tensorflow.Variable"}
 
 
 def _assigned_value(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
@@ -96,9 +82,6 @@ def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
     if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
         return small.targets[0].target.value, small.value
     return None
-
-
-NOT_LAYER_MODULES = ("keras.losses.", "keras.metrics.", "keras.optimizers.", "tensorflow.losses.", "tensorflow.metrics.")
 
 
 def _not_layers_by_class(analysis: ModuleAnalysis) -> dict[cst.ClassDef, frozenset[str]]:
