@@ -8,7 +8,15 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
-from gradfix.static.api import FLOAT_BY_DEFAULT, FRESH_TENSOR_MAKERS, TENSOR_CONVERTERS, VARIABLE_LISTS, VARIABLE_MAKERS
+from gradfix.static.api import (
+    FLOAT_BY_DEFAULT,
+    FRESH_TENSOR_MAKERS,
+    TENSOR_CONVERTERS,
+    VARIABLE_LISTS,
+    VARIABLE_MAKERS,
+    dtype_name,
+    integer_dtype,
+)
 from gradfix.static.names import dotted
 from gradfix.static.bindings import (
     bindings,
@@ -725,19 +733,16 @@ def _is_dataset(analysis: ModuleAnalysis, node: cst.BaseExpression | None, depth
 def _integer_call(analysis: ModuleAnalysis, call: cst.Call, qualname: str) -> bool:
     dtype = parameter(analysis, call, "dtype")
     if dtype is not None:
-        return _is_integer_dtype(analysis, dtype)
+        return _no_gradient_dtype(analysis, dtype)
     if qualname in FLOAT_BY_DEFAULT or qualname in TENSOR_CONVERTERS:
         return False
     value = positional(call, 0)
     return value is not None and _integer_literal(value)
 
 
-def _is_integer_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
-    name = analysis.qualname(dtype) or ""
-    if isinstance(dtype, cst.SimpleString):
-        name = dtype.evaluated_value if isinstance(dtype.evaluated_value, str) else ""
-    last = name.rsplit(".", 1)[-1]
-    return last.startswith(("int", "uint")) or last in {"bool", "string"}
+def _no_gradient_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
+    """Integers and booleans, and strings: a watch gives none of them a gradient, so no watch is missing."""
+    return integer_dtype(analysis, dtype) or dtype_name(analysis, dtype) == "string"
 
 
 def _integer_literal(node: cst.BaseExpression) -> bool:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from gradfix.static.names import dotted
+
+if TYPE_CHECKING:
+    from gradfix.static.analysis import ModuleAnalysis
+
 # Names are canonical (see gradfix.static.names.canonical), as analysis.qualname gives them, unless a
 # table says it holds bare attribute, method or class names.
 
@@ -43,8 +52,30 @@ OP_FUNCTIONS = {
 
 # --- dtypes --------------------------------------------------------------------------------------
 
+# The integer dtypes by name; a repair turns them into float32 (a boolean it leaves alone).
 INTEGER_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 
+
+def dtype_name(analysis: ModuleAnalysis, node: cst.BaseExpression | None) -> str | None:
+    """The name of the dtype a dtype argument gives, without its module: ``"int32"`` for ``tf.int32``,
+    ``np.int32`` or ``"int32"``; None when it is neither a name nor a string."""
+    if node is None:
+        return None
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    resolved = analysis.qualname(node)
+    if resolved is not None:
+        return resolved.rsplit(".", 1)[-1]
+    name = dotted(node)
+    # not imported: a bare name is a builtin (``int``, ``bool``); an attribute is one of the program's own objects
+    return name if name is not None and "." not in name else None
+
+
+def integer_dtype(analysis: ModuleAnalysis, node: cst.BaseExpression | None) -> bool:
+    """Whether a dtype argument names an integer or boolean dtype: no gradient flows through either."""
+    name = dtype_name(analysis, node)
+    return name is not None and (name.startswith(("int", "uint")) or name == "bool")
 
 
 # --- NumPy ---------------------------------------------------------------------------------------

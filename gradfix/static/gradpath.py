@@ -34,17 +34,13 @@ from gradfix.static.api import (
     ROUNDING,
     SIGN,
     STOP_GRADIENT,
+    integer_dtype,
 )
 from gradfix.static.names import copied_iterable, dotted
 
 STOP = "stop"
 OP = "op"
 BOTH = frozenset({STOP, OP})
-
-INTEGER_DTYPES = frozenset({
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
-})
-
 
 @dataclass(frozen=True)
 class Op:
@@ -74,15 +70,6 @@ def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.Base
             if arg.keyword is not None and arg.keyword.value == keyword:
                 return arg.value
     return None
-
-
-def integer_dtype(analysis: ModuleAnalysis, node: cst.BaseExpression | None) -> bool:
-    if node is None:
-        return False
-    if isinstance(node, cst.SimpleString):
-        return node.evaluated_value in INTEGER_DTYPES
-    name = analysis.qualname(node) or dotted(node) or ""
-    return name.rsplit(".", 1)[-1] in INTEGER_DTYPES and (name.startswith(("tensorflow.", "numpy.", "keras.")) or name in INTEGER_DTYPES)
 
 
 def float_cast(analysis: ModuleAnalysis, node: cst.CSTNode) -> cst.BaseExpression | None:

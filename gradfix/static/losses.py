@@ -28,6 +28,7 @@ from gradfix.static.api import (
     ROUNDING,
     SPARSE,
     TF_NN_LOSSES,
+    integer_dtype,
 )
 from gradfix.static.gradpath import (
     STOP,
@@ -36,7 +37,6 @@ from gradfix.static.gradpath import (
     all_contexts,
     argument,
     float_cast,
-    integer_dtype,
     path_values,
     walk_expression,
 )
