@@ -9,7 +9,7 @@ import libcst as cst
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, children
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, assigned_value, children
 from gradfix.static.api import MODEL_LOADERS, SEEDED_STATE_LAYERS, TRAINABLE_OF, WEIGHTED_STATE_LAYERS
 from gradfix.static.names import copied_iterable, dotted
 
@@ -384,17 +384,10 @@ def _holder(analysis: ModuleAnalysis, gradient: GradientCall, name: str) -> cst.
     if at is None:
         return None
     definitions = analysis.reaching_definitions(name, at, gradient.scope)
-    if len(definitions) != 1 or not isinstance(definitions[0].node, cst.SimpleStatementLine):
-        return None
-    for small in definitions[0].node.body:
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(small.targets[0].target, cst.Name)
-            and small.targets[0].target.value == name
-        ):
-            return small
-    return None
+    value = assigned_value(definitions[0].node, name) if len(definitions) == 1 else None
+    holder = analysis.parent(value) if value is not None else None
+    # the fix rewrites the value: with another target beside the name, it would change that one too
+    return holder if isinstance(holder, cst.Assign) and len(holder.targets) == 1 else None
 
 
 def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: GradientCall) -> bool:

@@ -8,7 +8,7 @@ from gradfix import categories
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
 
 
 class ComputedOutsideTape(Rule):
@@ -625,7 +625,7 @@ def _breaks_after(analysis, after: list[Statement], inside: list[Statement], mov
     for statement in after:
         if not statement.read & carried and not tapeflow.references(analysis, statement, owners):
             continue
-        assigned = tapeflow.assignment(statement.node)
+        assigned = lone_assignment(statement.node)
         if assigned is not None and isinstance(assigned[1], cst.Name):
             carried |= statement.assigned  # a mere alias keeps the recorded tensor
             continue

@@ -11,9 +11,8 @@ from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, lone_assignment, names_read
 from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
-from gradfix.static.names import dotted
 
 # library code that computes only from its arguments: what it returns reaches a variable only through them
 _PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}
@@ -294,7 +293,7 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
     closed = tapeflow.last_index_inside(analysis, gradient.tape)
     for statement in analysis.statements(gradient.scope)[opened.index + 1: closed + 1]:
         # `outputs.append(model(x))` changes what `outputs` holds without assigning it
-        if statement.index not in in_flow and statement.read & read and tapeflow.assignment(statement.node) is None:
+        if statement.index not in in_flow and statement.read & read and lone_assignment(statement.node) is None:
             return []
     return owners
 
@@ -331,7 +330,7 @@ def _loss_object(analysis: ModuleAnalysis, name: str) -> bool:
     """A module-level name bound only to a Keras loss or metric object."""
     values = [
         assigned[1] for statement in analysis.module.body
-        if (assigned := tapeflow.assignment(statement)) is not None and assigned[0] == name
+        if (assigned := lone_assignment(statement)) is not None and assigned[0] == name
     ]
     return bool(values) and all(
         isinstance(value, cst.Call) and any(part in (analysis.qualname(value.func) or "") for part in (".losses.", ".metrics."))

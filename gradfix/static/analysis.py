@@ -547,6 +547,84 @@ def target_names(target: cst.CSTNode) -> set[str]:
     return set()
 
 
+# --- what a statement assigns --------------------------------------------------------------------
+
+
+@dataclass
+class Binding:
+    """One way a name got its value.
+
+    kind: "value" (``name = value``), "unpacked" (``a, name = value``),
+    "loop" (``for name in value``), "param" (a parameter of ``function``),
+    "augmented" (``name += value``) or "other" (import, def, with ... as).
+    """
+
+    kind: str
+    statement: cst.CSTNode  # the line-level statement that binds the name
+    value: cst.BaseExpression | None = None
+    function: cst.FunctionDef | None = None
+    param: cst.Param | None = None
+
+
+def bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
+    """Every value a line-level statement gives ``name``, with how: tuple unpacking and loops give their whole value."""
+    if isinstance(statement, cst.SimpleStatementLine):
+        found = []
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name) and target.target.value == name:
+                        found.append(Binding("value", statement, small.value))
+                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in target_names(target.target):
+                        found.append(Binding("unpacked", statement, small.value))
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("value", statement, small.value))
+            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("augmented", statement, small.value))
+        return found or [Binding("other", statement)]
+    if isinstance(statement, cst.For) and name in target_names(statement.target):
+        return [Binding("loop", statement, statement.iter)]
+    return [Binding("other", statement)]
+
+
+def assigned_value(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    """The value of ``name = value`` (``a = name = value`` and ``name: T = value`` too) in a line-level statement."""
+    for binding in bindings_in(statement, name):
+        if binding.kind == "value":
+            return binding.value
+    return None
+
+
+def lone_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``name = value`` as a line of its own, one target and a bare name: (name, value). Such a line can be
+    moved or rewritten whole without touching any other binding."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        return small.targets[0].target.value, small.value
+    return None
+
+
+def statement_values(statement: cst.CSTNode) -> list[cst.CSTNode]:
+    """What the names a statement binds are computed from, whichever name: assigned values, an augmented
+    assignment's target (its old value), a loop's iterable, a ``with``'s items."""
+    values: list[cst.CSTNode] = []
+    if isinstance(statement, cst.SimpleStatementLine):
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                values.append(small.value)
+            elif isinstance(small, cst.AugAssign):
+                values.extend([small.value, small.target])
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                values.append(small.value)
+    elif isinstance(statement, cst.For):
+        values.append(statement.iter)
+    elif isinstance(statement, cst.With):
+        values.extend(item.item for item in statement.items)
+    return values
+
+
 class _StatementLister:
     """The statements of one scope in source order, without descending into nested scopes."""
 

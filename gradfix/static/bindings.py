@@ -8,28 +8,12 @@ reads it and then in the module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, children, names_read, target_names
+from gradfix.static.analysis import Binding, ModuleAnalysis, bindings_in, children, names_read
 from gradfix.static.api import PARAMETER_POSITIONS
-
-@dataclass
-class Binding:
-    """One way a name got its value.
-
-    kind: "value" (``name = value``), "unpacked" (``a, name = value``),
-    "loop" (``for name in value``), "param" (a parameter of ``function``),
-    "augmented" (``name += value``) or "other" (import, def, with ... as).
-    """
-
-    kind: str
-    statement: cst.CSTNode  # the line-level statement that binds the name
-    value: cst.BaseExpression | None = None
-    function: cst.FunctionDef | None = None
-    param: cst.Param | None = None
 
 
 def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Binding]:
@@ -39,7 +23,7 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
     statement = analysis.statement_index(at)
     if statement is not None:
         for definition in analysis.reaching_definitions(name, statement, scope):
-            found.extend(_bindings_in(definition.node, name))
+            found.extend(bindings_in(definition.node, name))
     if found:
         return found
     if isinstance(scope, cst.FunctionDef):
@@ -51,7 +35,7 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
             return []  # bound only later in the function (or in a loop): too unclear to follow
         for module_statement in analysis.statements(analysis.module):
             if name in module_statement.assigned:
-                found.extend(_bindings_in(module_statement.node, name))
+                found.extend(bindings_in(module_statement.node, name))
         if declared_global:
             # the function's own assignments rebind the module's name: a later call reads what they left
             found.extend(ever_bound_in_scope(analysis, name, scope))
@@ -75,7 +59,7 @@ def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode)
     found: list[Binding] = []
     for statement in analysis.statements(scope):
         if name in statement.assigned:
-            found.extend(_bindings_in(statement.node, name))
+            found.extend(bindings_in(statement.node, name))
     return found
 
 
@@ -84,28 +68,6 @@ def _params(function: cst.FunctionDef) -> Iterator[cst.Param]:
     yield from parameters.posonly_params
     yield from parameters.params
     yield from parameters.kwonly_params
-
-
-def _bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
-    if isinstance(statement, cst.SimpleStatementLine):
-        found = []
-        for small in statement.body:
-            if isinstance(small, cst.Assign):
-                for target in small.targets:
-                    if isinstance(target.target, cst.Name) and target.target.value == name:
-                        found.append(Binding("value", statement, small.value))
-                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in target_names(target.target):
-                        found.append(Binding("unpacked", statement, small.value))
-            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-                found.append(Binding("value", statement, small.value))
-            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-                found.append(Binding("augmented", statement, small.value))
-        return found or [Binding("other", statement)]
-    if isinstance(statement, cst.For) and name in target_names(statement.target):
-        return [Binding("loop", statement, statement.iter)]
-    return [Binding("other", statement)]
-
-
 
 
 def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, attribute: str) -> list[cst.BaseExpression]:

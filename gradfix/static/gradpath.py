@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, assigned_value, children, statement_values
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
     ARGMAX,
@@ -194,24 +194,12 @@ def source_roots(analysis: ModuleAnalysis, sources: cst.BaseExpression, at: Stat
     if not stripped and isinstance(node, cst.Name):
         definitions = analysis.reaching_definitions(node.value, at, scope)
         if len(definitions) == 1:
-            value = _assigned_value(definitions[0], node.value)
+            value = assigned_value(definitions[0].node, node.value)
             if value is not None:
                 followed = source_roots(analysis, value, definitions[0], scope, depth + 1)
                 if followed:
                     return followed
     return frozenset({name})
-
-
-def _assigned_value(statement: Statement, name: str) -> cst.BaseExpression | None:
-    """The value ``name = value`` gives in a simple statement, if it is that plain."""
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    for small in statement.node.body:
-        if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
-            return small.value
-        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-            return small.value
-    return None
 
 
 def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
@@ -416,7 +404,7 @@ class Taint:
         if key in self._definitions:
             return self._definitions[key]
         self._definitions[key] = False  # a loop in the definitions adds nothing
-        result = any(self.expression(value, statement) for value in assigned_values(statement, name))
+        result = any(self.expression(value, statement) for value in statement_values(statement.node))
         self._definitions[key] = result
         return result
 
@@ -481,24 +469,6 @@ def called_roots(function: cst.FunctionDef, call: cst.Call, tainted: Callable[[c
     return frozenset(roots)
 
 
-def assigned_values(statement: Statement, name: str) -> list[cst.CSTNode]:
-    node = statement.node
-    values: list[cst.CSTNode] = []
-    if isinstance(node, cst.SimpleStatementLine):
-        for small in node.body:
-            if isinstance(small, cst.Assign):
-                values.append(small.value)
-            elif isinstance(small, cst.AugAssign):
-                values.extend([small.value, small.target])
-            elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                values.append(small.value)
-    elif isinstance(node, cst.For):
-        values.append(node.iter)
-    elif isinstance(node, cst.With):
-        values.extend(item.item for item in node.items)
-    return values
-
-
 # --- what cuts the path --------------------------------------------------------------------------
 
 
@@ -548,7 +518,7 @@ def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tupl
             if statement.index in seen:
                 continue
             seen.add(statement.index)
-            for value in assigned_values(statement, ""):
+            for value in statement_values(statement.node):
                 pairs.append((value, statement))
         pairs.append((target, at))
     return [(node, at) for node, at in pairs if analysis.is_inside(node, context.region)]

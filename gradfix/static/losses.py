@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, Statement, children
+from gradfix.static.analysis import ModuleAnalysis, Statement, assigned_value, children
 from gradfix.static.api import (
     ACCURACY_FUNCTIONS,
     ARGMAX,
@@ -95,7 +95,7 @@ def _constructor(analysis: ModuleAnalysis, func: cst.BaseExpression, at: Stateme
         definitions = analysis.reaching_definitions(func.value, at, context.scope)
         if not definitions and context.scope is not analysis.module:
             definitions = [s for s in analysis.statements(analysis.module) if func.value in s.assigned]
-        values = [_plain_value(d, func.value) for d in definitions]
+        values = [assigned_value(d.node, func.value) for d in definitions]
         if len(values) == 1 and isinstance(values[0], cst.Call):
             return values[0]
         return None
@@ -123,15 +123,6 @@ def _collect_assigns(root: cst.CSTNode) -> Iterator[cst.Assign]:
         stack.extend(children(node))
 
 
-def _plain_value(statement: Statement, name: str) -> cst.BaseExpression | None:
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    for small in statement.node.body:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == name:
-            return small.value
-    return None
-
-
 def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statement, context: PathContext) -> tuple[cst.BaseExpression, Statement, bool]:
     """Through float casts and single plain assignments, to the expression that made the value."""
     followed = False
@@ -143,7 +134,7 @@ def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statem
         if isinstance(expression, cst.Name):
             definitions = analysis.reaching_definitions(expression.value, at, context.scope)
             if len(definitions) == 1:
-                value = _plain_value(definitions[0], expression.value)
+                value = assigned_value(definitions[0].node, expression.value)
                 if value is not None:
                     expression, at, followed = value, definitions[0], True
                     continue

@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, children
+from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeBlock, assigned_value, children
 from gradfix.static.api import NOT_FORWARD, NOT_FORWARD_WORDS, NOT_LAYER_MODULES, VARIABLE_LISTS, VARIABLE_MAKERS
 from gradfix.static.names import copied_iterable, dotted
 
@@ -53,34 +53,13 @@ def source_owners(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, 
         if statement is not None:
             definitions = analysis.reaching_definitions(sources.value, statement, scope)
             if len(definitions) == 1:
-                value = _assigned_value(definitions[0].node, sources.value)
+                value = assigned_value(definitions[0].node, sources.value)
                 if value is not None and not analysis.is_call_to(value, *VARIABLE_MAKERS):
                     return source_owners(analysis, value, scope, definitions[0].node, depth + 1)
         return [Owner(sources.value, True)]
     if isinstance(sources, cst.Attribute):
         owner = dotted(sources)
         return [Owner(owner, True)] if owner else None
-    return None
-
-
-def _assigned_value(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
-    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
-        return None
-    small = node.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        target = small.targets[0].target
-        if isinstance(target, cst.Name) and target.value == name:
-            return small.value
-    return None
-
-
-def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
-    """``name = value`` as a line of its own: (name, value)."""
-    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
-        return None
-    small = node.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
-        return small.targets[0].target.value, small.value
     return None
 
 
