@@ -34,7 +34,6 @@ from gradfix.static.bindings import (
 TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
 
 
-
 class MissingWatch(Rule):
     """Finds `tape.gradient(y, x)` where `x` is a plain tensor (`tf.constant`, `tf.convert_to_tensor`,
     `tf.random.normal`, a batch from a `tf.data.Dataset`) that the tape was never told to watch, and

@@ -22,7 +22,6 @@ from gradfix.static.bindings import flatten_sources, is_false, keyword, paramete
 from gradfix.static.names import dotted
 
 
-
 class NonTrainableSource(Rule):
     """Finds gradient sources that cannot be trained as the program asks: integer variables
     (`tf.Variable(0)`, `dtype=tf.int32`) and variables made with `trainable=False`, which get no

@@ -15,7 +15,6 @@ from gradfix.static.api import ASSIGN_METHODS, LOSS_ARGUMENTS, METRIC_LOSS
 from gradfix.static.names import dotted
 
 
-
 class StateUpdateInForwardPath(Rule):
     """Finds a value stored into a variable with `assign`, `assign_add` or `assign_sub` and read
     back on the way to the loss: a layer's `call` or a custom loss that updates its state and returns

@@ -7,8 +7,8 @@ import libcst as cst
 from gradfix.categories import STOP_GRADIENT
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis, lone_assignment
-from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, Taint, all_contexts, argument, cuts_of_kind, describe_roots
+from gradfix.static.analysis import ModuleAnalysis, argument, lone_assignment
+from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, Taint, all_contexts, cuts_of_kind, describe_roots
 
 
 class StrayStopGradient(Rule):

@@ -312,17 +312,17 @@ class ModuleAnalysis:
             func = call.func
             if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name):
                 if func.value.value in tape_names:
-                    found.append(self._gradient_call(call, func.value, _call_argument(call, 0, "target"), _call_argument(call, 1, "sources")))
+                    found.append(self._gradient_call(call, func.value, argument(call, 0, "target"), argument(call, 1, "sources")))
                 continue
             helper = self._helper_called(call, helpers)
             if helper is None:
                 continue
             function, (tape_at, target_at, sources_at), offset = helper
             params = _param_names(function)[offset:]
-            tape = _call_argument(call, tape_at, params[tape_at])
+            tape = argument(call, tape_at, params[tape_at])
             if isinstance(tape, cst.Name) and tape.value in tape_names:
-                target = _call_argument(call, target_at, params[target_at]) if target_at is not None else None
-                sources = _call_argument(call, sources_at, params[sources_at]) if sources_at is not None else None
+                target = argument(call, target_at, params[target_at]) if target_at is not None else None
+                sources = argument(call, sources_at, params[sources_at]) if sources_at is not None else None
                 found.append(self._gradient_call(call, tape, target, sources, function))
         return found
 
@@ -364,8 +364,8 @@ class ModuleAnalysis:
                     continue
                 places = []
                 for index, keyword in ((0, "target"), (1, "sources")):
-                    argument = _call_argument(value, index, keyword)
-                    places.append(params.index(argument.value) if isinstance(argument, cst.Name) and argument.value in params else None)
+                    passed = argument(value, index, keyword)
+                    places.append(params.index(passed.value) if isinstance(passed, cst.Name) and passed.value in params else None)
                 if places[0] is not None or places[1] is not None:
                     helpers[function] = (params.index(tape.value), places[0], places[1])
                     break
@@ -473,13 +473,15 @@ def _param_names(function: cst.FunctionDef) -> list[str]:
     return [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
 
 
-def _call_argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.BaseExpression | None:
+    """The argument ``call`` passes at position ``index``, or else by ``keyword``."""
     positional = [a for a in call.args if a.keyword is None and not a.star]
     if index < len(positional):
         return positional[index].value
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
+    if keyword is not None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                return arg.value
     return None
 
 

@@ -18,6 +18,12 @@ LIBRARY_PREFIXES = ("tensorflow.", "numpy.", "keras.")
 
 GRADIENT_TAPE = "tensorflow.GradientTape"
 
+
+def short_name(name: str) -> str:
+    """A canonical name as a message writes it: ``tf.math.round`` for ``tensorflow.math.round``."""
+    return "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
+
+
 # --- what cuts the gradient ----------------------------------------------------------------------
 
 STOP_GRADIENT = frozenset({"tensorflow.stop_gradient", "keras.ops.stop_gradient", "keras.backend.stop_gradient"})
@@ -37,6 +43,7 @@ SIGN = _op_names("sign")
 COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
 # Without a gradient only when the dtype is an integer one (see integer_dtype).
 CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast"})
+# One-hot rows of class ids: after an argmax, a hard choice in the prediction's own shape.
 ONE_HOT = frozenset({"tensorflow.one_hot", "keras.ops.one_hot", "keras.utils.to_categorical"})
 # Run Python (NumPy) code that the tape cannot see into.
 NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.py_func", "tensorflow.py_func"})

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, assigned_value, children, statement_values
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, argument, assigned_value, children, statement_values
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
     ARGMAX,
@@ -35,12 +35,14 @@ from gradfix.static.api import (
     SIGN,
     STOP_GRADIENT,
     integer_dtype,
+    short_name,
 )
 from gradfix.static.names import copied_iterable, dotted
 
 STOP = "stop"
 OP = "op"
 BOTH = frozenset({STOP, OP})
+
 
 @dataclass(frozen=True)
 class Op:
@@ -59,17 +61,6 @@ ROUND_ALTERNATIVE = "the value itself, or a straight-through estimator `x + tf.s
 SIGN_ALTERNATIVE = "`tf.tanh(k * x)`, or a straight-through estimator `x + tf.stop_gradient(tf.sign(x) - x)`"
 CAST_ALTERNATIVE = "a float dtype (`tf.float32`), or a straight-through estimator where integers are needed"
 NUMPY_ALTERNATIVE = "the same computation in TensorFlow ops, or `tf.py_function` over TensorFlow ops, or a `tf.custom_gradient`"
-
-
-def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.BaseExpression | None:
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    if index < len(positional):
-        return positional[index].value
-    if keyword is not None:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == keyword:
-                return arg.value
-    return None
 
 
 def float_cast(analysis: ModuleAnalysis, node: cst.CSTNode) -> cst.BaseExpression | None:
@@ -94,7 +85,7 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
     name = analysis.qualname(node.func)
     if name is None:
         return None
-    short = "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
+    short = short_name(name)
     first = argument(node, 0, "input") or argument(node, 0, "x")
     if name in ARGMAX:
         return Op(node, f"`{short}`", ARGMAX_ALTERNATIVE, (first,) if first is not None else ())

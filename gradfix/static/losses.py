@@ -13,7 +13,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, Statement, assigned_value, children
+from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value, children
 from gradfix.static.api import (
     ACCURACY_FUNCTIONS,
     ARGMAX,
@@ -29,13 +29,13 @@ from gradfix.static.api import (
     SPARSE,
     TF_NN_LOSSES,
     integer_dtype,
+    short_name,
 )
 from gradfix.static.gradpath import (
     STOP,
     PathContext,
     Taint,
     all_contexts,
-    argument,
     float_cast,
     path_values,
     walk_expression,
@@ -164,11 +164,11 @@ def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> 
                 return inner, "`one_hot(argmax(...))`", source, "same"
         return None
     if name in ARGMAX:
-        return expression, f"`{_short(name)}`", first, "labels"
+        return expression, f"`{short_name(name)}`", first, "labels"
     if name in ROUNDING and name.rsplit(".", 1)[-1] in ("round", "rint"):
-        return expression, f"`{_short(name)}`", first, "same"
+        return expression, f"`{short_name(name)}`", first, "same"
     if name in COMPARISON_CALLS and name.rsplit(".", 1)[-1] in ("greater", "greater_equal"):
-        return expression, f"`{_short(name)}`", first, "threshold"
+        return expression, f"`{short_name(name)}`", first, "threshold"
     if name in CASTS and integer_dtype(analysis, argument(expression, 1, "dtype")):
         return expression, "an integer cast", first, "cast"
     return None
@@ -202,10 +202,6 @@ def _helper_prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpressi
 def _last_axis(analysis: ModuleAnalysis, call: cst.Call) -> bool:
     axis = argument(call, 1, "axis")
     return axis is None or analysis.code(axis) in ("-1", "1")
-
-
-def _short(name: str) -> str:
-    return "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
 
 
 def _fixable(kind: str, shape: str) -> bool:

@@ -15,6 +15,7 @@ from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, TapeB
 from gradfix.static.api import NOT_FORWARD, NOT_FORWARD_WORDS, NOT_LAYER_MODULES, VARIABLE_LISTS, VARIABLE_MAKERS
 from gradfix.static.names import copied_iterable, dotted
 
+
 @dataclass(frozen=True)
 class Owner:
     """What a gradient's sources belong to: a model or layer (``model``, ``self.generator``) or a variable (``w``)."""
