@@ -815,12 +815,10 @@ def _compute_where_read(site, line: int, name: str | None) -> Iterator:
     import libcst.matchers as m
 
     statement = site.statement_at(line)
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = lone_assignment(statement)
+    if assigned is None:
         return
-    assign = statement.body[0]
-    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
-        return
-    bound = assign.targets[0].target.value
+    bound, value = assigned
     if name is not None and bound != name:
         return
     for function in list(site.nodes(cst.Lambda)) + list(site.nodes(cst.FunctionDef)):
@@ -833,7 +831,7 @@ def _compute_where_read(site, line: int, name: str | None) -> Iterator:
         if isinstance(function, cst.Lambda):
             if not (isinstance(body, cst.Name) and body.value == bound):
                 continue
-            new = function.with_changes(body=assign.value)
+            new = function.with_changes(body=value)
         else:
             if not isinstance(body, cst.IndentedBlock):
                 continue
