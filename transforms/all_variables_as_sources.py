@@ -9,18 +9,9 @@ import libcst as cst
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, children
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, assigned_value, children
+from gradfix.static.api import MODEL_LOADERS, SEEDED_STATE_LAYERS, TRAINABLE_OF, WEIGHTED_STATE_LAYERS
 from gradfix.static.names import copied_iterable, dotted
-
-TRAINABLE = {"variables": "trainable_variables", "weights": "trainable_weights"}
-# Layers with non-trainable weights, in ``.weights`` and ``.variables`` alike.
-WEIGHTED_STATE = {"BatchNormalization", "SyncBatchNormalization", "Normalization"}
-# Layers with a random seed state (Keras 3), which is in ``.variables`` but not in ``.weights``.
-SEEDED_STATE = {
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
-}
-LOADERS = ("keras.models.load_model", "keras.saving.load_model", "tensorflow.saved_model.load")
 
 
 class AllVariablesAsSources(Rule):
@@ -310,7 +301,7 @@ optimizer.apply_gradients(zip(grads, model.trainable_variables))
                         related,
                     )
                 replacements.update({z: _trainable(z) for z in zipped})
-        new_names = sorted({TRAINABLE[a.attr.value] for a in attributes})
+        new_names = sorted({TRAINABLE_OF[a.attr.value] for a in attributes})
         return Report(
             gradient.node,
             message,
@@ -353,12 +344,12 @@ def _instance_of(analysis: ModuleAnalysis, source: cst.BaseExpression, classes: 
 
 def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool, within: cst.CSTNode | None = None) -> cst.CSTNode | None:
     """The first sign, in this module (or in ``within``), of a variable no gradient reaches (seed states count if ``seeds``)."""
-    stateful = WEIGHTED_STATE | SEEDED_STATE if seeds else WEIGHTED_STATE
+    stateful = WEIGHTED_STATE_LAYERS | SEEDED_STATE_LAYERS if seeds else WEIGHTED_STATE_LAYERS
     for call in analysis.calls(within):
         qualname = analysis.qualname(call.func) or ""
         if qualname.startswith("keras.") and qualname.split(".")[-1] in stateful:
             return call
-        if qualname.startswith("keras.applications.") or qualname in LOADERS:
+        if qualname.startswith("keras.applications.") or qualname in MODEL_LOADERS:
             return call
         if any(arg.keyword is not None and arg.keyword.value == "trainable" and dotted(arg.value) == "False" for arg in call.args):
             return call
@@ -372,7 +363,7 @@ def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool, within: cst.CSTN
 def _all_variables(analysis: ModuleAnalysis, sources: cst.BaseExpression) -> list[cst.Attribute]:
     """The ``x.variables`` / ``x.weights`` the sources are made of."""
     if isinstance(sources, cst.Attribute):
-        if sources.attr.value in TRAINABLE and analysis.qualname(sources) is None:
+        if sources.attr.value in TRAINABLE_OF and analysis.qualname(sources) is None:
             return [sources]
         return []
     if isinstance(sources, (cst.List, cst.Tuple)):
@@ -386,7 +377,7 @@ def _all_variables(analysis: ModuleAnalysis, sources: cst.BaseExpression) -> lis
 
 
 def _trainable(attribute: cst.Attribute) -> cst.Attribute:
-    return attribute.with_changes(attr=cst.Name(TRAINABLE[attribute.attr.value]))
+    return attribute.with_changes(attr=cst.Name(TRAINABLE_OF[attribute.attr.value]))
 
 
 def _holder(analysis: ModuleAnalysis, gradient: GradientCall, name: str) -> cst.Assign | None:
@@ -394,17 +385,10 @@ def _holder(analysis: ModuleAnalysis, gradient: GradientCall, name: str) -> cst.
     if at is None:
         return None
     definitions = analysis.reaching_definitions(name, at, gradient.scope)
-    if len(definitions) != 1 or not isinstance(definitions[0].node, cst.SimpleStatementLine):
-        return None
-    for small in definitions[0].node.body:
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(small.targets[0].target, cst.Name)
-            and small.targets[0].target.value == name
-        ):
-            return small
-    return None
+    value = assigned_value(definitions[0].node, name) if len(definitions) == 1 else None
+    holder = analysis.parent(value) if value is not None else None
+    # the fix rewrites the value: with another target beside the name, it would change that one too
+    return holder if isinstance(holder, cst.Assign) and len(holder.targets) == 1 else None
 
 
 def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: GradientCall) -> bool:

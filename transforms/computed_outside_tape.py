@@ -9,7 +9,7 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
 
 
 class ComputedOutsideTape(Rule):
@@ -626,7 +626,7 @@ def _breaks_after(analysis, after: list[Statement], inside: list[Statement], mov
     for statement in after:
         if not statement.read & carried and not tapeflow.references(analysis, statement, sources):
             continue
-        assigned = tapeflow.assignment(statement.node)
+        assigned = lone_assignment(statement.node)
         if assigned is not None and isinstance(assigned[1], cst.Name):
             carried |= statement.assigned  # a mere alias keeps the recorded tensor
             continue
@@ -816,12 +816,10 @@ def _compute_where_read(site, line: int, name: str | None) -> Iterator:
     import libcst.matchers as m
 
     statement = site.statement_at(line)
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+    assigned = lone_assignment(statement)
+    if assigned is None:
         return
-    assign = statement.body[0]
-    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
-        return
-    bound = assign.targets[0].target.value
+    bound, value = assigned
     if name is not None and bound != name:
         return
     for function in list(site.nodes(cst.Lambda)) + list(site.nodes(cst.FunctionDef)):
@@ -834,7 +832,7 @@ def _compute_where_read(site, line: int, name: str | None) -> Iterator:
         if isinstance(function, cst.Lambda):
             if not (isinstance(body, cst.Name) and body.value == bound):
                 continue
-            new = function.with_changes(body=assign.value)
+            new = function.with_changes(body=value)
         else:
             if not isinstance(body, cst.IndentedBlock):
                 continue

@@ -10,28 +10,18 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.bindings import values_of, walk
 from gradfix.static.sources import source_elements
-from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
-
-_MODEL_BASES = {
-    "keras.Model", "keras.models.Model", "keras.Layer", "keras.layers.Layer", "keras.engine.base_layer.Layer",
-    "keras.layers.layer.Layer", "keras.models.model.Model", "keras.engine.training.Model", "tensorflow.Module",
-}
-# Layers without variables: leaving one uncalled costs no gradient.
-_WEIGHTLESS = {
-    "Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "Concatenate", "Dot", "Dropout", "ELU",
-    "Flatten", "GaussianDropout", "GaussianNoise", "Identity", "InputLayer", "Lambda", "LeakyReLU", "Masking",
-    "Maximum", "Minimum", "Multiply", "Permute", "ReLU", "RepeatVector", "Reshape", "Rescaling", "Resizing",
-    "Softmax", "Subtract", "CenterCrop", "Normalization", "StringLookup", "IntegerLookup", "TextVectorization",
-    "Discretization", "HashedCrossing", "Hashing", "CategoryEncoding",
-}
-_WEIGHTLESS_PREFIXES = ("Dropout", "SpatialDropout", "Cropping", "ZeroPadding", "UpSampling", "Random")
-_WEIGHTLESS_SUFFIXES = ("Pooling1D", "Pooling2D", "Pooling3D", "Dropout")
-# Touching a layer through these does not run it.
-_NOT_A_CALL = {
-    "trainable_variables", "trainable_weights", "variables", "weights", "non_trainable_variables",
-    "non_trainable_weights", "build", "built", "kernel", "bias", "name", "summary", "count_params",
-    "get_weights", "set_weights",
-}
+from gradfix.static.api import (
+    DYNAMIC_ATTRIBUTE_CALLS,
+    DYNAMIC_ATTRIBUTE_METHODS,
+    DYNAMIC_ATTRIBUTES,
+    LAYER_BASES,
+    LAYER_WEIGHTS,
+    NOT_A_LAYER_CALL,
+    SEQUENTIAL,
+    WEIGHTLESS_LAYER_PREFIXES,
+    WEIGHTLESS_LAYER_SUFFIXES,
+    WEIGHTLESS_LAYERS,
+)
 
 
 class LayerNeverCalled(Rule):
@@ -306,7 +296,7 @@ grads = tape.gradient(loss, dense.trainable_variables)
             for part in source_elements(analysis, call.sources):
                 if not (
                     isinstance(part, cst.Attribute)
-                    and part.attr.value in _NOT_A_CALL
+                    and part.attr.value in NOT_A_LAYER_CALL
                     and isinstance(part.value, cst.Name)
                 ):
                     continue
@@ -349,7 +339,7 @@ def _keras_classes(analysis: ModuleAnalysis) -> list[cst.ClassDef]:
             for base in class_node.bases:
                 qualname = analysis.qualname(base.value)
                 local = isinstance(base.value, cst.Name) and base.value.value in names
-                if qualname in _MODEL_BASES or local:
+                if qualname in LAYER_BASES or local:
                     found.append(class_node)
                     names.add(class_node.name.value)
                     changed = True
@@ -415,14 +405,14 @@ def _makes_weighted_layer(analysis: ModuleAnalysis, node: cst.BaseExpression, lo
     if isinstance(node.func, cst.Name) and node.func.value in {c.name.value for c in local_classes}:
         return True
     qualname = analysis.qualname(node.func) or ""
-    if qualname in {"keras.Sequential", "keras.models.Sequential"}:
+    if qualname in SEQUENTIAL:
         return True
     if not qualname.startswith(("keras.layers.", "keras.applications.")):
         return False
     last = qualname.rsplit(".", 1)[-1]
-    if not last[:1].isupper() or last in _WEIGHTLESS:
+    if not last[:1].isupper() or last in WEIGHTLESS_LAYERS:
         return False
-    return not (last.startswith(_WEIGHTLESS_PREFIXES) or last.endswith(_WEIGHTLESS_SUFFIXES))
+    return not (last.startswith(WEIGHTLESS_LAYER_PREFIXES) or last.endswith(WEIGHTLESS_LAYER_SUFFIXES))
 
 
 def _attribute_used(analysis: ModuleAnalysis, attribute: str) -> bool:
@@ -458,17 +448,14 @@ def _name_used(analysis: ModuleAnalysis, name: str) -> bool:
         if isinstance(parent, cst.Attribute):
             if parent.attr is node:
                 continue
-            if parent.value is node and parent.attr.value in _NOT_A_CALL:
-                if parent.attr.value in _WEIGHTS and not _in_sources(analysis, parent):
+            if parent.value is node and parent.attr.value in NOT_A_LAYER_CALL:
+                if parent.attr.value in LAYER_WEIGHTS and not _in_sources(analysis, parent):
                     return True  # `tf.matmul(x, dense.kernel)` takes the weight into the computation without a call
                 continue
         if isinstance(parent, cst.Arg) and parent.keyword is node:
             continue
         return True
     return False
-
-
-_WEIGHTS = {"kernel", "bias"}
 
 
 def _in_sources(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:

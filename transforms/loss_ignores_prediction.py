@@ -9,11 +9,10 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lone_assignment, names_read
+from gradfix.static.api import KERAS_MODELS
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
-
-KERAS_MODELS = {"keras.Model", "keras.Sequential", "keras.models.Model", "keras.models.Sequential"}
 
 
 class LossIgnoresPrediction(Rule):
@@ -607,7 +606,7 @@ def train_step(x, y):
 
         findings = []
         for statement in recorded:
-            assigned = tapeflow.assignment(statement.node)
+            assigned = lone_assignment(statement.node)
             if assigned is None:
                 continue
             prediction, value = assigned
@@ -689,7 +688,7 @@ def _intermediates(analysis, prediction_statement, prediction_call, source, flow
     for statement in flow:
         if not opened < statement.index <= closed:
             continue
-        assigned = tapeflow.assignment(statement.node)
+        assigned = lone_assignment(statement.node)
         value = assigned[1] if assigned is not None else None
         for layer_call in analysis.calls(tapeflow.statement_code(statement.node)):
             if layer_call is not value and _is_layer_of(layer_call.func, source):
@@ -720,11 +719,11 @@ def _variable_prediction(analysis, statement: Statement, recorded: list[Statemen
     unreached = [o for o in variables if o in used and o not in reached]
     if not unreached:
         return [], []
-    prediction = tapeflow.assignment(statement.node)[0]
+    prediction = lone_assignment(statement.node)[0]
     flow_indices = {s.index for s in flow}
     found = []
     for step in upstream:
-        assigned = tapeflow.assignment(step.node)
+        assigned = lone_assignment(step.node)
         if assigned is not None and step.index in flow_indices:
             found.append(_Intermediate(assigned[0], step, f"computed on the way to `{prediction}`", False))
     return unreached, found
@@ -782,7 +781,7 @@ def _model_of_prediction(analysis: ModuleAnalysis, call: cst.Call, prediction: c
     definitions = analysis.reaching_definitions(prediction.value, at, analysis.scope_of(call))
     if len(definitions) != 1:
         return None
-    assigned = tapeflow.assignment(definitions[0].node)
+    assigned = lone_assignment(definitions[0].node)
     if assigned is None or not isinstance(assigned[1], cst.Call):
         return None
     return dotted(assigned[1].func)
@@ -796,7 +795,7 @@ def _network_names(analysis: ModuleAnalysis) -> set[str]:
     }
     names = set()
     for statement in analysis.module.body:
-        assigned = tapeflow.assignment(statement)
+        assigned = lone_assignment(statement)
         if assigned is None or not isinstance(assigned[1], cst.Call):
             continue
         qualname = analysis.qualname(assigned[1].func) or ""
@@ -819,7 +818,7 @@ def _is_partial_network_call(call: cst.Call, full_models: set[str], constructed:
 def _use_prediction_in_loss(analysis: ModuleAnalysis, function: cst.FunctionDef, partial: list[cst.Call], y_pred: str):
     call = partial[0]
     line = analysis.statement_of(call)
-    assigned = tapeflow.assignment(line)
+    assigned = lone_assignment(line)
     statements = analysis.statements(function)
     if assigned is not None and assigned[1] is call and analysis.parent(line) is function.body:
         name = assigned[0]

@@ -8,10 +8,18 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.api import (
+    FLOAT_BY_DEFAULT,
+    FRESH_TENSOR_MAKERS,
+    TENSOR_CONVERTERS,
+    VARIABLE_LISTS,
+    VARIABLE_MAKERS,
+    dtype_name,
+    integer_dtype,
+)
 from gradfix.static.names import dotted
 from gradfix.static.sources import source_elements
 from gradfix.static.bindings import (
-    VARIABLE_MAKERS,
     bindings,
     ever_bound_in_scope,
     is_false,
@@ -24,24 +32,6 @@ from gradfix.static.bindings import (
 )
 
 TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
-
-# Calls that make a fresh tensor with no recorded history, wherever they run.
-_FRESH = {
-    "tensorflow.constant", "tensorflow.zeros", "tensorflow.ones", "tensorflow.fill", "tensorflow.eye",
-    "tensorflow.linspace", "tensorflow.random.normal", "tensorflow.random.uniform",
-    "tensorflow.random.truncated_normal", "tensorflow.random.stateless_normal",
-    "tensorflow.random.stateless_uniform", "keras.random.normal", "keras.random.uniform",
-    "keras.ops.zeros", "keras.ops.ones", "numpy.random.normal",
-}
-# Calls whose result is a plain tensor when made before the tape opens, and whatever
-# their argument is when made inside it.
-_CONVERTERS = {
-    "tensorflow.convert_to_tensor", "keras.ops.convert_to_tensor", "tensorflow.cast", "tensorflow.reshape",
-    "tensorflow.expand_dims", "tensorflow.identity", "tensorflow.stack", "tensorflow.concat",
-    "tensorflow.transpose", "tensorflow.squeeze", "tensorflow.image.resize",
-}
-_VARIABLE_LISTS = {"trainable_variables", "trainable_weights", "variables", "weights"}
-_FLOAT_DEFAULT = _FRESH - {"tensorflow.constant", "tensorflow.fill", "numpy.random.normal"}
 
 
 class MissingWatch(Rule):
@@ -619,9 +609,9 @@ def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | 
         qualname = analysis.qualname(node.func)
         if qualname in VARIABLE_MAKERS:
             return VARIABLE, node
-        if qualname in _FRESH:
+        if qualname in FRESH_TENSOR_MAKERS:
             return (INTEGER if _integer_call(analysis, node, qualname) else TENSOR), node
-        if qualname in _CONVERTERS:
+        if qualname in TENSOR_CONVERTERS:
             if _integer_call(analysis, node, qualname):
                 return INTEGER, node
             inside = tape is not None and analysis.is_inside(node, tape.node)
@@ -631,7 +621,7 @@ def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | 
             return _kind(analysis, argument, tape, depth - 1) if argument is not None else (None, node)
         return None, node
     if isinstance(node, cst.Attribute):
-        if node.attr.value in _VARIABLE_LISTS:
+        if node.attr.value in VARIABLE_LISTS:
             return VARIABLE, node
         if isinstance(node.value, cst.Name) and node.value.value == "self":
             return _kind_of_attribute(analysis, node, tape, depth)
@@ -742,19 +732,16 @@ def _is_dataset(analysis: ModuleAnalysis, node: cst.BaseExpression | None, depth
 def _integer_call(analysis: ModuleAnalysis, call: cst.Call, qualname: str) -> bool:
     dtype = parameter(analysis, call, "dtype")
     if dtype is not None:
-        return _is_integer_dtype(analysis, dtype)
-    if qualname in _FLOAT_DEFAULT or qualname in _CONVERTERS:
+        return _no_gradient_dtype(analysis, dtype)
+    if qualname in FLOAT_BY_DEFAULT or qualname in TENSOR_CONVERTERS:
         return False
     value = positional(call, 0)
     return value is not None and _integer_literal(value)
 
 
-def _is_integer_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
-    name = analysis.qualname(dtype) or ""
-    if isinstance(dtype, cst.SimpleString):
-        name = dtype.evaluated_value if isinstance(dtype.evaluated_value, str) else ""
-    last = name.rsplit(".", 1)[-1]
-    return last.startswith(("int", "uint")) or last in {"bool", "string"}
+def _no_gradient_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
+    """Integers and booleans, and strings: a watch gives none of them a gradient, so no watch is missing."""
+    return integer_dtype(analysis, dtype) or dtype_name(analysis, dtype) == "string"
 
 
 def _integer_literal(node: cst.BaseExpression) -> bool:

@@ -8,9 +8,9 @@ from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.api import ELEMENTWISE, OP_FUNCTIONS
 from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_sources
 from gradfix.static.losses import fed_losses
-from gradfix.transforms.numpy_in_gradient_path import ELEMENTWISE
 
 
 class NonDifferentiableOp(Rule):
@@ -294,12 +294,6 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
 
 # --------------------------------------------------------------------------- repairs from a run
 
-# The op the run saw, and the function names that run it.
-_OP_FUNCTIONS = {
-    "Round": {"round"}, "Rint": {"rint"}, "Floor": {"floor"}, "Ceil": {"ceil"}, "Sign": {"sign"},
-    "ArgMax": {"argmax"}, "ArgMin": {"argmin"}, "Cast": {"cast"}, "EagerPyFunc": {"numpy_function"},
-    "Greater": {"cast"}, "GreaterEqual": {"cast"}, "Less": {"cast"}, "LessEqual": {"cast"},
-}
 _SIMPLE = (cst.Name, cst.Attribute, cst.Subscript)
 _STE_REASON = ("a straight-through estimator: the forward value is unchanged, but the backward pass treats the "
                "operation as the identity, which changes what the model learns from")
@@ -334,7 +328,7 @@ def repair_non_differentiable(site) -> Iterator:
         statement = site.statement_at(line)
         if statement is None:
             continue
-        for call in _call_named(statement, _OP_FUNCTIONS.get(op, set())):
+        for call in _call_named(statement, OP_FUNCTIONS.get(op, set())):
             args = [a for a in call.args if a.keyword is None]
             if not args:
                 continue

@@ -9,13 +9,18 @@ from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
-from gradfix.static.bindings import VARIABLE_MAKERS, is_false, keyword, parameter, positional, values_of, walk
+from gradfix.static.api import (
+    ALL_VARIABLE_LISTS,
+    CONSTANT_MAKERS,
+    INTEGER_DTYPES,
+    RANGE,
+    TRAINABLE_VARIABLE_LISTS,
+    VARIABLE_MAKERS,
+    integer_dtype,
+)
+from gradfix.static.bindings import is_false, keyword, parameter, positional, values_of, walk
 from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
-
-_ALL_VARIABLES = {"variables", "weights", "non_trainable_variables", "non_trainable_weights"}
-_TRAINABLE_VARIABLES = {"trainable_variables", "trainable_weights"}
-_INTEGER_MAKERS = {"tensorflow.constant", "tensorflow.zeros", "tensorflow.ones", "tensorflow.fill", "tensorflow.range"}
 
 
 class NonTrainableSource(Rule):
@@ -254,7 +259,7 @@ grads = tape.gradient(loss, [counts])
                 continue
             parts = source_elements(analysis, call.sources)
             for part in parts:
-                if isinstance(part, cst.Attribute) and part.attr.value in _ALL_VARIABLES | _TRAINABLE_VARIABLES:
+                if isinstance(part, cst.Attribute) and part.attr.value in ALL_VARIABLE_LISTS:
                     yield from self._frozen_owner(analysis, call, part, alone=len(parts) == 1)
                 elif isinstance(part, (cst.Name, cst.Attribute)):
                     yield from self._variable(analysis, call, part)
@@ -310,7 +315,7 @@ grads = tape.gradient(loss, [counts])
         if freezing is None:
             return
         attribute = part.attr.value
-        if attribute in _TRAINABLE_VARIABLES:
+        if attribute in TRAINABLE_VARIABLE_LISTS:
             if not alone:
                 return  # a frozen base listed with a head: an empty list, nothing lost
             yield Report(
@@ -349,27 +354,19 @@ def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.Bas
     """"literal" for ``tf.Variable(0)``, "dtype" for an integer dtype or integer tensor; None for floats or unknown."""
     dtype = parameter(analysis, made, "dtype")
     if dtype is not None:
-        return "dtype" if _is_integer_dtype(analysis, dtype) else None
+        return "dtype" if integer_dtype(analysis, dtype) else None
     if initial is None:
         return None
     if _integer_literal(initial):
         return "literal" if all(n.value.isdigit() for n in walk(initial, cst.Integer)) else "dtype"
-    if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in _INTEGER_MAKERS:
+    if isinstance(initial, cst.Call) and analysis.qualname(initial.func) in CONSTANT_MAKERS | {RANGE}:
         inner_dtype = parameter(analysis, initial, "dtype")
         if inner_dtype is not None:
-            return "dtype" if _is_integer_dtype(analysis, inner_dtype) else None
-        if analysis.qualname(initial.func) in {"tensorflow.constant", "tensorflow.range"}:
+            return "dtype" if integer_dtype(analysis, inner_dtype) else None
+        if analysis.qualname(initial.func) in {"tensorflow.constant", RANGE}:
             value = positional(initial, 0)
             return "dtype" if value is not None and _integer_literal(value) else None
     return None
-
-
-def _is_integer_dtype(analysis: ModuleAnalysis, dtype: cst.BaseExpression) -> bool:
-    name = analysis.qualname(dtype) or ""
-    if isinstance(dtype, cst.SimpleString) and isinstance(dtype.evaluated_value, str):
-        name = dtype.evaluated_value
-    last = name.rsplit(".", 1)[-1]
-    return last.startswith(("int", "uint")) or last == "bool"
 
 
 def _integer_literal(node: cst.BaseExpression) -> bool:
@@ -434,9 +431,6 @@ def _loop_variable_of_layers(analysis: ModuleAnalysis, assign: cst.Assign, targe
 
 # --------------------------------------------------------------------------- repairs from a run
 
-_INTEGER_DTYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
-
-
 class _FloatDtypes(cst.CSTTransformer):
     """Integer literals as floats and integer dtypes as float32, in the expressions it visits."""
 
@@ -451,13 +445,13 @@ class _FloatDtypes(cst.CSTTransformer):
         return cst.Float(updated.value + ".0")
 
     def leave_Attribute(self, original, updated):
-        if updated.attr.value in _INTEGER_DTYPES and dotted(updated.value) in ("tf", "tensorflow", "np", "numpy", "tf.dtypes"):
+        if updated.attr.value in INTEGER_DTYPES and dotted(updated.value) in ("tf", "tensorflow", "np", "numpy", "tf.dtypes"):
             self.changed += 1
             return updated.with_changes(attr=cst.Name("float32"))
         return updated
 
     def leave_SimpleString(self, original, updated):
-        if updated.value.strip("'\"") in _INTEGER_DTYPES:
+        if updated.value.strip("'\"") in INTEGER_DTYPES:
             self.changed += 1
             quote = updated.value[0]
             return cst.SimpleString(f"{quote}float32{quote}")

@@ -10,6 +10,16 @@ from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.api import (
+    ARRAY_METHODS,
+    ARRAY_TO_TENSOR,
+    CONVERSIONS,
+    DISPLAY_CALLS,
+    ELEMENTWISE,
+    NUMPY_NON_DIFFERENTIABLE,
+    REDUCTIONS,
+    TENSOR_ATTRIBUTES,
+)
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.tree import walk
 from gradfix.static.carrying import (
@@ -21,36 +31,6 @@ from gradfix.static.carrying import (
     carrying_parameters,
 )
 from gradfix.static.names import dotted
-
-# NumPy functions with a TensorFlow twin that takes the same positional arguments and computes the same values.
-ELEMENTWISE = {
-    "square": "square", "sqrt": "sqrt", "exp": "exp", "log": "math.log", "log1p": "math.log1p",
-    "expm1": "math.expm1", "abs": "abs", "absolute": "abs", "tanh": "tanh", "sin": "sin", "cos": "cos",
-    "negative": "negative", "reciprocal": "math.reciprocal", "maximum": "maximum", "minimum": "minimum",
-    "power": "pow", "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
-    "matmul": "matmul", "clip": "clip_by_value", "where": "where", "reshape": "reshape",
-    "transpose": "transpose", "squeeze": "squeeze", "expand_dims": "expand_dims", "stack": "stack",
-}
-# Reductions: NumPy's (a, axis, ..., keepdims=) against TensorFlow's (input, axis, keepdims).
-REDUCTIONS = {
-    "mean": "reduce_mean", "sum": "reduce_sum", "max": "reduce_max", "amax": "reduce_max",
-    "min": "reduce_min", "amin": "reduce_min", "prod": "reduce_prod", "std": "math.reduce_std",
-    "var": "math.reduce_variance",
-}
-# Array methods that follow ``.numpy()``: ``t.numpy().mean(axis=1)``.
-ARRAY_METHODS = {"mean", "sum", "max", "min", "prod", "std", "var"}
-# Turning a tensor into an array (and nothing else).
-CONVERSIONS = {"array", "asarray", "float32", "float64"}
-# Ops that have no gradient in TensorFlow either: other rules (GF008, GF009) explain them.
-NON_DIFFERENTIABLE = {
-    "argmax", "argmin", "round", "around", "rint", "sign", "floor", "ceil", "equal", "not_equal",
-    "greater", "greater_equal", "less", "less_equal", "isnan", "isfinite", "argsort", "unique",
-    "count_nonzero", "any", "all", "shape", "size", "ndim", "zeros_like", "ones_like", "random",
-}
-# what a tensor offers as an array would: `loss.numpy()` after the gradient reads a tensor as readily as a copy
-TENSOR_ATTRIBUTES = {"shape", "dtype", "ndim", "numpy"}
-REBUILDERS = ("tensorflow.constant", "tensorflow.convert_to_tensor")
-QUIET_CALLS = {"print", "tensorflow.print", "str", "repr", "format"}
 
 
 class NumpyInGradientPath(Rule):
@@ -468,14 +448,14 @@ class _Checker:
     def _report(self, call: cst.Call) -> Report | None:
         region = self.region
         qualname = self.analysis.qualname(call.func)
-        if qualname in REBUILDERS:
+        if qualname in ARRAY_TO_TENSOR:
             inner = _first_positional(call)
             if inner is not None and self._conversion(inner) is not None:
                 return self._rebuilt(call, inner)
             return None
         if self._conversion(call) is not None:
             parent = self._call_parent(call)
-            if parent is not None and self.analysis.qualname(parent.func) in REBUILDERS:
+            if parent is not None and self.analysis.qualname(parent.func) in ARRAY_TO_TENSOR:
                 return None  # reported as the rebuilding call
             method = self._array_method_call(call)
             if method is not None:
@@ -483,7 +463,7 @@ class _Checker:
             return self._dropped_conversion(call)
         if qualname is not None and qualname.startswith("numpy."):
             function = qualname[len("numpy."):]
-            if function in NON_DIFFERENTIABLE or function.split(".")[0] == "random":
+            if function in NUMPY_NON_DIFFERENTIABLE or function.split(".")[0] == "random":
                 return None
             if not any(region.carries(arg.value) for arg in call.args):
                 return None
@@ -606,7 +586,7 @@ class _Checker:
                 continue
             for use in _name_nodes(later.node, name):
                 rebuild = self._call_parent(use)
-                if rebuild is not None and self.analysis.qualname(rebuild.func) in REBUILDERS and len(rebuild.args) == 1:
+                if rebuild is not None and self.analysis.qualname(rebuild.func) in ARRAY_TO_TENSOR and len(rebuild.args) == 1:
                     rebuilds[rebuild] = use
         return rebuilds
 
@@ -618,7 +598,7 @@ class _Checker:
                 return False
             if isinstance(ancestor, cst.Call):
                 name = self.analysis.qualname(ancestor.func) or dotted(ancestor.func) or ""
-                if name in QUIET_CALLS or name.startswith("logging.") or name.split(".")[-1] in {"info", "debug", "warning"}:
+                if name in DISPLAY_CALLS or name.startswith("logging.") or name.split(".")[-1] in {"info", "debug", "warning"}:
                     return True
         return False
 

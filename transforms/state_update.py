@@ -11,19 +11,8 @@ from gradfix.categories import STATE_UPDATE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.api import ASSIGN_METHODS, LOSS_ARGUMENTS, METRIC_LOSS
 from gradfix.static.names import dotted
-
-ASSIGN_METHODS = {"assign": "{new}", "assign_add": "{old} + ({new})", "assign_sub": "{old} - ({new})"}
-# Keras metrics with a loss of the same meaning (the metric averages it over batches; the loss is the batch's).
-METRIC_LOSS = {
-    "MeanSquaredError": "MeanSquaredError", "MeanAbsoluteError": "MeanAbsoluteError",
-    "MeanAbsolutePercentageError": "MeanAbsolutePercentageError",
-    "MeanSquaredLogarithmicError": "MeanSquaredLogarithmicError", "BinaryCrossentropy": "BinaryCrossentropy",
-    "CategoricalCrossentropy": "CategoricalCrossentropy", "SparseCategoricalCrossentropy": "SparseCategoricalCrossentropy",
-    "KLDivergence": "KLDivergence", "Poisson": "Poisson", "Hinge": "Hinge", "SquaredHinge": "SquaredHinge",
-    "CategoricalHinge": "CategoricalHinge", "LogCoshError": "LogCosh", "CosineSimilarity": "CosineSimilarity",
-}
-LOSS_ARGUMENTS = {"from_logits", "label_smoothing", "axis", "ignore_class"}
 
 
 class StateUpdateInForwardPath(Rule):

@@ -7,8 +7,8 @@ import libcst as cst
 from gradfix.categories import STOP_GRADIENT
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, SourceFlow, all_contexts, argument, cuts_of_kind, describe_sources
+from gradfix.static.analysis import ModuleAnalysis, argument, lone_assignment
+from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, SourceFlow, all_contexts, cuts_of_kind, describe_sources
 
 
 class StrayStopGradient(Rule):
@@ -426,11 +426,8 @@ def train_step(x, y):
 
 def _self_assignment(analysis: ModuleAnalysis, call: cst.Call, stopped: cst.BaseExpression) -> cst.SimpleStatementLine | None:
     """The line ``x = tf.stop_gradient(x)``, which the fix removes rather than leaving ``x = x``."""
-    assign = analysis.parent(call)
-    line = analysis.parent(assign) if assign is not None else None
-    if not (isinstance(assign, cst.Assign) and isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
-        return None
-    if len(assign.targets) == 1 and isinstance(stopped, cst.Name) and isinstance(assign.targets[0].target, cst.Name):
-        if assign.targets[0].target.value == stopped.value:
-            return line
+    line = analysis.statement_of(call)
+    assigned = lone_assignment(line)
+    if assigned is not None and assigned[1] is call and isinstance(stopped, cst.Name) and assigned[0] == stopped.value:
+        return line
     return None

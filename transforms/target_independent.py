@@ -12,12 +12,10 @@ from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, names_read
-from gradfix.static.names import dotted
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, lone_assignment, names_read
+from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
 
-_CONSTANT_MAKERS = {"tensorflow.constant", "tensorflow.ones", "tensorflow.zeros", "tensorflow.fill"}
 # library code that computes only from its arguments: what it returns reaches a variable only through them
-_LIBRARIES = ("tensorflow.", "numpy.", "keras.")
 _PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}
 
 
@@ -261,7 +259,7 @@ dy_dx = tape.gradient(y, x)
             value = assign.value
             if isinstance(value, (cst.Integer, cst.Float)):
                 return True
-            if isinstance(value, cst.Call) and analysis.qualname(value.func) in _CONSTANT_MAKERS:
+            if isinstance(value, cst.Call) and analysis.qualname(value.func) in CONSTANT_MAKERS:
                 # only literals and imported names (a dtype, under whatever alias), no value of the program's own
                 return all(name in analysis.imports.aliases for arg in value.args for name in names_read(arg.value))
         return False
@@ -296,7 +294,7 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
     closed = tapeflow.last_index_inside(analysis, gradient.tape)
     for statement in analysis.statements(gradient.scope)[opened.index + 1: closed + 1]:
         # `outputs.append(model(x))` changes what `outputs` holds without assigning it
-        if statement.index not in in_flow and statement.read & read and tapeflow.assignment(statement.node) is None:
+        if statement.index not in in_flow and statement.read & read and lone_assignment(statement.node) is None:
             return []
     return sources
 
@@ -312,7 +310,7 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: 
             return False
     for call in m.findall(node, m.Call()):
         qualname = analysis.qualname(call.func) or ""
-        if qualname.startswith(_LIBRARIES):
+        if qualname.startswith(LIBRARY_PREFIXES):
             continue
         if not isinstance(call.func, cst.Name):
             return False
@@ -333,7 +331,7 @@ def _loss_object(analysis: ModuleAnalysis, name: str) -> bool:
     """A module-level name bound only to a Keras loss or metric object."""
     values = [
         assigned[1] for statement in analysis.module.body
-        if (assigned := tapeflow.assignment(statement)) is not None and assigned[0] == name
+        if (assigned := lone_assignment(statement)) is not None and assigned[0] == name
     ]
     return bool(values) and all(
         isinstance(value, cst.Call) and any(part in (analysis.qualname(value.func) or "") for part in (".losses.", ".metrics."))

@@ -17,12 +17,12 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
 from gradfix.model import Span, TextEdit
+from gradfix.static.api import GRADIENT_TAPE
 from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children, index_tree, walk
 
 T = TypeVar("T")
 
-GRADIENT_TAPE = "tensorflow.GradientTape"
 LINE_MARK = "\ue000"  # brackets a line number in a message, for the engine to map to the module's line
 
 
@@ -312,17 +312,17 @@ class ModuleAnalysis:
             func = call.func
             if isinstance(func, cst.Attribute) and func.attr.value == "gradient" and isinstance(func.value, cst.Name):
                 if func.value.value in tape_names:
-                    found.append(self._gradient_call(call, func.value, _call_argument(call, 0, "target"), _call_argument(call, 1, "sources")))
+                    found.append(self._gradient_call(call, func.value, argument(call, 0, "target"), argument(call, 1, "sources")))
                 continue
             helper = self._helper_called(call, helpers)
             if helper is None:
                 continue
             function, (tape_at, target_at, sources_at), offset = helper
             params = _param_names(function)[offset:]
-            tape = _call_argument(call, tape_at, params[tape_at])
+            tape = argument(call, tape_at, params[tape_at])
             if isinstance(tape, cst.Name) and tape.value in tape_names:
-                target = _call_argument(call, target_at, params[target_at]) if target_at is not None else None
-                sources = _call_argument(call, sources_at, params[sources_at]) if sources_at is not None else None
+                target = argument(call, target_at, params[target_at]) if target_at is not None else None
+                sources = argument(call, sources_at, params[sources_at]) if sources_at is not None else None
                 found.append(self._gradient_call(call, tape, target, sources, function))
         return found
 
@@ -364,8 +364,8 @@ class ModuleAnalysis:
                     continue
                 places = []
                 for index, keyword in ((0, "target"), (1, "sources")):
-                    argument = _call_argument(value, index, keyword)
-                    places.append(params.index(argument.value) if isinstance(argument, cst.Name) and argument.value in params else None)
+                    passed = argument(value, index, keyword)
+                    places.append(params.index(passed.value) if isinstance(passed, cst.Name) and passed.value in params else None)
                 if places[0] is not None or places[1] is not None:
                     helpers[function] = (params.index(tape.value), places[0], places[1])
                     break
@@ -473,13 +473,15 @@ def _param_names(function: cst.FunctionDef) -> list[str]:
     return [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
 
 
-def _call_argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.BaseExpression | None:
+    """The argument ``call`` passes at position ``index``, or else by ``keyword``."""
     positional = [a for a in call.args if a.keyword is None and not a.star]
     if index < len(positional):
         return positional[index].value
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
+    if keyword is not None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == keyword:
+                return arg.value
     return None
 
 
@@ -545,6 +547,84 @@ def target_names(target: cst.CSTNode) -> set[str]:
     if isinstance(target, cst.StarredElement):
         return target_names(target.value)
     return set()
+
+
+# --- what a statement assigns --------------------------------------------------------------------
+
+
+@dataclass
+class Binding:
+    """One way a name got its value.
+
+    kind: "value" (``name = value``), "unpacked" (``a, name = value``),
+    "loop" (``for name in value``), "param" (a parameter of ``function``),
+    "augmented" (``name += value``) or "other" (import, def, with ... as).
+    """
+
+    kind: str
+    statement: cst.CSTNode  # the line-level statement that binds the name
+    value: cst.BaseExpression | None = None
+    function: cst.FunctionDef | None = None
+    param: cst.Param | None = None
+
+
+def bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
+    """Every value a line-level statement gives ``name``, with how: tuple unpacking and loops give their whole value."""
+    if isinstance(statement, cst.SimpleStatementLine):
+        found = []
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name) and target.target.value == name:
+                        found.append(Binding("value", statement, small.value))
+                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in target_names(target.target):
+                        found.append(Binding("unpacked", statement, small.value))
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("value", statement, small.value))
+            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
+                found.append(Binding("augmented", statement, small.value))
+        return found or [Binding("other", statement)]
+    if isinstance(statement, cst.For) and name in target_names(statement.target):
+        return [Binding("loop", statement, statement.iter)]
+    return [Binding("other", statement)]
+
+
+def assigned_value(statement: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    """The value of ``name = value`` (``a = name = value`` and ``name: T = value`` too) in a line-level statement."""
+    for binding in bindings_in(statement, name):
+        if binding.kind == "value":
+            return binding.value
+    return None
+
+
+def lone_assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``name = value`` as a line of its own, one target and a bare name: (name, value). Such a line can be
+    moved or rewritten whole without touching any other binding."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    small = statement.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+        return small.targets[0].target.value, small.value
+    return None
+
+
+def statement_values(statement: cst.CSTNode) -> list[cst.CSTNode]:
+    """What the names a statement binds are computed from, whichever name: assigned values, an augmented
+    assignment's target (its old value), a loop's iterable, a ``with``'s items."""
+    values: list[cst.CSTNode] = []
+    if isinstance(statement, cst.SimpleStatementLine):
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                values.append(small.value)
+            elif isinstance(small, cst.AugAssign):
+                values.extend([small.value, small.target])
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                values.append(small.value)
+    elif isinstance(statement, cst.For):
+        values.append(statement.iter)
+    elif isinstance(statement, cst.With):
+        values.extend(item.item for item in statement.items)
+    return values
 
 
 class _StatementLister:

@@ -8,30 +8,12 @@ reads it and then in the module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, children, names_read, target_names
-
-VARIABLE_MAKERS = ("tensorflow.Variable", "keras.Variable", "keras.backend.Variable")
-
-
-@dataclass
-class Binding:
-    """One way a name got its value.
-
-    kind: "value" (``name = value``), "unpacked" (``a, name = value``),
-    "loop" (``for name in value``), "param" (a parameter of ``function``),
-    "augmented" (``name += value``) or "other" (import, def, with ... as).
-    """
-
-    kind: str
-    statement: cst.CSTNode  # the line-level statement that binds the name
-    value: cst.BaseExpression | None = None
-    function: cst.FunctionDef | None = None
-    param: cst.Param | None = None
+from gradfix.static.analysis import Binding, ModuleAnalysis, bindings_in, children, names_read
+from gradfix.static.api import PARAMETER_POSITIONS
 
 
 def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Binding]:
@@ -41,7 +23,7 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
     statement = analysis.statement_index(at)
     if statement is not None:
         for definition in analysis.reaching_definitions(name, statement, scope):
-            found.extend(_bindings_in(definition.node, name))
+            found.extend(bindings_in(definition.node, name))
     if found:
         return found
     if isinstance(scope, cst.FunctionDef):
@@ -53,7 +35,7 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
             return []  # bound only later in the function (or in a loop): too unclear to follow
         for module_statement in analysis.statements(analysis.module):
             if name in module_statement.assigned:
-                found.extend(_bindings_in(module_statement.node, name))
+                found.extend(bindings_in(module_statement.node, name))
         if declared_global:
             # the function's own assignments rebind the module's name: a later call reads what they left
             found.extend(ever_bound_in_scope(analysis, name, scope))
@@ -77,7 +59,7 @@ def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode)
     found: list[Binding] = []
     for statement in analysis.statements(scope):
         if name in statement.assigned:
-            found.extend(_bindings_in(statement.node, name))
+            found.extend(bindings_in(statement.node, name))
     return found
 
 
@@ -86,28 +68,6 @@ def _params(function: cst.FunctionDef) -> Iterator[cst.Param]:
     yield from parameters.posonly_params
     yield from parameters.params
     yield from parameters.kwonly_params
-
-
-def _bindings_in(statement: cst.CSTNode, name: str) -> list[Binding]:
-    if isinstance(statement, cst.SimpleStatementLine):
-        found = []
-        for small in statement.body:
-            if isinstance(small, cst.Assign):
-                for target in small.targets:
-                    if isinstance(target.target, cst.Name) and target.target.value == name:
-                        found.append(Binding("value", statement, small.value))
-                    elif isinstance(target.target, (cst.Tuple, cst.List)) and name in target_names(target.target):
-                        found.append(Binding("unpacked", statement, small.value))
-            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-                found.append(Binding("value", statement, small.value))
-            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-                found.append(Binding("augmented", statement, small.value))
-        return found or [Binding("other", statement)]
-    if isinstance(statement, cst.For) and name in target_names(statement.target):
-        return [Binding("loop", statement, statement.iter)]
-    return [Binding("other", statement)]
-
-
 
 
 def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, attribute: str) -> list[cst.BaseExpression]:
@@ -156,24 +116,12 @@ def positional(call: cst.Call, index: int) -> cst.BaseExpression | None:
     return plain[index] if index < len(plain) else None
 
 
-# Where the constructors and ops gradfix reads take these parameters when they are passed by position.
-_POSITIONS = {
-    "dtype": {
-        "tensorflow.Variable": 6, "keras.Variable": 2, "keras.backend.Variable": 2,
-        "tensorflow.constant": 1, "tensorflow.zeros": 1, "tensorflow.ones": 1, "tensorflow.range": 3,
-        "tensorflow.cast": 1, "tensorflow.dtypes.cast": 1, "tensorflow.convert_to_tensor": 1,
-        "numpy.array": 1, "numpy.asarray": 1, "numpy.zeros": 1, "numpy.ones": 1, "numpy.full": 2,
-    },
-    "trainable": {"tensorflow.Variable": 1, "keras.Variable": 3, "keras.backend.Variable": 3},
-}
-
-
 def parameter(analysis, call: cst.Call, name: str) -> cst.BaseExpression | None:
     """The argument ``call`` gives the parameter ``name`` (``dtype``, ``trainable``), by keyword or by its position."""
     given = keyword(call, name)
     if given is not None:
         return given
-    index = _POSITIONS.get(name, {}).get(analysis.qualname(call.func) or "")
+    index = PARAMETER_POSITIONS.get(name, {}).get(analysis.qualname(call.func) or "")
     return positional(call, index) if index is not None else None
 
 

@@ -22,23 +22,26 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, children
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, argument, children, statement_values
+from gradfix.static.api import (
+    ARGMAX,
+    CASTS,
+    COMPARISON_CALLS,
+    CUSTOM_GRADIENT,
+    NUMPY_FUNCTIONS,
+    PY_FUNCTIONS,
+    ROUNDING,
+    SIGN,
+    STOP_GRADIENT,
+    integer_dtype,
+    short_name,
+)
 from gradfix.static.names import dotted
 from gradfix.static.sources import resolve_sources
 
 STOP = "stop"
 OP = "op"
 BOTH = frozenset({STOP, OP})
-
-STOP_GRADIENT = frozenset({
-    "tensorflow.stop_gradient",
-    "keras.ops.stop_gradient",
-    "keras.backend.stop_gradient",
-})
-
-INTEGER_DTYPES = frozenset({
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
-})
 
 
 @dataclass(frozen=True)
@@ -52,45 +55,12 @@ class Op:
     zero_gradient: bool = False  # tf.sign: a gradient of zeros rather than None
 
 
-def _op_names(*names: str) -> frozenset[str]:
-    prefixes = ("tensorflow.", "tensorflow.math.", "keras.ops.", "keras.backend.")
-    return frozenset(prefix + name for prefix in prefixes for name in names)
-
-
-ARGMAX = _op_names("argmax", "argmin")
-ROUNDING = _op_names("round", "rint", "floor", "ceil")
-SIGN = _op_names("sign")
-COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
-CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast"})
-NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.py_func", "tensorflow.py_func"})
-PY_FUNCTIONS = frozenset({"tensorflow.py_function"})
-
 STEP_ALTERNATIVE = "a smooth step such as `tf.sigmoid(k * (x - threshold))`"
 ARGMAX_ALTERNATIVE = "the probabilities or logits themselves, or `tf.nn.softmax(logits)` where a soft choice is needed"
 ROUND_ALTERNATIVE = "the value itself, or a straight-through estimator `x + tf.stop_gradient(tf.round(x) - x)`"
 SIGN_ALTERNATIVE = "`tf.tanh(k * x)`, or a straight-through estimator `x + tf.stop_gradient(tf.sign(x) - x)`"
 CAST_ALTERNATIVE = "a float dtype (`tf.float32`), or a straight-through estimator where integers are needed"
 NUMPY_ALTERNATIVE = "the same computation in TensorFlow ops, or `tf.py_function` over TensorFlow ops, or a `tf.custom_gradient`"
-
-
-def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.BaseExpression | None:
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    if index < len(positional):
-        return positional[index].value
-    if keyword is not None:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == keyword:
-                return arg.value
-    return None
-
-
-def integer_dtype(analysis: ModuleAnalysis, node: cst.BaseExpression | None) -> bool:
-    if node is None:
-        return False
-    if isinstance(node, cst.SimpleString):
-        return node.evaluated_value in INTEGER_DTYPES
-    name = analysis.qualname(node) or dotted(node) or ""
-    return name.rsplit(".", 1)[-1] in INTEGER_DTYPES and (name.startswith(("tensorflow.", "numpy.", "keras.")) or name in INTEGER_DTYPES)
 
 
 def float_cast(analysis: ModuleAnalysis, node: cst.CSTNode) -> cst.BaseExpression | None:
@@ -115,7 +85,7 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
     name = analysis.qualname(node.func)
     if name is None:
         return None
-    short = "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
+    short = short_name(name)
     first = argument(node, 0, "input") or argument(node, 0, "x")
     if name in ARGMAX:
         return Op(node, f"`{short}`", ARGMAX_ALTERNATIVE, (first,) if first is not None else ())
@@ -387,7 +357,7 @@ class SourceFlow:
         if key in self._definitions:
             return self._definitions[key]
         self._definitions[key] = False  # a loop in the definitions adds nothing
-        result = any(self.carries(value, statement) for value in assigned_values(statement, name))
+        result = any(self.carries(value, statement) for value in statement_values(statement.node))
         self._definitions[key] = result
         return result
 
@@ -423,9 +393,6 @@ def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, sour
     return frozenset(source for source in sources if source.split(".")[0] not in bound)
 
 
-CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient", "keras.ops.custom_gradient"})
-
-
 def is_custom_gradient(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:
     """``@tf.custom_gradient``: the function states its own gradient (a straight-through estimator, say)."""
     return any(
@@ -453,24 +420,6 @@ def called_sources(function: cst.FunctionDef, call: cst.Call, carries: Callable[
         if carries(arg.value):
             sources.add(name)
     return frozenset(sources)
-
-
-def assigned_values(statement: Statement, name: str) -> list[cst.CSTNode]:
-    node = statement.node
-    values: list[cst.CSTNode] = []
-    if isinstance(node, cst.SimpleStatementLine):
-        for small in node.body:
-            if isinstance(small, cst.Assign):
-                values.append(small.value)
-            elif isinstance(small, cst.AugAssign):
-                values.extend([small.value, small.target])
-            elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                values.append(small.value)
-    elif isinstance(node, cst.For):
-        values.append(node.iter)
-    elif isinstance(node, cst.With):
-        values.extend(item.item for item in node.items)
-    return values
 
 
 # --- what cuts the path --------------------------------------------------------------------------
@@ -522,7 +471,7 @@ def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tupl
             if statement.index in seen:
                 continue
             seen.add(statement.index)
-            for value in assigned_values(statement, ""):
+            for value in statement_values(statement.node):
                 pairs.append((value, statement))
         pairs.append((target, at))
     return [(node, at) for node, at in pairs if analysis.is_inside(node, context.region)]

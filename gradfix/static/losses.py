@@ -13,51 +13,34 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, Statement, children
-from gradfix.static.gradpath import (
+from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value, children
+from gradfix.static.api import (
+    ACCURACY_FUNCTIONS,
     ARGMAX,
+    BINARY,
     CASTS,
+    CATEGORICAL,
     COMPARISON_CALLS,
+    KERAS_LOSS_CLASSES,
+    KERAS_LOSS_FUNCTIONS,
+    METRIC,
+    ONE_HOT,
     ROUNDING,
+    SPARSE,
+    TF_NN_LOSSES,
+    integer_dtype,
+    short_name,
+)
+from gradfix.static.gradpath import (
     STOP,
     PathContext,
     SourceFlow,
     all_contexts,
-    argument,
     float_cast,
-    integer_dtype,
     path_values,
     walk_expression,
 )
 from gradfix.static.names import dotted
-
-SPARSE, CATEGORICAL, BINARY, METRIC = "sparse", "categorical", "binary", "metric"
-
-_KERAS_LOSS_FUNCTIONS = {
-    "sparse_categorical_crossentropy": SPARSE,
-    "categorical_crossentropy": CATEGORICAL,
-    "categorical_focal_crossentropy": CATEGORICAL,
-    "binary_crossentropy": BINARY,
-    "binary_focal_crossentropy": BINARY,
-}
-_KERAS_LOSS_CLASSES = {
-    "SparseCategoricalCrossentropy": SPARSE,
-    "CategoricalCrossentropy": CATEGORICAL,
-    "CategoricalFocalCrossentropy": CATEGORICAL,
-    "BinaryCrossentropy": BINARY,
-    "BinaryFocalCrossentropy": BINARY,
-}
-_TF_NN = {
-    "tensorflow.nn.sparse_softmax_cross_entropy_with_logits": SPARSE,
-    "tensorflow.nn.softmax_cross_entropy_with_logits": CATEGORICAL,
-    "tensorflow.nn.softmax_cross_entropy_with_logits_v2": CATEGORICAL,
-    "tensorflow.nn.sigmoid_cross_entropy_with_logits": BINARY,
-}
-# Metric functions whose value has no gradient (they threshold or take an argmax inside).
-_ACCURACY_FUNCTIONS = frozenset({
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-})
 
 # What to do instead, for a loss or metric fed a non-differentiable prediction that gradfix cannot fix itself.
 INSTEAD = {
@@ -84,21 +67,21 @@ class FedLoss:
 def loss_kind(analysis: ModuleAnalysis, call: cst.Call, at: Statement, context: PathContext) -> tuple[str, cst.BaseExpression | None] | None:
     """The kind of loss ``call`` is and its prediction argument, if it is a cross-entropy or a metric."""
     name = analysis.qualname(call.func) or ""
-    if name in _TF_NN:
-        return _TF_NN[name], argument(call, 1, "logits")
+    if name in TF_NN_LOSSES:
+        return TF_NN_LOSSES[name], argument(call, 1, "logits")
     if name.startswith(("keras.losses.", "keras.ops.", "keras.metrics.")):
         short = name.rsplit(".", 1)[-1]
-        if short in _KERAS_LOSS_FUNCTIONS and not name.startswith("keras.metrics."):
+        if short in KERAS_LOSS_FUNCTIONS and not name.startswith("keras.metrics."):
             keyword = "output" if name.startswith("keras.ops.") else "y_pred"
-            return _KERAS_LOSS_FUNCTIONS[short], argument(call, 1, keyword)
-        if short in _ACCURACY_FUNCTIONS and name.startswith("keras.metrics."):
+            return KERAS_LOSS_FUNCTIONS[short], argument(call, 1, keyword)
+        if short in ACCURACY_FUNCTIONS and name.startswith("keras.metrics."):
             return METRIC, argument(call, 1, "y_pred")
     made = _constructor(analysis, call.func, at, context)
     if made is not None:
         class_name = analysis.qualname(made.func) or ""
         short = class_name.rsplit(".", 1)[-1]
-        if class_name.startswith("keras.losses.") and short in _KERAS_LOSS_CLASSES:
-            return _KERAS_LOSS_CLASSES[short], argument(call, 1, "y_pred")
+        if class_name.startswith("keras.losses.") and short in KERAS_LOSS_CLASSES:
+            return KERAS_LOSS_CLASSES[short], argument(call, 1, "y_pred")
         if class_name.startswith("keras.metrics."):
             return METRIC, argument(call, 1, "y_pred")
     return None
@@ -112,7 +95,7 @@ def _constructor(analysis: ModuleAnalysis, func: cst.BaseExpression, at: Stateme
         definitions = analysis.reaching_definitions(func.value, at, context.scope)
         if not definitions and context.scope is not analysis.module:
             definitions = [s for s in analysis.statements(analysis.module) if func.value in s.assigned]
-        values = [_plain_value(d, func.value) for d in definitions]
+        values = [assigned_value(d.node, func.value) for d in definitions]
         if len(values) == 1 and isinstance(values[0], cst.Call):
             return values[0]
         return None
@@ -140,15 +123,6 @@ def _collect_assigns(root: cst.CSTNode) -> Iterator[cst.Assign]:
         stack.extend(children(node))
 
 
-def _plain_value(statement: Statement, name: str) -> cst.BaseExpression | None:
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    for small in statement.node.body:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == name:
-            return small.value
-    return None
-
-
 def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statement, context: PathContext) -> tuple[cst.BaseExpression, Statement, bool]:
     """Through float casts and single plain assignments, to the expression that made the value."""
     followed = False
@@ -160,7 +134,7 @@ def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statem
         if isinstance(expression, cst.Name):
             definitions = analysis.reaching_definitions(expression.value, at, context.scope)
             if len(definitions) == 1:
-                value = _plain_value(definitions[0], expression.value)
+                value = assigned_value(definitions[0].node, expression.value)
                 if value is not None:
                     expression, at, followed = value, definitions[0], True
                     continue
@@ -180,7 +154,7 @@ def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> 
     first = argument(expression, 0, "input") or argument(expression, 0, "x")
     if first is None:
         return None
-    if name in ("tensorflow.one_hot", "keras.ops.one_hot", "keras.utils.to_categorical"):
+    if name in ONE_HOT:
         inner = first
         cast = float_cast(analysis, inner)
         inner = cast if cast is not None else inner
@@ -190,11 +164,11 @@ def _prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> 
                 return inner, "`one_hot(argmax(...))`", source, "same"
         return None
     if name in ARGMAX:
-        return expression, f"`{_short(name)}`", first, "labels"
+        return expression, f"`{short_name(name)}`", first, "labels"
     if name in ROUNDING and name.rsplit(".", 1)[-1] in ("round", "rint"):
-        return expression, f"`{_short(name)}`", first, "same"
+        return expression, f"`{short_name(name)}`", first, "same"
     if name in COMPARISON_CALLS and name.rsplit(".", 1)[-1] in ("greater", "greater_equal"):
-        return expression, f"`{_short(name)}`", first, "threshold"
+        return expression, f"`{short_name(name)}`", first, "threshold"
     if name in CASTS and integer_dtype(analysis, argument(expression, 1, "dtype")):
         return expression, "an integer cast", first, "cast"
     return None
@@ -228,10 +202,6 @@ def _helper_prediction_op(analysis: ModuleAnalysis, expression: cst.BaseExpressi
 def _last_axis(analysis: ModuleAnalysis, call: cst.Call) -> bool:
     axis = argument(call, 1, "axis")
     return axis is None or analysis.code(axis) in ("-1", "1")
-
-
-def _short(name: str) -> str:
-    return "tf." + name.split(".", 1)[1] if name.startswith("tensorflow.") else name
 
 
 def _fixable(kind: str, shape: str) -> bool:

@@ -11,11 +11,6 @@ import libcst as cst
 
 from gradfix.static.tree import walk
 
-# Ways code reaches an object's attributes (a model's layers) without naming them.
-DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "layers", "_layers", "submodules", "_flatten_layers", "_self_tracked_trackables", "modules"})
-DYNAMIC_ATTRIBUTE_CALLS = frozenset({"getattr", "setattr", "vars", "hasattr"})
-DYNAMIC_ATTRIBUTE_METHODS = frozenset({"__getattr__", "__getattribute__"})
-
 # Spellings of one API that gradfix treats as the same thing.
 _CANONICAL_PREFIXES = (
     ("tensorflow.compat.v2.", "tensorflow."),

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from gradfix.static.names import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
+from gradfix.static.api import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
 from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")

@@ -13,14 +13,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement
+from gradfix.static.analysis import CODE_SCOPE, ModuleAnalysis, Statement, assigned_value
+from gradfix.static.api import ALL_VARIABLE_LISTS, VARIABLE_LISTS, VARIABLE_MAKERS
 from gradfix.static.bindings import values_of
 from gradfix.static.names import copied_iterable, dotted
-
-# Attributes that hand out a model's or layer's variables.
-VARIABLE_LISTS = frozenset({"trainable_variables", "trainable_weights", "variables", "weights"})
-# The same, with the variables a partial reading also reads through.
-VARIABLE_ATTRIBUTES = VARIABLE_LISTS | {"non_trainable_variables"}
 
 
 @dataclass(frozen=True)
@@ -81,8 +77,8 @@ def _resolve(analysis: ModuleAnalysis, sources: cst.BaseExpression | None, scope
         if statement is not None:
             definitions = analysis.reaching_definitions(node.value, statement, scope)
             if len(definitions) == 1:
-                value = _bound_value(definitions[0], node.value, plain=not partial)
-                if value is not None and not _is_variable_construction(analysis, value):
+                value = assigned_value(definitions[0].node, node.value)
+                if value is not None and not analysis.is_call_to(value, *VARIABLE_MAKERS):
                     followed = _resolve(analysis, value, scope, definitions[0], partial, depth + 1)
                     if followed or not partial:
                         return followed
@@ -97,34 +93,10 @@ def _listed_by(sources: cst.BaseExpression, partial: bool) -> tuple[cst.BaseExpr
         return sources, False
     node, listed = sources, False
     while isinstance(node, cst.Subscript) or (
-        isinstance(node, cst.Attribute) and (node.attr.value in VARIABLE_ATTRIBUTES or node.attr.value == "layers")
+        isinstance(node, cst.Attribute) and (node.attr.value in ALL_VARIABLE_LISTS or node.attr.value == "layers")
     ):
         node, listed = node.value, True
     return node, listed
-
-
-def _is_variable_construction(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
-    return isinstance(value, cst.Call) and analysis.qualname(value.func) in {"tensorflow.Variable"}
-
-
-def _bound_value(statement: Statement, name: str, plain: bool) -> cst.BaseExpression | None:
-    """The value a statement gives ``name``: ``name = value`` (a line of its own when ``plain``), or ``name: T = value``."""
-    if not isinstance(statement.node, cst.SimpleStatementLine):
-        return None
-    body = statement.node.body
-    if plain:
-        small = body[0] if len(body) == 1 else None
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            target = small.targets[0].target
-            if isinstance(target, cst.Name) and target.value == name:
-                return small.value
-        return None
-    for small in body:
-        if isinstance(small, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets):
-            return small.value
-        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.target.value == name:
-            return small.value
-    return None
 
 
 def source_elements(analysis: ModuleAnalysis, sources: cst.BaseExpression, depth: int = 2) -> list[cst.BaseExpression]:

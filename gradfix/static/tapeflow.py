@@ -11,31 +11,9 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from gradfix.static.analysis import ModuleAnalysis, Statement, TapeBlock, children
+from gradfix.static.api import NOT_FORWARD, NOT_FORWARD_WORDS, NOT_LAYER_MODULES
 from gradfix.static.names import dotted
 from gradfix.static.sources import Source
-
-# Methods of a model that do not run its forward pass (or do so outside any tape).
-NOT_FORWARD = {
-    "predict", "predict_on_batch", "fit", "evaluate", "compile", "summary", "save", "save_weights",
-    "load_weights", "get_weights", "set_weights", "get_config", "to_json", "count_params", "build",
-    "reset_metrics", "train_step", "test_step", "apply_gradients", "minimize", "update_state", "result",
-}
-NOT_FORWARD_WORDS = ("loss", "metric", "optimizer", "tracker")
-
-
-
-
-def assignment(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
-    """``name = value`` as a line of its own: (name, value)."""
-    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
-        return None
-    small = node.body[0]
-    if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
-        return small.targets[0].target.value, small.value
-    return None
-
-
-NOT_LAYER_MODULES = ("keras.losses.", "keras.metrics.", "keras.optimizers.", "tensorflow.losses.", "tensorflow.metrics.")
 
 
 def _not_layers_by_class(analysis: ModuleAnalysis) -> dict[cst.ClassDef, frozenset[str]]:
