@@ -69,13 +69,15 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         guard_parse(source.path, source.text)
     findings: list[Finding] | None = [] if parts is not None else None
     for region in parts or ():
-        placed = [_in_module(finding, region) for finding in _analyze_text(source.path, region.text, wanted)]
-        if any(finding is None for finding in placed):
-            findings = None  # a fix that spans two regions' lines: only the whole module can place it
+        analysed = _analyze_text(source.path, region.text, wanted)
+        placed = [_in_module(finding, region) for finding in analysed.findings]
+        if analysed.adds_imports or any(finding is None for finding in placed):
+            # a fix that spans two regions' lines, or adds an import among the module's: only the whole module can place it
+            findings = None
             break
         findings.extend(placed)
     if findings is None:
-        findings = [_in_module(finding, None) for finding in _analyze_text(source.path, source.text, wanted)]
+        findings = [_in_module(finding, None) for finding in _analyze_text(source.path, source.text, wanted).findings]
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
     return _unique(findings)
 
@@ -95,12 +97,18 @@ def lines_analysed(source: SourceFile, rules: Sequence[Rule] | None = None) -> i
     return sum(region.line_count for region in parts) if parts is not None else len(source.text.splitlines())
 
 
-_analyzed: "OrderedDict[tuple, list[Finding]]" = OrderedDict()
+@dataclass(frozen=True)
+class _Analysed:
+    findings: list[Finding]
+    adds_imports: bool  # some fix adds an import, placed among the imports of the text analysed
+
+
+_analyzed: "OrderedDict[tuple, _Analysed]" = OrderedDict()
 _analyzed_lock = threading.Lock()
 ANALYZED_CACHE_SIZE = 4096  # regions (most small); an editor's change reanalyses only the region it changed
 
 
-def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> list[Finding]:
+def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
     """The findings of the rules that want ``text`` (a module, or one region of it, in its own line numbers)."""
     key = (path, text, tuple(type(rule) for rule in rules))
     with _analyzed_lock:
@@ -108,21 +116,26 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> list[Finding]:
             _analyzed.move_to_end(key)
             return _analyzed[key]
     findings: list[Finding] = []
+    adds_imports = False
     rules = [rule for rule in rules if rule.wants(text)]
     analysis = ModuleAnalysis(path, text, libcst_module(path, text)) if rules else None
     for rule in rules:
         try:
-            findings.extend(_finding(rule, report, analysis) for report in rule.check(analysis))
+            for report in rule.check(analysis):
+                finding = _finding(rule, report, analysis)
+                adds_imports = adds_imports or bool(report.imports and finding.fix is not None)
+                findings.append(finding)
         except Exception as error:  # noqa: BLE001 - one failing rule must not take the others down
             if os.environ.get("GRADFIX_STRICT"):
                 raise
             print(f"gradfix: internal error: rule {rule.code} failed on {path} "
                   f"({error.__class__.__name__}: {error}); its findings are missing", file=sys.stderr)
+    analysed = _Analysed(findings, adds_imports)
     with _analyzed_lock:
-        _analyzed[key] = findings
+        _analyzed[key] = analysed
         while len(_analyzed) > ANALYZED_CACHE_SIZE:
             _analyzed.popitem(last=False)
-    return findings
+    return analysed
 
 
 _LINE_REFERENCE = re.compile(f"{LINE_MARK}(\\d+){LINE_MARK}")
@@ -171,7 +184,7 @@ def _in_module(finding: Finding, region: Region | None) -> Finding | None:
 def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:
     fix = None
     if report.replacements:
-        edits = analysis.fix_edits(report.replacements)
+        edits = analysis.fix_edits(report.replacements, report.imports)
         if edits:
             applicability = report.applicability or rule.applicability
             fix = Fix(

@@ -68,7 +68,9 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
 
 
 def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' * (count != 1)}"
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word}{'es' if word.endswith(('s', 'x', 'sh', 'ch')) else 's'}"
 
 
 def where(finding: Finding) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Iterator, Mapping, Union
 
 import libcst as cst
+from libcst.codemod.visitors import ImportItem
 
 from gradfix.model import Applicability, Severity
 from gradfix.static.analysis import ModuleAnalysis
@@ -38,6 +39,8 @@ class Report:
     applicability: Applicability | None = None  # overrides the rule's own for this report
     applicability_reason: str = ""  # why this report's fix is less safe than the rule's own, shown with the fix
     severity: Severity | None = None
+    # imports the fix's new code needs (``import tensorflow as tf``), added where LibCST's AddImportsVisitor puts them
+    imports: tuple[ImportItem, ...] = ()
 
 
 class Rule:

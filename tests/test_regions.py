@@ -399,3 +399,25 @@ def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
         for node in local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)):
             twin = next(n for n, o in whole._order.items() if o == local.order_of(node))
             assert local.span(node) == whole.span(twin), (case.id, local.code(node))
+
+
+def test_a_fix_that_adds_an_import_places_it_among_the_modules_imports():
+    text = textwrap.dedent('''\
+        import numpy as np
+        from tensorflow import GradientTape
+
+
+        def unrelated():
+            return np.zeros(3)
+
+
+        def step(model, x, y):
+            with GradientTape() as tape:
+                loss = np.sum(np.square(model(x) - y))
+            return tape.gradient(loss, model.trainable_variables)
+        ''')
+    by_region = engine.analyze(source(text))
+    assert comparable(by_region) == comparable(engine.analyze(source(text), by_region=False))
+    fixed = engine.fix_source(source(text)).new_text
+    assert fixed.startswith("import numpy as np\nfrom tensorflow import GradientTape\nimport tensorflow as tf\n\n")
+    assert "loss = tf.reduce_sum(tf.square(model(x) - y))" in fixed

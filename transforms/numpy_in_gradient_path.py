@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
+from libcst.codemod.visitors import ImportItem
 
 from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
@@ -296,7 +297,7 @@ class Trainer:
             """,
             None,
         ),
-        # Only keras is imported: the fix is display-only.
+        # No `tf` to write the TensorFlow op with: the fix imports it, where LibCST's AddImportsVisitor puts imports.
         Invalid(
             """
             import numpy as np
@@ -305,6 +306,28 @@ class Trainer:
 
             with GradientTape() as tape:
                 loss = np.mean(keras.losses.mean_squared_error(y, model(x)))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+            """
+            import numpy as np
+            import keras
+            from tensorflow import GradientTape
+            import tensorflow as tf
+
+            with GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.mean_squared_error(y, model(x)))
+            grads = tape.gradient(loss, model.trainable_variables)
+            """,
+        ),
+        # `tf` names something else: the fix cannot be written, so it is only shown.
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import GradientTape
+
+            tf = 3
+            with GradientTape() as tape:
+                loss = np.mean(np.square(model(x) - y))
             grads = tape.gradient(loss, model.trainable_variables)
             """,
             None,
@@ -560,14 +583,19 @@ class _Checker:
             return Report(call, message)
         alias = self.tf or "tf"
         new_call = cst.Call(func=_attribute_chain(f"{alias}.{tf_function}"), args=_fix_commas(arguments))
+        imports: tuple[ImportItem, ...] = ()
         if self.tf is None:
-            applicability = Applicability.DISPLAY_ONLY
+            if any(name.value == "tf" for name in self.analysis.walk(kind=cst.Name)):
+                applicability = Applicability.DISPLAY_ONLY  # `tf` names something else here
+            else:
+                imports = (ImportItem("tensorflow", alias="tf"),)
         return Report(
             call,
             message,
             replacements={call: new_call, **self._rebuilt_later(call)},
-            fix_description=f"use `{alias}.{tf_function}`",
+            fix_description=f"use `{alias}.{tf_function}`" + (" (importing tensorflow as tf)" if imports else ""),
             applicability=applicability,
+            imports=imports,
         )
 
     def _rebuilt_later(self, call: cst.Call) -> dict[cst.CSTNode, cst.CSTNode]:

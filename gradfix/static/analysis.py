@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
 import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
@@ -161,8 +163,13 @@ class ModuleAnalysis:
             position.end.column + 1,
         )
 
-    def fix_edits(self, replacements: Mapping[cst.CSTNode, object]) -> tuple[TextEdit, ...]:
-        """The line edits that make ``replacements``, reprinting only the top-level statements they fall in."""
+    def fix_edits(self, replacements: Mapping[cst.CSTNode, object], imports: Sequence[ImportItem] = ()) -> tuple[TextEdit, ...]:
+        """The line edits that make ``replacements``, reprinting only the top-level statements they fall in;
+        with ``imports``, the module is reprinted with them added by LibCST's ``AddImportsVisitor``."""
+        if imports:
+            changed = self.module.visit(ReplaceNodes(replacements))
+            changed = AddImportsVisitor(CodemodContext(), list(imports)).transform_module(changed)
+            return line_edits(self.text, changed.code, printed=self.module.code)
         statements: dict[cst.CSTNode, None] = {}
         for node in replacements:
             statement = self.top_statement(node)
