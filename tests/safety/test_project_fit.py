@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -174,7 +175,7 @@ def test_sandbox_copies_sources_links_data_and_is_removed(tmp_path):
     (project / ".venv").mkdir()
     (project / ".venv" / "pyvenv.cfg").write_text("")
     with sandbox_copy(str(project)) as copy:
-        assert open(os.path.join(copy, "train.py")).read() == "print(1)\n"
+        assert pathlib.Path(copy, "train.py").read_text() == "print(1)\n"
         assert not os.path.islink(os.path.join(copy, "train.py"))
         assert os.path.islink(os.path.join(copy, "data", "big.bin"))
         with open(os.path.join(copy, "train.py"), "w") as handle:
