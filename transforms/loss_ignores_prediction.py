@@ -518,6 +518,21 @@ def train_step(x, y):
     return loss
 """,
         ),
+        # a lambda given to compile that runs a layer on the labels instead of reading the prediction
+        Invalid(
+            """
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+            model.compile(optimizer="adam", loss=lambda y_true, y_pred: tf.reduce_mean(tf.abs(model.layers[0](y_true))))
+            """,
+            """
+            import tensorflow as tf
+
+            model = tf.keras.Sequential([tf.keras.layers.Dense(64, activation="relu"), tf.keras.layers.Dense(10)])
+            model.compile(optimizer="adam", loss=lambda y_true, y_pred: tf.reduce_mean(tf.abs(y_pred)))
+            """,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -548,7 +563,7 @@ def train_step(x, y):
             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"
         ]
         for function, y_pred in keras_loss_functions(analysis):
-            if not isinstance(function, cst.FunctionDef) or id(function) in checked or not compiled:
+            if id(function) in checked or not compiled:
                 continue
             params = [p.name.value for p in function.params.params]
             y_true = params[params.index(y_pred) - 1]
@@ -556,9 +571,11 @@ def train_step(x, y):
             if report is not None:
                 yield report
 
-    def _loss_function(self, analysis, function: cst.FunctionDef, y_true: str, y_pred: str, sites, constructed) -> Report | None:
-        statements = analysis.statements(function)
-        if any(y_pred in s.read or y_pred in s.assigned for s in statements):
+    def _loss_function(self, analysis, function: cst.FunctionDef | cst.Lambda, y_true: str, y_pred: str, sites, constructed) -> Report | None:
+        if isinstance(function, cst.Lambda):
+            if y_pred in names_read(function.body):
+                return None
+        elif any(y_pred in s.read or y_pred in s.assigned for s in analysis.statements(function)):
             return None
         full_models = {model for _, model in sites if model}
         partial = [
@@ -568,10 +585,14 @@ def train_step(x, y):
         if not partial:
             return None
         klass = analysis.enclosing_class(function)
-        label = f"{klass.name.value}.{function.name.value}" if klass is not None else function.name.value
+        if isinstance(function, cst.Lambda):
+            loss = f"lambda {y_true}, {y_pred}: ..."
+        else:
+            label = f"{klass.name.value}.{function.name.value}" if klass is not None else function.name.value
+            loss = f"{label}({y_true}, {y_pred})"
         layer = analysis.code(partial[0].func)
         message = (
-            f"The loss `{label}({y_true}, {y_pred})` never reads the prediction `{y_pred}`; "
+            f"The loss `{loss}` never reads the prediction `{y_pred}`; "
             f"it runs `{layer}` itself instead, so the model's layers after it get no gradient"
         )
         related = [(site, "used as the loss here") for site, _ in sites]
@@ -815,8 +836,10 @@ def _is_partial_network_call(call: cst.Call, full_models: set[str], constructed:
     return False
 
 
-def _use_prediction_in_loss(analysis: ModuleAnalysis, function: cst.FunctionDef, partial: list[cst.Call], y_pred: str):
+def _use_prediction_in_loss(analysis: ModuleAnalysis, function: cst.FunctionDef | cst.Lambda, partial: list[cst.Call], y_pred: str):
     call = partial[0]
+    if isinstance(function, cst.Lambda):
+        return {call: cst.Name(y_pred)}
     line = analysis.statement_of(call)
     assigned = lone_assignment(line)
     statements = analysis.statements(function)
