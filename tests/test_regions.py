@@ -386,6 +386,26 @@ def test_fast_children_are_libcsts_children_in_the_same_order_less_layout():
     assert checked > 10_000
 
 
+def test_a_walk_by_kind_over_the_index_yields_what_a_walk_of_the_tree_does():
+    import libcst as cst
+
+    from gradfix.static import tree
+
+    kinds = [cst.Call, cst.Name, (cst.FunctionDef, cst.ClassDef), cst.BaseSmallStatement, (cst.Return, cst.Lambda)]
+    compared = 0
+    for case in all_cases()[:30]:
+        module = cst.parse_module(case.buggy.read_text())
+        _, order = tree.index_tree(module)
+        roots = [module, *list(order)[:: max(1, len(order) // 25)]]
+        for root in roots:
+            for kind in kinds:
+                by_index = [id(node) for node in tree.walk(root, kind)]
+                by_tree = [id(node) for node in tree.walk(root, kind, skip=(cst.Ellipsis,))]  # a skip walks the tree
+                assert by_index == by_tree, (case.id, type(root).__name__, kind)
+                compared += len(by_index)
+    assert compared > 10_000
+
+
 def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
     import libcst as cst
 

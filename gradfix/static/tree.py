@@ -10,6 +10,7 @@ kind of node and set of filled fields.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from typing import Iterator
 
@@ -118,18 +119,72 @@ def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int]]:
     """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read."""
-    global _children_index
+    global _children_index, _tree
     index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
     order: dict[cst.CSTNode, int] = {}
+    by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
+    nodes: list[cst.CSTNode] = []
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
-        order[node] = len(order)
+        number = len(nodes)
+        order[node] = number
+        nodes.append(node)
+        found = by_type.get(type(node))
+        if found is None:
+            found = by_type[type(node)] = ([], [])
+        found[0].append(number)
+        found[1].append(node)
         kids = node_children(node)
         index[node] = kids
         stack.extend(reversed(kids))
+    # the last number in each node's subtree: its descendants are numbered right after it
+    last = list(range(len(nodes)))
+    for number in range(len(nodes) - 1, -1, -1):
+        kids = index[nodes[number]]
+        if kids:
+            last[number] = last[order[kids[-1]]]
     _children_index = index
+    _tree = _Tree(order, last, by_type)
     return index, order
+
+
+class _Tree:
+    """The indexed tree's nodes by type, in source order, for walks that select by kind."""
+
+    def __init__(self, order: dict[cst.CSTNode, int], last: list[int], by_type: dict[type, tuple[list[int], list[cst.CSTNode]]]):
+        self.order = order
+        self.last = last
+        self.by_type = by_type
+        self._types: dict[object, list[type]] = {}
+
+    def types(self, kind: type | tuple[type, ...]) -> list[type]:
+        found = self._types.get(kind)
+        if found is None:
+            found = self._types[kind] = [t for t in self.by_type if issubclass(t, kind)]
+        return found
+
+    def select(self, root: cst.CSTNode, kind: type | tuple[type, ...]) -> list[cst.CSTNode] | None:
+        first = self.order.get(root)
+        if first is None:
+            return None
+        end = self.last[first]
+        parts: list[tuple[list[int], list[cst.CSTNode], int, int]] = []
+        for kind_type in self.types(kind):
+            numbers, nodes = self.by_type[kind_type]
+            start = bisect.bisect_left(numbers, first)
+            stop = bisect.bisect_right(numbers, end, start)
+            if start < stop:
+                parts.append((numbers, nodes, start, stop))
+        if len(parts) == 1:
+            _, nodes, start, stop = parts[0]
+            return nodes[start:stop]
+        merged = [(numbers[i], nodes[i]) for numbers, nodes, start, stop in parts for i in range(start, stop)]
+        merged.sort(key=lambda pair: pair[0])
+        return [node for _, node in merged]
+
+
+_tree: _Tree | None = None
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -139,6 +194,11 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator:
     """Nodes of ``kind`` under ``root`` in source order; nodes of a ``skip`` type are not entered (but may be yielded)."""
+    if not skip and kind is not cst.CSTNode and _tree is not None:
+        selected = _tree.select(root, kind)
+        if selected is not None:
+            yield from selected
+            return
     stack = [root]
     while stack:
         node = stack.pop()
