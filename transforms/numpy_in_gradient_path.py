@@ -9,7 +9,7 @@ import libcst as cst
 from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.analysis import ModuleAnalysis, module_alias
 from gradfix.static.api import (
     ARRAY_METHODS,
     ARRAY_TO_TENSOR,
@@ -26,7 +26,6 @@ from gradfix.static.carrying import (
     CarryingRegion,
     called_functions,
     function_region,
-    module_alias,
     tape_region,
     carrying_parameters,
 )

@@ -16,57 +16,11 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, Statement
+from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, Statement, chains, inside_tape
 from gradfix.static.names import dotted
 from gradfix.static.sources import source_elements
 
 _BUILTINS = frozenset(dir(builtins))
-
-
-def module_alias(analysis: ModuleAnalysis, module: str) -> str | None:
-    """The local name the module binds to ``module`` itself (``tf`` for ``import tensorflow as tf``)."""
-    names = [local for local, target in analysis.imports.aliases.items() if target == module]
-    if not names:
-        return None
-    return "tf" if module == "tensorflow" and "tf" in names else sorted(names)[0]
-
-
-def inside_tape(statement: Statement, tape_node: cst.CSTNode) -> bool:
-    return any(block is tape_node for block in statement.enclosing)
-
-
-def in_loop(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
-    """Whether ``node`` sits in a ``for`` or ``while`` body of its own function (or module)."""
-    scope = analysis.scope_of(node)
-    for ancestor in analysis.ancestors(node):
-        if ancestor is scope:
-            return False
-        if isinstance(ancestor, (cst.For, cst.While)):
-            return True
-    return False
-
-
-def chains(node: cst.CSTNode) -> set[str]:
-    """Every name and attribute chain (``self.w``) an expression reads, longest chains and their heads."""
-    found: set[str] = set()
-
-    class _Chains(cst.CSTVisitor):
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            chain = dotted(attribute)
-            if chain is not None:
-                parts = chain.split(".")
-                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-                return False
-            return True
-
-        def visit_Name(self, name: cst.Name) -> None:
-            found.add(name.value)
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-    node.visit(_Chains())
-    return found
 
 
 @dataclass
