@@ -465,6 +465,41 @@ class Trainer:
         return tape.gradient(loss, self.model.trainable_variables)
 """,
         ),
+        # NumPy in a function that a loss function the tape calls calls in turn.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+def smoothed_log_probs(probs, eps=1e-3):
+    arr = np.clip(probs, eps, 1.0)
+    return np.log(arr)
+
+def custom_loss(labels, probs):
+    log_probs = smoothed_log_probs(probs)
+    return -tf.reduce_mean(tf.reduce_sum(labels * log_probs, axis=1))
+
+with tf.GradientTape() as tape:
+    loss = custom_loss(labels, model(x, training=True))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+def smoothed_log_probs(probs, eps=1e-3):
+    arr = tf.clip_by_value(probs, eps, 1.0)
+    return tf.math.log(arr)
+
+def custom_loss(labels, probs):
+    log_probs = smoothed_log_probs(probs)
+    return -tf.reduce_mean(tf.reduce_sum(labels * log_probs, axis=1))
+
+with tf.GradientTape() as tape:
+    loss = custom_loss(labels, model(x, training=True))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -507,7 +542,7 @@ class _Checker:
         self.flow = flow
         self.gradient = gradient
         self.role = role
-        self.on_path: set[int] = set()  # the statements met on the path so far
+        self.on_path: set[int] = set()  # the statements of its path (ids of their nodes)
         self.at: Statement | None = None
         self.tf = module_alias(analysis, "tensorflow")
 

@@ -318,8 +318,8 @@ class SourceFlow:
     * a method that does not run the forward pass on the tape (``model.predict(x)``: ``NOT_FORWARD``)
       returns a value that carries nothing;
     * with ``runs_models`` (by default: some of the sources are a model's variables), a call that plausibly
-      runs a model or layer (``model(x)``, ``self.dense(h)``, ``forward(x)`` for a callable that is not a
-      module function) carries the sources;
+      runs a model or layer the code cannot tell (``forward(x)`` for a parameter, ``self.net(h)`` for an
+      attribute no method assigns: :func:`runs_model`) carries the sources, whatever its arguments;
     * a dotted name (``self.pred``) carries where an assignment of it that reaches the read
       (:meth:`ModuleAnalysis.attribute_definitions`) assigns a value that carries.
     """
