@@ -10,7 +10,7 @@ from libcst.codemod.visitors import ImportItem
 from gradfix.categories import NUMPY_CONVERSION
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.analysis import ModuleAnalysis, Statement, module_alias
 from gradfix.static.api import (
     ARRAY_METHODS,
     ARRAY_TO_TENSOR,
@@ -21,16 +21,8 @@ from gradfix.static.api import (
     REDUCTIONS,
     TENSOR_ATTRIBUTES,
 )
-from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
+from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
 from gradfix.static.tree import walk
-from gradfix.static.carrying import (
-    CarryingRegion,
-    called_functions,
-    function_region,
-    module_alias,
-    tape_region,
-    carrying_parameters,
-)
 from gradfix.static.names import dotted
 
 
@@ -184,6 +176,44 @@ class Trainer:
             loss = self.loss_fn(y, pred)
         self.history.append(np.mean(pred.numpy()))
         grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+        # Look-alike: the prediction is made before the tape opens, so the tape recorded none of it; the NumPy
+        # inside the tape is not what cuts the gradient (GF001 reports the prediction made outside the tape).
+        """
+import numpy as np
+import tensorflow as tf
+
+def step(x, y):
+    pred = model(x)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(np.square(pred - y))
+    return tape.gradient(loss, model.trainable_variables)
+""",
+        # Look-alike: `model.predict` does not run the model on the tape; its NumPy result carries nothing.
+        """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model.predict(x)
+            loss = tf.reduce_mean(np.square(pred - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+        # Look-alike: the helper returns a constant, so what NumPy squares does not depend on the prediction.
+        """
+import numpy as np
+import tensorflow as tf
+
+def scale(t):
+    return 2.0
+
+def step(x, y):
+    with tf.GradientTape() as tape:
+        pred = model(x)
+        loss = tf.reduce_mean(np.square(scale(pred)))
+    return tape.gradient(loss, model.trainable_variables)
 """,
     ]
 
@@ -397,6 +427,102 @@ def train_step(x, y):
     return loss
 """,
         ),
+        # The prediction kept on `self` is read back on the way to the loss.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            self.pred = self.model(x)
+            loss = tf.reduce_mean(np.square(self.pred - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            self.pred = self.model(x)
+            loss = tf.reduce_mean(tf.square(self.pred - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+        ),
+        # The prediction reaches NumPy through a loop over a list, in a method the tape calls, and from a
+        # callable the code cannot tell (a parameter) while the gradient is asked for a model's variables.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def loss_of(self, outs, y):
+        total = 0.0
+        for o in outs:
+            total += np.sum(np.square(o - y))
+        return total
+
+    def step(self, forward, x, y):
+        with tf.GradientTape() as tape:
+            loss = self.loss_of([forward(x)], y)
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def loss_of(self, outs, y):
+        total = 0.0
+        for o in outs:
+            total += tf.reduce_sum(tf.square(o - y))
+        return total
+
+    def step(self, forward, x, y):
+        with tf.GradientTape() as tape:
+            loss = self.loss_of([forward(x)], y)
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+        ),
+        # NumPy in a function that a loss function the tape calls calls in turn.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+def smoothed_log_probs(probs, eps=1e-3):
+    arr = np.clip(probs, eps, 1.0)
+    return np.log(arr)
+
+def custom_loss(labels, probs):
+    log_probs = smoothed_log_probs(probs)
+    return -tf.reduce_mean(tf.reduce_sum(labels * log_probs, axis=1))
+
+with tf.GradientTape() as tape:
+    loss = custom_loss(labels, model(x, training=True))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+def smoothed_log_probs(probs, eps=1e-3):
+    arr = tf.clip_by_value(probs, eps, 1.0)
+    return tf.math.log(arr)
+
+def custom_loss(labels, probs):
+    log_probs = smoothed_log_probs(probs)
+    return -tf.reduce_mean(tf.reduce_sum(labels * log_probs, axis=1))
+
+with tf.GradientTape() as tape:
+    loss = custom_loss(labels, model(x, training=True))
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+        ),
     ]
 
     def repairs(self, site) -> Iterator:
@@ -408,68 +534,56 @@ def train_step(x, y):
         if not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text:
             return
         reported: set[int] = set()
-        visited_functions: set[int] = set()
-        for gradient in analysis.gradient_calls:
-            region = tape_region(analysis, gradient)
-            if region is None:
-                continue
-            regions = [region]
-            for call, function in called_functions(region):
-                params = carrying_parameters(region, call, function)
-                if params and id(function) not in visited_functions:
-                    visited_functions.add(id(function))
-                    regions.append(function_region(analysis, function, params))
-            for each in regions:
-                for report in _Checker(analysis, each, gradient.node).reports():
+        for top in all_contexts(analysis):
+            if top.gradient is not None:
+                gradient, role = top.gradient.node, "the gradient that comes back None"
+            else:
+                # a Keras loss (a function given to compile, a Loss's call): its prediction carries the variables
+                gradient = top.region.name if isinstance(top.region, cst.FunctionDef) else top.region
+                role = "the Keras loss, whose prediction gets no gradient"
+            checkers: dict[int, _Checker] = {}
+            path = []
+            for value, at, context, flow in path_values(analysis, top, SourceFlow(analysis, top, top.sources, frozenset())):
+                checker = checkers.get(id(context))
+                if checker is None:
+                    checker = checkers[id(context)] = _Checker(analysis, context, flow, gradient, role)
+                checker.on_path.add(id(at.node))
+                path.append((checker, value, at))
+            for checker, value, at in path:
+                for report in checker.reports(value, at):
                     if id(report.node) not in reported:
                         reported.add(id(report.node))
                         yield report
-        # a Keras loss (a function given to compile, a Loss's call) gets the prediction as the value that carries the variables
-        for function, prediction in keras_loss_functions(analysis) if might_take_gradients(analysis.text) else ():
-            if id(function) in visited_functions:
-                continue
-            visited_functions.add(id(function))
-            if isinstance(function, cst.FunctionDef):
-                region, where = function_region(analysis, function, {prediction}), function.name
-            else:
-                # a lambda: its body is read in the statement that holds it, with only its prediction carrying the variables
-                statement = analysis.statement_index(function)
-                if statement is None:
-                    continue
-                region, where = CarryingRegion(analysis, analysis.scope_of(function), [statement], {prediction}), function
-            checker = _Checker(analysis, region, where, "the Keras loss, whose prediction gets no gradient",
-                               within=function if isinstance(function, cst.Lambda) else None)
-            for report in checker.reports():
-                if id(report.node) not in reported:
-                    reported.add(id(report.node))
-                    yield report
 
 
 class _Checker:
-    def __init__(self, analysis: ModuleAnalysis, region: CarryingRegion, gradient: cst.CSTNode,
-                 role: str = "the gradient that comes back None", within: cst.CSTNode | None = None):
+    """NumPy on the path of one context: ``flow`` tells which values there carry the sources."""
+
+    def __init__(self, analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow, gradient: cst.CSTNode, role: str):
         self.analysis = analysis
-        self.region = region
+        self.scope = context.scope
+        self.flow = flow
         self.gradient = gradient
         self.role = role
-        self.within = within  # only calls inside it are on the path (a lambda's body within its statement)
+        self.on_path: set[int] = set()  # the statements of its path (ids of their nodes)
+        self.at: Statement | None = None
         self.tf = module_alias(analysis, "tensorflow")
 
-    def reports(self) -> Iterator[Report]:
-        for statement in self.region.on_path:
-            if not isinstance(statement.node, cst.SimpleStatementLine):
+    def carries(self, expression: cst.CSTNode) -> bool:
+        return self.at is not None and self.flow.carries(expression, self.at)
+
+    def reports(self, value: cst.CSTNode, at: Statement) -> Iterator[Report]:
+        self.at = at
+        for call in self.analysis.calls(value):
+            if self._quiet(call, at.node):
                 continue
-            for call in self.analysis.calls(self.within if self.within is not None else statement.node):
-                if self._quiet(call, statement.node):
-                    continue
-                report = self._report(call)
-                if report is not None:
-                    report.related.append((self.gradient, self.role))
-                    yield report
+            report = self._report(call)
+            if report is not None:
+                report.related.append((self.gradient, self.role))
+                yield report
 
     # --- what is wrong ---------------------------------------------------------------------
     def _report(self, call: cst.Call) -> Report | None:
-        region = self.region
         qualname = self.analysis.qualname(call.func)
         if qualname in ARRAY_TO_TENSOR:
             inner = _first_positional(call)
@@ -488,12 +602,12 @@ class _Checker:
             function = qualname[len("numpy."):]
             if function in NUMPY_NON_DIFFERENTIABLE or function.split(".")[0] == "random":
                 return None
-            if not any(region.carries(arg.value) for arg in call.args):
+            if not any(self.carries(arg.value) for arg in call.args):
                 return None
             return self._numpy_function(call, function)
         if isinstance(call.func, cst.Name) and call.func.value == "float" and qualname is None:
             argument = _first_positional(call)
-            if argument is not None and len(call.args) == 1 and region.carries(argument):
+            if argument is not None and len(call.args) == 1 and self.carries(argument):
                 return Report(
                     call,
                     f"`{self.analysis.code(call)}` turns a tensor into a Python number inside the tape; "
@@ -510,11 +624,11 @@ class _Checker:
             return None
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not call.args:
-            return func.value if self.region.carries(func.value) else None
+            return func.value if self.carries(func.value) else None
         qualname = self.analysis.qualname(func)
         if qualname is not None and qualname.startswith("numpy.") and qualname[6:] in CONVERSIONS:
             argument = _first_positional(call)
-            if argument is not None and len(call.args) == 1 and self.region.carries(argument):
+            if argument is not None and len(call.args) == 1 and self.carries(argument):
                 return argument
         return None
 
@@ -607,10 +721,9 @@ class _Checker:
         statement = self.analysis.statement_index(call)
         if statement is None:
             return {}
-        on_path = {id(s.node) for s in self.region.on_path}
         rebuilds: dict[cst.CSTNode, cst.CSTNode] = {}
-        for later in self.analysis.uses_after(name, statement, self.region.scope):
-            if id(later.node) not in on_path:
+        for later in self.analysis.uses_after(name, statement, self.scope):
+            if id(later.node) not in self.on_path:
                 continue
             for use in _name_nodes(later.node, name):
                 rebuild = self._call_parent(use)
@@ -659,7 +772,7 @@ class _Checker:
             return False
         names = [n.value for target in assign.targets for n in _name_nodes_in(target.target)]
         for name in names:
-            for later in self.analysis.uses_after(name, statement, self.region.scope):
+            for later in self.analysis.uses_after(name, statement, self.scope):
                 for use in _name_nodes(later.node, name):
                     if not self._use_accepts_tensor(use):
                         return False

@@ -10,11 +10,10 @@ import libcst as cst
 from gradfix.categories import VARIABLE_REBOUND
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static.analysis import ModuleAnalysis, chains, in_loop, inside_tape
 from gradfix.static.api import VARIABLE_MAKERS
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
-from gradfix.static.carrying import chains, in_loop, inside_tape
 
 AUGMENTED_METHOD = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
 

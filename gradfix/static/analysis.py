@@ -88,6 +88,7 @@ class ModuleAnalysis:
         self._by_kind: dict[type, list[cst.CSTNode]] = {}
         self._statements: dict[CODE_SCOPE, list[Statement]] = {}
         self._assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
+        self._attribute_assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
         self._positions_by_statement: dict[cst.CSTNode, Mapping] = {}
 
@@ -445,6 +446,36 @@ class ModuleAnalysis:
             self._assignments[scope] = by_name
         return self._assignments[scope]
 
+    def attribute_definitions(self, name: str, at: Statement, scope: CODE_SCOPE) -> list[Statement]:
+        """The statements of the scope that may have given the dotted name ``name`` (``self.pred``) its value at ``at``:
+        its assignments before ``at`` back to the nearest unconditional one and, when none is unconditional,
+        those after ``at`` in a loop around both (the loop's back edge)."""
+        found: list[Statement] = []
+        statements = self.statements(scope)
+        assigning = self._attribute_assignments_in(scope).get(name, ())
+        position = bisect.bisect_left(assigning, at.index)
+        for index in reversed(assigning[:position]):
+            statement = statements[index]
+            found.append(statement)
+            if not _is_conditional(statement, at):
+                return found
+        loops = [block for block in at.enclosing if isinstance(block, (cst.For, cst.While))]
+        for index in assigning[position:] if loops else ():
+            statement = statements[index]
+            if any(loop in statement.enclosing for loop in loops):
+                found.append(statement)
+        return found
+
+    def _attribute_assignments_in(self, scope: CODE_SCOPE) -> dict[str, list[int]]:
+        """For each dotted name (``self.pred``), the indices of the scope's statements that assign it, in order."""
+        if scope not in self._attribute_assignments:
+            by_name: dict[str, list[int]] = {}
+            for statement in self.statements(scope):
+                for name in sorted(attributes_assigned(statement.node)):
+                    by_name.setdefault(name, []).append(statement.index)
+            self._attribute_assignments[scope] = by_name
+        return self._attribute_assignments[scope]
+
     def backward_slice(self, expression: cst.CSTNode, scope: CODE_SCOPE | None = None) -> list[Statement]:
         """Every earlier statement of the scope whose result can flow into ``expression``."""
         scope = scope or self.scope_of(expression)
@@ -495,6 +526,52 @@ def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.Base
 def _is_conditional(statement: Statement, at: Statement) -> bool:
     """Whether ``statement`` sits in a compound statement that does not also hold ``at``; a ``with`` body always runs."""
     return any(block not in at.enclosing for block in statement.enclosing if not isinstance(block, cst.With))
+
+
+def module_alias(analysis: ModuleAnalysis, module: str) -> str | None:
+    """The local name the module binds to ``module`` itself (``tf`` for ``import tensorflow as tf``)."""
+    names = [local for local, target in analysis.imports.aliases.items() if target == module]
+    if not names:
+        return None
+    return "tf" if module == "tensorflow" and "tf" in names else sorted(names)[0]
+
+
+def inside_tape(statement: Statement, tape_node: cst.CSTNode) -> bool:
+    return any(block is tape_node for block in statement.enclosing)
+
+
+def in_loop(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    """Whether ``node`` sits in a ``for`` or ``while`` body of its own function (or module)."""
+    scope = analysis.scope_of(node)
+    for ancestor in analysis.ancestors(node):
+        if ancestor is scope:
+            return False
+        if isinstance(ancestor, (cst.For, cst.While)):
+            return True
+    return False
+
+
+def chains(node: cst.CSTNode) -> set[str]:
+    """Every name and attribute chain (``self.w``) an expression reads, longest chains and their heads."""
+    found: set[str] = set()
+
+    class _Chains(cst.CSTVisitor):
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            chain = dotted(attribute)
+            if chain is not None:
+                parts = chain.split(".")
+                found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+                return False
+            return True
+
+        def visit_Name(self, name: cst.Name) -> None:
+            found.add(name.value)
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    node.visit(_Chains())
+    return found
 
 
 def names_read(node: cst.CSTNode) -> frozenset[str]:
@@ -554,6 +631,44 @@ def target_names(target: cst.CSTNode) -> set[str]:
     if isinstance(target, cst.StarredElement):
         return target_names(target.value)
     return set()
+
+
+def _attribute_targets(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {name for element in target.elements for name in _attribute_targets(element.value)}
+    if isinstance(target, cst.StarredElement):
+        return _attribute_targets(target.value)
+    name = dotted(target) if isinstance(target, cst.Attribute) else None
+    return {name} if name is not None else set()
+
+
+def _small_targets(small: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(small, cst.Assign):
+        return [t.target for t in small.targets]
+    if isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        return [small.target]
+    return []
+
+
+def attributes_assigned(statement: cst.CSTNode) -> set[str]:
+    """The dotted names (``self.pred``) a line-level statement assigns."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return set()
+    return {name for small in statement.body for target in _small_targets(small) for name in _attribute_targets(target)}
+
+
+def attribute_values(statement: cst.CSTNode, name: str) -> list[cst.CSTNode]:
+    """What a line-level statement assigns to the dotted name ``name``: the whole value when it is unpacked,
+    and an augmented assignment's old value too."""
+    values: list[cst.CSTNode] = []
+    for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+        value = getattr(small, "value", None)
+        if value is None or not any(name in _attribute_targets(t) for t in _small_targets(small)):
+            continue
+        values.append(value)
+        if isinstance(small, cst.AugAssign):
+            values.append(small.target)
+    return values
 
 
 # --- what a statement assigns --------------------------------------------------------------------

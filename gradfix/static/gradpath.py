@@ -17,17 +17,29 @@ parameters that the arguments carrying the sources fill as their sources.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, argument, children, statement_values
+from gradfix.static.analysis import (
+    GradientCall,
+    ModuleAnalysis,
+    Statement,
+    argument,
+    attribute_values,
+    attributes_assigned,
+    children,
+    statement_values,
+)
 from gradfix.static.api import (
     ARGMAX,
     CASTS,
     COMPARISON_CALLS,
     CUSTOM_GRADIENT,
+    NOT_FORWARD,
+    NOT_FORWARD_WORDS,
     NUMPY_FUNCTIONS,
     PY_FUNCTIONS,
     ROUNDING,
@@ -36,7 +48,7 @@ from gradfix.static.api import (
     integer_dtype,
     short_name,
 )
-from gradfix.static.names import dotted
+from gradfix.static.names import copied_iterable, dotted
 from gradfix.static.sources import resolve_sources
 
 STOP = "stop"
@@ -140,6 +152,15 @@ class PathContext:
     gradient: GradientCall | None = None
     parent: "PathContext | None" = None
     depth: int = 0
+    models: frozenset[str] = frozenset()  # the sources that are a model's or layer's variables (not variables themselves)
+
+    @property
+    def tape_block(self) -> cst.With | None:
+        """The ``with`` block of the tape the gradient is asked of, when it lies in the context's own scope."""
+        tape = self.gradient.tape if self.gradient is not None else None
+        if tape is None or tape.scope is not self.scope or not isinstance(tape.node, cst.With):
+            return None
+        return tape.node
 
 
 def tape_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
@@ -149,10 +170,12 @@ def tape_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
         at = analysis.statement_index(gradient.node)
         if at is None:
             continue
-        sources = frozenset(s.name for s in resolve_sources(analysis, gradient.sources, gradient.scope, at, partial=True) or ())
+        resolved = resolve_sources(analysis, gradient.sources, gradient.scope, at, partial=True) or ()
+        sources = frozenset(s.name for s in resolved)
         if not sources:
             continue
-        yield PathContext(gradient.scope, gradient.tape.node, sources, [(gradient.target, at)], gradient)
+        models = frozenset(s.name for s in resolved if not s.is_variable)
+        yield PathContext(gradient.scope, gradient.tape.node, sources, [(gradient.target, at)], gradient, models=models)
 
 
 def loss_function_contexts(analysis: ModuleAnalysis) -> Iterator[PathContext]:
@@ -285,14 +308,31 @@ def _all_contexts(analysis: ModuleAnalysis) -> list[PathContext]:
 
 
 class SourceFlow:
-    """Whether expressions of one context carry some of its sources (depend on them), with given cuts in place."""
+    """Whether expressions of one context carry some of its sources (depend on them), with given cuts in place.
 
-    def __init__(self, analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], cuts: frozenset[str]):
+    Besides the reaching definitions of names and the calls of module functions:
+
+    * a value the tape did not record carries nothing: where the context's tape block lies in its own
+      scope, a definition of that scope outside the block does not carry, unless it only refers to
+      variables (``params = [w]``, ``w = model.layers[0].kernel``); the sources themselves still carry;
+    * a method that does not run the forward pass on the tape (``model.predict(x)``: ``NOT_FORWARD``)
+      returns a value that carries nothing;
+    * with ``runs_models`` (by default: some of the sources are a model's variables), a call that plausibly
+      runs a model or layer the code cannot tell (``forward(x)`` for a parameter, ``self.net(h)`` for an
+      attribute no method assigns: :func:`runs_model`) carries the sources, whatever its arguments;
+    * a dotted name (``self.pred``) carries where an assignment of it that reaches the read
+      (:meth:`ModuleAnalysis.attribute_definitions`) assigns a value that carries.
+    """
+
+    def __init__(self, analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], cuts: frozenset[str],
+                 runs_models: bool | None = None):
         self.analysis = analysis
         self.context = context
         self.sources = sources
         self.cuts = cuts
+        self.runs_models = bool(sources & context.models) if runs_models is None else runs_models
         self._definitions: dict[int, bool] = {}
+        self._attributes: dict[tuple[int, str], bool] = {}
         self._calls: dict[tuple, bool] = {}
 
     def is_cut(self, node: cst.CSTNode) -> bool:
@@ -310,6 +350,8 @@ class SourceFlow:
         for statement in self.analysis.statements(self.context.scope):
             for name in sorted(statement.assigned):
                 self.definition(statement, name)
+            for name in sorted(attributes_assigned(statement.node)):
+                self._attribute_definition(statement, name)
 
     def _is_source(self, name: str) -> bool:
         return any(name == source or name.startswith(source + ".") for source in self.sources)
@@ -323,7 +365,7 @@ class SourceFlow:
             return self.name(node.value, at)
         if isinstance(node, cst.Attribute):
             name = dotted(node)
-            if name is not None and self._is_source(name):
+            if name is not None and (self._is_source(name) or self.attribute(name, at)):
                 return True
             return self.carries(node.value, at)
         if isinstance(node, cst.Lambda):
@@ -331,9 +373,13 @@ class SourceFlow:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             return False
         if isinstance(node, cst.Call):
+            if not_forward(node):
+                return False
             summary = self._module_function_call(node, at)
             if summary is not None:
                 return summary
+            if self.runs_models and runs_model(self.analysis, node, self.context):
+                return True
         for child in children(node):
             if isinstance(child, cst.Arg):
                 child = child.value
@@ -357,9 +403,33 @@ class SourceFlow:
         if key in self._definitions:
             return self._definitions[key]
         self._definitions[key] = False  # a loop in the definitions adds nothing
-        result = any(self.carries(value, statement) for value in statement_values(statement.node))
+        values = statement_values(statement.node)
+        result = self._recorded(statement, values) and any(self.carries(value, statement) for value in values)
         self._definitions[key] = result
         return result
+
+    def attribute(self, name: str, at: Statement) -> bool:
+        """Whether the dotted name ``name`` read at ``at`` holds a value assigned to it there that carries."""
+        definitions = self.analysis.attribute_definitions(name, at, self.context.scope)
+        return any(self._attribute_definition(d, name) for d in definitions)
+
+    def _attribute_definition(self, statement: Statement, name: str) -> bool:
+        key = (statement.index, name)
+        if key in self._attributes:
+            return self._attributes[key]
+        self._attributes[key] = False
+        values = attribute_values(statement.node, name)
+        result = self._recorded(statement, values) and any(self.carries(value, statement) for value in values)
+        self._attributes[key] = result
+        return result
+
+    def _recorded(self, statement: Statement, values: list[cst.CSTNode]) -> bool:
+        """Whether the tape records what ``statement`` computes: it lies in the tape block (or the context has
+        no tape block in its scope), or its values only refer to variables."""
+        block = self.context.tape_block
+        if block is None or statement.node is block or block in statement.enclosing:
+            return True
+        return all(_refers(value) for value in values)
 
     def _module_function_call(self, call: cst.Call, at: Statement) -> bool | None:
         """For ``f(...)`` with ``f`` a function of this module: whether an argument carrying the sources reaches its return."""
@@ -379,8 +449,70 @@ class SourceFlow:
         if key not in self._calls:
             self._calls[key] = False
             inner = function_context(self.analysis, function, sources, self.context)
-            self._calls[key] = inner is not None and SourceFlow(self.analysis, inner, sources, self.cuts).reaches_target()
+            self._calls[key] = inner is not None and SourceFlow(self.analysis, inner, sources, self.cuts, self.runs_models).reaches_target()
         return self._calls[key]
+
+
+def not_forward(call: cst.Call) -> bool:
+    """``model.predict(x)`` and the like: methods that do not run the forward pass on the tape (``NOT_FORWARD``)."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in NOT_FORWARD
+
+
+def runs_model(analysis: ModuleAnalysis, call: cst.Call, context: PathContext) -> bool:
+    """A call that plausibly runs a model or layer whose variables the code cannot tell: ``forward(x)``,
+    ``self.net(h)``, for a callable that is neither a function of the module, nor imported, nor a builtin,
+    nor one of the context's sources, nor bound by the code in sight (``head = Dense(1)``, ``self.dense =
+    Dense(1)``: those are what they are bound to), nor named as a loss, metric or optimizer (``loss_fn``)."""
+    func = call.func
+    chain = dotted(func)
+    if chain is None or analysis.qualname(func) is not None:
+        return False
+    if any(chain == source or chain.startswith(source + ".") for source in context.sources):
+        return False
+    scope = context.scope
+    if any(word in chain.split(".")[-1].lower() for word in NOT_FORWARD_WORDS):
+        return False
+    if isinstance(func, cst.Name):
+        if func.value in _BUILTINS or analysis.function_named(func.value) is not None:
+            return False
+        return not any(func.value in s.assigned for where in {scope, analysis.module} for s in analysis.statements(where))
+    return chain.split(".")[0] == "self" and chain not in _self_attributes(analysis, call)
+
+
+def _self_attributes(analysis: ModuleAnalysis, node: cst.CSTNode) -> frozenset[str]:
+    """The ``self.<name>`` chains the methods of the class around ``node`` assign."""
+    klass = analysis.enclosing_class(node)
+    if klass is None:
+        return frozenset()
+    found = analysis.derived(_assigned_self_attributes)
+    if klass not in found:
+        found[klass] = frozenset(
+            name for method in klass.body.body if isinstance(method, cst.FunctionDef)
+            for statement in analysis.statements(method) for name in attributes_assigned(statement.node)
+        )
+    return found[klass]
+
+
+def _assigned_self_attributes(analysis: ModuleAnalysis) -> dict[cst.ClassDef, frozenset[str]]:
+    return {}
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _refers(value: cst.CSTNode) -> bool:
+    """Whether a value only refers to existing objects (``w``, ``model.layers[0].kernel``, ``[w, b]``,
+    ``list(model.trainable_variables)``) rather than computing something."""
+    copied = copied_iterable(value) if isinstance(value, cst.BaseExpression) else None
+    if copied is not None:
+        return _refers(copied)
+    if isinstance(value, (cst.Name, cst.Attribute)):
+        return dotted(value) is not None or _refers(value.value)
+    if isinstance(value, cst.Subscript):
+        return _refers(value.value)
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return all(_refers(element.value) for element in value.elements)
+    return False
 
 
 def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, sources: frozenset[str]) -> frozenset[str]:
@@ -498,7 +630,7 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
             inner = function_context(analysis, function, inner_sources, context)
             if inner is None:
                 continue
-            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts))
+            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models))
 
 
 def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
