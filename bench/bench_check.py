@@ -6,7 +6,8 @@ Without folders it reads the installed TensorFlow and Keras sources: by default 
 ``GradientTape`` (the files a training-loop checker is for), with ``--all`` every file. Each run is a fresh
 process given the same file list (copies in a scratch folder), so no run profits from another's caches or imports:
 
-- baseline: ``libcst.parse_module`` of every file, one process;
+- baseline: ``libcst.parse_module`` of every file, one process; and the same in two processes, the files
+  dealt out largest first (what a second core gives this work on this machine, to set ``--jobs 2`` against);
 - ``gradfix check --jobs 1`` and ``--jobs 2``;
 - ``fixit lint`` with its own rules, one process, when fixit is found (``--fixit PATH``, or on PATH;
   fixit pins an older click than gradfix's, so give it a virtual environment of its own:
@@ -37,6 +38,20 @@ for path in open(sys.argv[1]).read().split("\\n"):
             libcst.parse_module(open(path, "rb").read())
         except Exception:
             pass
+"""
+
+# the same parse in two processes, the files dealt out largest first: what a second core gives this work here
+PARSE_TWO = """
+import os, subprocess, sys
+files = sorted((p for p in open(sys.argv[1]).read().split("\\n") if p), key=os.path.getsize, reverse=True)
+halves, sizes = ([], []), [0, 0]
+for path in files:
+    side = sizes.index(min(sizes))
+    halves[side].append(path)
+    sizes[side] += os.path.getsize(path)
+parse = "import sys, libcst\\nfor p in sys.argv[1:]:\\n    try:\\n        libcst.parse_module(open(p, 'rb').read())\\n    except Exception:\\n        pass\\n"
+children = [subprocess.Popen([sys.executable, "-c", parse, *half]) for half in halves]
+sys.exit(max(child.wait() for child in children))
 """
 
 # runs one command and reports its wall time and the peak RSS of its largest process
@@ -115,6 +130,7 @@ def main() -> None:
     gradfix = [sys.executable, "-m", "gradfix", "check", "--format", "json"]
     runs = {
         "baseline: LibCST parse, 1 process": [sys.executable, "-c", PARSE, listing.name],
+        "baseline: LibCST parse, 2 processes": [sys.executable, "-c", PARSE_TWO, listing.name],
         "gradfix check --jobs 1": [*gradfix, "--jobs", "1", *files],
         "gradfix check --jobs 2": [*gradfix, "--jobs", "2", *files],
     }
@@ -140,7 +156,8 @@ def main() -> None:
         peak = max(k for _, k, _ in measured)
         print(f"| {name} | {seconds:.2f} | {seconds / base:.2f} | {peak / 1024:.0f} MB |")
     print()
-    print(f"--jobs 1 / --jobs 2: {single / statistics.median(s for s, _, _ in results['gradfix check --jobs 2']):.2f}x")
+    print(f"--jobs 1 / --jobs 2: {single / statistics.median(s for s, _, _ in results['gradfix check --jobs 2']):.2f}x; "
+          f"the same parse in 1 process / in 2: {base / statistics.median(s for s, _, _ in results['baseline: LibCST parse, 2 processes']):.2f}x")
     if fixit:
         print(f"fixit lint / gradfix check --jobs 1: "
               f"{statistics.median(s for s, _, _ in results['fixit lint, 1 process']) / single:.1f}x")
