@@ -14,6 +14,7 @@ import libcst as cst
 
 from gradfix.static.analysis import Binding, ModuleAnalysis, bindings_in, children, names_read
 from gradfix.static.api import PARAMETER_POSITIONS
+from gradfix.static.tree import walk as tree_walk
 
 
 def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Binding]:
@@ -73,7 +74,7 @@ def _params(function: cst.FunctionDef) -> Iterator[cst.Param]:
 def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, attribute: str) -> list[cst.BaseExpression]:
     """The values assigned to ``self.<attribute>`` in the methods of a class."""
     values = []
-    for assign in _walk(class_node, cst.Assign):
+    for assign in walk(class_node, cst.Assign):
         for target in assign.targets:
             if _is_self_attribute(target.target, attribute):
                 values.append(assign.value)
@@ -133,15 +134,6 @@ def reads(node: cst.CSTNode, name: str) -> bool:
     return name in names_read(node)
 
 
-def _walk(root: cst.CSTNode, kind: type) -> Iterator:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, kind):
-            yield node
-        stack.extend(children(node))
-
-
 def walk(root: cst.CSTNode, kind: type) -> Iterator:
-    """Every node of ``kind`` under ``root`` (any order)."""
-    return _walk(root, kind)
+    """Every node of ``kind`` under ``root``, in source order."""
+    return tree_walk(root, kind)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import sys
+import typing
 from typing import Iterator
 
 import libcst as cst
@@ -31,10 +33,41 @@ _ORDER: dict[tuple[type, tuple[str, ...]], tuple[str, ...] | None] = {}
 
 
 def _fields(kind: type) -> tuple[str, ...]:
+    """The fields of a kind of node that can hold a node other than layout, by their declared types."""
     names = _FIELDS.get(kind)
     if names is None:
-        names = _FIELDS[kind] = tuple(field.name for field in dataclasses.fields(kind))
+        try:
+            hints = typing.get_type_hints(kind)
+        except Exception:  # noqa: BLE001 - an annotation that does not resolve: read every field
+            hints = {}
+        names = _FIELDS[kind] = tuple(
+            field.name for field in dataclasses.fields(kind)
+            if field.name not in hints or _may_hold_content(hints[field.name])
+        )
     return names
+
+
+def _may_hold_content(annotation: object) -> bool:
+    classes = [part for part in _annotation_parts(annotation) if isinstance(part, type)]
+    if any(not isinstance(part, type) for part in _annotation_parts(annotation)):
+        return True  # a type variable or a string: cannot tell
+    return any(issubclass(part, cst.CSTNode) and not _layout_only(part) for part in classes)
+
+
+def _annotation_parts(annotation: object) -> list[object]:
+    arguments = typing.get_args(annotation)
+    if not arguments:
+        return [type(None) if annotation is None else annotation]
+    return [part for argument in arguments for part in _annotation_parts(argument)]
+
+
+def _layout_only(kind: type) -> bool:
+    """Whether every node of ``kind`` is layout (``BaseParenthesizableWhitespace`` is, through its subclasses)."""
+    if issubclass(kind, LAYOUT):
+        return True
+    # LibCST makes each node class anew with slots: the class it replaced stays among the subclasses
+    subclasses = [sub for sub in kind.__subclasses__() if getattr(sys.modules.get(sub.__module__), sub.__name__, None) is sub]
+    return bool(subclasses) and all(_layout_only(subclass) for subclass in subclasses)
 
 
 _NOT_NODE, _NODE, _LAYOUT_NODE, _SEQUENCE = 0, 1, 2, 3
