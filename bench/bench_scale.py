@@ -10,6 +10,7 @@ Peak memory is the largest resident set of gradfix's process (and its workers).
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import resource
 import subprocess
@@ -48,8 +49,9 @@ def main() -> None:
                                     "--jobs", str(options.jobs), str(root)], capture_output=True, text=True)
         elapsed = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    findings = completed.stdout.count('"rule": "GF006"')
-    print(f"files={options.files} jobs={options.jobs} exit={completed.returncode} findings={findings} "
+    findings = [f for f in json.loads(completed.stdout)["findings"] if f["rule"] == "GF006"]
+    with_finding = len({finding["span"]["path"] for finding in findings})
+    print(f"files={options.files} jobs={options.jobs} exit={completed.returncode} files_with_a_finding={with_finding} "
           f"seconds={elapsed:.1f} peak_rss_mb={peak:.0f}")
 
 
