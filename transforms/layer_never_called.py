@@ -8,7 +8,8 @@ from gradfix.categories import NEVER_USED
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.bindings import values_of, walk
+from gradfix.static.bindings import values_of
+from gradfix.static.tree import walk
 from gradfix.static.sources import source_elements
 from gradfix.static.api import (
     DYNAMIC_ATTRIBUTE_CALLS,

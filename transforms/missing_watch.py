@@ -28,8 +28,8 @@ from gradfix.static.bindings import (
     self_attribute_values,
     positional,
     values_of,
-    walk,
 )
+from gradfix.static.tree import walk
 
 TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
 

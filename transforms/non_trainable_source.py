@@ -18,7 +18,8 @@ from gradfix.static.api import (
     VARIABLE_MAKERS,
     integer_dtype,
 )
-from gradfix.static.bindings import is_false, keyword, parameter, positional, values_of, walk
+from gradfix.static.bindings import is_false, keyword, parameter, positional, values_of
+from gradfix.static.tree import walk
 from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
 

@@ -14,7 +14,7 @@ import libcst as cst
 
 from gradfix.static.analysis import Binding, ModuleAnalysis, bindings_in, children, names_read
 from gradfix.static.api import PARAMETER_POSITIONS
-from gradfix.static.tree import walk as tree_walk
+from gradfix.static.tree import walk
 
 
 def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Binding]:
@@ -133,7 +133,3 @@ def is_false(node: cst.BaseExpression | None) -> bool:
 def reads(node: cst.CSTNode, name: str) -> bool:
     return name in names_read(node)
 
-
-def walk(root: cst.CSTNode, kind: type) -> Iterator:
-    """Every node of ``kind`` under ``root``, in source order."""
-    return tree_walk(root, kind)

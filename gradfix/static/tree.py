@@ -48,10 +48,10 @@ def _fields(kind: type) -> tuple[str, ...]:
 
 
 def _may_hold_content(annotation: object) -> bool:
-    classes = [part for part in _annotation_parts(annotation) if isinstance(part, type)]
-    if any(not isinstance(part, type) for part in _annotation_parts(annotation)):
+    parts = _annotation_parts(annotation)
+    if not all(isinstance(part, type) for part in parts):
         return True  # a type variable or a string: cannot tell
-    return any(issubclass(part, cst.CSTNode) and not _layout_only(part) for part in classes)
+    return any(issubclass(part, cst.CSTNode) and not _layout_only(part) for part in parts)
 
 
 def _annotation_parts(annotation: object) -> list[object]:
