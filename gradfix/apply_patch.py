@@ -1,9 +1,10 @@
 """``gradfix apply PATCH``: a saved patch applied to the files as they are now, all of it or none of it.
 
 Every check runs before anything is written: the text is a patch, each path stays inside the
-project, each file is still the one the patch was made from (gradfix's header carries its hash),
-every hunk fits, and every result parses. Only then are the files replaced, one by one through
-the same writer as ``fix --apply``; if a write fails, the files already written are put back.
+project (and names a file with no other hard link, whose other names could be anywhere), each
+file is still the one the patch was made from (gradfix's header carries its hash), every hunk
+fits, every result parses and can be written. Only then is a whole copy of each new file
+written beside it, and then each put in place, through the same writer as ``fix --apply``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from dataclasses import dataclass, field
 
 import unidiff
 
-from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash
-from gradfix.source import SourceError, SourceFile, check_parses, read_source, write_source_atomically
+from gradfix.notebook import check_notebook_json, is_notebook
+from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash, unquote_name
+from gradfix.source import SourceError, SourceFile, check_parses, check_write, read_source, write_source_atomically
+
+PATCHABLE = (".py", ".ipynb")
 
 
 class PatchRefused(Exception):
@@ -41,7 +45,8 @@ def parse_patch(text: str) -> unidiff.PatchSet:
 
 
 def _strip_prefix(name: str, prefix: str) -> str:
-    name = name.split("\t", 1)[0].strip()
+    name = name.strip() if name.lstrip().startswith('"') else name.split("\t", 1)[0].strip()
+    name = unquote_name(name)
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
@@ -59,10 +64,14 @@ def _inside(root: str, path: str) -> str:
 
 
 def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
-    """What applying ``patch_text`` under ``root`` would write; raises PatchRefused, writing nothing."""
+    """What applying ``patch_text`` under ``root`` would write; raises PatchRefused, writing nothing.
+
+    Every check a write makes is made here, for every file, so that ``--check`` refuses what
+    a real apply would refuse and a real apply finds every refusal before it writes anything.
+    """
     patch = parse_patch(patch_text)
     planned: list[PlannedFile] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # real path -> the name the patch first gave it
     for patched in patch:
         old = _strip_prefix(patched.source_file, "a/")
         new = _strip_prefix(patched.target_file, "b/")
@@ -74,12 +83,13 @@ def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
             raise PatchRefused(f"{old}: the patch deletes this file; gradfix patches only change existing files")
         if old != new:
             raise PatchRefused(f"{old}: the patch renames it to {new}; gradfix patches only change files in place")
-        if new in seen:
-            raise PatchRefused(f"{new}: named twice in the patch")
-        seen.add(new)
-        if not new.endswith(".py"):
-            raise PatchRefused(f"{new}: not a Python file; gradfix applies changes to Python source only")
-        _inside(root, new)
+        if not new.endswith(PATCHABLE):
+            raise PatchRefused(f"{new}: not a Python file or notebook; gradfix applies changes to Python source only")
+        real = _inside(root, new)
+        if real in seen:
+            also = "" if seen[real] == new else f" (as {seen[real]} and as {new})"
+            raise PatchRefused(f"{new}: named twice in the patch{also}")
+        seen[real] = new
         if not len(patched):
             raise PatchRefused(f"{new}: its diff has no hunks")
         try:
@@ -94,13 +104,22 @@ def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
             new_text = apply_patched_file(source.text, patched)
         except (ValueError, IndexError) as error:
             raise PatchRefused(f"{new}: a hunk no longer fits the file as it is now ({error})") from None
+        validate = check_notebook_json if is_notebook(new) else check_parses
         try:
-            check_parses(new, new_text)
+            validate(new, new_text)
         except SourceError as error:
             raise PatchRefused(f"{new}: the patched file would not parse: {error.problem}") from None
+        try:
+            check_write(source, new_text, validate=_already_checked, other_links=False)
+        except SourceError as error:
+            raise PatchRefused(f"{new}: {error.problem.removeprefix('not written: ')}") from None
         planned.append(PlannedFile(path=new, source=source, new_text=new_text, hunks=len(patched),
                                    notes=[n for n in notes if not n.startswith(SOURCE_HASH_PREFIX)]))
     return planned
+
+
+def _already_checked(path: str, text: str) -> None:
+    """The patched text was validated by ``plan`` itself, with the message of a patch's refusal."""
 
 
 def _header_lines(patched: unidiff.PatchedFile) -> list[str]:
@@ -115,20 +134,50 @@ def _recorded_hash(notes: list[str]) -> str | None:
     return None
 
 
+class ApplyFailed(Exception):
+    """A write failed after every check had passed (a full disk, say); the message says what was written."""
+
+
 def apply_planned(planned: list[PlannedFile]) -> None:
-    """Write every planned file; if one write fails, put back those already written and re-raise."""
-    written: list[PlannedFile] = []
+    """Write every planned file: first a whole copy of each beside it, then each put in place.
+
+    A copy that cannot be written (a full disk, a file-size limit) stops the apply before any
+    file is touched. Putting a copy in place is a rename for all but files whose owner cannot
+    be kept; should one still fail, the files already replaced are put back.
+    """
+    pending = []
     try:
         for item in planned:
-            write_source_atomically(item.source, item.new_text)
-            written.append(item)
-    except BaseException:
-        for item in reversed(written):
-            try:
-                write_source_atomically(SourceFile(item.source.path, item.new_text, item.source.encoding), item.source.text)
-            except (SourceError, OSError):  # pragma: no cover - reported by the caller's message
-                pass
-        raise
+            pending.append(check_write(item.source, item.new_text, validate=_already_checked, other_links=False).prepare())
+    except SourceError as error:
+        for write in pending:
+            write.discard()
+        raise PatchRefused(f"{error.path}: {error.problem.removeprefix('not written: ')}") from None
+    written: list[PlannedFile] = []
+    for index, (item, write) in enumerate(zip(planned, pending)):
+        try:
+            write.commit()
+        except SourceError as error:
+            for later in pending[index + 1:]:
+                later.discard()
+            raise ApplyFailed(_after_failed_commit(error, written)) from None
+        written.append(item)
+
+
+def _after_failed_commit(error: SourceError, written: list[PlannedFile]) -> str:
+    restored, kept = [], []
+    for item in reversed(written):
+        try:
+            write_source_atomically(SourceFile(item.source.path, item.new_text, item.source.encoding), item.source.text)
+            restored.append(item.path)
+        except SourceError:
+            kept.append(item.path)
+    message = str(error)
+    if restored:
+        message += f"; put back as they were: {', '.join(reversed(restored))}"
+    if kept:
+        message += f"; written and not put back: {', '.join(reversed(kept))}"
+    return message
 
 
 def apply_patch(patch_text: str, root: str = ".", check_only: bool = False) -> list[PlannedFile]:

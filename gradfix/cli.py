@@ -21,7 +21,7 @@ from gradfix.model import Applicability
 from gradfix.patch import make_diff, patch_header
 from gradfix.registry import all_rules, rule_by_code
 from gradfix.edits import split_lines
-from gradfix.notebook import cell_lines, is_notebook
+from gradfix.notebook import cell_lines, check_notebook_json, is_notebook
 from gradfix.config import ConfigError, settings_for
 from gradfix.source import NotRegularFileError, SourceError, write_source_atomically
 
@@ -258,7 +258,7 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     else:
         outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
     outcomes += list(notebooks.values())
-    changed_files, fixes_written, left, patches, errors = 0, 0, [], [], []
+    changed_files, fixes_written, left, patches, errors, not_written = 0, 0, [], [], [], []
     for outcome in outcomes:
         if isinstance(outcome, SourceError):
             report_error(str(outcome))
@@ -274,11 +274,12 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
             click.echo(diff, nl=False)
         if write:
             try:
-                validate = _valid_notebook if source.path in notebooks else None
+                validate = check_notebook_json if source.path in notebooks else None
                 write_source_atomically(source, outcome.new_text, force=force_write, validate=validate)
-            except (SourceError, OSError) as problem:
-                report_error(f"{source.path}: not written: {problem}")
-                errors.append((source.path, f"not written: {problem}"))
+            except SourceError as problem:
+                report_error(str(problem))
+                errors.append((source.path, problem.problem))
+                not_written.extend(outcome.found)
                 had_error = True
                 continue
             fixes_written += len(outcome.applied)
@@ -291,7 +292,7 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
         findings = [f for o in outcomes if not isinstance(o, SourceError) for f in o.found]
         document = report.document("fix", findings, fixes=patches, errors=errors, exit_code=code)
         click.echo(report.render(document), nl=False)
-    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left):
+    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written):
         if line == "No problems found." and had_error:
             line = "No problems found in the files read; some could not be read or written (see the errors above)."
         click.echo(line, err=True)
@@ -331,15 +332,6 @@ def _fix_notebook(path, select, ignore, unsafe_fixes):
     mapped = lambda findings: [map_finding(notebook, f) for f in findings]  # noqa: E731
     return FixOutcome(source=notebook.stored, new_text=new_json, found=mapped(outcome.found),
                       applied=outcome.applied, remaining=mapped(outcome.remaining))
-
-
-def _valid_notebook(path: str, text: str) -> None:
-    import json
-
-    try:
-        json.loads(text)
-    except ValueError as error:
-        raise SourceError(path, f"the fixed notebook is not valid JSON: {error}") from None
 
 
 def _review(sources, rules, unsafe_fixes, color):
@@ -383,7 +375,7 @@ def apply_command(patch_file, check_only):
     Refused, with nothing written: text that is not a patch, a path outside the working
     directory, a file changed since the patch was made, a hunk that no longer fits.
     """
-    from gradfix.apply_patch import PatchRefused, apply_patch
+    from gradfix.apply_patch import ApplyFailed, PatchRefused, apply_patch
 
     name = getattr(patch_file, "name", "<stdin>")
     name = "standard input" if name in ("<stdin>", "-") else name
@@ -397,8 +389,8 @@ def apply_command(patch_file, check_only):
     except PatchRefused as refused:
         report_error(f"{name}: {refused}; nothing written")
         sys.exit(EXIT_ERROR)
-    except (SourceError, OSError) as problem:
-        report_error(f"{name}: {problem}; the files written were restored")
+    except ApplyFailed as failed:
+        report_error(f"{name}: {failed}")
         sys.exit(EXIT_ERROR)
     verb = "Would patch" if check_only else "Patched"
     for item in planned:

@@ -78,15 +78,24 @@ def where(finding: Finding) -> str:
     return f"{span.path}:{span.start_line}:{span.start_column}"
 
 
-def summary(applied: bool, include_unsafe: bool, changed_files: int, fixes: int, left: Sequence[Finding]) -> list[str]:
-    """The lines ``fix`` ends with: what was done, what is left and, only when it would change something, what to run next."""
+def summary(applied: bool, include_unsafe: bool, changed_files: int, fixes: int, left: Sequence[Finding],
+            not_written: Sequence[Finding] = ()) -> list[str]:
+    """The lines ``fix`` ends with: what was done, what is left and, only when it would change something, what to run next.
+
+    ``not_written``: the problems of files whose fixed text could not be written (their error was shown).
+    """
     lines = []
     if applied and changed_files:
         lines.append(f"Fixed {plural(changed_files, 'file')} ({plural(fixes, 'fix')}).")
     elif changed_files:
         lines.append(f"Fixes for {plural(changed_files, 'file')} shown above; `--apply` writes them.")
+    if not_written:
+        files = len({finding.span.path for finding in not_written})
+        lines.append(f"{plural(len(not_written), 'problem')} not fixed: {'its file' if files == 1 else 'their files'} "
+                     "could not be written (see the errors above):")
+        lines.extend(f"  {where(finding)}: {finding.rule} {finding.name}: {finding.message}" for finding in not_written)
     if not left:
-        if not changed_files:
+        if not changed_files and not not_written:
             lines.append("No problems found.")
         return lines
     if applied:

@@ -77,6 +77,16 @@ def read_notebook(path: str) -> Notebook:
     return Notebook(path, data, stored, cells, magic_lines, origins)
 
 
+def check_notebook_json(path: str, text: str) -> None:
+    """What a notebook's new text must be before it is written: JSON that is still a notebook."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise SourceError(path, f"the new notebook text is not valid JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise SourceError(path, "the new notebook text has no list of cells")
+
+
 def _cell_number(notebook: Notebook, index: int) -> int:
     return index + 1
 

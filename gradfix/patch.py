@@ -23,6 +23,51 @@ def diff_path(path: str) -> str:
     return relative.replace(os.sep, "/")
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+              '"': '\\"', "\\": "\\\\"}
+_C_UNESCAPES = {escaped[1]: plain for plain, escaped in _C_ESCAPES.items()}
+
+
+def _needs_quotes(name: str) -> bool:
+    return any(ord(c) < 0x20 or c in '"\\\x7f' for c in name)
+
+
+def quote_name(name: str) -> str:
+    """A name as git writes it in a diff: in C-style quotes when it holds a control character, `"` or `\\`."""
+    if not _needs_quotes(name):
+        return name
+    out = []
+    for character in name:
+        if character in _C_ESCAPES:
+            out.append(_C_ESCAPES[character])
+        elif ord(character) < 0x20 or character == "\x7f":
+            out.append(f"\\{ord(character):03o}")
+        else:
+            out.append(character)
+    return '"' + "".join(out) + '"'
+
+
+def unquote_name(name: str) -> str:
+    """A name from a diff's ``---``/``+++`` line, with git's C-style quotes undone (octal escapes are UTF-8 bytes)."""
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        return name
+    body, out, index = name[1:-1], bytearray(), 0
+    while index < len(body):
+        character = body[index]
+        if character != "\\" or index + 1 == len(body):
+            out += character.encode("utf-8", "surrogateescape")
+            index += 1
+            continue
+        following = body[index + 1]
+        if following in "01234567" and len(body) >= index + 4 and all(c in "01234567" for c in body[index + 1:index + 4]):
+            out.append(int(body[index + 1:index + 4], 8) & 0xFF)
+            index += 4
+        else:
+            out += _C_UNESCAPES.get(following, following).encode("utf-8", "surrogateescape")
+            index += 2
+    return out.decode("utf-8", "surrogateescape")
+
+
 def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
     """The unified diff from ``old_text`` to ``new_text``; empty when they are equal."""
     if old_text == new_text:
@@ -30,13 +75,21 @@ def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
     name = diff_path(path)
     old_lines = split_lines(old_text)
     new_lines = split_lines(new_text)
+    # a name with a newline (or another control character) would end the header line: git quotes it
+    old_name, new_name = quote_name(f"a/{name}"), quote_name(f"b/{name}")
+    # an unquoted name with a space ends at a tab, as git writes it, or `patch -p1` cuts it at the space
+    tab = "\t" if " " in name and not _needs_quotes(name) else ""
     out: list[str] = []
-    for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}", n=context):
-        if line.startswith(("---", "+++")):
-            # a name with a space ends at a tab, as git writes it, or `patch -p1` cuts it at the space
-            out.append(line.rstrip("\r\n") + ("\t" if " " in name else "") + "\n")
+    for line in difflib.unified_diff(old_lines, new_lines, "old", "new", n=context):
+        if line.startswith("--- "):
+            out.append(f"--- {old_name}{tab}\n")
+        elif line.startswith("+++ "):
+            out.append(f"+++ {new_name}{tab}\n")
         elif line.endswith("\n"):
             out.append(line)
+        elif line.endswith("\r"):
+            # a line of a bare-CR file is whole: the diff's own line break follows it, with no marker
+            out.append(line + "\n")
         else:
             # The last line of a file without a final newline: git marks it explicitly.
             out.append(line + "\n")
@@ -96,8 +149,15 @@ def apply_diff(old_text: str, diff: str) -> str:
     return apply_patched_file(old_text, patch[0])
 
 
+def _ending(line: str) -> str:
+    return line[len(line.rstrip("\r\n")):]
+
+
 def apply_patched_file(old_text: str, patched: unidiff.PatchedFile) -> str:
+    """The patched text; each added line ends as the file's line before it does (or, at a hunk's
+    start, the one after), so a patch made or carried with other line endings mixes none in."""
     old_lines = split_lines(old_text)
+    file_ending = next((_ending(line) for line in old_lines if _ending(line)), None)
     result: list[str] = []
     position = 0  # index into old_lines
     for hunk in patched:
@@ -106,16 +166,30 @@ def apply_patched_file(old_text: str, patched: unidiff.PatchedFile) -> str:
             raise ValueError("hunks overlap")
         result.extend(old_lines[position:start])
         position = start
+        previous = _ending(old_lines[start - 1]) if 0 < start <= len(old_lines) else ""
+        waiting: list[int] = []  # added lines at a hunk's start, which take the ending of the old line after them
         for line in hunk:
             if line.is_context or line.is_removed:
                 expected = old_lines[position] if position < len(old_lines) else None
                 if expected is None or expected.rstrip("\r\n") != line.value.rstrip("\r\n"):
                     raise ValueError(f"hunk does not match at line {position + 1}")
+                if _ending(expected):
+                    previous = _ending(expected)
+                    for index in waiting:
+                        result[index] = result[index].rstrip("\r\n") + previous
+                    waiting = []
                 if line.is_context:
                     result.append(expected)
                 position += 1
             elif line.is_added:
                 result.append(line.value)
+                if _ending(line.value):
+                    if previous:
+                        result[-1] = line.value.rstrip("\r\n") + previous
+                    else:
+                        waiting.append(len(result) - 1)
+        for index in waiting:
+            result[index] = result[index].rstrip("\r\n") + (file_ending or _ending(result[index]))
     result.extend(old_lines[position:])
     text = "".join(result)
     return _drop_newline_marked_missing(text, patched)
@@ -130,6 +204,6 @@ def _drop_newline_marked_missing(text: str, patched: unidiff.PatchedFile) -> str
     for index, line in enumerate(lines):
         if line.value.startswith("\\ No newline") or getattr(line, "line_type", "") == "\\":
             previous = lines[index - 1] if index else None
-            if previous is not None and previous.is_added and text.endswith(("\r\n", "\n")):
-                return text[:-2] if text.endswith("\r\n") else text[:-1]
+            if previous is not None and previous.is_added and text.endswith(("\r", "\n")):
+                return text[:-len(_ending(text[-2:]))]
     return text

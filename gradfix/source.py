@@ -11,6 +11,8 @@ changed since it was read.
 from __future__ import annotations
 
 import ast
+import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -261,34 +263,198 @@ def check_parses(path: str, text: str) -> None:
         raise SourceError(path, f"the fixed text does not compile: {error.msg} at line {error.lineno}") from None
 
 
-def _unchanged_since_read(source: SourceFile, target: str) -> None:
-    if source.read_as is None:
-        return
+def _unchanged_since_read(source: SourceFile, target: str) -> bytes | None:
+    """The file's bytes now, refused unless they are what was read; None when nothing was recorded."""
     try:
         with open(target, "rb") as handle:
             info = os.fstat(handle.fileno())
-            now = handle.read(max(info.st_size, source.read_as.size) + 1)
+            limit = max(info.st_size, source.read_as.size if source.read_as else 0)
+            now = handle.read(limit + 1)
     except OSError as error:
         raise SourceError(source.path, f"not written: cannot be read again ({error.strerror})") from None
+    if source.read_as is None:
+        return now
     if (info.st_dev, info.st_ino) != (source.read_as.device, source.read_as.inode) \
             or hashlib.sha256(now).hexdigest() != source.read_as.digest:
         raise SourceError(source.path, "not written: the file changed since gradfix read it; run gradfix again")
+    return now
 
 
-def write_source_atomically(source: SourceFile, new_text: str, force: bool = False, validate=None) -> None:
-    """Replace the file's text with ``new_text`` only if it parses, in its encoding.
+def _unencodable(source: SourceFile, text: str, error: UnicodeEncodeError) -> SourceError:
+    character = text[error.start]
+    line = text.count("\n", 0, error.start) + 1
+    return SourceError(source.path, f"not written: the new text has {character!r} (U+{ord(character):04X}) at line {line}, "
+                                    f"which the file's encoding {source.encoding} cannot hold")
 
-    The text keeps the file's own line endings because edits are made on the
-    text as stored. A symbolic link is written through to its target. A file with
-    other hard links, or whose owner gradfix cannot give to a new file, is
-    rewritten in place (so links and owner stay); any other file is replaced by
-    rename, with its mode, owner and group copied. A read-only file is refused
-    unless ``force``; a file that changed since it was read is always refused.
-    ``validate(path, text)`` raises SourceError for text that must not be written
-    (default: text that does not parse as Python).
+
+def _can_give_owner(info: os.stat_result) -> bool:
+    """Whether a new file can be given this file's owner and group (root can; others only their own)."""
+    if os.geteuid() == 0:
+        return True
+    return info.st_uid == os.geteuid() and info.st_gid in {os.getegid(), *os.getgroups()}
+
+
+@dataclass
+class PendingWrite:
+    """A write every check has passed: the file, the bytes it will hold, and how they get there.
+
+    ``prepare`` writes a complete copy of the new bytes beside the file and flushes it to disk;
+    ``commit`` then puts it in place: by rename, or (for a file with other hard links, or whose
+    owner a new file cannot be given) by copying it over the file's own inode, after reserving
+    the room it needs, so that a full disk or a file-size limit leaves the file as it was.
+    Until ``commit`` the user's file is untouched; ``discard`` removes the copy.
+    """
+
+    source: SourceFile
+    target: str  # the real path (symbolic links followed)
+    data: bytes
+    info: os.stat_result
+    in_place: bool
+    force: bool = False
+    temporary: str | None = None
+
+    def _failed(self, error: OSError, after: str = "the file is unchanged") -> SourceError:
+        return SourceError(self.source.path, f"not written: {error.strerror or error}; {after}")
+
+    def prepare(self) -> "PendingWrite":
+        directory = os.path.dirname(self.target)
+        try:
+            handle, self.temporary = tempfile.mkstemp(prefix=".gradfix-", suffix=".tmp", dir=directory)
+        except OSError as error:
+            raise SourceError(self.source.path, f"not written: cannot create a file in its folder {directory} "
+                                                f"({error.strerror}); gradfix writes the new text beside the file first") from None
+        try:
+            with os.fdopen(handle, "wb") as out:
+                _write_all(out.fileno(), self.data)
+                if not self.in_place:
+                    os.fchmod(out.fileno(), stat.S_IMODE(self.info.st_mode))
+                    if (self.info.st_uid, self.info.st_gid) != (os.geteuid(), os.getegid()):
+                        try:
+                            os.fchown(out.fileno(), self.info.st_uid, self.info.st_gid)
+                        except PermissionError:
+                            self.in_place = True
+                os.fsync(out.fileno())
+        except OSError as error:
+            self.discard()
+            raise self._failed(error) from None
+        return self
+
+    def commit(self) -> None:
+        assert self.temporary is not None, "prepare() first"
+        try:
+            old = _unchanged_since_read(self.source, self.target)
+        except SourceError:
+            self.discard()
+            raise
+        if not self.in_place:
+            try:
+                os.replace(self.temporary, self.target)
+            except OSError as error:
+                self.discard()
+                raise self._failed(error) from None
+            self.temporary = None
+            return
+        try:
+            _overwrite(self.target, self.data, old, self.force)
+        except _NotRestored as failure:
+            # the copy stays: it holds the whole new text, which the message names
+            raise self._failed(failure.error, f"the file could not be put back as it was ({failure.restore.strerror}); "
+                                              f"the new text is whole in {self.temporary}") from None
+        except OSError as error:
+            self.discard()
+            raise self._failed(error) from None
+        self.discard()
+
+    def discard(self) -> None:
+        if self.temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temporary)
+            self.temporary = None
+
+
+class _NotRestored(Exception):
+    def __init__(self, error: OSError, restore: OSError):
+        super().__init__(error, restore)
+        self.error = error
+        self.restore = restore
+
+
+def _write_all(descriptor: int, data: bytes, offset: int | None = None) -> None:
+    """Every byte of ``data``, or an OSError (a short write alone raises nothing)."""
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        if offset is None:
+            count = os.write(descriptor, view[written:])
+        else:
+            count = os.pwrite(descriptor, view[written:], offset + written)
+        if count <= 0:
+            raise OSError(errno.EIO, "the write made no progress")
+        written += count
+
+
+def _open_for_writing(target: str, force: bool) -> int:
+    try:
+        return os.open(target, os.O_WRONLY)
+    except PermissionError:
+        if not force:
+            raise
+        # a read-only file the caller chose to force: open it writable for this write only
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+        os.chmod(target, mode | stat.S_IWUSR)
+        try:
+            return os.open(target, os.O_WRONLY)
+        finally:
+            os.chmod(target, mode)
+
+
+def _overwrite(target: str, data: bytes, old: bytes, force: bool) -> None:
+    """Rewrite the file's own inode, so that its hard links, owner, group and mode stay.
+
+    The room for a longer text is taken first, past the old end (a full disk or a file-size
+    limit fails there, and cutting the file back leaves it as it was); the new bytes then go
+    over blocks the file already holds. Should a write still fail, the old bytes are put back.
+    """
+    descriptor = _open_for_writing(target, force)
+    try:
+        if len(data) > len(old):
+            try:
+                _write_all(descriptor, bytes(len(data) - len(old)), len(old))
+                os.fsync(descriptor)
+            except OSError:
+                os.ftruncate(descriptor, len(old))
+                raise
+        try:
+            _write_all(descriptor, data, 0)
+            os.ftruncate(descriptor, len(data))
+            os.fsync(descriptor)
+        except OSError as error:
+            try:
+                _write_all(descriptor, old, 0)
+                os.ftruncate(descriptor, len(old))
+                os.fsync(descriptor)
+            except OSError as restore:
+                raise _NotRestored(error, restore) from None
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def check_write(source: SourceFile, new_text: str, force: bool = False, validate=None,
+                other_links: bool = True) -> PendingWrite:
+    """Every check a write of ``new_text`` over ``source`` must pass, done before anything is written.
+
+    Refused (SourceError): text that does not validate (default: does not parse as Python),
+    a character the file's encoding cannot hold, a file that is no longer a regular file,
+    a read-only file unless ``force``, a file that changed since it was read, a folder in
+    which gradfix cannot create the copy it writes first, and with ``other_links=False`` a
+    file with other hard links (whose other names gradfix cannot see).
     """
     (validate or check_parses)(source.path, new_text)
-    data = source.encode(new_text)
+    try:
+        data = source.encode(new_text)
+    except UnicodeEncodeError as error:
+        raise _unencodable(source, new_text, error) from None
     target = os.path.realpath(source.path)
     try:
         info = os.stat(target)
@@ -298,47 +464,29 @@ def write_source_atomically(source: SourceFile, new_text: str, force: bool = Fal
         raise SourceError(source.path, f"not written: is {_kind(info.st_mode)}")
     if not info.st_mode & 0o222 and not force:
         raise SourceError(source.path, "not written: the file is read-only (make it writable, or pass --force to write it anyway)")
-    _unchanged_since_read(source, target)
-    if info.st_nlink > 1:
-        _write_in_place(target, data)
-        return
+    if info.st_nlink > 1 and not other_links:
+        raise SourceError(source.path, f"not written: the file has {info.st_nlink - 1} other hard link"
+                                       f"{'s' * (info.st_nlink > 2)}, which may be outside the project; "
+                                       "gradfix cannot see where they are (`gradfix fix --apply` on the file writes it, links kept)")
     directory = os.path.dirname(target)
-    handle, temporary = tempfile.mkstemp(prefix=".gradfix-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), stat.S_IMODE(info.st_mode))
-            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-                try:
-                    os.fchown(out.fileno(), info.st_uid, info.st_gid)
-                except PermissionError:
-                    out.close()
-                    os.unlink(temporary)
-                    _write_in_place(target, data)
-                    return
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise SourceError(source.path, f"not written: gradfix cannot create files in its folder {directory}; "
+                                       "it writes the new text beside the file before replacing it")
+    _unchanged_since_read(source, target)
+    return PendingWrite(source, target, data, info, in_place=info.st_nlink > 1 or not _can_give_owner(info), force=force)
 
 
-def _write_in_place(target: str, data: bytes) -> None:
-    """Rewrite the file's own inode: its hard links, owner, group and mode stay as they are."""
-    try:
-        descriptor = os.open(target, os.O_WRONLY)
-    except PermissionError:
-        # a read-only file the caller chose to force: open it writable for this write only
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-        os.chmod(target, mode | stat.S_IWUSR)
-        try:
-            descriptor = os.open(target, os.O_WRONLY)
-        finally:
-            os.chmod(target, mode)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-        out.truncate()
-        out.flush()
-        os.fsync(out.fileno())
+def write_source_atomically(source: SourceFile, new_text: str, force: bool = False, validate=None) -> None:
+    """Replace the file's text with ``new_text`` only if it parses, in its encoding.
+
+    The text keeps the file's own line endings because edits are made on the
+    text as stored. A symbolic link is written through to its target. The new
+    text is first written whole beside the file; then a file with other hard
+    links, or whose owner gradfix cannot give to a new file, gets it copied over
+    its own inode (so links and owner stay; a failure leaves it as it was), and any
+    other file is replaced by rename, its mode, owner and group copied. A read-only
+    file is refused unless ``force``; a file that changed since it was read is always
+    refused. ``validate(path, text)`` raises SourceError for text that must not be
+    written (default: text that does not parse as Python).
+    """
+    check_write(source, new_text, force, validate).prepare().commit()

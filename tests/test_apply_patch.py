@@ -143,21 +143,43 @@ def test_a_patch_whose_result_does_not_parse_is_refused(project):
     _refused(project, patch, "would not parse")
 
 
-def test_a_failed_write_puts_back_the_files_already_written(project, monkeypatch):
-    import gradfix.apply_patch as apply_patch
+def test_a_copy_that_cannot_be_written_stops_the_apply_before_any_file_changes(project, monkeypatch):
+    from gradfix.source import PendingWrite, SourceError
 
-    real = apply_patch.write_source_atomically
+    real = PendingWrite.prepare
     calls = []
 
-    def failing_second(source, text):
-        calls.append(source.path)
+    def failing_second(self):
+        calls.append(self.source.path)
         if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        real(source, text)
+            raise SourceError(self.source.path, "not written: No space left on device; the file is unchanged")
+        return real(self)
 
-    monkeypatch.setattr(apply_patch, "write_source_atomically", failing_second)
+    monkeypatch.setattr(PendingWrite, "prepare", failing_second)
     result = _run("apply", "fixes.patch")
     assert result.exit_code == 2
-    assert "restored" in result.stderr
+    assert "No space left on device" in result.stderr and "nothing written" in result.stderr
+    assert (project / "train.py").read_text() == BUGGY.read_text()  # never written
+    assert (project / "pkg" / "other.py").read_text() == BUGGY.read_text()
+    assert not list(project.rglob(".gradfix-*"))  # the first file's copy is removed
+
+
+def test_a_failed_replacement_puts_back_the_files_already_replaced(project, monkeypatch):
+    from gradfix.source import PendingWrite, SourceError
+
+    real = PendingWrite.commit
+    calls = []
+
+    def failing_second(self):
+        calls.append(self.source.path)
+        if len(calls) == 2:
+            self.discard()
+            raise SourceError(self.source.path, "not written: Input/output error; the file is unchanged")
+        return real(self)
+
+    monkeypatch.setattr(PendingWrite, "commit", failing_second)
+    result = _run("apply", "fixes.patch")
+    assert result.exit_code == 2
+    assert "put back as they were: train.py" in result.stderr, result.stderr
     assert (project / "train.py").read_text() == BUGGY.read_text()  # written, then put back
     assert (project / "pkg" / "other.py").read_text() == BUGGY.read_text()
