@@ -171,6 +171,8 @@ def _settings_in(directory: str) -> Settings:
                 data = tomllib.load(handle)
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(candidate, "", f"not valid TOML: {error}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(candidate, "", f"not valid TOML: not UTF-8 text (byte {error.start})") from None
         except OSError as error:
             raise ConfigError(candidate, "", f"cannot be read: {error.strerror}") from None
         table = data.get("tool", {}).get("gradfix") if isinstance(data.get("tool"), dict) else None

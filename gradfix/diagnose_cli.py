@@ -12,7 +12,7 @@ import click
 
 from gradfix import categories as cat
 from gradfix.diagnose import Diagnosis, diagnose_target, explanation, variable_summary
-from gradfix.runtime.runner import DEFAULT_TIMEOUT
+from gradfix.runtime.runner import DEFAULT_TIMEOUT, signal_name
 
 STATUS_TEXT = {
     "crashed": "the program crashed before its first gradient",
@@ -184,7 +184,11 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     if not facts.diagnosed:
         echo(f"gradfix: could not diagnose {facts.target}: {STATUS_TEXT.get(facts.status, facts.status)}.", err=True)
         if facts.status == "exited-before-gradient" and facts.exit_code is not None:
-            echo(f"  exit code {facts.exit_code}", err=True)
+            # a negative code is the signal that killed the program (the error below names it)
+            if facts.exit_code >= 0:
+                echo(f"  exit code {facts.exit_code}", err=True)
+            elif facts.error is None:
+                echo(f"  killed by {signal_name(-facts.exit_code)}", err=True)
         if facts.error is not None and facts.error.traceback:
             echo(_indent(facts.error.traceback), err=True)
         elif facts.error is not None:

@@ -268,7 +268,8 @@ def fix_source(
     applied: list[Fix] = []
     seen_texts = {source.text}
     findings = found = analyze(current, rules)
-    for _ in range(MAX_FIX_ROUNDS):
+    # one round per finding there is, and MAX_FIX_ROUNDS more for those the fixes reveal; no fewer
+    for _ in range(len(found) + MAX_FIX_ROUNDS):
         candidates = [
             f for f in findings
             if applicable(f.fix, include_unsafe)

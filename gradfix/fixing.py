@@ -44,7 +44,7 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
     reviewed.found = list(findings)
     reviewed.remaining = list(findings)
     skipped: set[tuple[str, str]] = set()
-    for _ in range(MAX_FIX_ROUNDS * 5):
+    for _ in range(len(findings) + MAX_FIX_ROUNDS * 5):
         offered = [f for f in findings if applicable(f.fix, include_unsafe) and (f.rule, f.message) not in skipped]
         if not offered:
             return

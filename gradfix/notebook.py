@@ -53,8 +53,7 @@ def read_notebook(path: str) -> Notebook:
         raise SourceError(path, f"not a notebook: its JSON does not parse ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise SourceError(path, "not a notebook: no list of cells")
-    language = (data.get("metadata", {}).get("kernelspec", {}) or {}).get("language") or \
-        (data.get("metadata", {}).get("language_info", {}) or {}).get("name") or "python"
+    language = _language(path, data)
     if language.lower() != "python":
         raise SourceError(path, f"a {language} notebook; gradfix reads Python notebooks only")
     cells, magic_lines, origins = [], set(), []
@@ -85,6 +84,30 @@ def check_notebook_json(path: str, text: str) -> None:
         raise SourceError(path, f"the new notebook text is not valid JSON: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise SourceError(path, "the new notebook text has no list of cells")
+
+
+def _language(path: str, data: dict) -> str:
+    """The notebook's language from its metadata (Python when it names none); SourceError when malformed."""
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise SourceError(path, f"not a notebook gradfix can read: its metadata is a JSON {_json_kind(metadata)}, not an object")
+    for table, key in (("kernelspec", "language"), ("language_info", "name")):
+        section = metadata.get(table) or {}
+        if not isinstance(section, dict):
+            raise SourceError(path, f"not a notebook gradfix can read: metadata.{table} is a JSON {_json_kind(section)}, "
+                                    "not an object")
+        value = section.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SourceError(path, f"not a notebook gradfix can read: metadata.{table}.{key} is a JSON "
+                                    f"{_json_kind(value)}, not a string")
+        if value:
+            return value
+    return "python"
+
+
+def _json_kind(value: object) -> str:
+    return {list: "array", dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), "null")
 
 
 def _cell_number(notebook: Notebook, index: int) -> int:
@@ -138,16 +161,70 @@ def fixed_notebook(notebook: Notebook, new_text: str) -> str:
             raise SourceError(notebook.path, "not written: a fix would span two cells")
         first, _, index = owner[0]
         new_cells[index][edit.start_line - first: edit.end_line - first] = split_lines(edit.new_text)
-    data = json.loads(notebook.stored.text)
+    changed = {}
     for index, lines in new_cells.items():
         text = "".join(lines)
         if original[index] and not original[index][-1].endswith(("\n", "\r")) and text.endswith("\n"):
             text = text[:-1]
         if text != "".join(original[index]):
-            data["cells"][index]["source"] = split_lines(text)
-    indent = 1
-    match = re.match(r"\{\s*\n(\s+)\"", notebook.stored.text)
-    if match:
-        indent = len(match.group(1))
-    ending = "\n" if notebook.stored.text.endswith("\n") else ""
-    return json.dumps(data, indent=indent, ensure_ascii=False) + ending
+            changed[index] = text
+    return _with_sources(notebook.stored.text, changed)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _members(text: str, start: int, closing: str):
+    """(key or None, start, end) of each member of the JSON object (closing "}") or array ("]") at ``start``."""
+    decoder = json.JSONDecoder()
+    at = _WHITESPACE.match(text, start + 1).end()
+    while text[at] != closing:
+        key = None
+        if closing == "}":
+            key, at = json.decoder.scanstring(text, at + 1)
+            at = _WHITESPACE.match(text, _WHITESPACE.match(text, at).end() + 1).end()  # past the colon
+        _, end = decoder.raw_decode(text, at)
+        yield key, at, end
+        at = _WHITESPACE.match(text, end).end()
+        if text[at] == ",":
+            at = _WHITESPACE.match(text, at + 1).end()
+
+
+def _source_spans(text: str) -> dict[int, tuple[int, int]]:
+    """Where each cell's "source" value stands in the notebook's JSON text, by cell index."""
+    spans = {}
+    top = _WHITESPACE.match(text).end()
+    for key, start, _ in _members(text, top, "}"):
+        if key != "cells":
+            continue
+        spans = {}  # as json.loads, the last of repeated keys counts
+        for index, (_, cell_start, _) in enumerate(_members(text, start, "]")):
+            if text[cell_start] == "{":
+                for name, value_start, value_end in _members(text, cell_start, "}"):
+                    if name == "source":
+                        spans[index] = (value_start, value_end)
+    return spans
+
+
+def _with_sources(stored: str, changed: dict[int, str]) -> str:
+    """The notebook's JSON text with the sources of the changed cells replaced, every other byte kept,
+    each new value written in the layout its old one had (one line, or one string per line)."""
+    spans = _source_spans(stored)
+    ascii_only = stored.isascii() and "\\u" in stored
+    out = stored
+    for index in sorted(changed, key=lambda i: spans[i][0], reverse=True):
+        start, end = spans[index]
+        old = stored[start:end]
+        value = changed[index] if old.startswith('"') else split_lines(changed[index])
+        line_start = stored.rfind("\n", 0, start) + 1
+        line_indent = _WHITESPACE.match(stored, line_start).group(0)
+        if "\n" in old:
+            item = re.match(r"\[[ \t]*\r?\n([ \t]*)", old)
+            unit = len(item.group(1)) - len(line_indent) if item else 1
+            newline = "\r\n" if "\r\n" in old else "\n"
+            new = json.dumps(value, indent=max(unit, 1), ensure_ascii=ascii_only).replace("\n", newline + line_indent)
+        else:
+            separator = re.search(r'",([ \t]*)"', old)
+            new = json.dumps(value, ensure_ascii=ascii_only, separators=(f",{separator.group(1) if separator else ' '}", ": "))
+        out = out[:start] + new + out[end:]
+    return out

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import pathspec
 
-from gradfix.config import settings_for
+from gradfix.config import ConfigError, settings_for
 
 EXTENSIONS = (".py", ".ipynb")
 # Ruff's default exclusions, which hold no code of the project's own.
@@ -136,7 +136,14 @@ def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
     for root, dirs, files in os.walk(top):
         absolute_root = os.path.abspath(root)
         bases = [*bases_above, *_chain_below(os.path.abspath(top), absolute_root)]
-        settings = settings_for(absolute_root)
+        try:
+            settings = settings_for(absolute_root)
+        except ConfigError as error:
+            # the files below follow settings gradfix cannot read: an error for them, and the walk goes on elsewhere
+            dirs[:] = []
+            yield Discovered(error.path, True, f"{error.problem}; the files under {os.path.dirname(error.path)} "
+                                               "were not checked")
+            continue
         kept = []
         for name in sorted(dirs):
             full = os.path.join(absolute_root, name)
