@@ -16,7 +16,9 @@ import unidiff
 
 from gradfix.notebook import check_notebook_json, is_notebook
 from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash, unquote_name
-from gradfix.source import SourceError, SourceFile, check_parses, check_write, read_source, write_source_atomically
+from gradfix.source import (
+    ReadOnlyError, SourceError, SourceFile, check_parses, check_write, read_source, write_source_atomically,
+)
 
 PATCHABLE = (".py", ".ipynb")
 
@@ -111,6 +113,8 @@ def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
             raise PatchRefused(f"{new}: the patched file would not parse: {error.problem}") from None
         try:
             check_write(source, new_text, validate=_already_checked, other_links=False)
+        except ReadOnlyError:
+            raise PatchRefused(f"{new}: the file is read-only; make it writable to apply the patch") from None
         except SourceError as error:
             raise PatchRefused(f"{new}: {error.problem.removeprefix('not written: ')}") from None
         planned.append(PlannedFile(path=new, source=source, new_text=new_text, hunks=len(patched),

@@ -18,7 +18,7 @@ from gradfix.emit import github, json_output, sarif
 from gradfix.emit.text import make_console, render_finding
 from gradfix.engine import CheckOptions, FixOutcome, check_paths, fix_source, iter_python_files, select_rules
 from gradfix.model import Applicability
-from gradfix.patch import make_diff, patch_header
+from gradfix.patch import make_diff, patch_header, quote_name
 from gradfix.registry import all_rules, rule_by_code
 from gradfix.edits import split_lines
 from gradfix.notebook import cell_lines, check_notebook_json, is_notebook
@@ -394,7 +394,7 @@ def apply_command(patch_file, check_only):
         sys.exit(EXIT_ERROR)
     verb = "Would patch" if check_only else "Patched"
     for item in planned:
-        click.echo(f"{verb} {item.path} ({item.hunks} hunk{'s' * (item.hunks != 1)})")
+        click.echo(f"{verb} {quote_name(item.path)} ({item.hunks} hunk{'s' * (item.hunks != 1)})")
         for note in item.notes:
             click.echo(f"  {note}")
     if check_only:

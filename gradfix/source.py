@@ -48,6 +48,10 @@ class EmptySourceError(SourceError):
     """An empty file: an error when named, but normal for an ``__init__.py`` met in a folder."""
 
 
+class ReadOnlyError(SourceError):
+    """A read-only file, which a write refuses unless forced."""
+
+
 class NotRegularFileError(SourceError):
     """A FIFO, device or socket: never read, so that gradfix cannot hang or read without end."""
 
@@ -463,7 +467,7 @@ def check_write(source: SourceFile, new_text: str, force: bool = False, validate
     if not stat.S_ISREG(info.st_mode):
         raise SourceError(source.path, f"not written: is {_kind(info.st_mode)}")
     if not info.st_mode & 0o222 and not force:
-        raise SourceError(source.path, "not written: the file is read-only (make it writable, or pass --force to write it anyway)")
+        raise ReadOnlyError(source.path, "not written: the file is read-only (make it writable, or pass --force to write it anyway)")
     if info.st_nlink > 1 and not other_links:
         raise SourceError(source.path, f"not written: the file has {info.st_nlink - 1} other hard link"
                                        f"{'s' * (info.st_nlink > 2)}, which may be outside the project; "
