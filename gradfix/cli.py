@@ -373,7 +373,8 @@ def apply_command(patch_file, check_only):
     """Apply PATCH (from `gradfix fix --diff`) to the files here: every hunk, or nothing.
 
     Refused, with nothing written: text that is not a patch, a path outside the working
-    directory, a file changed since the patch was made, a hunk that no longer fits.
+    directory, a file named twice, a file with other hard links, a read-only file, a file
+    changed since the patch was made, a hunk that no longer fits, a result that does not parse.
     """
     from gradfix.apply_patch import ApplyFailed, PatchRefused, apply_patch
 
