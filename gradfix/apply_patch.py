@@ -10,6 +10,7 @@ written beside it, and then each put in place, through the same writer as ``fix 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import unidiff
@@ -46,9 +47,12 @@ def parse_patch(text: str) -> unidiff.PatchSet:
     return patch
 
 
+_QUOTED = re.compile(r'\s*("(?:[^"\\]|\\.)*")')
+
+
 def _strip_prefix(name: str, prefix: str) -> str:
-    name = name.strip() if name.lstrip().startswith('"') else name.split("\t", 1)[0].strip()
-    name = unquote_name(name)
+    quoted = _QUOTED.match(name)
+    name = unquote_name(quoted.group(1)) if quoted else name.split("\t", 1)[0].strip()
     return name[len(prefix):] if name.startswith(prefix) else name
 
 

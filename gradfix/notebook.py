@@ -60,6 +60,9 @@ def read_notebook(path: str) -> Notebook:
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
+        source = cell.get("source", "")
+        if not isinstance(source, str) and not (isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise SourceError(path, f"not a notebook gradfix can read: the source of cell {index + 1} is not text")
         text = _cell_text(cell)
         if text.lstrip().startswith("%%") or not text.strip():
             continue

@@ -79,13 +79,11 @@ def make_diff(path: str, old_text: str, new_text: str, context: int = 3) -> str:
     old_name, new_name = quote_name(f"a/{name}"), quote_name(f"b/{name}")
     # an unquoted name with a space ends at a tab, as git writes it, or `patch -p1` cuts it at the space
     tab = "\t" if " " in name and not _needs_quotes(name) else ""
-    out: list[str] = []
-    for line in difflib.unified_diff(old_lines, new_lines, "old", "new", n=context):
-        if line.startswith("--- "):
-            out.append(f"--- {old_name}{tab}\n")
-        elif line.startswith("+++ "):
-            out.append(f"+++ {new_name}{tab}\n")
-        elif line.endswith("\n"):
+    out: list[str] = [f"--- {old_name}{tab}\n", f"+++ {new_name}{tab}\n"]
+    lines = difflib.unified_diff(old_lines, new_lines, n=context)
+    next(lines), next(lines)  # its own header (a removed line "-- x" would look like one): written above
+    for line in lines:
+        if line.endswith("\n"):
             out.append(line)
         elif line.endswith("\r"):
             # a line of a bare-CR file is whole: the diff's own line break follows it, with no marker

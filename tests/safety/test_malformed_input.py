@@ -37,11 +37,15 @@ def test_a_patch_adding_a_character_the_file_encoding_cannot_hold(tmp_path, monk
     ({"kernelspec": {"language": 3}}, "metadata.kernelspec.language is a JSON number, not a string"),
     ({"kernelspec": {"name": "python3"}, "language_info": {"name": ["python"]}},
      "metadata.language_info.name is a JSON array, not a string"),
+    ("bad cell", "the source of cell 1 is not text"),
 ])
 @pytest.mark.parametrize("command", [("check",), ("fix",)])
 def test_a_notebook_with_malformed_metadata_does_not_end_the_folder_run(tmp_path, metadata, problem, command):
     notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": ["x = 1\n"]}],
                 "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+    if metadata == "bad cell":
+        notebook["metadata"] = {}
+        notebook["cells"][0]["source"] = ["x = 1\n", 2]
     (tmp_path / "a.ipynb").write_text(json.dumps(notebook))
     (tmp_path / "train.py").write_text(BUGGY)
     result = run(*command, tmp_path)
