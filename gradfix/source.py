@@ -3,9 +3,11 @@
 Reading takes only regular files of a bounded size; parsing lets CPython reject
 what it rejects (with its line and message) before LibCST sees the text, and keeps
 LibCST's native parser away from nesting that would crash it or take minutes.
-Writing goes through symbolic links to their target, keeps hard links, owner,
-group and mode, refuses read-only files unless forced, and refuses a file that
-changed since it was read.
+Writing checks everything first (``check_write``), writes the whole new text
+beside the file, and only then puts it in place (``PendingWrite``): through symbolic
+links to their target, keeping hard links, owner, group and mode; a failure on the
+way leaves the file as it was. Read-only files are refused unless forced, and a
+file that changed since it was read always is.
 """
 
 from __future__ import annotations
