@@ -266,8 +266,8 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
             had_error = True
             continue
         source = outcome.source
-        left.extend(outcome.remaining if outcome.changed else outcome.found)
         if not outcome.changed:
+            left.extend(outcome.found)
             continue
         diff = patch_header(outcome.applied, source.text) + make_diff(source.path, source.text, outcome.new_text)
         if output_format == "diff" and (show_diff or not interactive):
@@ -279,10 +279,11 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
             except SourceError as problem:
                 report_error(str(problem))
                 errors.append((source.path, problem.problem))
-                not_written.extend(outcome.found)
+                not_written.extend(outcome.found)  # every problem of the file stays, fixable or not
                 had_error = True
                 continue
             fixes_written += len(outcome.applied)
+        left.extend(outcome.remaining)
         patches.append(report.patch_dict(source.path, diff, outcome.applied, applied=write))
         changed_files += 1
     # Without --apply the problems the fixes shown would solve still count: nothing was written.
