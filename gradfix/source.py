@@ -269,8 +269,8 @@ def check_parses(path: str, text: str) -> None:
         raise SourceError(path, f"the fixed text does not compile: {error.msg} at line {error.lineno}") from None
 
 
-def _unchanged_since_read(source: SourceFile, target: str) -> bytes | None:
-    """The file's bytes now, refused unless they are what was read; None when nothing was recorded."""
+def _unchanged_since_read(source: SourceFile, target: str) -> bytes:
+    """The file's bytes now, refused unless they are what was read (when what was read is known)."""
     try:
         with open(target, "rb") as handle:
             info = os.fstat(handle.fileno())
