@@ -7,6 +7,7 @@ for a longer text, and only then copies it over; any failure before that leaves 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -14,7 +15,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from gradfix.source import SourceError, read_source, write_source_atomically
 from tests.safety.conftest import BUGGY, FIXED
 
 
@@ -100,3 +104,40 @@ def test_a_full_disk_leaves_a_hard_linked_file_as_it_was(small_disk):
     os.unlink(small_disk / "filler")  # with room again, the same command writes the fix, links kept
     assert _gradfix("fix", "--apply", "train.py", cwd=small_disk).returncode == 0
     assert (small_disk / "other-name.py").read_bytes() == (padding + FIXED).encode()
+
+
+@contextlib.contextmanager
+def _file_size_limit(limit: int):
+    """A soft file-size limit on this process for the block (Python ignores SIGXFSZ: writes past it fail with EFBIG)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old_size=st.integers(1, 9000), new_size=st.integers(1, 9000), links=st.integers(1, 3),
+       limit=st.integers(0, 10000))
+def test_a_write_leaves_the_whole_old_text_or_the_whole_new_one(tmp_path_factory, old_size, new_size, links, limit):
+    folder = tmp_path_factory.mktemp("write")
+    old, new = f"x = '{'o' * old_size}'\n", f"x = '{'n' * new_size}'\n"
+    path = folder / "train.py"
+    path.write_text(old)
+    others = [folder / f"link{number}.py" for number in range(1, links)]
+    for other in others:
+        os.link(path, other)
+    source = read_source(str(path))
+    try:
+        with _file_size_limit(limit):
+            write_source_atomically(source, new)
+    except SourceError as error:
+        assert error.problem.endswith("the file is unchanged"), error.problem
+        expected = old
+    else:
+        expected = new
+    for name in [path, *others]:
+        assert name.read_text() == expected
+    assert os.stat(path).st_nlink == links
+    assert _leftovers(folder) == []
