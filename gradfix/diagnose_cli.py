@@ -182,7 +182,9 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     facts = result.facts
     echo = click.echo
     if not facts.diagnosed:
-        echo(f"gradfix: could not diagnose {facts.target}: {STATUS_TEXT.get(facts.status, facts.status)}.", err=True)
+        killed = facts.status == "exited-before-gradient" and (facts.exit_code or 0) < 0
+        status = STATUS_TEXT["crashed"] if killed else STATUS_TEXT.get(facts.status, facts.status)
+        echo(f"gradfix: could not diagnose {facts.target}: {status}.", err=True)
         if facts.status == "exited-before-gradient" and facts.exit_code is not None:
             # a negative code is the signal that killed the program (the error below names it)
             if facts.exit_code >= 0:
