@@ -141,8 +141,8 @@ def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
         except ConfigError as error:
             # the files below follow settings gradfix cannot read: an error for them, and the walk goes on elsewhere
             dirs[:] = []
-            yield Discovered(error.path, True, f"{error.problem}; the files under {os.path.dirname(error.path)} "
-                                               "were not checked")
+            problem = f"[tool.gradfix] {error.key}: {error.problem}" if error.key else error.problem
+            yield Discovered(error.path, True, f"{problem}; the files under {os.path.dirname(error.path)} were not checked")
             continue
         kept = []
         for name in sorted(dirs):

@@ -54,15 +54,19 @@ def test_a_notebook_with_malformed_metadata_does_not_end_the_folder_run(tmp_path
     assert "GF006" in result.stdout  # train.py, after the notebook in the walk, was still checked
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"[tool.gradfix]\nselect = [\"GF006\"]\n# caf\xe9\n", "not valid TOML: not UTF-8 text (byte 39)"),
+    (b"[tool.gradfix]\nselct = [\"GF006\"]\n", "[tool.gradfix] selct: unknown key"),
+])
 @pytest.mark.parametrize("command", [("check",), ("fix",)])
-def test_a_pyproject_toml_with_a_byte_that_is_not_utf8(tmp_path, command):
+def test_a_pyproject_toml_gradfix_cannot_read_in_a_subfolder(tmp_path, content, problem, command):
     (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "pyproject.toml").write_bytes(b"[tool.gradfix]\nselect = [\"GF006\"]\n# caf\xe9\n")
+    (tmp_path / "a" / "pyproject.toml").write_bytes(content)
     (tmp_path / "a" / "train.py").write_text(BUGGY)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "train.py").write_text(BUGGY)
     result = run(*command, tmp_path)
     assert result.exit_code == 2
     line = _one_error_line(result, "pyproject.toml")
-    assert "not UTF-8" in line and "were not checked" in line
+    assert problem in line and "were not checked" in line
     assert "b/train.py" in result.stdout  # the other folder was still checked
