@@ -16,7 +16,9 @@ import click
 from gradfix import __version__, fixing, report
 from gradfix.emit import github, json_output, sarif
 from gradfix.emit.text import make_console, render_finding
-from gradfix.engine import CheckOptions, FixOutcome, check_paths, fix_source, iter_python_files, select_rules
+from gradfix.engine import (
+    CheckOptions, FixOutcome, IncompleteAnalysis, check_paths, fix_source, iter_python_files, select_rules,
+)
 from gradfix.model import Applicability
 from gradfix.patch import make_diff, patch_header
 from gradfix.registry import all_rules, rule_by_code
@@ -131,10 +133,11 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                 click.echo(f"gradfix: warning: {result.warning}", err=True)
                 continue
             if result.error is not None:
+                # a file checked in part (a rule failed) keeps the findings of the rules that ran
                 errors.append((result.path, result.error.problem))
                 report_error(str(result.error))
-                continue
-            checked += 1
+            else:
+                checked += 1
             findings.extend(result.findings)
             if report_unused_noqa:
                 unused.extend((result.path, *item) for item in result.unused_noqa)
@@ -196,7 +199,7 @@ def _summary(findings, checked: int | None = None, failed: int = 0) -> str:
     safe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.SAFE)
     unsafe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
     text = f"Found {len(findings)} problem{'s' * (len(findings) != 1)} in {files} file{'s' * (files != 1)}"
-    notes = []
+    notes = [f"{failed} file{'s' * (failed != 1)} not fully checked, see the errors above"] if failed else []
     if safe:
         notes.append(f"{safe} fixable with `gradfix fix --apply`")
     if unsafe:
@@ -478,6 +481,10 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **
         source = _stdin_source(paths, stdin_filename)
         if source is not None:
             findings = analyze(source, rules)
+    except IncompleteAnalysis as problem:
+        report_error(str(problem))
+        findings = problem.findings
+        errors.append((stdin_filename or "-", problem.problem))
     except (SourceError, ConfigError) as problem:
         report_error(str(problem))
         errors.append((stdin_filename or "-", getattr(problem, "problem", str(problem))))

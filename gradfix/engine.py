@@ -8,7 +8,6 @@ import dataclasses
 import os
 import re
 import signal
-import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -23,9 +22,11 @@ from gradfix.config import ConfigError, settings_for
 from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
 from gradfix.paths import discover
 from gradfix.source import (
-    EmptySourceError, NotRegularFileError, SourceError, SourceFile, check_syntax, guard_parse, libcst_module, read_source,
+    EmptySourceError, NotRegularFileError, ParserLimitError, SourceError, SourceFile, check_syntax, guard_parse,
+    libcst_module, read_source,
 )
 from gradfix.static.analysis import LINE_MARK, ModuleAnalysis
+from gradfix.static.recursion_room import TreeTooDeep, parse_depth, room
 from gradfix.static.regions import Region, regions
 
 MAX_FIX_ROUNDS = 20
@@ -51,11 +52,25 @@ def analyze(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: 
     return analyze_with_suppressions(source, rules, by_region).kept
 
 
+class IncompleteAnalysis(SourceError):
+    """A rule failed on the file: the findings of the others stand, but the file was not fully checked."""
+
+    def __init__(self, path: str, problem: str, findings: Sequence[Finding] = ()):
+        super().__init__(path, problem)
+        self.findings = list(findings)
+
+
 def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> suppress.Filtered:
-    """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing."""
+    """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing.
+
+    Raises IncompleteAnalysis, holding the findings of the rules that ran, when a rule failed."""
     if suppress.skips_file(source.text):
         return suppress.Filtered([], [])
-    return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
+    try:
+        return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
+    except IncompleteAnalysis as incomplete:
+        kept = suppress.filter_findings(source.text, incomplete.findings).kept
+        raise IncompleteAnalysis(incomplete.path, incomplete.problem, kept) from None
 
 
 def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
@@ -68,18 +83,29 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
     if parts is None:
         guard_parse(source.path, source.text)
     findings: list[Finding] | None = [] if parts is not None else None
+    failures: list[str] = []
     for region in parts or ():
-        analysed = _analyze_text(source.path, region.text, wanted)
+        try:
+            analysed = _analyze_text(source.path, region.text, wanted)
+        except ParserLimitError:
+            findings = None  # said again from the whole module, in the module's line numbers
+            break
         placed = [_in_module(finding, region) for finding in analysed.findings]
         if analysed.adds_imports or any(finding is None for finding in placed):
             # a fix that spans two regions' lines, or adds an import among the module's: only the whole module can place it
             findings = None
             break
         findings.extend(placed)
+        failures.extend(analysed.failures)
     if findings is None:
-        findings = [_in_module(finding, None) for finding in _analyze_text(source.path, source.text, wanted).findings]
+        analysed = _analyze_text(source.path, source.text, wanted)
+        findings = [_in_module(finding, None) for finding in analysed.findings]
+        failures = list(analysed.failures)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
-    return _unique(findings)
+    findings = _unique(findings)
+    if failures:
+        raise IncompleteAnalysis(source.path, f"not fully checked: {'; '.join(dict.fromkeys(failures))}", findings)
+    return findings
 
 
 def _regions_worth_analysing(source: SourceFile, wanted: Sequence[Rule]) -> list[Region] | None:
@@ -101,6 +127,7 @@ def lines_analysed(source: SourceFile, rules: Sequence[Rule] | None = None) -> i
 class _Analysed:
     findings: list[Finding]
     adds_imports: bool  # some fix adds an import, placed among the imports of the text analysed
+    failures: tuple[str, ...] = ()  # the rules that failed, and how: their findings are missing
 
 
 _analyzed: "OrderedDict[tuple, _Analysed]" = OrderedDict()
@@ -115,10 +142,25 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
         if key in _analyzed:
             _analyzed.move_to_end(key)
             return _analyzed[key]
+    rules = [rule for rule in rules if rule.wants(text)]
+    try:
+        module = room.run(parse_depth(text), lambda: libcst_module(path, text)) if rules else None
+        analysis = ModuleAnalysis(path, text, module) if module is not None else None
+        analysed = room.run(analysis.depth if analysis else 0, lambda: _run_rules(rules, analysis))
+    except TreeTooDeep as deep:
+        raise SourceError(path, f"not checked: {deep} (a chain of `and`/`or` terms or of adjacent strings "
+                                "adds a level per term)") from None
+    with _analyzed_lock:
+        _analyzed[key] = analysed
+        while len(_analyzed) > ANALYZED_CACHE_SIZE:
+            _analyzed.popitem(last=False)
+    return analysed
+
+
+def _run_rules(rules: Sequence[Rule], analysis: ModuleAnalysis | None) -> _Analysed:
     findings: list[Finding] = []
     adds_imports = False
-    rules = [rule for rule in rules if rule.wants(text)]
-    analysis = ModuleAnalysis(path, text, libcst_module(path, text)) if rules else None
+    failures: list[str] = []
     for rule in rules:
         try:
             for report in rule.check(analysis):
@@ -128,14 +170,9 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
         except Exception as error:  # noqa: BLE001 - one failing rule must not take the others down
             if os.environ.get("GRADFIX_STRICT"):
                 raise
-            print(f"gradfix: internal error: rule {rule.code} failed on {path} "
-                  f"({error.__class__.__name__}: {error}); its findings are missing", file=sys.stderr)
-    analysed = _Analysed(findings, adds_imports)
-    with _analyzed_lock:
-        _analyzed[key] = analysed
-        while len(_analyzed) > ANALYZED_CACHE_SIZE:
-            _analyzed.popitem(last=False)
-    return analysed
+            failures.append(f"internal error in rule {rule.code} ({error.__class__.__name__}: {error}), "
+                            "its findings are missing")
+    return _Analysed(findings, adds_imports, tuple(failures))
 
 
 _LINE_REFERENCE = re.compile(f"{LINE_MARK}(\\d+){LINE_MARK}")
@@ -304,7 +341,7 @@ def _line_shift(fix: Fix) -> int:
 class FileResult:
     path: str
     findings: list[Finding] = field(default_factory=list)
-    error: SourceError | None = None
+    error: SourceError | None = None  # with findings too when some rule failed (IncompleteAnalysis)
     source: SourceFile | None = None
     warning: str | None = None  # skipped with a message, not an error (a FIFO met in a folder)
     unused_noqa: list[tuple[int, int, str]] = field(default_factory=list)
@@ -409,13 +446,20 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         with time_bound(limit):
             if is_notebook(found.path):
                 notebook = read_notebook(found.path)
-                filtered = analyze_with_suppressions(notebook.source(), chosen)
+                try:
+                    filtered = analyze_with_suppressions(notebook.source(), chosen)
+                except IncompleteAnalysis as problem:
+                    findings = [map_finding(notebook, finding) for finding in problem.findings]
+                    return FileResult(found.path, findings=findings, error=problem, notebook=notebook)
                 findings = [map_finding(notebook, finding) for finding in filtered.kept]
                 return FileResult(found.path, findings=findings, unused_noqa=filtered.unused, notebook=notebook)
             source = found.read()
             if source is None:
                 return None
-            filtered = analyze_with_suppressions(source, chosen)
+            try:
+                filtered = analyze_with_suppressions(source, chosen)
+            except IncompleteAnalysis as problem:
+                return FileResult(found.path, findings=problem.findings, error=problem, source=source)
             return FileResult(found.path, findings=filtered.kept, source=source, unused_noqa=filtered.unused)
     except NotRegularFileError as problem:
         if found.named:
