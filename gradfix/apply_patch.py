@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import unidiff
 
 from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash
-from gradfix.source import SourceError, SourceFile, check_parses, read_source, write_source_atomically
+from gradfix.source import SourceError, SourceFile, check_compiles, read_source, write_source_atomically
 
 
 class PatchRefused(Exception):
@@ -95,7 +95,7 @@ def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
         except (ValueError, IndexError) as error:
             raise PatchRefused(f"{new}: a hunk no longer fits the file as it is now ({error})") from None
         try:
-            check_parses(new, new_text)
+            check_compiles(new, new_text)
         except SourceError as error:
             raise PatchRefused(f"{new}: the patched file would not parse: {error.problem}") from None
         planned.append(PlannedFile(path=new, source=source, new_text=new_text, hunks=len(patched),
@@ -120,12 +120,13 @@ def apply_planned(planned: list[PlannedFile]) -> None:
     written: list[PlannedFile] = []
     try:
         for item in planned:
-            write_source_atomically(item.source, item.new_text)
+            write_source_atomically(item.source, item.new_text, validate=check_compiles)
             written.append(item)
     except BaseException:
         for item in reversed(written):
             try:
-                write_source_atomically(SourceFile(item.source.path, item.new_text, item.source.encoding), item.source.text)
+                write_source_atomically(SourceFile(item.source.path, item.new_text, item.source.encoding), item.source.text,
+                                        validate=check_compiles)
             except (SourceError, OSError):  # pragma: no cover - reported by the caller's message
                 pass
         raise

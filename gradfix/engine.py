@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import math
 import os
 import re
 import signal
@@ -408,13 +409,31 @@ def time_bound(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _time_limit(options: CheckOptions, path: str) -> float:
-    if options.time_limit is not None:
+def file_time_setting() -> float | None:
+    """The seconds ``GRADFIX_FILE_TIMEOUT`` sets, None when unset; raises ValueError, with the message to show,
+    for a value that is not a finite number above 0 (``nan`` would never time out)."""
+    value = os.environ.get(FILE_TIME_ENV)
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{FILE_TIME_ENV}={value!r}: expected a finite number of seconds above 0")
+    return seconds
+
+
+def time_limit(path: str, options: CheckOptions | None = None) -> float:
+    """The seconds one file's analysis may take: the option, else GRADFIX_FILE_TIMEOUT, else 60 plus a second per 10 KB."""
+    if options is not None and options.time_limit is not None:
         return options.time_limit
     try:
-        return float(os.environ[FILE_TIME_ENV])
-    except (KeyError, ValueError):
-        pass
+        setting = file_time_setting()
+    except ValueError:
+        setting = None  # the command line refuses it before any file is read
+    if setting is not None:
+        return setting
     try:
         size = os.stat(path).st_size
     except OSError:
@@ -440,7 +459,7 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         options = CheckOptions(use_config=False)
     if found.error is not None:
         return FileResult(found.path, error=found.error)
-    limit = _time_limit(options, found.path)
+    limit = time_limit(found.path, options)
     try:
         chosen = _rules_for(found, rules, options)
         with time_bound(limit):
@@ -470,8 +489,11 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
     except ConfigError as problem:
         return FileResult(found.path, error=SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}"))
     except AnalysisTimeout:
-        return FileResult(found.path, error=SourceError(
-            found.path, f"analysis took longer than {limit:g} s and was stopped (set {FILE_TIME_ENV} to allow more)"))
+        return FileResult(found.path, error=timed_out(found.path, limit))
+
+
+def timed_out(path: str, limit: float) -> SourceError:
+    return SourceError(path, f"analysis took longer than {limit:g} s and was stopped (set {FILE_TIME_ENV} to allow more)")
 
 
 def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...], options: CheckOptions | None = None) -> FileResult | None:

@@ -83,6 +83,12 @@ def max_file_bytes() -> int:
         return MAX_FILE_BYTES
 
 
+def max_patch_bytes() -> int:
+    """The largest patch ``gradfix apply`` reads: four times the file limit (a patch that rewrites a whole
+    file of the limit's size holds its old and new lines, each with a marker)."""
+    return 4 * max_file_bytes()
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
@@ -285,6 +291,12 @@ def _longest_adjacent_strings(text: str) -> tuple[int, int] | None:
 def check_syntax(source: SourceFile) -> None:
     """A syntax check for files no rule needs the tree of: Python's own parser is many times faster than LibCST's."""
     python_tree(source.path, source.text, want_tree=False)
+
+
+def check_compiles(path: str, text: str) -> None:
+    """CPython's verdict alone: what a patch the user applies must pass (LibCST's tree is for gradfix's own
+    analysis, and parsing a large file with it costs minutes and gigabytes)."""
+    python_tree(path, text, want_tree=False)
 
 
 def check_parses(path: str, text: str) -> None:

@@ -149,11 +149,11 @@ def test_a_failed_write_puts_back_the_files_already_written(project, monkeypatch
     real = apply_patch.write_source_atomically
     calls = []
 
-    def failing_second(source, text):
+    def failing_second(source, text, **options):
         calls.append(source.path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real(source, text)
+        real(source, text, **options)
 
     monkeypatch.setattr(apply_patch, "write_source_atomically", failing_second)
     result = _run("apply", "fixes.patch")

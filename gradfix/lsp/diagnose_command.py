@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import os
 import sys
 import threading
@@ -56,6 +57,8 @@ def parse_arguments(arguments: list[Any] | None, folder: str) -> Request | str:
         return ("no training entry point to run: set `[tool.gradfix] diagnose.target` in pyproject.toml "
                 "or pass {\"target\": \"train.py\"} to the gradfix.diagnose command")
     timeout = given.get("timeout") or configured.timeout or DEFAULT_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        return f"the timeout {timeout!r} is not a finite number of seconds above 0"
     return Request(
         target=str(target),
         args=tuple(str(a) for a in given.get("args") or ()),
