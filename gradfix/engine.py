@@ -9,6 +9,7 @@ import math
 import os
 import re
 import signal
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -502,6 +503,57 @@ def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...], options: Che
     return check_file(found, select_rules(select=rule_codes), options)
 
 
+STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _worker_started() -> None:
+    """In each pool worker: die with the process that started it (Linux), and take SIGTERM and SIGHUP as any process does."""
+    for number in STOPPING_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # the parent died before the line above: nothing would stop this worker
+            os._exit(1)
+
+
+def _kill_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    # the executor keeps its worker processes in a private field; killing them is the only way to stop their work
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _workers_end_with_gradfix(pool: concurrent.futures.ProcessPoolExecutor):
+    """SIGTERM or SIGHUP to gradfix kills the pool's workers, then ends gradfix with 128 + the signal's number."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        _kill_workers(pool)
+        raise SystemExit(128 + signum)
+
+    previous = {number: signal.signal(number, stop) for number in STOPPING_SIGNALS}
+    try:
+        yield
+    except BaseException:
+        _kill_workers(pool)  # an interrupt or an error: the remaining files are not wanted
+        raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
@@ -531,7 +583,8 @@ def check_paths(
     total = len(files)
     if jobs > 1 and total >= PARALLEL_THRESHOLD:
         codes = tuple(rule.code for rule in rules) if rules is not None else ()
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_worker_started) as pool, \
+                _workers_end_with_gradfix(pool):
             # the largest files first, one at a time, so that no process is left with a large file at the end
             futures: dict[int, concurrent.futures.Future] = {}
             for index in sorted(range(total), key=lambda i: -_size(files[i].path)):
