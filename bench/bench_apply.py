@@ -96,13 +96,15 @@ def main() -> None:
                     shutil.rmtree(folder)
                 ratios.append(times["gradfix apply"][-1] / times["patch -p1"][-1])
             size = len(patch_text.encode()) / 1024 / 1024
+            file_size = len(old.encode()) / 1024 / 1024
             lines = patch_text.count("\n")
             hunks = patch_text.count("\n@@ ")
             for tool in tools:
                 ratio = statistics.median(ratios) if tool == "gradfix apply" else (
                     1.0 if tool == "patch -p1" else statistics.median(
                         t / p for t, p in zip(times[tool], times["patch -p1"])))
-                rows.append((f"{label}: {size:.1f} MB, {lines:,} lines, {hunks:,} hunk{'s' * (hunks != 1)}", tool,
+                rows.append((f"{label}: {size:.1f} MB, {lines:,} lines, {hunks:,} hunk{'s' * (hunks != 1)} "
+                             f"on a {file_size:.1f} MB file", tool,
                              statistics.median(times[tool]), max(peaks[tool]), ratio))
     finally:
         shutil.rmtree(base)

@@ -115,18 +115,23 @@ def _recorded_hash(notes: list[str]) -> str | None:
     return None
 
 
+def _checked_by_plan(path: str, text: str) -> None:
+    """No second check: ``plan`` compiled the new text already, and a file put back gets its own old text again
+    (compiling a large file twice would double apply's time)."""
+
+
 def apply_planned(planned: list[PlannedFile]) -> None:
     """Write every planned file; if one write fails, put back those already written and re-raise."""
     written: list[PlannedFile] = []
     try:
         for item in planned:
-            write_source_atomically(item.source, item.new_text, validate=check_compiles)
+            write_source_atomically(item.source, item.new_text, validate=_checked_by_plan)
             written.append(item)
     except BaseException:
         for item in reversed(written):
             try:
                 write_source_atomically(SourceFile(item.source.path, item.new_text, item.source.encoding), item.source.text,
-                                        validate=check_compiles)
+                                        validate=_checked_by_plan)
             except (SourceError, OSError):  # pragma: no cover - reported by the caller's message
                 pass
         raise
