@@ -242,10 +242,11 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     if interactive and not sys.stdin.isatty():
         raise click.UsageError("--interactive needs a terminal to ask on; use --diff and `gradfix apply` instead")
     write = apply_fixes or (interactive and not show_diff)
-    sources, had_error, notebooks = [], False, {}
+    sources, had_error, notebooks, read_errors = [], False, {}, []
     for found in iter_python_files(paths, force_exclude=force_exclude):
         if found.error is not None:
             report_error(str(found.error))
+            read_errors.append((found.error.path, found.error.problem))  # an unreadable folder: in the JSON too
             had_error = True
             continue
         try:
@@ -278,7 +279,7 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     else:
         outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
     outcomes += list(notebooks.values())
-    changed_files, fixes_written, left, patches, errors = 0, 0, [], [], []
+    changed_files, fixes_written, left, patches, errors = 0, 0, [], [], read_errors
     for outcome in outcomes:
         if isinstance(outcome, SourceError):
             report_error(str(outcome))

@@ -36,8 +36,7 @@ def _error_listed(output_format: str, output: str, needle: str) -> bool:
     return needle in output
 
 
-@pytest.mark.parametrize("output_format", FORMATS)
-def test_a_folder_that_cannot_be_read_is_an_error_in_every_format(tmp_path, monkeypatch, output_format):
+def _unreadable_folder(tmp_path, monkeypatch):
     (tmp_path / "ok.py").write_text("x = 1\n")
     hidden = tmp_path / "secret"
     hidden.mkdir()
@@ -51,11 +50,23 @@ def test_a_folder_that_cannot_be_read_is_an_error_in_every_format(tmp_path, monk
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_a_folder_that_cannot_be_read_is_an_error_in_every_format(tmp_path, monkeypatch, output_format):
+    _unreadable_folder(tmp_path, monkeypatch)
     result = run("check", tmp_path, "--format", output_format, "--jobs", "1")
     assert result.exit_code == 2, result.output
     assert "No problems found." not in result.output
     assert _error_listed(output_format, result.stdout if output_format != "text" else result.output, "secret")
     assert "folder cannot be read (Permission denied)" in result.stderr
+
+
+def test_fix_reports_a_folder_that_cannot_be_read_in_its_json(tmp_path, monkeypatch):
+    _unreadable_folder(tmp_path, monkeypatch)
+    result = run("fix", tmp_path, "--format", "json")
+    assert result.exit_code == 2
+    assert _error_listed("json", result.stdout, "secret")
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
