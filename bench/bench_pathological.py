@@ -142,12 +142,12 @@ class Run:
         return self.exit_code is None
 
 
-def run(command: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
+def run(command: list[str], timeout: float, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None) -> Run:
     """Run ``command``, reaped with wait4 for its own peak memory; its process group is killed at ``timeout``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True)
+                                   env=env, cwd=cwd, start_new_session=True)
         status = usage = None
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)

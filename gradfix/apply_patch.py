@@ -18,7 +18,7 @@ import unidiff
 from gradfix.notebook import check_notebook_json, is_notebook
 from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash, unquote_name
 from gradfix.source import (
-    ReadOnlyError, SourceError, SourceFile, check_parses, check_write, read_source, write_source_atomically,
+    ReadOnlyError, SourceError, SourceFile, check_compiles, check_write, read_source, write_source_atomically,
 )
 
 PATCHABLE = (".py", ".ipynb")
@@ -110,7 +110,7 @@ def plan(patch_text: str, root: str = ".") -> list[PlannedFile]:
             new_text = apply_patched_file(source.text, patched)
         except (ValueError, IndexError) as error:
             raise PatchRefused(f"{new}: a hunk no longer fits the file as it is now ({error})") from None
-        validate = check_notebook_json if is_notebook(new) else check_parses
+        validate = check_notebook_json if is_notebook(new) else check_compiles
         try:
             validate(new, new_text)
         except SourceError as error:

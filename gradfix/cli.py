@@ -16,14 +16,18 @@ import click
 from gradfix import __version__, fixing, report
 from gradfix.emit import github, json_output, sarif
 from gradfix.emit.text import make_console, render_finding
-from gradfix.engine import CheckOptions, FixOutcome, check_paths, fix_source, iter_python_files, select_rules
+from gradfix.engine import (
+    AnalysisTimeout, CheckOptions, FixOutcome, IncompleteAnalysis, check_paths, file_time_setting, fix_source,
+    iter_python_files, select_rules, time_bound, time_limit, timed_out,
+)
 from gradfix.model import Applicability
 from gradfix.patch import make_diff, patch_header, quote_name
 from gradfix.registry import all_rules, rule_by_code
 from gradfix.edits import split_lines
 from gradfix.notebook import cell_lines, check_notebook_json, is_notebook
 from gradfix.config import ConfigError, settings_for
-from gradfix.source import NotRegularFileError, SourceError, write_source_atomically
+from gradfix.diagnose_cli import Seconds
+from gradfix.source import MAX_BYTES_ENV, NotRegularFileError, SourceError, write_source_atomically
 
 EXIT_CLEAN = 0
 EXIT_FOUND = 1
@@ -122,6 +126,7 @@ def main() -> None:
 def check(paths, select, ignore, output_format, color, jobs, force_exclude, report_unused_noqa, progress):
     """Report the statically visible causes of missing gradients in PATHS (files or folders)."""
     _rules(select, ignore)  # unknown codes are an error before anything is read
+    _refuse_bad_time_setting()
     options = CheckOptions(select=tuple(select), ignore=tuple(ignore))
     console = make_console(sys.stdout, color)
     findings, errors, checked, unused = [], [], 0, []
@@ -131,10 +136,11 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                 click.echo(f"gradfix: warning: {result.warning}", err=True)
                 continue
             if result.error is not None:
+                # a file checked in part (a rule failed) keeps the findings of the rules that ran
                 errors.append((result.path, result.error.problem))
                 report_error(str(result.error))
-                continue
-            checked += 1
+            else:
+                checked += 1
             findings.extend(result.findings)
             if report_unused_noqa:
                 unused.extend((result.path, *item) for item in result.unused_noqa)
@@ -151,6 +157,14 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
     if errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FOUND if findings or unused else EXIT_CLEAN)
+
+
+def _refuse_bad_time_setting() -> None:
+    try:
+        file_time_setting()
+    except ValueError as problem:
+        report_error(str(problem))
+        sys.exit(EXIT_ERROR)
 
 
 PROGRESS_MIN_FILES = 200
@@ -196,7 +210,7 @@ def _summary(findings, checked: int | None = None, failed: int = 0) -> str:
     safe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.SAFE)
     unsafe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
     text = f"Found {len(findings)} problem{'s' * (len(findings) != 1)} in {files} file{'s' * (files != 1)}"
-    notes = []
+    notes = [f"{failed} file{'s' * (failed != 1)} not fully checked, see the errors above"] if failed else []
     if safe:
         notes.append(f"{safe} fixable with `gradfix fix --apply`")
     if unsafe:
@@ -224,20 +238,27 @@ def _summary(findings, checked: int | None = None, failed: int = 0) -> str:
 def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive, output_format, color, force_exclude, force_write):
     """Print (or with --apply, write) the fixes for PATHS as a unified diff."""
     rules = _rules(select, ignore)
+    _refuse_bad_time_setting()
     if interactive and not sys.stdin.isatty():
         raise click.UsageError("--interactive needs a terminal to ask on; use --diff and `gradfix apply` instead")
     write = apply_fixes or (interactive and not show_diff)
-    sources, had_error, notebooks = [], False, {}
+    sources, had_error, notebooks, read_errors = [], False, {}, []
     for found in iter_python_files(paths, force_exclude=force_exclude):
         if found.error is not None:
             report_error(str(found.error))
+            read_errors.append((found.error.path, found.error.problem))  # an unreadable folder: in the JSON too
             had_error = True
             continue
         try:
             if is_notebook(found.path):
                 if interactive:
                     raise SourceError(found.path, "--interactive does not review notebooks; use --diff or --apply")
-                notebooks[found.path] = _fix_notebook(found.path, select, ignore, unsafe_fixes)
+                limit = time_limit(found.path)
+                try:
+                    with time_bound(limit):
+                        notebooks[found.path] = _fix_notebook(found.path, select, ignore, unsafe_fixes)
+                except AnalysisTimeout:
+                    raise timed_out(found.path, limit) from None
                 continue
             source = found.read()
         except NotRegularFileError as problem:
@@ -258,7 +279,7 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     else:
         outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
     outcomes += list(notebooks.values())
-    changed_files, fixes_written, left, patches, errors, not_written = 0, 0, [], [], [], []
+    changed_files, fixes_written, left, patches, errors, not_written = 0, 0, [], [], read_errors, []
     for outcome in outcomes:
         if isinstance(outcome, SourceError):
             report_error(str(outcome))
@@ -309,7 +330,12 @@ def _fix_all(sources, rules, unsafe_fixes, per_file=None):
             chosen, unsafe = rules, unsafe_fixes
             if per_file is not None:
                 chosen, unsafe = _configured(source.path, *per_file, unsafe_fixes)
-            outcomes.append(fix_source(source, chosen, include_unsafe=unsafe))
+            limit = time_limit(source.path)
+            try:
+                with time_bound(limit):
+                    outcomes.append(fix_source(source, chosen, include_unsafe=unsafe))
+            except AnalysisTimeout:
+                outcomes.append(timed_out(source.path, limit))
         except SourceError as problem:
             outcomes.append(problem)
         except ConfigError as problem:
@@ -379,10 +405,18 @@ def apply_command(patch_file, check_only):
     """
     from gradfix.apply_patch import ApplyFailed, PatchRefused, apply_patch
 
+    from gradfix.source import max_patch_bytes
+
     name = getattr(patch_file, "name", "<stdin>")
     name = "standard input" if name in ("<stdin>", "-") else name
+    limit = max_patch_bytes()
+    raw = patch_file.read(limit + 1)
+    if len(raw) > limit:
+        report_error(f"{name}: over gradfix's limit of {limit / 1024 / 1024:.1f} MB for a patch (four times "
+                     f"{MAX_BYTES_ENV}); nothing written")
+        sys.exit(EXIT_ERROR)
     try:
-        text = patch_file.read().decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         report_error(f"{name}: not a patch (not UTF-8 text); nothing written")
         sys.exit(EXIT_ERROR)
@@ -410,7 +444,7 @@ def apply_command(patch_file, check_only):
               help="The HTML file to write.")
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="The interpreter of your project (it needs TensorFlow).")
-@click.option("--timeout", type=float, default=None, help="Seconds before each run is stopped.")
+@click.option("--timeout", type=Seconds(), default=None, help="Seconds before each run is stopped.")
 def report_command(target, args, output, python, timeout):
     """Run TARGET's first step, fix what it finds, and write a review page (one self-contained HTML file)."""
     from gradfix.emit import html
@@ -447,12 +481,18 @@ def _write_text_atomically(path: str, text: str) -> None:
 
 def _stdin_source(paths, stdin_filename):
     """The source on standard input, named after --stdin-filename; None for an empty input."""
-    from gradfix.source import EmptySourceError, decode_source
+    from gradfix.source import EmptySourceError, decode_source, max_file_bytes
 
     if tuple(paths) != ("-",):
         raise click.UsageError("`-` reads the source from standard input: give it as the only path")
+    name = stdin_filename or "-"
+    limit = max_file_bytes()
+    raw = sys.stdin.buffer.read(limit + 1)  # and no more: standard input may be endless
+    if len(raw) > limit:
+        raise SourceError(name, f"standard input is over gradfix's limit of {limit / 1024 / 1024:.1f} MB "
+                                f"(set {MAX_BYTES_ENV} to raise it); the rest was not read")
     try:
-        return decode_source(stdin_filename or "-", sys.stdin.buffer.read())
+        return decode_source(name, raw)
     except EmptySourceError:
         return None
 
@@ -472,6 +512,10 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **
         source = _stdin_source(paths, stdin_filename)
         if source is not None:
             findings = analyze(source, rules)
+    except IncompleteAnalysis as problem:
+        report_error(str(problem))
+        findings = problem.findings
+        errors.append((stdin_filename or "-", problem.problem))
     except (SourceError, ConfigError) as problem:
         report_error(str(problem))
         errors.append((stdin_filename or "-", getattr(problem, "problem", str(problem))))

@@ -8,6 +8,7 @@ entry point; unknown keys and unknown rule codes raise ConfigError naming the ke
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -156,8 +157,8 @@ def parse_table(path: str, table: Mapping[str, Any]) -> Settings:
             values["diagnose_target"] = diagnose["target"]
         if "timeout" in diagnose:
             timeout = diagnose["timeout"]
-            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-                raise ConfigError(path, "diagnose.timeout", "expected a number of seconds above 0")
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+                raise ConfigError(path, "diagnose.timeout", "expected a finite number of seconds above 0")
             values["diagnose_timeout"] = float(timeout)
     return Settings(**values)
 

@@ -5,6 +5,7 @@ Exit codes: 0 every variable gets a gradient, 1 some do not, 2 gradfix could not
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -24,12 +25,34 @@ STATUS_TEXT = {
 }
 
 
+class OneLineBadParameter(click.BadParameter):
+    """A refused option value said in one line, as gradfix says every error (click would add its usage text)."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"gradfix: error: {self.format_message()}", file=file, err=file is None)
+
+
+class Seconds(click.ParamType):
+    """A number of seconds above 0: ``nan`` (which compares false with everything) and ``inf`` never time out."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise OneLineBadParameter(f"{value!r} is not a finite number of seconds above 0", ctx, param)
+        return seconds
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": False})
 @click.argument("target", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="The interpreter of your project (it needs TensorFlow, nothing else).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, show_default=f"{DEFAULT_TIMEOUT:g}, or diagnose.timeout",
+@click.option("--timeout", type=Seconds(), default=None, show_default=f"{DEFAULT_TIMEOUT:g}, or diagnose.timeout",
               help="Seconds before the run is stopped.")
 @click.option("--sandbox", is_flag=True, help="Run the program in a scratch copy of its folder (large files linked, not copied), "
               "so that what it writes does not land in your project.")

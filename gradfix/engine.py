@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import math
 import os
 import re
 import signal
@@ -23,9 +24,11 @@ from gradfix.config import ConfigError, settings_for
 from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
 from gradfix.paths import discover
 from gradfix.source import (
-    EmptySourceError, NotRegularFileError, SourceError, SourceFile, check_syntax, guard_parse, libcst_module, read_source,
+    EmptySourceError, NotRegularFileError, ParserLimitError, SourceError, SourceFile, check_syntax, guard_parse,
+    libcst_module, read_source,
 )
 from gradfix.static.analysis import LINE_MARK, ModuleAnalysis
+from gradfix.static.recursion_room import TreeTooDeep, parse_depth, room
 from gradfix.static.regions import Region, regions
 
 MAX_FIX_ROUNDS = 20
@@ -51,11 +54,25 @@ def analyze(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: 
     return analyze_with_suppressions(source, rules, by_region).kept
 
 
+class IncompleteAnalysis(SourceError):
+    """A rule failed on the file: the findings of the others stand, but the file was not fully checked."""
+
+    def __init__(self, path: str, problem: str, findings: Sequence[Finding] = ()):
+        super().__init__(path, problem)
+        self.findings = list(findings)
+
+
 def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> suppress.Filtered:
-    """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing."""
+    """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing.
+
+    Raises IncompleteAnalysis, holding the findings of the rules that ran, when a rule failed."""
     if suppress.skips_file(source.text):
         return suppress.Filtered([], [])
-    return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
+    try:
+        return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
+    except IncompleteAnalysis as incomplete:
+        kept = suppress.filter_findings(source.text, incomplete.findings).kept
+        raise IncompleteAnalysis(incomplete.path, incomplete.problem, kept) from None
 
 
 def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
@@ -68,18 +85,29 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
     if parts is None:
         guard_parse(source.path, source.text)
     findings: list[Finding] | None = [] if parts is not None else None
+    failures: list[str] = []
     for region in parts or ():
-        analysed = _analyze_text(source.path, region.text, wanted)
+        try:
+            analysed = _analyze_text(source.path, region.text, wanted)
+        except ParserLimitError:
+            findings = None  # said again from the whole module, in the module's line numbers
+            break
         placed = [_in_module(finding, region) for finding in analysed.findings]
         if analysed.adds_imports or any(finding is None for finding in placed):
             # a fix that spans two regions' lines, or adds an import among the module's: only the whole module can place it
             findings = None
             break
         findings.extend(placed)
+        failures.extend(analysed.failures)
     if findings is None:
-        findings = [_in_module(finding, None) for finding in _analyze_text(source.path, source.text, wanted).findings]
+        analysed = _analyze_text(source.path, source.text, wanted)
+        findings = [_in_module(finding, None) for finding in analysed.findings]
+        failures = list(analysed.failures)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
-    return _unique(findings)
+    findings = _unique(findings)
+    if failures:
+        raise IncompleteAnalysis(source.path, f"not fully checked: {'; '.join(dict.fromkeys(failures))}", findings)
+    return findings
 
 
 def _regions_worth_analysing(source: SourceFile, wanted: Sequence[Rule]) -> list[Region] | None:
@@ -101,6 +129,7 @@ def lines_analysed(source: SourceFile, rules: Sequence[Rule] | None = None) -> i
 class _Analysed:
     findings: list[Finding]
     adds_imports: bool  # some fix adds an import, placed among the imports of the text analysed
+    failures: tuple[str, ...] = ()  # the rules that failed, and how: their findings are missing
 
 
 _analyzed: "OrderedDict[tuple, _Analysed]" = OrderedDict()
@@ -115,10 +144,25 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
         if key in _analyzed:
             _analyzed.move_to_end(key)
             return _analyzed[key]
+    rules = [rule for rule in rules if rule.wants(text)]
+    try:
+        module = room.run(parse_depth(text), lambda: libcst_module(path, text)) if rules else None
+        analysis = ModuleAnalysis(path, text, module) if module is not None else None
+        analysed = room.run(analysis.depth if analysis else 0, lambda: _run_rules(rules, analysis))
+    except TreeTooDeep as deep:
+        raise SourceError(path, f"not checked: {deep} (a chain of `and`/`or` terms or of adjacent strings "
+                                "adds a level per term)") from None
+    with _analyzed_lock:
+        _analyzed[key] = analysed
+        while len(_analyzed) > ANALYZED_CACHE_SIZE:
+            _analyzed.popitem(last=False)
+    return analysed
+
+
+def _run_rules(rules: Sequence[Rule], analysis: ModuleAnalysis | None) -> _Analysed:
     findings: list[Finding] = []
     adds_imports = False
-    rules = [rule for rule in rules if rule.wants(text)]
-    analysis = ModuleAnalysis(path, text, libcst_module(path, text)) if rules else None
+    failures: list[str] = []
     for rule in rules:
         try:
             for report in rule.check(analysis):
@@ -128,14 +172,9 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
         except Exception as error:  # noqa: BLE001 - one failing rule must not take the others down
             if os.environ.get("GRADFIX_STRICT"):
                 raise
-            print(f"gradfix: internal error: rule {rule.code} failed on {path} "
-                  f"({error.__class__.__name__}: {error}); its findings are missing", file=sys.stderr)
-    analysed = _Analysed(findings, adds_imports)
-    with _analyzed_lock:
-        _analyzed[key] = analysed
-        while len(_analyzed) > ANALYZED_CACHE_SIZE:
-            _analyzed.popitem(last=False)
-    return analysed
+            failures.append(f"internal error in rule {rule.code} ({error.__class__.__name__}: {error}), "
+                            "its findings are missing")
+    return _Analysed(findings, adds_imports, tuple(failures))
 
 
 _LINE_REFERENCE = re.compile(f"{LINE_MARK}(\\d+){LINE_MARK}")
@@ -305,7 +344,7 @@ def _line_shift(fix: Fix) -> int:
 class FileResult:
     path: str
     findings: list[Finding] = field(default_factory=list)
-    error: SourceError | None = None
+    error: SourceError | None = None  # with findings too when some rule failed (IncompleteAnalysis)
     source: SourceFile | None = None
     warning: str | None = None  # skipped with a message, not an error (a FIFO met in a folder)
     unused_noqa: list[tuple[int, int, str]] = field(default_factory=list)
@@ -372,13 +411,31 @@ def time_bound(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _time_limit(options: CheckOptions, path: str) -> float:
-    if options.time_limit is not None:
+def file_time_setting() -> float | None:
+    """The seconds ``GRADFIX_FILE_TIMEOUT`` sets, None when unset; raises ValueError, with the message to show,
+    for a value that is not a finite number above 0 (``nan`` would never time out)."""
+    value = os.environ.get(FILE_TIME_ENV)
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{FILE_TIME_ENV}={value!r}: expected a finite number of seconds above 0")
+    return seconds
+
+
+def time_limit(path: str, options: CheckOptions | None = None) -> float:
+    """The seconds one file's analysis may take: the option, else GRADFIX_FILE_TIMEOUT, else 60 plus a second per 10 KB."""
+    if options is not None and options.time_limit is not None:
         return options.time_limit
     try:
-        return float(os.environ[FILE_TIME_ENV])
-    except (KeyError, ValueError):
-        pass
+        setting = file_time_setting()
+    except ValueError:
+        setting = None  # the command line refuses it before any file is read
+    if setting is not None:
+        return setting
     try:
         size = os.stat(path).st_size
     except OSError:
@@ -404,19 +461,26 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         options = CheckOptions(use_config=False)
     if found.error is not None:
         return FileResult(found.path, error=found.error)
-    limit = _time_limit(options, found.path)
+    limit = time_limit(found.path, options)
     try:
         chosen = _rules_for(found, rules, options)
         with time_bound(limit):
             if is_notebook(found.path):
                 notebook = read_notebook(found.path)
-                filtered = analyze_with_suppressions(notebook.source(), chosen)
+                try:
+                    filtered = analyze_with_suppressions(notebook.source(), chosen)
+                except IncompleteAnalysis as problem:
+                    findings = [map_finding(notebook, finding) for finding in problem.findings]
+                    return FileResult(found.path, findings=findings, error=problem, notebook=notebook)
                 findings = [map_finding(notebook, finding) for finding in filtered.kept]
                 return FileResult(found.path, findings=findings, unused_noqa=filtered.unused, notebook=notebook)
             source = found.read()
             if source is None:
                 return None
-            filtered = analyze_with_suppressions(source, chosen)
+            try:
+                filtered = analyze_with_suppressions(source, chosen)
+            except IncompleteAnalysis as problem:
+                return FileResult(found.path, findings=problem.findings, error=problem, source=source)
             return FileResult(found.path, findings=filtered.kept, source=source, unused_noqa=filtered.unused)
     except NotRegularFileError as problem:
         if found.named:
@@ -427,14 +491,68 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
     except ConfigError as problem:
         return FileResult(found.path, error=SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}"))
     except AnalysisTimeout:
-        return FileResult(found.path, error=SourceError(
-            found.path, f"analysis took longer than {limit:g} s and was stopped (set {FILE_TIME_ENV} to allow more)"))
+        return FileResult(found.path, error=timed_out(found.path, limit))
+
+
+def timed_out(path: str, limit: float) -> SourceError:
+    return SourceError(path, f"analysis took longer than {limit:g} s and was stopped (set {FILE_TIME_ENV} to allow more)")
 
 
 def _check_in_worker(found: FoundFile, rule_codes: tuple[str, ...], options: CheckOptions | None = None) -> FileResult | None:
     if options is not None and options.use_config:
         return check_file(found, None, options)
     return check_file(found, select_rules(select=rule_codes), options)
+
+
+STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _worker_started() -> None:
+    """In each pool worker: die with the process that started it (Linux), and take SIGTERM and SIGHUP as any process does."""
+    for number in STOPPING_SIGNALS:
+        signal.signal(number, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # the parent died before the line above: nothing would stop this worker
+            os._exit(1)
+
+
+def _kill_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    # the executor keeps its worker processes in a private field; killing them is the only way to stop their work
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _workers_end_with_gradfix(pool: concurrent.futures.ProcessPoolExecutor):
+    """SIGTERM or SIGHUP to gradfix kills the pool's workers, then ends gradfix with 128 + the signal's number."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        _kill_workers(pool)
+        raise SystemExit(128 + signum)
+
+    previous = {number: signal.signal(number, stop) for number in STOPPING_SIGNALS}
+    try:
+        yield
+    except BaseException:
+        _kill_workers(pool)  # an interrupt or an error: the remaining files are not wanted
+        raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _size(path: str) -> int:
@@ -466,7 +584,8 @@ def check_paths(
     total = len(files)
     if jobs > 1 and total >= PARALLEL_THRESHOLD:
         codes = tuple(rule.code for rule in rules) if rules is not None else ()
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_worker_started) as pool, \
+                _workers_end_with_gradfix(pool):
             # the largest files first, one at a time, so that no process is left with a large file at the end
             futures: dict[int, concurrent.futures.Future] = {}
             for index in sorted(range(total), key=lambda i: -_size(files[i].path)):

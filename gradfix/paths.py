@@ -31,7 +31,7 @@ EXCLUDED_DIRS = frozenset({
 class Discovered:
     path: str
     named: bool  # named on the command line, rather than met in a folder
-    problem: str | None = None  # why a named path yields nothing
+    problem: str | None = None  # why a named path yields nothing, or why a folder met in a walk could not be read
 
 
 def is_virtualenv(directory: str) -> bool:
@@ -131,9 +131,19 @@ def discover(paths: Sequence[str], force_exclude: bool = False, extensions: Sequ
             yield Discovered(path, True, "no such file or folder")
 
 
+def _unreadable(errors: list[OSError]) -> Iterator[Discovered]:
+    """The folders the walk could not list: each an error, so that a run never calls a tree it did not see clean."""
+    while errors:
+        error = errors.pop(0)
+        folder = error.filename if error.filename is not None else "?"
+        yield Discovered(folder, False, f"folder cannot be read ({error.strerror or error}); the files in it were not checked")
+
+
 def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
     bases_above = _ancestors(os.path.abspath(top))[:-1]
-    for root, dirs, files in os.walk(top):
+    errors: list[OSError] = []
+    for root, dirs, files in os.walk(top, onerror=errors.append):
+        yield from _unreadable(errors)
         absolute_root = os.path.abspath(root)
         bases = [*bases_above, *_chain_below(os.path.abspath(top), absolute_root)]
         try:
@@ -160,6 +170,7 @@ def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
             if settings.is_excluded(full) or _gitignored(full, False, bases):
                 continue
             yield Discovered(os.path.join(root, name), False)
+    yield from _unreadable(errors)
 
 
 def _chain_below(top: str, directory: str) -> list[str]:

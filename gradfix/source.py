@@ -54,6 +54,10 @@ class ReadOnlyError(SourceError):
     """A read-only file, which a write refuses unless forced."""
 
 
+class ParserLimitError(SourceError):
+    """Text CPython accepts but LibCST's parser does not: a limit of the parser, not the user's syntax error."""
+
+
 class NotRegularFileError(SourceError):
     """A FIFO, device or socket: never read, so that gradfix cannot hang or read without end."""
 
@@ -85,6 +89,12 @@ def max_file_bytes() -> int:
         return int(os.environ.get(MAX_BYTES_ENV, MAX_FILE_BYTES))
     except ValueError:
         return MAX_FILE_BYTES
+
+
+def max_patch_bytes() -> int:
+    """The largest patch ``gradfix apply`` reads: four times the file limit (a patch that rewrites a whole
+    file of the limit's size holds its old and new lines, each with a marker)."""
+    return 4 * max_file_bytes()
 
 
 def _kind(mode: int) -> str:
@@ -246,19 +256,55 @@ def parse_source(source: SourceFile) -> cst.Module:
     return libcst_module(source.path, source.text)
 
 
+# LibCST's parser rejects a run of more adjacent string literals than this (CPython takes any number).
+LIBCST_MAX_ADJACENT_STRINGS = 3000
+
+
 def libcst_module(path: str, text: str) -> cst.Module:
-    """LibCST's tree of a text ``guard_parse`` (or the regions' prepass) has already let through."""
+    """LibCST's tree of a text ``guard_parse`` (or the regions' prepass) has already let through.
+
+    CPython has accepted the text, so LibCST rejecting it is a limit of LibCST's parser, said as such."""
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        raise SourceError(path, f"syntax error at line {error.raw_line}, column {error.raw_column + 1}: {error.message}") from None
+        run = _longest_adjacent_strings(text)
+        if run is not None and run[1] > LIBCST_MAX_ADJACENT_STRINGS:
+            raise ParserLimitError(path, f"not checked: the string at line {run[0]} joins {run[1]} adjacent literals; "
+                                         f"LibCST, the parser gradfix reads code with, takes at most "
+                                         f"{LIBCST_MAX_ADJACENT_STRINGS} (Python accepts it)") from None
+        raise ParserLimitError(path, f"not checked: Python accepts the file, but LibCST, the parser gradfix reads code "
+                                     f"with, rejects it at line {error.raw_line}, column {error.raw_column + 1}: "
+                                     f"{error.message}") from None
     except RecursionError:
         raise SourceError(path, "too deeply nested to parse") from None
+
+
+def _longest_adjacent_strings(text: str) -> tuple[int, int] | None:
+    """The first line and length of the longest run of adjacent string literals (None if the text does not tokenize)."""
+    best: tuple[int, int] | None = None
+    start, count = 0, 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.STRING:
+                start, count = (start, count + 1) if count else (token.start[0], 1)
+                if best is None or count > best[1]:
+                    best = (start, count)
+            elif token.type not in (tokenize.NL, tokenize.COMMENT):
+                count = 0
+    except (tokenize.TokenError, SyntaxError):
+        return best
+    return best
 
 
 def check_syntax(source: SourceFile) -> None:
     """A syntax check for files no rule needs the tree of: Python's own parser is many times faster than LibCST's."""
     python_tree(source.path, source.text, want_tree=False)
+
+
+def check_compiles(path: str, text: str) -> None:
+    """CPython's verdict alone: what a patch the user applies must pass (LibCST's tree is for gradfix's own
+    analysis, and parsing a large file with it costs minutes and gigabytes)."""
+    python_tree(path, text, want_tree=False)
 
 
 def check_parses(path: str, text: str) -> None:

@@ -395,7 +395,7 @@ def test_a_walk_by_kind_over_the_index_yields_what_a_walk_of_the_tree_does():
     compared = 0
     for case in all_cases()[:30]:
         module = cst.parse_module(case.buggy.read_text())
-        _, order = tree.index_tree(module)
+        _, order, _ = tree.index_tree(module)
         roots = [module, *list(order)[:: max(1, len(order) // 25)]]
         for root in roots:
             for kind in kinds:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import os
 import sys
 import threading
@@ -56,6 +57,8 @@ def parse_arguments(arguments: list[Any] | None, folder: str) -> Request | str:
         return ("no training entry point to run: set `[tool.gradfix] diagnose.target` in pyproject.toml "
                 "or pass {\"target\": \"train.py\"} to the gradfix.diagnose command")
     timeout = given.get("timeout") or configured.timeout or DEFAULT_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+        return f"the timeout {timeout!r} is not a finite number of seconds above 0"
     return Request(
         target=str(target),
         args=tuple(str(a) for a in given.get("args") or ()),
@@ -83,7 +86,16 @@ class DiagnoseCommand:
         self.publish = publish
         self.runner = runner
         self.running: threading.Event | None = None
+        self.idle = threading.Event()  # set while no run is under way (its processes ended, its folders removed)
+        self.idle.set()
         self.stage = "running its first training step"  # the run's latest step, set from the worker thread
+
+    def stop(self, wait: float) -> None:
+        """Cancel the run under way, if any, and wait up to ``wait`` seconds for it to end."""
+        cancel = self.running
+        if cancel is not None:
+            cancel.set()
+        self.idle.wait(wait)
 
     async def __call__(self, arguments: list[Any] | None, work_done_token: lsp.ProgressToken | None = None) -> dict:
         folder = self._folder()
@@ -95,6 +107,7 @@ class DiagnoseCommand:
             self._show(lsp.MessageType.Warning, "gradfix: a diagnosis is already running")
             return {"status": "busy", "error": "a diagnosis is already running"}
         cancel = self.running = threading.Event()
+        self.idle.clear()
         self._watch_cancel_request(cancel)
         token = await self._progress_token(work_done_token)
         progress = self.server.work_done_progress
@@ -138,6 +151,8 @@ class DiagnoseCommand:
         except Exception as error:  # noqa: BLE001 - the server outlives a detector that fails
             log.exception("gradfix.diagnose failed")
             return error
+        finally:
+            self.idle.set()
 
     def _summarise(self, request: Request, result) -> dict:
         if isinstance(result, Exception):

@@ -329,7 +329,30 @@ def build() -> GradfixServer:
     return server
 
 
+# Seconds a run has, after SIGTERM or SIGHUP to the server, to end its program and remove its folders.
+STOP_WAIT = 10.0
+
+
+def _end_runs_on_signals(server: GradfixServer) -> None:
+    """SIGTERM or SIGHUP to the server cancels the diagnosis under way, waits for it to end its processes and
+    remove its folders, kills whatever of it is left, and ends the server with 128 + the signal's number."""
+    import signal
+
+    from gradfix.runtime.containment import live_runs
+
+    def stop(signum, frame):
+        server.diagnose.stop(wait=STOP_WAIT)
+        live_runs.kill_all()
+        os._exit(128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
 def serve() -> None:
     logging.basicConfig(level=os.environ.get("GRADFIX_LSP_LOG", "WARNING").upper(),
                         format="gradfix-lsp %(levelname)s %(name)s: %(message)s")
-    build().start_io()
+    server = build()
+    _end_runs_on_signals(server)
+    server.start_io()

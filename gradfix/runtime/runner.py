@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from gradfix.runtime.child.schema import FACTS_ENV, STEPS_ENV
+from gradfix.runtime.containment import CGROUP_ENV, RunCgroup, live_runs
 from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
 # Run by path, not with -m: the user's interpreter may lack gradfix's dependencies, and gradfix's
@@ -75,6 +76,9 @@ def run_step(
         child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         child_env.setdefault("PYTHONUNBUFFERED", "1")
         marker = child_env[RUN_ENV] = uuid.uuid4().hex
+        cgroup = RunCgroup.create(f"gradfix-run-{marker}")
+        if cgroup is not None:
+            child_env[CGROUP_ENV] = cgroup.path
         command = child_command(target, args, python)
         output = open(output_path, "wb") if quiet else None
         try:
@@ -89,6 +93,9 @@ def run_step(
                     start_new_session=True,
                 )
             except OSError as problem:
+                if cgroup is not None:
+                    cgroup.remove()
+                    cgroup = None
                 return RunFacts(
                     status="could-not-start",
                     target=target,
@@ -97,6 +104,10 @@ def run_step(
                     error=ErrorInfo("OSError", f"cannot run {python}: {problem.strerror or problem}", ""),
                     elapsed=time.monotonic() - started,
                 )
+            if cgroup is not None and not cgroup.add(process.pid):
+                cgroup.remove()  # cannot move processes here: the /proc scan alone finds them
+                cgroup = None
+            live_runs.started(marker, process, cgroup, scratch)
             timed_out = cancelled = False
             stopped_by = None
             try:
@@ -122,8 +133,11 @@ def run_step(
             finally:
                 _kill_group(process, quietly=True)
                 # by its pid only while it is unreaped: after that the pid may belong to someone else
-                kill_run(process.pid if process.returncode is None else None, marker)
+                kill_run(process.pid if process.returncode is None else None, marker, cgroup=cgroup, session=process.pid)
+                live_runs.ended(marker)
         finally:
+            if cgroup is not None:
+                cgroup.remove()
             if output is not None:
                 output.close()
         if stopped_by is not None:
@@ -253,8 +267,9 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def _proc_parents() -> dict[int, int]:
-    parents = {}
+def _proc_parents() -> tuple[dict[int, int], dict[int, int]]:
+    """Each process's parent, and its session."""
+    parents, sessions = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -262,9 +277,10 @@ def _proc_parents() -> dict[int, int]:
             with open(f"/proc/{entry}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
             parents[int(entry)] = int(fields[1])
+            sessions[int(entry)] = int(fields[3])
         except (OSError, IndexError, ValueError):
             continue
-    return parents
+    return parents, sessions
 
 
 def _marked(marker: str) -> set[int]:
@@ -282,12 +298,13 @@ def _marked(marker: str) -> set[int]:
     return found
 
 
-def run_processes(root: int | None, marker: str | None = None) -> set[int]:
-    """The processes a run started: ``root``'s descendants (found in /proc, whatever their session) and every
-    process that inherited the run's mark; gradfix's own process never."""
+def run_processes(root: int | None, marker: str | None = None, session: int | None = None) -> set[int]:
+    """The processes a run started: ``root``'s descendants (found in /proc, whatever their session), those in
+    ``session`` (the run's first process's pid: it started one), and every process that inherited the run's
+    mark; gradfix's own process never."""
     if not os.path.isdir("/proc"):
         return set()
-    parents = _proc_parents()
+    parents, sessions = _proc_parents()
     children: dict[int, list[int]] = {}
     for pid, parent in parents.items():
         children.setdefault(parent, []).append(pid)
@@ -297,16 +314,26 @@ def run_processes(root: int | None, marker: str | None = None) -> set[int]:
         if pid not in found:
             found.add(pid)
             queue.extend(children.get(pid, ()))
+    if session is not None:
+        found |= {pid for pid, sid in sessions.items() if sid == session}
     if marker:
         found |= _marked(marker)
     found.discard(os.getpid())
     return found
 
 
-def kill_run(root: int | None, marker: str | None = None, rounds: int = 10) -> None:
-    """SIGKILL every process the run started, until none is left (a process may fork while it is being killed)."""
+def kill_run(root: int | None, marker: str | None = None, rounds: int = 10, cgroup: RunCgroup | None = None,
+             session: int | None = None) -> None:
+    """SIGKILL every process the run started, until none is left (a process may fork while it is being killed):
+    all of its cgroup at once where it has one, then what /proc shows of it.
+
+    ``session`` is the id of the session the run's first process started (its pid): once that process is
+    reaped its pid is free again, but the kernel hands pids out in turn up to ``pid_max`` before it reuses
+    one, so no other process leads a session of that id moments later."""
+    if cgroup is not None:
+        cgroup.kill()
     for _ in range(rounds):
-        pids = run_processes(root, marker)
+        pids = run_processes(root, marker, session)
         if not pids:
             return
         for pid in pids:

@@ -99,7 +99,7 @@ class ModuleAnalysis:
         return self._derived[fact]  # type: ignore[return-value]
 
     def _index_tree(self) -> None:
-        self._children, self._order = index_tree(self.module)
+        self._children, self._order, self.depth = index_tree(self.module)
         for node, kids in self._children.items():
             for child in kids:
                 self._parents[child] = node

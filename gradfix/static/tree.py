@@ -150,16 +150,22 @@ def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return [child for name in order for child in values[name]]
 
 
-def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int]]:
-    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read."""
+def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int], int]:
+    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
+
+    The third value is the tree's depth (the levels below the module), which bounds how deep a recursive walk of it goes."""
     global _children_index, _tree
     index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
     order: dict[cst.CSTNode, int] = {}
     by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
     nodes: list[cst.CSTNode] = []
     stack: list[cst.CSTNode] = [module]
+    levels: list[int] = [0]
+    depth = 0
     while stack:
         node = stack.pop()
+        level = levels.pop()
+        depth = level if level > depth else depth
         number = len(nodes)
         order[node] = number
         nodes.append(node)
@@ -171,6 +177,7 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
         kids = node_children(node)
         index[node] = kids
         stack.extend(reversed(kids))
+        levels.extend([level + 1] * len(kids))
     # the last number in each node's subtree: its descendants are numbered right after it
     last = list(range(len(nodes)))
     for number in range(len(nodes) - 1, -1, -1):
@@ -179,7 +186,7 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
             last[number] = last[order[kids[-1]]]
     _children_index = index
     _tree = _Tree(order, last, by_type)
-    return index, order
+    return index, order, depth
 
 
 class _Tree:

@@ -133,14 +133,14 @@ def test_negative_timeout_is_rejected():
 
 
 def test_the_default_time_bound_grows_with_the_file_and_the_environment_sets_it(tmp_path, monkeypatch):
-    from gradfix.engine import DEFAULT_FILE_TIME_LIMIT, FILE_TIME_ENV, _time_limit
+    from gradfix.engine import DEFAULT_FILE_TIME_LIMIT, FILE_TIME_ENV, time_limit
 
     small, large = tmp_path / "small.py", tmp_path / "large.py"
     small.write_text("x = 1\n")
     large.write_text("x = 1\n" * 250_000)  # 1.5 MB, about the size of a 50,000-line module
     monkeypatch.delenv(FILE_TIME_ENV, raising=False)
-    assert _time_limit(CheckOptions(), str(small)) < DEFAULT_FILE_TIME_LIMIT + 1
-    assert _time_limit(CheckOptions(), str(large)) >= DEFAULT_FILE_TIME_LIMIT + 140
+    assert time_limit(str(small), CheckOptions()) < DEFAULT_FILE_TIME_LIMIT + 1
+    assert time_limit(str(large), CheckOptions()) >= DEFAULT_FILE_TIME_LIMIT + 140
     monkeypatch.setenv(FILE_TIME_ENV, "5")
-    assert _time_limit(CheckOptions(), str(large)) == 5
-    assert _time_limit(CheckOptions(time_limit=0.5), str(large)) == 0.5
+    assert time_limit(str(large), CheckOptions()) == 5
+    assert time_limit(str(large), CheckOptions(time_limit=0.5)) == 0.5

@@ -26,7 +26,19 @@ def _load():
     return importlib.import_module(PACKAGE + ".entry")
 
 
+def _join_cgroup():
+    """Enter the run's cgroup (made by gradfix) before the program runs: nothing it starts can leave it."""
+    path = os.environ.pop("GRADFIX_CGROUP", None)
+    if path:
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as handle:
+                handle.write("0\n")
+        except OSError:
+            pass  # gradfix moved this process already, or finds its processes through /proc
+
+
 if __name__ == "__main__":
+    _join_cgroup()
     entry = _load()
     code = entry.main(sys.argv)
     entry.flush_output()
