@@ -1,4 +1,4 @@
-"""Finding the rules: every ``Rule`` subclass in a module of ``gradfix.transforms``."""
+"""Finding the rules: every ``Rule`` subclass in a module of ``gradfix.rules``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gradfix.rule import Rule
 
 @lru_cache(maxsize=None)
 def all_rules() -> tuple[type[Rule], ...]:
-    import gradfix.transforms as package
+    import gradfix.rules as package
 
     found: list[type[Rule]] = []
     for info in pkgutil.iter_modules(package.__path__):
