@@ -68,6 +68,7 @@ class Context:
     imports: ImportMap = field(default=None)  # type: ignore[assignment]
     cut: Mapping = field(default_factory=dict)  # the run's fact at the cut (op, dst_dtype...), {} from a rule
     end_line: int | None = None  # where the repair's reach ends: the gradient call's line, when known
+    tensor_sources: bool = False  # the gradient is asked for plain tensors the tape watched, not only variables
 
     def __post_init__(self):
         if self.imports is None:
@@ -94,7 +95,8 @@ class Context:
         """For the runtime repair: a gradfix.repair_site.RepairSite and the run's cut there."""
         call = site.cause.call
         end = call.where.line if call is not None and call.where is not None else None
-        return cls(site.module, site.parent, site.lines_of, cut=site.cause.cut or {}, end_line=end)
+        tensors = any(v.kind != "variable" for v in site.cause.variables)
+        return cls(site.module, site.parent, site.lines_of, cut=site.cause.cut or {}, end_line=end, tensor_sources=tensors)
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parent_of(node)
