@@ -95,7 +95,7 @@ out = head(trunk(x))  # cut
             return
         description = f"Remove `{context.code(node.func)}` around `{context.code(stopped)}`"
         line = _self_assignment(node, stopped, context)
-        replacements = {line: cst.RemoveFromParent()} if line is not None else {node: stopped}
+        replacements = {line: cst.RemoveFromParent()} if line is not None else {node: _in_place(node, stopped, context)}
         yield Rewrite(description, replacements, Applicability.UNSAFE, REASON)
 
 
@@ -108,3 +108,15 @@ def _self_assignment(call: cst.Call, stopped: cst.BaseExpression, context: Conte
             and assign.targets[0].target.value == stopped.value):
         return line
     return None
+
+
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.SimpleString, cst.List, cst.Tuple)
+
+
+def _in_place(call: cst.Call, value: cst.BaseExpression, context: Context) -> cst.BaseExpression:
+    """``value`` ready to stand where the call stood: in parentheses where an operator around it binds tighter."""
+    if isinstance(value, _ATOMS) or value.lpar or isinstance(context.parent(call), (cst.Arg, cst.Assign, cst.Return,
+                                                                                    cst.Expr, cst.Lambda)):
+        return value
+    return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
