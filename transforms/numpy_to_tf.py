@@ -99,6 +99,32 @@ def step(x):
         loss = tf.reduce_sum(mean) + tf.reduce_mean(std)
     return tape.gradient(loss, generator.trainable_variables)
 """),
+        # Into a method called on self: NumPy over a list of variables.
+        Example("""
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def penalty(self, weights):
+        return np.sum([np.sum(np.square(w)) for w in weights])
+
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x) - y)) + self.penalty(self.model.trainable_variables)  # cut
+        return tape.gradient(loss, self.model.trainable_variables)
+""", "", """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def penalty(self, weights):
+        return tf.reduce_sum([tf.reduce_sum(tf.square(w)) for w in weights])
+
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x) - y)) + self.penalty(self.model.trainable_variables)  # cut
+        return tape.gradient(loss, self.model.trainable_variables)
+"""),
         Example("""
 import numpy as np
 import tensorflow as tf
@@ -301,13 +327,19 @@ def _function_of(node: cst.CSTNode, context: Context) -> cst.FunctionDef | None:
 
 
 def _functions_called(context: Context, nodes) -> list[cst.FunctionDef]:
-    """Functions of this module called (by name) from the nodes, and from those, two levels deep."""
+    """Functions of this module called by name, and methods of the class around the nodes called on ``self``,
+    from the nodes, and from those, two levels deep."""
     defined = {f.name.value: f for f in walk(context.module, cst.FunctionDef) if _function_of(f, context) is None}
+    owner = next((a for node in nodes[:1] for a in context.ancestors(node) if isinstance(a, cst.ClassDef)), None)
+    methods = {f.name.value: f for f in owner.body.body if isinstance(f, cst.FunctionDef)} if owner is not None else {}
     found: list[cst.FunctionDef] = []
     frontier = list(nodes)
     for _ in range(2):
-        names = {c.func.value for node in frontier for c in m.findall(node, m.Call(func=m.Name()))}
-        new = [defined[n] for n in sorted(names) if n in defined and defined[n] not in found]
+        calls = [c for node in frontier for c in m.findall(node, m.Call())]
+        new = [defined[c.func.value] for c in calls if isinstance(c.func, cst.Name) and c.func.value in defined]
+        new += [methods[c.func.attr.value] for c in calls
+                if m.matches(c.func, m.Attribute(value=m.Name("self"))) and c.func.attr.value in methods]
+        new = [f for f in dict.fromkeys(new) if all(f is not other for other in found)]
         found.extend(new)
         frontier = new
     return found

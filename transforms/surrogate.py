@@ -135,6 +135,15 @@ import tensorflow as tf
 levels = (x * 255.0) + tf.stop_gradient(tf.cast(tf.cast(x * 255.0, tf.int32), (x * 255.0).dtype) - (x * 255.0))  # cut
 """),
         Example("""
+import tensorflow as tf
+
+counts = tf.cast(tf.cast(probs * 10.0, tf.int32), tf.float32)  # cut
+""", "Cast", """
+import tensorflow as tf
+
+counts = (probs * 10.0) + tf.stop_gradient(tf.cast(tf.cast(probs * 10.0, tf.int32), tf.float32) - (probs * 10.0))  # cut
+"""),
+        Example("""
 from tensorflow.keras import backend as K
 from tensorflow.keras.layers import Lambda
 
@@ -195,6 +204,12 @@ chosen = tf.reduce_sum(tf.nn.softmax(q, axis=2) * tf.range(tf.shape(q)[2], dtype
         if value is None:
             return
         x = atom(value, context)
+        wrapper = _float_cast_of(node, context)
+        if wrapper is not None:  # cast back to a float already: tf.cast(tf.cast(p, tf.int32), tf.float32)
+            hard = context.code(wrapper)
+            yield _ste(wrapper, f"{x} + {family.stop_gradient(f'{hard} - {x}')}", family,
+                       f"Keep `{hard}` in the forward pass and let the gradient through it (a straight-through estimator)")
+            return
         hard = context.code(node)
         yield _ste(node, f"{x} + {family.stop_gradient(family.cast(hard, f'{x}.dtype') + f' - {x}')}", family,
                    f"Keep `{hard}` in the forward pass, as a float, and let the gradient through it (a straight-through "
