@@ -55,3 +55,19 @@ def test_invalid_example_is_rewritten_as_expected(operator, example):
 @pytest.mark.parametrize("operator, example", list(_examples("VALID")))
 def test_valid_example_is_left_alone(operator, example):
     assert rewrites(operator, example.code, example.op) == []
+
+
+@pytest.mark.parametrize("code, index", [("GF009", 0), ("GF009", 2), ("GF008", 3)])
+def test_a_rule_without_a_certain_fix_shows_the_surrogate_as_a_suggestion(code, index):
+    from gradfix.edits import apply_edits
+    from gradfix.engine import analyze
+    from gradfix.registry import rule_by_code
+    from gradfix.source import SourceFile
+
+    rule = rule_by_code(code)
+    source = SourceFile("example.py", textwrap.dedent(rule.INVALID[index].code), "utf-8")
+    fixes = [f.fix for f in analyze(source, [rule()]) if f.rule == code and f.fix is not None]
+    assert fixes and all(fix.applicability.value == "display-only" and fix.reason for fix in fixes)
+    suggested = apply_edits(source.text, fixes[0].edits)
+    compile(suggested, "example.py", "exec")
+    assert "tf.stop_gradient(" in suggested and "tf.stop_gradient(" not in source.text

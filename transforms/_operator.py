@@ -200,6 +200,12 @@ class Operator:
         return inspect.cleandoc(cls.__doc__ or "")
 
 
+def suggested(rewrite: Rewrite) -> dict:
+    """A rewrite as the fields of a rule's report (gradfix.rule.Report) that shows it as a display-only suggestion."""
+    return {"replacements": rewrite.replacements, "fix_description": rewrite.description, "imports": rewrite.imports,
+            "applicability_reason": rewrite.reason}
+
+
 def dotted_prefix(func: cst.BaseExpression) -> str | None:
     """``K`` for ``K.argmax``, ``tf.keras.backend`` for ``tf.keras.backend.argmax``: how the code reached the module."""
     name = dotted(func)

@@ -8,7 +8,7 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_sources
 from gradfix.static.losses import fed_losses
-from gradfix.transforms._operator import Context
+from gradfix.transforms._operator import Context, suggested
 from gradfix.transforms.surrogate import Surrogate
 
 
@@ -289,10 +289,6 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                     ),
                     related=related,
                     severity=Severity.WARNING if op.zero_gradient else None,
-                    **(_suggested(suggestion) if suggestion is not None else {}),
+                    **(suggested(suggestion) if suggestion is not None else {}),
                 )
 
-
-def _suggested(rewrite) -> dict:
-    return {"replacements": rewrite.replacements, "fix_description": rewrite.description, "imports": rewrite.imports,
-            "applicability_reason": rewrite.reason}
