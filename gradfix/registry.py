@@ -38,7 +38,7 @@ def all_operators() -> tuple[type, ...]:
 
 def operators_for(category: str, op: str = "") -> list:
     """An instance of every operator that repairs cuts of this category and op type."""
-    return [operator() for operator in all_operators() if operator().repairs(category, op)]
+    return [operator for operator in (kind() for kind in all_operators()) if operator.repairs(category, op)]
 
 
 def _classes_in(package) -> list[type]:

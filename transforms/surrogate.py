@@ -8,6 +8,7 @@ import libcst as cst
 
 from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.model import Applicability
+from gradfix.static.api import ONE_HOT
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
 from gradfix.transforms._spelling import (
     COMPARISONS,
@@ -243,7 +244,7 @@ chosen = tf.reduce_sum(tf.nn.softmax(q, axis=2) * tf.range(tf.shape(q)[2], dtype
         p = atom(value, context)
         soft = family.softmax(p if op == "ArgMax" else f"-{p}", axis)
         one_hot = context.called_argument(node)
-        if one_hot is not None and one_hot[1] in (0, "indices") and (context.qualname(one_hot[0].func) or "").endswith(".one_hot"):
+        if one_hot is not None and one_hot[1] in (0, "indices") and context.qualname(one_hot[0].func) in ONE_HOT:
             outer = one_hot[0]
             hard = context.code(outer)
             yield _ste(outer, f"{soft} + {family.stop_gradient(f'{hard} - {soft}')}", family,
