@@ -1,4 +1,5 @@
-"""Finding the rules: every ``Rule`` subclass in a module of ``gradfix.transforms``."""
+"""Finding the rules (every ``Rule`` subclass in a module of ``gradfix.rules``) and the repair operators
+(every ``Operator`` subclass in a module of ``gradfix.transforms``, installed from ``transforms/``)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,42 @@ from gradfix.rule import Rule
 
 @lru_cache(maxsize=None)
 def all_rules() -> tuple[type[Rule], ...]:
-    import gradfix.transforms as package
+    import gradfix.rules as package
 
-    found: list[type[Rule]] = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for _, value in inspect.getmembers(module, inspect.isclass):
-            if issubclass(value, Rule) and value is not Rule and value.__module__ == module.__name__:
-                found.append(value)
+    found: list[type[Rule]] = [value for value in _classes_in(package) if issubclass(value, Rule) and value is not Rule]
     codes = [rule.code for rule in found]
     duplicated = {code for code in codes if codes.count(code) > 1}
     if duplicated:
         raise RuntimeError(f"rule codes used twice: {sorted(duplicated)}")
     return tuple(sorted(found, key=lambda rule: rule.code))
+
+
+@lru_cache(maxsize=None)
+def all_operators() -> tuple[type, ...]:
+    import gradfix.transforms as package
+    from gradfix.transforms._operator import Operator
+
+    found = [value for value in _classes_in(package) if issubclass(value, Operator) and value is not Operator]
+    names = [operator.name for operator in found]
+    duplicated = {name for name in names if names.count(name) > 1}
+    if duplicated:
+        raise RuntimeError(f"operator names used twice: {sorted(duplicated)}")
+    return tuple(sorted(found, key=lambda operator: operator.name))
+
+
+def operators_for(category: str, op: str = "") -> list:
+    """An instance of every operator that repairs cuts of this category and op type."""
+    return [operator for operator in (kind() for kind in all_operators()) if operator.repairs(category, op)]
+
+
+def _classes_in(package) -> list[type]:
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found.extend(value for _, value in inspect.getmembers(module, inspect.isclass) if value.__module__ == module.__name__)
+    return found
 
 
 def rule_by_code(code: str) -> type[Rule]:

@@ -95,13 +95,15 @@ class FilePatch:
 # --------------------------------------------------------------------------- candidates
 
 def candidates(diagnosis, index: int) -> list[Candidate]:
-    """Every candidate for one finding: the rule's repairs from the run's facts, then the confirmed static fix."""
+    """Every candidate for one finding: the operators' rewrites of the cut the run pinned, the rules' repairs
+    from the run's facts, then the confirmed static fix."""
     from gradfix.registry import all_rules
 
     cause = diagnosis.causes[index]
     found: list[Candidate] = []
     site = _site(cause)
     if site is not None:
+        found.extend(c for c in _operator_candidates(site) if c is not None)
         for rule_class in all_rules():
             if cause.category not in rule_class.categories:
                 continue
@@ -121,6 +123,30 @@ def candidates(diagnosis, index: int) -> list[Candidate]:
             unique.append(candidate)
     order = {Applicability.SAFE: 0, Applicability.UNSAFE: 1, Applicability.DISPLAY_ONLY: 2}
     return sorted(unique, key=lambda c: order[c.applicability])
+
+
+def _operator_candidates(site: RepairSite) -> list[Candidate | None]:
+    """Every operator that repairs the run's cut (by category and op type), on each node the cut is pinned to."""
+    from gradfix.pin import cut_lines, pinned_nodes
+    from gradfix.registry import operators_for
+    from gradfix.transforms._operator import Context
+
+    cause = site.cause
+    op = (cause.cut or {}).get("op") or ""
+    context = Context.of_site(site)
+    found: list[Candidate | None] = []
+    for operator in operators_for(cause.category, op):
+        try:
+            for node in pinned_nodes(context, operator, cut_lines(cause), op):
+                for rewrite in operator.rewrite(node, context):
+                    found.append(site.candidate(operator.explained_by, rewrite.description, rewrite.applicability,
+                                                context.new_text(rewrite), rewrite.reason))
+        except Exception as problem:  # noqa: BLE001 - one failing operator must not stop the others
+            if os.environ.get("GRADFIX_STRICT"):
+                raise
+            print(f"gradfix: internal error: the {operator.name} operator failed ({type(problem).__name__}: {problem})",
+                  file=sys.stderr)
+    return found
 
 
 def _site(cause) -> RepairSite | None:

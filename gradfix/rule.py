@@ -1,4 +1,4 @@
-"""What a rule is: one class in one file of ``transforms/``.
+"""What a rule is: one class in one file of ``gradfix/rules/``.
 
 A rule reads a :class:`ModuleAnalysis` and yields :class:`Report` objects: the
 node at fault, the message, and, when it can fix the code, the nodes to replace.

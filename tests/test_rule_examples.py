@@ -30,7 +30,7 @@ def _invalid_cases():
 
 def test_every_rule_has_examples_and_docs():
     rules = all_rules()
-    assert rules, "no rules were discovered in gradfix.transforms"
+    assert rules, "no rules were discovered in gradfix.rules"
     for rule in rules:
         assert rule.VALID and rule.INVALID, f"{rule.code} needs VALID and INVALID examples"
         doc = rule.doc()

@@ -1,1 +1,1 @@
-"""gradfix's fixes: one rule per module. Installed as ``gradfix.transforms``."""
+"""gradfix's repair operators: one per module, shared by the static fix and the runtime repair. Installed as ``gradfix.transforms``."""

@@ -42,20 +42,13 @@ ROUNDING = _op_names("round", "rint", "floor", "ceil")
 SIGN = _op_names("sign")
 COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
 # Without a gradient only when the dtype is an integer one (see integer_dtype).
-CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast"})
+CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast", "keras.backend.cast"})
 # One-hot rows of class ids: after an argmax, a hard choice in the prediction's own shape.
-ONE_HOT = frozenset({"tensorflow.one_hot", "keras.ops.one_hot", "keras.utils.to_categorical"})
+ONE_HOT = frozenset({"tensorflow.one_hot", "keras.ops.one_hot", "keras.backend.one_hot", "keras.utils.to_categorical"})
 # Run Python (NumPy) code that the tape cannot see into.
 NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.py_func", "tensorflow.py_func"})
 # Differentiable as long as the function it runs uses TensorFlow ops.
 PY_FUNCTIONS = frozenset({"tensorflow.py_function"})
-
-# The operation a run reports (its op type), and the names of the functions that make it.
-OP_FUNCTIONS = {
-    "Round": {"round"}, "Rint": {"rint"}, "Floor": {"floor"}, "Ceil": {"ceil"}, "Sign": {"sign"},
-    "ArgMax": {"argmax"}, "ArgMin": {"argmin"}, "Cast": {"cast"}, "EagerPyFunc": {"numpy_function"},
-    "Greater": {"cast"}, "GreaterEqual": {"cast"}, "Less": {"cast"}, "LessEqual": {"cast"},
-}
 
 # --- dtypes --------------------------------------------------------------------------------------
 

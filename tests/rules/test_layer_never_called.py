@@ -6,7 +6,7 @@ import textwrap
 
 from gradfix.engine import analyze
 from gradfix.source import SourceFile
-from gradfix.transforms.layer_never_called import LayerNeverCalled
+from gradfix.rules.layer_never_called import LayerNeverCalled
 
 MODEL = """
 from tensorflow import keras

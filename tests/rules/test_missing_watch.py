@@ -6,7 +6,7 @@ import textwrap
 
 from gradfix.engine import analyze, fix_source
 from gradfix.source import SourceFile
-from gradfix.transforms.missing_watch import MissingWatch
+from gradfix.rules.missing_watch import MissingWatch
 
 
 def _source(code: str) -> SourceFile:

@@ -6,7 +6,7 @@ import textwrap
 
 from gradfix.engine import analyze
 from gradfix.source import SourceFile
-from gradfix.transforms.non_trainable_source import NonTrainableSource
+from gradfix.rules.non_trainable_source import NonTrainableSource
 
 
 def _findings(code: str):

@@ -8,7 +8,7 @@ import pytest
 
 from gradfix.engine import analyze, fix_source
 from gradfix.source import SourceFile
-from gradfix.transforms.numpy_in_gradient_path import NumpyInGradientPath
+from gradfix.rules.numpy_in_gradient_path import NumpyInGradientPath
 
 TEMPLATE = """
 import numpy as np

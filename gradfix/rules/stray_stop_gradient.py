@@ -7,8 +7,10 @@ import libcst as cst
 from gradfix.categories import STOP_GRADIENT
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis, argument, lone_assignment
+from gradfix.static.analysis import ModuleAnalysis, argument
 from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, SourceFlow, all_contexts, cuts_of_kind, describe_sources
+from gradfix.transforms._operator import Context
+from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 
 
 class StrayStopGradient(Rule):
@@ -371,24 +373,9 @@ def train_step(x, y):
     def wants(self, text: str) -> bool:
         return might_take_gradients(text) and "stop_gradient" in text
 
-    def repairs(self, site) -> Iterator:
-        """From the run: unwrap the `tf.stop_gradient` that the run saw cut the path."""
-        import libcst.matchers as m
-
-        cut = site.cause.cut or {}
-        line = cut.get("line") or (site.cause.site.line if site.cause.site else None)
-        statement = site.statement_at(line) if line else None
-        if statement is None:
-            return
-        for call in m.findall(statement, m.Call(func=m.Name("stop_gradient") | m.Attribute(attr=m.Name("stop_gradient")))):
-            if len(call.args) == 1 and call.args[0].keyword is None:
-                yield site.candidate(
-                    self.code, f"Remove `{site.code(call.func)}` around `{site.code(call.args[0].value)}`",
-                    Applicability.UNSAFE, site.rewrite({call: call.args[0].value}),
-                    "everything before it trains now; if that part was meant to stay frozen, this is not the fix")
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         reported: set[int] = set()
+        unwrap, where = UnwrapStopGradient(), Context.of_analysis(analysis)
         for context in all_contexts(analysis):
             cuts = [cut for cut in cuts_of_kind(analysis, context, STOP) if id(cut.node) not in reported]
             reported.update(id(cut.node) for cut in cuts)
@@ -400,14 +387,11 @@ def train_step(x, y):
             ]
             for cut in cuts:
                 stopped = argument(cut.node, 0, "input")
-                if stopped is None:
+                rewrite = next(iter(unwrap.rewrite(cut.node, where)), None)
+                if stopped is None or rewrite is None:
                     continue
                 whole_value = isinstance(stopped, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
                 unsafe = bool(survivors) or not whole_value
-                replacement = {cut.node: stopped}
-                statement = _self_assignment(analysis, cut.node, stopped)
-                if statement is not None:
-                    replacement = {statement: cst.RemoveFromParent()}
                 related = []
                 if context.gradient is not None:
                     related.append((context.gradient.node, "the gradient is taken here"))
@@ -418,16 +402,9 @@ def train_step(x, y):
                         f"to the loss, so {'those variables get' if context.gradient else 'the model gets'} no gradient"
                     ),
                     related=related,
-                    replacements=replacement,
-                    fix_description="Remove the `stop_gradient` around the prediction",
+                    replacements=rewrite.replacements,
+                    fix_description=rewrite.description,
+                    applicability_reason=rewrite.reason if unsafe else "",
                     applicability=Applicability.UNSAFE if unsafe else Applicability.SAFE,
                 )
 
-
-def _self_assignment(analysis: ModuleAnalysis, call: cst.Call, stopped: cst.BaseExpression) -> cst.SimpleStatementLine | None:
-    """The line ``x = tf.stop_gradient(x)``, which the fix removes rather than leaving ``x = x``."""
-    line = analysis.statement_of(call)
-    assigned = lone_assignment(line)
-    if assigned is not None and assigned[1] is call and isinstance(stopped, cst.Name) and assigned[0] == stopped.value:
-        return line
-    return None

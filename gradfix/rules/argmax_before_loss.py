@@ -8,6 +8,8 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.gradpath import might_take_gradients
 from gradfix.static.losses import INSTEAD, fed_losses
+from gradfix.transforms._operator import Context, suggested
+from gradfix.transforms.surrogate import Surrogate
 
 
 class ArgmaxBeforeLoss(Rule):
@@ -50,7 +52,8 @@ class ArgmaxBeforeLoss(Rule):
     program could not train before. The loss's `from_logits` setting is kept as written; check it
     matches what the model outputs. Everything else (an integer cast, an `argmax` into a
     categorical cross-entropy, a metric used as a loss) is **display-only**, with the
-    differentiable alternative named in the message.
+    differentiable alternative named in the message and, where the `surrogate` operator has one,
+    the straight-through surrogate `gradfix diagnose --fix` would try, as a suggestion.
 
     ## When not to fix
     An `argmax` on the labels (`tf.argmax(y_onehot, -1)`), an `argmax` of the model's output used
@@ -278,6 +281,7 @@ grads = tape.gradient(loss, model.trainable_variables)
         return might_take_gradients(text) and any(needle in text for needle in self.needles)
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        surrogate, where = Surrogate(), Context.of_analysis(analysis)
         for fed in fed_losses(analysis):
             instead = INSTEAD[fed.kind]
             if fed.op is None:
@@ -293,7 +297,10 @@ grads = tape.gradient(loss, model.trainable_variables)
             )
             related = [(fed.call, "the loss that reads it")]
             if fed.replacement is None:
-                yield Report(node=fed.op, message=f"{message}; {instead}", related=related, applicability=Applicability.DISPLAY_ONLY)
+                # no certain fix: the surrogate the runtime repair would try first, shown as a suggestion
+                suggestion = next(iter(surrogate.rewrite(fed.op, where)), None)
+                yield Report(node=fed.op, message=f"{message}; {instead}", related=related, applicability=Applicability.DISPLAY_ONLY,
+                             **(suggested(suggestion) if suggestion is not None else {}))
                 continue
             yield Report(
                 node=fed.op,

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import libcst as cst
-
 from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.api import ELEMENTWISE, OP_FUNCTIONS
 from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_sources
 from gradfix.static.losses import fed_losses
+from gradfix.transforms._operator import Context, suggested
+from gradfix.transforms.surrogate import Surrogate
 
 
 class NonDifferentiableOp(Rule):
@@ -51,7 +50,9 @@ class NonDifferentiableOp(Rule):
     choice), and which one is right depends on the model, so gradfix names them and leaves the
     choice to the user: `tf.sigmoid(k * x)` for a step or comparison, a softmax or the logits for
     `argmax`, `x + tf.stop_gradient(tf.round(x) - x)` for `round`, `tf.tanh(k * x)` for `sign`, a
-    float dtype for a cast, TensorFlow ops or `tf.custom_gradient` for NumPy code.
+    float dtype for a cast, TensorFlow ops or `tf.custom_gradient` for NumPy code. The suggestion
+    shown with the finding is the surrogate `gradfix diagnose --fix` tries first (the `surrogate`
+    operator), which a run verifies before anything is written.
 
     ## When not to fix
     Only operations on the *only* path are reported: a comparison used as the condition of
@@ -267,12 +268,9 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
     def wants(self, text: str) -> bool:
         return might_take_gradients(text)
 
-    def repairs(self, site) -> Iterator:
-        """From the run: a differentiable surrogate for the op that cut the path, at the statement it ran in."""
-        yield from repair_non_differentiable(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         claimed = {id(fed.op) for fed in fed_losses(analysis) if fed.op is not None}
+        surrogate, where = Surrogate(), Context.of_analysis(analysis)
         for context in all_contexts(analysis):
             for cut in cuts_of_kind(analysis, context, OP, exclude=lambda node: id(node) in claimed):
                 claimed.add(id(cut.node))
@@ -281,6 +279,8 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                 related = []
                 if context.gradient is not None:
                     related.append((context.gradient.node, "the gradient is taken here"))
+                # the surrogate the runtime repair would try first, shown as a suggestion
+                suggestion = next(iter(surrogate.rewrite(cut.node, where)), None)
                 yield Report(
                     node=cut.node,
                     message=(
@@ -289,134 +289,6 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                     ),
                     related=related,
                     severity=Severity.WARNING if op.zero_gradient else None,
+                    **(suggested(suggestion) if suggestion is not None else {}),
                 )
 
-
-# --------------------------------------------------------------------------- repairs from a run
-
-_SIMPLE = (cst.Name, cst.Attribute, cst.Subscript)
-_STE_REASON = ("a straight-through estimator: the forward value is unchanged, but the backward pass treats the "
-               "operation as the identity, which changes what the model learns from")
-
-
-def _call_named(statement, names: set[str]) -> list[cst.Call]:
-    import libcst.matchers as m
-
-    found = []
-    for call in m.findall(statement, m.Call()):
-        func = call.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
-        if name in names:
-            found.append(call)
-    return found
-
-
-def _expr(code: str) -> cst.BaseExpression:
-    return cst.parse_expression(code)
-
-
-def repair_non_differentiable(site) -> Iterator:
-    from gradfix.static.names import dotted
-
-    cut = site.cause.cut or {}
-    op = cut.get("op", "")
-    lines = [line for line in (cut.get("line"), site.cause.site.line if site.cause.site else None) if line]
-    tf_name = _tf_alias(site)
-    if tf_name is None:
-        return
-    for line in dict.fromkeys(lines):
-        statement = site.statement_at(line)
-        if statement is None:
-            continue
-        for call in _call_named(statement, OP_FUNCTIONS.get(op, set())):
-            args = [a for a in call.args if a.keyword is None]
-            if not args:
-                continue
-            value = args[0].value
-            code = site.code
-            if op == "EagerPyFunc":
-                function = dotted(value) or ""
-                head, _, name = function.rpartition(".")
-                inputs = args[1].value if len(args) > 1 else None
-                if name in ELEMENTWISE and isinstance(inputs, (cst.List, cst.Tuple)) and len(inputs.elements) == 1:
-                    new = _expr(f"{tf_name}.{ELEMENTWISE[name]}({code(inputs.elements[0].value)})")
-                    yield site.candidate("GF009", f"Use `{tf_name}.{ELEMENTWISE[name]}` instead of `{function}` through tf.numpy_function",
-                                         Applicability.UNSAFE, site.rewrite({call: new}),
-                                         "TensorFlow's op computes in the tensor's dtype, where NumPy may have used another")
-                continue
-            if op in ("ArgMax", "ArgMin"):
-                yield from _argmax_surrogates(site, statement, call, value, tf_name, op)
-                continue
-            if op == "Cast" or op in ("Greater", "GreaterEqual", "Less", "LessEqual"):
-                yield from _threshold_surrogates(site, call, tf_name)
-                continue
-            if not isinstance(value, _SIMPLE):
-                continue
-            x = code(value)
-            new = _expr(f"{x} + {tf_name}.stop_gradient({code(call)} - {x})")
-            yield site.candidate("GF009", f"Keep `{code(call)}` in the forward pass and let the gradient through it "
-                                 "(a straight-through estimator)", Applicability.UNSAFE, site.rewrite({call: new}), _STE_REASON)
-
-
-def _tf_alias(site) -> str | None:
-    for node in site.nodes(cst.Import):
-        for alias in node.names:
-            if site.module.code_for_node(alias.name) == "tensorflow":
-                return alias.asname.name.value if alias.asname is not None else "tensorflow"
-    return None
-
-
-def _axis(call: cst.Call, site) -> str:
-    for position, arg in enumerate(call.args):
-        if (arg.keyword is not None and arg.keyword.value == "axis") or (arg.keyword is None and position == 1):
-            return site.code(arg.value)
-    return "0"
-
-
-def _argmax_surrogates(site, statement, call: cst.Call, value, tf_name: str, op: str) -> Iterator:
-    """one_hot(argmax(p)) -> softmax(p) kept one-hot in the forward pass; argmax(p) -> a soft-argmax likewise."""
-    if not isinstance(value, _SIMPLE):
-        return
-    p, axis, code = site.code(value), _axis(call, site), site.code
-    sign = "" if op == "ArgMax" else "-"
-    soft = f"{tf_name}.nn.softmax({sign}{p}, axis={axis})"
-    parent = site.parent(site.parent(call)) if isinstance(site.parent(call), cst.Arg) else None
-    if isinstance(parent, cst.Call) and _call_named(parent, {"one_hot"}) and parent.args and parent.args[0].value is call:
-        hard = code(parent)
-        yield site.candidate("GF009", f"Let the gradient through `{hard}` by the softmax it stands for (a straight-through "
-                             "estimator: the forward value stays one-hot)", Applicability.UNSAFE,
-                             site.rewrite({parent: _expr(f"{soft} + {tf_name}.stop_gradient({hard} - {soft})")}), _STE_REASON)
-        yield site.candidate("GF009", f"Use the softmax `{soft}` instead of the one-hot `{hard}`", Applicability.UNSAFE,
-                             site.rewrite({parent: _expr(soft)}),
-                             "the forward value becomes the probabilities instead of a one-hot vector")
-        return
-    index = f"{tf_name}.reduce_sum({soft} * {tf_name}.range({tf_name}.shape({p})[{axis}], dtype={p}.dtype), axis={axis})"
-    hard = f"{tf_name}.cast({code(call)}, {p}.dtype)"
-    outer = site.parent(site.parent(call)) if isinstance(site.parent(call), cst.Arg) else None
-    target = call
-    if isinstance(outer, cst.Call) and _call_named(outer, {"cast"}) and outer.args and outer.args[0].value is call:
-        target, hard = outer, code(outer)  # argmax already cast to a float: keep that cast's dtype
-    yield site.candidate("GF009", f"Let the gradient through `{code(call)}` by a soft-argmax (the softmax-weighted index; "
-                         "the forward value stays the index)", Applicability.UNSAFE,
-                         site.rewrite({target: _expr(f"{index} + {tf_name}.stop_gradient({hard} - {index})")}),
-                         _STE_REASON + "; the index is a float")
-
-
-def _threshold_surrogates(site, call: cst.Call, tf_name: str) -> Iterator:
-    """cast(x > t, float) -> x's straight-through step, or a sigmoid of (x - t)."""
-    args = [a for a in call.args if a.keyword is None]
-    if not args:
-        return
-    inner = args[0].value
-    code = site.code
-    if isinstance(inner, cst.Comparison) and len(inner.comparisons) == 1 and isinstance(inner.left, _SIMPLE):
-        x, t = code(inner.left), code(inner.comparisons[0].comparator)
-        operator = inner.comparisons[0].operator
-        sign = "" if isinstance(operator, (cst.GreaterThan, cst.GreaterThanEqual)) else "-"
-        hard = code(call)
-        yield site.candidate("GF009", f"Keep the step `{hard}` in the forward pass and let the gradient through it "
-                             "(a straight-through estimator)", Applicability.UNSAFE,
-                             site.rewrite({call: _expr(f"{sign}{x} + {tf_name}.stop_gradient({hard} - {sign}{x})")}), _STE_REASON)
-        yield site.candidate("GF009", f"Replace the step `{hard}` by a sigmoid of `{x} - {t}`", Applicability.UNSAFE,
-                             site.rewrite({call: _expr(f"{tf_name}.sigmoid({sign}10.0 * ({x} - {t}))")}),
-                             "the forward value becomes a smooth step (sharpness 10) instead of 0 or 1")

@@ -24,6 +24,7 @@ from gradfix.static.api import (
 from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
+from gradfix.transforms.numpy_to_tf import attribute_chain, fix_commas, numpy_call, reduction_arguments
 
 
 class NumpyInGradientPath(Rule):
@@ -525,11 +526,6 @@ grads = tape.gradient(loss, model.trainable_variables)
         ),
     ]
 
-    def repairs(self, site) -> Iterator:
-        """From the run: translate NumPy to TensorFlow in the statement where the tensor left TensorFlow,
-        in the functions of the module it calls, and in the statements of its block that follow it."""
-        yield from repair_numpy(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         if not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text:
             return
@@ -665,7 +661,7 @@ class _Checker:
             "the result has no gradient"
         )
         tensor = self._conversion(conversion)
-        arguments = _reduction_arguments(method.args, first=cst.Arg(tensor))
+        arguments = reduction_arguments(method.args, first=cst.Arg(tensor))
         if name not in REDUCTIONS or arguments is None:
             return Report(method, message)
         return self._with_tf_call(method, message, REDUCTIONS[name], arguments, Applicability.SAFE)
@@ -675,19 +671,9 @@ class _Checker:
             f"`{self.analysis.code(call.func)}` on a tensor on the way to the loss returns a NumPy value; "
             "the tape cannot follow it, so the loss has no gradient"
         )
-        if function in REDUCTIONS:
-            arguments = _reduction_arguments(call.args)
-            if arguments is not None:
-                return self._with_tf_call(call, message, REDUCTIONS[function], arguments, Applicability.SAFE)
-        elif function in ELEMENTWISE and call.args and all(a.keyword is None and not a.star for a in call.args):
-            return self._with_tf_call(call, message, ELEMENTWISE[function], list(call.args), Applicability.SAFE)
-        elif function == "dot" and len(call.args) == 2 and all(a.keyword is None and not a.star for a in call.args):
-            axes = cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=_EQUAL)
-            return self._with_tf_call(call, message, "tensordot", [*call.args, axes], Applicability.UNSAFE)
-        elif function == "concatenate" and call.args and not any(a.star for a in call.args):
-            arguments = _concat_arguments(call.args)
-            if arguments is not None:
-                return self._with_tf_call(call, message, "concat", arguments, Applicability.SAFE)
+        translated = numpy_call(function, call.args)
+        if translated is not None:
+            return self._with_tf_call(call, message, *translated)
         known = function in REDUCTIONS or function in ELEMENTWISE or function in {"dot", "concatenate"}
         reason = "some of its arguments have no TensorFlow counterpart" if known else "gradfix knows no one-to-one TensorFlow twin"
         return Report(call, f"{message} ({reason})")
@@ -696,7 +682,7 @@ class _Checker:
         if not self._tensor_serves(call):
             return Report(call, message)
         alias = self.tf or "tf"
-        new_call = cst.Call(func=_attribute_chain(f"{alias}.{tf_function}"), args=_fix_commas(arguments))
+        new_call = cst.Call(func=attribute_chain(f"{alias}.{tf_function}"), args=fix_commas(arguments))
         imports: tuple[ImportItem, ...] = ()
         if self.tf is None:
             if any(name.value == "tf" for name in self.analysis.walk(kind=cst.Name)):
@@ -794,9 +780,6 @@ class _Checker:
         return root in {"tensorflow", "keras"}
 
 
-_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
-
-
 def _first_positional(call: cst.Call) -> cst.BaseExpression | None:
     for arg in call.args:
         if arg.keyword is None and not arg.star:
@@ -816,57 +799,6 @@ def _in_place(analysis: ModuleAnalysis, replaced: cst.CSTNode, expression: cst.B
     return expression.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
-def _reduction_arguments(args, first: cst.Arg | None = None) -> list[cst.Arg] | None:
-    """NumPy reduction arguments as TensorFlow's (input, axis, keepdims), or None if some do not carry over."""
-    args = list(args)
-    if first is not None:
-        args = [first, *args]
-    if any(a.star for a in args):
-        return None
-    positional = [a for a in args if a.keyword is None]
-    keywords = [a for a in args if a.keyword is not None]
-    if len(positional) > 2 or not positional:
-        return None
-    if any(k.keyword.value not in {"axis", "keepdims"} for k in keywords):
-        return None
-    if len(positional) == 2 and any(k.keyword.value == "axis" for k in keywords):
-        return None
-    return args
-
-
-def _concat_arguments(args) -> list[cst.Arg] | None:
-    """``np.concatenate(seq, axis=0)`` as ``tf.concat(seq, axis=0)``: NumPy's default axis made explicit."""
-    args = list(args)
-    positional = [a for a in args if a.keyword is None]
-    keywords = {a.keyword.value for a in args if a.keyword is not None}
-    if keywords - {"axis"} or len(positional) > 2:
-        return None
-    if len(positional) == 1 and "axis" not in keywords:
-        args.append(cst.Arg(cst.Integer("0"), keyword=cst.Name("axis"), equal=_EQUAL))
-    return args
-
-
-def _fix_commas(args: list[cst.Arg]) -> list[cst.Arg]:
-    fixed = []
-    for index, arg in enumerate(args):
-        last = index == len(args) - 1
-        if last:
-            fixed.append(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
-        elif arg.comma is cst.MaybeSentinel.DEFAULT:
-            fixed.append(arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))))
-        else:
-            fixed.append(arg)
-    return fixed
-
-
-def _attribute_chain(dotted_name: str) -> cst.BaseExpression:
-    parts = dotted_name.split(".")
-    node: cst.BaseExpression = cst.Name(parts[0])
-    for part in parts[1:]:
-        node = cst.Attribute(value=node, attr=cst.Name(part))
-    return node
-
-
 def _name_nodes_in(target: cst.CSTNode) -> list[cst.Name]:
     """The names a target binds (``a``, ``a, b``), not those it only reads (``a[i]``, ``a.b``)."""
     if isinstance(target, cst.Name):
@@ -878,159 +810,3 @@ def _name_nodes_in(target: cst.CSTNode) -> list[cst.Name]:
 
 def _name_nodes(root: cst.CSTNode, name: str) -> list[cst.Name]:
     return [node for node in walk(root, cst.Name) if node.value == name]
-
-
-# --------------------------------------------------------------------------- repairs from a run
-
-class _ToTensorFlow(cst.CSTTransformer):
-    """NumPy calls, conversions and array methods in the nodes it is given, as TensorFlow."""
-
-    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None):
-        self.numpy_names = numpy_names
-        self.tf = tf_name
-        self.predict = predict  # how model.predict(x) is rewritten: "training" or "inference"; None: left alone
-        self.changed = 0
-
-    def _tf(self, dotted_name: str, args) -> cst.Call:
-        self.changed += 1
-        return cst.Call(func=_attribute_chain(f"{self.tf}.{dotted_name}"), args=_fix_commas(list(args)))
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        func = updated.func
-        # np.<name>(...)
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in self.numpy_names:
-            name = func.attr.value
-            if name in ELEMENTWISE:
-                return self._tf(ELEMENTWISE[name], updated.args)
-            if name in REDUCTIONS:
-                args = _reduction_arguments(updated.args)
-                return self._tf(REDUCTIONS[name], args) if args is not None else updated
-            if name == "concatenate":
-                args = _concat_arguments(updated.args)
-                return self._tf("concat", args) if args is not None else updated
-            if name == "dot" and len(updated.args) == 2:
-                return self._tf("tensordot", [*updated.args, cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=_EQUAL)])
-            positional = [a for a in updated.args if a.keyword is None]
-            dtype = [a for a in updated.args if a.keyword is not None and a.keyword.value == "dtype"]
-            if name in CONVERSIONS and len(positional) == 1 and len(updated.args) == len(positional) + len(dtype):
-                value = positional[0].value
-                self.changed += 1
-                if isinstance(value, (cst.List, cst.Tuple)):
-                    value = cst.Call(func=_attribute_chain(f"{self.tf}.stack"), args=[cst.Arg(value)])
-                if dtype:
-                    return self._tf("cast", [cst.Arg(value), cst.Arg(dtype[0].value)])
-                return value
-            return updated
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            receiver = func.value
-            if isinstance(receiver, cst.Name) and receiver.value in (self.numpy_names | {self.tf}):
-                return updated
-            if method in ("numpy", "item") and not updated.args:
-                self.changed += 1
-                return receiver
-            if method in ARRAY_METHODS:
-                args = _reduction_arguments(updated.args, cst.Arg(receiver))
-                return self._tf(REDUCTIONS[method], args) if args is not None else updated
-            if method == "reshape" and updated.args and not any(a.keyword for a in updated.args):
-                shape = updated.args[0] if len(updated.args) == 1 else cst.Arg(cst.Tuple([cst.Element(a.value) for a in updated.args]))
-                return self._tf("reshape", [cst.Arg(receiver), shape])
-            if method == "astype" and len(updated.args) == 1:
-                return self._tf("cast", [cst.Arg(receiver), updated.args[0]])
-            if method == "predict" and self.predict and updated.args and updated.args[0].keyword is None:
-                self.changed += 1
-                args = [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
-                if self.predict == "training":
-                    args = [updated.args[0].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))),
-                            cst.Arg(cst.Name("True"), keyword=cst.Name("training"), equal=_EQUAL)]
-                return cst.Call(func=receiver, args=args)
-            if isinstance(receiver, cst.Name) and receiver.value == self.tf and method == "constant":
-                self.changed += 1
-                return updated.with_changes(func=func.with_changes(attr=cst.Name("convert_to_tensor")))
-        if isinstance(func, cst.Name) and func.value == "float" and len(updated.args) == 1 and not updated.args[0].keyword:
-            self.changed += 1
-            return updated.args[0].value
-        return updated
-
-    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
-        if updated.attr.value == "T" and not (isinstance(updated.value, cst.Name) and updated.value.value in self.numpy_names):
-            return self._tf("transpose", [cst.Arg(updated.value)])
-        return updated
-
-
-_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
-
-
-def _aliases(site) -> tuple[set[str], str | None]:
-    numpy_names, tf_name = set(), None
-    for node in site.nodes(cst.Import):
-        for alias in node.names:
-            full = site.module.code_for_node(alias.name)
-            local = alias.asname.name.value if alias.asname is not None else full.split(".")[0]
-            if full == "numpy":
-                numpy_names.add(local)
-            elif full == "tensorflow":
-                tf_name = local
-    return numpy_names, tf_name
-
-
-def _functions_called(site, nodes) -> list[cst.FunctionDef]:
-    """Functions of this module called (by name) from the nodes, and from those, two levels deep."""
-    import libcst.matchers as m
-
-    defined = {f.name.value: f for f in site.nodes(cst.FunctionDef) if site.function_of(f) is None}
-    found: list[cst.FunctionDef] = []
-    frontier = list(nodes)
-    for _ in range(2):
-        names = {c.func.value for node in frontier for c in m.findall(node, m.Call(func=m.Name()))}
-        new = [defined[n] for n in sorted(names) if n in defined and defined[n] not in found]
-        found.extend(new)
-        frontier = new
-    return found
-
-
-def _scope_statements(site, start: cst.CSTNode) -> list[cst.CSTNode]:
-    """The statement at the break and the ones after it in its block, up to the gradient call."""
-    parent = site.parent(start)
-    body = list(getattr(parent, "body", ()) or ())
-    if start not in body:
-        return [start]
-    call_line = site.cause.call.where.line if site.cause.call is not None and site.cause.call.where is not None else None
-    chosen = []
-    for node in body[body.index(start):]:
-        if call_line is not None and site.lines_of(node)[0] >= call_line:
-            break
-        chosen.append(node)
-    return chosen
-
-
-def repair_numpy(site) -> Iterator:
-    numpy_names, tf_name = _aliases(site)
-    if tf_name is None:
-        return
-    lines = []
-    for line in ((site.cause.cut or {}).get("line"), site.cause.site.line if site.cause.site else None):
-        if line and line not in lines:
-            lines.append(line)
-    predict_modes = ["inference", "training"] if any(v.kind != "variable" for v in site.cause.variables) else ["training", "inference"]
-    for line in lines:
-        statement = site.statement_at(line)
-        if statement is None:
-            continue
-        function = site.function_of(statement)
-        scope = _scope_statements(site, statement)
-        helpers = [f for f in _functions_called(site, scope) if f is not function]
-        for mode in predict_modes:
-            transformer = _ToTensorFlow(numpy_names, tf_name, mode)
-            replacements = {node: node.visit(transformer) for node in [*scope, *helpers]}
-            if not transformer.changed:
-                continue
-            yield site.candidate(
-                "GF004", "Stay in TensorFlow on the way to the loss: NumPy calls, `.numpy()` and `float()` become TensorFlow ops"
-                + (" and `model.predict(x)` becomes `model(x" + (", training=True)`" if mode == "training" else ")`") if "predict" in site.code(statement) else ""),
-                Applicability.UNSAFE, site.rewrite(replacements),
-                "TensorFlow computes in the tensor's dtype where NumPy may have used float64, and the values are "
-                "tensors where the code had arrays" + ("; the model now runs in training mode (dropout, batch statistics), "
-                                                       "where predict ran it in inference mode" if mode == "training" and "predict" in site.code(statement) else ""))
-            if "predict" not in site.code(statement):
-                break

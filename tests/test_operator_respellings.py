@@ -1,0 +1,217 @@
+"""Each operator on the same bug in each spelling and wherever it sits, pinned as a run pins it (line + op type).
+
+A spelling is an API family and import form (`tf.`, `tf.math.`, `K.`, `tf.keras.backend.`, `keras.ops.`,
+`from keras import ops`, a name imported from TensorFlow, a Python operator, a builtin); a location is
+where the expression sits (inline in a tape, a helper, a method, `Layer.call`, a `Lambda`, a loss given to
+`compile`, `train_step`, a `tf.function`). Every pair must be rewritten, compile, change only the cut line
+(and an import the rewrite needs), and read as expected.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gradfix.transforms.numpy_to_tf import NumpyToTf
+from gradfix.transforms.surrogate import Surrogate
+from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
+from test_operators import rewrites
+
+TF = "import tensorflow as tf"
+K = "from tensorflow.keras import backend as K"
+
+LOCATIONS = {
+    "inline": """
+{imports}
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    p = model(x, training=True)
+    q = {expr}  # cut
+    loss = tf.reduce_mean(q)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+    "helper": """
+{imports}
+
+def hard(p):
+    return {expr}  # cut
+""",
+    "method": """
+{imports}
+
+class Quantizer:
+    def apply(self, p):
+        q = {expr}  # cut
+        return q
+""",
+    "layer-call": """
+{imports}
+import keras
+
+class Hard(keras.layers.Layer):
+    def call(self, p):
+        return {expr}  # cut
+""",
+    "lambda": """
+{imports}
+from tensorflow.keras.layers import Lambda
+
+hard = Lambda(lambda p: {expr})  # cut
+""",
+    "compiled-loss": """
+{imports}
+
+def loss_fn(y_true, p):
+    return {expr}  # cut
+
+model.compile(optimizer="adam", loss=loss_fn)
+""",
+    "train-step": """
+{imports}
+import keras
+import tensorflow as tf
+
+class Net(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            p = self(x, training=True)
+            loss = keras.ops.mean({expr})  # cut
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return {{"loss": loss}}
+""",
+    "tf-function": """
+{imports}
+import tensorflow as tf
+
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        p = model(x)
+        loss = tf.reduce_mean({expr})  # cut
+    return tape.gradient(loss, model.trainable_variables)
+""",
+}
+
+# (id, imports, expression over `p`, the run's op type, the text the cut line must hold after the rewrite)
+SURROGATE_SPELLINGS = [
+    ("round-tf", TF, "tf.round(p)", "Round", "p + tf.stop_gradient(tf.round(p) - p)"),
+    ("round-tf.math", TF, "tf.math.round(p)", "Round", "p + tf.stop_gradient(tf.math.round(p) - p)"),
+    ("round-K", K, "K.round(p)", "Round", "p + K.stop_gradient(K.round(p) - p)"),
+    ("round-tf.keras.backend", TF, "tf.keras.backend.round(p)", "Round",
+     "p + tf.keras.backend.stop_gradient(tf.keras.backend.round(p) - p)"),
+    ("round-keras.ops", "import keras", "keras.ops.round(p)", "Round", "p + keras.ops.stop_gradient(keras.ops.round(p) - p)"),
+    ("round-from-keras-import-ops", "from keras import ops", "ops.round(p)", "Round", "p + ops.stop_gradient(ops.round(p) - p)"),
+    ("round-imported-name", "from tensorflow.math import round as tround", "tround(p)", "Round",
+     "p + tf.stop_gradient(tround(p) - p)"),
+    ("round-builtin", "import numpy as np", "round(p)", "Round", "p + tf.stop_gradient(round(p) - p)"),
+    ("floor-tf.math", TF, "tf.math.floor(p * 4.0)", "Floor", "(p * 4.0) + tf.stop_gradient(tf.math.floor(p * 4.0) - (p * 4.0))"),
+    ("sign-keras.ops", "import keras", "keras.ops.sign(p)", "Sign", "p + keras.ops.stop_gradient(keras.ops.sign(p) - p)"),
+    ("floordiv-operator", TF, "p // 0.25", "FloorDiv", "p / 0.25 + tf.stop_gradient(p // 0.25 - p / 0.25)"),
+    ("cast-int-K", K, 'K.cast(p * 4.0, "int32")', "Cast",
+     '(p * 4.0) + K.stop_gradient(K.cast(K.cast(p * 4.0, "int32"), (p * 4.0).dtype) - (p * 4.0))'),
+    ("greater-operator-tf", TF, "tf.cast(p > 0.5, tf.float32)", "Greater",
+     "p + tf.stop_gradient(tf.cast(p > 0.5, tf.float32) - p)"),
+    ("less-equal-operator-K", K, 'K.cast(p <= 0.5, "float32")', "LessEqual",
+     '-p + K.stop_gradient(K.cast(p <= 0.5, "float32") + p)'),
+    ("greater-call-keras.ops", "import keras", 'keras.ops.cast(keras.ops.greater(p, 0.5), "float32")', "Greater",
+     'p + keras.ops.stop_gradient(keras.ops.cast(keras.ops.greater(p, 0.5), "float32") - p)'),
+    ("random-threshold-K", K, 'K.cast(K.random_uniform(K.shape(p)) < p, "float32")', "Less",
+     'p + K.stop_gradient(K.cast(K.random_uniform(K.shape(p)) < p, "float32") - p)'),
+    ("equal-call-tf.math", TF, "tf.cast(tf.math.equal(p, 1.0), tf.float32)", "Equal",
+     "p + tf.stop_gradient(tf.cast(tf.math.equal(p, 1.0), tf.float32) - p)"),
+    ("one-hot-argmax-K", K, "K.one_hot(K.argmax(p), 3)", "ArgMax",
+     "K.softmax(p, axis=-1) + K.stop_gradient(K.one_hot(K.argmax(p), 3) - K.softmax(p, axis=-1))"),
+    ("one-hot-argmax-tf", TF, "tf.one_hot(tf.argmax(p, axis=-1), 3)", "ArgMax",
+     "tf.nn.softmax(p, axis=-1) + tf.stop_gradient(tf.one_hot(tf.argmax(p, axis=-1), 3) - tf.nn.softmax(p, axis=-1))"),
+    ("one-hot-argmax-keras.ops", "import keras", "keras.ops.one_hot(keras.ops.argmax(p, axis=-1), 3)", "ArgMax",
+     "keras.ops.softmax(p, axis=-1) + keras.ops.stop_gradient(keras.ops.one_hot(keras.ops.argmax(p, axis=-1), 3) - "
+     "keras.ops.softmax(p, axis=-1))"),
+    ("argmax-output-K", K, 'K.cast(K.argmax(p), "float32")', "ArgMax",
+     'K.sum(K.softmax(p, axis=-1) * (K.cumsum(K.ones_like(p), axis=-1) - 1.0), axis=-1) + K.stop_gradient('
+     'K.cast(K.argmax(p), "float32") - K.sum(K.softmax(p, axis=-1) * (K.cumsum(K.ones_like(p), axis=-1) - 1.0), axis=-1))'),
+]
+
+# Spellings with no module of their own to follow.
+UNSPELLED = {"round-imported-name", "round-builtin", "floordiv-operator"}
+
+STOP_SPELLINGS = [
+    ("tf", TF, "tf.stop_gradient(p * 2.0)", "p * 2.0"),
+    ("K", K, "K.stop_gradient(p * 2.0)", "p * 2.0"),
+    ("keras.ops", "import keras", "keras.ops.stop_gradient(p * 2.0)", "p * 2.0"),
+    ("tf.keras.backend", TF, "tf.keras.backend.stop_gradient(p * 2.0)", "p * 2.0"),
+    ("imported-name", "from tensorflow import stop_gradient", "stop_gradient(p * 2.0)", "p * 2.0"),
+    ("inside-an-operator", TF, "2.0 * tf.stop_gradient(p + 1.0)", "2.0 * (p + 1.0)"),
+]
+
+NUMPY_SPELLINGS = [
+    ("numpy-and-.numpy()", "import numpy as np\n" + TF, "np.mean(np.square(p.numpy() - 1.0))",
+     "tf.reduce_mean(tf.square(p - 1.0))"),
+    ("numpy-alias", "import numpy as onp\n" + TF, "onp.sum(onp.abs(p))", "tf.reduce_sum(tf.abs(p))"),
+    ("array-method", TF, "(p.numpy() - 1.0).mean()", "tf.reduce_mean((p - 1.0))"),
+    ("float", TF, "float(tf.reduce_mean(p))", "tf.reduce_mean(p)"),
+    ("predict", "import numpy as np\n" + TF, "np.mean(net.predict(p))", "tf.reduce_mean(net(p, training=True))"),
+]
+
+
+def _program(location: str, imports: str, expr: str) -> str:
+    return LOCATIONS[location].format(imports=imports, expr=expr)
+
+
+def _check(operator, code: str, op: str, expected: str):
+    made = rewrites(operator, code, op)
+    assert made, f"{operator.name} rewrote nothing in:\n{code}"
+    _, text = made[0]
+    compile(text, "respelled.py", "exec")
+    old_lines = [line for line in code.splitlines() if not line.startswith(("import ", "from "))]
+    new_lines = [line for line in text.splitlines() if not line.startswith(("import ", "from "))]
+    assert len(old_lines) == len(new_lines) or expected == "", text
+    changed = [new for old, new in zip(old_lines, new_lines) if old != new]
+    assert len(changed) == 1 and changed[0].rstrip().endswith("# cut"), f"only the cut line may change:\n{text}"
+    assert expected in changed[0], f"{expected!r} not in {changed[0]!r}"
+    return text
+
+
+@pytest.mark.parametrize("location", list(LOCATIONS))
+@pytest.mark.parametrize("case", SURROGATE_SPELLINGS, ids=[c[0] for c in SURROGATE_SPELLINGS])
+def test_surrogate_in_every_spelling_and_place(case, location):
+    name, imports, expr, op, expected = case
+    if name in UNSPELLED and location == "train-step":
+        # an operator, a builtin or a bare name takes the family of the call around it: keras.ops.mean here
+        expected = expected.replace("tf.stop_gradient", "keras.ops.stop_gradient")
+    text = _check(Surrogate(), _program(location, imports, expr), op, expected)
+    if "tf.stop_gradient" in expected:
+        assert "import tensorflow as tf" in text, "a TensorFlow spelling needs TensorFlow imported"
+
+
+@pytest.mark.parametrize("location", list(LOCATIONS))
+@pytest.mark.parametrize("case", STOP_SPELLINGS, ids=[c[0] for c in STOP_SPELLINGS])
+def test_unwrap_stop_gradient_in_every_spelling_and_place(case, location):
+    _, imports, expr, expected = case
+    text = _check(UnwrapStopGradient(), _program(location, imports, expr), "StopGradient", expected)
+    assert "stop_gradient(" not in text.split("# cut")[0].splitlines()[-1]
+
+
+@pytest.mark.parametrize("location", list(LOCATIONS))
+@pytest.mark.parametrize("case", NUMPY_SPELLINGS, ids=[c[0] for c in NUMPY_SPELLINGS])
+def test_numpy_to_tf_in_every_spelling_and_place(case, location):
+    _, imports, expr, expected = case
+    _check(NumpyToTf(), _program(location, imports, expr), "", expected)
+
+
+def test_a_surrogate_spelled_in_tensorflow_imports_it_when_missing():
+    code = _program("lambda", "import numpy as np", "round(p)")
+    _, text = rewrites(Surrogate(), code, "Round")[0]
+    assert "import tensorflow as tf" in text and "import tensorflow as tf" not in code
+
+
+def test_a_surrogate_is_not_offered_where_tf_names_something_else():
+    code = "tf = object()\n\ndef hard(p):\n    return round(p)  # cut\n"
+    assert rewrites(Surrogate(), code, "Round") == []
+
+
+def test_the_pin_takes_only_the_op_the_run_saw():
+    code = _program("inline", TF, "tf.round(p) + tf.cast(p > 0.5, tf.float32)")
+    made = rewrites(Surrogate(), code, "Greater")
+    assert made and all("tf.round(p) +" in text for _, text in made), "the round the run did not name stays as it is"
