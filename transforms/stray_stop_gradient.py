@@ -375,9 +375,7 @@ def train_step(x, y):
         """From the run: unwrap the `tf.stop_gradient` that the run saw cut the path."""
         import libcst.matchers as m
 
-        cut = site.cause.cut or {}
-        line = cut.get("line") or (site.cause.site.line if site.cause.site else None)
-        statement = site.statement_at(line) if line else None
+        statement = site.cut_statement()
         if statement is None:
             return
         for call in m.findall(statement, m.Call(func=m.Name("stop_gradient") | m.Attribute(attr=m.Name("stop_gradient")))):
