@@ -14,7 +14,7 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from gradfix.runtime.facts import Expression
-from gradfix.static.api import CONVERSION_SPELLINGS, OP_SPELLINGS
+from gradfix.static.api import CONVERSION_SPELLINGS, NUMPY_RESULT_METHODS, OP_SPELLINGS
 
 
 def pinned_node(positions: Mapping[cst.CSTNode, CodeRange], expression: Expression,
@@ -39,7 +39,7 @@ def spellings(cut: Mapping) -> tuple[set[str], tuple[type, ...]]:
     if cut.get("kind") == "numpy-conversion" or (cut.get("how") and not cut.get("op")):
         how = cut.get("how") or ""
         names = set().union(*(found for start, found in CONVERSION_SPELLINGS.items() if how.startswith(start)))
-        return names, ()
+        return names | NUMPY_RESULT_METHODS, ()
     if cut.get("kind") == "state-update":
         return ({cut["method"]}, ()) if cut.get("method") else (set(), ())
     names, operators = OP_SPELLINGS.get(cut.get("op") or "", (set(), ()))

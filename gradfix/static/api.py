@@ -76,11 +76,17 @@ OP_SPELLINGS = {
     "LogicalNot": ({"logical_not"}, (cst.BitInvert,)),
     "AssignVariableOp": ({"assign"}, ()), "AssignAddVariableOp": ({"assign_add"}, ()),
     "AssignSubVariableOp": ({"assign_sub"}, ()),
+    # what a target computed while no tape was recording ends with
+    "Neg": ({"negative", "neg"}, (cst.Minus,)), "Pow": ({"pow", "power"}, (cst.Power,)),
+    "Mul": ({"multiply"}, (cst.Multiply,)), "AddV2": ({"add"}, (cst.Add,)), "Sub": ({"subtract"}, (cst.Subtract,)),
+    "RealDiv": ({"divide"}, (cst.Divide,)), "Mean": ({"reduce_mean", "mean"}, ()), "Sum": ({"reduce_sum", "sum"}, ()),
 }
+# Keras methods that hand back NumPy: a conversion inside them is spelled by their call.
+NUMPY_RESULT_METHODS = frozenset({"predict", "predict_on_batch", "evaluate"})
 # The same for a tensor leaving TensorFlow, by how the child words it (the start of its "how").
 CONVERSION_SPELLINGS = {
     ".numpy()": {"numpy"}, "float()": {"float"}, "int()": {"int"}, "a NumPy conversion": {"asarray", "array"},
-    "tf.numpy_function": {"numpy_function"}, "tf.data": {"predict", "evaluate", "predict_on_batch"},
+    "tf.numpy_function": {"numpy_function"}, "tf.data": set(NUMPY_RESULT_METHODS),
     "a NumPy value": {"constant", "convert_to_tensor"},
 }
 
