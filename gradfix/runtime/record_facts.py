@@ -119,9 +119,12 @@ def load(path: Path) -> tuple[RunFacts, dict[str, Any]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != RECORD_FORMAT:
         raise ValueError(f"{path}: a record of format {data.get('format')}, this gradfix reads {RECORD_FORMAT}")
-    raw = _rooted(data["facts"], path.parent)
-    program = str(path.parent / data["program"])
-    return RunFacts.from_dict(raw, target=program), data
+    return facts_of(data, path.parent), data
+
+
+def facts_of(data: dict[str, Any], folder: Path) -> RunFacts:
+    """A record's facts, its program's files in ``folder``."""
+    return RunFacts.from_dict(_rooted(data["facts"], folder), target=str(folder / data["program"]))
 
 
 def write(program: Path, data: dict[str, Any]) -> Path:
