@@ -114,3 +114,34 @@ def test_a_range_that_names_no_expression_pins_nothing(case):
     moved = dataclasses.replace(cause, cut=dict(cause.cut, span=dict(span, column=span["column"] + 1,
                                                                       end_column=span["end_column"] + 1)))
     assert RepairSite(moved, read_source(str(case.program))).pinned_node() is None
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "line-only"])
+def test_the_report_says_which_expression_was_cut(exact):
+    """Text and JSON name the expression; a line-only range (Python 3.10) says it is the line."""
+    from gradfix.diagnose import diagnose
+    from gradfix.report import diagnose_document, validate
+
+    case = next(case for case in PINNED if case.id == "round_probabilities_custom_loop")
+    facts, _ = load(case.facts)
+    diagnosis = diagnose(facts)
+    index = next(i for i, c in enumerate(diagnosis.causes) if c.category == case.cause)
+    cause = diagnosis.causes[index]
+    if not exact:
+        cause.cut = dict(cause.cut, span=dict(cause.cut["span"], column=None, end_column=None, exact=False,
+                                              text=case.program.read_text().splitlines()[cause.expression.line - 1].strip()))
+    document = diagnose_document(diagnosis, cwd=str(case.program.parent))
+    validate(document)
+    reported = document["diagnose"]["causes"][index]["expression"]
+    line = case.program.read_text().splitlines()[reported["span"]["start_line"] - 1]
+    span = reported["span"]
+    assert span["path"] == case.program.name and reported["exact"] is exact
+    assert line[span["start_column"] - 1:span["end_column"] - 1] == (case.cut if exact else line.strip())
+    from gradfix.diagnose import explanation
+
+    words = explanation(cause)
+    if exact:
+        assert f"The path breaks at `{case.cut}` (" in words, words
+        assert f":{span['start_line']}:{span['start_column']}-{span['end_line']}:{span['end_column']})" in words, words
+    else:
+        assert f"The path breaks on the line `{line.strip()}` (" in words and "lines, not columns" in words
