@@ -32,10 +32,12 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     stamp = _stamp()
     if stamp is None:
         return None
+    frame = STATE.current_frame  # _where(), inlined: this runs for every op
     try:
         stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
                       STATE.layer_stack[-1] if STATE.layer_stack else None,
-                      _owning_metric(2) if op_type in ASSIGN_OPS else None, _where()])
+                      _owning_metric(2) if op_type in ASSIGN_OPS else None,
+                      (frame.f_code, frame.f_lasti) if frame is not None else None])
         STATE.ops.append(stamp)
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]
