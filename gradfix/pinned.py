@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import CodeRange
 
 from gradfix.runtime.facts import Expression
@@ -48,12 +49,8 @@ def spellings(cut: Mapping) -> tuple[set[str], tuple[type, ...]]:
 
 def spells(node: cst.CSTNode, names: set[str], operators: tuple[type, ...]) -> bool:
     """Is ``node`` a call of one of ``names`` (a function, ``module.function`` or a method) or one of ``operators``?"""
-    if isinstance(node, cst.Call):
-        func = node.func
-        name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
-        return name in names
-    if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
-        return isinstance(node.operator, operators)
-    if isinstance(node, cst.Comparison):
-        return len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, operators)
-    return False
+    named = m.Name(value=m.MatchIfTrue(lambda value: value in names))
+    operator = m.MatchIfTrue(lambda found: isinstance(found, operators))
+    return m.matches(node, m.Call(func=named | m.Attribute(attr=named))
+                     | m.BinaryOperation(operator=operator) | m.UnaryOperation(operator=operator)
+                     | m.Comparison(comparisons=[m.ComparisonTarget(operator=operator)]))

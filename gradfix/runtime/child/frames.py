@@ -90,6 +90,9 @@ def _exact_span(filename, line, end_line, column, end_column):
     # co_positions counts UTF-8 bytes; a report and LibCST count characters
     first = linecache.getline(filename, line)
     last = first if end_line == line else linecache.getline(filename, end_line)
+    if not first or not last:  # no source to read (a frozen module): the columns as the table gives them
+        return {"line": line, "column": column + 1, "end_line": end_line, "end_column": end_column + 1,
+                "exact": True, "text": ""}
     column = len(first.encode("utf-8")[:column].decode("utf-8", "replace"))
     end_column = len(last.encode("utf-8")[:end_column].decode("utf-8", "replace"))
     if end_line == line:
