@@ -145,3 +145,14 @@ def test_the_report_says_which_expression_was_cut(exact):
         assert f":{span['start_line']}:{span['start_column']}-{span['end_line']}:{span['end_column']})" in words, words
     else:
         assert f"The path breaks on the line `{line.strip()}` (" in words and "lines, not columns" in words
+
+
+@pytest.mark.parametrize("case", RECORDED, ids=[case.id for case in RECORDED])
+def test_the_cut_statement_is_the_one_at_the_cut_line(case):
+    """Repairs that looked the break up by its line (``statement_at(cut line)``) find the same statement
+    through the pinned expression: the fixes they make do not change."""
+    cause = _cause(case)
+    site = RepairSite(cause, read_source(str(case.program)))
+    line = (cause.cut or {}).get("line") or (cause.site.line if cause.site is not None else None)
+    by_line = site.statement_at(line) if line else None
+    assert site.cut_statement() is by_line
