@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from gradfix import categories as cat
-from gradfix.runtime.facts import GradientCall, Site, SourceFact
+from gradfix.runtime.facts import Expression, GradientCall, Site, SourceFact
 
 RUN = "run"  # named from what TensorFlow did
 LINE_TEXT = "line text"  # guessed from the break statement's text
@@ -59,6 +59,11 @@ class Cause:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(v.key for v in self.variables)
+
+    @property
+    def expression(self) -> Expression | None:
+        """The user's expression the run saw cut the path (``K.argmax(x)``, ``a > b``, ``t.numpy()``), if it knows one."""
+        return Expression.from_cut(self.cut)
 
 
 def is_float(dtype: str) -> bool:

@@ -367,9 +367,21 @@ def explanation(cause: Cause) -> str:
         cat.UNKNOWN: f"The path from {these} to the loss breaks at {site}, for a reason gradfix could not name.",
     }[cause.category]
     saw = f"At {site}: {cause.detail}." if cause.detail else ""
+    saw += cut_words(cause)
     if cause.basis != RUN and cause.category != cat.UNKNOWN:
         saw += f" (The cause is named from the {cause.basis}, not from what the run saw.)"
     return (saw + " " + base).strip()
+
+
+def cut_words(cause: Cause) -> str:
+    """" The path breaks at `K.argmax(x)` (train.py:14:12-14:25)." when the run pinned the cut to an expression."""
+    expression = cause.expression
+    if expression is None or not expression.text.strip():
+        return ""
+    text = " ".join(expression.text.split())
+    if expression.exact:
+        return f" The path breaks at `{text}` ({expression.where()})."
+    return f" The path breaks on the line `{text}` ({expression.where()}; this Python gives lines, not columns)."
 
 
 def _finding(cause: Cause, confirmed: Finding | None, rules) -> Finding:

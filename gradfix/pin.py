@@ -1,9 +1,10 @@
 """Pinning a run's cut to the LibCST nodes a repair operator rewrites.
 
-The run names the cut by its op type and the line of the user's code that made it; the pinned
-nodes are those of the statement at that line that the operator recognises as that op, whatever
-their spelling. This is the one place that turns a cut into nodes: when the run records the exact
-source span of the cut expression, it is pinned here by that span instead.
+The run names the cut by its op type and, where the interpreter gives columns, the exact source
+range of the user's expression that made it (``RepairSite.pinned_node``). The pinned nodes are
+those inside that expression that the operator recognises as that op, whatever their spelling;
+without a range (Python 3.10, or a text that changed since the run), those of the statement at
+the cut's line. This is the one place that turns a cut into nodes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ def cut_lines(cause) -> list[int]:
     return [line for line in dict.fromkeys(lines) if line]
 
 
-def pinned_nodes(context, operator, lines: list[int], op: str) -> list[cst.CSTNode]:
-    """The nodes ``operator`` rewrites for a cut of op type ``op`` on ``lines``, in source order, each once."""
+def pinned_nodes(context, operator, lines: list[int], op: str, expression: cst.CSTNode | None = None) -> list[cst.CSTNode]:
+    """The nodes ``operator`` rewrites for a cut of op type ``op``: within the run's ``expression`` when there
+    is one and it holds such a node, else on ``lines``; in source order, each once."""
+    if expression is not None:
+        # the expression itself, what it holds, and what holds it (``one_hot(argmax(p))`` around ``argmax(p)``)
+        around = set(map(id, context.ancestors(expression)))
+        inside = set(map(id, walk(expression, cst.CSTNode)))
+        statement = context.statement_of(expression)
+        related = [node for node in walk(statement, cst.CSTNode)
+                   if (id(node) in inside or id(node) in around) and operator.pins(node, context, op)]
+        if related:
+            return related
     found: list[cst.CSTNode] = []
     for line in lines:
         statement = context.statement_at(line)

@@ -137,7 +137,7 @@ def _operator_candidates(site: RepairSite) -> list[Candidate | None]:
     found: list[Candidate | None] = []
     for operator in operators_for(cause.category, op):
         try:
-            for node in pinned_nodes(context, operator, cut_lines(cause), op):
+            for node in pinned_nodes(context, operator, cut_lines(cause), op, site.pinned_node()):
                 for rewrite in operator.rewrite(node, context):
                     found.append(site.candidate(operator.explained_by, rewrite.description, rewrite.applicability,
                                                 context.new_text(rewrite), rewrite.reason))

@@ -79,6 +79,38 @@ class RepairSite:
                 best = node
         return best
 
+    def pinned_node(self) -> cst.BaseExpression | None:
+        """The expression the run saw cut the path (``K.argmax(x)``, ``a > b``, ``t.numpy()``), as this file's
+        node; None when the run pinned no expression, pinned one in another file, or the text has changed."""
+        from gradfix.pinned import pinned_node
+
+        expression = self.cause.expression
+        if expression is None or not _same_file(expression.file, self.path):
+            return None
+        node = pinned_node(self._positions, expression, self.cause.cut)
+        if node is None or (expression.exact and " ".join(self.code(node).split()) != " ".join(expression.text.split())):
+            return None
+        return node
+
+    def cut_line(self) -> int | None:
+        """The line where the run saw the path cut: the pinned expression's, else the cut's, else the break's."""
+        node = self.pinned_node()
+        if node is not None:
+            return self.lines_of(node)[0]
+        cut = self.cause.cut or {}
+        return cut.get("line") or (self.cause.site.line if self.cause.site is not None else None)
+
+    def cut_statement(self) -> cst.BaseStatement | None:
+        """The statement holding the pinned expression (a compound statement when it sits in its header),
+        else the statement at the cut's line."""
+        node = self.pinned_node()
+        if node is not None:
+            statement = self.enclosing(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+            if statement is not None:
+                return statement
+        line = self.cut_line()
+        return self.statement_at(line) if line else None
+
     def enclosing(self, node: cst.CSTNode, kind) -> cst.CSTNode | None:
         current = self.parent(node)
         while current is not None and not isinstance(current, kind):
@@ -167,6 +199,15 @@ class RepairSite:
         except (SyntaxError, ValueError):
             return None
         return Candidate(rule, description, applicability, self.path, new_text, reason)
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
 
 
 def append_to_block(block: cst.With, statements: list[cst.BaseStatement]) -> cst.With:

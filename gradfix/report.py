@@ -195,6 +195,7 @@ def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
                 "last_connected": _tensor(cause.last_connected, cwd),
                 "basis": cause.basis,
                 "cut": _cut(cause.cut, cwd),
+                "expression": _expression(cause.expression, cwd),
             }
             for index, cause in enumerate(diagnosis.causes)
         ],
@@ -208,12 +209,28 @@ def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
 def _cut(cut: dict | None, cwd: str | None) -> dict | None:
     if not cut:
         return None
-    data = {k: v for k, v in cut.items() if k != "layer"}
+    data = {k: v for k, v in cut.items() if k not in ("layer", "span")}  # the span is the cause's "expression"
     if data.get("file"):
         data["file"] = relative(data["file"], cwd)
     if cut.get("layer"):
         data["layer"] = {"class": cut["layer"].get("class"), "name": cut["layer"].get("name")}
     return data
+
+
+def _expression(expression, cwd: str | None) -> dict | None:
+    """The expression that cut the path: its text and range (the whole line when the run gave no columns)."""
+    if expression is None:
+        return None
+    if expression.exact:
+        start, end = expression.column, expression.end_column
+    else:
+        import linecache
+
+        line = linecache.getline(expression.file, expression.end_line).rstrip("\r\n")
+        start, end = len(line) - len(line.lstrip()) + 1, len(line) + 1
+    span = {"path": relative(expression.file, cwd), "start_line": expression.line, "start_column": max(1, start),
+            "end_line": expression.end_line, "end_column": max(1, end)}
+    return {"code": expression.text, "exact": expression.exact, "span": span}
 
 
 def _note_site(site: dict | None, cwd: str | None) -> dict | None:

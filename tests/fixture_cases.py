@@ -96,9 +96,11 @@ def all_cases() -> list[FixtureCase]:
 class RepairCase:
     """``fixtures/repair/NAME.py``: a program reduced from a public bug report (its header cites it).
 
-    ``NAME.expected`` holds ``# cause:``, ``# break:`` and either ``# fix:`` (a fix is general: gradfix
-    must write a verified one, and ``NAME.fixed.py`` is what it writes) or ``# no-fix:`` (what the user
-    must decide: nothing may be written). ``NAME.intended.py`` is the fix a careful engineer wrote by hand.
+    ``NAME.expected`` holds ``# cause:``, ``# break:``, ``# cut:`` (the expression the run pins the cut to,
+    where it pins one) and either ``# fix:`` (a fix is general: gradfix must write a verified one, and
+    ``NAME.fixed.py`` is what it writes) or ``# no-fix:`` (what the user must decide: nothing may be
+    written). ``NAME.intended.py`` is the fix a careful engineer wrote by hand. ``NAME.facts.json`` is the
+    run, recorded for the tests without TensorFlow.
     """
 
     program: pathlib.Path
@@ -122,6 +124,16 @@ class RepairCase:
     def break_line(self) -> int | None:
         value = self._directive("break")
         return int(value) if value else None
+
+    @property
+    def cut(self) -> str | None:
+        """``# cut: <expression>``: the source text of the expression the run pins the cut to."""
+        return self._directive("cut")
+
+    @property
+    def facts(self) -> pathlib.Path:
+        """NAME.facts.json: the run recorded once (``python -m gradfix.runtime.record_facts fixtures/repair``)."""
+        return self.program.with_name(self.program.stem + ".facts.json")
 
     @property
     def has_fix(self) -> bool:

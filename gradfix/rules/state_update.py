@@ -392,10 +392,7 @@ def metric_as_loss(constructor: cst.Call, call: cst.Call) -> cst.Call | None:
 
 def repair_state_update(site) -> Iterator:
     cut = site.cause.cut or {}
-    line = cut.get("line") or (site.cause.site.line if site.cause.site else None)
-    if not line:
-        return
-    statement = site.statement_at(line)
+    statement = site.cut_statement()
     if statement is None:
         return
     update = _update_call(statement)

@@ -44,6 +44,42 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Expression:
+    """The user's expression that cut the path (the call or operator TensorFlow ran the op for): its
+    source text and range, from the ``span`` the child gives a cut (see the child's schema).
+
+    Columns count characters from 1; ``end_column`` is the one just after the last character. A
+    range that is not ``exact`` (Python 3.10 has no column table) is the whole line: no columns."""
+
+    file: str
+    line: int
+    end_line: int
+    text: str
+    column: int | None = None
+    end_column: int | None = None
+    exact: bool = False
+
+    @classmethod
+    def from_cut(cls, cut: dict[str, Any] | None) -> "Expression | None":
+        span = (cut or {}).get("span")
+        if not span or not span.get("line") or not cut.get("file"):
+            return None
+        exact = bool(span.get("exact")) and span.get("column") is not None and span.get("end_column") is not None
+        return cls(file=cut["file"], line=span["line"], end_line=span.get("end_line") or span["line"],
+                   text=span.get("text") or "", column=span.get("column") if exact else None,
+                   end_column=span.get("end_column") if exact else None, exact=exact)
+
+    def where(self) -> str:
+        """``train.py:14:12-14:25``; ``train.py:14`` when only the line is known."""
+        import os
+
+        path = os.path.relpath(self.file) if os.path.isabs(self.file) else self.file
+        if not self.exact:
+            return f"{path}:{self.line}"
+        return f"{path}:{self.line}:{self.column}-{self.end_line}:{self.end_column}"
+
+
+@dataclass(frozen=True)
 class LayerInfo:
     cls: str
     name: str | None

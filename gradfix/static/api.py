@@ -50,6 +50,39 @@ NUMPY_FUNCTIONS = frozenset({"tensorflow.numpy_function", "tensorflow.compat.v1.
 # Differentiable as long as the function it runs uses TensorFlow ops.
 PY_FUNCTIONS = frozenset({"tensorflow.py_function"})
 
+# How the source spells the op, conversion or update a run reports: the names of the functions or methods
+# that make it (under any module: ``tf.``, ``tf.math.``, ``K.``, ``keras.ops.``, a method, a builtin) and
+# the operators that do. It finds a cut's expression on its line when the run gives no columns (Python 3.10).
+OP_SPELLINGS = {
+    "ArgMax": ({"argmax"}, ()), "ArgMin": ({"argmin"}, ()),
+    "Round": ({"round", "rint"}, ()), "Rint": ({"rint", "round"}, ()), "Floor": ({"floor"}, ()),
+    "Ceil": ({"ceil"}, ()), "Sign": ({"sign"}, ()), "Cast": ({"cast", "astype"}, ()),
+    "OneHot": ({"one_hot", "to_categorical"}, ()), "StopGradient": ({"stop_gradient"}, ()),
+    "PreventGradient": ({"prevent_gradient"}, ()), "EagerPyFunc": ({"numpy_function", "py_function", "py_func"}, ()),
+    "TopKV2": ({"top_k", "argsort"}, ()), "Unique": ({"unique"}, ()), "Bincount": ({"bincount"}, ()),
+    "HistogramFixedWidth": ({"histogram_fixed_width"}, ()), "SearchSorted": ({"searchsorted"}, ()),
+    "Greater": ({"greater"}, (cst.GreaterThan,)), "GreaterEqual": ({"greater_equal"}, (cst.GreaterThanEqual,)),
+    "Less": ({"less"}, (cst.LessThan,)), "LessEqual": ({"less_equal"}, (cst.LessThanEqual,)),
+    "Equal": ({"equal"}, (cst.Equal,)), "NotEqual": ({"not_equal"}, (cst.NotEqual,)),
+    "FloorDiv": ({"floordiv", "floor_divide"}, (cst.FloorDivide,)), "FloorMod": ({"floormod", "mod"}, (cst.Modulo,)),
+    "LogicalAnd": ({"logical_and"}, (cst.BitAnd,)), "LogicalOr": ({"logical_or"}, (cst.BitOr,)),
+    "LogicalNot": ({"logical_not"}, (cst.BitInvert,)),
+    "AssignVariableOp": ({"assign"}, ()), "AssignAddVariableOp": ({"assign_add"}, ()),
+    "AssignSubVariableOp": ({"assign_sub"}, ()),
+    # what a target computed while no tape was recording ends with
+    "Neg": ({"negative", "neg"}, (cst.Minus,)), "Pow": ({"pow", "power"}, (cst.Power,)),
+    "Mul": ({"multiply"}, (cst.Multiply,)), "AddV2": ({"add"}, (cst.Add,)), "Sub": ({"subtract"}, (cst.Subtract,)),
+    "RealDiv": ({"divide"}, (cst.Divide,)), "Mean": ({"reduce_mean", "mean"}, ()), "Sum": ({"reduce_sum", "sum"}, ()),
+}
+# Keras methods that hand back NumPy: a conversion inside them is spelled by their call.
+NUMPY_RESULT_METHODS = frozenset({"predict", "predict_on_batch", "evaluate"})
+# The same for a tensor leaving TensorFlow, by how the child words it (the start of its "how").
+CONVERSION_SPELLINGS = {
+    ".numpy()": {"numpy"}, "float()": {"float"}, "int()": {"int"}, "a NumPy conversion": {"asarray", "array"},
+    "tf.numpy_function": {"numpy_function"}, "tf.data": set(NUMPY_RESULT_METHODS),
+    "a NumPy value": {"constant", "convert_to_tensor"},
+}
+
 # --- dtypes --------------------------------------------------------------------------------------
 
 # The integer dtypes by name; a repair turns them into float32 (a boolean it leaves alone).

@@ -1,5 +1,6 @@
 """The program's own frames: which files are the user's, the sites of frames, trimmed tracebacks."""
 
+import itertools
 import linecache
 import os
 import site
@@ -63,18 +64,56 @@ def full_path(path):
 
 def _column(frame):
     """1-based column of the frame's current instruction (Python 3.11+), else None."""
-    positions = getattr(frame.f_code, "co_positions", None)
-    if positions is None:
-        return None
+    span = instruction_span(frame.f_code, frame.f_lasti)
+    return span["column"] if span is not None else None
+
+
+def instruction_span(code, lasti):
+    """The source range of the instruction at byte offset ``lasti`` of ``code``: the call or operator a
+    suspended frame is running (``K.argmax(x)``, ``a > b``, ``t.numpy()``).
+
+    {"line", "column", "end_line", "end_column", "exact", "text"}: columns count characters from 1, the
+    end column is the one just after the last character. Python 3.10 has no column table: the range is
+    the instruction's line, with ``exact`` False and no columns. None when nothing maps the offset."""
+    positions = getattr(code, "co_positions", None)
     try:
-        index = frame.f_lasti // 2
-        for position, entry in enumerate(positions()):
-            if position == index:
-                column = entry[2]
-                return None if column is None else column + 1
+        if positions is not None:
+            entry = next(itertools.islice(positions(), lasti // 2, None), None)
+            if entry is not None and None not in entry:
+                return _exact_span(code.co_filename, *entry)
+        return _line_span(code, lasti)
     except Exception:
         return None
-    return None
+
+
+def _exact_span(filename, line, end_line, column, end_column):
+    # co_positions counts UTF-8 bytes; a report and LibCST count characters
+    first = linecache.getline(filename, line)
+    last = first if end_line == line else linecache.getline(filename, end_line)
+    if not first or not last:  # no source to read (a frozen module): the columns as the table gives them
+        return {"line": line, "column": column + 1, "end_line": end_line, "end_column": end_column + 1,
+                "exact": True, "text": ""}
+    column = len(first.encode("utf-8")[:column].decode("utf-8", "replace"))
+    end_column = len(last.encode("utf-8")[:end_column].decode("utf-8", "replace"))
+    if end_line == line:
+        text = first[column:end_column]
+    else:
+        middle = [linecache.getline(filename, n) for n in range(line + 1, end_line)]
+        text = "".join([first[column:]] + middle + [last[:end_column]])
+    return {"line": line, "column": column + 1, "end_line": end_line, "end_column": end_column + 1,
+            "exact": True, "text": text}
+
+
+def _line_span(code, lasti):
+    line = None
+    for start, end, number in code.co_lines():
+        if start <= lasti < end:
+            line = number
+            break
+    if line is None:
+        return None
+    return {"line": line, "column": None, "end_line": line, "end_column": None, "exact": False,
+            "text": linecache.getline(code.co_filename, line).strip()}
 
 
 def site_of_frame(frame, line=None):

@@ -6,7 +6,7 @@ import linecache
 import sys
 
 from . import state
-from .frames import full_path, is_user_file
+from .frames import full_path, instruction_span, is_user_file
 from .state import ASSIGN_OPS, MAX_OPS_PROBED, MAX_TENSORS_QUERIED, SHAPE_OPS, STATE
 from .values import dtype_of, is_float_dtype, layer_info, shape_of, tf_var, var_name
 
@@ -143,6 +143,15 @@ def frontier(tape, original_gradient, target, lost):
     return results
 
 
+def span_of(record):
+    """The source range of the user's expression that made a record (an op, a conversion, a constant):
+    computed here, for the one record a cut is named from. None in library code (no user frame ran it)."""
+    where = record[-1]
+    if where is None or not record[1]:
+        return None
+    return instruction_span(*where)
+
+
 def _in_statement(record, event):
     """Did this op or conversion run while the event's statement ran (in functions it called too)?"""
     return event["serial_start"] <= record[0] <= event["serial_end"]
@@ -172,7 +181,8 @@ def _connected_many(tape, original_gradient, values, source):
 def _describe_op(record, cut_input=None):
     op_type, outputs, attrs = record[4], record[6], record[7]
     info = {"op": op_type, "line": record[2], "file": full_path(record[1]), "recording": record[3],
-            "output_dtypes": [dtype_of(o) for o in outputs[:4]], "no_registered_gradient": _no_registered_gradient(op_type)}
+            "output_dtypes": [dtype_of(o) for o in outputs[:4]], "no_registered_gradient": _no_registered_gradient(op_type),
+            "span": span_of(record)}
     if cut_input is not None:
         info["input_shape"] = shape_of(cut_input)
         info["input_dtype"] = dtype_of(cut_input)
@@ -194,7 +204,7 @@ def cut_at(tape, original_gradient, event, source):
         if _in_statement(record, event):
             if _connected_many(tape, original_gradient, [record[4]], source)[0]:
                 return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
-                        "in_tf_function": record[6]}
+                        "in_tf_function": record[6], "span": span_of(record)}
     for record in STATE.ops:
         if record[4] in ASSIGN_OPS and _in_statement(record, event) and len(record[5]) > 1:
             if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
@@ -251,7 +261,8 @@ def _connected_conversion(tape, original_gradient, source, start_serial, events,
             continue
         if _connected_many(tape, original_gradient, [record[4]], source)[0]:
             return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
-                    "code": linecache.getline(record[1], record[2]).strip(), "in_tf_function": record[6]}
+                    "code": linecache.getline(record[1], record[2]).strip(), "in_tf_function": record[6],
+                    "span": span_of(record)}
     return None
 
 
@@ -308,7 +319,7 @@ def constant_in(event, target, start_serial):
                 record[4] is STATE.objects[i] for i in event["outputs"].values()):
             continue
         info = {"line": record[2], "file": full_path(record[1]), "recording": record[3],
-                "code": linecache.getline(record[1], record[2]).strip()}
+                "code": linecache.getline(record[1], record[2]).strip(), "span": span_of(record)}
         if record[6]:
             info.update({"kind": "op", "op": "EagerPyFunc", "output_dtypes": [dtype_of(record[4])],
                          "no_registered_gradient": False, "how": "tf.numpy_function"})
@@ -322,7 +333,7 @@ def _describe_assign(record):
     method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record[4]]
     return {"kind": "state-update", "method": method, "line": record[2], "file": full_path(record[1]),
             "code": linecache.getline(record[1], record[2]).strip(), "variable": _variable_of_handle(record[5][0]),
-            "metric": record[9] if len(record) > 9 else None}
+            "metric": record[9], "span": span_of(record)}
 
 
 def _variable_of_handle(handle):
@@ -352,7 +363,7 @@ def target_origin(target, tape=None):
     for record in reversed(STATE.ops):
         if any(id(o) in wanted for o in record[6]):
             found = {"op": record[4], "file": full_path(record[1]), "line": record[2], "recording": record[3],
-                     "code": linecache.getline(record[1], record[2]).strip(), "function": ""}
+                     "code": linecache.getline(record[1], record[2]).strip(), "function": "", "span": span_of(record)}
             break
     if found is None and len(wanted) == 1:
         start = STATE.tape_windows.get(id(tape), 0)

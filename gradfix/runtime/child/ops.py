@@ -18,6 +18,13 @@ def _stamp():
     return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
 
 
+def _where():
+    """(code, instruction offset) of the user frame running now: read at once, for the offset moves on, and
+    turned into a source range only for the record a cut is named from (``frontier.span_of``)."""
+    frame = STATE.current_frame
+    return (frame.f_code, frame.f_lasti) if frame is not None else None
+
+
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """Every op run while a tape is alive, stamped with the user statement that ran it."""
     if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
@@ -25,10 +32,12 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     stamp = _stamp()
     if stamp is None:
         return None
+    frame = STATE.current_frame  # _where(), inlined: this runs for every op
     try:
         stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
                       STATE.layer_stack[-1] if STATE.layer_stack else None,
-                      _owning_metric(2) if op_type in ASSIGN_OPS else None])
+                      _owning_metric(2) if op_type in ASSIGN_OPS else None,
+                      (frame.f_code, frame.f_lasti) if frame is not None else None])
         STATE.ops.append(stamp)
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]
@@ -79,7 +88,7 @@ def install_conversion_hooks():
                         try:
                             if is_float_dtype(self):
                                 in_function = _inside_tf_function()
-                                stamp.extend([self, how, in_function])
+                                stamp.extend([self, how, in_function, _where()])
                                 STATE.conversions.append(stamp)
                                 if in_function:
                                     _note_graph_mode(stamp, how)
@@ -106,7 +115,7 @@ def install_constant_hook():
             if stamp is not None:
                 try:
                     if is_float_dtype(tensor):
-                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py")])
+                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py"), _where()])
                         STATE.constants.append(stamp)
                 except Exception:
                     pass

@@ -4,7 +4,7 @@ Standard library only, and no imports of gradfix: the child loads this module in
 A parent refuses facts of another ``FACTS_VERSION``; raise it when a field changes meaning or goes away.
 """
 
-FACTS_VERSION = 2
+FACTS_VERSION = 3  # 3: a cut, a conversion, an update or a target's origin carries the "span" below
 
 # the environment the parent gives the child
 FACTS_ENV = "GRADFIX_FACTS"  # the JSON file to write the facts to (never stdout)
@@ -26,6 +26,18 @@ FACTS_FIELDS = (
     "applies",
     "notes",
     "elapsed",
+)
+
+# The "span" of a cut (the op, conversion, constant or update that took the path away) and of a target's
+# origin: the user's expression that ran it, from the innermost user frame's instruction (library frames
+# between it and TensorFlow are walked through). None when no user frame ran it.
+SPAN_FIELDS = (
+    "line",
+    "column",  # the first character, counted from 1; None when only the line is known
+    "end_line",
+    "end_column",  # just after the last character (exclusive); None when only the line is known
+    "exact",  # False on Python 3.10 (no column table): the range is the whole line
+    "text",  # the expression's source text (the line's, when not exact)
 )
 
 STATUSES = (

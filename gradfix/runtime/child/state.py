@@ -52,6 +52,7 @@ class State(object):
         self.tape_watched_tensors = {}  # id(tape) -> set(id(tensor))
         self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
         self.current_line = None  # (file, line, function) of the user statement running now, or LIBRARY
+        self.current_frame = None  # the user frame running now (None in a library): its instruction is the expression
         self.last_user_line = None  # (file, line, function) of the latest user line event
         self.events = []
         self.seq = 0
@@ -62,9 +63,12 @@ class State(object):
         self.previous_sources = {}  # gradient site -> [kind of each source]
         self.in_gradfix = False
         self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
-        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs] while a tape is alive
-        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function]
-        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function]
+        # The records of what ran while a tape was alive. Each ends with ``where``: (code, instruction offset)
+        # of the user frame running then, or None; frames.instruction_span turns it into a source range
+        # for the one record a cut is named from (never for the others: most records are never looked at).
+        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs, layer, metric, where]
+        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function, where]
+        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function, where]
         self.op_callback = None
         self.var_order = {}  # id(tf variable) -> creation number
         self.creating = 0  # inside how many variable creations

@@ -149,6 +149,7 @@ def _local_trace(frame, event, arg):
         if event == "line":
             code = frame.f_code
             STATE.current_line = STATE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
+            STATE.current_frame = frame
             STATE.line_serial += 1
             if STATE.live_tapes:
                 table = _statement_map(code.co_filename)
@@ -177,8 +178,10 @@ def _local_trace(frame, event, arg):
             # what runs next belongs to the caller's statement, not to this function's last line
             if caller is not None and _CODE_IS_USER.get(caller.f_code):
                 STATE.current_line = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+                STATE.current_frame = caller
             else:
                 STATE.current_line = LIBRARY
+                STATE.current_frame = None
             STATE.line_serial += 1
     except Exception:
         pass

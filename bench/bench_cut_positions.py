@@ -1,0 +1,100 @@
+"""What pinning cuts to expressions costs the child: the per-op record, and the one range worked out.
+
+    python bench/bench_cut_positions.py [--ops N] [--repeat R]
+
+While a tape is alive, every op TensorFlow runs calls the child's op callback, which records it
+(``ops._on_op``); each record now also keeps the user frame's (code, instruction offset). Timed on
+small eager ops (``tf.add`` of two 4x4 tensors) from a frame of this file, as a user's expression
+runs them: with no callback (the baseline), with the record as it was before (no position), and with
+the record as it is. Then the source range of one record (``frames.instruction_span``, worked out only
+for the op a cut is named from). Interleaved rounds, medians of R rounds of N ops, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gradfix.runtime.child import ops, state  # noqa: E402
+from gradfix.runtime.child.frames import instruction_span  # noqa: E402
+from gradfix.runtime.child.state import ASSIGN_OPS, MAX_OPS, STATE  # noqa: E402
+
+
+def record_without_position(op_type, inputs, attrs, outputs, op_name=None, graph=None):
+    """``ops._on_op`` as it was before records kept their position."""
+    if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
+        return None
+    stamp = ops._stamp()
+    if stamp is None:
+        return None
+    try:
+        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
+                      STATE.layer_stack[-1] if STATE.layer_stack else None,
+                      ops._owning_metric(2) if op_type in ASSIGN_OPS else None])
+        STATE.ops.append(stamp)
+        if len(STATE.ops) > MAX_OPS:
+            del STATE.ops[: MAX_OPS // 2]
+    except Exception:
+        pass
+    return None
+
+
+def _run_ops(tf, callback, a, b, count):
+    from tensorflow.python.framework import op_callbacks
+
+    if callback is not None:
+        op_callbacks.add_op_callback(callback)
+    STATE.current_frame = sys._getframe()
+    STATE.current_line = (__file__, sys._getframe().f_lineno, "_run_ops")
+    del STATE.ops[:]
+    try:
+        start = time.perf_counter()
+        for _ in range(count):
+            tf.add(a, b)
+        return (time.perf_counter() - start) / count
+    finally:
+        if callback is not None:
+            op_callbacks.remove_op_callback(callback)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ops", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    options = parser.parse_args()
+    import tensorflow as tf
+
+    state.tf = tf
+    STATE.live_tapes = {1: 0}
+    a, b = tf.ones((4, 4)), tf.ones((4, 4))
+    runs = {"none": [], "before": [], "now": []}
+    spans = []
+    _run_ops(tf, None, a, b, 1000)  # warm up
+    for _ in range(options.repeat):
+        runs["none"].append(_run_ops(tf, None, a, b, options.ops))
+        runs["before"].append(_run_ops(tf, record_without_position, a, b, options.ops))
+        runs["now"].append(_run_ops(tf, ops._on_op, a, b, options.ops))
+        code, lasti = STATE.ops[-1][-1]
+        start = time.perf_counter()
+        for _ in range(1000):
+            instruction_span(code, lasti)
+        spans.append((time.perf_counter() - start) / 1000)
+    base = statistics.median(runs["none"])
+    rows = [("eager op, no callback (baseline)", base),
+            ("eager op, recorded without its position", statistics.median(runs["before"])),
+            ("eager op, recorded with its position", statistics.median(runs["now"])),
+            ("the range of one record (the cut op only)", statistics.median(spans))]
+    print(f"{'what':44s} {'median µs':>10s} {'ratio':>7s}")
+    for what, seconds in rows:
+        print(f"{what:44s} {seconds * 1e6:10.2f} {seconds / base:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
