@@ -444,7 +444,7 @@ REPORT_NEVER_OVER = frozenset({".py", ".pyi", ".pyw", ".pyx", ".pxd", ".ipynb"})
 
 def _report_output_refusal(output: str, target: str) -> str:
     """Why the review page must not be written at ``output`` (over a Python source or the program run), or ""."""
-    if os.path.splitext(output)[1].lower() in REPORT_NEVER_OVER:
+    if any(os.path.splitext(name)[1].lower() in REPORT_NEVER_OVER for name in (output, os.path.realpath(output))):
         return "a review page is never written over a Python source; name an .html file"
     program = target.split(":", 1)[0]
     try:
