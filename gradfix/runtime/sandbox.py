@@ -13,7 +13,8 @@ removed when the block ends, whatever happens in it. What the copy holds:
 - virtual environments and tool environments (``node_modules``, ``.tox``, ...) are links to the
   originals, read-only in the same way; ``.git`` and ``__pycache__`` are left out.
 
-``Sandbox.environment`` is what a child run needs for the guard: the originals it must not write.
+``Sandbox.environment`` is what a child run needs for the guard: the originals it must not write
+(gradfix.runtime.child.write_guard), and a temporary folder inside the scratch folder.
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ class Sandbox:
                 out.writelines(f"- {path}\n" for path in self.read_only)
         env = dict(os.environ if base is None else base)
         env[READ_ONLY_ENV] = listing
+        # the program's temporary files go in the scratch folder too (the guard may keep folders above the project closed)
+        temporary = os.path.join(self.scratch, "tmp")
+        os.makedirs(temporary, exist_ok=True)
+        env["TMPDIR"] = temporary
         return env
 
 

@@ -131,3 +131,33 @@ def test_a_file_linked_into_the_copy_cannot_be_written_through_the_link(tmp_path
                                        "refused" if linked else "done", "refused"]
         assert Path(sandbox.path, "new.csv").read_text() == "x"
     assert _snapshot(tmp_path) == before
+
+
+NATIVE = textwrap.dedent("""\
+    import subprocess, sys
+    from gradfix.runtime.child.write_guard import install
+
+    if not install().kernel:
+        print("no-landlock")
+        sys.exit(0)
+    # a process the program starts writes with no Python in between, as HDF5 or TensorFlow's file system do
+    for command in ("echo x > data/big.bin", "echo x >> " + sys.argv[1], "rm " + sys.argv[1], "echo x > new.csv"):
+        print(subprocess.run(command, shell=True, capture_output=True).returncode == 0)
+    """)
+
+
+def test_native_writes_and_other_processes_cannot_reach_an_original_where_landlock_is(tmp_path):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "big.bin").write_bytes(b"\1" * 4096)
+    (project / "notes.txt").write_text("kept\n")
+    before = _snapshot(tmp_path)
+    with sandbox_copy(str(project), data_bytes=0) as sandbox:
+        done = subprocess.run([sys.executable, "-c", NATIVE, str(project / "notes.txt")], cwd=sandbox.path,
+                              env=sandbox.environment(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        if done.stdout.strip() == "no-landlock":
+            pytest.skip("this kernel has no Landlock: only writes made through Python are refused")
+        cloned = not os.path.islink(os.path.join(sandbox.path, "data", "big.bin"))
+        assert done.stdout.split() == [str(cloned), "False", "False", "True"]
+    assert _snapshot(tmp_path) == before
