@@ -10,8 +10,10 @@ removed when the block ends, whatever happens in it. What the copy holds:
 - every other file is a copy-on-write clone where the file system can make one (Btrfs, XFS), else
   a copy while the data budget lasts (smallest first), else a link to the original that the
   run may read but not write (gradfix.runtime.child.write_guard refuses the writes);
-- virtual environments and tool environments (``node_modules``, ``.tox``, ...) are links to the
-  originals, read-only in the same way; ``.git`` and ``__pycache__`` are left out.
+- virtual environments, tool environments (``node_modules``, ``.tox``, ...) and folders of more
+  than 10,000 entries are links to the originals, read-only in the same way, except on the way to a
+  file a fix patches, whose folders are real folders of the copy and whose other entries are links;
+  ``.git`` and ``__pycache__`` are left out.
 
 ``Sandbox.environment`` is what a child run needs for the guard: the originals it must not write
 (gradfix.runtime.child.write_guard), and a temporary folder inside the scratch folder.
@@ -37,6 +39,7 @@ COPY_LIMIT_BYTES = 64 * 1024 * 1024  # at most this much source is copied
 COPY_LIMIT_FILES = 20_000
 DATA_COPY_BYTES = 64 * 1024 * 1024  # other files copied, smallest first, while they fit; the rest are read-only links
 MIRROR_LIMIT_ENTRIES = 200_000  # files and folders in the copy, links included
+LINK_WHOLE_ENTRIES = 10_000  # a folder holding more (a data set of many files) is linked whole, read-only
 NEVER_MIRRORED = frozenset({".git", ".hg", ".svn", "__pycache__"})
 # folders a tool owns, linked whole and read-only: the program reads its packages there
 ENVIRONMENT_DIRS = frozenset({"node_modules", "site-packages", "__pypackages__", ".tox", ".nox", ".direnv", ".pyenv"})
@@ -64,21 +67,27 @@ def plan(root: str, limit_bytes: int = COPY_LIMIT_BYTES, limit_files: int = COPY
     whose folders must be real folders of the copy whatever they are in the project."""
     root = os.path.abspath(root)
     result = Plan()
-    pending = [("", root)]
+    pending = [("", root, False)]  # (relative, path, inside an environment: only the way to a kept file is mirrored)
     seen: set[str] = set()
     entries = 0
     while pending:
-        relative_dir, current = pending.pop()
+        relative_dir, current, environment = pending.pop()
         real = os.path.realpath(current)
         if real in seen:  # a link back up the tree: mirrored once
             continue
         seen.add(real)
-        if not result.walked or not real.startswith(result.walked[0] + os.sep):
-            result.walked.append(real)  # the project, and each folder outside it that it links to
         try:
             names = sorted(os.listdir(current))
         except OSError:
             continue
+        needed = any(k.startswith(relative_dir + os.sep) for k in keep_real)
+        if relative_dir and not needed and len(names) > LINK_WHOLE_ENTRIES:
+            result.links.append((relative_dir, real))  # a data set of many files: read in place, never written
+            continue
+        if relative_dir:
+            result.folders.append(relative_dir)
+        if not result.walked or not real.startswith(result.walked[0] + os.sep):
+            result.walked.append(real)  # the project, and each folder outside it that it links to
         for name in names:
             full = os.path.join(current, name)
             relative = os.path.join(relative_dir, name)
@@ -89,12 +98,12 @@ def plan(root: str, limit_bytes: int = COPY_LIMIT_BYTES, limit_files: int = COPY
             if os.path.isdir(full):
                 if name in NEVER_MIRRORED or _dangling(full):
                     continue
-                needed = any(k == relative or k.startswith(relative + os.sep) for k in keep_real)
-                if not needed and (name in ENVIRONMENT_DIRS or is_virtualenv(full)):
+                on_the_way = any(k.startswith(relative + os.sep) for k in keep_real)
+                inside = environment or name in ENVIRONMENT_DIRS or is_virtualenv(full)
+                if inside and not on_the_way:
                     result.links.append((relative, os.path.realpath(full)))
-                    continue
-                result.folders.append(relative)
-                pending.append((relative, full))
+                else:
+                    pending.append((relative, full, inside))
                 continue
             try:
                 size = os.stat(full).st_size
@@ -102,7 +111,8 @@ def plan(root: str, limit_bytes: int = COPY_LIMIT_BYTES, limit_files: int = COPY
                 continue  # a dangling link, or a file that went away
             if not os.path.isfile(full):
                 continue  # FIFOs, sockets, devices: a run in the copy does without them
-            if os.path.splitext(name)[1] in SOURCE_SUFFIXES and not _gitignored(full, False, [root]) or relative in keep_real:
+            if relative in keep_real or not environment and os.path.splitext(name)[1] in SOURCE_SUFFIXES \
+                    and not _gitignored(full, False, [root]):
                 result.copies.append(relative)
                 result.sources[relative] = full
                 result.copy_bytes += size
@@ -112,6 +122,8 @@ def plan(root: str, limit_bytes: int = COPY_LIMIT_BYTES, limit_files: int = COPY
                         f"or {limit_bytes // (1024 * 1024)} MB to copy (limits: {limit_files} files, "
                         f"{limit_bytes // (1024 * 1024)} MB); name a smaller project folder, or list the bulky folders in .gitignore"
                     )
+            elif environment:
+                result.links.append((relative, os.path.realpath(full)))
             else:
                 result.data.append((relative, full, size))
     result.data.sort(key=lambda item: (item[2], item[0]))

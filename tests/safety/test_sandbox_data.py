@@ -161,3 +161,23 @@ def test_native_writes_and_other_processes_cannot_reach_an_original_where_landlo
         cloned = not os.path.islink(os.path.join(sandbox.path, "data", "big.bin"))
         assert done.stdout.split() == [str(cloned), "False", "False", "True"]
     assert _snapshot(tmp_path) == before
+
+
+def test_a_folder_of_many_files_is_linked_whole_and_read_only(tmp_path, monkeypatch):
+    from gradfix.runtime import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "LINK_WHOLE_ENTRIES", 3)
+    project = tmp_path / "project"
+    (project / "images").mkdir(parents=True)
+    for index in range(4):
+        (project / "images" / f"{index}.png").write_bytes(b"\x89PNG")
+    (project / "train.py").write_text("x = 1\n")
+    before = _snapshot(tmp_path)
+    with sandbox_copy(str(project)) as sandbox:
+        assert os.path.islink(os.path.join(sandbox.path, "images"))
+        assert str(project / "images") in sandbox.read_only
+        done = subprocess.run([sys.executable, "-c", GUARDED.replace("data/big.bin", "images/0.png"), str(project / "train.py")],
+                              cwd=sandbox.path, env=sandbox.environment(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["refused", "refused", "refused", "written", "refused", "refused"]
+    assert _snapshot(tmp_path) == before

@@ -92,3 +92,23 @@ def test_diagnose_fix_leaves_a_module_in_an_ignored_or_linked_folder_alone(tmp_p
     assert "unsafe, verified" in done.stdout and "Nothing to write" in done.stdout
     assert module.read_text() == NET
     assert _snapshot(tmp_path) == before
+
+
+def test_only_the_way_to_a_patched_file_in_an_environment_is_mirrored(tmp_path):
+    project = tmp_path / "project"
+    packages = project / ".venv" / "lib" / "site-packages"
+    (packages / "models").mkdir(parents=True)
+    (packages / "other").mkdir()
+    (project / ".venv" / "pyvenv.cfg").write_text("")
+    (packages / "models" / "net.py").write_text(NET)
+    (packages / "models" / "helpers.py").write_text("x = 1\n")
+    relative = os.path.join(".venv", "lib", "site-packages", "models", "net.py")
+    with sandbox_copy(str(project), keep_real=[relative]) as sandbox:
+        copy = Path(sandbox.path)
+        assert not any(p.is_symlink() for p in [copy / relative, *(copy / relative).parents])
+        # the rest of the environment is read in place, and is read-only to the run
+        assert (copy / ".venv" / "lib" / "site-packages" / "other").is_symlink()
+        assert (copy / ".venv" / "lib" / "site-packages" / "models" / "helpers.py").is_symlink()
+        assert str(packages / "models" / "helpers.py") in sandbox.read_only
+        (copy / relative).write_text("changed = True\n")
+    assert (packages / "models" / "net.py").read_text() == NET
