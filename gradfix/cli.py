@@ -449,6 +449,10 @@ def report_command(target, args, output, python, timeout):
     """Run TARGET's first step, fix what it finds, and write a review page (one self-contained HTML file)."""
     from gradfix.emit import html
 
+    refusal = _report_output_refusal(output, target)
+    if refusal:
+        report_error(f"{output}: not written: {refusal}")
+        sys.exit(EXIT_ERROR)
     console = make_console(sys.stderr)
     with console.status(f"Running {target} to its first gradient, then the fixed copy..."):
         document = report.target_document(target, args, python=python, timeout=timeout)
@@ -463,15 +467,38 @@ def report_command(target, args, output, python, timeout):
     sys.exit(document["exit_code"])
 
 
+REPORT_NEVER_OVER = frozenset({".py", ".pyi", ".pyw", ".pyx", ".pxd", ".ipynb"})
+
+
+def _report_output_refusal(output: str, target: str) -> str:
+    """Why the review page must not be written at ``output`` (over a Python source or the program run), or ""."""
+    if any(os.path.splitext(name)[1].lower() in REPORT_NEVER_OVER for name in (output, os.path.realpath(output))):
+        return "a review page is never written over a Python source; name an .html file"
+    program = target.split(":", 1)[0]
+    try:
+        if os.path.exists(output) and os.path.exists(program) and os.path.samefile(output, program):
+            return f"it is {target}, the program to run; name an .html file"
+    except OSError:
+        pass
+    return ""
+
+
 def _write_text_atomically(path: str, text: str) -> None:
+    """Replace ``path`` by rename; a link is written through to its target, an existing file keeps its mode."""
+    import stat
     import tempfile
 
-    directory = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    directory = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(prefix=".gradfix-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(temporary, 0o644)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

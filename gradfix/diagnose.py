@@ -436,12 +436,13 @@ def _run_in_sandbox(target: str, *, cwd: str, **options) -> RunFacts:
     root = program_root(target, cwd)
     if not (cwd + os.sep).startswith(root + os.sep):
         root = cwd
-    with sandbox_copy(root) as copy:
+    with sandbox_copy(root) as sandbox:
+        copy = sandbox.path
         inner = os.path.join(copy, os.path.relpath(cwd, root))
         head, sep, tail = target.partition(":")
         if os.path.isabs(head) and (head + os.sep).startswith(root + os.sep):
             target = os.path.join(copy, os.path.relpath(head, root)) + sep + tail
-        facts = run_step(target, cwd=inner, **options)
+        facts = run_step(target, cwd=inner, env=sandbox.environment(), **options)
     raw = json.loads(json.dumps(facts.raw).replace(json.dumps(copy)[1:-1], json.dumps(root)[1:-1]))
     common = {name: getattr(facts, name) for name in ("target", "args", "python", "returncode", "elapsed", "output_tail")}
     moved = RunFacts.from_dict(raw, **common) if raw else facts

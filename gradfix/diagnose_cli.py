@@ -54,8 +54,8 @@ class Seconds(click.ParamType):
               help="The interpreter of your project (it needs TensorFlow, nothing else).")
 @click.option("--timeout", type=Seconds(), default=None, show_default=f"{DEFAULT_TIMEOUT:g}, or diagnose.timeout",
               help="Seconds before the run is stopped.")
-@click.option("--sandbox", is_flag=True, help="Run the program in a scratch copy of its folder (large files linked, not copied), "
-              "so that what it writes does not land in your project.")
+@click.option("--sandbox", is_flag=True, help="Run the program in a scratch copy of its folder (what is not copied is "
+              "linked read-only), so that what it writes does not land in your project.")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True, help="Training steps to run.")
 @click.option("--quiet", "-q", is_flag=True, help="Hide the program's own output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (gradfix/schema/report-1.json); same as --format json.")

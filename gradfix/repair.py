@@ -193,7 +193,7 @@ def _static_candidate(diagnosis, index: int) -> Candidate | None:
     if not applied or text == source.text:
         return None
     worst = max(applied, key=lambda fix: [Applicability.SAFE, Applicability.UNSAFE, Applicability.DISPLAY_ONLY].index(fix.applicability))
-    return Candidate(applied[0].rule, applied[0].description, worst.applicability, path, text, worst.reason)
+    return Candidate(applied[0].rule, applied[0].description, worst.applicability, path, text, worst.reason, source)
 
 
 # --------------------------------------------------------------------------- verification
@@ -277,25 +277,36 @@ def run_patched(texts: Mapping[str, str], run: Run) -> RunFacts:
     outside = [p for p in texts if not os.path.abspath(p).startswith(root + os.sep)]
     if outside:
         raise CannotVerify(f"{', '.join(outside)} lies outside {root}, the folder the verification copy is made of")
+    relatives = [os.path.relpath(os.path.abspath(p), root) for p in texts]
     try:
-        with sandbox_copy(root) as copy:
-            for path, text in texts.items():
-                destination = os.path.join(copy, os.path.relpath(os.path.abspath(path), root))
-                if os.path.islink(destination):
-                    os.unlink(destination)  # a linked original must not be written through
-                with open(destination, "w", encoding=_encoding_of(path), newline="") as out:
-                    out.write(text)
+        with sandbox_copy(root, keep_real=relatives) as sandbox:
+            copy = sandbox.path
+            for relative, text in zip(relatives, texts.values()):
+                _write_in_copy(copy, relative, text, _encoding_of(os.path.join(root, relative)))
             new_cwd = os.path.join(copy, os.path.relpath(cwd, root)) if (cwd + os.sep).startswith(root + os.sep) else copy
             new_target = target
             if _looks_like_file(target):
                 head, sep, tail = target.partition(":") if not os.path.exists(os.path.join(cwd, target)) else (target, "", "")
                 absolute = os.path.abspath(os.path.join(cwd, head))
                 new_target = os.path.join(copy, os.path.relpath(absolute, root)) + (sep + tail if sep else "")
-            env = dict(os.environ)
+            env = sandbox.environment()
             env["PYTHONPATH"] = os.pathsep.join([new_cwd] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
             return run_step(new_target, args=run.args, python=run.python, timeout=run.timeout, steps=run.steps, cwd=new_cwd, env=env)
     except SandboxTooLarge as problem:
         raise CannotVerify(str(problem)) from None
+
+
+def _write_in_copy(copy: str, relative: str, text: str, encoding: str) -> None:
+    """Write a patched text into the copy, never through a link: the file and every folder above it are the copy's own."""
+    destination = os.path.join(copy, relative)
+    folder = os.path.realpath(os.path.dirname(destination))
+    if not (folder + os.sep).startswith(os.path.realpath(copy) + os.sep):
+        raise CannotVerify(f"{relative}: its folder in the verification copy leads back to the project; not written there")
+    if os.path.lexists(destination):
+        os.unlink(destination)  # a link to the original, or the copy: replaced by a new file
+    descriptor = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with open(descriptor, "w", encoding=encoding, newline="") as out:
+        out.write(text)
 
 
 def _encoding_of(path: str) -> str:
@@ -318,7 +329,7 @@ def repair(diagnosis, run: Run, cancel=None, progress: Callable[[str], None] | N
             found.note = no_fix_note(cause)
             continue
         for candidate in options:
-            source_text = _text_of(candidate.path)
+            source_text = candidate.source.text if candidate.source is not None else _text_of(candidate.path)
             fix = Fix(candidate.rule, candidate.description, candidate.applicability,
                       line_edits(source_text, candidate.new_text), reason=candidate.reason)
             attempt = Attempt(candidate, fix)
@@ -393,7 +404,9 @@ def patches_to_write(diagnosis, repairs: Sequence[Repair], include_unsafe: bool,
         by_file.setdefault(attempt.candidate.path, []).append(attempt)
     patches, texts = [], {}
     for path, attempts in by_file.items():
-        source = read_source(path)
+        # the edits were taken against the text as first read; writing checks that the file is still that text,
+        # so that a line saved while the copies ran is never overwritten
+        source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None) or read_source(path)
         edits, taken = [], []
         for attempt in attempts:
             if any(attempt.fix.edits == fix.edits for fix in taken):

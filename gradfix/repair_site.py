@@ -29,6 +29,9 @@ class Candidate:
     path: str
     new_text: str
     reason: str = ""  # why it is not safe: what else it changes
+    # the file as read when ``new_text`` was made from it: the edits are taken against this text, and
+    # a write is refused when the file on disk is no longer this one
+    source: SourceFile | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -198,7 +201,7 @@ class RepairSite:
             compile(new_text, self.path, "exec")
         except (SyntaxError, ValueError):
             return None
-        return Candidate(rule, description, applicability, self.path, new_text, reason)
+        return Candidate(rule, description, applicability, self.path, new_text, reason, self.source)
 
 
 def _same_file(a: str, b: str) -> bool:

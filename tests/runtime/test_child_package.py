@@ -15,7 +15,7 @@ from gradfix.runtime.child import schema
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "fixtures" / "seed"
 CHILD_MODULES = ("state", "frames", "values", "tracer", "ops", "frontier", "tf_hooks", "keras_hooks", "target",
-                 "entry", "schema", "runner", "sandbox")
+                 "entry", "schema", "runner", "sandbox", "write_guard")
 
 LOOKS_AROUND = textwrap.dedent(f"""\
     import importlib.util

@@ -167,20 +167,27 @@ def test_notebook_with_a_syntax_error_is_not_reported_clean(tmp_path):
 
 # --- sandbox ---
 
-def test_sandbox_copies_sources_links_data_and_is_removed(tmp_path):
+def test_sandbox_copies_sources_and_data_links_environments_and_is_removed(tmp_path):
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)
     (project / "train.py").write_text("print(1)\n")
     (project / "data" / "big.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
     (project / ".venv").mkdir()
     (project / ".venv" / "pyvenv.cfg").write_text("")
-    with sandbox_copy(str(project)) as copy:
+    with sandbox_copy(str(project)) as sandbox:
+        copy = sandbox.path
         assert pathlib.Path(copy, "train.py").read_text() == "print(1)\n"
         assert not os.path.islink(os.path.join(copy, "train.py"))
-        assert os.path.islink(os.path.join(copy, "data", "big.bin"))
+        # data within the copy budget is the copy's own (copied, or cloned where the file system can)
+        assert not os.path.islink(os.path.join(copy, "data", "big.bin"))
+        assert os.path.islink(os.path.join(copy, ".venv"))
+        assert str(project / ".venv") in sandbox.read_only
         with open(os.path.join(copy, "train.py"), "w") as handle:
             handle.write("changed\n")
+        with open(os.path.join(copy, "data", "big.bin"), "wb") as handle:
+            handle.write(b"changed")
     assert (project / "train.py").read_text() == "print(1)\n"
+    assert (project / "data" / "big.bin").stat().st_size == 2 * 1024 * 1024
     assert not os.path.exists(copy)
 
 

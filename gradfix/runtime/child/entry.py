@@ -12,6 +12,7 @@ from .state import GradfixStop, STATE, flush_output, write_facts
 from .target import resolve_target, run_target
 from .tf_hooks import install_tape_wrappers, install_variable_hooks
 from .tracer import global_trace
+from .write_guard import install as install_write_guard
 
 
 def instrument():
@@ -87,6 +88,7 @@ def main(argv):
         sys.stderr.write("usage: %s TARGET [ARGS...]\n" % (argv[0] if argv else "child"))
         return 2
     target, args = argv[1], argv[2:]
+    install_write_guard()  # before anything of the program's runs
     kind, spec, _ = resolve_target(target)
     if kind == "file" and not os.path.exists(spec):
         STATE.status = "crashed"

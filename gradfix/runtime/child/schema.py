@@ -9,6 +9,8 @@ FACTS_VERSION = 3  # 3: a cut, a conversion, an update or a target's origin carr
 # the environment the parent gives the child
 FACTS_ENV = "GRADFIX_FACTS"  # the JSON file to write the facts to (never stdout)
 STEPS_ENV = "GRADFIX_STEPS"  # how many training steps to let run (default 1)
+# in a run in a scratch copy: a file listing what the run may write ("+ path") and the originals it must not ("- path")
+READ_ONLY_ENV = "GRADFIX_READ_ONLY"
 
 # the facts document's fields, in the order they are written
 FACTS_FIELDS = (
