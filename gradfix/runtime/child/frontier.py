@@ -122,8 +122,9 @@ def frontier(tape, original_gradient, target, lost):
                     entry["line"] = event["line"]
                     entry["code"] = event["code"]
             info["last_connected"] = entry
-            # was it read afterwards at all?
-            info["last_connected_read"] = any(last in e["reads"].values() for e in events)
+            # was it read afterwards at all? (a statement that only stored it into a variable, as a metric's
+            # update_state does, read it for bookkeeping: had the loss read that variable, it would be the cut)
+            info["last_connected_read"] = any(last in e["reads"].values() and not _only_stored(e) for e in events)
         chosen = breaking or fallback
         if chosen is not None:
             event, read_connected = chosen
@@ -141,6 +142,11 @@ def frontier(tape, original_gradient, target, lost):
         info["conversion"] = _connected_conversion(tape, original_gradient, variable, start_serial, events, reach)
         results.append(info)
     return results
+
+
+def _only_stored(event):
+    """Did the statement bind nothing, and store into a variable (``metric.update_state(y, pred)``)?"""
+    return not event["outputs"] and any(r[4] in ASSIGN_OPS and _in_statement(r, event) for r in STATE.ops)
 
 
 def _in_statement(record, event):
@@ -356,6 +362,10 @@ def read_back(assign, target, start_serial):
     a connected value that the loss never reads: BatchNormalization's moving statistics in training (the
     batch's own are used), a metric updated beside the loss; naming it would hide the real break."""
     handle = assign[5][0]
+    for part in state.tf.nest.flatten(target):
+        var = tf_var(part)
+        if var is not None and getattr(var, "handle", None) is handle:
+            return True  # the target is the variable itself (``return self.ema``): read by the gradient call
     position = {id(record): index for index, record in enumerate(STATE.ops)}
     after = position.get(id(assign), -1)
     for record in _upstream_records(target, start_serial):
