@@ -55,7 +55,8 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
         return None
     STATE.followed_ops += 1
     if STATE.followed_ops > FOLLOWED_OPS:
-        _set_callback(False)
+        # spent; removed at the next assign or gradient call (removing it here, while TensorFlow walks its
+        # list of callbacks, would skip the callback after it for this op)
         return None
     keys = frozenset()
     for item in inputs or ():
@@ -90,6 +91,8 @@ def _wrap_class(cls):
 
         def make(original, method):
             def wrapper(self, value, *args, **kwargs):
+                if STATE.following and STATE.followed_ops > FOLLOWED_OPS:
+                    _set_callback(False)
                 entry = None
                 if not (STATE.in_gradfix or STATE.in_apply or STATE.in_manual_update or STATE.creating):
                     try:
