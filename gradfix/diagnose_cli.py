@@ -318,6 +318,8 @@ def _repair_text(repair) -> None:
         if fix.reason and fix.applicability.value != "safe":
             echo(f"    why it is {fix.applicability.value}: {fix.reason}")
         if attempt is chosen:
+            if verification.update_words():
+                echo(f"    verification: {verification.update_words()}")
             before = verification.before
             for key in sorted(k for k in verification.after if before.get(k) is False):
                 echo(f"    {key}: None -> gradient")

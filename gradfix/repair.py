@@ -20,7 +20,7 @@ from gradfix import categories as cat
 from gradfix.edits import apply_edits, line_edits
 from gradfix.model import Applicability, Fix
 from gradfix.repair_site import Candidate, RepairSite
-from gradfix.runtime.facts import RunFacts
+from gradfix.runtime.facts import NO_OPTIMIZER, RunFacts
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
 from gradfix.source import SourceError, SourceFile, read_source
 
@@ -52,11 +52,26 @@ class Verification:
     problems: list[str] = field(default_factory=list)  # a new exception, an update that did not run or went wrong
     verified: bool = False
     reason: str = ""  # one line: why it is not verified
+    # the patched step's update (RunFacts.update_summary): its kind, whether it ran, its calls, and the
+    # variables it gave their own gradient with matching shapes; None when the patched run got no gradient
+    update: dict | None = None
+
+    def update_words(self) -> str:
+        """The verification line: which update the step ran, and that each variable got its own gradient."""
+        update = self.update
+        if not update:
+            return ""
+        if update["kind"] == NO_OPTIMIZER:
+            return "no optimizer: the step's gradient call ran" + ("" if update["ran"] else " (not to its end)")
+        count = len(update["variables"])
+        return (f"the step's update ({update['kind']}: {', '.join(update['calls'])}) "
+                f"{'ran' if update['ran'] else 'did not run to its end'}; it gave {count} variable{'s' if count != 1 else ''} "
+                "their own gradient, shapes matching")
 
     def to_dict(self) -> dict:
         return {"ran": self.ran, "status": self.status, "verified": self.verified, "reason": self.reason,
                 "before": self.before, "after": self.after, "still_failing": self.still_failing,
-                "lost": self.lost, "problems": self.problems}
+                "lost": self.lost, "problems": self.problems, "update": self.update}
 
 
 @dataclass
@@ -223,11 +238,14 @@ def judge(original: RunFacts, patched: RunFacts, keys: Sequence[str], category: 
     result.still_failing = [k for k in keys if after.get(k) is not True
                             and not (category == cat.NOT_TRAINABLE and k not in after)]
     result.lost = sorted(k for k, ok in before.items() if ok and after.get(k) is False)
+    result.update = patched.update_summary()
     problems = list(patched.update_problems())
     if patched.error is not None and not _same_error(original, patched):
         problems.append(f"the patched program raised {patched.error.type}: {patched.error.message}")
     if (original.applies or _failed_in_update(original)) and not patched.update_completed():
         problems.append("the patched step did not run through the optimizer's update")
+    elif patched.applies and not patched.update_completed():
+        problems.append(f"the patched step did not run through its update ({', '.join(patched.update_calls())})")
     result.problems = list(dict.fromkeys(problems))
     result.verified = not result.still_failing and not result.lost and not result.problems
     if not result.verified:

@@ -158,7 +158,7 @@ def verification_dict(verification, findings: Sequence[Finding], repairs: Sequen
     for index, check in runs:
         fixes.append({"finding": index, "rule": findings[index].rule if index < len(findings) else "",
                       "verified": bool(check.verified), "still_failing": list(check.still_failing),
-                      "before": dict(check.before), "after": dict(check.after)})
+                      "before": dict(check.before), "after": dict(check.after), "update": check.update})
     return {
         "ran": bool(main.ran),
         "status": main.status,
@@ -166,6 +166,7 @@ def verification_dict(verification, findings: Sequence[Finding], repairs: Sequen
         "before": dict(main.before),
         "after": dict(main.after),
         "lost": list(main.lost),
+        "update": getattr(main, "update", None),
         "fixes": fixes,
     }
 
@@ -184,6 +185,7 @@ def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
         "keras_version": facts.keras_version,
         "error": None if error is None else {"type": error.type, "message": error.message, "traceback": error.traceback},
         "gradients": status,
+        "update": facts.update_summary() if facts.diagnosed else None,
         "variables": [_variable(source, status.get(_key(source), not source.lost), cwd) for source in facts.all_sources()],
         "causes": [
             {

@@ -244,17 +244,34 @@ class GradientCall:
         return [s for s in self.sources if s.lost]
 
 
+# How a step updates its variables (``ApplyCall.kind``), and the step that only computes gradients.
+KERAS_OPTIMIZER = "keras-optimizer"  # a Keras optimizer's apply/apply_gradients (fit, train_on_batch, train_step too)
+COMPAT_V1_OPTIMIZER = "compat-v1-optimizer"  # a tf.compat.v1.train optimizer's minimize/apply_gradients
+MANUAL_ASSIGN = "manual-assign"  # v.assign_sub(lr * g), v.assign(v - lr * g) on a gradient's source
+NO_OPTIMIZER = "no-optimizer"  # no update seen: the gradients themselves are the step's result
+UPDATE_KINDS = (KERAS_OPTIMIZER, COMPAT_V1_OPTIMIZER, MANUAL_ASSIGN, NO_OPTIMIZER)
+
+
 @dataclass(frozen=True)
 class ApplyCall:
+    """One update of the step: an optimizer's apply (or minimize), or a manual assign to a gradient's source."""
+
     index: int
     method: str
-    optimizer: str
+    optimizer: str  # the optimizer's class name; "" for a manual assign
     site: Site | None
     after_gradient_call: int
     variables: tuple[SourceFact, ...]
-    completed: bool = False  # the optimizer's update returned
+    completed: bool = False  # the update returned
     mismatches: tuple[str, ...] = ()  # gradients applied to a variable they were not computed for
     error: dict[str, Any] | None = None  # what the update raised
+    kind: str = KERAS_OPTIMIZER  # one of UPDATE_KINDS (facts from before the field: Keras optimizers only)
+    from_gradients: tuple[str, ...] | None = None  # a manual assign: the variables whose gradients its value is computed from
+
+    @property
+    def call(self) -> str:
+        """How the update was made, as the program spells it: ``SGD.apply_gradients``, ``assign_sub``."""
+        return f"{self.optimizer}.{self.method}" if self.optimizer else self.method
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ApplyCall":
@@ -268,6 +285,8 @@ class ApplyCall:
             completed=bool(data.get("completed")),
             mismatches=tuple(data.get("mismatches") or ()),
             error=data.get("error"),
+            kind=data.get("kind") or KERAS_OPTIMIZER,
+            from_gradients=tuple(data["from_gradients"]) if data.get("from_gradients") is not None else None,
         )
 
 
@@ -385,5 +404,40 @@ class RunFacts:
         return problems
 
     def update_completed(self) -> bool:
-        """At least one optimizer update ran to its end."""
+        """At least one update ran to its end."""
         return any(apply.completed for apply in self.applies)
+
+    def update_kind(self) -> str:
+        """How the step updates its variables: the kind of its first completed update, else of the first it
+        tried, else ``no-optimizer`` (a step that only computes gradients)."""
+        tried = [apply for apply in self.applies if apply.completed] or self.applies
+        return tried[0].kind if tried else NO_OPTIMIZER
+
+    def update_calls(self) -> list[str]:
+        """The calls that made the step's updates (completed ones first), once each: ``SGD.apply_gradients``."""
+        ordered = [a for a in self.applies if a.completed] + [a for a in self.applies if not a.completed]
+        return list(dict.fromkeys(apply.call for apply in ordered))
+
+    def update_ran(self) -> bool:
+        """The step ran through its update; a step without one, through its gradient call."""
+        return self.update_completed() if self.applies else self.diagnosed and bool(self.gradient_calls)
+
+    def update_summary(self) -> dict[str, Any]:
+        """The step's update as the report shows it: kind, whether it ran, its calls, the variables it updated."""
+        return {"kind": self.update_kind(), "ran": self.update_ran(), "calls": self.update_calls(),
+                "variables": self.updated_variables()}
+
+    def updated_variables(self) -> list[str]:
+        """The variables a completed update gave a gradient of their own (no gradient of another variable, no
+        other shape); a manual assign counts when its value is computed from the variable's own gradient."""
+        found: dict[str, None] = {}
+        for apply in self.applies:
+            if not apply.completed or apply.mismatches:
+                continue
+            for source in apply.variables:
+                if source.gradient_is_none:
+                    continue
+                if apply.kind == MANUAL_ASSIGN and source.key not in (apply.from_gradients or ()):
+                    continue
+                found.setdefault(source.key)
+        return list(found)

@@ -6,13 +6,15 @@ import threading
 
 from . import state
 from .frames import trimmed_traceback
-from .keras_hooks import force_keras_eager, module_available, wrap_fit, wrap_layer_classes, wrap_optimizer_classes
+from .keras_hooks import (force_keras_eager, module_available, wrap_compat_v1_optimizers, wrap_fit, wrap_layer_classes,
+                          wrap_optimizer_classes)
 from .ops import install_constant_hook, install_conversion_hooks
 from .state import GradfixStop, STATE, flush_output, write_facts
 from .target import resolve_target, run_target
 from .tf_hooks import install_tape_wrappers, install_variable_hooks
 from .tracer import global_trace
 from .write_guard import install as install_write_guard
+from .updates import wrap_assigns
 
 
 def instrument():
@@ -46,12 +48,16 @@ def instrument():
         except Exception as problem:
             STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (install.__name__, problem)})
     STATE.creator_scope = install_variable_hooks()  # keep it: a collected scope exits
+    from tensorflow.python.ops import resource_variable_ops
+    wrap_assigns(resource_variable_ops.BaseResourceVariable)
+    wrap_compat_v1_optimizers(tf)
     layer_classes = []
     optimizer_classes = []
     try:
         import keras
         STATE.keras_version = getattr(keras, "__version__", None)
         layer_classes.append(keras.layers.Layer)
+        wrap_assigns(getattr(keras, "Variable", None))  # its assign_sub is an assign of the difference below
         try:
             from keras.src.optimizers import base_optimizer
             optimizer_classes.append(base_optimizer.BaseOptimizer)

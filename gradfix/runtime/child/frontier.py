@@ -122,8 +122,9 @@ def frontier(tape, original_gradient, target, lost):
                     entry["line"] = event["line"]
                     entry["code"] = event["code"]
             info["last_connected"] = entry
-            # was it read afterwards at all?
-            info["last_connected_read"] = any(last in e["reads"].values() for e in events)
+            # was it read afterwards at all? (a statement that only stored it into a variable, as a metric's
+            # update_state does, read it for bookkeeping: had the loss read that variable, it would be the cut)
+            info["last_connected_read"] = any(last in e["reads"].values() and not _only_stored(e) for e in events)
         chosen = breaking or fallback
         if chosen is not None:
             event, read_connected = chosen
@@ -133,11 +134,11 @@ def frontier(tape, original_gradient, target, lost):
             site["outputs_reach_target"] = breaking is not None
             site["output_is_target"] = any(id(STATE.objects[i]) in target_ids for i in event["outputs"].values())
             info["break"] = site
-            info["cut"] = (cut_at(tape, original_gradient, event, variable)
+            info["cut"] = (cut_at(tape, original_gradient, event, variable, target, start_serial)
                            or constant_in(event, target, start_serial))
         if info.get("cut") is None:
             info["path_cut"] = cut_on_path(tape, original_gradient, target, variable, start_serial)
-        info["assign"] = connected_assign(tape, original_gradient, variable, start_serial)
+        info["assign"] = connected_assign(tape, original_gradient, variable, start_serial, target)
         info["conversion"] = _connected_conversion(tape, original_gradient, variable, start_serial, events, reach)
         results.append(info)
     return results
@@ -150,6 +151,11 @@ def span_of(record):
     if where is None or not record[1]:
         return None
     return instruction_span(*where)
+
+
+def _only_stored(event):
+    """Did the statement bind nothing, and store into a variable (``metric.update_state(y, pred)``)?"""
+    return not event["outputs"] and any(r[4] in ASSIGN_OPS and _in_statement(r, event) for r in STATE.ops)
 
 
 def _in_statement(record, event):
@@ -197,9 +203,10 @@ def _describe_op(record, cut_input=None):
     return info
 
 
-def cut_at(tape, original_gradient, event, source):
+def cut_at(tape, original_gradient, event, source, target=None, start_serial=0):
     """What, in the statement of ``event``, took the path from ``source`` away: a NumPy conversion,
-    a state update, or the first op whose input depends on the source while its output does not."""
+    a state update read back on the way to ``target``, or the first op whose input depends on the source
+    while its output does not."""
     for record in STATE.conversions:
         if _in_statement(record, event):
             if _connected_many(tape, original_gradient, [record[4]], source)[0]:
@@ -207,7 +214,8 @@ def cut_at(tape, original_gradient, event, source):
                         "in_tf_function": record[6], "span": span_of(record)}
     for record in STATE.ops:
         if record[4] in ASSIGN_OPS and _in_statement(record, event) and len(record[5]) > 1:
-            if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+            if (_connected_many(tape, original_gradient, [record[5][1]], source)[0]
+                    and (target is None or read_back(record, target, start_serial))):
                 return _describe_assign(record)
     probed = 0
     for record in STATE.ops:
@@ -346,14 +354,37 @@ def _variable_of_handle(handle):
     return None
 
 
-def connected_assign(tape, original_gradient, source, start_serial):
-    """A value that depends on ``source`` stored into a variable during the tape's window."""
+def connected_assign(tape, original_gradient, source, start_serial, target=None):
+    """A value that depends on ``source`` stored into a variable during the tape's window, and read back
+    on the way to ``target``."""
     for record in STATE.ops:
         if record[0] < start_serial or record[4] not in ASSIGN_OPS or len(record[5]) < 2:
             continue
-        if _connected_many(tape, original_gradient, [record[5][1]], source)[0]:
+        if (_connected_many(tape, original_gradient, [record[5][1]], source)[0]
+                and (target is None or read_back(record, target, start_serial))):
             return _describe_assign(record)
     return None
+
+
+def read_back(assign, target, start_serial):
+    """Is the variable ``assign`` stored into read again, after it, by an op the target is computed from?
+
+    A state update cuts the path only when the loss reads what was stored. A layer's own bookkeeping stores
+    a connected value that the loss never reads: BatchNormalization's moving statistics in training (the
+    batch's own are used), a metric updated beside the loss; naming it would hide the real break."""
+    handle = assign[5][0]
+    for part in state.tf.nest.flatten(target):
+        var = tf_var(part)
+        if var is not None and getattr(var, "handle", None) is handle:
+            return True  # the target is the variable itself (``return self.ema``): read by the gradient call
+    position = {id(record): index for index, record in enumerate(STATE.ops)}
+    after = position.get(id(assign), -1)
+    for record in _upstream_records(target, start_serial):
+        if record[4] in ASSIGN_OPS or not record[5] or record[5][0] is not handle:
+            continue
+        if position.get(id(record), -1) > after:
+            return True
+    return False
 
 
 def target_origin(target, tape=None):

@@ -41,7 +41,12 @@ def _layer_call(original_call):
     return __call__
 
 
-def wrap_optimizer_classes(classes):
+KERAS_OPTIMIZER = "keras-optimizer"
+COMPAT_V1_OPTIMIZER = "compat-v1-optimizer"
+
+
+def wrap_optimizer_classes(classes, kind=KERAS_OPTIMIZER):
+    """Record each ``apply_gradients``/``apply`` of these optimizer classes as an update of ``kind``."""
     for cls in classes:
         if cls is None:
             continue
@@ -52,11 +57,11 @@ def wrap_optimizer_classes(classes):
 
             def make(original, method):
                 def wrapper(self, *args, **kwargs):
-                    if not getattr(STATE, "in_apply", False) and not in_other_replica():
+                    if not STATE.in_apply and not in_other_replica():
                         STATE.in_apply = True
                         entry = None
                         try:
-                            args, kwargs = _record_apply(self, method, args, kwargs)
+                            args, kwargs = _record_apply(self, method, args, kwargs, kind)
                             entry = STATE.applies[-1]
                         except Exception as problem:
                             STATE.notes.append({"kind": "internal-error", "message": "apply: %s" % problem})
@@ -81,7 +86,48 @@ def wrap_optimizer_classes(classes):
             setattr(cls, method, make(original, method))
 
 
-def _record_apply(optimizer, method, args, kwargs):
+def wrap_compat_v1_optimizers(tf):
+    """``tf.compat.v1.train`` optimizers: their ``apply_gradients`` (which ``minimize`` calls), in the base
+    class and the subclasses that define their own, and ``minimize``."""
+    try:
+        base = tf.compat.v1.train.Optimizer
+    except Exception:
+        return
+    found, todo = [], [base]
+    while todo:
+        cls = todo.pop()
+        if cls not in found:
+            found.append(cls)
+            todo.extend(cls.__subclasses__())
+    wrap_optimizer_classes([cls for cls in found if "apply_gradients" in cls.__dict__], COMPAT_V1_OPTIMIZER)
+    _wrap_minimize(base, COMPAT_V1_OPTIMIZER)
+
+
+def _wrap_minimize(cls, kind):
+    """``minimize`` raises "No gradients provided" before it calls ``apply_gradients``: record the update it
+    was to make, with what it raised, so that the facts say which update the step uses."""
+    original = cls.__dict__.get("minimize")
+    if original is None or getattr(original, "_gradfix", False):
+        return
+
+    def minimize(self, *args, **kwargs):
+        before = len(STATE.applies)
+        try:
+            return original(self, *args, **kwargs)
+        except Exception as problem:
+            if len(STATE.applies) == before and not STATE.in_apply and not in_other_replica():
+                STATE.applies.append({
+                    "index": len(STATE.applies), "kind": kind, "method": "minimize", "optimizer": type(self).__name__,
+                    "site": first_user_site(2), "after_gradient_call": len(STATE.gradient_calls) - 1,
+                    "variables": [], "mismatches": [], "completed": False,
+                    "error": {"type": type(problem).__name__, "message": str(problem)[:2000]}})
+                write_facts()
+            raise
+    minimize._gradfix = True
+    cls.minimize = minimize
+
+
+def _record_apply(optimizer, method, args, kwargs, kind=KERAS_OPTIMIZER):
     if method == "apply_gradients":
         pairs = args[0] if args else kwargs.get("grads_and_vars")
         pairs = list(pairs)
@@ -113,6 +159,7 @@ def _record_apply(optimizer, method, args, kwargs):
             mismatches.append("a gradient of shape %s is applied to %s of shape %s" % (grad_shape, info["key"] or info["path"], info["shape"]))
     STATE.applies.append({
         "index": len(STATE.applies),
+        "kind": kind,
         "method": method,
         "optimizer": type(optimizer).__name__,
         "site": first_user_site(3),

@@ -77,6 +77,13 @@ class State(object):
         self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
         self.layer_stack = []  # the Keras layers being called now, innermost last
         self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
+        # the step's updates (see ``updates``): inside an optimizer's update, inside a manual assign
+        self.in_apply = False
+        self.in_manual_update = False
+        self.gradient_sources = {}  # id(tf variable) -> (variable, key) of every source a gradient call had
+        self.derived = {}  # id(tensor) -> (tensor, keys of the variables whose gradients it is computed from)
+        self.followed_ops = 0  # ops seen since the last gradient call, while following its gradients
+        self.following = False  # is the op callback that follows gradients on
 
 
 STATE = State()

@@ -9,6 +9,7 @@ from .frames import caller_site, first_user_site, full_path
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
 from .state import GradfixStop, STATE, end_run, fit_goes_on, write_facts
+from .updates import follow_gradients
 from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
 
 
@@ -261,6 +262,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         "sources": sources,
     })
     STATE.status = "ok"
+    follow_gradients(flat_sources, flat_grads, sources)
 
 
 def install_variable_hooks():
