@@ -143,47 +143,69 @@ class Imports:
 
     @classmethod
     def of(cls, module: cst.Module) -> Imports:
-        tf = backend = None
-        keras = False
-        for node in _walk(module):
-            if isinstance(node, cst.Import):
-                for alias in node.names:
-                    name = dotted(alias.name)
-                    local = alias.asname.name.value if alias.asname else name
-                    if name == "tensorflow":
-                        tf = local
-                    elif name == "keras" and local == "keras":
-                        keras = True
-            elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-                module_name = dotted(node.module) if node.module else None
-                for alias in node.names:
-                    if module_name in ("tensorflow.keras", "tensorflow.python.keras") and alias.name.value == "backend":
-                        backend = alias.asname.name.value if alias.asname else "backend"
-        return cls(tf, backend, keras, frozenset(_bound_names(module)))
+        reader = _ImportsAndNames()
+        module.visit(reader)
+        return cls(reader.tf, reader.backend, reader.keras, frozenset(reader.names))
+
+
+class _ImportsAndNames(cst.CSTVisitor):
+    """One walk over a module: what it imports, and every name it spells as a name (attribute names,
+    keywords and imported module paths are not names; the names imports bind are)."""
+
+    def __init__(self) -> None:
+        self.tf: str | None = None
+        self.backend: str | None = None
+        self.keras = False
+        self.names: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            name = dotted(alias.name)
+            local = alias.asname.name.value if alias.asname else name.split(".")[0]
+            self.names.add(local)
+            if name == "tensorflow":
+                self.tf = local
+            elif name == "keras" and local == "keras":
+                self.keras = True
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        if isinstance(node.names, cst.ImportStar):
+            return False
+        module_name = dotted(node.module) if node.module else None
+        for alias in node.names:
+            local = alias.asname.name.value if alias.asname else alias.name.value
+            self.names.add(local)
+            if module_name in ("tensorflow.keras", "tensorflow.python.keras") and alias.name.value == "backend":
+                self.backend = local
+        return False
+
+
+class _Nodes(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.nodes: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.append(node)
+        return True
 
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
-def _bound_names(module: cst.Module) -> set[str]:
-    """Every name the module spells as a name (attribute names and keywords are not names)."""
-    not_names: set[int] = set()
-    for node in _walk(module):
-        if isinstance(node, cst.Attribute):
-            not_names.add(id(node.attr))
-        elif isinstance(node, cst.Arg) and node.keyword is not None:
-            not_names.add(id(node.keyword))
-        elif isinstance(node, (cst.Import, cst.ImportFrom)):
-            not_names |= {id(n) for n in _walk(node)}
-            for alias in node.names if not isinstance(node.names, cst.ImportStar) else ():
-                local = alias.asname.name if alias.asname else alias.name
-                while isinstance(local, cst.Attribute):
-                    local = local.value
-                not_names.discard(id(local))
-    return {node.value for node in _walk(module) if isinstance(node, cst.Name) and id(node) not in not_names}
+    """The node and every node under it, parents first (one traversal: ``children`` re-walks each subtree)."""
+    collector = _Nodes()
+    node.visit(collector)
+    return iter(collector.nodes)
 
 
 # -- the respelling ---------------------------------------------------------------------------------
@@ -291,8 +313,11 @@ class _Respell(cst.CSTTransformer):
         if spelling == self.target:
             return updated
         if self.target == "tf":
-            paths = [p for p in op.tf_paths if "." not in p]
-            func = f"{self.tf_name}.{paths[0]}" if paths else None
+            # the top-level name, or the first module that has it (tf.math.log, tf.nn.softmax)
+            paths = sorted(op.tf_paths, key=lambda path: "." in path)
+            func = f"{self.tf_name}.{paths[0]}"
+            if spelling != "tf" and func == dotted(updated.func):
+                return updated
         elif self.target == "math":
             func = f"{self.tf_name}.math.{op.name}" if f"math.{op.name}" in op.tf_paths else None
         elif self.target == "backend":
@@ -354,8 +379,11 @@ class _Rename(cst.CSTTransformer):
         if node.keyword is not None:
             self.skip.add(id(node.keyword))
 
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> bool:
+    def visit_Import(self, node: cst.Import) -> bool:
         return False  # the import is rewritten by the respelling itself
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False  # `from tensorflow.keras import x` names a module path, not the alias
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
         if original.value == self.old and id(original) not in self.skip:
@@ -797,7 +825,18 @@ def _insert_before(tree: cst.Module, index: int, added: list[cst.BaseStatement])
 
 def _inline_helpers(module: cst.Module, _break: int | None) -> cst.Module | None:
     """A module-level function whose body is one ``return EXPR``, called with positional arguments, written
-    inline at each call (``f(x)`` -> ``(x ** 2)``); the function itself is removed when nothing else reads it."""
+    inline at each call (``f(x)`` -> ``(x ** 2)``); the function itself is removed when nothing else reads it.
+    Helpers that call helpers are inlined too (a few rounds)."""
+    out = None
+    for _ in range(4):
+        once = _inline_once(out or module)
+        if once is None:
+            break
+        out = once
+    return out
+
+
+def _inline_once(module: cst.Module) -> cst.Module | None:
     singles: dict[str, cst.FunctionDef] = {}
     for node in module.body:
         if isinstance(node, cst.FunctionDef) and not node.decorators and len(node.body.body) == 1 \
@@ -1036,10 +1075,10 @@ KINDS = tuple(r.kind for r in RESPELLINGS)
 NOT_EQUIVALENT: dict[tuple[str, str], str] = {}
 
 
-def respell(case: RepairCase, respelling: Respelling) -> str | None:
+def respell(case: RepairCase, respelling: Respelling, module: cst.Module | None = None) -> str | None:
+    """The case's program in the respelling's form, or None where the form does not apply."""
     source = case.program.read_text()
-    module = cst.parse_module(source)
-    out = respelling.rewrite(module, case.break_line)
+    out = respelling.rewrite(module or cst.parse_module(source), case.break_line)
     if out is None or out.code == source:
         return None
     return out.code
@@ -1049,10 +1088,11 @@ def variants(cases: list[RepairCase] | None = None, *, include_not_equivalent: b
     """Every respelling that applies to each case, in a fixed order (case, then catalogue)."""
     out = []
     for case in repair_cases() if cases is None else cases:
+        module = cst.parse_module(case.program.read_text())
         for respelling in RESPELLINGS:
             if (case.id, respelling.kind) in NOT_EQUIVALENT and not include_not_equivalent:
                 continue
-            source = respell(case, respelling)
+            source = respell(case, respelling, module)
             if source is not None:
                 out.append(Variant(case, respelling, source))
     return out
