@@ -96,15 +96,16 @@ def _every_variable_after(diagnose: dict) -> bool:
 
 
 def jobs(kinds: list[str] | None, fixtures: list[str] | None) -> list[Job]:
-    """The originals first, then the variants kind by kind (so that a partial run has whole kinds)."""
+    """The originals first, then the variants one of each kind in turn (so that a run stopped part way
+    has measured every kind on some fixtures)."""
     cases = [c for c in fixable_cases() if not fixtures or c.id in fixtures]
     out = [Job(case, ORIGINAL, case.program.read_text()) for case in cases] if not kinds or ORIGINAL in kinds else []
     by_kind = collections.defaultdict(list)
     for variant in variants(cases):
         by_kind[variant.kind].append(Job(variant.case, variant.kind, variant.source))
-    for kind in KINDS:
-        if not kinds or kind in kinds:
-            out += by_kind[kind]
+    queues = [by_kind[kind] for kind in KINDS if not kinds or kind in kinds]
+    for turn in range(max(map(len, queues), default=0)):
+        out += [queue[turn] for queue in queues if turn < len(queue)]
     return out
 
 
