@@ -947,6 +947,85 @@ def _lambda_as_layer(module: cst.Module, _break: int | None) -> cst.Module | Non
     return _insert_before(out, index, classes)
 
 
+def _layer_as_lambda(module: cst.Module, _break: int | None) -> cst.Module | None:
+    """A ``Layer`` subclass with nothing but a ``call(self, inputs)`` that reads nothing of ``self`` ->
+    the same body as a function, and ``Lambda(function)`` where the class was instantiated."""
+    imports = Imports.of(module)
+    if imports.tf is None:
+        return None
+    layer_bases = {f"{imports.tf}.keras.layers.Layer", "keras.layers.Layer", "Layer"}
+    functions: dict[str, cst.FunctionDef] = {}
+    for node in module.body:
+        if not (isinstance(node, cst.ClassDef) and len(node.bases) == 1 and dotted(node.bases[0].value) in layer_bases
+                and len(node.body.body) == 1 and isinstance(node.body.body[0], cst.FunctionDef)):
+            continue
+        call = node.body.body[0]
+        params = [p.name.value for p in call.params.params]
+        if call.name.value != "call" or call.decorators or len(params) != 2 or not _plain_parameters(call.params):
+            continue
+        if any(isinstance(n, cst.Name) and n.value == params[0] for n in _walk(call.body)):
+            continue
+        name = "".join(f"_{c.lower()}" if c.isupper() else c for c in node.name.value).lstrip("_")
+        if name in imports.bound:
+            continue
+        functions[node.name.value] = call.with_changes(
+            name=cst.Name(name), params=call.params.with_changes(params=call.params.params[1:]),
+            leading_lines=node.leading_lines)
+    if not functions:
+        return None
+    lambda_layer = f"{imports.tf}.keras.layers.Lambda"
+    top = {id(node) for node in module.body}
+    replaced = False
+
+    class Replace(cst.CSTTransformer):
+        def leave_ClassDef(self, original, updated):
+            if original.name.value in functions and id(original) in top:
+                return functions[original.name.value]
+            return updated
+
+        def leave_Call(self, original, updated):
+            nonlocal replaced
+            if isinstance(updated.func, cst.Name) and updated.func.value in functions and not updated.args:
+                replaced = True
+                return cst.Call(expression(lambda_layer), [cst.Arg(cst.Name(functions[updated.func.value].name.value))])
+            return updated
+
+    out = module.visit(Replace())
+    return out if replaced else None
+
+
+def _loss_function_as_class(module: cst.Module, _break: int | None) -> cst.Module | None:
+    """A loss function handed to ``compile(loss=fn)`` -> a ``keras.losses.Loss`` subclass whose ``call`` calls it
+    (``compile(loss=FnLoss())``): the loss is then reduced by Keras, which leaves a scalar as it is."""
+    imports = Imports.of(module)
+    if imports.tf is None:
+        return None
+    defined = {n.name.value for n in module.body if isinstance(n, cst.FunctionDef)}
+    classes: list[cst.ClassDef] = []
+
+    class Replace(cst.CSTTransformer):
+        def leave_Arg(self, original, updated):
+            if updated.keyword is None or updated.keyword.value != "loss" or not isinstance(updated.value, cst.Name) \
+                    or updated.value.value not in defined:
+                return updated
+            function = updated.value.value
+            name = "".join(part[:1].upper() + part[1:] for part in function.split("_")) + "Loss"
+            if name in imports.bound:
+                return updated
+            body = cst.parse_statement(f"return {function}(y_true, y_pred)")
+            classes.append(cst.ClassDef(cst.Name(name), cst.IndentedBlock([_function("call", ["self", "y_true", "y_pred"],
+                                                                                       body)]),
+                                        bases=[cst.Arg(expression(f"{imports.tf}.keras.losses.Loss"))]))
+            return updated.with_changes(value=cst.Call(cst.Name(name)))
+
+    out = module.visit(Replace())
+    if not classes:
+        return None
+    index = next(i for i, node in enumerate(out.body) if any(
+        isinstance(n, cst.Name) and n.value in {c.name.value for c in classes} for n in _walk(node)))
+    return _insert_before(out, index, classes)
+
+
 def _is_tf_function(decorator: cst.Decorator, tf: str) -> bool:
     target = decorator.decorator.func if isinstance(decorator.decorator, cst.Call) else decorator.decorator
     return dotted(target) == f"{tf}.function"
@@ -1063,6 +1142,9 @@ RESPELLINGS: tuple[Respelling, ...] = (
                "the buggy expression in a helper compiled with tf.function"),
     Respelling("placement:inline", PLACEMENT, _inline_helpers, "one-line helpers written inline"),
     Respelling("placement:Layer.call", PLACEMENT, _lambda_as_layer, "a Lambda layer as a Layer subclass's call"),
+    Respelling("placement:Lambda", PLACEMENT, _layer_as_lambda, "a stateless Layer subclass as a Lambda layer"),
+    Respelling("placement:compiled-loss-class", PLACEMENT, _loss_function_as_class,
+               "a loss function given to compile() as a keras.losses.Loss subclass"),
     Respelling("placement:step-tf.function", PLACEMENT, _step_tf_function(True),
                "the function that records the tape compiled with tf.function"),
     Respelling("placement:step-eager", PLACEMENT, _step_tf_function(False), "the tf.function step run eagerly"),
