@@ -32,14 +32,18 @@ ISSUE = "respelled repair not general yet: issue 16"
 
 # (fixture, kind) pairs the repair writes a verified fix for today (bench/bench_respellings.py).
 REPAIRED = [
-    ("round_probabilities_custom_loop", "spelling:K"),
-    ("lambda_argmax_output_fit", "spelling:keras.ops"),
+    ("gan_negated_gen_loss_in_gradient_call", "spelling:K"),
+    ("integer_variables_sgd", "import:from-math"),
     ("gan_negated_gen_loss_in_gradient_call", "operator:calls"),
-    ("call_returns_last_layer_on_input", "placement:method"),
+    ("onehot_argmax_lambda_decoder", "placement:Layer.call"),
 ]
 
 # (fixture, kind) pairs the repair does not fix yet: strict xfails, so that a fix that lands is noticed.
-NOT_YET: list[tuple[str, str]] = [
+NOT_YET = [
+    # the gradient call moved into a helper: the report says "no fix is known for this shape of the bug"
+    ("gradient_of_call_in_gradient_args", "placement:function"),
+    # keras.ops.argmax/keras.ops.cast in the Lambda: the run names the cut, the report says "no fix is known for this shape of the bug"
+    ("lambda_argmax_output_fit", "spelling:keras.ops"),
 ]
 
 
