@@ -42,7 +42,8 @@ REPAIRED = [
 NOT_YET = [
     # the gradient call moved into a helper: the report says "no fix is known for this shape of the bug"
     ("gradient_of_call_in_gradient_args", "placement:function"),
-    # keras.ops.argmax/keras.ops.cast in the Lambda: the run names the cut, the report says "no fix is known for this shape of the bug"
+    # keras.ops.argmax/keras.ops.cast in the Lambda: the run names the cut, and the report says
+    # "no fix is known for this shape of the bug"
     ("lambda_argmax_output_fit", "spelling:keras.ops"),
 ]
 
