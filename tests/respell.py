@@ -1026,6 +1026,48 @@ def _loss_function_as_class(module: cst.Module, _break: int | None) -> cst.Modul
     return _insert_before(out, index, classes)
 
 
+_MODEL_CLASSES = ("Model", "Sequential", "keras.Model", "keras.Sequential", "keras.models.Model",
+                  "keras.models.Sequential")
+
+_TRAIN_STEP = """
+def train_step(self, data):
+    x, y = data
+    with {tf}.GradientTape() as tape:
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
+    gradients = tape.gradient(loss, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return {{"loss": loss}}
+"""
+
+
+def _fit_as_train_step(module: cst.Module, _break: int | None) -> cst.Module | None:
+    """A model trained with ``fit`` made from a subclass of its class that writes out ``train_step`` (the step
+    Keras runs by default: forward pass and ``compute_loss`` under a tape, the optimizer's update)."""
+    imports = Imports.of(module)
+    if imports.tf is None or "TrainStepModel" in imports.bound:
+        return None
+    fitted = {dotted(n.func.value) for n in _walk(module) if isinstance(n, cst.Call)
+              and isinstance(n.func, cst.Attribute) and n.func.attr.value == "fit"}
+    classes = {name for name in _MODEL_CLASSES} | {f"{imports.tf}.{name}" for name in _MODEL_CLASSES if "." in name}
+    for index, node in enumerate(module.body):
+        if not m.matches(node, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())],
+                                                                     value=m.Call())])):
+            continue
+        assign = node.body[0]
+        base = dotted(assign.value.func)
+        if assign.targets[0].target.value not in fitted or base not in classes:
+            continue
+        step = cst.parse_statement(_TRAIN_STEP.format(tf=imports.tf)).with_changes(leading_lines=[])
+        subclass = cst.ClassDef(cst.Name("TrainStepModel"), cst.IndentedBlock([step]),
+                                bases=[cst.Arg(assign.value.func)])
+        renamed = node.with_changes(body=[assign.with_changes(value=assign.value.with_changes(
+            func=cst.Name("TrainStepModel")))])
+        out = module.with_changes(body=[*module.body[:index], renamed, *module.body[index + 1:]])
+        return _insert_before(out, index, [subclass])
+    return None
+
+
 def _is_tf_function(decorator: cst.Decorator, tf: str) -> bool:
     target = decorator.decorator.func if isinstance(decorator.decorator, cst.Call) else decorator.decorator
     return dotted(target) == f"{tf}.function"
@@ -1145,6 +1187,8 @@ RESPELLINGS: tuple[Respelling, ...] = (
     Respelling("placement:Lambda", PLACEMENT, _layer_as_lambda, "a stateless Layer subclass as a Lambda layer"),
     Respelling("placement:compiled-loss-class", PLACEMENT, _loss_function_as_class,
                "a loss function given to compile() as a keras.losses.Loss subclass"),
+    Respelling("placement:train_step", PLACEMENT, _fit_as_train_step,
+               "a model trained with fit() written with its own train_step"),
     Respelling("placement:step-tf.function", PLACEMENT, _step_tf_function(True),
                "the function that records the tape compiled with tf.function"),
     Respelling("placement:step-eager", PLACEMENT, _step_tf_function(False), "the tf.function step run eagerly"),

@@ -248,3 +248,55 @@ def test_names_already_taken_stop_a_respelling():
     """)
     assert _apply("import:as-T", source) is None
     assert _apply("import:from-math", source.replace("T = 3", "import math")) is None
+
+
+def test_a_fitted_model_is_made_from_a_subclass_that_writes_out_train_step():
+    source = _source("""
+        import tensorflow as tf
+        import keras
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+        other = keras.Model(inputs, inputs)
+        model.compile(loss="mse")
+        model.fit(x, y)
+    """)
+    out = _apply("placement:train_step", source)
+    tree = ast.parse(out)
+    subclass = next(node for node in tree.body if isinstance(node, ast.ClassDef))
+    assert ast.unparse(subclass.bases[0]) == "keras.Model"
+    assert [f.name for f in subclass.body] == ["train_step"]
+    assert "model = TrainStepModel(inputs, keras.layers.Dense(1)(inputs))" in out
+    assert "other = keras.Model(inputs, inputs)" in out, "a model never fitted keeps its class"
+
+
+def test_a_loss_function_given_to_compile_becomes_a_loss_subclass_and_back():
+    source = _source("""
+        import tensorflow as tf
+        def my_loss(y_true, y_pred):
+            return tf.reduce_mean(tf.abs(y_true - y_pred))
+        model.compile(optimizer="adam", loss=my_loss)
+    """)
+    out = _apply("placement:compiled-loss-class", source)
+    assert "class MyLossLoss(tf.keras.losses.Loss):\n    def call(self, y_true, y_pred):\n        return my_loss(y_true, y_pred)" in out
+    assert 'model.compile(optimizer="adam", loss=MyLossLoss())' in out
+
+
+def test_a_stateless_layer_becomes_a_lambda_and_back():
+    source = _source("""
+        import tensorflow as tf
+
+
+        class Squash(tf.keras.layers.Layer):
+            def call(self, inputs):
+                return tf.tanh(inputs)
+
+
+        model = tf.keras.Sequential([Squash()])
+    """)
+    out = _apply("placement:Lambda", source)
+    assert "def squash(inputs):\n    return tf.tanh(inputs)" in out
+    assert "tf.keras.Sequential([tf.keras.layers.Lambda(squash)])" in out
+    back = _apply("placement:Layer.call", out)
+    assert "class SquashLayer(tf.keras.layers.Layer):\n    def call(self, inputs):\n        return squash(inputs)" in back
+    stateful = source.replace("return tf.tanh(inputs)", "return tf.tanh(inputs) * self.scale")
+    assert _apply("placement:Lambda", stateful) is None, "a layer that reads its own state is not a Lambda"
