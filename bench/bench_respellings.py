@@ -1,7 +1,7 @@
 """How many respelled repair fixtures `gradfix diagnose --fix --apply --unsafe-fixes` repairs.
 
     python bench/bench_respellings.py [--out results.jsonl] [--jobs N] [--kinds K ...] [--fixtures F ...]
-    python bench/bench_respellings.py --summary results.jsonl
+    python bench/bench_respellings.py --summary results.jsonl [more.jsonl ...]
 
 Takes every fixture in fixtures/repair whose ``.expected`` says ``# fix:`` (a general fix exists), and
 every respelling of it that tests/respell.py makes (API spelling, import form, operators, where the buggy
@@ -109,8 +109,8 @@ def jobs(kinds: list[str] | None, fixtures: list[str] | None) -> list[Job]:
     return out
 
 
-def summary(path: Path) -> None:
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def summary(*paths: Path) -> None:
+    records = [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
     originals = {r["fixture"]: r for r in records if r["kind"] == ORIGINAL}
     variants_run = [r for r in records if r["kind"] != ORIGINAL]
     generator_bugs = []
@@ -156,10 +156,10 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="*", help=f"only these kinds ({ORIGINAL}, {', '.join(KINDS)})")
     parser.add_argument("--fixtures", nargs="*", help="only these fixtures (file stems)")
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--summary", type=Path, help="print the summary of a results file and stop")
+    parser.add_argument("--summary", type=Path, nargs="+", help="print the summary of results files and stop")
     options = parser.parse_args()
     if options.summary:
-        summary(options.summary)
+        summary(*options.summary)
         return
     done = set()
     if options.resume and options.out.exists():
