@@ -9,14 +9,15 @@ For each program in fixtures/repair (NAME.py with NAME.expected), in a scratch c
    run says which variables the bug really took a gradient from.
 
 Columns:
-- vars: the variables the first run names in its causes are exactly those without a gradient that gain
-  one in NAME.intended.py (by variable path; "-" without the intended run or the intended file);
+- vars: the variables the first run names in its causes are exactly those it saw without a gradient, and none of
+  them still lacks one in the run of NAME.intended.py (by variable path; "-" without the intended file);
 - cause: the `# cause:` of NAME.expected is among the categories the first run names;
 - written: a fix was written and every fix in it was verified by a re-run;
 - grads: the plain run of what was left gives every trainable variable a gradient (exit 0).
 A fixture counts as repaired when written and grads both hold. The totals give the verified-fix rate over the
 fixtures whose .expected has `# fix:` (all of them, and those added after --new-since COMMIT, the "new" ones),
-and the number of `# no-fix:` fixtures where something was written (that must stay 0).
+the number of `# no-fix:` fixtures where something was written (that must stay 0), and how many of them get a
+note saying what the user must decide. --save-written DIR keeps each written program as DIR/NAME.fixed.py.
 Each fixture costs one to three child runs plus one re-run per candidate fix tried.
 """
 
@@ -51,6 +52,7 @@ class Outcome:
     written: bool
     all_gradients: bool
     seconds: float
+    explained: bool = False
     note: str = ""
 
     @property
@@ -69,18 +71,13 @@ def diagnose(program: str, cwd: Path, *options: str) -> tuple[int, dict | None, 
 
 
 def lost(report: dict | None) -> set[str]:
+    """The variables the run saw without a gradient (trainable or not: a non-trainable one asked for counts)."""
     if not report:
         return set()
-    return {v["path"] for v in report["diagnose"]["variables"] if v["trainable"] is not False and not v["gradient"]}
+    return {v["path"] for v in report["diagnose"]["variables"] if not v["gradient"]}
 
 
-def gained(report: dict | None) -> set[str]:
-    if not report:
-        return set()
-    return {v["path"] for v in report["diagnose"]["variables"] if v["gradient"]}
-
-
-def measure(case: RepairCase, new: bool, intended: bool) -> Outcome:
+def measure(case: RepairCase, new: bool, intended: bool, save_written: Path | None = None) -> Outcome:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_repair_") as scratch:
         folder = Path(scratch)
@@ -95,15 +92,21 @@ def measure(case: RepairCase, new: bool, intended: bool) -> Outcome:
         named = {v for c in first["diagnose"]["causes"] for v in c["variables"]}
         patches = [p for p in first["fixes"] if p["applied"]]
         written = bool(patches) and all(f["verified"] is True for p in patches for f in p["fixes"])
+        if patches and save_written is not None:
+            save_written.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / case.program.name, save_written / f"{case.id}.fixed.py")
         after_code, _after, _ = diagnose(case.program.name, folder)
         vars_right = None
         if intended and case.intended.exists():
             _, hand, _ = diagnose(case.intended.name, folder)
             if hand is not None:
-                vars_right = bool(named) and named == lost(first) & gained(hand)
-        note = "" if written or not first["diagnose"]["repairs"] else (first["diagnose"]["repairs"][0]["note"] or "")[:90]
+                # right: every variable without a gradient is named, and none of them still lacks one in the
+                # hand-written fix (it gains a gradient there, or is no longer asked for)
+                vars_right = bool(named) and named == lost(first) and not named & lost(hand)
+        notes = [r["note"] for r in first["diagnose"]["repairs"] if r["note"]]
+        note = "" if written or not notes else notes[0][:90]
         return Outcome(case.id, new, case.has_fix, case.cause, causes, vars_right, case.cause in causes,
-                       written, after_code == 0, time.perf_counter() - started, note)
+                       written, after_code == 0, time.perf_counter() - started, bool(notes), note)
 
 
 def added_since(commit: str) -> set[str]:
@@ -134,6 +137,8 @@ def main() -> int:
                         help="fixtures added after this commit count as new (default: the commit before the new ones)")
     parser.add_argument("--no-intended", action="store_true", help="skip the run of NAME.intended.py (vars shows -)")
     parser.add_argument("--json", metavar="OUT", help="also write every outcome to OUT as JSON")
+    parser.add_argument("--save-written", metavar="DIR", type=Path,
+                        help="copy each program a fix was written to into DIR as NAME.fixed.py")
     args = parser.parse_args()
 
     cases = repair_cases()
@@ -147,7 +152,7 @@ def main() -> int:
     print(f"| fixture | new | expected | cause named | vars | cause | verified fix written | all gradients | s |")
     print("|---|---|---|---|---|---|---|---|---:|")
     for case in cases:
-        o = measure(case, case.id in new, not args.no_intended)
+        o = measure(case, case.id in new, not args.no_intended, args.save_written)
         outcomes.append(o)
         print(f"| {o.name} | {mark(o.new)} | {'fix' if o.has_fix else 'no-fix'} | {o.expected_cause} | {mark(o.vars_right)} "
               f"| {mark(o.cause_right)} | {mark(o.written)} | {mark(o.all_gradients)} | {o.seconds:.0f} |", flush=True)
@@ -157,7 +162,9 @@ def main() -> int:
           f"earlier ones: {rate([o for o in outcomes if not o.new])}")
     print(f"cause named: {sum(o.cause_right for o in outcomes)}/{len(outcomes)}; "
           f"vars right: {sum(o.vars_right is True for o in outcomes)}/{sum(o.vars_right is not None for o in outcomes)}; "
-          f"written where # no-fix: {sum(o.written for o in outcomes if not o.has_fix)}")
+          f"written where # no-fix: {sum(o.written for o in outcomes if not o.has_fix)}; "
+          f"# no-fix fixtures whose report says what to decide: {sum(o.explained for o in outcomes if not o.has_fix)}"
+          f"/{sum(not o.has_fix for o in outcomes)}")
     for o in outcomes:
         if o.note:
             print(f"  {o.name}: {o.note}")
