@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from gradfix.transforms.move_into_tape import MoveIntoTape
 from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
@@ -215,3 +216,144 @@ def test_the_pin_takes_only_the_op_the_run_saw():
     code = _program("inline", TF, "tf.round(p) + tf.cast(p > 0.5, tf.float32)")
     made = rewrites(Surrogate(), code, "Greater")
     assert made and all("tf.round(p) +" in text for _, text in made), "the round the run did not name stays as it is"
+
+
+# --------------------------------------------------------------------------- move-into-tape
+
+# (id, imports, the `with` header's items up to the tape's own `as tape`)
+TAPE_SPELLINGS = [
+    ("tf", TF, "tf.GradientTape()"),
+    ("imported-name", "from tensorflow import GradientTape", "GradientTape()"),
+    ("module-alias", "import tensorflow as T", "T.GradientTape()"),
+    ("persistent", TF, "tf.GradientTape(persistent=True)"),
+    ("two-items", TF, "tf.GradientTape() as other, tf.GradientTape()"),
+]
+
+TAPE_LOCATIONS = {
+    "module": """
+{imports}
+
+predictions = model(x, training=True)  # cut
+with {tape} as tape:
+    loss = loss_fn(y, predictions)
+grads = tape.gradient(loss, model.trainable_variables)
+""",
+    "function": """
+{imports}
+
+def step(model, x, y):
+    predictions = model(x, training=True)  # cut
+    with {tape} as tape:
+        loss = loss_fn(y, predictions)
+    return tape.gradient(loss, model.trainable_variables)
+""",
+    "method": """
+{imports}
+
+class Trainer:
+    def step(self, x, y):
+        predictions = self.model(x, training=True)  # cut
+        with {tape} as tape:
+            loss = self.loss_fn(y, predictions)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""",
+    "train-step": """
+{imports}
+import keras
+
+class Net(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        y_pred = self(x, training=True)  # cut
+        with {tape} as tape:
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return {{"loss": loss}}
+""",
+    "tf-function": """
+{imports}
+import tensorflow as tf
+
+@tf.function
+def step(x, y):
+    predictions = model(x)  # cut
+    with {tape} as tape:
+        loss = loss_fn(y, predictions)
+    return tape.gradient(loss, model.trainable_variables)
+""",
+    "loop-body": """
+{imports}
+
+for epoch in range(3):
+    for x, y in dataset:
+        predictions = model(x, training=True)  # cut
+        with {tape} as tape:
+            loss = loss_fn(y, predictions)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+}
+
+
+def _opened_before(text: str, statement: str) -> bool:
+    """Whether ``statement`` now sits inside the ``with`` block that precedes it."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("with "))
+    moved = next(i for i, line in enumerate(lines) if line.strip().startswith(statement))
+    indent = lambda line: len(line) - len(line.lstrip())  # noqa: E731
+    return header < moved and indent(lines[moved]) > indent(lines[header])
+
+
+@pytest.mark.parametrize("location", list(TAPE_LOCATIONS))
+@pytest.mark.parametrize("case", TAPE_SPELLINGS, ids=[c[0] for c in TAPE_SPELLINGS])
+def test_move_into_tape_opens_the_tape_before_the_forward_pass_in_every_spelling_and_place(case, location):
+    _, imports, tape = case
+    code = TAPE_LOCATIONS[location].format(imports=imports, tape=tape)
+    made = rewrites(MoveIntoTape(), code, "")
+    assert made, f"move-into-tape rewrote nothing in:\n{code}"
+    rewrite, text = made[0]
+    compile(text, "respelled.py", "exec")
+    forward = next(line.strip() for line in code.splitlines() if line.rstrip().endswith("# cut"))
+    assert _opened_before(text, forward), text
+    assert sorted(text.split()) == sorted(code.split()), "only the order of the lines may change"
+    assert rewrite.applicability.value == "safe"
+
+
+@pytest.mark.parametrize("location", list(TAPE_LOCATIONS))
+def test_move_into_tape_calls_a_moved_statement_with_an_effect_unsafe(location):
+    code = TAPE_LOCATIONS[location].format(imports=TF, tape="tf.GradientTape()")
+    code = code.replace("  # cut", "  # cut\n" + " " * 4 * location_depth(code) + "print('forward done')")
+    rewrite, text = rewrites(MoveIntoTape(), code, "")[0]
+    assert "print('forward done')" in text and rewrite.applicability.value == "unsafe" and rewrite.reason
+
+
+def location_depth(code: str) -> int:
+    line = next(line for line in code.splitlines() if line.rstrip().endswith("# cut"))
+    return (len(line) - len(line.lstrip())) // 4
+
+
+@pytest.mark.parametrize("case", TAPE_SPELLINGS, ids=[c[0] for c in TAPE_SPELLINGS])
+def test_move_into_tape_computes_a_negated_target_inside_the_block(case):
+    _, imports, tape = case
+    code = (f"{imports}\n\ndef step(model, x):\n    with {tape} as tape:\n        score = model(x)\n"
+            "    return tape.gradient(-score, model.trainable_variables)  # cut\n")
+    _, text = rewrites(MoveIntoTape(), code, "")[0]
+    assert "        negative_score = -score\n" in text and "tape.gradient(negative_score," in text
+
+
+def test_move_into_tape_recomputes_a_module_level_prediction_where_the_compiled_loss_reads_it():
+    code = ("import tensorflow as tf\n\npred = model(x)  # cut\n\ndef loss_fn(y_true, y_pred):\n"
+            "    return tf.reduce_mean(tf.square(y_true - pred))\n\nmodel.compile(optimizer='adam', loss=loss_fn)\n")
+    rewrite, text = rewrites(MoveIntoTape(), code, "")[0]
+    assert "def loss_fn(y_true, y_pred):\n    pred = model(x)" in text
+    assert rewrite.applicability.value == "unsafe" and "recomputed" in rewrite.reason
+
+
+def test_move_into_tape_leaves_a_layer_attribute_alone_when_the_names_it_keeps_are_taken():
+    code = ("import tensorflow as tf\n\nclass L(tf.keras.layers.Layer):\n    def build(self, shape):\n"
+            "        parts = [self.add_weight(shape=(2, 2)) for _ in range(2)]\n        self.parts = None\n"
+            "        self.kernel = tf.concat(parts, axis=-1)  # cut\n\n    def call(self, x):\n"
+            "        return tf.matmul(x, self.kernel)\n")
+    assert [t for _, t in rewrites(MoveIntoTape(), code, "") if "self.kernel" not in t] == []

@@ -10,6 +10,7 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
+from gradfix.transforms.move_into_tape import move_statements
 
 
 class ComputedOutsideTape(Rule):
@@ -508,11 +509,6 @@ def train_step(model, optimizer, loss_fn, x, y):
         ),
     ]
 
-    def repairs(self, site) -> Iterator:
-        """From the run: the target computed in the gradient call's arguments or after the block, the
-        forward pass before the block, a loss callable or function that reads a tensor computed before the tape."""
-        yield from repair_outside_tape(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for call in analysis.gradient_calls:
             report = self._check_call(analysis, call)
@@ -589,7 +585,7 @@ def train_step(model, optimizer, loss_fn, x, y):
             )
             node = last.node
 
-        replacements, safe = _move(analysis, tape, opened, closed, call, flow, move_before, move_after)
+        replacements, safe = move_statements(analysis, tape, opened, closed, call, flow, move_before, move_after)
         return Report(
             node=node,
             message=message,
@@ -632,213 +628,3 @@ def _breaks_after(analysis, after: list[Statement], inside: list[Statement], mov
             continue
         return True
     return False
-
-
-def _move(analysis, tape, opened, closed, call, flow, move_before, move_after):
-    """Replacements moving the statements into the block, and whether that is safe; (None, False) if it cannot be done."""
-    parent = analysis.parent(tape.node)
-    moved = move_before + move_after
-    if any(not isinstance(s.node, cst.SimpleStatementLine) or analysis.parent(s.node) is not parent for s in moved):
-        return None, False
-    all_statements = analysis.statements(call.scope)
-    moved_indices = {s.index for s in moved}
-    assigned = set().union(*(s.assigned for s in moved))
-    jumped: dict[int, Statement] = {}
-    for statement in moved:
-        if statement.index < opened.index:
-            between = all_statements[statement.index + 1: opened.index]
-        else:
-            between = all_statements[closed + 1: statement.index]
-        for other in between:
-            if other.index in moved_indices:
-                continue
-            if other.read & statement.assigned or other.assigned & (statement.assigned | statement.read):
-                return None, False
-            jumped[other.index] = other
-
-    body = tape.node.body
-    inner = [s for s in body.body if not _is_pass(s)]
-    watches = 0
-    while watches < len(inner) and _is_watch(inner[watches], tape.name):
-        watches += 1
-    head = [s.node for s in move_before]
-    if head and watches == 0:
-        head[0] = head[0].with_changes(leading_lines=[line for line in head[0].leading_lines if line.comment is not None])
-    new_body = inner[:watches] + head + inner[watches:] + [s.node for s in move_after]
-    replacements: dict = {tape.node: tape.node.with_changes(body=body.with_changes(body=new_body))}
-    for statement in moved:
-        replacements[statement.node] = cst.RemoveFromParent()
-
-    plain = all(_plain_assignment(s.node) for s in moved)
-    quiet = all(_plain_assignment(s.node) for s in jumped.values())
-    consumers = {s.index for s in flow} | {i for i in range(opened.index, closed + 1)}
-    gradient_statement = analysis.statement_index(call.node)
-    if gradient_statement is not None:
-        consumers.add(gradient_statement.index)
-    used_elsewhere = any(
-        s.read & assigned and s.index not in consumers and s.index not in moved_indices
-        for s in all_statements
-    )
-    return replacements, plain and quiet and not used_elsewhere
-
-
-def _is_watch(statement: cst.CSTNode, tape_name: str | None) -> bool:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
-    return (
-        isinstance(small, cst.Expr)
-        and isinstance(small.value, cst.Call)
-        and isinstance(small.value.func, cst.Attribute)
-        and small.value.func.attr.value == "watch"
-        and isinstance(small.value.func.value, cst.Name)
-        and small.value.func.value.value == tape_name
-    )
-
-
-def _is_pass(statement: cst.CSTNode) -> bool:
-    return isinstance(statement, cst.SimpleStatementLine) and all(isinstance(s, cst.Pass) for s in statement.body)
-
-
-def _plain_assignment(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.SimpleStatementLine):
-        return False
-    return all(
-        isinstance(small, cst.Assign) and all(isinstance(t.target, (cst.Name, cst.Tuple, cst.List)) for t in small.targets)
-        for small in node.body
-    )
-
-
-# --------------------------------------------------------------------------- repairs from a run
-
-def repair_outside_tape(site) -> Iterator:
-    from gradfix.repair_site import append_to_block
-
-    cause = site.cause
-    where = cause.call.where if cause.call is not None else None
-    call = site.gradient_call_at(where.line) if where is not None and where.file == site.path else None
-    tape = _tape_of(site, call)
-    origin = cause.cut or {}
-    if call is not None and tape is not None:
-        yield _hoist_target(site, call, tape, append_to_block)
-        yield _move_after_block(site, call, tape)
-        if cause.site is not None and cause.site.line and cause.site.line < site.lines_of(tape)[0]:
-            yield _move_before_block(site, tape, cause.site.line)
-    name = origin.get("name") if origin.get("before_window") else None
-    line = origin.get("line") if name else (cause.site.line if cause.site is not None else None)
-    if line:
-        yield from _compute_where_read(site, line, name)
-
-
-def _tape_of(site, call):
-    if call is None or not isinstance(call.func, cst.Attribute) or not isinstance(call.func.value, cst.Name):
-        return None
-    return site.tape_block(call.func.value.value, site.lines_of(call)[0], site.function_of(call))
-
-
-def _hoist_target(site, call: cst.Call, tape: cst.With, append_to_block):
-    """`tape.gradient(-loss, vars)` after the block: compute the target inside the block instead."""
-    import libcst.matchers as m
-
-    target = call.args[0].value
-    if isinstance(target, cst.Name):
-        return None
-    statement = site.statement_at(site.lines_of(call)[0])
-    used = {n.value for n in m.findall(target, m.Name())}
-    between = site.statements_between(tape, statement)
-    if any(used & site.assigned_names(node) for node in between):
-        return None  # the expression reads a value set after the block: the statements move instead
-    if isinstance(target, cst.UnaryOperation) and isinstance(target.expression, cst.Name):
-        base = f"negative_{target.expression.value}" if isinstance(target.operator, cst.Minus) else "gradient_target"
-    elif isinstance(target, cst.Call) and isinstance(target.func, cst.Name):
-        base = f"{target.func.value}_value"
-    else:
-        base = "gradient_target"
-    name = site.fresh_name(base)
-    assignment = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], target)])
-    new_call = call.with_changes(args=[call.args[0].with_changes(value=cst.Name(name)), *call.args[1:]])
-    text = site.rewrite({tape: append_to_block(tape, [assignment]), call: new_call})
-    has_call = bool(m.findall(target, m.Call()))
-    return site.candidate(
-        "GF001", f"Compute the gradient's target `{site.module.code_for_node(target)}` inside the GradientTape block",
-        Applicability.UNSAFE if has_call else Applicability.SAFE, text,
-        "the call now runs inside the block, before the statements that follow it" if has_call else "")
-
-
-def _movable(node: cst.CSTNode) -> bool:
-    import libcst.matchers as m
-
-    return not m.findall(node, m.Return() | m.Break() | m.Continue() | m.Yield() | m.Call(func=m.Attribute(attr=m.Name("gradient"))))
-
-
-def _move_after_block(site, call: cst.Call, tape: cst.With):
-    """The loss computed between the block and the gradient call: move those statements into the block."""
-    statement = site.statement_at(site.lines_of(call)[0])
-    between = site.statements_between(tape, statement)
-    if not between or not all(_movable(node) for node in between):
-        return None
-    body = tape.body
-    moved = tape.with_changes(body=body.with_changes(body=[*body.body, *between]))
-    replacements = {tape: moved}
-    replacements.update({node: cst.RemovalSentinel.REMOVE for node in between})
-    return site.candidate("GF001", "Move the statements between the block and the gradient call into the GradientTape block",
-                          Applicability.SAFE, site.rewrite(replacements))
-
-
-def _move_before_block(site, tape: cst.With, line: int):
-    """The forward pass before the block (in the same body): open the tape before it instead."""
-    parent = site.parent(tape)
-    body = list(getattr(parent, "body", ()) or ())
-    if tape not in body:
-        return None
-    first = None
-    for node in body[: body.index(tape)]:
-        start, end = site.lines_of(node)
-        if start <= line <= end:
-            first = node
-            break
-    if first is None:
-        return None
-    moving = body[body.index(first): body.index(tape)]
-    if not all(_movable(node) for node in moving):
-        return None
-    inner = tape.body
-    moved = tape.with_changes(body=inner.with_changes(body=[*moving, *inner.body]))
-    replacements = {tape: moved}
-    replacements.update({node: cst.RemovalSentinel.REMOVE for node in moving})
-    return site.candidate("GF001", "Open the GradientTape before the forward pass, so that it is recorded",
-                          Applicability.SAFE, site.rewrite(replacements))
-
-
-def _compute_where_read(site, line: int, name: str | None) -> Iterator:
-    """A tensor computed before the tape and read by a function (or loss callable) that runs inside it:
-    compute it in that function, where the tape records it."""
-    import libcst.matchers as m
-
-    statement = site.statement_at(line)
-    assigned = lone_assignment(statement)
-    if assigned is None:
-        return
-    bound, value = assigned
-    if name is not None and bound != name:
-        return
-    for function in list(site.nodes(cst.Lambda)) + list(site.nodes(cst.FunctionDef)):
-        if function is site.function_of(statement) or site.lines_of(function)[0] <= site.lines_of(statement)[0] <= site.lines_of(function)[1]:
-            continue
-        body = function.body
-        reads = {n.value for n in m.findall(body, m.Name())}
-        if bound not in reads or bound in site.assigned_names(body):
-            continue
-        if isinstance(function, cst.Lambda):
-            if not (isinstance(body, cst.Name) and body.value == bound):
-                continue
-            new = function.with_changes(body=value)
-        else:
-            if not isinstance(body, cst.IndentedBlock):
-                continue
-            new = function.with_changes(body=body.with_changes(body=[statement.deep_clone().with_changes(leading_lines=()), *body.body]))
-        label = "the loss callable" if isinstance(function, cst.Lambda) else f"`{function.name.value}`"
-        yield site.candidate(
-            "GF001", f"Compute `{bound}` inside {label}, which runs while the tape records",
-            Applicability.UNSAFE, site.rewrite({function: new}),
-            f"`{bound}` is now recomputed each time {label} runs (the copy before it is left as it was)")
