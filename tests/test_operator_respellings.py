@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
 from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
+from gradfix.transforms.use_prediction import UsePrediction
 from test_operators import rewrites
 
 TF = "import tensorflow as tf"
@@ -215,3 +217,114 @@ def test_the_pin_takes_only_the_op_the_run_saw():
     code = _program("inline", TF, "tf.round(p) + tf.cast(p > 0.5, tf.float32)")
     made = rewrites(Surrogate(), code, "Greater")
     assert made and all("tf.round(p) +" in text for _, text in made), "the round the run did not name stays as it is"
+
+
+# A value computed in the tape and never read (loss-ignores-prediction): the tape in each spelling, the step in each place.
+TAPE_SPELLINGS = [
+    ("tf", "import tensorflow as tf", "tf.GradientTape()"),
+    ("alias", "import tensorflow as T", "T.GradientTape(persistent=True)"),
+    ("imported-name", "from tensorflow import GradientTape", "GradientTape()"),
+]
+
+STEP_PLACES = {
+    "top-level": """
+{imports}
+
+with {tape} as tape:
+{body}
+grads = tape.gradient({target}, model.trainable_variables)
+""",
+    "function": """
+{imports}
+
+def step(x, y):
+    with {tape} as tape:
+{body}
+    grads = tape.gradient({target}, model.trainable_variables)
+    return grads
+""",
+    "train-step": """
+{imports}
+import keras
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with {tape} as tape:
+{body}
+        grads = tape.gradient({target}, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {{"loss": {target}}}
+""",
+    "tf-function-loop": """
+{imports}
+import tensorflow as tf
+
+@tf.function
+def train(batches):
+    for x, y in batches:
+        with {tape} as tape:
+{body}
+        grads = tape.gradient({target}, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+}
+
+UNUSED_TERM = """    h = encoder(x)
+    reconstruction_loss = mse(x, decoder(h))  # cut
+    kl_loss = kl(h)
+    total_loss = 0.5 * kl_loss"""
+
+IGNORED_PREDICTION = """    hidden = encoder(x)
+    logits = head(hidden)  # cut
+    loss = xent(y, hidden)"""
+
+
+def _step(place: str, imports: str, tape: str, body: str, target: str) -> str:
+    indent = {"top-level": "", "function": "    ", "train-step": "        ", "tf-function-loop": "        "}[place]
+    shaped = "\n".join(indent + line for line in body.splitlines())
+    code = STEP_PLACES[place].format(imports=imports, tape=tape, body=shaped, target=target)
+    compile(code, "respelled.py", "exec")
+    return code
+
+
+def _changed_lines(code: str, text: str) -> list[str]:
+    return [new for old, new in zip(code.splitlines(), text.splitlines()) if old != new]
+
+
+@pytest.mark.parametrize("place", list(STEP_PLACES))
+@pytest.mark.parametrize("spelling", TAPE_SPELLINGS, ids=[s[0] for s in TAPE_SPELLINGS])
+def test_add_unused_loss_term_wherever_the_step_sits(spelling, place):
+    _, imports, tape = spelling
+    code = _step(place, imports, tape, UNUSED_TERM, "total_loss")
+    made = rewrites(AddUnusedLossTerm(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    rewrite, text = made[0]
+    compile(text, "respelled.py", "exec")
+    assert [line.strip() for line in _changed_lines(code, text)] == ["total_loss = 0.5 * kl_loss + reconstruction_loss"]
+    assert rewrite.applicability.value == "unsafe" and "objective" in rewrite.reason
+    assert rewrites(UsePrediction(), code, "") == [], "a term named like a loss is not a prediction"
+
+
+@pytest.mark.parametrize("place", list(STEP_PLACES))
+@pytest.mark.parametrize("spelling", TAPE_SPELLINGS, ids=[s[0] for s in TAPE_SPELLINGS])
+def test_use_prediction_wherever_the_step_sits(spelling, place):
+    _, imports, tape = spelling
+    code = _step(place, imports, tape, IGNORED_PREDICTION, "loss")
+    made = rewrites(UsePrediction(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    _, text = made[0]
+    compile(text, "respelled.py", "exec")
+    assert [line.strip() for line in _changed_lines(code, text)] == ["loss = xent(y, logits)"]
+    assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+def test_a_term_read_after_the_tape_is_not_added():
+    code = _step("function", TF, "tf.GradientTape()", UNUSED_TERM, "total_loss").replace(
+        "    return grads", "    return grads, reconstruction_loss")
+    assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+def test_a_tape_that_is_not_a_gradient_tape_gives_no_rewrite():
+    code = _step("function", TF, "tf.device('/cpu:0')", UNUSED_TERM, "total_loss")
+    assert rewrites(AddUnusedLossTerm(), code, "") == []

@@ -23,12 +23,13 @@ LOSS_NAME = re.compile(r"loss|cost|penalty", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Unread:
-    """``name = value``, bound in a tape of ``function`` and read by no later statement of it."""
+    """``name = value``, bound in a tape of ``function`` (the module, for a script's top level) and read by no
+    later statement of it."""
 
     statement: cst.SimpleStatementLine
     name: str
     value: cst.BaseExpression
-    function: cst.FunctionDef
+    function: cst.FunctionDef | cst.Module
     tape: cst.With
 
 
@@ -49,7 +50,7 @@ def unread(node: cst.CSTNode, context: Context) -> Unread | None:
     binding = lone_binding(node)
     if binding is None:
         return None
-    function = next((a for a in context.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+    function = next((a for a in context.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Module))), None)
     tape = next((a for a in context.ancestors(node) if isinstance(a, cst.With) and _is_tape(a, context)), None)
     if function is None or tape is None or all(a is not function for a in context.ancestors(tape)):
         return None
@@ -100,7 +101,7 @@ def gradient_target(found: Unread, context: Context) -> tuple[cst.Call, str] | N
     return calls[0], calls[0].args[0].value.value
 
 
-def statements_between(function: cst.FunctionDef, first: int, last: int, context: Context) -> list[cst.SimpleStatementLine]:
+def statements_between(function: cst.CSTNode, first: int, last: int, context: Context) -> list[cst.SimpleStatementLine]:
     """The simple statement lines of ``function`` that start after line ``first`` and before line ``last``."""
     return [s for s in walk(function, cst.SimpleStatementLine) if first < context.lines_of(s)[0] < last]
 
