@@ -16,6 +16,7 @@ from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 from gradfix.transforms.use_prediction import UsePrediction
+from gradfix.transforms.watch import Watch
 from test_operators import rewrites
 
 TF = "import tensorflow as tf"
@@ -328,3 +329,68 @@ def test_a_term_read_after_the_tape_is_not_added():
 def test_a_tape_that_is_not_a_gradient_tape_gives_no_rewrite():
     code = _step("function", TF, "tf.device('/cpu:0')", UNUSED_TERM, "total_loss")
     assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+WATCH_PLACES = {
+    "top-level": """
+{imports}
+import tensorflow as tf
+
+x = tf.random.normal((2, 3))
+with {tape} as g:
+    y = model(x)
+grad = g.gradient(y, x)  # cut
+""",
+    "function": """
+{imports}
+import tensorflow as tf
+
+def saliency(model, images):
+    x = tf.convert_to_tensor(images, dtype=tf.float32)
+    with {tape} as g:
+        y = model(x)
+        grad = g.gradient(y, [x])  # cut
+    return grad
+""",
+    "method-interpolation": """
+{imports}
+import tensorflow as tf
+
+class WGAN:
+    def gradient_penalty(self, real, fake):
+        alpha = tf.random.uniform([4, 1])
+        with {tape} as g:
+            x = alpha * real + (1 - alpha) * fake
+            y = self.critic(x, training=True)
+        return g.gradient(y, x)  # cut
+""",
+}
+
+
+@pytest.mark.parametrize("place", list(WATCH_PLACES))
+@pytest.mark.parametrize("spelling", TAPE_SPELLINGS, ids=[s[0] for s in TAPE_SPELLINGS])
+def test_watch_wherever_the_gradient_is_asked(spelling, place):
+    _, imports, tape = spelling
+    code = WATCH_PLACES[place].format(imports=imports, tape=tape)
+    made = rewrites(Watch(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    rewrite, text = made[0]
+    compile(text, "respelled.py", "exec")
+    added = [line for line in text.splitlines() if line not in code.splitlines()]
+    assert [line.strip() for line in added] == ["g.watch(x)"]
+    body = text.split(" as g:\n", 1)[1].splitlines()
+    assert "g.watch(x)" in body[1 if place == "method-interpolation" else 0], "watched right after x exists in the block"
+    assert rewrite.applicability.value == "safe", "x is a tensor wherever it is bound"
+
+
+def test_watch_of_a_parameter_is_unsafe():
+    code = """
+import tensorflow as tf
+
+def saliency(model, x):
+    with tf.GradientTape() as tape:
+        y = model(x)
+    return tape.gradient(y, x)  # cut
+"""
+    made = rewrites(Watch(), code, "")
+    assert made and made[0][0].applicability.value == "unsafe" and "tensor" in made[0][0].reason
