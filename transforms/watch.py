@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -111,22 +111,37 @@ def gradient_penalty(critic, real, fake):
         names = [n for n in names if isinstance(n, cst.Name) and not _watched(scope, tape_name, n.value, context)]
         if not names:
             return
-        body = list(block.body.body)
-        for name in names:
-            position = 0
-            for index, statement in enumerate(body):
-                binding = lone_binding(statement)
-                if binding is not None and binding[0] == name.value:
-                    position = index + 1
-            watch = cst.SimpleStatementLine([cst.Expr(cst.Call(cst.Attribute(cst.Name(tape_name), cst.Name("watch")),
-                                                                [cst.Arg(cst.Name(name.value))]))])
-            body.insert(position, watch)
+        def bound(statement):
+            binding = lone_binding(statement)
+            return {binding[0]} if binding is not None else set()
+
+        watched = with_watches(block, tape_name, [cst.Name(n.value) for n in names], [n.value for n in names], bound)
+        if watched is None:
+            return
         unproven = [n.value for n in names if not _tensor_name(n.value, scope, context, 3)]
         listed = ", ".join(f"`{n.value}`" for n in names)
         applicability = Applicability.UNSAFE if unproven else Applicability.SAFE
         reason = REASON.format(name=unproven[0]) if unproven else ""
         yield Rewrite(f"Watch {listed} at the start of the tape block",
-                      {block: block.with_changes(body=block.body.with_changes(body=body))}, applicability, reason)
+                      {block: watched}, applicability, reason)
+
+
+def with_watches(block: cst.With, tape: str, watched: list[cst.BaseExpression], names: list[str],
+                 bound: Callable[[cst.BaseStatement], set[str]]) -> cst.With | None:
+    """The tape's ``with`` with ``tape.watch(...)`` first in its body, or right after the statement of the body that
+    binds one of ``names`` (``bound`` tells what a statement binds); None when that statement is not a simple one."""
+    body = block.body
+    if not isinstance(body, cst.IndentedBlock):
+        return None
+    position = 0
+    for index, statement in enumerate(body.body):
+        if bound(statement) & set(names):
+            if not isinstance(statement, cst.SimpleStatementLine):
+                return None
+            position = index + 1
+    watches = [cst.SimpleStatementLine([cst.Expr(cst.Call(cst.Attribute(cst.Name(tape), cst.Name("watch")),
+                                                           [cst.Arg(expression)]))]) for expression in watched]
+    return block.with_changes(body=body.with_changes(body=[*body.body[:position], *watches, *body.body[position:]]))
 
 
 def _binds(block: cst.With, name: str) -> bool:
