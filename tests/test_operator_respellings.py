@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import pytest
 
+from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
 from gradfix.transforms.move_into_tape import MoveIntoTape
 from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
+from gradfix.transforms.use_prediction import UsePrediction
+from gradfix.transforms.watch import Watch
 from test_operators import rewrites
 
 TF = "import tensorflow as tf"
@@ -357,3 +360,179 @@ def test_move_into_tape_leaves_a_layer_attribute_alone_when_the_names_it_keeps_a
             "        self.kernel = tf.concat(parts, axis=-1)  # cut\n\n    def call(self, x):\n"
             "        return tf.matmul(x, self.kernel)\n")
     assert [t for _, t in rewrites(MoveIntoTape(), code, "") if "self.kernel" not in t] == []
+
+
+# A value computed in the tape and never read (loss-ignores-prediction): the tape in each spelling, the step in each place.
+STEP_TAPE_SPELLINGS = [
+    ("tf", "import tensorflow as tf", "tf.GradientTape()"),
+    ("alias", "import tensorflow as T", "T.GradientTape(persistent=True)"),
+    ("imported-name", "from tensorflow import GradientTape", "GradientTape()"),
+]
+
+STEP_PLACES = {
+    "top-level": """
+{imports}
+
+with {tape} as tape:
+{body}
+grads = tape.gradient({target}, model.trainable_variables)
+""",
+    "function": """
+{imports}
+
+def step(x, y):
+    with {tape} as tape:
+{body}
+    grads = tape.gradient({target}, model.trainable_variables)
+    return grads
+""",
+    "train-step": """
+{imports}
+import keras
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with {tape} as tape:
+{body}
+        grads = tape.gradient({target}, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {{"loss": {target}}}
+""",
+    "tf-function-loop": """
+{imports}
+import tensorflow as tf
+
+@tf.function
+def train(batches):
+    for x, y in batches:
+        with {tape} as tape:
+{body}
+        grads = tape.gradient({target}, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+}
+
+UNUSED_TERM = """    h = encoder(x)
+    reconstruction_loss = mse(x, decoder(h))  # cut
+    kl_loss = kl(h)
+    total_loss = 0.5 * kl_loss"""
+
+IGNORED_PREDICTION = """    hidden = encoder(x)
+    logits = head(hidden)  # cut
+    loss = xent(y, hidden)"""
+
+
+def _step(place: str, imports: str, tape: str, body: str, target: str) -> str:
+    indent = {"top-level": "", "function": "    ", "train-step": "        ", "tf-function-loop": "        "}[place]
+    shaped = "\n".join(indent + line for line in body.splitlines())
+    code = STEP_PLACES[place].format(imports=imports, tape=tape, body=shaped, target=target)
+    compile(code, "respelled.py", "exec")
+    return code
+
+
+def _changed_lines(code: str, text: str) -> list[str]:
+    return [new for old, new in zip(code.splitlines(), text.splitlines()) if old != new]
+
+
+@pytest.mark.parametrize("place", list(STEP_PLACES))
+@pytest.mark.parametrize("spelling", STEP_TAPE_SPELLINGS, ids=[s[0] for s in STEP_TAPE_SPELLINGS])
+def test_add_unused_loss_term_wherever_the_step_sits(spelling, place):
+    _, imports, tape = spelling
+    code = _step(place, imports, tape, UNUSED_TERM, "total_loss")
+    made = rewrites(AddUnusedLossTerm(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    rewrite, text = made[0]
+    compile(text, "respelled.py", "exec")
+    assert [line.strip() for line in _changed_lines(code, text)] == ["total_loss = 0.5 * kl_loss + reconstruction_loss"]
+    assert rewrite.applicability.value == "unsafe" and "objective" in rewrite.reason
+    assert rewrites(UsePrediction(), code, "") == [], "a term named like a loss is not a prediction"
+
+
+@pytest.mark.parametrize("place", list(STEP_PLACES))
+@pytest.mark.parametrize("spelling", STEP_TAPE_SPELLINGS, ids=[s[0] for s in STEP_TAPE_SPELLINGS])
+def test_use_prediction_wherever_the_step_sits(spelling, place):
+    _, imports, tape = spelling
+    code = _step(place, imports, tape, IGNORED_PREDICTION, "loss")
+    made = rewrites(UsePrediction(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    _, text = made[0]
+    compile(text, "respelled.py", "exec")
+    assert [line.strip() for line in _changed_lines(code, text)] == ["loss = xent(y, logits)"]
+    assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+def test_a_term_read_after_the_tape_is_not_added():
+    code = _step("function", TF, "tf.GradientTape()", UNUSED_TERM, "total_loss").replace(
+        "    return grads", "    return grads, reconstruction_loss")
+    assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+def test_a_tape_that_is_not_a_gradient_tape_gives_no_rewrite():
+    code = _step("function", TF, "tf.device('/cpu:0')", UNUSED_TERM, "total_loss")
+    assert rewrites(AddUnusedLossTerm(), code, "") == []
+
+
+WATCH_PLACES = {
+    "top-level": """
+{imports}
+import tensorflow as tf
+
+x = tf.random.normal((2, 3))
+with {tape} as g:
+    y = model(x)
+grad = g.gradient(y, x)  # cut
+""",
+    "function": """
+{imports}
+import tensorflow as tf
+
+def saliency(model, images):
+    x = tf.convert_to_tensor(images, dtype=tf.float32)
+    with {tape} as g:
+        y = model(x)
+        grad = g.gradient(y, [x])  # cut
+    return grad
+""",
+    "method-interpolation": """
+{imports}
+import tensorflow as tf
+
+class WGAN:
+    def gradient_penalty(self, real, fake):
+        alpha = tf.random.uniform([4, 1])
+        with {tape} as g:
+            x = alpha * real + (1 - alpha) * fake
+            y = self.critic(x, training=True)
+        return g.gradient(y, x)  # cut
+""",
+}
+
+
+@pytest.mark.parametrize("place", list(WATCH_PLACES))
+@pytest.mark.parametrize("spelling", STEP_TAPE_SPELLINGS, ids=[s[0] for s in STEP_TAPE_SPELLINGS])
+def test_watch_wherever_the_gradient_is_asked(spelling, place):
+    _, imports, tape = spelling
+    code = WATCH_PLACES[place].format(imports=imports, tape=tape)
+    made = rewrites(Watch(), code, "")
+    assert made, f"nothing rewritten in:\n{code}"
+    rewrite, text = made[0]
+    compile(text, "respelled.py", "exec")
+    added = [line for line in text.splitlines() if line not in code.splitlines()]
+    assert [line.strip() for line in added] == ["g.watch(x)"]
+    body = text.split(" as g:\n", 1)[1].splitlines()
+    assert "g.watch(x)" in body[1 if place == "method-interpolation" else 0], "watched right after x exists in the block"
+    assert rewrite.applicability.value == "safe", "x is a tensor wherever it is bound"
+
+
+def test_watch_of_a_parameter_is_unsafe():
+    code = """
+import tensorflow as tf
+
+def saliency(model, x):
+    with tf.GradientTape() as tape:
+        y = model(x)
+    return tape.gradient(y, x)  # cut
+"""
+    made = rewrites(Watch(), code, "")
+    assert made and made[0][0].applicability.value == "unsafe" and "tensor" in made[0][0].reason

@@ -30,6 +30,7 @@ from gradfix.static.bindings import (
     values_of,
 )
 from gradfix.static.tree import walk
+from gradfix.transforms.watch import with_watches
 
 TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
 
@@ -767,26 +768,12 @@ def _describe(analysis: ModuleAnalysis, origin: cst.CSTNode) -> str:
 
 
 def _insert_watches(analysis: ModuleAnalysis, tape: TapeBlock, watched: list[cst.BaseExpression], names: list[str]):
-    """The tape's ``with`` with ``tape.watch(...)`` first in its body, or right after the
-    statement of the body that binds one of ``names``; None when that binding is nested deeper."""
-    body = tape.node.body
-    if not isinstance(body, cst.IndentedBlock):
-        return None
-    position = 0
-    for index, statement in enumerate(body.body):
-        bound = set()
-        for inner in analysis.statements(analysis.scope_of(tape.node)):
-            if inner.node is statement or analysis.is_inside(inner.node, statement):
-                bound |= inner.assigned
-        if bound & set(names):
-            if not isinstance(statement, cst.SimpleStatementLine):
-                return None
-            position = index + 1
-    watches = [
-        cst.SimpleStatementLine(
-            body=[cst.Expr(cst.Call(func=cst.Attribute(cst.Name(tape.name), cst.Name("watch")), args=[cst.Arg(expression)]))]
-        )
-        for expression in watched
-    ]
-    new_body = body.with_changes(body=[*body.body[:position], *watches, *body.body[position:]])
-    return {tape.node: tape.node.with_changes(body=new_body)}
+    """The watch operator's insertion, with what each statement of the block binds (also in nested statements)."""
+    scope = analysis.statements(analysis.scope_of(tape.node))
+
+    def bound(statement):
+        return set().union(*(inner.assigned for inner in scope
+                             if inner.node is statement or analysis.is_inside(inner.node, statement)))
+
+    changed = with_watches(tape.node, tape.name, watched, names, bound)
+    return None if changed is None else {tape.node: changed}

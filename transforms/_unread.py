@@ -1,0 +1,138 @@
+"""A value computed in the tape and never read: what the loss-ignores-prediction operators start from.
+
+The run names it (``cause.site`` is where the last tensor that depends on the variables is bound,
+and that tensor is never read on the way to the loss); a rule finds the same statement statically.
+Either way the pinned node is that statement, and what is asked here of the code around it is
+plain syntax: the name it binds, whether a later statement of the function reads it, the gradient
+call after it, the statements its target is computed from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+from gradfix.static.names import dotted
+from gradfix.static.tree import walk
+from gradfix.transforms._operator import Context
+
+LOSS_NAME = re.compile(r"loss|cost|penalty", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """``name = value``, bound in a tape of ``function`` (the module, for a script's top level) and read by no
+    later statement of it."""
+
+    statement: cst.SimpleStatementLine
+    name: str
+    value: cst.BaseExpression
+    function: cst.FunctionDef | cst.Module
+    tape: cst.With
+
+
+def lone_binding(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``(name, value)`` for a line ``name = value`` (one target, one statement)."""
+    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
+        return None
+    assign = node.body[0]
+    if isinstance(assign, cst.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name):
+        return assign.targets[0].target.value, assign.value
+    if isinstance(assign, cst.AnnAssign) and isinstance(assign.target, cst.Name) and assign.value is not None:
+        return assign.target.value, assign.value
+    return None
+
+
+def unread(node: cst.CSTNode, context: Context) -> Unread | None:
+    """The pinned statement as an :class:`Unread`, when it is one."""
+    binding = lone_binding(node)
+    if binding is None:
+        return None
+    function = next((a for a in context.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Module))), None)
+    tape = next((a for a in context.ancestors(node) if isinstance(a, cst.With) and _is_tape(a, context)), None)
+    if function is None or tape is None or all(a is not function for a in context.ancestors(tape)):
+        return None
+    name, value = binding
+    after = context.lines_of(node)[1]
+    if any(context.lines_of(read)[0] > after for read in reads(function, name, context)):
+        return None
+    return Unread(node, name, value, function, tape)
+
+
+def reads(root: cst.CSTNode, name: str, context: Context) -> list[cst.Name]:
+    """The places ``root`` reads ``name``: not as an attribute, a keyword or the target of an assignment."""
+    found = []
+    for node in walk(root, cst.Name):
+        if node.value != name:
+            continue
+        parent = context.parent(node)
+        if isinstance(parent, cst.Attribute) and parent.attr is node:
+            continue
+        if isinstance(parent, cst.Arg) and parent.keyword is node:
+            continue
+        if isinstance(parent, (cst.AssignTarget, cst.Param)) or (isinstance(parent, cst.AnnAssign) and parent.target is node):
+            continue
+        found.append(node)
+    return found
+
+
+def _is_tape(block: cst.With, context: Context) -> bool:
+    for item in block.items:
+        call = item.item
+        if isinstance(call, cst.Call):
+            name = context.qualname(call.func) or dotted(call.func) or ""
+            if name.rsplit(".", 1)[-1] == "GradientTape":
+                return True
+    return False
+
+
+def gradient_target(found: Unread, context: Context) -> tuple[cst.Call, str] | None:
+    """The gradient call after the unread statement (the run's, when its line is known) and its target's name."""
+    after = context.lines_of(found.statement)[1]
+    calls = [call for call in walk(found.function, cst.Call)
+             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "gradient" and call.args
+             and isinstance(call.args[0].value, cst.Name) and context.lines_of(call)[0] > after]
+    if context.end_line is not None:
+        calls = [call for call in calls if context.lines_of(call)[0] <= context.end_line <= context.lines_of(call)[1]] or calls
+    if not calls:
+        return None
+    return calls[0], calls[0].args[0].value.value
+
+
+def statements_between(function: cst.CSTNode, first: int, last: int, context: Context) -> list[cst.SimpleStatementLine]:
+    """The simple statement lines of ``function`` that start after line ``first`` and before line ``last``."""
+    return [s for s in walk(function, cst.SimpleStatementLine) if first < context.lines_of(s)[0] < last]
+
+
+def backward_slice(statements: list[cst.SimpleStatementLine], target: str, context: Context) -> list[cst.SimpleStatementLine]:
+    """The statements among ``statements`` (in source order) that the value of ``target`` after them is computed from."""
+    wanted = {target}
+    flow = []
+    for statement in reversed(statements):
+        binding = lone_binding(statement)
+        if binding is None or binding[0] not in wanted:
+            continue
+        flow.append(statement)
+        wanted |= read_names(binding[1], context)
+    return list(reversed(flow))
+
+
+def read_names(expression: cst.BaseExpression, context: Context) -> set[str]:
+    """The names ``expression`` reads (not attribute names, not keywords)."""
+    names = set()
+    for node in walk(expression, cst.Name):
+        parent = context.parent(node)
+        if isinstance(parent, cst.Attribute) and parent.attr is node or isinstance(parent, cst.Arg) and parent.keyword is node:
+            continue
+        names.add(node.value)
+    return names
+
+
+def last_binding(statements: list[cst.SimpleStatementLine], name: str) -> cst.SimpleStatementLine | None:
+    for statement in reversed(statements):
+        binding = lone_binding(statement)
+        if binding is not None and binding[0] == name:
+            return statement
+    return None
