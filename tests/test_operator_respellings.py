@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from gradfix.transforms.float_dtype import FloatDtype
+from gradfix.transforms.functional_state import FunctionalState
 from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
@@ -266,3 +267,35 @@ def test_float_dtype_leaves_float_and_unknown_variables_alone():
                  "self.add_weight(shape=(1,))"):
         code = VARIABLE_LOCATIONS["layer-build"].format(imports=TF, expr=expr)
         assert rewrites(FloatDtype(), code, "") == [], expr
+
+
+METRIC_SPELLINGS = [
+    ("tf-keras", TF, "mse = tf.keras.metrics.MeanSquaredError()", "tf.keras.losses.MeanSquaredError()(y, p)"),
+    ("keras", "import keras", "mse = keras.metrics.MeanSquaredError()", "keras.losses.MeanSquaredError()(y, p)"),
+    ("loss-arguments", "import keras", "mse = keras.metrics.BinaryCrossentropy(from_logits=True)",
+     "keras.losses.BinaryCrossentropy(from_logits=True)(y, p)"),
+]
+
+
+@pytest.mark.parametrize("case", METRIC_SPELLINGS, ids=[c[0] for c in METRIC_SPELLINGS])
+@pytest.mark.parametrize("place", ["module", "helper"])
+def test_functional_state_turns_a_metric_used_as_a_loss_into_its_loss(case, place):
+    _, imports, made, expected = case
+    use = "loss = mse(y, p)  # cut" if place == "module" else "def loss_fn(y, p):\n    return mse(y, p)  # cut"
+    _check(FunctionalState(), f"{imports}\n{made}\n{use}\n", "", expected)
+
+
+@pytest.mark.parametrize("method", ["assign", "assign_add", "assign_sub"])
+def test_functional_state_reads_the_new_value_of_every_assign_method(method):
+    code = (f"import keras\n\nclass Ema(keras.losses.Loss):\n    def __call__(self, y, p):\n"
+            f"        self.ema.{method}(keras.ops.mean(y - p))  # cut\n        return self.ema\n")
+    made = rewrites(FunctionalState(), code, "")
+    assert made, code
+    text = made[0][1]
+    assert "return new_ema" in text and f"self.ema.assign(new_ema)" in text, text
+    compile(text, "respelled.py", "exec")
+
+
+def test_functional_state_leaves_a_state_update_that_is_not_read_back():
+    code = "def step(self, x):\n    self.count.assign_add(1)  # cut\n    return x\n"
+    assert rewrites(FunctionalState(), code, "") == []
