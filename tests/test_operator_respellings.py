@@ -12,6 +12,8 @@ from __future__ import annotations
 import pytest
 
 from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
+from gradfix.transforms.float_dtype import FloatDtype
+from gradfix.transforms.functional_state import FunctionalState
 from gradfix.transforms.move_into_tape import MoveIntoTape
 from gradfix.transforms.numpy_to_tf import NumpyToTf
 from gradfix.transforms.surrogate import Surrogate
@@ -536,3 +538,85 @@ def saliency(model, x):
 """
     made = rewrites(Watch(), code, "")
     assert made and made[0][0].applicability.value == "unsafe" and "tensor" in made[0][0].reason
+
+
+# Where an integer variable is made, and how: (name, imports, creation, expected text on the cut line).
+VARIABLE_LOCATIONS = {
+    "module": "{imports}\n\nw = {expr}  # cut\n",
+    "helper": "{imports}\n\ndef make():\n    return {expr}  # cut\n",
+    "layer-build": "{imports}\nimport keras\n\nclass Scale(keras.layers.Layer):\n    def build(self, input_shape):\n"
+                   "        self.w = {expr}  # cut\n",
+    "model-init": "{imports}\nimport keras\n\nclass Net(keras.Model):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.w = {expr}  # cut\n",
+}
+FLOAT_DTYPE_SPELLINGS = [
+    ("python-int", TF, "tf.Variable(3)", "tf.Variable(3.0)"),
+    ("int-list", TF, "tf.Variable([1, -2])", "tf.Variable([1.0, -2.0])"),
+    ("tf-dtype", TF, "tf.Variable(0, dtype=tf.int32)", "dtype=tf.float32"),
+    ("string-dtype", TF, "tf.Variable(0, dtype='int64')", "dtype='float32'"),
+    ("numpy-dtype", "import numpy as np\n" + TF, "tf.Variable(0, dtype=np.int32)", "dtype=np.float32"),
+    ("dtypes-module", TF, "tf.Variable([0, 1], dtype=tf.dtypes.int64)", "dtype=tf.dtypes.float32"),
+    ("keras-variable", "import keras", 'keras.Variable(1, dtype="int32")', 'dtype="float32"'),
+    ("imported-variable", "from tensorflow import Variable", "Variable(7)", "Variable(7.0)"),
+]
+WEIGHT_SPELLINGS = [
+    ("add-weight-string", TF, 'self.add_weight(shape=(1,), initializer="zeros", dtype="int32")', 'dtype="float32"'),
+    ("add-weight-tf", TF, "self.add_weight(shape=(2, 3), dtype=tf.int64)", "shape=(2, 3), dtype=tf.float32"),
+    ("add-variable-positional-shape", TF, "self.add_variable((1,), initializer='zeros', dtype=tf.int32)",
+     "add_variable((1,), initializer='zeros', dtype=tf.float32)"),
+]
+
+
+@pytest.mark.parametrize("location", list(VARIABLE_LOCATIONS))
+@pytest.mark.parametrize("case", FLOAT_DTYPE_SPELLINGS, ids=[c[0] for c in FLOAT_DTYPE_SPELLINGS])
+def test_float_dtype_in_every_spelling_and_place(case, location):
+    _, imports, expr, expected = case
+    code = VARIABLE_LOCATIONS[location].format(imports=imports, expr=expr)
+    _check(FloatDtype(), code, "", expected)
+
+
+@pytest.mark.parametrize("location", ["layer-build", "model-init"])
+@pytest.mark.parametrize("case", WEIGHT_SPELLINGS, ids=[c[0] for c in WEIGHT_SPELLINGS])
+def test_float_dtype_of_a_layer_weight_keeps_its_shape(case, location):
+    _, imports, expr, expected = case
+    code = VARIABLE_LOCATIONS[location].format(imports=imports, expr=expr)
+    _check(FloatDtype(), code, "", expected)
+
+
+def test_float_dtype_leaves_float_and_unknown_variables_alone():
+    for expr in ("tf.Variable(1.5)", "tf.Variable(0, dtype=tf.float32)", "tf.Variable(initial)",
+                 "self.add_weight(shape=(1,))"):
+        code = VARIABLE_LOCATIONS["layer-build"].format(imports=TF, expr=expr)
+        assert rewrites(FloatDtype(), code, "") == [], expr
+
+
+METRIC_SPELLINGS = [
+    ("tf-keras", TF, "mse = tf.keras.metrics.MeanSquaredError()", "tf.keras.losses.MeanSquaredError()(y, p)"),
+    ("keras", "import keras", "mse = keras.metrics.MeanSquaredError()", "keras.losses.MeanSquaredError()(y, p)"),
+    ("loss-arguments", "import keras", "mse = keras.metrics.BinaryCrossentropy(from_logits=True)",
+     "keras.losses.BinaryCrossentropy(from_logits=True)(y, p)"),
+]
+
+
+@pytest.mark.parametrize("case", METRIC_SPELLINGS, ids=[c[0] for c in METRIC_SPELLINGS])
+@pytest.mark.parametrize("place", ["module", "helper"])
+def test_functional_state_turns_a_metric_used_as_a_loss_into_its_loss(case, place):
+    _, imports, made, expected = case
+    use = "loss = mse(y, p)  # cut" if place == "module" else "def loss_fn(y, p):\n    return mse(y, p)  # cut"
+    _check(FunctionalState(), f"{imports}\n{made}\n{use}\n", "", expected)
+
+
+@pytest.mark.parametrize("method", ["assign", "assign_add", "assign_sub"])
+def test_functional_state_reads_the_new_value_of_every_assign_method(method):
+    code = (f"import keras\n\nclass Ema(keras.losses.Loss):\n    def __call__(self, y, p):\n"
+            f"        self.ema.{method}(keras.ops.mean(y - p))  # cut\n        return self.ema\n")
+    made = rewrites(FunctionalState(), code, "")
+    assert made, code
+    text = made[0][1]
+    assert "return new_ema" in text and f"self.ema.assign(new_ema)" in text, text
+    compile(text, "respelled.py", "exec")
+
+
+def test_functional_state_leaves_a_state_update_that_is_not_read_back():
+    code = "def step(self, x):\n    self.count.assign_add(1)  # cut\n    return x\n"
+    assert rewrites(FunctionalState(), code, "") == []

@@ -12,7 +12,6 @@ from gradfix.static.analysis import GradientCall, ModuleAnalysis
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
     CONSTANT_MAKERS,
-    INTEGER_DTYPES,
     RANGE,
     TRAINABLE_VARIABLE_LISTS,
     VARIABLE_MAKERS,
@@ -22,6 +21,7 @@ from gradfix.static.bindings import is_false, keyword, parameter, positional, va
 from gradfix.static.tree import walk
 from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
+from gradfix.transforms.float_dtype import FloatDtypes, float_variable
 
 
 class NonTrainableSource(Rule):
@@ -280,7 +280,8 @@ grads = tape.gradient(loss, [counts])
             fixable = integer == "literal" and not not_trainable
             replacements = None
             if fixable:
-                replacements = {node: cst.Float(node.value + ".0") for node in walk(initial, cst.Integer)}
+                floated = float_variable(made)
+                replacements = {made: floated} if floated is not None else None
             advice = (
                 f"make its initial value a float (`{_floated(analysis, made)}`) if it is meant to be trained"
                 if integer == "literal"
@@ -432,50 +433,6 @@ def _loop_variable_of_layers(analysis: ModuleAnalysis, assign: cst.Assign, targe
 
 # --------------------------------------------------------------------------- repairs from a run
 
-class _FloatDtypes(cst.CSTTransformer):
-    """Integer literals as floats and integer dtypes as float32, in the expressions it visits."""
-
-    def __init__(self, literals: bool):
-        self.literals = literals
-        self.changed = 0
-
-    def leave_Integer(self, original, updated):
-        if not self.literals:
-            return updated
-        self.changed += 1
-        return cst.Float(updated.value + ".0")
-
-    def leave_Attribute(self, original, updated):
-        if updated.attr.value in INTEGER_DTYPES and dotted(updated.value) in ("tf", "tensorflow", "np", "numpy", "tf.dtypes"):
-            self.changed += 1
-            return updated.with_changes(attr=cst.Name("float32"))
-        return updated
-
-    def leave_SimpleString(self, original, updated):
-        if updated.value.strip("'\"") in INTEGER_DTYPES:
-            self.changed += 1
-            quote = updated.value[0]
-            return cst.SimpleString(f"{quote}float32{quote}")
-        return updated
-
-
-def _float_variable(call: cst.Call) -> cst.Call | None:
-    """`tf.Variable([1, 2])`, `tf.Variable(1, dtype=tf.int32)`, `add_weight(..., dtype="int32")` as floats."""
-    changed = False
-    args = []
-    for position, arg in enumerate(call.args):
-        if arg.keyword is not None and arg.keyword.value == "dtype":
-            visitor = _FloatDtypes(literals=False)
-            arg = arg.with_changes(value=arg.value.visit(visitor))
-            changed = changed or bool(visitor.changed)
-        elif position == 0 and arg.keyword is None and isinstance(arg.value, (cst.Integer, cst.List, cst.Tuple, cst.UnaryOperation)):
-            visitor = _FloatDtypes(literals=True)
-            arg = arg.with_changes(value=arg.value.visit(visitor))
-            changed = changed or bool(visitor.changed)
-        args.append(arg)
-    return call.with_changes(args=args) if changed else None
-
-
 def repair_integer_variables(site) -> Iterator:
     import libcst.matchers as m
 
@@ -487,8 +444,8 @@ def repair_integer_variables(site) -> Iterator:
         statement = site.statement_at(created.line)
         if statement is None:
             continue
-        for call in m.findall(statement, m.Call(func=m.Name("Variable") | m.Attribute(attr=m.Name("Variable") | m.Name("add_weight")))):
-            new = _float_variable(call)
+        for call in m.findall(statement, m.Call()):
+            new = float_variable(call)
             if new is not None:
                 replacements[call] = new
     if not replacements:
@@ -503,7 +460,7 @@ def repair_integer_variables(site) -> Iterator:
             continue
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value == "dtype":
-                visitor = _FloatDtypes(literals=False)
+                visitor = FloatDtypes(literals=False)
                 new_value = arg.value.visit(visitor)
                 if visitor.changed:
                     data[call] = call.with_changes(args=[a.with_changes(value=new_value) if a is arg else a for a in call.args])

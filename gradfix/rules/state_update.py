@@ -11,8 +11,9 @@ from gradfix.categories import STATE_UPDATE
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.api import ASSIGN_METHODS, LOSS_ARGUMENTS, METRIC_LOSS
+from gradfix.static.api import METRIC_LOSS
 from gradfix.static.names import dotted
+from gradfix.transforms.functional_state import functional_value, metric_as_loss, update_call as _update_call
 
 
 class StateUpdateInForwardPath(Rule):
@@ -288,20 +289,6 @@ grads = tape.gradient(loss, model.trainable_variables)
                 )
 
 
-def _update_call(statement: cst.CSTNode) -> cst.Call | None:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    expression = statement.body[0]
-    if not isinstance(expression, cst.Expr) or not isinstance(expression.value, cst.Call):
-        return None
-    call = expression.value
-    if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in ASSIGN_METHODS:
-        return None
-    if len(call.args) != 1 or call.args[0].keyword is not None:
-        return None
-    return call
-
-
 def _reads(node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
     return any(n.deep_equals(owner) for n in m.findall(node, m.Attribute() | m.Name()))
 
@@ -320,36 +307,6 @@ def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
     while name in taken:
         name, number = f"{base}_{number}", number + 1
     return name
-
-
-class _ReplaceReads(cst.CSTTransformer):
-    def __init__(self, owner: cst.BaseExpression, name: str):
-        self.owner, self.name = owner, name
-
-    def leave_Attribute(self, original, updated):
-        return cst.Name(self.name) if original.deep_equals(self.owner) else updated
-
-    def leave_Name(self, original, updated):
-        return cst.Name(self.name) if original.deep_equals(self.owner) else updated
-
-
-def functional_value(statement, update: cst.Call, later: list, name: str) -> dict:
-    """`v.assign(e)`, then reads of `v`: bind the new value to a name, store it, and read the name."""
-    owner = update.func.value
-    old = cst.Module([]).code_for_node(owner)
-    new = cst.Module([]).code_for_node(update.args[0].value)
-    value = cst.parse_expression(ASSIGN_METHODS[update.func.attr.value].format(old=old, new=new))
-    bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], value)], leading_lines=statement.leading_lines)
-    store = statement.with_changes(
-        leading_lines=(),
-        body=[cst.Expr(update.with_changes(func=update.func.with_changes(attr=cst.Name("assign")),
-                                           args=[update.args[0].with_changes(value=cst.Name(name))]))])
-    replacements: dict = {statement: cst.FlattenSentinel([bind, store])}
-    for node in later:
-        replaced = node.visit(_ReplaceReads(owner, name))
-        if not replaced.deep_equals(node):
-            replacements[node] = replaced
-    return replacements
 
 
 def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
@@ -371,21 +328,6 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
 
 def _returned_names(function: cst.FunctionDef) -> set[str]:
     return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}
-
-
-def metric_as_loss(constructor: cst.Call, call: cst.Call) -> cst.Call | None:
-    """`metric(y, p)` as `keras.losses.<Loss>(<the metric's loss arguments>)(y, p)`."""
-    func = constructor.func
-    if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Attribute):
-        return None
-    loss = METRIC_LOSS.get(func.attr.value)
-    if loss is None:
-        return None
-    losses = func.value.with_changes(attr=cst.Name("losses"))
-    arguments = [a for a in constructor.args if a.keyword is not None and a.keyword.value in LOSS_ARGUMENTS]
-    if arguments:
-        arguments[-1] = arguments[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-    return call.with_changes(func=cst.Call(func=cst.Attribute(value=losses, attr=cst.Name(loss)), args=arguments))
 
 
 # --------------------------------------------------------------------------- repairs from a run
