@@ -11,13 +11,35 @@ import libcst as cst
 from gradfix.model import TextEdit
 
 
+# Expressions that bind looser than an operand of an operator, an attribute, a subscript or a call.
+_LOOSE = (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison, cst.UnaryOperation, cst.IfExp, cst.Lambda,
+          cst.NamedExpr)
+# Where an expression sits as an operand: the fields of each node that need a loose operand in parentheses.
+_OPERAND_FIELDS = {cst.BinaryOperation: ("left", "right"), cst.UnaryOperation: ("expression",),
+                   cst.BooleanOperation: ("left", "right"), cst.Comparison: ("left",), cst.ComparisonTarget: ("comparator",),
+                   cst.Attribute: ("value",), cst.Subscript: ("value",), cst.Call: ("func",), cst.Await: ("expression",)}
+
+
 class ReplaceNodes(cst.CSTTransformer):
+    """Replace nodes by identity; a replacement that lands as an operand (``x1 * <new>``) keeps its meaning
+    by being parenthesised when it binds looser than where it stands."""
+
     def __init__(self, replacements: Mapping[cst.CSTNode, object]):
         self.replacements = replacements
+        self._placed = {id(value) for value in replacements.values()}
 
     def on_leave(self, original_node, updated_node):
         if original_node in self.replacements:
             return self.replacements[original_node]
+        fields = _OPERAND_FIELDS.get(type(updated_node))
+        if fields and self._placed:
+            changes = {}
+            for name in fields:
+                value = getattr(updated_node, name)
+                if id(value) in self._placed and isinstance(value, _LOOSE) and not value.lpar:
+                    changes[name] = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+            if changes:
+                return updated_node.with_changes(**changes)
         return updated_node
 
 

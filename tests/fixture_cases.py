@@ -98,8 +98,8 @@ class RepairCase:
 
     ``NAME.expected`` holds ``# cause:``, ``# break:``, ``# cut:`` (the expression the run pins the cut to,
     where it pins one) and either ``# fix:`` (a fix is general: gradfix must write a verified one, and
-    ``NAME.fixed.py`` is what it writes) or ``# no-fix:`` (what the user must decide: nothing may be
-    written). ``NAME.intended.py`` is the fix a careful engineer wrote by hand. ``NAME.facts.json`` is the
+    ``NAME.fixed.py`` is what it writes; with ``# pending:``, why it does not write it yet) or ``# no-fix:``
+    (what the user must decide: nothing may be written). ``NAME.intended.py`` is the fix a careful engineer wrote by hand. ``NAME.facts.json`` is the
     run, recorded for the tests without TensorFlow.
     """
 
@@ -124,6 +124,12 @@ class RepairCase:
     def break_line(self) -> int | None:
         value = self._directive("break")
         return int(value) if value else None
+
+    @property
+    def pending(self) -> str | None:
+        """``# pending: <why>``: the fix is general (``# fix:``) but gradfix does not make it yet; its repair
+        test is expected to fail, strictly, so that the day it passes the line must go."""
+        return self._directive("pending")
 
     @property
     def cut(self) -> str | None:

@@ -143,6 +143,14 @@ class Context:
         return name not in self.imports.aliases and not any(
             isinstance(n, cst.Name) and n.value == name for n in _names(self.module))
 
+    def fresh_name(self, base: str) -> str:
+        """``base``, or ``base_2``, ``base_3``...: the first that no name in the module uses."""
+        taken = {n.value for n in _names(self.module)} | set(self.imports.aliases)
+        name, number = base, 2
+        while name in taken:
+            name, number = f"{base}_{number}", number + 1
+        return name
+
     def called_argument(self, node: cst.CSTNode) -> tuple[cst.Call, int | str] | None:
         """The call ``node`` is an argument of, with its position (or keyword)."""
         arg = self.parent(node)

@@ -51,10 +51,44 @@ def op_type(node: cst.CSTNode, context: Context) -> str | None:
     name = context.qualname(node.func)
     if name is None:
         bare = dotted(node.func)
-        return _BUILTINS.get(bare) if bare in _BUILTINS else None
+        if bare in _BUILTINS:
+            return _BUILTINS[bare]
+        return _local_alias_op(node, context)
     if name not in _CALLS:
         return None
     return _OP_OF_NAME.get(name.rsplit(".", 1)[-1])
+
+
+def _local_alias_op(call: cst.Call, context: Context) -> str | None:
+    """The op of a call through a name the function bound to API functions (``f = K.greater_equal if e else K.less``).
+
+    Every value the name is given must be a function of the table; where they make different ops, the run's op
+    picks one (a static rule, which has no run, gets None)."""
+    if not isinstance(call.func, cst.Name):
+        return None
+    scope = next((a for a in context.ancestors(call) if isinstance(a, cst.FunctionDef)), None)
+    if scope is None:
+        return None
+    ops = set()
+    for assign in _walk(scope.body, cst.Assign):
+        if not any(isinstance(t.target, cst.Name) and t.target.value == call.func.value for t in assign.targets):
+            continue
+        values = [assign.value.body, assign.value.orelse] if isinstance(assign.value, cst.IfExp) else [assign.value]
+        for value in values:
+            name = context.qualname(value)
+            if name is None or name not in _CALLS:
+                return None
+            ops.add(_OP_OF_NAME.get(name.rsplit(".", 1)[-1]))
+    if len(ops) == 1:
+        return ops.pop()
+    run_op = context.cut.get("op") if context.cut else None
+    return run_op if run_op in ops else None
+
+
+def _walk(root, kind):
+    from gradfix.static.tree import walk
+
+    return walk(root, kind)
 
 
 def argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:

@@ -231,14 +231,6 @@ def _assigned_names(node: cst.CSTNode) -> set[str]:
             for name in m.findall(target.target, m.Name())}
 
 
-def _fresh_name(context: Context, base: str) -> str:
-    taken = {n.value for n in _walk(context.module, cst.Name)}
-    name, number = base, 2
-    while name in taken:
-        name, number = f"{base}_{number}", number + 1
-    return name
-
-
 def _movable(node: cst.CSTNode) -> bool:
     return not m.findall(node, m.Return() | m.Break() | m.Continue() | m.Yield()
                          | m.Call(func=m.Attribute(attr=m.Name("gradient"))))
@@ -273,7 +265,7 @@ def hoist_target(context: Context, call: cst.Call, tape: cst.With) -> Rewrite | 
         base = f"{target.func.value}_value"
     else:
         base = "gradient_target"
-    name = _fresh_name(context, base)
+    name = context.fresh_name(base)
     assignment = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], target)])
     new_call = call.with_changes(args=[call.args[0].with_changes(value=cst.Name(name)), *call.args[1:]])
     has_call = bool(m.findall(target, m.Call()))

@@ -150,7 +150,11 @@ def span_of(record):
     where = record[-1]
     if where is None or not record[1]:
         return None
-    return instruction_span(*where)
+    span = instruction_span(*where)
+    # a line that calls fit made nothing itself: the op ran in a Keras layer, and `model.fit(...)` is no cut
+    if span is not None and (full_path(where[0].co_filename), span["line"]) in STATE.fit_sites:
+        return None
+    return span
 
 
 def _only_stored(event):

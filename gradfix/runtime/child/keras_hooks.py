@@ -216,6 +216,7 @@ def wrap_fit(model_cls):
         where = first_user_site(2)
         key = (where["file"], where["line"]) if where else None
         STATE.fit_keys.append(key)
+        STATE.fit_sites.add(key)
         try:
             return original_fit(self, *args, **kwargs)
         except GradfixStop:

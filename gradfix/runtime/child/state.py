@@ -43,6 +43,7 @@ class State(object):
         self.first_site_hits = 0
         self.fit_keys = []  # user call site (file, line) of each model.fit running now, outermost first
         self.fits_cut = set()  # user call sites of the fit calls cut short after their first step(s)
+        self.fit_sites = set()  # every fit call site seen: an op made under one was made by Keras, not by that line
         self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
         self.layers = {}  # id(layer) -> (layer, class name, built_at)
         self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
