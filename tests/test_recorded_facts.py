@@ -4,7 +4,8 @@ The run was recorded once (``python -m gradfix.runtime.record_facts fixtures/rep
 the expression the run pinned the cut to is the one ``# cut:`` names, its range holds that very text, the
 repair side finds it as a LibCST node (by its exact range, and by its line and the op's spelling as on
 Python 3.10), and the candidate fixes made from the facts start with the one the recording made.
-``tests/runtime/test_recorded_facts_current.py`` checks, with TensorFlow, that the recordings are current.
+``tests/runtime/test_recorded_facts_current.py`` checks, with TensorFlow, that the recordings are current, and
+``tests/runtime/test_repair.py`` runs every fixture for real through ``diagnose --fix``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 import libcst as cst
 
 from fixture_cases import repair_cases
-from gradfix.causes import group_causes
+from gradfix.causes import RUN, group_causes
 from gradfix.pinned import spellings, spells
 from gradfix.repair_site import RepairSite
 from gradfix.runtime.record_facts import first_candidates, load
@@ -48,6 +49,19 @@ def test_every_repair_fixture_has_its_run_recorded():
     missing = [case.id for case in CASES if not case.facts.exists()]
     assert not missing, ("record them with `python -m gradfix.runtime.record_facts fixtures/repair NAME...`: "
                          + ", ".join(missing))
+
+
+@pytest.mark.parametrize("case", RECORDED, ids=[case.id for case in RECORDED])
+def test_the_recorded_run_names_the_cause(case):
+    """The runtime's verdict on its own, before any join with the static rules: what the child saw, categorised."""
+    facts, _ = load(case.facts)
+    assert facts.status == "ok", f"{facts.status}: {facts.error}"
+    causes = group_causes(facts)
+    assert causes, "the run saw every gradient flowing"
+    assert case.cause in [c.category for c in causes], [(c.category, c.detail) for c in causes]
+    named = [c for c in causes if c.category == case.cause]
+    assert all(c.basis == RUN for c in named), "the cause must come from what TensorFlow did, not from the line's text"
+    assert all(c.site is not None and c.site.line for c in named)
 
 
 @pytest.mark.parametrize("case", RECORDED, ids=[case.id for case in RECORDED])

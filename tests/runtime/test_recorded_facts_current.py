@@ -1,6 +1,6 @@
 """The recorded runs of the repair fixtures (NAME.facts.json) are those the current child gives.
 
-Two fixtures are run again and compared on what must not change between runs of one program: the status,
+Three fixtures are run again and compared on what must not change between runs of one program: the status,
 which variables get a gradient, the causes with their sites and the expressions they are pinned to, and
 the first candidate fix of each. A difference means the child or the repairs changed since the recording:
 record again with ``python -m gradfix.runtime.record_facts fixtures/repair``.
@@ -16,8 +16,9 @@ from gradfix.runtime.record_facts import facts_of, facts_path, load, record
 
 pytestmark = pytest.mark.tensorflow
 
-# one trained with fit through a Lambda layer, one with a tape and a custom layer's state update
-NAMES = ["lambda_argmax_output_fit", "memory_layer_assign_in_call"]
+# one trained with fit through a Lambda layer, one with a tape and a custom layer's state update, one whose
+# cut Keras made inside fit (no expression of the user's is pinned)
+NAMES = ["lambda_argmax_output_fit", "memory_layer_assign_in_call", "backend_argmax_cast_lambdas_seq2seq"]
 
 
 def _stable(facts, first_candidates):

@@ -1,7 +1,9 @@
 """The repair, on programs reduced from public bug reports (fixtures/repair, each citing its source).
 
-Two parts, each tested on its own:
-- the runtime's cause: what the child saw, categorised before any join with the static rules;
+The runtime's cause on its own (what the child saw, categorised before any join with the static rules) is
+tested on each fixture's recorded run in the fast lane (tests/test_recorded_facts.py), and
+tests/runtime/test_recorded_facts_current.py checks with TensorFlow that recordings are current. Here:
+- the cause the whole command reports;
 - the repair: `gradfix diagnose --fix --apply --unsafe-fixes` on a copy writes a verified fix that a plain
   run shows to give every variable a gradient and to finish its step, and that is exactly NAME.fixed.py;
   where no fix is general (``# no-fix:``), nothing is written and the report says what to decide.
@@ -18,25 +20,12 @@ import sys
 import pytest
 
 from fixture_cases import repair_cases
-from gradfix.causes import RUN, group_causes
 from gradfix.runtime.runner import run_step
 
 pytestmark = pytest.mark.tensorflow
 
 CASES = repair_cases()
 IDS = [case.id for case in CASES]
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_the_run_names_the_cause(case, run_fixture):
-    facts = run_fixture(case.program.name, case.program.parent)
-    assert facts.status == "ok", f"{facts.status}: {facts.error}"
-    causes = group_causes(facts)
-    assert causes, "the run saw every gradient flowing"
-    assert case.cause in [c.category for c in causes], [(c.category, c.detail) for c in causes]
-    named = [c for c in causes if c.category == case.cause]
-    assert all(c.basis == RUN for c in named), "the cause must come from what TensorFlow did, not from the line's text"
-    assert all(c.site is not None and c.site.line for c in named)
 
 
 PENDING = [pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=f"issue 16, not repaired yet: {case.pending}"))
