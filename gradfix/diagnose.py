@@ -478,6 +478,7 @@ def diagnose_target(
     mapped back to the project's files; the verification re-runs always run in copies.
     """
     from gradfix.repair import Run, best_fix, patches_to_write, repair
+    from gradfix.rounds import further_rounds
 
     cwd = os.path.abspath(cwd or os.getcwd())
     if progress is not None:
@@ -489,6 +490,7 @@ def diagnose_target(
         return result
     run = Run(target, tuple(args), python, timeout, steps, cwd)
     result.repairs = repair(result, run, cancel=cancel, progress=progress)
+    further_rounds(result, result.repairs, run, cancel=cancel, progress=progress)
     findings = []
     for found, finding in zip(result.repairs, result.findings):
         chosen = best_fix(found)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from gradfix import categories as cat
 from gradfix.edits import apply_edits, line_edits
@@ -79,6 +80,9 @@ class Attempt:
     candidate: Candidate
     fix: Fix  # the candidate as line edits, with ``verified`` filled in once it ran
     verification: Verification | None = None  # None: not tried
+    # 1: made from the program as it is; 2 and on (gradfix.rounds): made with the earlier rounds' fixes
+    # written in, so that its text holds them too
+    round: int = 1
 
 
 @dataclass
@@ -288,6 +292,27 @@ def _looks_like_file(target: str) -> bool:
 
 def run_patched(texts: Mapping[str, str], run: Run) -> RunFacts:
     """Run the step in a bounded scratch copy of the program's folder with ``texts`` written in."""
+    with patched_copy(texts, run) as copy:
+        return run_step(copy.run.target, args=run.args, python=run.python, timeout=run.timeout, steps=run.steps,
+                        cwd=copy.run.cwd, env=copy.env)
+
+
+@dataclass
+class PatchedCopy:
+    """A scratch copy of the program's folder with patched texts written in, and how to run it there."""
+
+    root: str  # the program's folder, whose copy this is
+    path: str  # the copy
+    run: Run  # the program's run, retargeted into the copy
+    env: dict
+
+    def original(self, path: str) -> str:
+        """The project's path of a file of the copy."""
+        return os.path.join(self.root, os.path.relpath(os.path.abspath(path), self.path))
+
+
+@contextmanager
+def patched_copy(texts: Mapping[str, str], run: Run) -> Iterator[PatchedCopy]:
     from gradfix.runtime.sandbox import SandboxTooLarge, sandbox_copy
 
     target, cwd = run.target, os.path.abspath(run.cwd or os.getcwd())
@@ -296,22 +321,23 @@ def run_patched(texts: Mapping[str, str], run: Run) -> RunFacts:
     if outside:
         raise CannotVerify(f"{', '.join(outside)} lies outside {root}, the folder the verification copy is made of")
     relatives = [os.path.relpath(os.path.abspath(p), root) for p in texts]
-    try:
-        with sandbox_copy(root, keep_real=relatives) as sandbox:
-            copy = sandbox.path
-            for relative, text in zip(relatives, texts.values()):
-                _write_in_copy(copy, relative, text, _encoding_of(os.path.join(root, relative)))
-            new_cwd = os.path.join(copy, os.path.relpath(cwd, root)) if (cwd + os.sep).startswith(root + os.sep) else copy
-            new_target = target
-            if _looks_like_file(target):
-                head, sep, tail = target.partition(":") if not os.path.exists(os.path.join(cwd, target)) else (target, "", "")
-                absolute = os.path.abspath(os.path.join(cwd, head))
-                new_target = os.path.join(copy, os.path.relpath(absolute, root)) + (sep + tail if sep else "")
-            env = sandbox.environment()
-            env["PYTHONPATH"] = os.pathsep.join([new_cwd] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-            return run_step(new_target, args=run.args, python=run.python, timeout=run.timeout, steps=run.steps, cwd=new_cwd, env=env)
-    except SandboxTooLarge as problem:
-        raise CannotVerify(str(problem)) from None
+    with ExitStack() as stack:
+        try:
+            sandbox = stack.enter_context(sandbox_copy(root, keep_real=relatives))
+        except SandboxTooLarge as problem:
+            raise CannotVerify(str(problem)) from None
+        copy = sandbox.path
+        for relative, text in zip(relatives, texts.values()):
+            _write_in_copy(copy, relative, text, _encoding_of(os.path.join(root, relative)))
+        new_cwd = os.path.join(copy, os.path.relpath(cwd, root)) if (cwd + os.sep).startswith(root + os.sep) else copy
+        new_target = target
+        if _looks_like_file(target):
+            head, sep, tail = target.partition(":") if not os.path.exists(os.path.join(cwd, target)) else (target, "", "")
+            absolute = os.path.abspath(os.path.join(cwd, head))
+            new_target = os.path.join(copy, os.path.relpath(absolute, root)) + (sep + tail if sep else "")
+        env = sandbox.environment()
+        env["PYTHONPATH"] = os.pathsep.join([new_cwd] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        yield PatchedCopy(root, copy, replace(run, target=new_target, cwd=new_cwd), env)
 
 
 def _write_in_copy(copy: str, relative: str, text: str, encoding: str) -> None:
@@ -425,17 +451,9 @@ def patches_to_write(diagnosis, repairs: Sequence[Repair], include_unsafe: bool,
         # the edits were taken against the text as first read; writing checks that the file is still that text,
         # so that a line saved while the copies ran is never overwritten
         source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None) or read_source(path)
-        edits, taken = [], []
-        for attempt in attempts:
-            if any(attempt.fix.edits == fix.edits for fix in taken):
-                continue  # one fix for two causes (both gradient calls of a GAN step): written once
-            if any(_overlap(edit, other) for edit in attempt.fix.edits for other in edits):
-                left_out.append(f"{attempt.fix.rule} ({attempt.fix.description}): it overlaps another fix in "
-                                f"{os.path.relpath(path)}; run diagnose again once that one is applied")
-                continue
-            edits.extend(attempt.fix.edits)
-            taken.append(attempt.fix)
-        new_text = apply_edits(source.text, edits)
+        new_text, taken, overlapping = merged_text(source.text, attempts)
+        left_out.extend(f"{fix.rule} ({fix.description}): it overlaps another fix in {os.path.relpath(path)}; run "
+                        "diagnose again once that one is applied" for fix in overlapping)
         texts[path] = new_text
         patches.append(FilePatch(path, source.text, new_text, make_diff(path, source.text, new_text), taken, source))
     merged = None
@@ -446,6 +464,28 @@ def patches_to_write(diagnosis, repairs: Sequence[Repair], include_unsafe: bool,
             left_out.append(f"the fixes are verified one by one but not together ({merged.reason}); nothing is written")
             patches = []
     return patches, merged, left_out
+
+
+def merged_text(text: str, attempts: Sequence[Attempt]) -> tuple[str, list[Fix], list[Fix]]:
+    """One file's text with the chosen fixes written in: the new text, the fixes it holds, those left out.
+
+    First-round fixes are edits of ``text``, merged when they do not overlap (one fix chosen for two causes,
+    both gradient calls of a GAN step, is written once). A later round's fix is the whole text with the
+    earlier ones in it: the latest round's text is the file's."""
+    later = [a for a in attempts if a.round > 1]
+    if later:
+        last = max(later, key=lambda a: a.round)
+        return last.candidate.new_text, [a.fix for a in attempts], []
+    edits, taken, overlapping = [], [], []
+    for attempt in attempts:
+        if any(attempt.fix.edits == fix.edits for fix in taken):
+            continue
+        if any(_overlap(edit, other) for edit in attempt.fix.edits for other in edits):
+            overlapping.append(attempt.fix)
+            continue
+        edits.extend(attempt.fix.edits)
+        taken.append(attempt.fix)
+    return apply_edits(text, edits), taken, overlapping
 
 
 def _overlap(a, b) -> bool:
