@@ -317,6 +317,8 @@ def _repair_text(repair) -> None:
         echo("  " + style(f"{mark} ({fix.applicability.value}, {verdict})", fg=colour) + f": {fix.description}")
         if fix.reason and fix.applicability.value != "safe":
             echo(f"    why it is {fix.applicability.value}: {fix.reason}")
+        if attempt.set_aside:
+            echo(f"    not used: {attempt.set_aside}")
         if attempt is chosen:
             if verification.update_words():
                 echo(f"    verification: {verification.update_words()}")

@@ -83,6 +83,8 @@ class Attempt:
     # 1: made from the program as it is; 2 and on (gradfix.rounds): made with the earlier rounds' fixes
     # written in, so that its text holds them too
     round: int = 1
+    # why a verified fix is not the one written (it overlaps another finding's fix; a later round redoes it)
+    set_aside: str = ""
 
 
 @dataclass
@@ -96,7 +98,7 @@ class Repair:
     @property
     def chosen(self) -> Attempt | None:
         for attempt in self.attempts:
-            if attempt.verification is not None and attempt.verification.verified:
+            if attempt.verification is not None and attempt.verification.verified and not attempt.set_aside:
                 return attempt
         return None
 

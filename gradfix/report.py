@@ -247,7 +247,7 @@ def _repair(found) -> dict[str, Any]:
         "finding": found.index,
         "note": found.note,
         "chosen": found.attempts.index(chosen) if chosen is not None else None,
-        "attempts": [{"fix": a.fix.to_dict(), "round": a.round,
+        "attempts": [{"fix": a.fix.to_dict(), "round": a.round, "set_aside": a.set_aside,
                       "verification": a.verification.to_dict() if a.verification else None}
                      for a in found.attempts],
     }

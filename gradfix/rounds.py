@@ -29,6 +29,7 @@ def further_rounds(diagnosis, repairs: Sequence[Repair], run: Run, cancel=None,
     """Give the causes the first round left unfixed a fix made on top of the verified ones, where one verifies."""
     from gradfix.diagnose import diagnose
 
+    _set_aside_overlaps(repairs)
     for number in range(2, 2 + MAX_ROUNDS):
         unfixed = [found for found in repairs if found.chosen is None]
         texts = _texts_so_far(repairs)
@@ -44,7 +45,7 @@ def further_rounds(diagnosis, repairs: Sequence[Repair], run: Run, cancel=None,
                                  steps=run.steps, cwd=copy.run.cwd, env=copy.env)
                 again = diagnose(facts)
                 for index, cause in enumerate(again.causes):
-                    owners = list(dict.fromkeys(wanted[k] for k in cause.keys if k in wanted))
+                    owners = [wanted[k] for k in cause.keys if k in wanted]
                     if not owners or (cancel is not None and cancel.is_set()):
                         continue
                     attempt = _verified_in_copy(again, index, copy, progress)
@@ -53,6 +54,9 @@ def further_rounds(diagnosis, repairs: Sequence[Repair], run: Run, cancel=None,
                     attempt.round = number
                     owners[0].attempts.append(attempt)
                     owners[0].note = ""
+                    for earlier in owners[0].attempts[:-1]:
+                        if earlier.set_aside:
+                            earlier.set_aside = "made again, with the other verified fixes written in (round {})".format(number)
                     progress_made = True
         except CannotVerify:
             return
@@ -88,6 +92,26 @@ def _verified_in_copy(again, index: int, copy, progress) -> Attempt | None:
                   line_edits(source.text, candidate.new_text), reason=candidate.reason, verified=True)
         return Attempt(whole, fix, verification)
     return None
+
+
+def _set_aside_overlaps(repairs: Sequence[Repair]) -> None:
+    """First-round fixes that edit the same lines as another's cannot both be written: keep the first, and let
+    a later round redo the others on top of it (two variables assigned on consecutive lines and read on one)."""
+    from gradfix.repair import merged_text
+
+    by_file: dict[str, list[Attempt]] = {}
+    for found in repairs:
+        if found.chosen is not None:
+            by_file.setdefault(found.chosen.candidate.path, []).append(found.chosen)
+    for path, attempts in by_file.items():
+        source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None)
+        _, _, overlapping = merged_text(source.text if isinstance(source, SourceFile) else _read(path), attempts)
+        for found in repairs:
+            chosen = found.chosen
+            if chosen is not None and any(chosen.fix is fix for fix in overlapping):
+                chosen.set_aside = "it overlaps another finding's fix, so it was made again with that fix written in"
+                found.note = ("its verified fix overlaps another finding's fix; run diagnose again once that one is "
+                              "applied")
 
 
 def _texts_so_far(repairs: Sequence[Repair]) -> dict[str, str]:

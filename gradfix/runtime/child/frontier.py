@@ -383,11 +383,40 @@ def read_back(assign, target, start_serial):
             return True  # the target is the variable itself (``return self.ema``): read by the gradient call
     position = {id(record): index for index, record in enumerate(STATE.ops)}
     after = position.get(id(assign), -1)
-    for record in _upstream_records(target, start_serial):
+    upstream = _upstream_records(target, start_serial)
+    for record in upstream:
         if record[4] in ASSIGN_OPS or not record[5] or record[5][0] is not handle:
             continue
         if position.get(id(record), -1) > after:
             return True
+    return _read_unseen(assign, upstream, position, after)
+
+
+def _read_unseen(assign, upstream, position, after):
+    """A read no op callback saw: TensorFlow reads a variable given as the second operand of an operator
+    (``F - B``) in C++, without calling back. Such a read is an input that no recorded op made, holding
+    exactly the tensor an ``assign`` stored: for a computed tensor of several distinct values, no chance."""
+    if assign[4] != "AssignVariableOp" or len(assign[5]) < 2:
+        return False
+    stored = assign[5][1]
+    made = {id(output) for record in STATE.ops for output in record[6]}
+    try:
+        wanted = stored.numpy()
+    except Exception:
+        return False
+    if wanted.size < 2 or (wanted == wanted.flat[0]).all():
+        return False
+    for record in upstream:
+        if position.get(id(record), -1) <= after:
+            continue
+        for value in record[5]:
+            if id(value) in made or value is stored:
+                continue
+            try:
+                if value.dtype == stored.dtype and tuple(value.shape) == tuple(stored.shape) and (value.numpy() == wanted).all():
+                    return True
+            except Exception:
+                continue
     return False
 
 
