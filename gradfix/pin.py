@@ -9,15 +9,34 @@ the cut's line. This is the one place that turns a cut into nodes.
 
 from __future__ import annotations
 
+import os
+
 import libcst as cst
 
+from gradfix.categories import NOT_TRAINABLE
 from gradfix.static.tree import walk
 
 
 def cut_lines(cause) -> list[int]:
-    """The lines the run places the cut on: the cut op's own, then the break statement's."""
+    """The lines the run places the cut on: the cut op's own, then the break statement's, then, for an
+    integer variable, where it was made."""
     lines = [(cause.cut or {}).get("line"), cause.site.line if cause.site is not None else None]
+    if cause.category == NOT_TRAINABLE:
+        lines.extend(_integer_variables_made(cause))
     return [line for line in dict.fromkeys(lines) if line]
+
+
+def _integer_variables_made(cause) -> list[int]:
+    """Where the trainable variables of an integer-or-non-trainable cause were made, in the break's file.
+
+    Such a variable is integer, and its dtype is the cut: it is set where the variable is made, not where
+    the gradient is asked for. A non-trainable one is left out: its flag is its author's decision."""
+    where = cause.site if cause.site is not None else cause.call.where if cause.call is not None else None
+    if where is None or not where.file:
+        return []
+    return [v.created_at.line for v in cause.variables
+            if v.trainable is not False and v.created_at is not None and v.created_at.line
+            and os.path.abspath(v.created_at.file or "") == os.path.abspath(where.file)]
 
 
 def pinned_nodes(context, operator, lines: list[int], op: str, expression: cst.CSTNode | None = None) -> list[cst.CSTNode]:

@@ -1,6 +1,6 @@
 """Repair what a run found: candidate fixes for each cause, each verified alone by a re-run.
 
-    cause ──rules' repairs + confirmed static fixes──▶ candidates ──apply to a copy, re-run──▶ verified?
+    cause ──operators' rewrites + confirmed static fixes──▶ candidates ──apply to a copy, re-run──▶ verified?
 
 A candidate is *verified* only when the patched copy runs its step through the optimizer's
 update (or, for a program with no optimizer, past its gradient call) without a new exception,
@@ -116,25 +116,13 @@ class FilePatch:
 # --------------------------------------------------------------------------- candidates
 
 def candidates(diagnosis, index: int) -> list[Candidate]:
-    """Every candidate for one finding: the operators' rewrites of the cut the run pinned, the rules' repairs
-    from the run's facts, then the confirmed static fix."""
-    from gradfix.registry import all_rules
-
+    """Every candidate for one finding: the operators' rewrites of the cut the run pinned, then the confirmed
+    static fix."""
     cause = diagnosis.causes[index]
     found: list[Candidate] = []
     site = _site(cause)
     if site is not None:
         found.extend(c for c in _operator_candidates(site) if c is not None)
-        for rule_class in all_rules():
-            if cause.category not in rule_class.categories:
-                continue
-            try:
-                found.extend(c for c in rule_class().repairs(site) if c is not None)
-            except Exception as problem:  # noqa: BLE001 - one failing repair must not stop the others
-                if os.environ.get("GRADFIX_STRICT"):
-                    raise
-                print(f"gradfix: internal error: {rule_class.code}'s repair failed ({type(problem).__name__}: {problem})",
-                      file=sys.stderr)
     static = _static_candidate(diagnosis, index)
     if static is not None and all(static.new_text != c.new_text for c in found):
         found.append(static)
@@ -148,7 +136,7 @@ def candidates(diagnosis, index: int) -> list[Candidate]:
 
 def _operator_candidates(site: RepairSite) -> list[Candidate | None]:
     """Every operator that repairs the run's cut (by category and op type), on each node the cut is pinned to."""
-    from gradfix.pin import cut_lines, pinned_nodes
+    from gradfix.pin import pinned_nodes
     from gradfix.registry import operators_for
     from gradfix.transforms._operator import Context
 
@@ -158,7 +146,7 @@ def _operator_candidates(site: RepairSite) -> list[Candidate | None]:
     found: list[Candidate | None] = []
     for operator in operators_for(cause.category, op):
         try:
-            for node in pinned_nodes(context, operator, cut_lines(cause), op, site.pinned_node()):
+            for node in pinned_nodes(context, operator, context.cut_lines, op, site.pinned_node()):
                 for rewrite in operator.rewrite(node, context):
                     found.append(site.candidate(operator.explained_by, rewrite.description, rewrite.applicability,
                                                 context.new_text(rewrite), rewrite.reason))

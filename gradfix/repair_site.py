@@ -1,8 +1,9 @@
 """Where a run says a path broke, as LibCST nodes a repair can rewrite.
 
-A :class:`RepairSite` holds one parsed file and one cause from the run: the statement at the
-break, the function and the tape block it sits in, the gradient call. Rules read it in their
-``repairs`` method and return :class:`Candidate` texts; the engine verifies each one by re-running.
+A :class:`RepairSite` holds one parsed file and one cause from the run: the expression the run
+pinned the cut to and the statement that holds it. The runtime repair hands it to the repair
+operators (``transforms/``, through ``Context.of_site``) and makes each rewrite a :class:`Candidate`
+text; the engine verifies each one by re-running.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from gradfix.causes import Cause
@@ -120,80 +120,7 @@ class RepairSite:
             current = self.parent(current)
         return current
 
-    def function_of(self, node: cst.CSTNode) -> cst.FunctionDef | None:
-        return self.enclosing(node, cst.FunctionDef)
-
-    def calls_in(self, node: cst.CSTNode) -> list[cst.Call]:
-        return [n for n in m.findall(node, m.Call())]
-
-    def gradient_call_at(self, line: int) -> cst.Call | None:
-        statement = self.statement_at(line)
-        if statement is None:
-            return None
-        for call in self.calls_in(statement):
-            if m.matches(call.func, m.Attribute(attr=m.Name("gradient"))) and call.args:
-                return call
-        return None
-
-    def tape_block(self, tape_name: str, before_line: int, scope: cst.CSTNode | None) -> cst.With | None:
-        """The last ``with ... as tape_name:`` block of the scope that starts before ``before_line``."""
-        best = None
-        for node in self.nodes(cst.With):
-            if self.lines_of(node)[0] >= before_line:
-                continue
-            if scope is not None and self.function_of(node) is not scope:
-                continue
-            if scope is None and self.function_of(node) is not None:
-                continue
-            for item in node.items:
-                if item.asname is not None and m.matches(item.asname.name, m.Name(tape_name)):
-                    if best is None or self.lines_of(node)[0] > self.lines_of(best)[0]:
-                        best = node
-        return best
-
-    def assigned_names(self, node: cst.CSTNode) -> set[str]:
-        names = set()
-        for target in m.findall(node, m.AssignTarget() | m.AugAssign() | m.AnnAssign()):
-            inner = target.target
-            for name in m.findall(inner, m.Name()):
-                names.add(name.value)
-        return names
-
-    def used_names(self) -> set[str]:
-        return {n.value for n in m.findall(self.module, m.Name())}
-
-    def fresh_name(self, base: str) -> str:
-        taken = self.used_names()
-        name, number = base, 2
-        while name in taken:
-            name, number = f"{base}_{number}", number + 1
-        return name
-
-    def statements_between(self, block: cst.CSTNode, statement: cst.CSTNode) -> list[cst.CSTNode]:
-        """Statements of the same body that come after ``block`` and before ``statement``."""
-        body_owner = self.parent(block)
-        body = getattr(body_owner, "body", None)
-        if not isinstance(body, (list, tuple)):
-            return []
-        nodes = list(body)
-        if block not in nodes:
-            return []
-        start = nodes.index(block) + 1
-        stop = len(nodes)
-        top = statement
-        while top is not None and top not in nodes:
-            top = self.parent(top)
-        if top is not None:
-            stop = nodes.index(top)
-        return nodes[start:stop]
-
     # ------------------------------------------------------------------ rewriting
-    def rewrite(self, replacements: dict) -> str:
-        """The file's text with nodes replaced (a node may map to a FlattenSentinel or RemovalSentinel)."""
-        from gradfix.edits import replace_nodes
-
-        return replace_nodes(self.module, replacements)
-
     def candidate(self, rule: str, description: str, applicability: Applicability, new_text: str, reason: str = "") -> Candidate | None:
         if new_text == self.source.text:
             return None
@@ -212,13 +139,3 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
 
-
-def append_to_block(block: cst.With, statements: list[cst.BaseStatement]) -> cst.With:
-    body = block.body
-    if not isinstance(body, cst.IndentedBlock):
-        return block
-    return block.with_changes(body=body.with_changes(body=[*body.body, *statements]))
-
-
-def statement(code: str) -> cst.BaseStatement:
-    return cst.parse_statement(code)

@@ -64,16 +64,6 @@ class Rule:
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         raise NotImplementedError
 
-    def repairs(self, site) -> Iterator:
-        """Fixes made from what a run saw at a break of this rule's categories.
-
-        ``site`` is a :class:`gradfix.repair_site.RepairSite`; yield
-        :class:`gradfix.repair_site.Candidate` texts, best first. Each is verified alone by
-        re-running the step, so a candidate may be a guess; it must never be called safe when
-        it can change what the program computes.
-        """
-        return iter(())
-
     @classmethod
     def doc(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")

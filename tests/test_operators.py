@@ -18,9 +18,10 @@ CUT_MARK = "# cut"
 def rewrites(operator, code: str, op: str):
     """The operator's rewrites of the cut marked in ``code``, with the text each makes."""
     code = textwrap.dedent(code)
-    context = Context.of_module(cst.parse_module(code), cut={"op": op} if op else {})  # as a run pins it
     lines = [number for number, line in enumerate(code.splitlines(), 1) if line.rstrip().endswith(CUT_MARK)]
     assert lines, f"an example of {operator.name} marks no line with {CUT_MARK!r}"
+    # as a run pins it: by the marked lines and the op type
+    context = Context.of_module(cst.parse_module(code), cut={"op": op} if op else {}, cut_lines=tuple(lines))
     return [(rewrite, context.new_text(rewrite))
             for node in pinned_nodes(context, operator, lines, op) for rewrite in operator.rewrite(node, context)]
 

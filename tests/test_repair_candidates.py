@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from gradfix import categories as cat
 from gradfix.causes import Cause
 from gradfix.model import Applicability
 from gradfix.repair import candidates
-from gradfix.runtime.facts import Site
+from gradfix.runtime.facts import Site, SourceFact
 
 LAMBDA_ARGMAX = """\
 import numpy as np
@@ -25,6 +27,28 @@ import keras
 
 trunk = keras.layers.Dense(4)
 x = keras.ops.stop_gradient(trunk(inputs))
+"""
+
+INTEGER_WEIGHTS = """\
+import tensorflow as tf
+
+x = tf.constant([[1, 2]], dtype=tf.int32)
+W = tf.Variable([1, 2])
+b = tf.Variable(1)
+step = tf.Variable(0, trainable=False)
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(x * W + b)
+grads = tape.gradient(loss, [W, b, step])
+"""
+
+DROPPED_OUTPUT = """\
+import tensorflow as tf
+
+class MyModel(tf.keras.Model):
+    def call(self, x):
+        output = self.linear1(x)
+        output = self.linear2(output)
+        return self.linear3(x)
 """
 
 
@@ -52,3 +76,54 @@ def test_a_keras_ops_stop_gradient_is_unwrapped(tmp_path):
     found = _candidates(tmp_path, STOPPED_TRUNK, cat.STOP_GRADIENT, 4, "StopGradient")
     assert len(found) == 1 and found[0].rule == "GF002"
     assert found[0].new_text == STOPPED_TRUNK.replace("keras.ops.stop_gradient(trunk(inputs))", "trunk(inputs)")
+
+
+def _run(tmp_path, text: str, cause_of) -> list:
+    path = tmp_path / "train.py"
+    path.write_text(text)
+    return candidates(SimpleNamespace(causes=[cause_of(str(path))], confirmed=[[]]), 0)
+
+
+def _integer_variable(path: str, line: int, trainable: bool = True) -> SourceFact:
+    return SourceFact(index=line, kind="variable", path=f"v{line}", name=f"v{line}", shape=(), dtype="int32",
+                      trainable=trainable, gradient_is_none=True, created_at=Site(file=path, line=line))
+
+
+def test_the_integer_variables_the_run_names_are_made_float_together(tmp_path):
+    def cause(path):
+        variables = [_integer_variable(path, 4), _integer_variable(path, 5), _integer_variable(path, 6, trainable=False)]
+        return Cause(cat.NOT_TRAINABLE, Site(file=path, line=9), None, variables)
+
+    found = _run(tmp_path, INTEGER_WEIGHTS, cause)
+    assert [c.rule for c in found] == ["GF010", "GF010"]
+    assert all(c.applicability is Applicability.UNSAFE and c.reason for c in found)
+    floats = INTEGER_WEIGHTS.replace("tf.Variable([1, 2])", "tf.Variable([1.0, 2.0])").replace("tf.Variable(1)", "tf.Variable(1.0)")
+    assert found[0].new_text == floats, "each variable must train for the step to be repaired: they change together"
+    assert found[1].new_text == floats.replace("dtype=tf.int32", "dtype=tf.float32"), "then with the integer data they meet"
+
+
+def test_a_variable_made_in_another_file_is_not_pinned_here(tmp_path):
+    def cause(path):
+        return Cause(cat.NOT_TRAINABLE, Site(file=path, line=9), None, [_integer_variable(str(tmp_path / "other.py"), 4)])
+
+    assert _run(tmp_path, INTEGER_WEIGHTS, cause) == []
+
+
+def test_the_dropped_output_the_run_names_is_read_where_the_input_is_read_again(tmp_path):
+    def cause(path):
+        last = {"name": "output", "line": 6, "file": path, "function": "call", "code": "output = self.linear2(output)"}
+        return Cause(cat.NEVER_USED, Site(file=path, line=6, function="call"), None, [], last_connected=last)
+
+    found = _run(tmp_path, DROPPED_OUTPUT, cause)
+    assert len(found) == 1 and found[0].rule == "GF011"
+    assert found[0].applicability is Applicability.UNSAFE and found[0].reason
+    assert found[0].new_text == DROPPED_OUTPUT.replace("self.linear3(x)", "self.linear3(output)")
+
+
+@pytest.mark.parametrize("name, elsewhere", [("hidden", False), ("output", True)], ids=["another-tensor", "another-file"])
+def test_a_dropped_output_is_read_only_where_the_run_saw_it(tmp_path, name, elsewhere):
+    def cause(path):
+        last = {"name": name, "line": 6, "file": str(tmp_path / "other.py") if elsewhere else path, "function": "call"}
+        return Cause(cat.NEVER_USED, Site(file=path, line=6, function="call"), None, [], last_connected=last)
+
+    assert _run(tmp_path, DROPPED_OUTPUT, cause) == []

@@ -12,6 +12,7 @@ is where the cut is pinned, as a run pins it: by that line and the example's op 
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterator, Mapping, Union
 
@@ -22,6 +23,7 @@ from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvide
 
 from gradfix.edits import ReplaceNodes
 from gradfix.model import Applicability
+from gradfix import pin
 from gradfix.static.names import ImportMap, dotted
 
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
@@ -69,6 +71,12 @@ class Context:
     cut: Mapping = field(default_factory=dict)  # the run's fact at the cut (op, dst_dtype...), {} from a rule
     end_line: int | None = None  # where the repair's reach ends: the gradient call's line, when known
     tensor_sources: bool = False  # the gradient is asked for plain tensors the tape watched, not only variables
+    # every line the run places the cut on (gradfix.pin.cut_lines): two integer variables are one cut made on
+    # two lines, and are repaired together; () from a rule
+    cut_lines: tuple[int, ...] = ()
+    # the last tensor the run saw still connected to the loss (its name, line, function); {} when the run saw
+    # none in this file, None from a rule
+    last_connected: Mapping | None = None
 
     def __post_init__(self):
         if self.imports is None:
@@ -93,10 +101,14 @@ class Context:
     @classmethod
     def of_site(cls, site) -> "Context":
         """For the runtime repair: a gradfix.repair_site.RepairSite and the run's cut there."""
-        call = site.cause.call
+        cause = site.cause
+        call = cause.call
         end = call.where.line if call is not None and call.where is not None else None
-        tensors = any(v.kind != "variable" for v in site.cause.variables)
-        return cls(site.module, site.parent, site.lines_of, cut=site.cause.cut or {}, end_line=end, tensor_sources=tensors)
+        tensors = any(v.kind != "variable" for v in cause.variables)
+        last = cause.last_connected or {}
+        here = last if last.get("file") and os.path.abspath(last["file"]) == os.path.abspath(site.path) else {}
+        return cls(site.module, site.parent, site.lines_of, cut=cause.cut or {}, end_line=end, tensor_sources=tensors,
+                   cut_lines=tuple(pin.cut_lines(cause)), last_connected=here)
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parent_of(node)

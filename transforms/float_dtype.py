@@ -8,10 +8,15 @@ import libcst as cst
 
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.model import Applicability
+from gradfix.pin import pinned_nodes
 from gradfix.static.api import INTEGER_DTYPES
+from gradfix.static.bindings import is_false, keyword
+from gradfix.static.tree import walk
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
 
 REASON = "the variable's dtype becomes float32; code that uses it as an integer (indexing, integer arithmetic) needs a cast"
+REASON_ALL = "the variables' dtype becomes float32; code that uses them as integers needs a cast"
+DATA_REASON = "; so do the tensors and model inputs that were declared as integers"
 # Layer methods that make a weight: their first positional argument is a shape, never an initial value.
 WEIGHT_MAKERS = frozenset({"add_weight", "add_variable"})
 
@@ -22,9 +27,15 @@ class FloatDtype(Operator):
     `self.add_weight(..., dtype="int32")` or `self.add_variable(..., dtype=tf.int64)` in a layer's
     `build`, whatever the dtype's spelling (`tf.int32`, `np.int32`, `tf.dtypes.int64`, `"int32"`).
     An integer literal becomes a float literal; an integer dtype becomes `float32` in the same spelling.
+    A variable made with `trainable=False` is left alone: whether it is meant to train is its author's call.
+
+    When the run names several integer variables (the cut pinned on several lines), they are made
+    float together, since each must train for the step to be repaired. A second rewrite also makes
+    the module's integer tensors and inputs float (every `dtype=` given an integer dtype): a float
+    variable multiplied with integer data fails, so the data must change with it.
 
     Unsafe: the variable's dtype changes for every use of it, and integer arithmetic or indexing
-    with it breaks or computes something else.
+    with it breaks or computes something else; the second rewrite changes the data's dtype too.
     """
 
     name = "float-dtype"
@@ -38,6 +49,12 @@ class FloatDtype(Operator):
 import tensorflow as tf
 
 w = tf.Variable(0.0, dtype=tf.float32)  # cut
+"""),
+        # A counter made not trainable on purpose.
+        Example("""
+import tensorflow as tf
+
+step = tf.Variable(0, trainable=False)  # cut
 """),
         # A shape given by position to add_weight is not an initial value.
         Example("""
@@ -58,6 +75,18 @@ W = tf.Variable([1, -2])  # cut
 import tensorflow as tf
 
 W = tf.Variable([1.0, -2.0])  # cut
+"""),
+        # Two integer variables the run names: one cut, pinned on both lines, repaired at once.
+        Example("""
+import tensorflow as tf
+
+W = tf.Variable([1, 2])  # cut
+b = tf.Variable(1)  # cut
+""", "", """
+import tensorflow as tf
+
+W = tf.Variable([1.0, 2.0])  # cut
+b = tf.Variable(1.0)  # cut
 """),
         Example("""
 import tensorflow as tf
@@ -101,16 +130,30 @@ class Scale(keras.layers.Layer):
     ]
 
     def pins(self, node: cst.CSTNode, context: Context, op: str) -> bool:
-        return isinstance(node, cst.Call) and float_variable(node) is not None
+        return isinstance(node, cst.Call) and _trainable_integer_variable(node) is not None
 
     def rewrite(self, node: cst.CSTNode, context: Context) -> Iterator[Rewrite]:
         if not isinstance(node, cst.Call):
             return
-        new = float_variable(node)
+        new = _trainable_integer_variable(node)
         if new is None:
             return
-        yield Rewrite(f"Create `{context.code(node.func)}(...)` as a float32 variable", {node: new},
-                      Applicability.UNSAFE, REASON)
+        made = {node: new, **self._run_named(context)}
+        if len(made) == 1:
+            what, meets, reason = f"`{context.code(node.func)}(...)`", "it meets", REASON
+            yield Rewrite(f"Create {what} as a float32 variable", made, Applicability.UNSAFE, reason)
+        else:
+            what, meets, reason = "the integer variables", "they meet", REASON_ALL
+            yield Rewrite("Create the integer variables as float32, so that tapes watch them and they can be trained",
+                          made, Applicability.UNSAFE, reason)
+        data = integer_data(context.module, exclude=made)
+        if data:
+            yield Rewrite(f"Create {what}, and the integer tensors and inputs {meets}, as float32", {**made, **data},
+                          Applicability.UNSAFE, reason + DATA_REASON)
+
+    def _run_named(self, context: Context) -> dict[cst.CSTNode, cst.Call]:
+        """Every integer variable on the lines the run pinned the cut to, made float."""
+        return {call: _trainable_integer_variable(call) for call in pinned_nodes(context, self, list(context.cut_lines), "")}
 
 
 class FloatDtypes(cst.CSTTransformer):
@@ -139,6 +182,27 @@ class FloatDtypes(cst.CSTTransformer):
             quote = updated.value[0]
             return cst.SimpleString(f"{quote}float32{quote}")
         return updated
+
+
+def integer_data(module: cst.Module, exclude) -> dict[cst.Call, cst.Call]:
+    """Every call of the module (but those in ``exclude``) given an integer ``dtype=``, with it made float32:
+    `tf.constant(..., dtype=tf.int32)`, `keras.Input((1,), dtype="int32")`."""
+    found = {}
+    for call in walk(module, cst.Call):
+        if call in exclude:
+            continue
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value == "dtype":
+                visitor = FloatDtypes(literals=False)
+                value = arg.value.visit(visitor)
+                if visitor.changed:
+                    found[call] = call.with_changes(args=[a.with_changes(value=value) if a is arg else a for a in call.args])
+    return found
+
+
+def _trainable_integer_variable(call: cst.Call) -> cst.Call | None:
+    """``float_variable(call)``, unless the call says ``trainable=False``."""
+    return None if is_false(keyword(call, "trainable")) else float_variable(call)
 
 
 def variable_maker(call: cst.Call) -> bool:

@@ -250,11 +250,6 @@ grads = tape.gradient(loss, dense.trainable_variables)
         ),
     ]
 
-    def repairs(self, site) -> Iterator:
-        """From the run: a tensor computed from the layer and then dropped (`output = self.linear3(output)`
-        followed by `return self.linear4(x)`): offer to feed it where the chain's own input was read again."""
-        yield from repair_dropped_output(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         yield from self._class_layers(analysis)
         yield from self._script_layers(analysis)
@@ -491,48 +486,3 @@ def _makes_own_weights(made: cst.Call, classes: list[cst.ClassDef]) -> bool:
                     return True
     return False
 
-
-# --------------------------------------------------------------------------- repairs from a run
-
-def repair_dropped_output(site) -> Iterator:
-    import libcst.matchers as m
-
-    last = site.cause.last_connected or {}
-    name, line = last.get("name"), last.get("line")
-    if not name or not line or not name.isidentifier() or last.get("file") != site.path:
-        return
-    statement = site.statement_at(line)
-    function = site.function_of(statement) if statement is not None else None
-    if function is None or not isinstance(function.body, cst.IndentedBlock):
-        return
-    body = list(function.body.body)
-    if statement not in body:
-        return
-    chain = [s for s in body[: body.index(statement) + 1] if name in site.assigned_names(s)]
-    first = chain[0] if chain else None
-    if first is None:
-        return
-    roots = [n.value for n in m.findall(first, m.Name()) if n.value not in (name, "self") and n.value in _parameters(function)]
-    for later in body[body.index(statement) + 1:]:
-        for root in dict.fromkeys(roots):
-            reads = [n for n in m.findall(later, m.Name(root))]
-            if reads and name not in {n.value for n in m.findall(later, m.Name())}:
-                replaced = later.visit(_Rename(root, name))
-                yield site.candidate(
-                    "GF011", f"Read `{name}` (the output of the layers before it) where `{root}` is read again",
-                    Applicability.UNSAFE, site.rewrite({later: replaced}),
-                    f"this changes the model: the next layer reads `{name}` instead of `{root}`; only do it if that "
-                    "was the intent")
-                return
-
-
-def _parameters(function: cst.FunctionDef) -> set[str]:
-    return {p.name.value for p in function.params.params}
-
-
-class _Rename(cst.CSTTransformer):
-    def __init__(self, old: str, new: str):
-        self.old, self.new = old, new
-
-    def leave_Name(self, original, updated):
-        return updated.with_changes(value=self.new) if updated.value == self.old else updated

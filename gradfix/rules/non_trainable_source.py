@@ -21,7 +21,7 @@ from gradfix.static.bindings import is_false, keyword, parameter, positional, va
 from gradfix.static.tree import walk
 from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
-from gradfix.transforms.float_dtype import FloatDtypes, float_variable
+from gradfix.transforms.float_dtype import float_variable
 
 
 class NonTrainableSource(Rule):
@@ -250,10 +250,6 @@ grads = tape.gradient(loss, [counts])
         ),
     ]
 
-    def repairs(self, site) -> Iterator:
-        """From the run: an integer variable the program asks a gradient for is created as a float."""
-        yield from repair_integer_variables(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for call in analysis.gradient_calls:
             if call.sources is None:
@@ -430,41 +426,3 @@ def _loop_variable_of_layers(analysis: ModuleAnalysis, assign: cst.Assign, targe
             return False
     return False
 
-
-# --------------------------------------------------------------------------- repairs from a run
-
-def repair_integer_variables(site) -> Iterator:
-    import libcst.matchers as m
-
-    replacements = {}
-    for variable in site.cause.variables:
-        created = variable.created_at
-        if variable.trainable is False or created is None or not created.line or created.file != site.path:
-            continue
-        statement = site.statement_at(created.line)
-        if statement is None:
-            continue
-        for call in m.findall(statement, m.Call()):
-            new = float_variable(call)
-            if new is not None:
-                replacements[call] = new
-    if not replacements:
-        return
-    reason = "the variables' dtype becomes float32; code that uses them as integers needs a cast"
-    yield site.candidate("GF010", "Create the integer variables as float32, so that tapes watch them and they can be trained",
-                         Applicability.UNSAFE, site.rewrite(replacements), reason)
-    # integer data meeting a float variable: make the module's integer tensors and inputs float too
-    data = {}
-    for call in m.findall(site.module, m.Call()):
-        if call in replacements:
-            continue
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == "dtype":
-                visitor = FloatDtypes(literals=False)
-                new_value = arg.value.visit(visitor)
-                if visitor.changed:
-                    data[call] = call.with_changes(args=[a.with_changes(value=new_value) if a is arg else a for a in call.args])
-    if data:
-        yield site.candidate("GF010", "Create the integer variables, and the integer tensors and inputs they meet, as float32",
-                             Applicability.UNSAFE, site.rewrite({**replacements, **data}),
-                             reason + "; so do the tensors and model inputs that were declared as integers")

@@ -224,10 +224,6 @@ grads = tape.gradient(loss, model.trainable_variables)
         ),
     ]
 
-    def repairs(self, site) -> Iterator:
-        """From the run: the `assign` (or the metric) at the statement where the path broke."""
-        yield from repair_state_update(site)
-
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for function in analysis.functions:
             # the forward path: a layer's or a loss object's call (an optimizer-like helper updates state on purpose)
@@ -328,36 +324,4 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
 
 def _returned_names(function: cst.FunctionDef) -> set[str]:
     return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}
-
-
-# --------------------------------------------------------------------------- repairs from a run
-
-def repair_state_update(site) -> Iterator:
-    cut = site.cause.cut or {}
-    statement = site.cut_statement()
-    if statement is None:
-        return
-    update = _update_call(statement)
-    if update is not None:
-        parent = site.parent(statement)
-        body = list(getattr(parent, "body", ()) or ())
-        later = body[body.index(statement) + 1:] if statement in body else []
-        base = "new_" + (update.func.value.attr.value if isinstance(update.func.value, cst.Attribute) else "value")
-        replacements = functional_value(statement, update, later, site.fresh_name(base))
-        yield site.candidate("GF013", f"Use the new value of `{site.code(update.func.value)}` as a tensor, and store it too",
-                             Applicability.UNSAFE, site.rewrite(replacements), StateUpdateInForwardPath.unsafe_reason)
-    if cut.get("metric"):
-        metrics = {}
-        for assign in site.nodes(cst.Assign):
-            if (len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name) and isinstance(assign.value, cst.Call)
-                    and isinstance(assign.value.func, cst.Attribute) and assign.value.func.attr.value == cut["metric"]):
-                metrics[assign.targets[0].target.value] = assign.value
-        for call in m.findall(statement, m.Call(func=m.Name())):
-            constructor = metrics.get(call.func.value)
-            replacement = metric_as_loss(constructor, call) if constructor is not None else None
-            if replacement is not None:
-                yield site.candidate(
-                    "GF013", f"Call the loss `{site.code(replacement.func)}` instead of the metric `{call.func.value}`",
-                    Applicability.UNSAFE, site.rewrite({call: replacement}),
-                    "the loss is the batch's own value, where the metric averaged every batch since it was reset")
 
