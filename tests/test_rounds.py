@@ -61,3 +61,16 @@ def test_the_next_round_starts_from_every_verified_fix_so_far():
     tried = Repair(2, [Attempt(_attempt(PROGRAM, PROGRAM.replace("F, B", "B, F")).candidate,
                                _attempt(PROGRAM, PROGRAM).fix, Verification(True, verified=False))])
     assert _texts_so_far([tried]) == {}
+
+
+def test_a_first_round_fix_that_overlaps_another_is_set_aside_for_a_later_round():
+    from gradfix.rounds import _set_aside_overlaps
+
+    f_only = PROGRAM.replace("custom_layer(F, B)", "custom_layer(Fx, B)")
+    b_only = PROGRAM.replace("custom_layer(F, B)", "custom_layer(F, Bx)")
+    first, second = Repair(0, [_attempt(PROGRAM, f_only)]), Repair(1, [_attempt(PROGRAM, b_only)])
+    _set_aside_overlaps([first, second])
+    assert first.chosen is not None and first.chosen.set_aside == ""
+    assert second.chosen is None and second.attempts[0].set_aside
+    assert "overlaps" in second.note
+    assert _texts_so_far([first, second]) == {"train.py": f_only}
