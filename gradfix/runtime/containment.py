@@ -63,6 +63,11 @@ class RunCgroup:
             return None
         return cls(path)
 
+    @property
+    def procs_path(self) -> str:
+        """The file a process's id is written to, to move it in."""
+        return os.path.join(self.path, "cgroup.procs")
+
     def add(self, pid: int) -> bool:
         """Move ``pid`` into the cgroup (and with it, everything it starts from now on)."""
         try:

@@ -80,6 +80,10 @@ def run_step(
         if cgroup is not None:
             child_env[CGROUP_ENV] = cgroup.path
         command = child_command(target, args, python)
+        if cgroup is not None and os.path.exists("/bin/sh"):
+            # the program's first process joins the cgroup itself, before exec: moved from here after Popen
+            # returned, it could already have forked a descendant that stays outside
+            command = ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', cgroup.procs_path, *command]
         output = open(output_path, "wb") if quiet else None
         try:
             try:
