@@ -456,6 +456,19 @@ def patches_to_write(diagnosis, repairs: Sequence[Repair], include_unsafe: bool,
     return patches, merged, left_out
 
 
+def chosen_by_file(repairs: Sequence[Repair]) -> dict[str, tuple[str, list[Attempt]]]:
+    """The chosen fixes grouped by file, with each file's text as it was read when they were made."""
+    grouped: dict[str, list[Attempt]] = {}
+    for found in repairs:
+        if found.chosen is not None:
+            grouped.setdefault(found.chosen.candidate.path, []).append(found.chosen)
+    texts = {}
+    for path, attempts in grouped.items():
+        source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None)
+        texts[path] = (source.text if isinstance(source, SourceFile) else _text_of(path), attempts)
+    return texts
+
+
 def merged_text(text: str, attempts: Sequence[Attempt]) -> tuple[str, list[Fix], list[Fix]]:
     """One file's text with the chosen fixes written in: the new text, the fixes it holds, those left out.
 

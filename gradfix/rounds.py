@@ -15,11 +15,11 @@ from typing import Callable, Sequence
 
 from gradfix.edits import line_edits
 from gradfix.model import Applicability
-from gradfix.repair import (MAX_CANDIDATES, Attempt, CannotVerify, Fix, Repair, Run, candidates, patched_copy,
-                            verify_texts)
+from gradfix.repair import (MAX_CANDIDATES, Attempt, CannotVerify, Fix, Repair, Run, candidates, chosen_by_file,
+                            merged_text, patched_copy, verify_texts)
 from gradfix.repair_site import Candidate
 from gradfix.runtime.runner import run_step
-from gradfix.source import SourceError, SourceFile, read_source
+from gradfix.source import SourceError, read_source
 
 MAX_ROUNDS = 2  # rounds after the first; each costs one run plus one per candidate tried
 
@@ -97,15 +97,8 @@ def _verified_in_copy(again, index: int, copy, progress) -> Attempt | None:
 def _set_aside_overlaps(repairs: Sequence[Repair]) -> None:
     """First-round fixes that edit the same lines as another's cannot both be written: keep the first, and let
     a later round redo the others on top of it (two variables assigned on consecutive lines and read on one)."""
-    from gradfix.repair import merged_text
-
-    by_file: dict[str, list[Attempt]] = {}
-    for found in repairs:
-        if found.chosen is not None:
-            by_file.setdefault(found.chosen.candidate.path, []).append(found.chosen)
-    for path, attempts in by_file.items():
-        source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None)
-        _, _, overlapping = merged_text(source.text if isinstance(source, SourceFile) else _read(path), attempts)
+    for text, attempts in chosen_by_file(repairs).values():
+        _, _, overlapping = merged_text(text, attempts)
         for found in repairs:
             chosen = found.chosen
             if chosen is not None and any(chosen.fix is fix for fix in overlapping):
@@ -116,25 +109,7 @@ def _set_aside_overlaps(repairs: Sequence[Repair]) -> None:
 
 def _texts_so_far(repairs: Sequence[Repair]) -> dict[str, str]:
     """Each file's text with every verified fix so far written in, as ``patches_to_write`` would write it."""
-    from gradfix.repair import merged_text
-
-    by_file: dict[str, list[Attempt]] = {}
-    for found in repairs:
-        if found.chosen is not None:
-            by_file.setdefault(found.chosen.candidate.path, []).append(found.chosen)
-    texts = {}
-    for path, attempts in by_file.items():
-        source = next((a.candidate.source for a in attempts if a.candidate.source is not None), None)
-        text = source.text if isinstance(source, SourceFile) else _read(path)
-        texts[path] = merged_text(text, attempts)[0]
-    return texts
-
-
-def _read(path: str) -> str:
-    try:
-        return read_source(path).text
-    except SourceError:
-        return ""
+    return {path: merged_text(text, attempts)[0] for path, (text, attempts) in chosen_by_file(repairs).items()}
 
 
 def _count(repairs: Sequence[Repair]) -> int:
