@@ -23,10 +23,15 @@ Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
 
 @dataclass(frozen=True)
 class Invalid:
-    """An example the rule must report; ``expected`` is the source after its fix, if it has one."""
+    """An example the rule must report; ``expected`` is the source after its fix, if it has one.
+
+    ``applicability``, when given, is what every fix of the example must be labelled: a fix whose
+    text is right can still be wrongly trusted.
+    """
 
     code: str
     expected: str | None = None
+    applicability: Applicability | None = None
 
 
 @dataclass

@@ -49,6 +49,10 @@ def test_invalid_example_is_found_and_fixed_as_expected(rule, example):
     source = _source(example.code)
     findings = [f for f in analyze(source, [rule()]) if f.rule == rule.code]
     assert findings, f"{rule.code} found nothing in its own invalid example"
+    if example.applicability is not None:
+        fixes = [f.fix for f in findings if f.fix is not None]
+        assert fixes and all(fix.applicability is example.applicability for fix in fixes), (
+            f"expected {example.applicability.value} fixes, got {[fix.applicability.value for fix in fixes]}")
     if example.expected is None:
         assert all(f.fix is None or f.fix.applicability.value == "display-only" for f in findings)
         return

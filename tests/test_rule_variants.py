@@ -499,6 +499,25 @@ for step in range(10):
     dw = tape.gradient(loss, w)
     w = tf.Variable(w - 0.1 * dw)
 """, CLEAN, id="GF005-lookalike-rewrapped-variable"),
+    pytest.param("GF005", "lookalike-notebook-name-rebound-to-a-tensor", """
+import tensorflow as tf
+from tensorflow import keras
+
+# In[1]:
+x = tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    y = x * x
+print(tape.gradient(y, x))
+
+# In[2]:
+x = tf.random.normal([8, 16])
+layer = keras.layers.Dense(16)
+for step in range(3):
+    with tf.GradientTape() as tape:
+        x = layer(x)
+        loss = tf.reduce_mean(x ** 2)
+    grads = tape.gradient(loss, layer.trainable_variables)
+""", CLEAN, id="GF005-lookalike-notebook-name-rebound-to-a-tensor"),
     # --- GF006 --------------------------------------------------------------------------------
     pytest.param("GF006", "method-self", """
 import tensorflow as tf
@@ -562,6 +581,15 @@ with tf.GradientTape() as tape:
 grads = tape.gradient(loss, linear.variables)
 optimizer.apply_gradients(zip(grads, linear.variables))
 """, CLEAN, id="GF006-lookalike-tf-module-variables"),
+    pytest.param("GF006", "lookalike-zeros-for-unconnected", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = tape.gradient(loss, model.variables, unconnected_gradients="zero")
+optimizer.apply_gradients(zip(grads, model.variables))
+""", CLEAN, id="GF006-lookalike-zeros-for-unconnected"),
     # --- GF007 --------------------------------------------------------------------------------
     pytest.param("GF007", "import-alias", """
 import tensorflow as T
@@ -1014,6 +1042,18 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(y))
 grads = tape.gradient(loss, dense.trainable_variables)
 """, CLEAN, id="GF011-lookalike-kernel-read-in-script"),
+    pytest.param("GF011", "lookalike-input-spec", """
+from tensorflow import keras
+
+class ScaledDense(keras.layers.Layer):
+    def __init__(self, units):
+        super().__init__()
+        self.input_spec = keras.layers.InputSpec(ndim=2)
+        self.dense = keras.layers.Dense(units)
+
+    def call(self, inputs):
+        return self.dense(inputs) * 0.5
+""", CLEAN, id="GF011-lookalike-input-spec"),
     # --- GF012 --------------------------------------------------------------------------------
     pytest.param("GF012", "method-self", """
 import tensorflow as tf
@@ -1163,6 +1203,15 @@ with tf.GradientTape() as tape:
     y = square(x)
 dy_dx = tape.gradient(y, x)
 """, CLEAN, id="GF014-lookalike-helper-of-watched"),
+    pytest.param("GF014", "lookalike-zeros-for-unconnected", """
+import tensorflow as tf
+
+x = tf.linspace(0.0, 1.0, 32)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    forcing = tf.constant(1.0)
+d_forcing = tape.gradient(forcing, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+""", CLEAN, id="GF014-lookalike-zeros-for-unconnected"),
 ]
 
 

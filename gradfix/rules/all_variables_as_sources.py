@@ -6,12 +6,33 @@ from typing import Iterator
 
 import libcst as cst
 
+import builtins
+
 from gradfix.categories import NOT_TRAINABLE
+from gradfix.edits import ReplaceNodes
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, assigned_value, children
-from gradfix.static.api import MODEL_LOADERS, SEEDED_STATE_LAYERS, TRAINABLE_OF, WEIGHTED_STATE_LAYERS
+from gradfix.static.analysis import (
+    GradientCall,
+    ModuleAnalysis,
+    argument,
+    assigned_value,
+    attributes_assigned,
+    chains,
+    children,
+)
+from gradfix.static.api import (
+    ALL_VARIABLE_LISTS,
+    LIBRARY_PREFIXES,
+    MODEL_LOADERS,
+    SEEDED_STATE_LAYERS,
+    TRAINABLE_OF,
+    WEIGHTED_STATE_LAYERS,
+)
 from gradfix.static.names import copied_iterable, dotted
+
+# Keywords under which a step that takes the gradients and the variables apart is given the variables.
+VARIABLES_KEYWORDS = ("trainable_variables", "var_list", "variables")
 
 
 class AllVariablesAsSources(Rule):
@@ -43,17 +64,31 @@ class AllVariablesAsSources(Rule):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     ```
     `.variables` becomes `.trainable_variables` and `.weights` becomes
-    `.trainable_weights`, in the gradient call and in every `zip` of the same
-    function that pairs the gradients with the same variables, so that the
-    pairs stay aligned. When the sources come through a name
-    (`params = model.variables`), the assignment is changed instead.
+    `.trainable_weights`, in the gradient call and wherever the same function
+    pairs the gradients with the same variables: a `zip` with the gradients, or a
+    step given the gradients and the variables as two arguments
+    (`optimizer.apply(grads, model.variables)`), so that the pairs stay aligned.
+    A `zip` that pairs no gradients, such as a moving average of the weights
+    (`zip(model.weights, ema_model.weights)`), is left as it is. When the sources
+    come through a name (`params = model.variables`), the assignment is changed
+    instead.
 
     ## Fix safety
-    Safe: the non-trainable variables only ever got `None`, so dropping them
-    changes nothing but the warning; the fix is withheld when the same
-    `.variables` list is paired with gradients in another function, or when the
-    name holding it is used for something else, since changing one side alone
-    would misalign the pairs.
+    Safe only when the list changed is the one the optimizer pairs with these
+    gradients and nothing else reads it: wherever the function pairs the gradients
+    with variables (a `zip`, a Keras optimizer's `apply(grads, variables)`), the
+    variables are the same list, changed alike, or already its trainable part; and
+    a name holding the list serves only as the sources and in those pairings. The
+    non-trainable variables only ever got `None`, so dropping them changes nothing
+    but the warning. When the gradients are paired with variables written apart
+    from their sources (`optimizer.apply(grads, update_variables)`, a `zip` with
+    another list), the fix is display-only, since changing the sources alone would
+    give gradients to the wrong variables. When a step of the program's own is
+    given both lists (`sgd_step(grads, model.variables)`), both change alike but
+    the fix is unsafe: what the step does with the variables besides pairing them
+    is not proven. No fix is offered when the same list is paired with gradients
+    in another function, or when the name holding it is used for something else
+    (a moving average of the weights, say).
 
     ## When not to fix
     `model.trainable_variables` and `trainable_weights`, `model.variables` used for
@@ -61,7 +96,9 @@ class AllVariablesAsSources(Rule):
     non-trainable state is visible (a `tf.Module` or a model of Dense layers only:
     there `variables` and `trainable_variables` are the same list) are left alone,
     and so is `model.weights` when the only state is a Dropout's seed (Keras 3 keeps
-    seed states in `variables` but out of `weights`).
+    seed states in `variables` but out of `weights`). A gradient asked with
+    `unconnected_gradients=tf.UnconnectedGradients.ZERO` (or `"zero"`) is not
+    reported: the non-trainable variables get zeros, not `None`.
     A model built in another file is out of sight; the runtime detector reports it.
     """
 
@@ -252,11 +289,259 @@ grads = grads_of(tape, loss, model.trainable_variables)
 optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
         ),
+        # keras-io's diffusion model: the weights' moving average copies `network.weights` into
+        # `ema_network.weights`; that `zip` pairs no gradients and must keep every weight.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+
+def get_network(image_size, widths):
+    noisy_images = keras.Input(shape=(image_size, image_size, 3))
+    x = layers.Conv2D(widths[0], kernel_size=1)(noisy_images)
+    for width in widths:
+        residual = layers.Conv2D(width, kernel_size=1)(x)
+        x = layers.BatchNormalization(center=False, scale=False)(x)
+        x = layers.Conv2D(width, kernel_size=3, padding="same", activation="swish")(x)
+        x = layers.Add()([x, residual])
+    x = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros")(x)
+    return keras.Model(noisy_images, x, name="residual_unet")
+
+
+class DiffusionModel(keras.Model):
+    def __init__(self, image_size, widths, ema=0.999):
+        super().__init__()
+        self.network = get_network(image_size, widths)
+        self.ema_network = keras.models.clone_model(self.network)
+        self.ema = ema
+        self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+
+    def train_step(self, images):
+        noises = tf.random.normal(shape=tf.shape(images))
+        with tf.GradientTape() as tape:
+            pred_noises = self.network(images + noises, training=True)
+            noise_loss = self.loss(noises, pred_noises)
+        gradients = tape.gradient(noise_loss, self.network.weights)
+        self.optimizer.apply_gradients(zip(gradients, self.network.weights))
+        self.noise_loss_tracker.update_state(noise_loss)
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+            ema_weight.assign(self.ema * ema_weight + (1 - self.ema) * weight)
+        return {"n_loss": self.noise_loss_tracker.result()}
+""",
+            """
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+
+def get_network(image_size, widths):
+    noisy_images = keras.Input(shape=(image_size, image_size, 3))
+    x = layers.Conv2D(widths[0], kernel_size=1)(noisy_images)
+    for width in widths:
+        residual = layers.Conv2D(width, kernel_size=1)(x)
+        x = layers.BatchNormalization(center=False, scale=False)(x)
+        x = layers.Conv2D(width, kernel_size=3, padding="same", activation="swish")(x)
+        x = layers.Add()([x, residual])
+    x = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros")(x)
+    return keras.Model(noisy_images, x, name="residual_unet")
+
+
+class DiffusionModel(keras.Model):
+    def __init__(self, image_size, widths, ema=0.999):
+        super().__init__()
+        self.network = get_network(image_size, widths)
+        self.ema_network = keras.models.clone_model(self.network)
+        self.ema = ema
+        self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+
+    def train_step(self, images):
+        noises = tf.random.normal(shape=tf.shape(images))
+        with tf.GradientTape() as tape:
+            pred_noises = self.network(images + noises, training=True)
+            noise_loss = self.loss(noises, pred_noises)
+        gradients = tape.gradient(noise_loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+        self.noise_loss_tracker.update_state(noise_loss)
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+            ema_weight.assign(self.ema * ema_weight + (1 - self.ema) * weight)
+        return {"n_loss": self.noise_loss_tracker.result()}
+""",
+            Applicability.SAFE,
+        ),
+        # The list held by `params` also feeds a moving average of the weights: changing it would
+        # misalign that copy, so the finding comes without a fix.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+model = keras.Sequential([keras.layers.Dense(64), keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+ema_model = keras.models.clone_model(model)
+params = model.weights
+for images, labels in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images, training=True))
+    grads = tape.gradient(loss, params)
+    optimizer.apply_gradients(zip(grads, params))
+    for w, ema_w in zip(params, ema_model.weights):
+        ema_w.assign(0.999 * ema_w + 0.001 * w)
+""",
+            None,
+        ),
+        # A Keras 3 train_step that gives the optimizer the gradients and the variables apart:
+        # both lists change together, or the gradients would go to the wrong variables.
+        Invalid(
+            """
+import tensorflow as tf
+import keras
+
+
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.Sequential([keras.layers.Dense(64), keras.layers.LayerNormalization()])
+        self.head = keras.Sequential([keras.layers.Dense(64), keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def call(self, x, training=False):
+        return self.head(self.encoder(x, training=training), training=training)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=logits)
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply(grads, self.variables)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+""",
+            """
+import tensorflow as tf
+import keras
+
+
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.encoder = keras.Sequential([keras.layers.Dense(64), keras.layers.LayerNormalization()])
+        self.head = keras.Sequential([keras.layers.Dense(64), keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def call(self, x, training=False):
+        return self.head(self.encoder(x, training=training), training=training)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=logits)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+""",
+            Applicability.SAFE,
+        ),
+        # The variables given to `optimizer.apply` come from another expression than the gradient's
+        # sources: changing the sources alone would misalign them, so the fix is only shown.
+        Invalid(
+            """
+import tensorflow as tf
+import keras
+
+model = keras.Sequential([keras.layers.Dense(64), keras.layers.LayerNormalization(), keras.layers.Dense(64),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+optimizer = keras.optimizers.Adam(1e-3)
+update_variables = model.variables
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    grads = tape.gradient(loss, model.variables)
+    optimizer.apply(grads, update_variables)
+""",
+            None,
+            Applicability.DISPLAY_ONLY,
+        ),
+        # Gradients accumulated over several batches in a list sized from all the variables: the
+        # accumulator is paired with the gradients apart from their sources, so the fix is only shown.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+
+class AccumulatingTrainer:
+    def __init__(self, model, optimizer, steps=4):
+        self.model = model
+        self.optimizer = optimizer
+        self.steps = steps
+        self.accumulated = [tf.zeros_like(v) for v in model.variables]
+
+    def train_step(self, step, x, y):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.mean_squared_error(y, self.model(x, training=True))
+        grads = tape.gradient(loss, self.model.variables)
+        self.accumulated = [total + grad for total, grad in zip(self.accumulated, grads)]
+        if (step + 1) % self.steps == 0:
+            self.optimizer.apply_gradients(zip(self.accumulated, self.model.variables))
+            self.accumulated = [tf.zeros_like(v) for v in self.model.variables]
+
+
+trainer = AccumulatingTrainer(keras.Sequential([keras.layers.Dense(32), keras.layers.BatchNormalization(),
+                                                keras.layers.Dense(1)]), keras.optimizers.Adam())
+""",
+            None,
+            Applicability.DISPLAY_ONLY,
+        ),
+        # A hand-written two-argument step: both of its lists change together, but what the
+        # function does with the variables besides pairing them is not proven.
+        Invalid(
+            """
+import tensorflow as tf
+import keras
+
+
+def sgd_step(grads, variables, lr=0.01):
+    for grad, variable in zip(grads, variables):
+        variable.assign_sub(lr * grad)
+
+
+model = keras.Sequential([keras.layers.Dense(64), keras.layers.LayerNormalization(), keras.layers.Dense(64),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    grads = tape.gradient(loss, model.variables)
+    sgd_step(grads, model.variables)
+""",
+            """
+import tensorflow as tf
+import keras
+
+
+def sgd_step(grads, variables, lr=0.01):
+    for grad, variable in zip(grads, variables):
+        variable.assign_sub(lr * grad)
+
+
+model = keras.Sequential([keras.layers.Dense(64), keras.layers.LayerNormalization(), keras.layers.Dense(64),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(10)])
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    sgd_step(grads, model.trainable_variables)
+""",
+            Applicability.UNSAFE,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for gradient in analysis.gradient_calls:
-            if gradient.sources is None:
+            if gradient.sources is None or analysis.zeros_when_unconnected(gradient):
                 continue
             report = self._report(analysis, gradient)
             if report is not None:
@@ -290,25 +575,44 @@ optimizer.apply_gradients(zip(grads, model.trainable_variables))
         replacements: dict[cst.CSTNode, cst.CSTNode] = {a: _trainable(a) for a in attributes}
         if holder is not None:
             if not _only_paired(analysis, holder, gradient):
-                return Report(gradient.node, message, related)
-        else:
-            for attribute in attributes:
-                zipped = _zipped(analysis, attribute)
-                if any(analysis.scope_of(z) is not gradient.scope for z in zipped):
-                    return Report(
-                        gradient.node,
-                        message + " (the same list is paired with gradients in another function, so no fix is offered)",
-                        related,
-                    )
-                replacements.update({z: _trainable(z) for z in zipped})
+                return Report(
+                    gradient.node,
+                    message + f" (`{holder.targets[0].target.value}` is also used for something other than pairing "
+                    "these gradients with their variables, so no fix is offered)",
+                    related,
+                )
+        elif any(_paired_elsewhere(analysis, attribute, gradient) for attribute in attributes):
+            return Report(
+                gradient.node,
+                message + " (the same list is paired with gradients in another function, so no fix is offered)",
+                related,
+            )
+        updates = _Updates(analysis, gradient, attributes, holder)
+        replacements.update(updates.replacements)
         new_names = sorted({TRAINABLE_OF[a.attr.value] for a in attributes})
-        return Report(
+        report = Report(
             gradient.node,
             message,
             related,
             replacements=replacements,
             fix_description=f"ask for the gradients of {' and '.join(f'`.{n}`' for n in new_names)}",
         )
+        if updates.apart:
+            report.related = related + [(node, "the gradients are paired here with variables written apart from their sources")
+                                        for node in updates.apart]
+            report.applicability = Applicability.DISPLAY_ONLY
+            report.applicability_reason = (
+                "the variables the gradients are applied to are written apart from the gradient's sources (see the related "
+                "lines): changing the sources alone would pair gradients with the wrong variables; change both alike"
+            )
+        elif updates.custom:
+            names = ", ".join(f"`{analysis.code(call.func)}`" for call in updates.custom)
+            report.applicability = Applicability.UNSAFE
+            report.applicability_reason = (
+                f"{names} is given the gradients and the variables apart; both lists change alike, but what it does "
+                "with the variables besides pairing them with the gradients is not known"
+            )
+        return report
 
 
 def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribute]) -> list[cst.CSTNode | None]:
@@ -392,7 +696,8 @@ def _holder(analysis: ModuleAnalysis, gradient: GradientCall, name: str) -> cst.
 
 
 def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: GradientCall) -> bool:
-    """Whether the name bound by ``holder`` only serves as gradient sources and in ``zip`` with gradients."""
+    """Whether the name bound by ``holder`` only serves as gradient sources and as the variables these
+    gradients are paired with (in a ``zip`` with them, or given beside them to a step)."""
     name = holder.targets[0].target.value
     statement = analysis.statement_index(holder)
     for later in analysis.uses_after(name, statement, gradient.scope):
@@ -403,23 +708,141 @@ def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: Gradien
             call = analysis.parent(parent) if isinstance(parent, cst.Arg) else None
             if not isinstance(call, cst.Call):
                 return False
-            is_zip = isinstance(call.func, cst.Name) and call.func.value == "zip"
-            is_gradient = any(g.node is call for g in analysis.gradient_calls)
-            if not (is_zip or is_gradient):
+            if any(g.node is call for g in analysis.gradient_calls):
+                continue
+            if _is_zip(analysis, call):
+                if not any(_carries_gradients(analysis, arg.value, gradient) for arg in call.args):
+                    return False  # a copy of the weights (a moving average, a transfer), not a pairing
+            elif _variables_given_apart(analysis, call, gradient) is not parent.value:
                 return False
     return True
 
 
-def _zipped(analysis: ModuleAnalysis, attribute: cst.Attribute) -> list[cst.Attribute]:
-    """Every ``zip(..., <the same x.variables>)`` argument in the module."""
+def _is_zip(analysis: ModuleAnalysis, call: cst.Call) -> bool:
+    return isinstance(call.func, cst.Name) and call.func.value == "zip" and analysis.qualname(call.func) is None
+
+
+def _carries_gradients(analysis: ModuleAnalysis, expression: cst.BaseExpression, gradient: GradientCall) -> bool:
+    """Whether ``expression``, in the gradient's function, is computed from what the gradient call returns."""
+    if analysis.is_inside(gradient.node, expression):
+        return True
+    if analysis.scope_of(expression) is not gradient.scope:
+        return False
+    asked = analysis.statement_of(gradient.node)
+    if attributes_assigned(asked) & chains(expression):
+        return True  # `self.grads = tape.gradient(...)`, read back: the slice follows names only
+    return any(statement.node is asked for statement in analysis.backward_slice(expression, gradient.scope))
+
+
+def _variables_given_apart(analysis: ModuleAnalysis, call: cst.Call, gradient: GradientCall) -> cst.BaseExpression | None:
+    """The variables of a step that takes the gradients and the variables as two arguments
+    (``optimizer.apply(grads, variables)``, ``sgd_step(grads, variables)``), when ``call`` is one."""
+    func = call.func
+    if isinstance(func, cst.Name) and func.value in vars(builtins) and analysis.function_named(func.value) is None:
+        return None
+    if (analysis.qualname(func) or "").startswith(LIBRARY_PREFIXES) or any(g.node is call for g in analysis.gradient_calls):
+        return None
+    if isinstance(func, cst.Attribute) and func.attr.value in ("apply_gradients", "minimize"):
+        return None  # they take (gradient, variable) pairs, or a loss
+    grads = argument(call, 0)
+    if grads is None or (isinstance(grads, cst.Call) and _is_zip(analysis, grads)):
+        return None
+    variables = argument(call, 1)
+    if variables is None:
+        variables = next((arg.value for arg in call.args if arg.keyword is not None and arg.keyword.value in VARIABLES_KEYWORDS), None)
+    if variables is None or isinstance(variables, (cst.BaseNumber, cst.BaseString)):
+        return None
+    return variables if _carries_gradients(analysis, grads, gradient) else None
+
+
+class _Updates:
+    """Where the gradients are paired with variables in their own function, and what the fix must change there.
+
+    replacements: the variables paired with the gradients that are the gradient's sources written again
+    (``zip(grads, model.variables)``), changed alike; apart: variables paired with the gradients that
+    are written otherwise, which the fix would leave misaligned; custom: the calls other than an
+    optimizer's ``apply`` given the gradients and those same variables apart (both changed alike).
+    """
+
+    def __init__(self, analysis: ModuleAnalysis, gradient: GradientCall, attributes: list[cst.Attribute],
+                 holder: cst.Assign | None):
+        self.analysis = analysis
+        self.holder_name = holder.targets[0].target.value if holder is not None else None
+        self.sources = _listing(analysis, gradient.sources)
+        fixed = gradient.sources.visit(ReplaceNodes({a: _trainable(a) for a in attributes}))
+        self.fixed_sources = _listing(analysis, fixed)
+        self.replacements: dict[cst.CSTNode, cst.CSTNode] = {}
+        self.apart: list[cst.CSTNode] = []
+        self.custom: list[cst.Call] = []
+        for call in analysis.walk(gradient.scope, cst.Call):
+            if analysis.scope_of(call) is not gradient.scope or analysis.is_inside(call, gradient.node):
+                continue
+            if _is_zip(analysis, call):
+                values = [arg.value for arg in call.args]
+                paired = [value for value in values if _carries_gradients(analysis, value, gradient)]
+                if paired:
+                    for value in values:
+                        if not any(value is p for p in paired):
+                            self._pair(value)
+                continue
+            variables = _variables_given_apart(analysis, call, gradient)
+            if variables is not None and self._pair(variables):
+                optimizer_step = isinstance(call.func, cst.Attribute) and call.func.attr.value == "apply"
+                if not optimizer_step:
+                    self.custom.append(call)
+
+    def _pair(self, variables: cst.BaseExpression) -> bool:
+        """Note what the fix does to variables paired with the gradients; whether they change alike."""
+        listing = _listing(self.analysis, variables)
+        if self.holder_name is not None and isinstance(variables, cst.Name) and variables.value == self.holder_name:
+            return True  # the holder's value changes
+        if self.holder_name is None and listing == self.sources:
+            self.replacements.update({a: _trainable(a) for a in _all_variables(self.analysis, variables)})
+            return True
+        if listing != self.fixed_sources:
+            self.apart.append(variables)
+        return False
+
+
+def _listing(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> tuple[str, ...] | str:
+    """What a list of variables is, to compare two spellings of it: the variable lists it is made of
+    (``[v for v in model.variables]`` and ``model.variables`` alike), or else its code."""
+    lists = _variable_lists(expression)
+    if lists is not None:
+        return tuple(analysis.module.code_for_node(a).strip() for a in lists)
+    return analysis.module.code_for_node(expression).strip()
+
+
+def _variable_lists(expression: cst.BaseExpression) -> list[cst.Attribute] | None:
+    """The ``x.variables``, ``x.trainable_weights``, ... an expression is made of alone, or None."""
+    if isinstance(expression, cst.Attribute):
+        return [expression] if expression.attr.value in ALL_VARIABLE_LISTS else None
+    if isinstance(expression, (cst.List, cst.Tuple)):
+        parts = [_variable_lists(element.value) for element in expression.elements]
+        return None if any(p is None for p in parts) else [a for p in parts for a in p]
+    if isinstance(expression, cst.BinaryOperation) and isinstance(expression.operator, cst.Add):
+        left, right = _variable_lists(expression.left), _variable_lists(expression.right)
+        return None if left is None or right is None else left + right
+    copied = copied_iterable(expression)
+    return _variable_lists(copied) if copied is not None else None
+
+
+def _paired_elsewhere(analysis: ModuleAnalysis, attribute: cst.Attribute, gradient: GradientCall) -> bool:
+    """Whether the same ``x.variables`` is paired with gradients in another function: a ``zip`` of it that
+    is not a copy from one list of variables to another, or a step given it beside gradients."""
     text = analysis.code(attribute)
-    found = []
     for call in analysis.calls():
-        if isinstance(call.func, cst.Name) and call.func.value == "zip" and analysis.qualname(call.func) is None:
-            for arg in call.args:
-                if isinstance(arg.value, cst.Attribute) and arg.value is not attribute and analysis.code(arg.value) == text:
-                    found.append(arg.value)
-    return found
+        if analysis.scope_of(call) is gradient.scope:
+            continue
+        values = [arg.value for arg in call.args]
+        if not any(analysis.code(value) == text for value in values):
+            continue
+        if _is_zip(analysis, call):
+            if not all(_variable_lists(value) is not None for value in values):
+                return True
+        elif isinstance(call.func, cst.Attribute) and call.func.attr.value == "apply" and len(values) > 1:
+            return True
+    return False
 
 
 def _find(root: cst.CSTNode, kind: type) -> list:

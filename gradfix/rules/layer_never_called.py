@@ -18,6 +18,7 @@ from gradfix.static.api import (
     LAYER_BASES,
     LAYER_WEIGHTS,
     NOT_A_LAYER_CALL,
+    NOT_LAYERS,
     SEQUENTIAL,
     WEIGHTLESS_LAYER_PREFIXES,
     WEIGHTLESS_LAYER_SUFFIXES,
@@ -71,8 +72,8 @@ class LayerNeverCalled(Rule):
     Layers used through a list attribute (`self.blocks = [...]` then `for block in self.blocks`), in a
     helper method, in a subclass's `call`, or reached dynamically (`getattr`, `self.layers`,
     `self.__dict__`) are left alone, and so are layers without variables (`Dropout`, `Flatten`,
-    pooling), whose absence costs no gradient. A class without a `call` of its own (a functional
-    model built in `__init__`) is not judged.
+    pooling), whose absence costs no gradient, and `keras.layers.InputSpec`, which is not a layer.
+    A class without a `call` of its own (a functional model built in `__init__`) is not judged.
     """
 
     code = "GF011"
@@ -406,7 +407,7 @@ def _makes_weighted_layer(analysis: ModuleAnalysis, node: cst.BaseExpression, lo
     if not qualname.startswith(("keras.layers.", "keras.applications.")):
         return False
     last = qualname.rsplit(".", 1)[-1]
-    if not last[:1].isupper() or last in WEIGHTLESS_LAYERS:
+    if not last[:1].isupper() or last in WEIGHTLESS_LAYERS or last in NOT_LAYERS:
         return False
     return not (last.startswith(WEIGHTLESS_LAYER_PREFIXES) or last.endswith(WEIGHTLESS_LAYER_SUFFIXES))
 

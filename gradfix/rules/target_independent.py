@@ -27,6 +27,8 @@ class TargetIndependent(Rule):
     The second is reported only when every step on the way to the target is plain TensorFlow or
     NumPy arithmetic, a Keras loss object, or a function of the module that runs no model and reads
     no source: a call the analysis cannot see into could reach the variables.
+    A gradient asked with `unconnected_gradients=tf.UnconnectedGradients.ZERO` is not reported: it is
+    a tensor of zeros, not `None`, which is the exact gradient of a target the sources do not reach.
 
     ## Why gradients vanish
     A gradient measures how the target changes with each source. A target computed without any of
@@ -228,7 +230,7 @@ dy_dx = tape.gradient(y, x)
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for gradient in analysis.gradient_calls:
             target = gradient.target
-            if not isinstance(target, cst.Name):
+            if not isinstance(target, cst.Name) or analysis.zeros_when_unconnected(gradient):
                 continue
             name = target.value
             statement = analysis.statement_index(gradient.statement)

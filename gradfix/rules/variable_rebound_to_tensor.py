@@ -10,12 +10,19 @@ import libcst as cst
 from gradfix.categories import VARIABLE_REBOUND
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis, chains, in_loop, inside_tape
-from gradfix.static.api import VARIABLE_MAKERS
+from gradfix.static.analysis import ModuleAnalysis, Statement, chains, in_loop, inside_tape, runs_whenever
+from gradfix.static.api import LIBRARY_PREFIXES, VARIABLE_MAKERS
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
 
 AUGMENTED_METHOD = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
+# Methods of a variable that hand back its value as a tensor or an array.
+VALUE_READS = frozenset({"numpy", "read_value", "value"})
+# What a binding gives a name, as far as the fix's `assign` is concerned.
+VARIABLE, NOT_A_VARIABLE, UNKNOWN = "variable", "not a variable", "unknown"
+# The rebindings the fix turns into in-place updates, as (assignment, name or ``self.w``): once fixed,
+# they keep the variable, so a proof looks through them.
+InPlace = set[tuple[cst.CSTNode, str]]
 
 
 class VariableReboundToTensor(Rule):
@@ -62,16 +69,28 @@ class VariableReboundToTensor(Rule):
     are handled the same way.
 
     ## Fix safety
-    Safe: the update computes the same values and keeps the variable's shape and
-    dtype; the variable is changed in place instead of replaced, which is what
-    every later step (and every other holder of the variable) expects.
+    Safe only when the name is proven to hold the `tf.Variable` where it is
+    rebound, on every path: each binding that can reach the statement, in any
+    branch and around the loop, makes a variable (`tf.Variable`, `add_weight`) or
+    is another rebinding this rule turns into an in-place update. A module-level
+    name must also be bound to nothing else by any later statement of the module
+    (a notebook's later cell, such as `W = W.numpy()` for export, may run before
+    the training cell runs again) or by a function that declares it `global`; an
+    attribute `self.w`, by no assignment in its class. Then the update computes
+    the same values and keeps the variable's shape and dtype; the variable is
+    changed in place instead of replaced, which is what every later step (and
+    every other holder of the variable) expects. Otherwise the fix is unsafe:
+    where the name holds a tensor or an array, `assign` raises `AttributeError`.
 
     ## When not to fix
     Variables made with `trainable=False` (counters, running statistics),
     rebinding a name that holds a plain tensor, `w = tf.Variable(w - ...)`, and a
     rebinding outside any loop or training step, when the name is not read inside
     a `GradientTape` afterwards (`w = w.numpy()` for export after training) are
-    left alone. Names that are only function parameters are left alone too, since
+    left alone. A name that certainly holds something other than a variable where
+    it is rebound is not reported, whatever it held before (an earlier notebook
+    cell's `x = tf.Variable(3.0)`, then `x = tf.random.normal(...)` before the
+    loop). Names that are only function parameters are left alone too, since
     gradfix cannot tell whether they hold variables.
     """
 
@@ -237,16 +256,107 @@ for step in range(10):
                 W.assign(W * 0.999)
             """,
         ),
+        # A notebook whose later cell rebinds the weights for export: run again after it, the
+        # training cell would find an array in `W`, so its `assign_sub` is not safe.
+        Invalid(
+            """
+import tensorflow as tf
+
+# In[1]:
+W = tf.Variable(tf.random.normal([2, 1], stddev=0.01))
+b = tf.Variable(tf.zeros([1]))
+
+# In[2]:
+for epoch in range(20):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x_train @ W + b - y_train))
+    dW, db = tape.gradient(loss, [W, b])
+    W = W - 0.1 * dW
+    b.assign_sub(0.1 * db)
+
+# In[3]:
+W = W.numpy()
+print("learned weights:", W.ravel())
+""",
+            """
+import tensorflow as tf
+
+# In[1]:
+W = tf.Variable(tf.random.normal([2, 1], stddev=0.01))
+b = tf.Variable(tf.zeros([1]))
+
+# In[2]:
+for epoch in range(20):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x_train @ W + b - y_train))
+    dW, db = tape.gradient(loss, [W, b])
+    W.assign_sub(0.1 * dW)
+    b.assign_sub(0.1 * db)
+
+# In[3]:
+W = W.numpy()
+print("learned weights:", W.ravel())
+""",
+            Applicability.UNSAFE,
+        ),
+        # Rebound to a tensor in one branch: on that path `w` holds no variable when the loop starts.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+def fit(x, y, init=None, steps=100, lr=0.1):
+    w = tf.Variable(tf.zeros([x.shape[1], 1]))
+    if init is not None:
+        w = tf.constant(np.load(init))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            loss = tf.reduce_mean(tf.square(x @ w - y))
+        w = w - lr * tape.gradient(loss, w)
+    return w
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+def fit(x, y, init=None, steps=100, lr=0.1):
+    w = tf.Variable(tf.zeros([x.shape[1], 1]))
+    if init is not None:
+        w = tf.constant(np.load(init))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            loss = tf.reduce_mean(tf.square(x @ w - y))
+        w.assign_sub(lr * tape.gradient(loss, w))
+    return w
+""",
+            Applicability.UNSAFE,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         variables = _Variables(analysis)
         if not variables.names and not variables.attributes:
             return
+        found: dict[cst.Assign | cst.AugAssign, list[_Rebind]] = {}
         for node in _assignments(analysis.module):
             rebinds = [rebind for rebind in variables.rebinds(node) if variables.matters(rebind)]
             if rebinds:
-                yield _report(analysis, node, rebinds)
+                found[node] = rebinds
+        # A rebinding of a name that certainly holds no variable there is no finding; dropping it may
+        # leave another rebinding of the same name without the variable it relied on, so look again.
+        while True:
+            in_place = {(node, rebind.chain) for node, rebinds in found.items() for rebind in rebinds}
+            proofs = {(node, rebind.chain): variables.proof(node, rebind, in_place)
+                      for node, rebinds in found.items() for rebind in rebinds}
+            tensors = {key for key, proof in proofs.items() if proof.verdict == NOT_A_VARIABLE}
+            if not tensors:
+                break
+            found = {node: kept for node, rebinds in found.items()
+                     if (kept := [rebind for rebind in rebinds if (node, rebind.chain) not in tensors])}
+        for node, rebinds in found.items():
+            yield _report(analysis, node, rebinds, [proofs[(node, rebind.chain)] for rebind in rebinds])
 
 
 @dataclass
@@ -255,6 +365,16 @@ class _Rebind:
     chain: str
     value: cst.BaseExpression
     operator: cst.BaseAugOp | None  # for ``w -= e``
+
+
+@dataclass
+class _Proof:
+    """Whether the name holds the variable where it is rebound, on every path (``VARIABLE``), certainly
+    holds something else (``NOT_A_VARIABLE``), or may hold something else (``UNKNOWN``)."""
+
+    chain: str
+    verdict: str
+    others: list[cst.CSTNode]  # the bindings to something other than a variable that may reach it
 
 
 class _Variables:
@@ -335,6 +455,125 @@ class _Variables:
             for later in analysis.uses_after(rebind.chain, statement, scope)
         )
 
+    def proof(self, node: cst.Assign | cst.AugAssign, rebind: _Rebind, in_place: InPlace) -> _Proof:
+        """What the name holds where ``node`` rebinds it."""
+        if isinstance(rebind.target, cst.Name):
+            return self._name_proof(node, rebind.chain, in_place)
+        return self._attribute_proof(node, rebind.chain, in_place)
+
+    def _name_proof(self, node: cst.CSTNode, name: str, in_place: InPlace) -> _Proof:
+        analysis = self.analysis
+        module = analysis.module
+        scope = analysis.scope_of(node)
+        at = analysis.statement_index(node)
+        if at is None:
+            return _Proof(name, UNKNOWN, [])
+        kinds, unbound_path = self._reaching(name, at, scope, in_place)
+        kinds += self._back_edges(name, at, scope, in_place)
+        if not unbound_path and kinds and all(kind == NOT_A_VARIABLE for kind, _ in kinds):
+            if scope is module or name not in _globals_of(scope):
+                return _Proof(name, NOT_A_VARIABLE, [binding for _, binding in kinds])
+        if scope is module:
+            # a notebook's later cell, run before this one runs again, leaves its value here too
+            made = [binding for kind, binding in kinds if kind == VARIABLE]
+            kinds += self._module_bindings(name, in_place, after=min(made, key=analysis.order_of) if made else None)
+        elif name in _globals_of(scope) and unbound_path:
+            # the module's name: whatever any statement of the module binds it to may be there when the function runs
+            unbound_path = False
+            kinds += self._module_bindings(name, in_place, after=None)
+        others = [binding for kind, binding in kinds if kind != VARIABLE]
+        if others or unbound_path or not kinds:
+            return _Proof(name, UNKNOWN, others)
+        return _Proof(name, VARIABLE, [])
+
+    def _reaching(self, name: str, at: Statement, scope, in_place: InPlace) -> tuple[list[tuple[str, cst.CSTNode]], bool]:
+        """The bindings of ``name`` that reach ``at`` from before it, looking through the updates the fix
+        makes in place; and whether some path reaches ``at`` with no binding at all."""
+        analysis = self.analysis
+        kinds: list[tuple[str, cst.CSTNode]] = []
+        current = at
+        while True:
+            definitions = analysis.reaching_definitions(name, current, scope)
+            if not definitions:
+                return kinds, True
+            for definition in definitions:
+                kinds += self._kept(definition, name, in_place)
+            nearest = definitions[-1]
+            if not runs_whenever(nearest, current):
+                return kinds, True
+            if self._kept(nearest, name, in_place):
+                return kinds, False
+            current = nearest
+
+    def _back_edges(self, name: str, at: Statement, scope, in_place: InPlace) -> list[tuple[str, cst.CSTNode]]:
+        """The bindings of ``name`` after ``at`` in a loop around it: the next turn of the loop reads them."""
+        loops = [block for block in at.enclosing if isinstance(block, (cst.For, cst.While))]
+        kinds: list[tuple[str, cst.CSTNode]] = []
+        for later in self.analysis.statements(scope)[at.index + 1:] if loops else ():
+            if name in later.assigned and any(loop in later.enclosing for loop in loops):
+                kinds += self._kept(later, name, in_place)
+        return kinds
+
+    def _module_bindings(self, name: str, in_place: InPlace, after: cst.CSTNode | None) -> list[tuple[str, cst.CSTNode]]:
+        """The bindings of the module-level ``name``: the module's own (after ``after``, when given)
+        and those of every function that declares it ``global``."""
+        analysis = self.analysis
+        kinds: list[tuple[str, cst.CSTNode]] = []
+        scopes = [analysis.module] + [f for f in analysis.functions if name in _globals_of(f)]
+        for scope in scopes:
+            for statement in analysis.statements(scope):
+                if name not in statement.assigned:
+                    continue
+                if scope is analysis.module and after is not None and not analysis.precedes(after, statement.node):
+                    continue
+                kinds += self._kept(statement, name, in_place)
+        return kinds
+
+    def _attribute_proof(self, node: cst.CSTNode, chain: str, in_place: InPlace) -> _Proof:
+        """``self.w`` holds the variable when every assignment of it in the class makes a variable or is an update the fix makes in place."""
+        owner = self.analysis.enclosing_class(node)
+        if owner is None:
+            return _Proof(chain, UNKNOWN, [])
+        kinds = []
+        for assignment in walk(owner, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            for binding, value in _bound_values(assignment, chain):
+                if (assignment, chain) not in in_place:
+                    kinds.append((self._kind(binding, value), binding))
+        others = [binding for kind, binding in kinds if kind != VARIABLE]
+        return _Proof(chain, UNKNOWN if others else VARIABLE, others)
+
+    def _kept(self, statement: Statement, name: str, in_place: InPlace) -> list[tuple[str, cst.CSTNode]]:
+        """What each binding of ``name`` in a statement gives it, but for the updates the fix makes in place."""
+        line = statement.node
+        if not isinstance(line, cst.SimpleStatementLine):
+            return [(UNKNOWN, line.target if isinstance(line, cst.For) else line)]
+        bindings = [(small, binding, value) for small in line.body for binding, value in _bound_values(small, name)]
+        if not bindings:
+            return [(UNKNOWN, line)]  # an import, a `with ... as`: nothing the fix could rely on
+        return [(self._kind(binding, value), binding) for small, binding, value in bindings if (small, name) not in in_place]
+
+    def _kind(self, binding: cst.CSTNode, value: cst.BaseExpression | None) -> str:
+        if isinstance(binding, cst.AugAssign):
+            return NOT_A_VARIABLE  # `w *= 2` on anything but a variable leaves a tensor or a number
+        if value is None:
+            return UNKNOWN
+        if isinstance(value, cst.Name):
+            return NOT_A_VARIABLE if value.value in ("None", "True", "False") else UNKNOWN
+        if isinstance(value, cst.Call):
+            func = value.func
+            qualname = self.analysis.qualname(func) or ""
+            if qualname in VARIABLE_MAKERS or (isinstance(func, cst.Attribute) and func.attr.value == "add_weight"):
+                return VARIABLE
+            if isinstance(func, cst.Attribute) and func.attr.value in VALUE_READS:
+                return NOT_A_VARIABLE
+            if qualname.startswith(LIBRARY_PREFIXES) and "variable" not in qualname.rsplit(".", 1)[-1].lower():
+                return NOT_A_VARIABLE
+            return UNKNOWN
+        if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation, cst.Comparison, cst.BaseNumber, cst.BaseString,
+                              cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp, cst.SetComp, cst.DictComp)):
+            return NOT_A_VARIABLE
+        return UNKNOWN
+
     def _used_for_gradients(self, rebind: _Rebind) -> bool:
         analysis = self.analysis
         for tape in analysis.tapes:
@@ -343,7 +582,25 @@ class _Variables:
         return any(call.sources is not None and rebind.chain in chains(call.sources) for call in analysis.gradient_calls)
 
 
-def _report(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]) -> Report:
+def _report(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind], proofs: list[_Proof]) -> Report:
+    report = _rewrite(analysis, node, updates)
+    unproven = [proof for proof in proofs if proof.verdict != VARIABLE]
+    if not unproven:
+        return report
+    doubted = ", ".join(f"`{proof.chain}`" for proof in unproven)
+    report.related.extend((binding, f"binds {doubted} to something other than a tf.Variable")
+                          for proof in unproven for binding in proof.others)
+    report.applicability = Applicability.UNSAFE
+    report.applicability_reason = (
+        f"{doubted} may not hold the tf.Variable here: "
+        + ("another statement binds it to something else (see the related lines)" if report.related
+           else "some path reaches this line with no tf.Variable bound to it")
+        + ", and `assign` on anything but a variable fails"
+    )
+    return report
+
+
+def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]) -> Report:
     names = ", ".join(f"`{update.chain}`" for update in updates)
     if len(updates) == 1:
         message = (
@@ -428,6 +685,32 @@ def _pairs(target: cst.BaseExpression, value: cst.BaseExpression) -> Iterator[tu
                     yield t.value, v.value
         return
     yield target, value
+
+
+def _bound_values(small: cst.CSTNode, chain: str) -> Iterator[tuple[cst.CSTNode, cst.BaseExpression | None]]:
+    """Each binding of the name or attribute ``chain`` in a small statement, with the value it gets
+    (None when unpacked from a value that is not a tuple of the same length)."""
+    if isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        if dotted(small.target) == chain:
+            yield small, small.value if isinstance(small, cst.AnnAssign) else None
+        return
+    if not isinstance(small, cst.Assign):
+        return
+    for target in small.targets:
+        paired = [value for bound, value in _pairs(target.target, small.value) if dotted(bound) == chain]
+        if paired:
+            yield small, paired[0]
+        elif chain in _target_chains(target.target):
+            yield small, None
+
+
+def _target_chains(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {chain for element in target.elements for chain in _target_chains(element.value)}
+    if isinstance(target, cst.StarredElement):
+        return _target_chains(target.value)
+    chain = dotted(target)
+    return {chain} if chain else set()
 
 
 def _method_of(value: cst.BaseExpression, chain: str) -> bool:

@@ -348,6 +348,19 @@ class ModuleAnalysis:
             helper=helper,
         )
 
+    def zeros_when_unconnected(self, gradient: GradientCall) -> bool:
+        """Whether the call asks for zeros instead of None for a source the target does not depend on
+        (``unconnected_gradients=tf.UnconnectedGradients.ZERO``, or ``"zero"``)."""
+        if gradient.helper is not None:
+            return False
+        value = argument(gradient.node, 3, "unconnected_gradients")
+        if isinstance(value, cst.SimpleString):
+            return value.evaluated_value == "zero"
+        if value is None:
+            return False
+        spelled = self.qualname(value) or dotted(value) or ""
+        return spelled.endswith("UnconnectedGradients.ZERO")
+
     @cached_property
     def _gradient_helpers(self) -> dict[cst.FunctionDef, tuple[int, int | None, int | None]]:
         """Functions that hand back what a tape they are given says: ``def grads_of(tape, loss, vars): return tape.gradient(loss, vars)``.
@@ -521,6 +534,12 @@ def argument(call: cst.Call, index: int, keyword: str | None = None) -> cst.Base
             if arg.keyword is not None and arg.keyword.value == keyword:
                 return arg.value
     return None
+
+
+def runs_whenever(statement: Statement, at: Statement) -> bool:
+    """Whether ``statement``, coming before ``at``, runs on every path to it: it sits in no compound
+    statement that ``at`` is outside of."""
+    return not _is_conditional(statement, at)
 
 
 def _is_conditional(statement: Statement, at: Statement) -> bool:

@@ -213,6 +213,8 @@ WEIGHTLESS_LAYERS = frozenset({
     "Softmax", "Subtract", "CenterCrop", "Normalization", "StringLookup", "IntegerLookup", "TextVectorization",
     "Discretization", "HashedCrossing", "Hashing", "CategoryEncoding",
 })
+# Classes of the ``keras.layers`` namespace that are not layers at all.
+NOT_LAYERS = frozenset({"InputSpec"})
 WEIGHTLESS_LAYER_PREFIXES = ("Dropout", "SpatialDropout", "Cropping", "ZeroPadding", "UpSampling", "Random")
 WEIGHTLESS_LAYER_SUFFIXES = ("Pooling1D", "Pooling2D", "Pooling3D", "Dropout")
 # Layers with non-trainable weights, in ``.weights`` and ``.variables`` alike.
