@@ -74,7 +74,7 @@ def repair(job: Job, timeout: float) -> dict:
     gradients = diagnose.get("gradients") or {}
     applied = [patch for patch in report.get("fixes", []) if patch.get("applied")]
     verified = bool(applied) and all(fix.get("verified") is True for patch in applied for fix in patch["fixes"])
-    after_all = _every_variable_after(diagnose)
+    after_all = _every_variable_after(diagnose, report.get("verification"))
     record |= {
         "status": diagnose.get("status"),
         "causes": sorted({c["category"] for c in diagnose.get("causes", [])}),
@@ -88,10 +88,12 @@ def repair(job: Job, timeout: float) -> dict:
     return record
 
 
-def _every_variable_after(diagnose: dict) -> bool:
-    """The chosen fixes' verification runs gave every variable a gradient."""
+def _every_variable_after(diagnose: dict, merged: dict | None) -> bool:
+    """The verification run of what was written gave every variable a gradient: the run of all the fixes
+    together where there were several (each fix's own run covers only its own variables), else the one fix's."""
     chosen = [r["attempts"][r["chosen"]] for r in diagnose.get("repairs", []) if r.get("chosen") is not None]
-    afters = [a.get("verification", {}).get("after") or {} for a in chosen]
+    afters = ([merged.get("after") or {}] if merged else
+              [a.get("verification", {}).get("after") or {} for a in chosen])
     return bool(afters) and all(after and all(after.values()) for after in afters)
 
 

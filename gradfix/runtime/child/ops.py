@@ -3,25 +3,38 @@
 Each record is stamped with the serial of the user statement running then (see ``tracer``)."""
 
 import sys
+from threading import get_ident
 
 from . import state
-from .frames import full_path
+from .frames import full_path, is_user_file
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
 
 
-def _stamp():
-    """(serial, file, line, recording) of the user statement running now (file "" and line 0 in library code)."""
-    current = STATE.current_line
+def _here():
+    """(file, line, function) of the user statement running now, and its frame. The tracer's are the last line
+    event's, of whichever thread ran it; an op of another thread (a program that trains in a thread while the
+    main one waits) finds its own user frame on its stack."""
+    if STATE.current_thread == get_ident():
+        return STATE.current_line, STATE.current_frame
+    frame = sys._getframe(1)
+    while frame is not None and not is_user_file(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return STATE.current_line, None
+    return (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name), frame
+
+
+def _stamp(current):
+    """(serial, file, line, recording) of the user statement ``current`` (file "" and line 0 in library code)."""
     if current is None:
         return None
     return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
 
 
-def _where():
+def _where(frame):
     """(code, instruction offset) of the user frame running now: read at once, for the offset moves on, and
     turned into a source range only for the record a cut is named from (``frontier.span_of``)."""
-    frame = STATE.current_frame
     return (frame.f_code, frame.f_lasti) if frame is not None else None
 
 
@@ -29,10 +42,10 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """Every op run while a tape is alive, stamped with the user statement that ran it."""
     if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
         return None
-    stamp = _stamp()
+    current, frame = _here()
+    stamp = _stamp(current)
     if stamp is None:
         return None
-    frame = STATE.current_frame  # _where(), inlined: this runs for every op
     try:
         stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
                       STATE.layer_stack[-1] if STATE.layer_stack else None,
@@ -60,7 +73,7 @@ def set_op_callback(on):
 
 
 def _inside_tf_function():
-    frame = sys._getframe(2)
+    frame = sys._getframe(1)
     depth = 0
     while frame is not None and depth < 80:
         if frame.f_code.co_filename.endswith("polymorphic_function.py") and frame.f_code.co_name == "__call__":
@@ -83,12 +96,13 @@ def install_conversion_hooks():
         def make(original, how):
             def wrapper(self, *args, **kwargs):
                 if STATE.live_tapes and not STATE.in_gradfix:
-                    stamp = _stamp()
+                    current, frame = _here()
+                    stamp = _stamp(current)
                     if stamp is not None:
                         try:
                             if is_float_dtype(self):
                                 in_function = _inside_tf_function()
-                                stamp.extend([self, how, in_function, _where()])
+                                stamp.extend([self, how, in_function, _where(frame)])
                                 STATE.conversions.append(stamp)
                                 if in_function:
                                     _note_graph_mode(stamp, how)
@@ -111,11 +125,12 @@ def install_constant_hook():
         tensor = original(value, ctx, dtype)
         # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
         if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
-            stamp = _stamp()
+            current, frame = _here()
+            stamp = _stamp(current)
             if stamp is not None:
                 try:
                     if is_float_dtype(tensor):
-                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py"), _where()])
+                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py"), _where(frame)])
                         STATE.constants.append(stamp)
                 except Exception:
                     pass
@@ -125,7 +140,7 @@ def install_constant_hook():
 
 
 def _called_from(filename_end, depth=12):
-    frame = sys._getframe(2)
+    frame = sys._getframe(1)
     while frame is not None and depth:
         if frame.f_code.co_filename.endswith(filename_end):
             return True

@@ -54,6 +54,7 @@ class State(object):
         self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
         self.current_line = None  # (file, line, function) of the user statement running now, or LIBRARY
         self.current_frame = None  # the user frame running now (None in a library): its instruction is the expression
+        self.current_thread = None  # the thread whose line event set the two above: another thread's ops look for their own
         self.last_user_line = None  # (file, line, function) of the latest user line event
         self.events = []
         self.seq = 0

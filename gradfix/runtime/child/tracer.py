@@ -2,6 +2,7 @@
 
 import ast
 import linecache
+from threading import get_ident
 
 from . import state
 from .frames import is_user_file
@@ -150,6 +151,7 @@ def _local_trace(frame, event, arg):
             code = frame.f_code
             STATE.current_line = STATE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
             STATE.current_frame = frame
+            STATE.current_thread = get_ident()
             STATE.line_serial += 1
             if STATE.live_tapes:
                 table = _statement_map(code.co_filename)
@@ -182,6 +184,7 @@ def _local_trace(frame, event, arg):
             else:
                 STATE.current_line = LIBRARY
                 STATE.current_frame = None
+            STATE.current_thread = get_ident()
             STATE.line_serial += 1
     except Exception:
         pass
