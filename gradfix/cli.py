@@ -53,6 +53,39 @@ def report_error(message: str) -> None:
     click.echo(f"gradfix: error: {message}", err=True)
 
 
+class ErrorLog:
+    """The errors of one run, each said once on standard error and kept for the JSON, SARIF and GitHub reports.
+
+    A ``pyproject.toml`` gradfix cannot use is one error naming it, however many files it applies to and whether
+    they were named or met in a folder."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []  # (path, problem) for the machine-readable reports
+        self.files = 0  # errors of files, rather than of configuration
+        self._config_seen: set[tuple[str, str]] = set()
+
+    def add(self, error: SourceError) -> None:
+        if isinstance(error, ConfigError):
+            key = (os.path.abspath(error.path), error.problem)
+            if key in self._config_seen:
+                return
+            self._config_seen.add(key)
+            line = error.line()
+            report_error(line)
+            self.items.append((error.path, line.split(": ", 1)[1]))
+            return
+        report_error(str(error))
+        self.items.append((error.path, error.problem))
+        self.files += 1
+
+    @property
+    def configs(self) -> int:
+        return len(self._config_seen)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
 def _rules(select: Sequence[str], ignore: Sequence[str]):
     known = {r.code for r in all_rules()} | {r.name for r in all_rules()}
     unknown = [key for key in (*select, *ignore) if key not in known]
@@ -129,7 +162,7 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
     _refuse_bad_time_setting()
     options = CheckOptions(select=tuple(select), ignore=tuple(ignore))
     console = make_console(sys.stdout, color)
-    findings, errors, checked, unused = [], [], 0, []
+    findings, errors, checked, unused = [], ErrorLog(), 0, []
     with _progress_bar(progress) as advance:
         for result in check_paths(paths, jobs=jobs, options=options, force_exclude=force_exclude, progress=advance):
             if result.warning is not None:
@@ -137,8 +170,7 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                 continue
             if result.error is not None:
                 # a file checked in part (a rule failed) keeps the findings of the rules that ran
-                errors.append((result.path, result.error.problem))
-                report_error(str(result.error))
+                errors.add(result.error)
             else:
                 checked += 1
             findings.extend(result.findings)
@@ -152,8 +184,8 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                     render_finding(console, finding, [line.rstrip("\r\n") for line in lines] if lines else None)
     for path, line, column, codes in unused:
         click.echo(f"{path}:{line}:{column}: unused noqa: {codes} (nothing to suppress here)", err=output_format != "text")
-    if not _emit_for_tools(output_format, findings, errors):
-        click.echo(_summary(findings, checked, len(errors)), err=not findings)
+    if not _emit_for_tools(output_format, findings, errors.items):
+        click.echo(_summary(findings, checked, errors.files, errors.configs), err=not findings)
     if errors:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FOUND if findings or unused else EXIT_CLEAN)
@@ -198,11 +230,17 @@ def _progress_bar(wanted: bool | None):
             bar.stop()
 
 
-def _summary(findings, checked: int | None = None, failed: int = 0) -> str:
+def _summary(findings, checked: int | None = None, failed: int = 0, configs: int = 0) -> str:
+    unusable = (f"{configs} pyproject.toml {'file' if configs == 1 else 'files'} could not be used"
+                if configs else "")
     if not findings:
-        if failed:
+        if configs and not failed and not checked:
+            return f"No files checked: {unusable} (see the error{'s' * (configs != 1)} above)."
+        if failed or configs:
+            parts = [f"{failed} could not be checked"] if failed else []
+            parts += [unusable] if configs else []
             return (f"No problems found in the {checked} file{'s' * (checked != 1)} checked; "
-                    f"{failed} could not be checked (see the errors above).")
+                    f"{' and '.join(parts)} (see the errors above).")
         if checked == 0:
             return "No files checked: every path given was excluded."
         return "No problems found."
@@ -211,6 +249,7 @@ def _summary(findings, checked: int | None = None, failed: int = 0) -> str:
     unsafe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
     text = f"Found {len(findings)} problem{'s' * (len(findings) != 1)} in {files} file{'s' * (files != 1)}"
     notes = [f"{failed} file{'s' * (failed != 1)} not fully checked, see the errors above"] if failed else []
+    notes += [f"{unusable}, see the errors above"] if configs else []
     if safe:
         notes.append(f"{safe} fixable with `gradfix fix --apply`")
     if unsafe:
@@ -242,12 +281,10 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     if interactive and not sys.stdin.isatty():
         raise click.UsageError("--interactive needs a terminal to ask on; use --diff and `gradfix apply` instead")
     write = apply_fixes or (interactive and not show_diff)
-    sources, had_error, notebooks, read_errors = [], False, {}, []
+    sources, notebooks, errors = [], {}, ErrorLog()
     for found in iter_python_files(paths, force_exclude=force_exclude):
         if found.error is not None:
-            report_error(str(found.error))
-            read_errors.append((found.error.path, found.error.problem))  # an unreadable folder: in the JSON too
-            had_error = True
+            errors.add(found.error)  # an unreadable folder, an unusable pyproject.toml: in the JSON too
             continue
         try:
             if is_notebook(found.path):
@@ -263,14 +300,12 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
             source = found.read()
         except NotRegularFileError as problem:
             if found.named:
-                report_error(str(problem))
-                had_error = True
+                errors.add(problem)
             else:
                 click.echo(f"gradfix: warning: {problem}", err=True)
             continue
-        except (SourceError, ConfigError) as problem:
-            report_error(str(problem))
-            had_error = True
+        except SourceError as problem:
+            errors.add(problem)
             continue
         if source is not None:
             sources.append(source)
@@ -279,12 +314,10 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     else:
         outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
     outcomes += list(notebooks.values())
-    changed_files, fixes_written, left, patches, errors, not_written = 0, 0, [], [], read_errors, []
+    changed_files, fixes_written, left, patches, not_written = 0, 0, [], [], []
     for outcome in outcomes:
         if isinstance(outcome, SourceError):
-            report_error(str(outcome))
-            errors.append((outcome.path, outcome.problem))
-            had_error = True
+            errors.add(outcome)
             continue
         source = outcome.source
         if not outcome.changed:
@@ -298,10 +331,8 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
                 validate = check_notebook_json if source.path in notebooks else None
                 write_source_atomically(source, outcome.new_text, force=force_write, validate=validate)
             except SourceError as problem:
-                report_error(str(problem))
-                errors.append((source.path, problem.problem))
+                errors.add(problem)
                 not_written.extend(outcome.found)  # every problem of the file stays, fixable or not
-                had_error = True
                 continue
             fixes_written += len(outcome.applied)
         left.extend(outcome.remaining)
@@ -309,13 +340,13 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
         changed_files += 1
     # Without --apply the problems the fixes shown would solve still count: nothing was written.
     problems = len(left) if write else len(left) + sum(len(p["fixes"]) for p in patches)
-    code = EXIT_ERROR if had_error else (EXIT_FOUND if problems else EXIT_CLEAN)
+    code = EXIT_ERROR if errors else (EXIT_FOUND if problems else EXIT_CLEAN)
     if output_format == "json":
         findings = [f for o in outcomes if not isinstance(o, SourceError) for f in o.found]
-        document = report.document("fix", findings, fixes=patches, errors=errors, exit_code=code)
+        document = report.document("fix", findings, fixes=patches, errors=errors.items, exit_code=code)
         click.echo(report.render(document), nl=False)
     for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written):
-        if line == "No problems found." and had_error:
+        if line == "No problems found." and errors:
             line = "No problems found in the files read; some could not be read or written (see the errors above)."
         click.echo(line, err=True)
     sys.exit(code)
@@ -336,10 +367,8 @@ def _fix_all(sources, rules, unsafe_fixes, per_file=None):
                     outcomes.append(fix_source(source, chosen, include_unsafe=unsafe))
             except AnalysisTimeout:
                 outcomes.append(timed_out(source.path, limit))
-        except SourceError as problem:
+        except SourceError as problem:  # a ConfigError too: said once, naming the pyproject.toml
             outcomes.append(problem)
-        except ConfigError as problem:
-            outcomes.append(SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}"))
     return outcomes
 
 
@@ -533,21 +562,19 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **
     """`gradfix check - --stdin-filename PATH`: the report on the source read from standard input."""
     from gradfix.engine import analyze
 
-    findings, errors = [], []
+    findings, errors = [], ErrorLog()
     try:
         rules, _unsafe = _stdin_rules(stdin_filename, select, ignore)
         source = _stdin_source(paths, stdin_filename)
         if source is not None:
             findings = analyze(source, rules)
     except IncompleteAnalysis as problem:
-        report_error(str(problem))
         findings = problem.findings
-        errors.append((stdin_filename or "-", problem.problem))
-    except (SourceError, ConfigError) as problem:
-        report_error(str(problem))
-        errors.append((stdin_filename or "-", getattr(problem, "problem", str(problem))))
+        errors.add(problem)
+    except SourceError as problem:
+        errors.add(problem)
     code = EXIT_ERROR if errors else (EXIT_FOUND if findings else EXIT_CLEAN)
-    if not _emit_for_tools(output_format, findings, errors):
+    if not _emit_for_tools(output_format, findings, errors.items):
         console = make_console(sys.stdout, color)
         lines = [line.rstrip("\r\n") for line in split_lines(source.text)] if findings else None
         for finding in findings:
@@ -565,8 +592,8 @@ def _fix_stdin(paths, stdin_filename, select, ignore, apply_fixes, unsafe_fixes,
         rules, unsafe = _stdin_rules(stdin_filename, select, ignore, unsafe_fixes)
         source = _stdin_source(paths, stdin_filename)
         outcome = fix_source(source, rules, include_unsafe=unsafe) if source is not None else None
-    except (SourceError, ConfigError) as problem:
-        report_error(str(problem))
+    except SourceError as problem:
+        ErrorLog().add(problem)
         sys.exit(EXIT_ERROR)
     if outcome is None:
         sys.exit(EXIT_CLEAN)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import pathspec
+
+from gradfix.source import SourceError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,17 +28,83 @@ KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "exclude", "uns
 DIAGNOSE_KEYS = ("target", "timeout")
 
 
-class ConfigError(Exception):
-    """A ``[tool.gradfix]`` table gradfix cannot use; the message names the file and the key."""
+class ConfigError(SourceError):
+    """A ``[tool.gradfix]`` table gradfix cannot use; the message names the file and the key.
+
+    A SourceError of the ``pyproject.toml``: every front end that reports a file it cannot use reports it,
+    once, naming the configuration file rather than each file it governs."""
 
     def __init__(self, path: str, key: str, problem: str):
-        super().__init__(f"{path}: [tool.gradfix] {key}: {problem}")
-        self.path = path
+        super().__init__(path, f"[tool.gradfix] {key}: {problem}" if key else problem)
         self.key = key
-        self.problem = problem
+        self.detail = problem  # the problem without the key
 
     def __reduce__(self):
-        return (self.__class__, (self.path, self.key, self.problem))
+        return (self.__class__, (self.path, self.key, self.detail))
+
+    def line(self, display_path: str | None = None) -> str:
+        """The one line every front end shows: the file, the key, the problem, and what was not done."""
+        return f"{display_path or shown_path(self.path)}: {self.problem}; the files it applies to were not checked"
+
+    def location(self) -> tuple[int, int, int]:
+        """Where in the file the problem is: a 0-based line and the columns of the key (or of the whole line)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            return 0, 0, 0
+        return _locate(lines, self.key, self.detail)
+
+
+def shown_path(path: str) -> str:
+    """A configuration file as a message names it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TABLE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+
+
+def _locate(lines: list[str], key: str, problem: str) -> tuple[int, int, int]:
+    """The 0-based line and columns of ``key`` in ``[tool.gradfix]`` (or of TOML's own error position)."""
+    found = _TOML_POSITION.search(problem)
+    if "(at end of document)" in problem and lines:
+        return len(lines) - 1, 0, len(lines[-1])
+    if found:
+        line = max(0, int(found.group(1)) - 1)
+        content = lines[line] if line < len(lines) else ""
+        return line, 0, len(content)
+    table_line, table = None, ""
+    parts = key.split(".", 1) if key else []
+    wanted = parts[-1].strip('"') if parts else ""
+    for number, content in enumerate(lines):
+        header = _TABLE.match(content)
+        if header:
+            table = header.group(1).replace(" ", "").replace('"', "")
+            if table == "tool.gradfix" and table_line is None:
+                table_line = number
+            continue
+        if not table.startswith("tool.gradfix") or not wanted:
+            continue
+        column = _key_column(content, wanted)
+        if column is not None:
+            return number, column, column + len(wanted) + (2 if content[column:column + 1] in "\"'" else 0)
+    if table_line is None:
+        return 0, 0, 0
+    return table_line, 0, len(lines[table_line])
+
+
+def _key_column(content: str, key: str) -> int | None:
+    """Where ``key`` (bare or quoted) stands as a key on the line: before ``=``, or inside an inline table."""
+    for spelling in (key, f'"{key}"', f"'{key}'"):
+        found = re.search(r"(^|[{,\s])" + re.escape(spelling) + r"\s*=", content)
+        if found:
+            return found.start() + len(found.group(1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -122,10 +191,17 @@ def _patterns(path: str, key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _did_you_mean(key: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else f"; gradfix knows {', '.join(known)}"
+
+
 def parse_table(path: str, table: Mapping[str, Any]) -> Settings:
     unknown = [key for key in table if key not in KEYS]
     if unknown:
-        raise ConfigError(path, unknown[0], f"unknown key; gradfix knows {', '.join(KEYS)}")
+        raise ConfigError(path, unknown[0], f"unknown key{_did_you_mean(unknown[0], KEYS)}")
     values: dict[str, Any] = {"root": os.path.dirname(os.path.abspath(path)), "config_path": path}
     for key, name in (("select", "select"), ("ignore", "ignore"), ("extend-select", "extend_select")):
         if key in table:
@@ -150,7 +226,8 @@ def parse_table(path: str, table: Mapping[str, Any]) -> Settings:
             raise ConfigError(path, "diagnose", "expected a table with target and timeout")
         unknown = [key for key in diagnose if key not in DIAGNOSE_KEYS]
         if unknown:
-            raise ConfigError(path, f"diagnose.{unknown[0]}", f"unknown key; gradfix knows {', '.join(DIAGNOSE_KEYS)}")
+            raise ConfigError(path, f"diagnose.{unknown[0]}",
+                              f"unknown key{_did_you_mean(unknown[0], DIAGNOSE_KEYS)}")
         if "target" in diagnose:
             if not isinstance(diagnose["target"], str) or not diagnose["target"]:
                 raise ConfigError(path, "diagnose.target", "expected a script or module:function, such as \"train.py\"")

@@ -124,7 +124,7 @@ def _configured(cwd: str, target, timeout, unsafe_fixes):
     try:
         settings = settings_for(cwd)
     except ConfigError as problem:
-        click.echo(f"gradfix: error: {problem}", err=True)
+        click.echo(f"gradfix: error: {problem.line()}", err=True)
         sys.exit(2)
     if target is None:
         target = settings.diagnose_target

@@ -20,7 +20,7 @@ from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEd
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
 from gradfix import suppress
-from gradfix.config import ConfigError, settings_for
+from gradfix.config import settings_for
 from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
 from gradfix.paths import discover
 from gradfix.source import (
@@ -358,19 +358,19 @@ class FoundFile:
     named: bool = True  # named on the command line, rather than met while walking a folder
 
     def read(self) -> SourceFile | None:
-        """The file's text; None for an empty file met in a folder, which is normal (``__init__.py``)."""
+        """The file's text; None for an empty file (or one of blanks), which has nothing to check: an empty
+        ``__init__.py`` is normal, whether met in a folder or named (a pre-commit hook names every staged file)."""
         try:
             return read_source(self.path)
         except EmptySourceError:
-            if self.named:
-                raise
             return None
 
 
 def iter_python_files(paths: Sequence[str], force_exclude: bool = False) -> Iterator[FoundFile]:
     """Every .py and .ipynb file under the given paths (see gradfix.paths); a path that yields nothing is an error."""
     for item in discover(paths, force_exclude=force_exclude):
-        yield FoundFile(item.path, SourceError(item.path, item.problem) if item.problem else None, named=item.named)
+        error = item.config_error or (SourceError(item.path, item.problem) if item.problem else None)
+        yield FoundFile(item.path, error, named=item.named)
 
 
 @dataclass(frozen=True)
@@ -476,7 +476,7 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
                 return FileResult(found.path, findings=findings, unused_noqa=filtered.unused, notebook=notebook)
             source = found.read()
             if source is None:
-                return None
+                return FileResult(found.path)  # empty: checked, and clean
             try:
                 filtered = analyze_with_suppressions(source, chosen)
             except IncompleteAnalysis as problem:
@@ -488,8 +488,6 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         return FileResult(found.path, warning=str(problem))
     except SourceError as problem:
         return FileResult(found.path, error=problem)
-    except ConfigError as problem:
-        return FileResult(found.path, error=SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}"))
     except AnalysisTimeout:
         return FileResult(found.path, error=timed_out(found.path, limit))
 

@@ -32,6 +32,7 @@ class Discovered:
     path: str
     named: bool  # named on the command line, rather than met in a folder
     problem: str | None = None  # why a named path yields nothing, or why a folder met in a walk could not be read
+    config_error: ConfigError | None = None  # the pyproject.toml that applies cannot be used: the error names it
 
 
 def is_virtualenv(directory: str) -> bool:
@@ -124,8 +125,13 @@ def discover(paths: Sequence[str], force_exclude: bool = False, extensions: Sequ
             if not found:
                 yield Discovered(path, True, "folder holds no Python files (or all are excluded)")
         elif os.path.lexists(path):
-            if force_exclude and excluded_reason(path) is not None:
-                continue
+            if force_exclude:
+                try:
+                    if excluded_reason(path) is not None:
+                        continue
+                except ConfigError as error:
+                    yield Discovered(error.path, True, error.problem, config_error=error)
+                    continue
             yield Discovered(path, True)
         else:
             yield Discovered(path, True, "no such file or folder")
@@ -151,8 +157,7 @@ def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
         except ConfigError as error:
             # the files below follow settings gradfix cannot read: an error for them, and the walk goes on elsewhere
             dirs[:] = []
-            problem = f"[tool.gradfix] {error.key}: {error.problem}" if error.key else error.problem
-            yield Discovered(error.path, True, f"{problem}; the files under {os.path.dirname(error.path)} were not checked")
+            yield Discovered(error.path, True, error.problem, config_error=error)
             continue
         kept = []
         for name in sorted(dirs):

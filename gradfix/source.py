@@ -37,17 +37,20 @@ MAX_NESTING = 1000
 class SourceError(Exception):
     """A file gradfix cannot work on; the message names the file and the problem."""
 
-    def __init__(self, path: str, problem: str):
+    def __init__(self, path: str, problem: str, span: tuple[int, int, int, int] | None = None):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+        # where in the text the problem is, when it is at a place (a syntax error): 1-based lines and columns,
+        # the end column just after the last character
+        self.span = span
 
     def __reduce__(self):
-        return (self.__class__, (self.path, self.problem))
+        return (self.__class__, (self.path, self.problem) if self.span is None else (self.path, self.problem, self.span))
 
 
 class EmptySourceError(SourceError):
-    """An empty file: an error when named, but normal for an ``__init__.py`` met in a folder."""
+    """An empty file (or one of blanks): `check` and `fix` take it as clean, as Ruff and mypy do (an empty ``__init__.py``)."""
 
 
 class ReadOnlyError(SourceError):
@@ -174,11 +177,23 @@ def _nul_position(text: str) -> tuple[int, int] | None:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
+def _syntax_span(error: SyntaxError) -> tuple[int, int, int, int] | None:
+    """CPython's place for a syntax error (its columns count characters), at least one character wide."""
+    if not error.lineno:
+        return None
+    line, column = error.lineno, max(1, error.offset or 1)
+    end_line, end_column = error.end_lineno or line, error.end_offset or 0
+    if (end_line, end_column) <= (line, column):
+        end_line, end_column = line, column + 1
+    return line, column, end_line, end_column
+
+
 def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | None:
     """CPython's own parse, whose verdict and message gradfix reports; raises SourceError."""
     nul = _nul_position(text)
     if nul is not None:
-        raise SourceError(path, f"syntax error at line {nul[0]}, column {nul[1]}: source contains a NUL byte")
+        raise SourceError(path, f"syntax error at line {nul[0]}, column {nul[1]}: source contains a NUL byte",
+                          (nul[0], nul[1], nul[0], nul[1] + 1))
     try:
         # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
         # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
@@ -186,7 +201,7 @@ def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | No
         return compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True) if want_tree else None
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
-        raise SourceError(path, f"syntax error at {where}: {error.msg}") from None
+        raise SourceError(path, f"syntax error at {where}: {error.msg}", _syntax_span(error)) from None
     except (RecursionError, MemoryError):
         raise SourceError(path, "too deeply nested for Python to compile") from None
     except ValueError as error:

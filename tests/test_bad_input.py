@@ -24,8 +24,6 @@ def _run(*args):
         ("broken.py", b"def f(:\n    pass\n", "syntax error"),
         ("latin.py", b"x = '\xe9t\xe9'\n", "not valid utf-8"),
         ("declared.py", b"# -*- coding: ascii -*-\nx = '\xc3\xa9'\n", "not valid ascii"),
-        ("empty.py", b"", "file is empty"),
-        ("blank.py", b"\n\n   \n", "file is empty"),
     ],
 )
 @pytest.mark.parametrize("command", [["check"], ["fix"], ["fix", "--apply"]])
@@ -92,14 +90,102 @@ def test_console_entry_point_runs_as_a_program(tmp_path):
     assert completed.stderr.strip().startswith(f"gradfix: error: {bad}: syntax error")
 
 
-def test_empty_init_in_a_folder_is_normal_but_a_named_empty_file_is_not(tmp_path):
+@pytest.mark.parametrize("content", [b"", b"\n\n   \n", b"\r\n"])
+@pytest.mark.parametrize("command", [["check"], ["check", "--force-exclude"], ["fix"], ["fix", "--apply", "--force-exclude"]])
+def test_an_empty_file_is_clean_whether_met_in_a_folder_or_named(tmp_path, content, command):
+    """As Ruff and mypy take it: a pre-commit hook names every staged file, empty `__init__.py` files too."""
     package = tmp_path / "pkg"
     package.mkdir()
-    (package / "__init__.py").write_text("")
+    (package / "__init__.py").write_bytes(content)
     (package / "model.py").write_text(GOOD)
-    assert _run("check", str(tmp_path)).exit_code == 0
-    named = _run("check", str(package / "__init__.py"))
-    assert named.exit_code == 2 and "file is empty" in named.stderr
+    assert _run(*command, str(tmp_path)).exit_code == 0
+    named = _run(*command, str(package / "__init__.py"), str(package / "model.py"))
+    assert named.exit_code == 0, named.output
+    assert "gradfix: error" not in named.stderr and (package / "__init__.py").read_bytes() == content
+    if command == ["check"]:
+        assert named.stderr.strip() == "No problems found."
+
+
+def test_an_empty_file_from_the_pre_commit_hook_entry(tmp_path, monkeypatch):
+    """The hook's own command line (.pre-commit-hooks.yaml) on a staged empty `__init__.py` and a clean module."""
+    import yaml
+
+    hooks = {hook["id"]: hook["entry"].split()[1:] for hook in
+             yaml.safe_load((pathlib.Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text())}
+    monkeypatch.chdir(tmp_path)
+    pathlib.Path("__init__.py").write_text("")
+    pathlib.Path("model.py").write_text(GOOD)
+    for entry in hooks.values():
+        result = _run(*entry, "__init__.py", "model.py")
+        assert result.exit_code == 0, (entry, result.output)
+
+
+CONFIG_PROBLEMS = [
+    ('[tool.gradfix]\nselct = ["GF001"]\n', "[tool.gradfix] selct: unknown key (did you mean select?)"),
+    ('[tool.gradfix]\nselect = ["GF999"]\n', "[tool.gradfix] select: unknown rule GF999"),
+    ('[tool.gradfix]\nselect = ["GF001"\n', "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("content, problem", CONFIG_PROBLEMS)
+@pytest.mark.parametrize("command", [
+    ["check", "."], ["check", "train.py", "other.py"], ["check", "--force-exclude", "train.py", "other.py"],
+    ["check", "--format", "json", "."], ["check", "--jobs", "2", "."],
+    ["fix", "."], ["fix", "train.py", "other.py"], ["fix", "--apply", "--force-exclude", "train.py", "other.py"],
+])
+def test_a_pyproject_toml_gradfix_cannot_use_is_one_line_naming_it_and_exit_2(tmp_path, monkeypatch, content, problem, command):
+    """The same line however the files were given (a folder, named, from a pre-commit hook with --force-exclude,
+    in worker processes): the file, the key and the problem, said once, never a traceback or exit 1."""
+    from gradfix import config
+
+    monkeypatch.chdir(tmp_path)
+    config.clear_cache()
+    (tmp_path / "pyproject.toml").write_text(content)
+    for name in ("train.py", "other.py", *(f"m{n}.py" for n in range(30 if "--jobs" in command else 0))):
+        (tmp_path / name).write_text(GOOD)
+    result = _run(*command)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gradfix: error:")]
+    assert errors == [f"gradfix: error: pyproject.toml: {errors[0].split(': ', 3)[-1]}"], result.stderr
+    assert problem in errors[0] and errors[0].endswith("; the files it applies to were not checked")
+    if "json" in command:
+        import json
+
+        assert [error["path"] for error in json.loads(result.stdout)["errors"]] == ["pyproject.toml"]
+
+
+def test_a_pyproject_toml_gradfix_cannot_use_from_standard_input_and_diagnose(tmp_path, monkeypatch):
+    from gradfix import config
+
+    monkeypatch.chdir(tmp_path)
+    config.clear_cache()
+    (tmp_path / "pyproject.toml").write_text(CONFIG_PROBLEMS[0][0])
+    for args in (["check", "-", "--stdin-filename", "train.py"], ["fix", "-", "--stdin-filename", "train.py"],
+                 ["diagnose", "train.py"]):
+        result = CliRunner().invoke(main, args, input=GOOD)
+        assert result.exit_code == 2, (args, result.output)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("gradfix: error:")]
+        assert len(errors) == 1 and errors[0].startswith("gradfix: error: pyproject.toml: [tool.gradfix] selct:"), args
+
+
+@pytest.mark.parametrize("content, line, key", [
+    ('[project]\nname = "x"\n\n[tool.gradfix]\nignore = ["GF009"]\nselct = ["GF001"]\n', 5, "selct"),
+    ('[tool.gradfix]\n"per-file-ignores" = { "a.py" = ["GF999"] }\n', 1, '"a.py"'),
+    ('[tool.gradfix.diagnose]\ntarget = "x.py"\ntimeout = -3\n', 2, "timeout"),
+    ('[tool.gradfix]\nselect = ["GF001"\nignore = []\n', 2, None),
+])
+def test_a_configuration_error_knows_its_line(tmp_path, content, line, key):
+    from gradfix.config import ConfigError, clear_cache, settings_for
+
+    (tmp_path / "pyproject.toml").write_text(content)
+    clear_cache()
+    with pytest.raises(ConfigError) as raised:
+        settings_for(tmp_path / "train.py")
+    number, start, end = raised.value.location()
+    assert number == line
+    text = content.splitlines()[number]
+    assert text[start:end] == (key if key is not None else text)
 
 
 def test_a_failing_rule_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
