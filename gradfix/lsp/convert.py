@@ -129,6 +129,32 @@ def diagnostic(finding: Finding, positions: Positions, uri_of=to_uri) -> lsp.Dia
     )
 
 
+def error_diagnostic(problem: str, span: tuple[int, int, int, int] | None, positions: Positions) -> lsp.Diagnostic:
+    """The diagnostic of a text gradfix cannot analyse (a syntax error), at the place CPython names."""
+    import re
+
+    if span is not None:
+        where = positions.span_range(Span("", *span))
+    else:
+        line = int(found.group(1)) - 1 if (found := re.search(r"\bline (\d+)", problem)) else 0
+        content = positions.lines[line].rstrip("\r\n") if line < len(positions.lines) else ""
+        where = lsp.Range(positions.position(line, 0), positions.position(line, len(content)))
+    message = re.sub(r"^syntax error at line \d+(, column \d+)?: ", "Syntax error: ", problem)
+    return lsp.Diagnostic(range=where, message=message[:1].upper() + message[1:], severity=lsp.DiagnosticSeverity.Error,
+                          source=SOURCE, data={"syntax": True})
+
+
+def config_diagnostic(error) -> lsp.Diagnostic:
+    """The diagnostic on a pyproject.toml gradfix cannot use, on its key (or TOML's own position)."""
+    line, start, end = error.location()
+    return lsp.Diagnostic(
+        range=lsp.Range(lsp.Position(line, start), lsp.Position(line, end)),
+        message=f"{error.problem}; gradfix runs its default rules until it is fixed",
+        severity=lsp.DiagnosticSeverity.Error,
+        source=SOURCE,
+    )
+
+
 def _related_range(span: Span, main: Span, positions: Positions) -> lsp.Range:
     if span.path == main.path:
         return positions.span_range(span)

@@ -7,17 +7,20 @@ it did when the fix was computed, so an edit is never applied to a text it was n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
+from gradfix.config import ConfigError
 from gradfix.engine import analyze
-from gradfix.model import Finding
+from gradfix.edits import split_lines
+from gradfix.model import Finding, RelatedSpan, Span
 from gradfix.source import SourceError, SourceFile
 
-from gradfix.lsp.settings import rules_for
+from gradfix.lsp.settings import rules_and_problem
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ class Analysis:
     findings: tuple[Finding, ...] = ()
     error: str | None = None  # the text does not parse: why, as gradfix says it
     seconds: float = 0.0
+    config_error: ConfigError | None = None  # the pyproject.toml that applies cannot be used: the defaults ran
+    error_span: tuple[int, int, int, int] | None = None  # where the text stops parsing (1-based lines and columns)
 
 
 @dataclass
@@ -63,15 +68,65 @@ def path_of(uri: str) -> str:
 def analyse_text(path: str, text: str) -> Analysis:
     """The static findings on ``text`` as the rules configured for ``path`` see it; never raises for bad input."""
     started = time.perf_counter()
+    rules, config_error = rules_and_problem(path)
     if not text.strip():
-        return Analysis(text, (), None, 0.0)
+        return Analysis(text, (), None, 0.0, config_error)
     try:
-        findings = analyze(SourceFile(path=path, text=text, encoding="utf-8"), rules_for(path))
+        findings = analyze(SourceFile(path=path, text=text, encoding="utf-8"), rules)
     except SourceError as error:
-        return Analysis(text, (), error.problem, time.perf_counter() - started)
+        return Analysis(text, (), error.problem, time.perf_counter() - started, config_error, error.span)
     except RecursionError:
-        return Analysis(text, (), "too deeply nested to analyse", time.perf_counter() - started)
-    return Analysis(text, tuple(findings), None, time.perf_counter() - started)
+        return Analysis(text, (), "too deeply nested to analyse", time.perf_counter() - started, config_error)
+    return Analysis(text, tuple(findings), None, time.perf_counter() - started, config_error)
+
+
+def _unchanged_lines(old: str, new: str) -> dict[int, int]:
+    """1-based lines of ``old`` that ``new`` still has, unchanged, and where: the common head and tail,
+    and the lines a diff of what lies between matches."""
+    import difflib
+
+    a = [line.rstrip("\r\n") for line in split_lines(old)]
+    b = [line.rstrip("\r\n") for line in split_lines(new)]
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    mapping = {number: number for number in range(1, head + 1)}
+    mapping.update({len(a) - k: len(b) - k for k in range(tail)})
+    middle = difflib.SequenceMatcher(a=a[head:len(a) - tail], b=b[head:len(b) - tail], autojunk=False)
+    for block in middle.get_matching_blocks():
+        for k in range(block.size):
+            mapping[head + block.a + k + 1] = head + block.b + k + 1
+    return mapping
+
+
+def moved_findings(findings: list[Finding], old: str, new: str, path: str) -> list[Finding]:
+    """``findings`` on ``old`` placed on ``new``: those whose lines ``new`` has unchanged, moved with them."""
+    mapping = _unchanged_lines(old, new)
+
+    def moved(span: Span) -> Span | None:
+        shift = mapping.get(span.start_line, 0) - span.start_line
+        if span.start_line not in mapping or any(mapping.get(line) != line + shift
+                                                 for line in range(span.start_line, span.end_line + 1)):
+            return None
+        return dataclasses.replace(span, start_line=span.start_line + shift, end_line=span.end_line + shift)
+
+    out = []
+    same_file = os.path.abspath(path)
+    for finding in findings:
+        span = moved(finding.span)
+        if span is None:
+            continue
+        related = []
+        for item in finding.related:
+            if os.path.abspath(item.span.path) != same_file:
+                related.append(item)
+            elif (where := moved(item.span)) is not None:
+                related.append(RelatedSpan(where, item.message))
+        out.append(finding.replace(span=span, related=tuple(related)))
+    return out
 
 
 @dataclass
@@ -97,7 +152,7 @@ class Documents:
         return self.by_uri.get(uri)
 
     def record(self, document: Document, analysis: Analysis) -> bool:
-        """Keep an analysis; True if it parsed (and so replaces what the editor shows)."""
+        """Keep an analysis; True if it parsed (and so replaces the findings shown)."""
         document.analysis = analysis
         if analysis.error is None:
             document.parsed = analysis
@@ -105,12 +160,17 @@ class Documents:
         return False
 
     def shown(self, document: Document) -> list[Finding]:
-        """The findings to publish: the last static ones that parsed, with a run's findings while the text is the one run.
+        """The findings to publish, on the text as it is now: the last static ones that parsed, with a run's
+        findings while the text is the one run.
 
-        A run's finding replaces the static finding of the same rule on the same line: it says more
-        (the variables without a gradient, whether its fix was verified).
+        While the text does not parse (mid-typing), the findings of the last text that did are kept on the
+        lines the edits left as they were, moved to where those lines are now; a finding on a changed line
+        is dropped rather than shown at a stale place. A run's finding replaces the static finding of the same
+        rule on the same line: it says more (the variables without a gradient, whether its fix was verified).
         """
         static = list(document.parsed.findings) if document.parsed else []
+        if document.parsed is not None and document.parsed.text != document.text:
+            static = moved_findings(static, document.parsed.text, document.text, document.path)
         runtime = list(document.runtime) if document.runtime_text == document.text else []
         seen = {(f.rule, f.span.start_line) for f in runtime}
         return [f for f in static if (f.rule, f.span.start_line) not in seen] + runtime

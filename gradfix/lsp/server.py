@@ -22,7 +22,8 @@ from gradfix.engine import applicable, fix_source
 from gradfix.lsp import convert
 from gradfix.lsp.diagnose_command import COMMAND as DIAGNOSE_COMMAND, DiagnoseCommand
 from gradfix.lsp.documents import Analysis, Document, Documents, analyse_text
-from gradfix.lsp.settings import reload as reload_settings, rules_for
+from gradfix.lsp.settings import config_problem, reload as reload_settings, rules_for
+from gradfix.config import ConfigError
 from gradfix.model import Finding
 from gradfix.source import SourceError, SourceFile, read_source
 
@@ -52,6 +53,7 @@ class GradfixServer(LanguageServer):
         self.analyser = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gradfix-analyse")
         self.diagnose = DiagnoseCommand(self, self.publish_runtime)
         self.closed_with_runtime: set[str] = set()  # files not open that show a run's findings
+        self.config_problems: dict[str, ConfigError] = {}  # pyproject.toml files that cannot be used, by absolute path
 
     @property
     def encoding(self) -> str:
@@ -90,25 +92,52 @@ class GradfixServer(LanguageServer):
         analysis = await loop.run_in_executor(self.analyser, analyse_text, document.path, text)
         if document.text != text or self.documents.get(document.uri) is not document:
             return analysis  # changed or closed meanwhile: a newer analysis is on its way
-        if self.documents.record(document, analysis):
-            self.publish(document)
-        else:
-            # Mid-typing: keep the diagnostics of the last text that parsed rather than flicker.
-            self.window_log_message(lsp.LogMessageParams(
-                type=lsp.MessageType.Warning,
-                message=f"gradfix: {document.path}: {analysis.error}; showing the findings of the last version that parsed",
-            ))
+        # Mid-typing, a text that does not parse shows its syntax error, and the findings of the last text
+        # that parsed on the lines left as they were, at their new places.
+        self.documents.record(document, analysis)
+        self.publish(document)
+        self.config_problem(analysis.config_error)
         return analysis
 
     def publish(self, document: Document) -> None:
-        shown = self.documents.shown(document)
-        text = document.parsed.text if document.parsed is not None else document.text
-        positions = convert.Positions(text, self.encoding)
+        positions = convert.Positions(document.text, self.encoding)
+        diagnostics = [convert.diagnostic(f, positions, self._uri_of(document)) for f in self.documents.shown(document)]
+        current = document.current
+        if current is not None and current.error is not None:
+            diagnostics.insert(0, convert.error_diagnostic(current.error, current.error_span, positions))
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=document.uri,
-            diagnostics=[convert.diagnostic(f, positions, self._uri_of(document)) for f in shown],
-            version=document.version,
-        ))
+            uri=document.uri, diagnostics=diagnostics, version=document.version))
+
+    # ------------------------------------------------------------------ configuration
+
+    def config_problem(self, error: ConfigError | None) -> None:
+        """A pyproject.toml that cannot be used: said once in a message, and shown on the file until it can be."""
+        if error is None:
+            return
+        path = os.path.abspath(error.path)
+        known = self.config_problems.get(path)
+        if known is not None and known.problem == error.problem:
+            return
+        self.config_problems[path] = error
+        self.window_show_message(lsp.ShowMessageParams(
+            type=lsp.MessageType.Error,
+            message=f"gradfix: {path}: {error.problem}; gradfix runs its default rules until it is fixed"))
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=convert.to_uri(path), diagnostics=[convert.config_diagnostic(error)]))
+
+    def configuration_changed(self) -> None:
+        """A pyproject.toml may have changed: read the settings again, clear the problems fixed, analyse again."""
+        reload_settings()
+        for path in list(self.config_problems):
+            now = config_problem(path)
+            if now is None or now.problem != self.config_problems[path].problem:
+                del self.config_problems[path]
+                self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+                    uri=convert.to_uri(path), diagnostics=[]))
+                self.config_problem(now)
+        for document in self.documents.by_uri.values():
+            document.analysis = None  # the rules may have changed
+            self.schedule(document, 0)
 
     def _uri_of(self, document: Document):
         def uri_of(path: str) -> str:
@@ -294,13 +323,21 @@ def build() -> GradfixServer:
         if document is not None:
             server.schedule(document, server.debounce)
 
+    @server.feature(lsp.INITIALIZED)
+    async def initialized(params: lsp.InitializedParams) -> None:
+        workspace = server.client_capabilities.workspace
+        watched = workspace.did_change_watched_files if workspace is not None else None
+        if watched is not None and watched.dynamic_registration:
+            asyncio.ensure_future(_watch_pyproject(server))
+
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE, lsp.SaveOptions(include_text=False))
     async def did_save(params: lsp.DidSaveTextDocumentParams) -> None:
-        reload_settings()  # a saved pyproject.toml may have changed the rules
-        document = server.documents.get(params.text_document.uri)
-        if document is not None:
-            document.analysis = None  # the rules may have changed: analyse again
-            server.schedule(document, 0)
+        server.configuration_changed()  # a saved pyproject.toml may have changed the rules of every document
+
+    @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def did_change_watched_files(params: lsp.DidChangeWatchedFilesParams) -> None:
+        if any(change.uri.endswith("pyproject.toml") for change in params.changes):
+            server.configuration_changed()
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
@@ -327,6 +364,18 @@ def build() -> GradfixServer:
         return await server.diagnose(list(arguments), COMMAND_TOKEN.get())
 
     return server
+
+
+async def _watch_pyproject(server: GradfixServer) -> None:
+    """Ask the client to say when a pyproject.toml changes, saved in the editor or not (where it can watch files)."""
+    try:
+        await server.client_register_capability_async(lsp.RegistrationParams(registrations=[lsp.Registration(
+            id="gradfix-pyproject", method=lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=lsp.DidChangeWatchedFilesRegistrationOptions(
+                watchers=[lsp.FileSystemWatcher(glob_pattern="**/pyproject.toml")]),
+        )]))
+    except Exception as error:  # noqa: BLE001 - a client that refuses still gets the settings again on each save
+        log.info("gradfix: the client does not watch pyproject.toml for us: %s", error)
 
 
 # Seconds a run has, after SIGTERM or SIGHUP to the server, to end its program and remove its folders.

@@ -15,12 +15,28 @@ log = logging.getLogger(__name__)
 
 def rules_for(path: str) -> list[Rule]:
     """The rules ``gradfix check`` would run on ``path``; the defaults when the configuration is broken."""
+    return rules_and_problem(path)[0]
+
+
+def rules_and_problem(path: str) -> tuple[list[Rule], ConfigError | None]:
+    """The rules for ``path``, and the error of the pyproject.toml that applies to it when it cannot be used
+    (the default rules run then, and the server says so)."""
     try:
         settings = settings_for(path)
-        return select_rules(select=settings.rule_codes(os.path.abspath(path)))
+        return select_rules(select=settings.rule_codes(os.path.abspath(path))), None
     except ConfigError as error:
         log.warning("gradfix: %s; using the default rules", error)
-        return select_rules()
+        return select_rules(), error
+
+
+def config_problem(config_path: str) -> ConfigError | None:
+    """The error of one pyproject.toml as it is now (None once it can be used, or is gone)."""
+    try:
+        settings_for(os.path.dirname(os.path.abspath(config_path)))
+    except ConfigError as error:
+        if os.path.abspath(error.path) == os.path.abspath(config_path):
+            return error
+    return None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,13 @@ def _client() -> LanguageClient:
     for method in (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE, types.PROGRESS):
         features[method] = wrap(method)
     register_lsp_features(client, features)
+    client.registrations = []
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(ls, params: types.RegistrationParams):  # as VS Code, whose capabilities the tests claim
+        ls.registrations.extend(params.registrations)
+        ls.arrived.set()
+
     return client
 
 

@@ -104,23 +104,72 @@ async def test_incremental_changes_are_applied_before_analysis(client, copy_fixt
     assert list(params.diagnostics) == []
 
 
-async def test_syntax_error_mid_typing_keeps_the_last_findings_and_other_documents(client, copy_fixture):
+async def test_syntax_error_mid_typing_is_a_diagnostic_and_stale_positions_are_dropped(client, copy_fixture):
     broken_path = copy_fixture(OUTSIDE)
     other_path = copy_fixture("seed/example1.py")
     uri = open_document(client, broken_path)
     first = await wait_until(client, lambda: published_for(client, uri, 1))
+    assert [(d.code, d.range.start.line) for d in first.diagnostics] == [("GF001", 17)]
     text = broken_path.read_text()
-    replace_text(client, uri, text.replace("loss = loss_fn(y_batch, logits)", "loss = loss_fn(y_batch, logits"), 2)
-    message = await wait_until(client, lambda: [m for m in client.log_messages if "syntax error" in m.message])
-    assert str(broken_path) in message[0].message and "last version that parsed" in message[0].message
-    assert published_for(client, uri, 2) is None  # nothing was taken away while typing
+    # two lines typed above the finding, and the loss line left unclosed below it
+    broken = "# one\n# two\n" + text.replace("loss = loss_fn(y_batch, logits)", "loss = loss_fn(y_batch, logits")
+    replace_text(client, uri, broken, 2)
+    params = await wait_until(client, lambda: published_for(client, uri, 2))
+    syntax, *rest = params.diagnostics
+    assert syntax.severity == types.DiagnosticSeverity.Error and syntax.source == "gradfix"
+    assert syntax.message == "Syntax error: '(' was never closed"
+    assert (syntax.range.start.line, syntax.range.start.character) == (21, 26)  # the unclosed `(`, where it is now
+    # the finding on an unchanged line moved with it; none is left at its old line
+    assert [(d.code, d.range.start.line) for d in rest] == [("GF001", 19)]
     other = open_document(client, other_path)
     assert (await wait_until(client, lambda: published_for(client, other, 1))).diagnostics
-    actions = await code_actions(client, uri, first.diagnostics[0].range)
+    actions = await code_actions(client, uri, rest[0].range)
     assert not actions  # no fix computed on a text that no longer exists
-    replace_text(client, uri, text, 3)
-    again = await wait_until(client, lambda: published_for(client, uri, 3))
-    assert [d.code for d in again.diagnostics] == ["GF001"]
+    # an edit of the finding's own line while the text still does not parse: the finding is not shown there
+    replace_text(client, uri, broken.replace("logits = model(x_batch, training=True)", "logits = model(x_batch)"), 3)
+    params = await wait_until(client, lambda: published_for(client, uri, 3))
+    assert [d.message.split(":")[0] for d in params.diagnostics] == ["Syntax error"]
+    replace_text(client, uri, text, 4)
+    again = await wait_until(client, lambda: published_for(client, uri, 4))
+    assert [(d.code, d.range.start.line) for d in again.diagnostics] == [("GF001", 17)]
+
+
+async def test_a_pyproject_toml_gradfix_cannot_use_is_shown_and_marked(client, copy_fixture, tmp_path):
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[project]\nname = "x"\n\n[tool.gradfix]\nselct = ["GF003"]\n')
+    path = copy_fixture(OUTSIDE)
+    uri = open_document(client, path)
+    # the default rules run meanwhile
+    assert [d.code for d in (await wait_until(client, lambda: published_for(client, uri, 1))).diagnostics] == ["GF001"]
+    [shown] = await wait_until(client, lambda: [m for m in client.messages if "pyproject.toml" in m.message])
+    assert shown.type == types.MessageType.Error
+    assert f"{config}: [tool.gradfix] selct: unknown key (did you mean select?)" in shown.message
+    assert "default rules" in shown.message
+    on_config = await wait_until(client, lambda: published_for(client, config.as_uri()))
+    [diagnostic] = on_config.diagnostics
+    assert diagnostic.range == types.Range(types.Position(4, 0), types.Position(4, 5))  # `selct`
+    assert diagnostic.severity == types.DiagnosticSeverity.Error and "unknown key" in diagnostic.message
+    # said once, not on every change
+    replace_text(client, uri, "# edited\n" + path.read_text(), 2)
+    await wait_until(client, lambda: published_for(client, uri, 2))
+    assert len([m for m in client.messages if "pyproject.toml" in m.message]) == 1
+    # fixed in another editor: the client, asked to watch pyproject.toml files, says so; the diagnostic goes,
+    # and the configured rules apply
+    [watch] = await wait_until(client, lambda: client.registrations)
+    assert watch.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    assert [w["globPattern"] for w in watch.register_options["watchers"]] == ["**/pyproject.toml"]
+    config.write_text('[project]\nname = "x"\n\n[tool.gradfix]\nselect = ["GF003"]\n')
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+        changes=[types.FileEvent(uri=config.as_uri(), type=types.FileChangeType.Changed)]))
+    cleared = await wait_until(client, lambda: [p for p in client.published if p.uri == config.as_uri() and not p.diagnostics])
+    assert cleared
+    await wait_until(client, lambda: (p := published_for(client, uri)) is not None and not p.diagnostics)
+    # broken another way, and a document saved: said again, for the new problem
+    config.write_text('[tool.gradfix]\nselect = ["GF999"]\n')
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    await wait_until(client, lambda: [m for m in client.messages if "unknown rule GF999" in m.message])
+    on_config = await wait_until(client, lambda: (p := published_for(client, config.as_uri())) and p.diagnostics and p)
+    assert on_config.diagnostics[0].range.start.line == 1
 
 
 async def test_fix_all_applies_every_safe_fix(client, copy_fixture):
