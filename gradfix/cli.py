@@ -14,7 +14,7 @@ from typing import Sequence
 import click
 
 from gradfix import __version__, fixing, report
-from gradfix.emit import github, json_output, sarif
+from gradfix.emit import concise, github, json_output, sarif
 from gradfix.emit.text import make_console, render_finding
 from gradfix.engine import (
     AnalysisTimeout, CheckOptions, FixOutcome, IncompleteAnalysis, check_paths, file_time_setting, fix_source,
@@ -94,9 +94,16 @@ def _rules(select: Sequence[str], ignore: Sequence[str]):
     return select_rules(select, ignore)
 
 
+def _rule_list(ctx, param, value) -> tuple[str, ...]:
+    """``--select GF001,GF003`` as ``--select GF001 --select GF003``, as Ruff takes them."""
+    return tuple(key.strip() for item in value for key in item.split(",") if key.strip())
+
+
 rule_options = [
-    click.option("--select", multiple=True, metavar="RULE", help="Only these rules (code or name); repeatable."),
-    click.option("--ignore", multiple=True, metavar="RULE", help="Leave these rules out (code or name); repeatable."),
+    click.option("--select", multiple=True, metavar="RULE[,RULE...]", callback=_rule_list,
+                 help="Only these rules (codes or names); comma-separated or repeated."),
+    click.option("--ignore", multiple=True, metavar="RULE[,RULE...]", callback=_rule_list,
+                 help="Leave these rules out (codes or names); comma-separated or repeated."),
 ]
 
 
@@ -148,7 +155,9 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @with_rule_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "github"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "concise", "json", "sarif", "github"]), default="text",
+              show_default=True, help="text: each finding with its excerpt, details and fix; concise: one "
+                                      "`path:line:col: CODE message` line each; json, sarif, github: for tools.")
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: when writing to a terminal).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="the number of cores",
               help="Processes to check a large tree with.")
@@ -176,6 +185,9 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
             findings.extend(result.findings)
             if report_unused_noqa:
                 unused.extend((result.path, *item) for item in result.unused_noqa)
+            if output_format == "concise":
+                for finding in result.findings:
+                    click.echo(concise.render_finding(finding))
             if output_format == "text" and result.findings:
                 lines = split_lines(result.source.text) if result.source else None
                 for finding in result.findings:
@@ -183,7 +195,8 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
                         lines = cell_lines(result.notebook, finding)
                     render_finding(console, finding, [line.rstrip("\r\n") for line in lines] if lines else None)
     for path, line, column, codes in unused:
-        click.echo(f"{path}:{line}:{column}: unused noqa: {codes} (nothing to suppress here)", err=output_format != "text")
+        click.echo(f"{path}:{line}:{column}: unused noqa: {codes} (nothing to suppress here)",
+                   err=output_format not in ("text", "concise"))
     if not _emit_for_tools(output_format, findings, errors.items):
         click.echo(_summary(findings, checked, errors.files, errors.configs), err=not findings)
     if errors:
@@ -578,7 +591,10 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **
         console = make_console(sys.stdout, color)
         lines = [line.rstrip("\r\n") for line in split_lines(source.text)] if findings else None
         for finding in findings:
-            render_finding(console, finding, lines)
+            if output_format == "concise":
+                click.echo(concise.render_finding(finding))
+            else:
+                render_finding(console, finding, lines)
         if not errors:
             click.echo(_summary(findings, 1), err=not findings)
     sys.exit(code)

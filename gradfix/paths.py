@@ -35,6 +35,16 @@ class Discovered:
     config_error: ConfigError | None = None  # the pyproject.toml that applies cannot be used: the error names it
 
 
+def shown(path: str) -> str:
+    """A path as the reports name it: as given, without a leading ``./`` (``./train.py`` is ``train.py``)."""
+    while path.startswith("./") and len(path) > 2:
+        path = path[2:].lstrip("/") or "."
+    if os.sep != "/":
+        while path.startswith("." + os.sep) and len(path) > 2:
+            path = path[2:]
+    return path
+
+
 def is_virtualenv(directory: str) -> bool:
     return os.path.isfile(os.path.join(directory, "pyvenv.cfg"))
 
@@ -132,7 +142,7 @@ def discover(paths: Sequence[str], force_exclude: bool = False, extensions: Sequ
                 except ConfigError as error:
                     yield Discovered(error.path, True, error.problem, config_error=error)
                     continue
-            yield Discovered(path, True)
+            yield Discovered(shown(path), True)
         else:
             yield Discovered(path, True, "no such file or folder")
 
@@ -174,7 +184,7 @@ def _walk(top: str, extensions: tuple[str, ...]) -> Iterator[Discovered]:
             full = os.path.join(absolute_root, name)
             if settings.is_excluded(full) or _gitignored(full, False, bases):
                 continue
-            yield Discovered(os.path.join(root, name), False)
+            yield Discovered(shown(os.path.join(root, name)), False)
     yield from _unreadable(errors)
 
 

@@ -130,7 +130,7 @@ CONFIG_PROBLEMS = [
 @pytest.mark.parametrize("content, problem", CONFIG_PROBLEMS)
 @pytest.mark.parametrize("command", [
     ["check", "."], ["check", "train.py", "other.py"], ["check", "--force-exclude", "train.py", "other.py"],
-    ["check", "--format", "json", "."], ["check", "--jobs", "2", "."],
+    ["check", "--format", "concise", "."], ["check", "--format", "json", "."], ["check", "--jobs", "2", "."],
     ["fix", "."], ["fix", "train.py", "other.py"], ["fix", "--apply", "--force-exclude", "train.py", "other.py"],
 ])
 def test_a_pyproject_toml_gradfix_cannot_use_is_one_line_naming_it_and_exit_2(tmp_path, monkeypatch, content, problem, command):
