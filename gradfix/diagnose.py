@@ -15,6 +15,7 @@ from typing import Sequence
 from gradfix import categories as cat
 from gradfix.causes import RUN, STATIC, Cause, group_causes
 from gradfix.causes import is_float as _is_float
+from gradfix.messages import LIMIT, brief, headline, plural, sentence, variables_summary
 from gradfix.model import Evidence, Finding, RelatedSpan, Severity, Span
 from gradfix.runtime.facts import RunFacts, Site, SourceFact
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
@@ -233,7 +234,7 @@ def crash_findings(facts: RunFacts, cache: dict[str, list[Finding]] | None = Non
             where = site.where()
             found.append(finding.replace(explanation=(
                 f"The program crashed at {where} before its first gradient ({facts.error.type}), and this line is where "
-                f"gradfix found the cause statically: {finding.message} "
+                f"gradfix found the cause statically: {finding.message}. "
                 "The run could not confirm it, since no gradient was computed; fix it and run `gradfix diagnose` again.")))
     return found
 
@@ -325,6 +326,38 @@ def variable_summary(source: SourceFact) -> str:
     return text
 
 
+def cause_variables(cause: Cause) -> str:
+    """The variables of a cause in one line: themselves when one or two, else how many, in how many layers."""
+    return variables_summary(cause.keys, _layers(cause))
+
+
+def _layers(cause: Cause) -> list[str | None] | None:
+    """The layer of each variable: its Keras path less its last part (``vae/encoder/conv2d`` for
+    ``vae/encoder/conv2d/kernel``), which names nested layers where the run's layer may be the whole model;
+    the run's layer for variables without a path."""
+    if any("/" in key for key in cause.keys):
+        return None
+    layers = [v.layer.name if v.layer is not None and v.layer.name else None for v in cause.variables]
+    return layers if any(layers) else None
+
+
+def runtime_headline(cause: Cause, rule_name: str) -> str:
+    """The first line of a run's finding: how many variables get no gradient, and why in a few words."""
+    n = len(cause.variables)
+    if n == 1:
+        who, verb = f"`{brief(cause.keys[0], 36)}`", "gets"
+    else:
+        named = _layers(cause) or [key.rsplit("/", 1)[0] if "/" in key else None for key in cause.keys]
+        layers = {layer for layer in named if layer}
+        who = plural(n, "variable") + (f" in {plural(len(layers), 'layer')}" if len(layers) > 1 else "")
+        verb = "get"
+    for candidate in (f"{who} {verb} no gradient: {cat.DESCRIPTIONS[cause.category]}",
+                      f"{who} {verb} no gradient ({rule_name})"):
+        if len(sentence(candidate)) <= LIMIT:
+            return sentence(candidate)
+    return headline(f"{who} {verb} no gradient")
+
+
 def explanation(cause: Cause) -> str:
     """What happened, in the run's own words first, then why it loses the gradient and what to do."""
     n = len(cause.variables)
@@ -386,7 +419,6 @@ def cut_words(cause: Cause) -> str:
 
 def _finding(cause: Cause, confirmed: Finding | None, rules) -> Finding:
     paths = cause.keys
-    names = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
     related = []
     if cause.call is not None and cause.call.where is not None:
         related.append(RelatedSpan(_span(cause.call.where), f"the gradient call: {cause.call.where.code}"))
@@ -409,11 +441,10 @@ def _finding(cause: Cause, confirmed: Finding | None, rules) -> Finding:
     code = CATEGORY_RULE.get(cause.category, "GF000")
     rule = rules.get(code)
     name = rule.name if rule is not None else UNKNOWN_RULE_NAME
-    message = f"{names}: no gradient; {cat.DESCRIPTIONS[cause.category]} ({cause.detail})"
     return Finding(
         rule=code,
         name=name,
-        message=message,
+        message=runtime_headline(cause, name),  # the variables, what the run saw and what to do: in its explanation
         span=_span(cause.site, cause.call.where if cause.call else None),
         severity=severity,
         evidence=Evidence.RUNTIME,

@@ -12,8 +12,12 @@ import sys
 import click
 
 from gradfix import categories as cat
-from gradfix.diagnose import Diagnosis, diagnose_target, explanation, variable_summary
+from gradfix.diagnose import Diagnosis, cause_variables, diagnose_target, explanation, variable_summary
+from gradfix.messages import variables_summary, wrap
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, signal_name
+
+# A cause of more variables than this is said in one line (how many, in which layers) unless --verbose is given.
+VARIABLES_LISTED = 4
 
 STATUS_TEXT = {
     "crashed": "the program crashed before its first gradient",
@@ -66,8 +70,10 @@ class Seconds(click.ParamType):
 @click.option("--diff", "as_diff", is_flag=True, help="Print the verified fixes as a patch for `gradfix apply`, `git apply` or `patch -p1` (implies --fix).")
 @click.option("--interactive", "-i", is_flag=True, help="Review each verified fix and choose which to write (implies --fix).")
 @click.option("--unsafe-fixes", is_flag=True, help="Include fixes that may change what the program computes.")
+@click.option("--verbose", "-v", is_flag=True, help=f"List every variable without a gradient, one a line (by default, "
+              f"a cause of more than {VARIABLES_LISTED} variables says how many, in which layers).")
 def diagnose(target, args, python, timeout, sandbox, steps, quiet, as_json, output_format, want_fix, apply_fixes, as_diff,
-             interactive, unsafe_fixes):
+             interactive, unsafe_fixes, verbose):
     """Run TARGET's first training step and report every variable without a gradient.
 
     TARGET is a script (train.py), a function in a file (train.py:train_step) or
@@ -110,7 +116,7 @@ def diagnose(target, args, python, timeout, sandbox, steps, quiet, as_json, outp
         for patch in patches:
             click.echo(patch_header(patch.fixes, patch.old_text) + patch.diff, nl=False)
     else:
-        _text(result, result.findings, patches, result.verification, want_fix, unsafe_fixes, bool(written))
+        _text(result, result.findings, patches, result.verification, want_fix, unsafe_fixes, bool(written), verbose)
         if written:
             for patch in patches:
                 click.echo(f"gradfix: wrote {os.path.relpath(patch.path)}")
@@ -201,7 +207,7 @@ def _write(patches) -> bool:
     return True
 
 
-def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, applied=False) -> None:
+def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, applied=False, verbose=False) -> None:
     facts = result.facts
     echo = click.echo
     if not facts.diagnosed:
@@ -228,7 +234,9 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
                  "of missing gradients (evidence: static; the run could not confirm it):\n")
             for finding in result.crash_findings:
                 echo(f"  {os.path.relpath(finding.span.path)}:{finding.span.start_line}:{finding.span.start_column}: "
-                     f"{finding.rule} {finding.name} {finding.message}")
+                     f"{finding.rule} [{finding.name}] {finding.message}")
+                for line in wrap(finding.detail, "    "):
+                    echo(line)
                 if finding.fix is not None:
                     echo(f"    fix on offer ({finding.fix.applicability.value}): {finding.fix.description}"
                          " (`gradfix fix` applies it)")
@@ -245,8 +253,11 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     for number, (cause, finding) in enumerate(zip(result.causes, findings), 1):
         named = "" if cause.category == finding.name else f" ({cat.DESCRIPTIONS[cause.category]})"
         echo(style(f"[{number}] {finding.rule} {finding.name}", bold=True) + f"{named}, evidence: {finding.evidence.value}")
-        for variable in cause.variables:
-            echo(f"    {variable_summary(variable)}")
+        if verbose or len(cause.variables) <= VARIABLES_LISTED:
+            for variable in cause.variables:
+                echo(f"    {variable_summary(variable)}")
+        else:
+            echo(f"    {cause_variables(cause)}; --verbose lists each")
         if cause.call is not None and cause.call.where is not None:
             echo(f"  gradient call: {cause.call.where.where()}  {cause.call.where.code}")
         if cause.last_connected and cause.last_connected.get("name"):
@@ -260,7 +271,7 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
         echo("  " + explanation(cause))
         repair = result.repairs[number - 1] if number - 1 < len(result.repairs) else None
         if repair is not None:
-            _repair_text(repair)
+            _repair_text(repair, verbose)
         elif finding.fix is not None:
             echo(f"  fix on offer ({finding.fix.applicability.value}, not run): {finding.fix.description}")
             if not want_fix:
@@ -300,7 +311,7 @@ def style(text: str, **styles) -> str:
     return click.style(text, **styles)
 
 
-def _repair_text(repair) -> None:
+def _repair_text(repair, verbose: bool = False) -> None:
     """The fixes tried for one finding: the chosen one first, with its verdict, then the others."""
     echo = click.echo
     chosen = repair.chosen
@@ -323,8 +334,12 @@ def _repair_text(repair) -> None:
             if verification.update_words():
                 echo(f"    verification: {verification.update_words()}")
             before = verification.before
-            for key in sorted(k for k in verification.after if before.get(k) is False):
-                echo(f"    {key}: None -> gradient")
+            restored = sorted(k for k in verification.after if before.get(k) is False)
+            if verbose or len(restored) <= VARIABLES_LISTED:
+                for key in restored:
+                    echo(f"    {key}: None -> gradient")
+            else:
+                echo(f"    {variables_summary(restored)}: None -> gradient")
     if not repair.attempts or chosen is None:
         echo(f"  {repair.note}")
 

@@ -19,7 +19,7 @@ from gradfix.edits import apply_edits
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
 from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
-from gradfix import suppress
+from gradfix import messages, suppress
 from gradfix.config import settings_for
 from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
 from gradfix.paths import discover
@@ -209,12 +209,15 @@ def _in_module(finding: Finding, region: Region | None) -> Finding | None:
     new_span = span(finding.span)
     related = [(span(r.span), r.message) for r in finding.related]
     new_message = message(finding.message)
+    new_detail = message(finding.detail)
     edits = [edit(e) for e in finding.fix.edits] if finding.fix else []
-    if new_span is None or new_message is None or any(s is None for s, _ in related) or any(e is None for e in edits):
+    if new_span is None or new_message is None or new_detail is None or any(s is None for s, _ in related) \
+            or any(e is None for e in edits):
         return None
     return finding.replace(
         span=new_span,
         message=new_message,
+        detail=new_detail,
         related=tuple(RelatedSpan(s, m) for s, m in related),
         fix=dataclasses.replace(finding.fix, edits=tuple(edits)) if finding.fix else None,
     )
@@ -236,7 +239,8 @@ def _finding(rule: Rule, report: Report, analysis: ModuleAnalysis) -> Finding:
     return Finding(
         rule=rule.code,
         name=rule.name,
-        message=report.message,
+        message=messages.headline(report.message),
+        detail=report.detail,
         span=analysis.span(report.node),
         severity=report.severity or rule.severity,
         related=tuple(RelatedSpan(analysis.span(node), message) for node, message in report.related),
@@ -264,7 +268,7 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     seen = set()
     unique = []
     for finding in findings:
-        key = (finding.rule, finding.span, finding.message)
+        key = (finding.rule, finding.span, finding.message, finding.detail)
         if key not in seen:
             seen.add(key)
             unique.append(finding)

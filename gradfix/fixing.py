@@ -43,9 +43,9 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
         return
     reviewed.found = list(findings)
     reviewed.remaining = list(findings)
-    skipped: set[tuple[str, str]] = set()
+    skipped: set[tuple[str, str, str]] = set()
     for _ in range(len(findings) + MAX_FIX_ROUNDS * 5):
-        offered = [f for f in findings if applicable(f.fix, include_unsafe) and (f.rule, f.message) not in skipped]
+        offered = [f for f in findings if applicable(f.fix, include_unsafe) and (f.rule, f.message, f.detail) not in skipped]
         if not offered:
             return
         finding = offered[0]
@@ -53,13 +53,13 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
         item = ReviewItem(finding, finding.fix, make_diff(current.path, current.text, new_text))
         yield item
         if not item.accepted:
-            skipped.add((finding.rule, finding.message))
+            skipped.add((finding.rule, finding.message, finding.detail))
             continue
         try:
             following = SourceFile(current.path, new_text, current.encoding)
             findings = analyze(following, rules)
         except SourceError:
-            skipped.add((finding.rule, finding.message))
+            skipped.add((finding.rule, finding.message, finding.detail))
             continue
         current = following
         reviewed.new_text = new_text

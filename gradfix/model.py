@@ -123,6 +123,9 @@ class Fix:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem found. ``message`` is one line of at most 80 characters saying what is wrong; ``detail`` says
+    why, with the names involved, and what to do (``gradfix.messages``); a run adds ``variables`` and ``explanation``."""
+
     rule: str  # the rule's code, e.g. "GF001"
     name: str  # the rule's name, e.g. "computed-outside-tape"
     message: str
@@ -132,13 +135,15 @@ class Finding:
     related: tuple[RelatedSpan, ...] = ()
     fix: Fix | None = None
     variables: tuple[str, ...] = ()  # variable paths a run showed without gradients
-    explanation: str = ""
+    explanation: str = ""  # what a run saw, and why it loses the gradient
+    detail: str = ""  # why the first line holds, with the names involved, and what to do
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "name": self.name,
             "message": self.message,
+            "detail": self.detail,
             "severity": self.severity.value,
             "evidence": self.evidence.value,
             "span": self.span.to_dict(),
@@ -161,6 +166,7 @@ class Finding:
             fix=Fix.from_dict(data["fix"]) if data.get("fix") else None,
             variables=tuple(data.get("variables", ())),
             explanation=data.get("explanation", ""),
+            detail=data.get("detail", ""),
         )
 
     def replace(self, **changes: Any) -> "Finding":

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from gradfix.edits import line_edits, split_lines
+from gradfix.messages import fit
 from gradfix.model import Finding, RelatedSpan, Span
 from gradfix.source import SourceError, SourceFile, read_source
 
@@ -133,12 +134,13 @@ def map_finding(notebook: Notebook, finding: Finding) -> Finding:
     for item in finding.related:
         related_span, related_index = map_span(notebook, item.span)
         related.append(RelatedSpan(related_span, f"cell {_cell_number(notebook, related_index)}: {item.message}"))
-    return replace(finding, span=span, related=tuple(related), message=f"cell {_cell_number(notebook, index)}: {finding.message}", fix=None)
+    return replace(finding, span=span, related=tuple(related), fix=None,
+                   message=fit(f"Cell {_cell_number(notebook, index)}: {finding.message}"))
 
 
 def cell_lines(notebook: Notebook, finding: Finding) -> list[str]:
     """The lines of the cell a mapped finding is in, for the excerpt."""
-    number = int(finding.message.split(":", 1)[0].split()[1])
+    number = int(finding.message.split(":", 1)[0].split()[1])  # "Cell 3: ..."
     return _cell_text(notebook.data["cells"][number - 1]).splitlines()
 
 

@@ -84,6 +84,8 @@ def describe(item: ReviewItem) -> list[Text]:
     head.append(f"{finding.rule} {finding.name}", style="bold red")
     lines.append(head)
     lines.append(Text(finding.message))
+    if finding.detail:
+        lines.append(Text(finding.detail))
     if finding.explanation:
         lines.append(Text(finding.explanation, style="dim"))
     lines.append(Text(f"fix: {fix.description}"))

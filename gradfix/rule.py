@@ -37,7 +37,7 @@ class Invalid:
 @dataclass
 class Report:
     node: cst.CSTNode
-    message: str
+    message: str  # what is wrong, in one line (``gradfix.messages``: at most 80 characters, cut to fit)
     related: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
     replacements: Mapping[cst.CSTNode, Replacement] | None = None
     fix_description: str = ""
@@ -46,6 +46,7 @@ class Report:
     severity: Severity | None = None
     # imports the fix's new code needs (``import tensorflow as tf``), added where LibCST's AddImportsVisitor puts them
     imports: tuple[ImportItem, ...] = ()
+    detail: str = ""  # why, with the names involved, and what to do: the lines after the first
 
 
 class Rule:

@@ -31,7 +31,8 @@ def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) 
             f"title={_escape_property(f'{finding.rule} {finding.name}')}",
         ])
         fix = f" (fix: {finding.fix.description}, {finding.fix.applicability.value})" if finding.fix else ""
-        message = f"{finding.message}{fix}\n{rule_url(finding.rule)}"
+        message = "\n".join(text for text in (finding.message, finding.detail) if text)
+        message = f"{message}{fix}\n{rule_url(finding.rule)}"
         lines.append(f"::{COMMANDS[finding.severity.value]} {properties}::{_escape_data(message)}")
     for path, message in errors:
         lines.append(f"::error file={_escape_property(path)},title=gradfix::{_escape_data(message)}")

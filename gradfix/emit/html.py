@@ -185,6 +185,8 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
              f'<h2><span class="code-id">{_e(finding["rule"])}</span> {_e(finding["name"])} '
              f'<span class="where">{_e(where)}</span></h2>',
              f'<p class="message">{_e(finding["message"])}</p>']
+    if finding.get("detail"):
+        parts.append(f'<p class="detail">{_e(finding["detail"])}</p>')
     if finding.get("explanation"):
         parts.append(f'<p class="explanation">{_e(finding["explanation"])}</p>')
     if finding.get("variables"):
@@ -260,7 +262,7 @@ svg.model .name { font-size: 13px; font-weight: 600; } svg.model .cls { font-siz
 .finding { background: white; border: 1px solid var(--line); border-left: 5px solid var(--red); border-radius: 10px; padding: 14px 20px; margin-bottom: 22px; }
 .finding h2 { font-size: 17px; margin: 0 0 6px; } .code-id { background: var(--ink); color: white; border-radius: 4px; padding: 1px 7px; font-size: 14px; }
 .where { color: var(--muted); font-weight: 400; font-family: ui-monospace, monospace; font-size: 14px; margin-left: 8px; }
-.message { margin: 4px 0; } .explanation { color: #374151; margin: 4px 0 8px; }
+.message { margin: 4px 0; font-weight: 600; } .detail, .explanation { color: #374151; margin: 4px 0 8px; }
 .reason, .doc, .vars { color: var(--muted); font-size: 13px; margin: 6px 0; }
 .fixline { display: flex; gap: 8px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
 .badge { border-radius: 999px; padding: 2px 10px; font-size: 12px; font-weight: 600; border: 1px solid; }

@@ -54,7 +54,8 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict:
     result: dict = {
         "ruleId": finding.rule,
         "level": LEVELS[finding.severity.value],
-        "message": {"text": finding.message},
+        # the one short line first, as SARIF viewers show it; the details after it
+        "message": {"text": "\n".join(text for text in (finding.message, finding.detail) if text)},
         "locations": [_location(finding.span)],
         "properties": {"evidence": finding.evidence.value},
     }

@@ -8,6 +8,7 @@ from typing import Sequence, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from gradfix.messages import variables_summary, wrap
 from gradfix.model import Applicability, Finding
 
 STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -60,6 +61,7 @@ def fix_line(finding: Finding) -> Text:
 
 
 def render_finding(console: Console, finding: Finding, lines: Sequence[str] | None) -> None:
+    """The finding's one short line, its excerpt, then the indented block: details, notes, what a run saw, the fix."""
     span = finding.span
     head = Text(f"{span.path}:{span.start_line}:{span.start_column}: ", style="bold")
     head.append(f"{finding.rule} ", style=STYLE.get(finding.severity.value, "bold"))
@@ -69,11 +71,15 @@ def render_finding(console: Console, finding: Finding, lines: Sequence[str] | No
     if lines:
         for line in excerpt(lines, span.start_line, span.start_column, span.end_line, span.end_column):
             console.print(line)
+    width = max(60, min(console.width, 100))
+    for text in (finding.detail, finding.explanation):
+        for line in wrap(text, "  ", width):
+            console.print(Text(line))
+    if finding.variables:
+        console.print(Text(f"  without a gradient: {variables_summary(finding.variables)}"))
     for related in finding.related:
         note = Text(f"  note: {related.span.path}:{related.span.start_line}:{related.span.start_column}: ", style="dim")
         note.append(related.message)
         console.print(note)
-    if finding.explanation:
-        console.print(Text("  " + finding.explanation))
     console.print(fix_line(finding))
     console.print()

@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 from lsprotocol import types as lsp
 
 from gradfix.edits import split_lines
+from gradfix.messages import LIMIT, fit, variables_summary
 from gradfix.model import Applicability, Evidence, Finding, Fix, Severity, Span, TextEdit
 
 SOURCE = "gradfix"
@@ -103,13 +104,7 @@ def to_uri(path: str) -> str:
 
 def diagnostic(finding: Finding, positions: Positions, uri_of=to_uri) -> lsp.Diagnostic:
     """The diagnostic for a finding: code and link to its rule's page, related places, fix status."""
-    message = finding.message
-    if finding.evidence is not Evidence.STATIC and finding.variables:
-        message += f" (variables without a gradient: {', '.join(finding.variables)})"
-    if finding.fix is not None and finding.fix.verified is True:
-        message += f"; fix verified by a re-run: {finding.fix.description}"
-    elif finding.fix is not None and finding.fix.verified is False:
-        message += "; the fix on offer did not restore the gradients when re-run"
+    message = "\n".join(details(finding))
     related = [
         lsp.DiagnosticRelatedInformation(
             location=lsp.Location(uri=uri_of(item.span.path), range=_related_range(item.span, finding.span, positions)),
@@ -127,6 +122,20 @@ def diagnostic(finding: Finding, positions: Positions, uri_of=to_uri) -> lsp.Dia
         related_information=related or None,
         data={"rule": finding.rule, "line": finding.span.start_line, "evidence": finding.evidence.value},
     )
+
+
+def details(finding: Finding) -> list[str]:
+    """The message of a finding's diagnostic: its one short line first (what editors show inline), then the
+    details, a line each: why and what to do, what a run saw, the variables without a gradient, the fix's verdict."""
+    lines = [finding.message]
+    lines += [text for text in (finding.detail, finding.explanation) if text]
+    if finding.evidence is not Evidence.STATIC and finding.variables:
+        lines.append(f"Without a gradient: {variables_summary(finding.variables)}.")
+    if finding.fix is not None and finding.fix.verified is True:
+        lines.append(f"Fix verified by a re-run: {finding.fix.description}.")
+    elif finding.fix is not None and finding.fix.verified is False:
+        lines.append("The fix on offer did not restore the gradients when re-run.")
+    return lines
 
 
 def error_diagnostic(problem: str, span: tuple[int, int, int, int] | None, positions: Positions) -> lsp.Diagnostic:
@@ -253,16 +262,13 @@ def apply_lsp_edits(text: str, edits: Sequence[lsp.TextEdit], encoding: str = "u
 
 
 def fix_title(finding: Finding) -> str:
+    """A code action's title, one line of at most 80 characters: ``Unsafe fix GF003: Compute the loss from ...``.
+
+    "Unsafe" says the fix may change what the program computes; the diagnostic's details say why."""
     fix = finding.fix
     label = {Applicability.SAFE: "Fix", Applicability.UNSAFE: "Unsafe fix"}.get(fix.applicability, "Suggestion")
-    title = f"{label} {finding.rule}: {fix.description}"
-    if fix.verified is True:
-        title += " (verified by a re-run)"
-    elif fix.verified is False:
-        title += " (did not restore the gradients when re-run)"
-    if fix.applicability is Applicability.UNSAFE:
-        title += " — may change what the program computes"
-    return title
+    suffix = {True: " (verified)", False: " (not verified by a re-run)"}.get(fix.verified, "")
+    return fit(f"{label} {finding.rule}: {fix.description}", LIMIT - len(suffix)) + suffix
 
 
 def is_preferred(fix: Fix) -> bool:

@@ -231,7 +231,7 @@ class GradfixServer(LanguageServer):
     def _quick_fixes(self, document: Document, requested: lsp.Range) -> list[lsp.CodeAction]:
         positions = convert.Positions(document.text, self.encoding)
         uri_of = self._uri_of(document)
-        fixes, noqa = [], []
+        fixes, noqa, noqa_offered = [], [], {}
         for finding, text in self.documents.fixable(document):
             diagnostic = convert.diagnostic(finding, positions, uri_of)
             if not _overlaps(diagnostic.range, requested):
@@ -245,14 +245,20 @@ class GradfixServer(LanguageServer):
                     is_preferred=convert.is_preferred(fix),
                     edit=self._edit(document, convert.minimal_edits(text, fix.edits, positions)),
                 ))
+            key = (finding.span.start_line, finding.rule)
+            if key in noqa_offered:
+                # one `# noqa: CODE` action per line and rule, silencing every finding that shares them
+                noqa_offered[key].diagnostics.append(diagnostic)
+                continue
             edit = convert.noqa_edit(text, finding.span.start_line, finding.rule, positions)
             if edit is not None:
-                noqa.append(lsp.CodeAction(
+                noqa_offered[key] = lsp.CodeAction(
                     title=f"Suppress {finding.rule} on this line (# noqa: {finding.rule})",
                     kind=lsp.CodeActionKind.QuickFix,
                     diagnostics=[diagnostic],
                     edit=self._edit(document, [edit]),
-                ))
+                )
+                noqa.append(noqa_offered[key])
         return fixes + noqa
 
     def _fix_all(self, document: Document) -> lsp.CodeAction | None:

@@ -10,6 +10,7 @@ import builtins
 
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.edits import ReplaceNodes
+from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import (
@@ -567,9 +568,12 @@ for x, y in dataset:
         if evidence is None:
             return None
         listed = " and ".join(f"`{analysis.code(a)}`" for a in attributes)
-        message = (
-            f"{listed} also hold{'s' if len(attributes) == 1 else ''} non-trainable variables; "
-            "the tape gives them no gradient, and the optimizer warns or fails on the None"
+        holds = "holds" if len(attributes) == 1 else "hold"
+        message = f"Gradients asked of {' and '.join(f'`{brief(analysis.code(a), 24)}`' for a in attributes)}, non-trainable state included"
+        detail = (
+            f"{listed} also {holds} non-trainable variables (a BatchNormalization's moving statistics, frozen layers); "
+            "the tape gives them no gradient, and the optimizer warns or fails on the None. "
+            f"Ask for the gradients of {' and '.join(f'`.{TRAINABLE_OF[a.attr.value]}`' for a in attributes)}."
         )
         related = [(evidence, "non-trainable state is made here"), (gradient.node, "the gradient is asked here")]
         replacements: dict[cst.CSTNode, cst.CSTNode] = {a: _trainable(a) for a in attributes}
@@ -577,15 +581,17 @@ for x, y in dataset:
             if not _only_paired(analysis, holder, gradient):
                 return Report(
                     gradient.node,
-                    message + f" (`{holder.targets[0].target.value}` is also used for something other than pairing "
-                    "these gradients with their variables, so no fix is offered)",
+                    message,
                     related,
+                    detail=detail + f" No fix is offered: `{holder.targets[0].target.value}` is also used for something "
+                    "other than pairing these gradients with their variables.",
                 )
         elif any(_paired_elsewhere(analysis, attribute, gradient) for attribute in attributes):
             return Report(
                 gradient.node,
-                message + " (the same list is paired with gradients in another function, so no fix is offered)",
+                message,
                 related,
+                detail=detail + " No fix is offered: the same list is paired with gradients in another function.",
             )
         updates = _Updates(analysis, gradient, attributes, holder)
         replacements.update(updates.replacements)
@@ -594,8 +600,9 @@ for x, y in dataset:
             gradient.node,
             message,
             related,
+            detail=detail,
             replacements=replacements,
-            fix_description=f"ask for the gradients of {' and '.join(f'`.{n}`' for n in new_names)}",
+            fix_description=f"Ask for the gradients of {' and '.join(f'`.{n}`' for n in new_names)}",
         )
         if updates.apart:
             report.related = related + [(node, "the gradients are paired here with variables written apart from their sources")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from gradfix.categories import NON_DIFFERENTIABLE
+from gradfix.messages import brief, sentence
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
@@ -287,24 +288,28 @@ grads = tape.gradient(loss, model.trainable_variables)
             if fed.op is None:
                 yield Report(
                     node=fed.call,
-                    message=f"`{analysis.code(fed.call.func)}` is a metric and has no gradient, yet the loss is made of it; {instead}",
+                    message=f"The loss is the metric `{brief(analysis.code(fed.call.func).rsplit('.', 1)[-1], 36)}`, which has no gradient",
+                    detail=(f"`{analysis.code(fed.call.func)}` is a metric and has no gradient, yet the loss is made of it; "
+                            f"{instead}."),
                     applicability=Applicability.DISPLAY_ONLY,
                 )
                 continue
-            message = (
-                f"{fed.op_name} of the prediction is fed to `{analysis.code(fed.call.func)}`: it has no gradient, "
+            message = f"The loss reads {fed.op_name} of the prediction, which has no gradient"
+            detail = (
+                f"{fed.op_name} of the prediction is fed to `{analysis.code(fed.call.func)}`; it has no gradient, "
                 "so the loss does not depend on the model's variables"
             )
             related = [(fed.call, "the loss that reads it")]
             if fed.replacement is None:
                 # no certain fix: the surrogate the runtime repair would try first, shown as a suggestion
                 suggestion = next(iter(surrogate.rewrite(fed.op, where)), None)
-                yield Report(node=fed.op, message=f"{message}; {instead}", related=related, applicability=Applicability.DISPLAY_ONLY,
-                             **(suggested(suggestion) if suggestion is not None else {}))
+                yield Report(node=fed.op, message=message, detail=sentence(f"{detail}: {instead}") + ".", related=related,
+                             applicability=Applicability.DISPLAY_ONLY, **(suggested(suggestion) if suggestion is not None else {}))
                 continue
             yield Report(
                 node=fed.op,
-                message=f"{message}; pass `{analysis.code(fed.replacement)}` itself",
+                message=message,
+                detail=sentence(f"{detail}. Pass `{analysis.code(fed.replacement)}` itself") + ".",
                 related=related,
                 replacements={fed.y_pred: fed.replacement},
                 fix_description=f"Pass `{analysis.code(fed.replacement)}` to the loss instead of {fed.op_name} of it",

@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix import categories
+from gradfix.messages import call_brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
@@ -552,9 +553,12 @@ def train_step(model, optimizer, loss_fn, x, y):
                 replacements = {pause: cst.FlattenSentinel(list(pause.body.body))}
             return Report(
                 node=first.node,
-                message=(
-                    f"`{analysis.code(first.node)}` runs under `{analysis.code(pause.items[0].item)}`, so the tape does not record it "
-                    f"and `{analysis.code(call.node)}` gets no gradient for {tapeflow.sources_label(tapeflow.references(analysis, first, missing) or missing)}"
+                message=f"`{call_brief(analysis.code(first.node))}` runs while the tape is paused",
+                detail=(
+                    f"`{analysis.code(first.node)}` runs under `{analysis.code(pause.items[0].item)}`, so the tape does not record it, "
+                    f"and `{analysis.code(call.node)}` gets no gradient for "
+                    f"{tapeflow.sources_label(tapeflow.references(analysis, first, missing) or missing)}. "
+                    "Record the forward pass: take it out of the paused block."
                 ),
                 related=[(pause, "the tape stops recording here"), (call.node, "the gradient asked of it")],
                 replacements=replacements,
@@ -572,16 +576,19 @@ def train_step(model, optimizer, loss_fn, x, y):
             first = move_before[0]
             used = tapeflow.references(analysis, first, missing) or missing
             names = [o for o in sources if o in used]
-            message = (
-                f"`{analysis.code(first.node)}` runs before `{with_code}` opens, so the tape does not record it "
-                f"and `{gradient_code}` gets no gradient for {tapeflow.sources_label(names)}"
+            message = f"`{call_brief(analysis.code(first.node))}` runs before the GradientTape block"
+            detail = (
+                f"`{analysis.code(first.node)}` runs before `{with_code}` opens, so the tape does not record it, "
+                f"and `{gradient_code}` gets no gradient for {tapeflow.sources_label(names)}. "
+                "Move the forward pass into the tape's block."
             )
             node = first.node
         else:
             last = move_after[-1]
-            message = (
+            message = f"`{call_brief(analysis.code(last.node))}` runs after the GradientTape block"
+            detail = (
                 f"`{analysis.code(last.node)}` runs after the `{with_code}` block has closed, so the tape does not "
-                f"record it and `{gradient_code}` gets no gradient at all"
+                f"record it, and `{gradient_code}` gets no gradient at all. Compute the loss inside the tape's block."
             )
             node = last.node
 
@@ -589,6 +596,7 @@ def train_step(model, optimizer, loss_fn, x, y):
         return Report(
             node=node,
             message=message,
+            detail=detail,
             related=related,
             replacements=replacements,
             fix_description="Move the computation into the GradientTape block",

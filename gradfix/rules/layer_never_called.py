@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.categories import NEVER_USED
+from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
@@ -275,9 +276,10 @@ grads = tape.gradient(loss, dense.trainable_variables)
                 )
                 yield Report(
                     node=made,
-                    message=(
+                    message=f"The layer `self.{brief(attribute, 28)}` is made but never called",
+                    detail=(
                         f"`self.{attribute}` is made here but `call` never runs it (nor does any other method), "
-                        f"{consequence}: call it in `call`, remove it, or leave its variables out of the ones you train."
+                        f"{consequence}. Call it in `call`, remove it, or leave its variables out of the ones you train."
                     ),
                     related=[(f, "the forward pass that skips it") for member in family for f in _methods(member, "call")],
                     severity=Severity.WARNING if built else Severity.INFO,
@@ -313,7 +315,8 @@ grads = tape.gradient(loss, dense.trainable_variables)
                 )
                 yield Report(
                     node=made,
-                    message=(
+                    message=f"The layer `{brief(name, 28)}` is never called, yet its variables are trained",
+                    detail=(
                         f"`{name}` is never called, yet its variables are passed to `{call.tape_name}.gradient`: "
                         f"{consequence}. Call `{name}` in the forward pass, remove it, or leave "
                         f"`{name}.{part.attr.value}` out of the sources."

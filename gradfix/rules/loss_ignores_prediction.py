@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix import categories
+from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
@@ -591,18 +592,20 @@ def train_step(x, y):
             label = f"{klass.name.value}.{function.name.value}" if klass is not None else function.name.value
             loss = f"{label}({y_true}, {y_pred})"
         layer = analysis.code(partial[0].func)
-        message = (
-            f"The loss `{loss}` never reads the prediction `{y_pred}`; "
-            f"it runs `{layer}` itself instead, so the model's layers after it get no gradient"
+        message = f"The loss runs `{brief(layer, 24)}` itself instead of reading `{brief(y_pred, 16)}`"
+        detail = (
+            f"The loss `{loss}` never reads the prediction `{y_pred}`; it runs `{layer}` on the input itself "
+            "instead, so the model's layers after that one get no gradient. Compute the loss from the prediction."
         )
         related = [(site, "used as the loss here") for site, _ in sites]
         replacements = _use_prediction_in_loss(analysis, function, partial, y_pred) if len(partial) == 1 else None
         return Report(
             node=partial[0],
             message=message,
+            detail=detail,
             related=related,
             replacements=replacements,
-            fix_description=f"Use the prediction `{y_pred}` instead of calling `{layer}` in the loss",
+            fix_description=f"Use the prediction `{y_pred}` in the loss, not `{layer}`",
         )
 
     # --- (b) a training step whose loss uses an intermediate output ------------------------------
@@ -660,10 +663,11 @@ def train_step(x, y):
             starved = ", ".join(f"`{o.name}`" for o in unreached) + (" gets" if len(unreached) == 1 else " get")
         else:
             starved = f"the layers that make `{prediction}` get"
-        message = (
+        message = f"The loss reads `{brief(intermediate.value, 24)}`, not the final prediction `{brief(prediction, 20)}`"
+        detail = (
             f"The loss is computed from `{intermediate.value}` ({intermediate.kind}), while the final prediction "
             f"`{prediction}` is computed in the tape but not used by the loss: {starved} no gradient from "
-            f"`{analysis.code(call.node)}`"
+            f"`{analysis.code(call.node)}`. Compute the loss from `{prediction}`."
         )
         replacements = None
         if len(findings) == 1 and all(s.index > statement.index and isinstance(s.node, cst.SimpleStatementLine) for s in loss_statements):
@@ -681,6 +685,7 @@ def train_step(x, y):
         return Report(
             node=intermediate.inline if intermediate.inline is not None else first.node,
             message=message,
+            detail=detail,
             related=[(statement.node, "the final prediction, which the loss does not use"), (call.node, "the gradient")],
             replacements=replacements,
             fix_description=f"Compute the loss from the final prediction `{prediction}`",

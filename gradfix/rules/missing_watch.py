@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.categories import MISSING_WATCH
+from gradfix.messages import brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
@@ -520,8 +521,13 @@ class Trainer:
         first, origin, described = unwatched[0]
         what = f"{listed}, a plain tensor ({described})" if len(names) == 1 else f"{listed}, plain tensors"
         watches = " and ".join(f"`{tape.name}.watch({n})`" for n in names)
-        message = (
-            f"the gradient with respect to {what} is None: the tape `{tape.name}` never watched it, and a tape "
+        if len(names) == 1:
+            message = f"The tape `{brief(tape.name, 16)}` never watches the tensor `{brief(names[0], 24)}`"
+        else:
+            message = f"The tape `{brief(tape.name, 16)}` never watches the tensors {quoted_list(names, 2)}"
+        them = "it" if len(names) == 1 else "them"
+        detail = (
+            f"The gradient with respect to {what} is None: the tape `{tape.name}` never watched {them}, and a tape "
             f"records only the trainable variables it sees read and the tensors it is told to watch. "
             f"Add {watches} at the start of the tape block."
         )
@@ -531,24 +537,27 @@ class Trainer:
         yield Report(
             node=first,
             message=message,
+            detail=detail,
             related=related,
             replacements=replacements,
-            fix_description=f"watch {listed} at the start of the tape block",
+            fix_description=f"Watch {listed} at the start of the tape block",
         )
 
     def _unwatched_variables(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
         tape = call.tape
-        message = (
-            f"`{tape.name}` was opened with `watch_accessed_variables=False` and watches nothing, so every gradient it "
-            f"gives is None. Drop `watch_accessed_variables=False`, or watch the sources at the start of the block "
+        message = f"The tape `{brief(tape.name, 16)}` watches nothing: opened with `watch_accessed_variables=False`"
+        detail = (
+            f"`{tape.name}` was opened with `watch_accessed_variables=False` and watches nothing, so every gradient "
+            f"of it is None. Drop `watch_accessed_variables=False`, or watch the sources at the start of the block "
             f"(with Keras 3, `{tape.name}.watch([v.value for v in model.trainable_variables])`)."
         )
         yield Report(
             node=call.node,
             message=message,
+            detail=detail,
             related=[(tape.call, "opened without watching the variables it reads")],
             replacements={tape.call: _without_keyword(tape.call, "watch_accessed_variables")},
-            fix_description="let the tape watch the trainable variables it reads",
+            fix_description="Let the tape watch the trainable variables it reads",
             applicability=Applicability.UNSAFE,
         )
 

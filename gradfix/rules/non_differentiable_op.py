@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from gradfix.categories import NON_DIFFERENTIABLE
+from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
@@ -283,10 +284,10 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                 suggestion = next(iter(surrogate.rewrite(cut.node, where)), None)
                 yield Report(
                     node=cut.node,
-                    message=(
+                    message=f"{op.name} has {effect}, on every path to the loss",
+                    detail=sentence(
                         f"{op.name} has {effect}, and every path from {describe_sources(context, cut.sources)} to the loss "
-                        f"passes through it; use {op.alternative}"
-                    ),
+                        f"passes through it. Use {op.alternative}") + ".",
                     related=related,
                     severity=Severity.WARNING if op.zero_gradient else None,
                     **(suggested(suggestion) if suggestion is not None else {}),

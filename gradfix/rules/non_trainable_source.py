@@ -6,6 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.categories import NOT_TRAINABLE
+from gradfix.messages import brief, sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
@@ -285,21 +286,25 @@ grads = tape.gradient(loss, [counts])
             )
             yield Report(
                 node=made,
-                message=(
+                message=f"The integer variable `{brief(shown, 28)}` is a gradient source, and gets None",
+                detail=(
                     f"`{shown}` is an integer variable passed to `{call.tape_name}.gradient` as a source; integers have no "
-                    f"gradient, so its gradient is always None: {advice}, or leave it out of the sources if it is a counter."
+                    f"gradient, so its gradient is always None. {sentence(advice)}, or leave it out of the sources if it "
+                    "is a counter."
                 ),
                 related=[(call.node, "asked for its gradient here")],
                 replacements=replacements,
-                fix_description=f"make `{shown}` a float variable",
+                fix_description=f"Make `{shown}` a float variable",
                 severity=Severity.ERROR,
             )
         elif not_trainable:
             yield Report(
                 node=part,
-                message=(
-                    f"`{shown}` was made with `trainable=False`, so the tape never watches it and its gradient is None: "
-                    f"drop `trainable=False` if it is meant to train, or leave it out of the sources if it is meant to stay fixed."
+                message=f"`{brief(shown, 28)}` is a gradient source made with `trainable=False`",
+                detail=(
+                    f"`{shown}` was made with `trainable=False`, so the tape never watches it and its gradient is None. "
+                    "Drop `trainable=False` if it is meant to train, or leave it out of the sources if it is meant to "
+                    "stay fixed."
                 ),
                 related=[(made, "made non-trainable here")],
                 severity=Severity.WARNING,
@@ -318,9 +323,10 @@ grads = tape.gradient(loss, [counts])
                 return  # a frozen base listed with a head: an empty list, nothing lost
             yield Report(
                 node=part,
-                message=(
-                    f"`{owner}` is frozen, so `{owner}.{attribute}` is an empty list and this gradient trains nothing: "
-                    f"unfreeze `{owner}` (`{owner}.trainable = True`) before this step if it is meant to train."
+                message=f"`{brief(owner, 24)}` is frozen, so this gradient trains nothing",
+                detail=(
+                    f"`{owner}` is frozen, so `{owner}.{attribute}` is an empty list and this gradient trains nothing. "
+                    f"Unfreeze `{owner}` (`{owner}.trainable = True`) before this step if it is meant to train."
                 ),
                 related=[(freezing, "frozen here")],
                 severity=Severity.WARNING,
@@ -328,7 +334,8 @@ grads = tape.gradient(loss, [counts])
             return
         yield Report(
             node=part,
-            message=(
+            message=f"`{brief(owner, 20)}` is frozen, yet all its variables are gradient sources",
+            detail=(
                 f"`{owner}` is frozen, yet `{owner}.{attribute}` passes its variables to `{call.tape_name}.gradient`: "
                 f"Keras freezing only hides them from `trainable_variables`, so the tape still gives them gradients and "
                 f"the optimizer updates the frozen weights (and any non-trainable state, such as batch-norm statistics, "

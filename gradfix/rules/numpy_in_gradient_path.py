@@ -8,6 +8,7 @@ import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
 from gradfix.categories import NUMPY_CONVERSION
+from gradfix.messages import brief, call_brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, Statement, module_alias
@@ -606,10 +607,11 @@ class _Checker:
             if argument is not None and len(call.args) == 1 and self.carries(argument):
                 return Report(
                     call,
-                    f"`{self.analysis.code(call)}` turns a tensor into a Python number inside the tape; "
-                    "the loss computed from it no longer depends on the variables",
+                    f"`{call_brief(self.analysis.code(call), 24)}` turns a tensor into a Python number in the tape",
+                    detail=(f"`{self.analysis.code(call)}` turns a tensor into a Python number inside the tape; "
+                            "the loss computed from it no longer depends on the variables. Use the tensor itself."),
                     replacements={call: _in_place(self.analysis, call, argument)},
-                    fix_description=f"use the tensor `{self.analysis.code(argument)}` itself",
+                    fix_description=f"Use the tensor `{self.analysis.code(argument)}` itself",
                     applicability=Applicability.UNSAFE,
                 )
         return None
@@ -633,54 +635,60 @@ class _Checker:
         tensor = self._conversion(inner)
         return Report(
             call,
-            f"`{self.analysis.code(call)}` rebuilds a tensor from a NumPy copy inside the tape; "
-            "the copy has no link to the variables, so neither has the new tensor",
+            f"`{call_brief(self.analysis.code(call))}` rebuilds a tensor from a NumPy copy in the tape",
+            detail=(f"`{self.analysis.code(call)}` rebuilds a tensor from a NumPy copy inside the tape; "
+                    "the copy has no link to the variables, so neither has the new tensor. Use the tensor itself."),
             replacements={call: _in_place(self.analysis, call, tensor)},
-            fix_description=f"use the tensor `{self.analysis.code(tensor)}` itself",
+            fix_description=f"Use the tensor `{self.analysis.code(tensor)}` itself",
         )
 
     def _dropped_conversion(self, call: cst.Call) -> Report:
         tensor = self._conversion(call)
-        message = (
-            f"`{self.analysis.code(call)}` copies a tensor into NumPy inside the tape; "
-            "whatever is computed from the copy has no gradient"
+        message = f"`{call_brief(self.analysis.code(call))}` copies a tensor into NumPy inside the tape"
+        detail = (
+            f"`{self.analysis.code(call)}` copies a tensor into NumPy inside the tape; the tape does not record "
+            "NumPy, so whatever is computed from the copy has no gradient. Stay in TensorFlow."
         )
         if not self._tensor_serves(call):
-            return Report(call, message)
+            return Report(call, message, detail=detail)
         return Report(
             call,
             message,
+            detail=detail,
             replacements={call: _in_place(self.analysis, call, tensor), **self._rebuilt_later(call)},
-            fix_description=f"use the tensor `{self.analysis.code(tensor)}` itself",
+            fix_description=f"Use the tensor `{self.analysis.code(tensor)}` itself",
         )
 
     def _array_method(self, method: cst.Call, conversion: cst.Call) -> Report:
         name = method.func.attr.value
-        message = (
+        message = f"`{call_brief(self.analysis.code(method))}` computes on a NumPy copy of a tensor"
+        detail = (
             f"`{self.analysis.code(method)}` computes on a NumPy copy of a tensor inside the tape; "
-            "the result has no gradient"
+            "the tape does not record NumPy, so the result has no gradient. Stay in TensorFlow."
         )
         tensor = self._conversion(conversion)
         arguments = reduction_arguments(method.args, first=cst.Arg(tensor))
         if name not in REDUCTIONS or arguments is None:
-            return Report(method, message)
-        return self._with_tf_call(method, message, REDUCTIONS[name], arguments, Applicability.SAFE)
+            return Report(method, message, detail=detail)
+        return self._with_tf_call(method, message, REDUCTIONS[name], arguments, Applicability.SAFE, detail)
 
     def _numpy_function(self, call: cst.Call, function: str) -> Report:
-        message = (
+        message = f"`{brief(self.analysis.code(call.func), 24)}` on a tensor returns NumPy, which the tape cannot follow"
+        detail = (
             f"`{self.analysis.code(call.func)}` on a tensor on the way to the loss returns a NumPy value; "
-            "the tape cannot follow it, so the loss has no gradient"
+            "the tape cannot follow it, so the loss has no gradient."
         )
         translated = numpy_call(function, call.args)
         if translated is not None:
-            return self._with_tf_call(call, message, *translated)
+            return self._with_tf_call(call, message, *translated, detail=f"{detail} Use `{self.tf or 'tf'}.{translated[0]}`.")
         known = function in REDUCTIONS or function in ELEMENTWISE or function in {"dot", "concatenate"}
-        reason = "some of its arguments have no TensorFlow counterpart" if known else "gradfix knows no one-to-one TensorFlow twin"
-        return Report(call, f"{message} ({reason})")
+        reason = ("some of its arguments have no TensorFlow counterpart" if known
+                  else "gradfix knows no one-to-one TensorFlow twin")
+        return Report(call, message, detail=f"{detail} Compute it with TensorFlow ops instead ({reason}).")
 
-    def _with_tf_call(self, call, message, tf_function, arguments, applicability) -> Report:
+    def _with_tf_call(self, call, message, tf_function, arguments, applicability, detail: str = "") -> Report:
         if not self._tensor_serves(call):
-            return Report(call, message)
+            return Report(call, message, detail=detail)
         alias = self.tf or "tf"
         new_call = cst.Call(func=attribute_chain(f"{alias}.{tf_function}"), args=fix_commas(arguments))
         imports: tuple[ImportItem, ...] = ()
@@ -692,8 +700,9 @@ class _Checker:
         return Report(
             call,
             message,
+            detail=detail,
             replacements={call: new_call, **self._rebuilt_later(call)},
-            fix_description=f"use `{alias}.{tf_function}`" + (" (importing tensorflow as tf)" if imports else ""),
+            fix_description=f"Use `{alias}.{tf_function}`" + (" (importing tensorflow as tf)" if imports else ""),
             applicability=applicability,
             imports=imports,
         )

@@ -8,6 +8,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from gradfix.categories import STATE_UPDATE
+from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
@@ -249,10 +250,12 @@ grads = tape.gradient(loss, model.trainable_variables)
             replacements = functional_value(statement, update, statements[index + 1:], _fresh(analysis, owner))
             yield Report(
                 node=statement,
-                message=f"`{analysis.code(owner)}.{update.func.attr.value}(...)` stores a tensor that `{function.name.value}` "
-                "returns by reading the variable back: what is read from a variable has no gradient",
+                message=f"`{brief(analysis.code(owner), 20)}` is stored and read back on the way to the loss",
+                detail=f"`{analysis.code(owner)}.{update.func.attr.value}(...)` stores a tensor that `{function.name.value}` "
+                "returns by reading the variable back: what is read from a variable has no gradient. "
+                "Use the new value itself as a tensor, and store it too.",
                 replacements=replacements,
-                fix_description=f"Use the new value of `{analysis.code(owner)}` as a tensor, and store it too",
+                fix_description=f"Use the new value of `{analysis.code(owner)}` itself, and store it too",
             )
 
     def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -278,8 +281,9 @@ grads = tape.gradient(loss, model.trainable_variables)
                 replacement = metric_as_loss(constructor, call)
                 yield Report(
                     node=call,
-                    message=f"`{name}` is a stateful Keras metric used as a loss: it stores the batch's value "
-                    "with assign and returns what it reads back, which has no gradient",
+                    message=f"The stateful Keras metric `{brief(name, 28)}` is used as a loss",
+                    detail=f"`{name}` is a stateful Keras metric used as a loss: it stores the batch's value "
+                    "with assign and returns what it reads back, which has no gradient. Call the loss of the same name.",
                     replacements={call: replacement} if replacement is not None else None,
                     fix_description="Call the loss of the same name instead of the metric",
                 )

@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.categories import STOP_GRADIENT
+from gradfix.messages import call_brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, argument
@@ -397,9 +398,11 @@ def train_step(x, y):
                     related.append((context.gradient.node, "the gradient is taken here"))
                 yield Report(
                     node=cut.node,
-                    message=(
+                    message=f"`{call_brief(analysis.code(cut.node), 28)}` cuts the only path from {quoted_list(sorted(cut.sources), 2)} to the loss",
+                    detail=(
                         f"`{analysis.code(cut.node)}` cuts the only path from {describe_sources(context, cut.sources)} "
-                        f"to the loss, so {'those variables get' if context.gradient else 'the model gets'} no gradient"
+                        f"to the loss, so {'those variables get' if context.gradient else 'the model gets'} no gradient: "
+                        "to the tape, everything before it is a constant. Remove it unless that part is meant to stay frozen."
                     ),
                     related=related,
                     replacements=rewrite.replacements,

@@ -8,6 +8,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from gradfix.categories import TARGET_INDEPENDENT
+from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
@@ -242,16 +243,19 @@ dy_dx = tape.gradient(y, x)
             if all(self._constant(analysis, d.node, name) for d in definitions):
                 yield Report(
                     node=target,
-                    message=f"`{name}` is a constant: it depends on nothing the tape watched, so every gradient of it is None "
-                    "(tape.watch would not change that)",
+                    message=f"The gradient's target `{brief(name, 28)}` is a constant",
+                    detail=f"`{name}` is a constant: it depends on nothing the tape watched, so every gradient of it is None "
+                    "(`tape.watch` would not change that). Decide what it should be computed from.",
                 )
                 continue
             sources = _unreached_sources(analysis, gradient)
             if sources:
                 yield Report(
                     node=target,
-                    message=f"`{name}` is computed from none of the gradient's sources ({tapeflow.sources_label(sources)}): "
-                    "nothing on its way from the inputs runs the model or reads a variable, so every gradient of it is None",
+                    message=f"The gradient's target `{brief(name, 28)}` depends on none of its sources",
+                    detail=f"`{name}` is computed from none of the gradient's sources ({tapeflow.sources_label(sources)}): "
+                    "nothing on its way from the inputs runs the model or reads a variable, so every gradient of it is None. "
+                    "Compute it from the model's output.",
                 )
 
     def _constant(self, analysis: ModuleAnalysis, node: cst.CSTNode, name: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix.categories import VARIABLE_REBOUND
+from gradfix.messages import quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, Statement, chains, in_loop, inside_tape, runs_whenever
@@ -602,35 +603,41 @@ def _report(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates:
 
 def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]) -> Report:
     names = ", ".join(f"`{update.chain}`" for update in updates)
+    chains_shown = quoted_list([update.chain for update in updates], 2)
     if len(updates) == 1:
-        message = (
+        message = f"The variable {chains_shown} is rebound to a plain tensor"
+        detail = (
             f"`{analysis.code(node)}` replaces the variable {names} with a plain tensor; "
-            "the next step's tape does not watch it, so it gets no gradient"
+            "the next step's tape does not watch a plain tensor, so that name gets no gradient. "
+            "Update the variable in place (`w.assign_sub(lr * g)`)."
         )
     else:
-        message = (
+        message = f"The variables {chains_shown} are rebound to plain tensors"
+        detail = (
             f"`{analysis.code(node)}` replaces the variables {names} with plain tensors; "
-            "the next step's tape does not watch them, so they get no gradient"
+            "the next step's tape does not watch them, so they get no gradient. "
+            "Update the variables in place (`w.assign_sub(lr * g)`)."
         )
     parent = analysis.parent(node)
     if isinstance(node, cst.Assign) and len(updates) != len(list(_pairs(node.targets[0].target, node.value))):
-        return Report(node, message)  # a tuple assignment that also binds other things
+        return Report(node, message, detail=detail)  # a tuple assignment that also binds other things
     if len(updates) > 1 and any(
         other.chain in chains(update.value) for update in updates for other in updates if other is not update
     ):
-        return Report(node, message)  # the updates read each other: order would matter
+        return Report(node, message, detail=detail)  # the updates read each other: order would matter
     calls = [_update_call(update) for update in updates]
     if len(calls) == 1:
         replacement = {node: cst.Expr(calls[0])}
     elif isinstance(parent, cst.SimpleStatementLine) and len(parent.body) == 1:
         replacement = {parent: cst.FlattenSentinel([parent.with_changes(body=[cst.Expr(call)]) for call in calls])}
     else:
-        return Report(node, message)
+        return Report(node, message, detail=detail)
     return Report(
         node,
         message,
+        detail=detail,
         replacements=replacement,
-        fix_description=f"update {names} in place with `{calls[0].func.attr.value}`",
+        fix_description=f"Update {names} in place with `{calls[0].func.attr.value}`",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Iterator
 import libcst as cst
 
 from gradfix import categories
+from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
@@ -338,10 +339,12 @@ def train_step(generator, discriminator, images, noise):
         if len(other_tapes) + len(swaps) != 1:
             return Report(
                 node=this.call.node,
-                message=(
+                message=f"The tape `{brief(this.call.tape_name, 16)}` did not record `{brief(this.target_name, 20)}` with its sources",
+                detail=(
                     f"`{analysis.code(this.call.node)}`: tape `{this.call.tape_name}` did not record `{this.target_name}` "
-                    f"together with the forward pass of {_names(this.sources)}, so every gradient is None; "
-                    "more than one other tape or loss could be the one meant"
+                    f"together with the forward pass of {_names(this.sources)}, so every gradient is None. "
+                    "More than one other tape or loss could be the one meant: ask the tape that recorded the loss, "
+                    "for the model that loss trains."
                 ),
             )
         if other_tapes:
@@ -354,9 +357,11 @@ def train_step(generator, discriminator, images, noise):
                 replacements = {this.call.tape_node: cst.Name(tape.name)}
             return Report(
                 node=this.call.node,
-                message=(
+                message=f"The gradient of `{brief(this.target_name, 20)}` is asked of `{brief(this.call.tape_name, 16)}`, not of `{brief(tape.name, 16)}`",
+                detail=(
                     f"`{this.target_name}` is computed in the block of tape `{tape.name}`, but its gradient is asked of "
-                    f"`{this.call.tape_name}`, which did not record it: every gradient of `{analysis.code(this.call.node)}` is None"
+                    f"`{this.call.tape_name}`, which did not record it: every gradient of `{analysis.code(this.call.node)}` "
+                    f"is None. Ask `{tape.name}`."
                 ),
                 related=[(tape.node, f"`{this.target_name}` is recorded by this tape")],
                 replacements=replacements,
@@ -387,24 +392,26 @@ def train_step(generator, discriminator, images, noise):
             replacements[this.call.tape_node] = cst.Name(other.call.tape_name)
             replacements[other.call.tape_node] = cst.Name(this.call.tape_name)
         sources = tapeflow.sources_label(this.sources)
+        message = f"The losses `{brief(this.target_name, 20)}` and `{brief(other.target_name, 20)}` look swapped"
         if broken:
-            message = (
+            detail = (
                 f"`{analysis.code(this.call.node)}`: `{this.target_name}` does not depend on the forward pass of "
                 f"{_names(this.sources)} that the tape recorded, so their gradients are None; `{other.target_name}`, whose gradient is asked in "
-                f"`{analysis.code(other.call.node)}`, does: the two losses look swapped"
+                f"`{analysis.code(other.call.node)}`, does: the two losses look swapped."
             )
         else:
-            message = (
+            detail = (
                 f"`{analysis.code(this.call.node)}` trains {sources} on `{this.target_name}`, while "
                 f"`{analysis.code(other.call.node)}` trains {tapeflow.sources_label(other.sources)} on `{other.target_name}`: "
-                "the two losses look swapped"
+                "the two losses look swapped."
             )
         return Report(
             node=this.call.node,
             message=message,
+            detail=detail,
             related=[(other.call.node, "the gradient call it is swapped with")],
             replacements=replacements,
-            fix_description=f"Swap the losses `{this.target_name}` and `{other.target_name}` between the two gradient calls",
+            fix_description=f"Swap the losses `{this.target_name}` and `{other.target_name}`",
             applicability=Applicability.UNSAFE,
             severity=None if broken else Severity.WARNING,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from gradfix.engine import fix_source
+from gradfix.engine import analyze, fix_source
 from gradfix.lsp.convert import FIX_ALL_KIND, apply_lsp_edits
 from gradfix.source import SourceFile
 
@@ -67,7 +67,7 @@ async def test_unsafe_fix_is_labelled_and_not_preferred(client, copy_fixture):
     [diagnostic] = [d for d in params.diagnostics if d.code == "GF003"]
     actions = await code_actions(client, uri, diagnostic.range)
     [fix] = [a for a in actions if "GF003" in a.title and not a.title.startswith("Suppress")]
-    assert fix.title.startswith("Unsafe fix GF003") and "may change what the program computes" in fix.title
+    assert fix.title.startswith("Unsafe fix GF003: ") and len(fix.title) <= 80
     assert not fix.is_preferred
     assert apply_lsp_edits(path.read_text(), edits_of(fix, uri)) == (FIXTURES / "seed/example1.fixed.py").read_text()
 
@@ -170,6 +170,34 @@ async def test_a_pyproject_toml_gradfix_cannot_use_is_shown_and_marked(client, c
     await wait_until(client, lambda: [m for m in client.messages if "unknown rule GF999" in m.message])
     on_config = await wait_until(client, lambda: (p := published_for(client, config.as_uri())) and p.diagnostics and p)
     assert on_config.diagnostics[0].range.start.line == 1
+
+
+async def test_a_diagnostic_says_its_first_line_then_the_details(client, copy_fixture):
+    path = copy_fixture("seed/example1.py")
+    uri = open_document(client, path)
+    [diagnostic] = [d for d in (await wait_until(client, lambda: published_for(client, uri))).diagnostics if d.code == "GF003"]
+    [finding] = [f for f in analyze(SourceFile(str(path), path.read_text(), "utf-8")) if f.rule == "GF003"]
+    first, *rest = diagnostic.message.split("\n")
+    assert first == finding.message and len(first) <= 80
+    assert rest == [finding.detail]
+    assert {item.message for item in diagnostic.related_information} == {r.message for r in finding.related}
+
+
+async def test_noqa_is_offered_once_per_line(client, tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(
+        "import numpy as np\nimport tensorflow as tf\n\n\ndef my_loss(y_true, y_pred):\n    err = y_pred - y_true\n"
+        "    return float(tf.reduce_mean(err * err)) + np.sum(np.abs(err)) * 0.01\n\n\n"
+        "with tf.GradientTape() as tape:\n    loss = my_loss(y, model(x))\ngrads = tape.gradient(loss, model.trainable_variables)\n")
+    uri = open_document(client, path)
+    params = await wait_until(client, lambda: published_for(client, uri))
+    on_line = [d for d in params.diagnostics if d.range.start.line == 6]
+    assert len(on_line) >= 2 and {d.code for d in on_line} == {"GF004"}
+    actions = await code_actions(client, uri, types.Range(types.Position(6, 0), types.Position(6, 80)))
+    [noqa] = [a for a in actions if a.title.startswith("Suppress")]
+    assert noqa.title == "Suppress GF004 on this line (# noqa: GF004)"
+    assert len(noqa.diagnostics) == len(on_line)  # it silences them all
+    assert all(len(a.title) <= 80 for a in actions)
 
 
 async def test_fix_all_applies_every_safe_fix(client, copy_fixture):

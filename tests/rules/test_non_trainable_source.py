@@ -54,7 +54,7 @@ def test_frozen_owner_listed_with_others_is_a_warning_without_fix():
         """
     )
     assert finding.severity.value == "warning" and finding.fix is None
-    assert "optimizer updates the frozen weights" in finding.message
+    assert "optimizer updates the frozen weights" in finding.detail and len(finding.message) <= 80
 
 
 def test_freezing_after_training_at_module_level_is_not_reported():

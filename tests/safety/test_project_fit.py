@@ -149,7 +149,7 @@ def test_notebook_is_checked_by_cell_and_fixed_with_outputs_and_magics_untouched
     path.write_text(json.dumps(_notebook(cells), indent=1) + "\n")
     result = run("check", path)
     assert result.exit_code == 1, result.output
-    assert "cell 3: " in result.output and "train.ipynb:5:" in result.output  # line 5 of the third cell
+    assert "Cell 3: " in result.output and "train.ipynb:5:" in result.output  # line 5 of the third cell
     assert run("fix", "--apply", path).exit_code == 0
     fixed = json.loads(path.read_text())
     assert "".join(fixed["cells"][2]["source"]) == "for x, y in dataset:\n" + FIXED.split("for x, y in dataset:\n")[1]
