@@ -20,6 +20,7 @@ from gradfix.engine import (
     AnalysisTimeout, CheckOptions, FixOutcome, IncompleteAnalysis, check_paths, file_time_setting, fix_source,
     iter_python_files, select_rules, time_bound, time_limit, timed_out,
 )
+from gradfix.fixing import plural
 from gradfix.model import Applicability
 from gradfix.patch import make_diff, patch_header, quote_name
 from gradfix.registry import all_rules, rule_by_code
@@ -164,11 +165,23 @@ def main() -> None:
 @click.option("--force-exclude", is_flag=True, help="Apply exclusions (.gitignore, [tool.gradfix] exclude) to files named here too.")
 @click.option("--report-unused-noqa", is_flag=True, help="Report `# noqa: GF...` comments that suppress nothing.")
 @click.option("--progress/--no-progress", default=None, help="A progress bar on standard error (default: on a terminal, for large trees).")
+@click.option("--fix", "apply_fixes", is_flag=True,
+              help="Write the safe fixes, as `gradfix fix --apply` does, then report the problems left (as Ruff's `check --fix`).")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix: write the unsafe fixes too.")
 @reads_stdin("_check_stdin")
-def check(paths, select, ignore, output_format, color, jobs, force_exclude, report_unused_noqa, progress):
-    """Report the statically visible causes of missing gradients in PATHS (files or folders)."""
+def check(paths, select, ignore, output_format, color, jobs, force_exclude, report_unused_noqa, progress, apply_fixes,
+          unsafe_fixes):
+    """Report the statically visible causes of missing gradients in PATHS (files or folders).
+
+    With --fix, write the safe fixes first and report what is left (`gradfix fix` shows them as a diff)."""
     _rules(select, ignore)  # unknown codes are an error before anything is read
     _refuse_bad_time_setting()
+    if unsafe_fixes and not apply_fixes:
+        raise click.UsageError("--unsafe-fixes goes with --fix (or use `gradfix fix --unsafe-fixes`)")
+    if apply_fixes:
+        if report_unused_noqa:
+            raise click.UsageError("--report-unused-noqa does not go with --fix; run `gradfix check --report-unused-noqa` after it")
+        _check_and_fix(paths, select, ignore, unsafe_fixes, output_format, color, force_exclude)
     options = CheckOptions(select=tuple(select), ignore=tuple(ignore))
     console = make_console(sys.stdout, color)
     findings, errors, checked, unused = [], ErrorLog(), 0, []
@@ -264,9 +277,9 @@ def _summary(findings, checked: int | None = None, failed: int = 0, configs: int
     notes = [f"{failed} file{'s' * (failed != 1)} not fully checked, see the errors above"] if failed else []
     notes += [f"{unusable}, see the errors above"] if configs else []
     if safe:
-        notes.append(f"{safe} fixable with `gradfix fix --apply`")
+        notes.append(f"{safe} fixable with `gradfix check --fix`")
     if unsafe:
-        notes.append(f"{unsafe} more with `--unsafe-fixes`" if safe else f"{unsafe} fixable with `gradfix fix --apply --unsafe-fixes`")
+        notes.append(f"{unsafe} more with `--unsafe-fixes`" if safe else f"{unsafe} fixable with `gradfix check --fix --unsafe-fixes`")
     return text + (f" ({'; '.join(notes)})." if notes else ".")
 
 
@@ -294,7 +307,61 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
     if interactive and not sys.stdin.isatty():
         raise click.UsageError("--interactive needs a terminal to ask on; use --diff and `gradfix apply` instead")
     write = apply_fixes or (interactive and not show_diff)
-    sources, notebooks, errors = [], {}, ErrorLog()
+    errors = ErrorLog()
+    sources, notebooks = _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, interactive, errors)
+    if interactive:
+        outcomes = _review(sources, rules, unsafe_fixes, color)
+    else:
+        outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
+    outcomes += list(notebooks.values())
+    changed_files, fixes_written, left, patches, not_written = 0, 0, [], [], []
+    for outcome in outcomes:
+        if isinstance(outcome, SourceError):
+            errors.add(outcome)
+            continue
+        source = outcome.source
+        if not outcome.changed:
+            left.extend(outcome.found)
+            continue
+        diff = patch_header(outcome.applied, source.text) + make_diff(source.path, source.text, outcome.new_text)
+        if output_format == "diff" and (show_diff or not interactive):
+            click.echo(diff, nl=False)
+        if write:
+            if not _write_fixed(outcome, notebooks, force_write, errors):
+                not_written.extend(outcome.found)  # every problem of the file stays, fixable or not
+                continue
+            fixes_written += len(outcome.applied)
+        left.extend(outcome.remaining)
+        patches.append(report.patch_dict(source.path, diff, outcome.applied, applied=write))
+        changed_files += 1
+    # Without --apply the problems the fixes shown would solve still count: nothing was written.
+    problems = len(left) if write else len(left) + sum(len(p["fixes"]) for p in patches)
+    code = EXIT_ERROR if errors else (EXIT_FOUND if problems else EXIT_CLEAN)
+    if output_format == "json":
+        findings = [f for o in outcomes if not isinstance(o, SourceError) for f in o.found]
+        document = report.document("fix", findings, fixes=patches, errors=errors.items, exit_code=code)
+        click.echo(report.render(document), nl=False)
+    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written):
+        if line == "No problems found." and errors:
+            line = "No problems found in the files read; some could not be read or written (see the errors above)."
+        click.echo(line, err=True)
+    sys.exit(code)
+
+
+def _write_fixed(outcome, notebooks, force_write: bool, errors: ErrorLog) -> bool:
+    """Write one file's fixed text (a notebook's JSON is checked first); False, with the error said, when it cannot be."""
+    try:
+        validate = check_notebook_json if outcome.source.path in notebooks else None
+        write_source_atomically(outcome.source, outcome.new_text, force=force_write, validate=validate)
+    except SourceError as problem:
+        errors.add(problem)
+        return False
+    return True
+
+
+def _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, interactive, errors: ErrorLog):
+    """The sources to fix, and the notebooks' fixes (made as they are read); what cannot be read goes to ``errors``."""
+    sources, notebooks = [], {}
     for found in iter_python_files(paths, force_exclude=force_exclude):
         if found.error is not None:
             errors.add(found.error)  # an unreadable folder, an unusable pyproject.toml: in the JSON too
@@ -322,46 +389,48 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
             continue
         if source is not None:
             sources.append(source)
-    if interactive:
-        outcomes = _review(sources, rules, unsafe_fixes, color)
-    else:
-        outcomes = _fix_all(sources, rules, unsafe_fixes, per_file=(select, ignore))
-    outcomes += list(notebooks.values())
-    changed_files, fixes_written, left, patches, not_written = 0, 0, [], [], []
+    return sources, notebooks
+
+
+def _check_and_fix(paths, select, ignore, unsafe_fixes, output_format, color, force_exclude) -> None:
+    """`check --fix`: write the fixes (safe ones, unsafe ones too with --unsafe-fixes or `unsafe-fixes = true`), then
+    report the problems left in the output format asked for, and how many were fixed, as Ruff's `check --fix` does."""
+    errors = ErrorLog()
+    sources, notebooks = _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, False, errors)
+    outcomes = _fix_all(sources, None, unsafe_fixes, per_file=(select, ignore)) + list(notebooks.values())
+    console = make_console(sys.stdout, color)
+    left, fixed, fixes = [], 0, []
     for outcome in outcomes:
         if isinstance(outcome, SourceError):
             errors.add(outcome)
             continue
-        source = outcome.source
-        if not outcome.changed:
-            left.extend(outcome.found)
-            continue
-        diff = patch_header(outcome.applied, source.text) + make_diff(source.path, source.text, outcome.new_text)
-        if output_format == "diff" and (show_diff or not interactive):
-            click.echo(diff, nl=False)
-        if write:
-            try:
-                validate = check_notebook_json if source.path in notebooks else None
-                write_source_atomically(source, outcome.new_text, force=force_write, validate=validate)
-            except SourceError as problem:
-                errors.add(problem)
-                not_written.extend(outcome.found)  # every problem of the file stays, fixable or not
-                continue
-            fixes_written += len(outcome.applied)
-        left.extend(outcome.remaining)
-        patches.append(report.patch_dict(source.path, diff, outcome.applied, applied=write))
-        changed_files += 1
-    # Without --apply the problems the fixes shown would solve still count: nothing was written.
-    problems = len(left) if write else len(left) + sum(len(p["fixes"]) for p in patches)
-    code = EXIT_ERROR if errors else (EXIT_FOUND if problems else EXIT_CLEAN)
+        remaining, text = outcome.found, outcome.source.text
+        if outcome.changed and _write_fixed(outcome, notebooks, False, errors):
+            remaining, text = outcome.remaining, outcome.new_text
+            fixed += len(outcome.applied)
+            diff = patch_header(outcome.applied, outcome.source.text) + make_diff(
+                outcome.source.path, outcome.source.text, outcome.new_text)
+            fixes.append(report.patch_dict(outcome.source.path, diff, outcome.applied, applied=True))
+        left.extend(remaining)
+        if output_format in ("text", "concise"):
+            lines = None if outcome.source.path in notebooks else [line.rstrip("\r\n") for line in split_lines(text)]
+            for finding in remaining:
+                if output_format == "concise":
+                    click.echo(concise.render_finding(finding))
+                else:
+                    render_finding(console, finding, lines)
+    code = EXIT_ERROR if errors else (EXIT_FOUND if left else EXIT_CLEAN)
     if output_format == "json":
-        findings = [f for o in outcomes if not isinstance(o, SourceError) for f in o.found]
-        document = report.document("fix", findings, fixes=patches, errors=errors.items, exit_code=code)
-        click.echo(report.render(document), nl=False)
-    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written):
-        if line == "No problems found." and errors:
-            line = "No problems found in the files read; some could not be read or written (see the errors above)."
-        click.echo(line, err=True)
+        click.echo(json_output.render(left, errors.items, command="check", fixes=fixes, exit_code=code), nl=False)
+    elif not _emit_for_tools(output_format, left, errors.items):
+        found = fixed + len(left)
+        if found:
+            click.echo(f"Found {plural(found, 'problem')} ({fixed} fixed, {len(left)} remaining).", err=not left)
+        else:
+            click.echo(_summary([], len(sources) + len(notebooks), errors.files, errors.configs), err=True)
+        if not unsafe_fixes and any(f.fix and f.fix.applicability is Applicability.UNSAFE for f in left):
+            click.echo("`--unsafe-fixes` would fix more of them; review them first (`gradfix fix --interactive`).",
+                       err=not left)
     sys.exit(code)
 
 
@@ -571,10 +640,12 @@ def _stdin_rules(stdin_filename, select, ignore, unsafe_fixes=False):
     return _configured(os.path.abspath(stdin_filename or "stdin.py"), select, ignore, unsafe_fixes)
 
 
-def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, **_):
+def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, apply_fixes=False, **_):
     """`gradfix check - --stdin-filename PATH`: the report on the source read from standard input."""
     from gradfix.engine import analyze
 
+    if apply_fixes:
+        raise click.UsageError("--fix cannot write to standard input; `gradfix fix --apply -` prints the fixed source")
     findings, errors = [], ErrorLog()
     try:
         rules, _unsafe = _stdin_rules(stdin_filename, select, ignore)

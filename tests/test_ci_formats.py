@@ -77,7 +77,7 @@ def test_concise_format_is_one_line_per_finding(tmp_path, monkeypatch):
     assert len(lines) == 3 and lines[-1].startswith("Found 2 problems in 2 files")
     for line, path in zip(lines, ("train.py", "sub/train.py")):
         assert line.startswith(f"{path}:10:27: GF003 ")  # path:line:col: CODE message, as Ruff's and mypy's
-        assert "\n" not in line
+        assert "\n" not in line and len(line.split(" GF003 ", 1)[1]) <= 80
     standard = CliRunner().invoke(main, ["check", "--format", "concise", "-", "--stdin-filename", "x.py"],
                                   input=BUGGY.read_text())
     assert standard.stdout.splitlines()[0] == lines[0].replace("train.py", "x.py", 1)

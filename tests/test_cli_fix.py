@@ -115,3 +115,68 @@ def test_a_large_tree_checked_in_processes_reports_as_one_process_does(tmp_path)
     assert single.exit_code == parallel.exit_code == 2
     assert json.loads(single.stdout) == json.loads(parallel.stdout)
     assert len(json.loads(parallel.stdout)["findings"]) == 10
+
+
+@pytest.fixture
+def three_files(tmp_path, monkeypatch):
+    """A safe fix (a.py), an unsafe one (b.py, the seed), two safe ones (c.py)."""
+    monkeypatch.chdir(tmp_path)
+    for name, fixture in (("a.py", "all-variables-as-sources/batchnorm_custom_loop"), ("b.py", "seed/example1"),
+                          ("c.py", "variable-rebound-to-tensor/linear_regression")):
+        shutil.copy(FIXTURES / f"{fixture}.py", tmp_path / name)
+    return {name: FIXTURES / f"{fixture}.fixed.py" for name, fixture in (
+        ("a.py", "all-variables-as-sources/batchnorm_custom_loop"), ("b.py", "seed/example1"),
+        ("c.py", "variable-rebound-to-tensor/linear_regression"))}
+
+
+def test_check_fix_writes_the_safe_fixes_and_reports_what_is_left(three_files, tmp_path):
+    """As Ruff's `check --fix`: the safe fixes written, the problems left reported, how many of each."""
+    before = (tmp_path / "b.py").read_text()
+    plain = _run("check", ".")
+    assert "3 fixable with `gradfix check --fix`; 1 more with `--unsafe-fixes`" in plain.stdout
+    result = _run("check", "--fix", ".")
+    assert result.exit_code == 1, result.output
+    for name in ("a.py", "c.py"):
+        assert (tmp_path / name).read_text() == three_files[name].read_text()
+    assert (tmp_path / "b.py").read_text() == before  # its fix is unsafe
+    assert result.stdout.startswith("b.py:10:27: GF003 [loss-ignores-prediction] ")
+    assert "Found 4 problems (3 fixed, 1 remaining)." in result.stdout
+    assert "a.py:" not in result.stdout and "c.py:" not in result.stdout
+    again = _run("check", "--fix", ".")
+    assert again.exit_code == 1 and "Found 1 problem (0 fixed, 1 remaining)." in again.stdout
+    unsafe = _run("check", "--fix", "--unsafe-fixes", "--format", "concise", ".")
+    assert unsafe.exit_code == 0 and unsafe.stdout == ""
+    assert "Found 1 problem (1 fixed, 0 remaining)." in unsafe.stderr
+    assert (tmp_path / "b.py").read_text() == three_files["b.py"].read_text()
+    clean = _run("check", "--fix", ".")
+    assert clean.exit_code == 0 and clean.stderr.strip() == "No problems found."
+
+
+def test_check_fix_json_lists_the_problems_left_and_the_patches_written(three_files):
+    import jsonschema
+
+    from gradfix.report import load_schema
+
+    result = _run("check", "--fix", "--format", "json", ".")
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, load_schema())
+    assert document["command"] == "check" and document["exit_code"] == result.exit_code == 1
+    assert [f["rule"] for f in document["findings"]] == ["GF003"]
+    assert sorted(p["path"] for p in document["fixes"]) == ["a.py", "c.py"]
+    assert all(p["applied"] for p in document["fixes"])
+
+
+def test_check_fix_refusals(three_files, tmp_path):
+    assert _run("check", "--unsafe-fixes", ".").exit_code == 2
+    assert _run("check", "--fix", "--report-unused-noqa", ".").exit_code == 2
+    piped = CliRunner().invoke(main, ["check", "--fix", "-", "--stdin-filename", "a.py"], input="x = 1\n")
+    assert piped.exit_code == 2 and "gradfix fix --apply -" in piped.output
+    (tmp_path / "a.py").chmod(0o444)  # refused as `fix --apply` refuses it ("the file is read-only")
+    try:
+        result = _run("check", "--fix", "a.py", "c.py")
+        assert result.exit_code == 2
+        assert [line for line in result.stderr.splitlines() if line.startswith("gradfix: error: a.py")]
+        assert "a.py:23:13: GF006" in result.stdout  # not written: still there
+        assert (tmp_path / "c.py").read_text() == three_files["c.py"].read_text()
+    finally:
+        (tmp_path / "a.py").chmod(0o644)
