@@ -15,6 +15,8 @@ from typing import Sequence
 
 LIMIT = 80
 ELLIPSIS = "..."
+CODE_KEPT = 20  # a code span is shortened to no fewer characters than this before the words around it are cut,
+CODE_LEAST = 8  # or to this many, when that makes the line fit
 
 _CODE = re.compile(r"`[^`]*`")
 
@@ -58,24 +60,59 @@ def _bracketed(text: str) -> list[tuple[int, int]]:
 
 
 def fit(message: str, limit: int = LIMIT) -> str:
-    """``message`` on one line of at most ``limit`` characters: its longest code span cut a character at a time
-    (so that two long names are cut alike, never one to nothing), then, if need be, its end."""
+    """``message`` on one line of at most ``limit`` characters. Code spans are shortened first, the longest first: said
+    by their shape (``tf.one_hot(...)``), then cut (``actor_lo...``), down to ``CODE_KEPT`` characters, or down to
+    ``CODE_LEAST`` when that is enough to fit; only then is the text cut at a word (ending ``...``)."""
     text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    shortest = _shorten_code(text, 0, CODE_LEAST)
+    text = _shorten_code(text, limit, CODE_KEPT if len(shortest) > limit else CODE_LEAST)
+    if len(text) > limit:
+        cut = text[: limit - len(ELLIPSIS) + 1]
+        space = cut.rfind(" ")
+        cut = cut[:space] if space > limit // 2 else cut[:-1]
+        if cut.count("`") % 2:  # never end inside a code span
+            cut = cut[: cut.rfind("`")].rstrip()
+        text = cut.rstrip(" ,;:") + ELLIPSIS
+    return text
+
+
+def _shorten_code(text: str, limit: int, floor: int) -> str:
+    """``text`` with its longest code span shortened a step at a time, while over ``limit`` and a span is over ``floor``."""
     while len(text) > limit:
-        spans = [m for m in _CODE.finditer(text) if len(_kept(m.group(0)[1:-1])) > 4]
+        spans = [m for m in _CODE.finditer(text) if len(_kept(m.group(0)[1:-1])) > floor]
         if not spans:
             break
         span = max(spans, key=lambda m: len(_kept(m.group(0)[1:-1])))
-        kept = _kept(span.group(0)[1:-1])[:-1].rstrip()
-        text = text[: span.start()] + "`" + kept + ELLIPSIS + "`" + text[span.end():]
-    if len(text) > limit:
-        text = text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+        code = span.group(0)[1:-1]
+        groups = [g for g in _bracketed(code) if g[1] - g[0] > len(ELLIPSIS)]
+        if groups:  # a call said by its shape first: `tf.one_hot(...)`
+            start, end = max(groups, key=lambda g: g[1] - g[0])
+            shorter = code[:start] + ELLIPSIS + code[end:]
+        else:
+            shorter = _kept(code)[:-1].rstrip() + ELLIPSIS
+        text = text[: span.start()] + "`" + shorter + "`" + text[span.end():]
     return text
 
 
 def _kept(code: str) -> str:
     """What is left of a code span's own text once cut (without the ``...`` that marks the cut)."""
     return code[: -len(ELLIPSIS)] if code.endswith(ELLIPSIS) else code
+
+
+def clause(text: str, limit: int = LIMIT) -> str:
+    """A long description cut to its main clause before anything else is cut: without its trailing parenthesis,
+    then up to its first colon or ``, so that``/``, which`` (``Open the tape before the forward pass, so that it is
+    recorded`` is ``Open the tape before the forward pass``); then ``fit``."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = re.sub(r"\s*\([^()]*\)$", "", text)
+    if len(text) > limit:
+        found = re.search(r":\s|,\s(?:so that|which|since|because|as)\b", text)
+        if found and found.start() >= 20:
+            text = text[: found.start()]
+    return fit(text, limit)
 
 
 def sentence(text: str) -> str:

@@ -121,9 +121,18 @@ def test_many_variables_are_summarised_not_listed():
     assert "122 variables in 61 layers" in diagnostic.message and "dense_60" not in diagnostic.message
 
 
-def test_fit_cuts_code_not_words():
-    line = messages.fit("Unsafe fix GF012: Swap the losses `actor_loss_of_the_policy` and `critic_loss_of_the_value` now")
-    assert len(line) <= 80 and line.endswith("now") and line.count("...`") == 2
+def test_fit_shortens_code_then_cuts_at_a_word():
+    line = messages.fit("Unsafe fix GF012: Swap the losses `actor_loss_of_the_policy_net` and "
+                        "`critic_loss_of_the_value_net` now")
+    assert line == "Unsafe fix GF012: Swap the losses `actor_loss_of...` and `critic_loss_of...` now"  # cut alike
+    assert messages.fit("`" + "x" * 100 + "` is bad") == "`" + "x" * 68 + "...` is bad"
+    line = messages.fit("Let the gradient through `tf.one_hot(tf.argmax(x, axis=-1), depth=M)` by the softmax it stands "
+                        "for (a straight-through estimator: the forward value stays one-hot)", 60)
+    assert line == "Let the gradient through `tf.one_hot(...)` by the softmax..."
+    assert messages.clause("Open the GradientTape before the forward pass, so that it is recorded", 50) == (
+        "Open the GradientTape before the forward pass")
+    assert messages.clause("Stay in TensorFlow on the way to the loss: NumPy calls, `.numpy()` and `float()` become "
+                           "TensorFlow ops", 50) == "Stay in TensorFlow on the way to the loss"
     assert messages.call_brief("predictions = model(x, training=True)") == "predictions = model(...)"
     assert messages.call_brief("pred.numpy().mean(axis=1, keepdims=True)") == "pred.numpy().mean(...)"
     assert messages.sentence("float(x) turns a tensor into a number.") == "float(x) turns a tensor into a number"

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from lsprotocol import types as lsp
 
 from gradfix.edits import split_lines
-from gradfix.messages import LIMIT, fit, variables_summary
+from gradfix.messages import LIMIT, clause, variables_summary
 from gradfix.model import Applicability, Evidence, Finding, Fix, Severity, Span, TextEdit
 
 SOURCE = "gradfix"
@@ -267,8 +267,9 @@ def fix_title(finding: Finding) -> str:
     "Unsafe" says the fix may change what the program computes; the diagnostic's details say why."""
     fix = finding.fix
     label = {Applicability.SAFE: "Fix", Applicability.UNSAFE: "Unsafe fix"}.get(fix.applicability, "Suggestion")
-    suffix = {True: " (verified)", False: " (not verified by a re-run)"}.get(fix.verified, "")
-    return fit(f"{label} {finding.rule}: {fix.description}", LIMIT - len(suffix)) + suffix
+    suffix = {True: " (verified)", False: " (failed its re-run)"}.get(fix.verified, "")
+    head = f"{label} {finding.rule}: "
+    return head + clause(fix.description, LIMIT - len(head) - len(suffix)) + suffix
 
 
 def is_preferred(fix: Fix) -> bool:

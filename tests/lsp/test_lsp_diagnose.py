@@ -41,7 +41,8 @@ async def test_diagnose_publishes_runtime_findings_with_verified_fixes(client, t
         text_document=types.TextDocumentIdentifier(uri=uri), range=runtime.range,
         context=types.CodeActionContext(diagnostics=[runtime])))
     [fix] = [a for a in actions if a.title.startswith("Fix GF001")]
-    assert "verified by a re-run" in fix.title and fix.is_preferred
+    assert fix.title.endswith(" (verified)") and len(fix.title) <= 80 and fix.is_preferred
+    assert fix.title == "Fix GF001: Open the GradientTape before the forward pass (verified)"
     fixed = apply_lsp_edits(text, edits_of(fix, uri))
     assert "    with tf.GradientTape() as tape:\n        pred = model(x, training=True)\n" in fixed
 
