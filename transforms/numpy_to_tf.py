@@ -24,7 +24,7 @@ TRAINING_REASON = "; the model now runs in training mode (dropout, batch statist
 class NumpyToTf(Operator):
     """Translates NumPy on the way to the loss into TensorFlow: in the statement where the tensor
     left TensorFlow, the statements of its block after it (up to the gradient call) and the
-    module's functions they call. `np.*` becomes its TensorFlow twin (`np.mean` ->
+    module's functions and methods they call. `np.*` becomes its TensorFlow twin (`np.mean` ->
     `tf.reduce_mean`, `np.log` -> `tf.math.log`, `np.concatenate` -> `tf.concat`), array methods
     become reductions, `.numpy()`, `.item()` and `float()` are dropped where the value flows on,
     `np.array(t)` keeps the tensor, `tf.constant` of a tensor becomes `tf.convert_to_tensor`, and
@@ -124,6 +124,34 @@ class Trainer:
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(self.model(x) - y)) + self.penalty(self.model.trainable_variables)  # cut
         return tape.gradient(loss, self.model.trainable_variables)
+"""),
+        # Into a method called on another object, which one class of the module alone defines.
+        Example("""
+import numpy as np
+import tensorflow as tf
+
+class Steps:
+    def clipped(self, probs):
+        return np.clip(np.asarray(probs), 1e-3, 1.0)
+
+steps = Steps()
+
+def loss_fn(labels, probs):
+    log_probs = tf.convert_to_tensor(np.log(steps.clipped(probs)))  # cut
+    return -tf.reduce_mean(labels * log_probs)
+""", "", """
+import numpy as np
+import tensorflow as tf
+
+class Steps:
+    def clipped(self, probs):
+        return tf.clip_by_value(probs, 1e-3, 1.0)
+
+steps = Steps()
+
+def loss_fn(labels, probs):
+    log_probs = tf.convert_to_tensor(tf.math.log(steps.clipped(probs)))  # cut
+    return -tf.reduce_mean(labels * log_probs)
 """),
         Example("""
 import numpy as np
@@ -327,11 +355,17 @@ def _function_of(node: cst.CSTNode, context: Context) -> cst.FunctionDef | None:
 
 
 def _functions_called(context: Context, nodes) -> list[cst.FunctionDef]:
-    """Functions of this module called by name, and methods of the class around the nodes called on ``self``,
-    from the nodes, and from those, two levels deep."""
+    """Functions of this module called by name, methods of the class around the nodes called on ``self``, and
+    methods called on another object that one class of the module alone defines (``steps.compute(x)``), from the
+    nodes, and from those, two levels deep."""
     defined = {f.name.value: f for f in walk(context.module, cst.FunctionDef) if _function_of(f, context) is None}
     owner = next((a for node in nodes[:1] for a in context.ancestors(node) if isinstance(a, cst.ClassDef)), None)
     methods = {f.name.value: f for f in owner.body.body if isinstance(f, cst.FunctionDef)} if owner is not None else {}
+    by_name: dict[str, list[cst.FunctionDef]] = {}
+    for cls in walk(context.module, cst.ClassDef):
+        for f in cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ():
+            if isinstance(f, cst.FunctionDef):
+                by_name.setdefault(f.name.value, []).append(f)
     found: list[cst.FunctionDef] = []
     frontier = list(nodes)
     for _ in range(2):
@@ -339,6 +373,9 @@ def _functions_called(context: Context, nodes) -> list[cst.FunctionDef]:
         new = [defined[c.func.value] for c in calls if isinstance(c.func, cst.Name) and c.func.value in defined]
         new += [methods[c.func.attr.value] for c in calls
                 if m.matches(c.func, m.Attribute(value=m.Name("self"))) and c.func.attr.value in methods]
+        new += [by_name[c.func.attr.value][0] for c in calls
+                if m.matches(c.func, m.Attribute(value=m.Name())) and not m.matches(c.func.value, m.Name("self"))
+                and len(by_name.get(c.func.attr.value, ())) == 1]
         new = [f for f in dict.fromkeys(new) if all(f is not other for other in found)]
         found.extend(new)
         frontier = new
