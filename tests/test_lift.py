@@ -229,3 +229,15 @@ def test_a_helper_of_several_statements_is_not_written_in(tmp_path):
     where = _site_at(path, lines, "tape.gradient(loss, model.variables)", "compute_grads", callers=[caller])
     lifted = next(lifted_causes(Cause(NOT_TRAINABLE, where, _call(where))))
     assert inlined_static_candidate(_site(lifted)) is None
+
+
+def test_the_text_report_says_where_the_helper_holding_a_site_was_called(tmp_path):
+    from gradfix.diagnose_cli import _called_at
+
+    path, lines = _program(tmp_path, FORWARD_IN_HELPER)
+    caller = _site_at(path, lines, "forward(model, x)", "<module>", occurrence=1)
+    site = _site_at(path, lines, "model(x)", "forward", callers=[caller])
+    assert _called_at(site) == f"  (in `forward`, called at {caller.where()})"
+    assert caller.where().endswith(f"train.py:{caller.line}:{caller.column}")
+    # a site in the module's own code, or one the run saw no caller of, says nothing more
+    assert _called_at(caller) == "" and _called_at(_site_at(path, lines, "model(x)", "forward")) == ""
