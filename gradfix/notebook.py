@@ -256,6 +256,8 @@ def _checked(path: str, index: int, lines: list[Origin], first: bool) -> tuple[l
         raise refused(error) from None
     except (RecursionError, MemoryError):
         raise SourceError(path, f"cell {cell_number(index)} is too deeply nested for Python to compile") from None
+    except ValueError as error:
+        raise SourceError(path, f"cell {cell_number(index)} cannot be parsed: {error}") from None
     return lines, tree
 
 

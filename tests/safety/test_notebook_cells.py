@@ -214,3 +214,23 @@ def test_a_fixed_notebook_keeps_every_byte_outside_the_fixed_cell(tmp_path):
     assert run("fix", "--apply", path).exit_code == 0
     cells[3]["source"] = _indented(FIXED_LOOP, "  ").rstrip("\n").splitlines(keepends=True)
     assert path.read_bytes() == (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def test_sarif_gives_a_notebook_findings_fix_applicability_but_no_region_to_replace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "train.ipynb", HEAD, LOOP)
+    (result,) = json.loads(run("check", "--format", "sarif", "train.ipynb").stdout)["runs"][0]["results"]
+    assert result["properties"]["fixApplicability"] == "safe"
+    assert "fixes" not in result  # a cell's lines are not lines of the .ipynb file SARIF would edit
+
+
+@pytest.mark.parametrize("source", sorted({s for before, loop, fixed, _ in ROWS.values() for s in (*before, loop, fixed)}
+                                          | {HEAD, LOOP}))
+def test_every_cell_of_these_notebooks_is_read_as_ipython_reads_it(source):
+    pytest.importorskip("IPython", reason="IPython is not installed: gradfix's reading is checked against it only where it is")
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    reading = read_cell(source)
+    assert reading.static == TransformerManager().transform_cell(source)
+    if reading.body is not None:
+        assert reading.body.static == TransformerManager().transform_cell(reading.body_text)
