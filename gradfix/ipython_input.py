@@ -5,8 +5,9 @@ Jupyter hands each cell to IPython, which rewrites it before Python sees it
 cell of one line, the automagic of ``InteractiveShell.prefilter_manager``). This
 module does the same rewriting, step for step, as IPython 9 on Python 3.11 does it:
 
-- blank lines at the top are dropped, the cell's common indentation removed, and
-  ``>>>`` and ``In [1]:`` prompts stripped;
+- blank lines at the top are dropped, the cell's common indentation removed (or, as
+  IPython 8 did, the first line's, from the lines that start with it), and ``>>>`` and
+  ``In [1]:`` prompts stripped;
 - a first line ``%%name`` makes the cell one call of that cell magic;
 - ``x = %magic``, ``x = !cmd``, lines that start with ``%``, ``!``, ``!!``, ``?``,
   ``,``, ``;`` or ``/``, and lines that end with ``name?`` are rewritten one at a
@@ -17,10 +18,10 @@ module does the same rewriting, step for step, as IPython 9 on Python 3.11 does 
   ``cd data``) is that magic, unless the name is bound (by an earlier cell, a
   builtin or a keyword) or the line assigns it.
 
-Where the two could differ, the tokens of ``lines`` are those of Python 3.11's
-``tokenize`` (ported below), so that a cell reads the same on every Python gradfix
-runs on. Each line of the result records the lines of the cell it stands for, so
-that findings and fixes map back to the cell.
+The tokens are those of Python 3.11's ``tokenize`` (ported below), not those of the
+Python gradfix runs on, whose tokenizer changed in 3.12: a cell reads the same on
+every Python. Each line of the result records the lines of the cell it stands for,
+so that findings and fixes map back to the cell.
 """
 
 from __future__ import annotations
@@ -266,13 +267,13 @@ class _Line:
     rewritten: bool = False
 
 
-def _clean(lines: list[_Line]) -> list[_Line]:
-    """IPython's cleanup: blank lines at the top dropped, common indentation and prompts removed."""
+def _clean(lines: list[_Line], indentation: str) -> list[_Line]:
+    """IPython's cleanup: blank lines at the top dropped, the cell's indentation and prompts removed."""
     for index, line in enumerate(lines):
         if line.text and not line.text.isspace():
             lines = lines[index:]
             break
-    for strip in (_dedent, _strip_doctest_prompts, _strip_ipython_prompts):
+    for strip in (_dedent if indentation == COMMON else _strip_first_indent, _strip_doctest_prompts, _strip_ipython_prompts):
         texts = strip([line.text for line in lines])
         lines = [_Line(text, line.first, line.last) for text, line in zip(texts, lines)]
     return lines
@@ -281,6 +282,11 @@ def _clean(lines: list[_Line]) -> list[_Line]:
 def _dedent(texts: list[str]) -> list[str]:
     result = split_lines(textwrap.dedent("".join(texts)))
     return result if len(result) == len(texts) else texts
+
+
+def _strip_first_indent(texts: list[str]) -> list[str]:
+    indent = re.match(r"[ \t]*", texts[0]).group(0) if texts else ""
+    return [text[len(indent):] if indent and text.startswith(indent) else text for text in texts]
 
 
 _DOCTEST_ANY = re.compile(r"^\s*>>>")
@@ -588,19 +594,25 @@ def cell_lines(text: str) -> list[str]:
     return split_lines(text if text.endswith("\n") else text + "\n")
 
 
-def read_cell(text: str, bound: frozenset[str] | set[str] = frozenset()) -> CellReading:
+# How a cell's indentation is removed: IPython 9 removes the indentation all its lines share; IPython 8 and
+# earlier (Colab's among them) remove the first line's from every line that starts with it, so that a cell whose
+# first line alone is indented runs there and not in IPython 9.
+COMMON, FIRST_LINE = "common", "first line"
+
+
+def read_cell(text: str, bound: frozenset[str] | set[str] = frozenset(), indentation: str = COMMON) -> CellReading:
     """How IPython reads the cell ``text``, given the names earlier cells bound. Raises CellSyntaxError."""
     raw = cell_lines(text)
-    return _read(raw, [_Line(line, index, index) for index, line in enumerate(raw)], bound)
+    return _read(raw, [_Line(line, index, index) for index, line in enumerate(raw)], bound, indentation)
 
 
-def _read(raw: list[str], lines: list[_Line], bound) -> CellReading:
-    cleaned = _clean(lines)
+def _read(raw: list[str], lines: list[_Line], bound, indentation: str = COMMON) -> CellReading:
+    cleaned = _clean(lines, indentation)
     for line in cleaned:
         source = raw[line.first]
         line.offset = len(source) - len(line.text) if source.endswith(line.text) else 0
     if cleaned and cleaned[0].text.startswith("%%") and not re.match(r"%%\w+\?", cleaned[0].text):
-        return _read_cell_magic(raw, cleaned, bound)
+        return _read_cell_magic(raw, cleaned, bound, indentation)
     result = _rewritten(cleaned)
     static = "".join(line.text for line in result)
     if len(static.splitlines()) == 1 and not result[0].rewritten:
@@ -611,13 +623,13 @@ def _read(raw: list[str], lines: list[_Line], bound) -> CellReading:
     return CellReading(_per_line(raw, result), static, python)
 
 
-def _read_cell_magic(raw, cleaned, bound) -> CellReading:
+def _read_cell_magic(raw, cleaned, bound, indentation) -> CellReading:
     name, _, first_line = cleaned[0].text[2:].rstrip().partition(" ")
     body_text = "".join(line.text for line in cleaned[1:])
     call = f"get_ipython().run_cell_magic({name!r}, {first_line!r}, {body_text!r})\n"
     if name not in PYTHON_CELL_MAGICS or not body_text.strip():
         return CellReading((), call, call, magic=name)
-    body = _read(raw, [_Line(line.text, line.first, line.last) for line in cleaned[1:]], bound)
+    body = _read(raw, [_Line(line.text, line.first, line.last) for line in cleaned[1:]], bound, indentation)
     lines = list(body.lines)
     lines[cleaned[0].first] = ReadLine("\n", cleaned[0].offset, code=False)
     return CellReading(tuple(lines), call, call, magic=name, body=body, body_text=body_text)

@@ -30,7 +30,9 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from gradfix.edits import split_lines
-from gradfix.ipython_input import CellReading, CellSyntaxError, automagic, cell_lines as ipython_cell_lines, read_cell
+from gradfix.ipython_input import (
+    COMMON, FIRST_LINE, CellReading, CellSyntaxError, automagic, cell_lines as ipython_cell_lines, read_cell,
+)
 from gradfix.model import Finding, Fix, RelatedSpan, Span, TextEdit
 from gradfix.source import SourceError, SourceFile, read_source
 
@@ -151,10 +153,27 @@ def read_notebook(path: str, reference=_DEFAULT) -> Notebook:
 
 
 def _read_cell(path: str, index: int, text: str, bound: frozenset[str], first: bool, reference):
-    """(the cell, its lines, the names it binds), or None for a cell that is not Python."""
+    """(the cell, its lines, the names it binds), or None for a cell that is not Python.
+
+    Without IPython to say which version runs the notebook, a cell that IPython 9 cannot run but IPython 8
+    can (its first line alone indented: IPython 8 strips that indentation from the lines that have it) is read
+    as IPython 8 reads it: such notebooks ran where they were written, Colab among those places."""
+    try:
+        return _read_cell_as(path, index, text, bound, first, reference, COMMON)
+    except SourceError:
+        if reference is not None or not re.match(r"[ \t]", text.lstrip("\r\n")):
+            raise
+        try:
+            return _read_cell_as(path, index, text, bound, first, reference, FIRST_LINE)
+        except SourceError:
+            pass
+        raise
+
+
+def _read_cell_as(path: str, index: int, text: str, bound: frozenset[str], first: bool, reference, indentation: str):
     raw = tuple(split_lines(text))
     try:
-        reading, problem = read_cell(text, bound), None
+        reading, problem = read_cell(text, bound, indentation), None
     except CellSyntaxError as error:
         reading, problem = None, error
     ipython = _disagreement(reference, text, reading) if reference is not None else None

@@ -314,3 +314,45 @@ def test_a_fixed_cell_that_would_read_otherwise_in_ipython_is_not_written(tmp_pa
     assert layout.allows(fix)
     with pytest.raises(SourceError, match="cell 2, fixed, would not read in IPython"):
         fixed_notebook(notebook, layout.after(fix), reference=None)
+
+
+# A cell whose first line alone is indented: IPython 8 strips that indentation, IPython 9 does not.
+FIRST_LINE_CASES = {
+    "first-line-indented-then-flush": (" seq = f(1,\n          2)\nseq(0)\n", [C, C, C]),
+    "first-line-indented-more-than-the-rest": ("   a = [\n 1]\nb = a\n", [C, C, C]),
+    "first-line-indented-with-a-magic": ("  %time x = 1\ny = 2\n", [I, C]),
+}
+
+
+@pytest.mark.parametrize("case", FIRST_LINE_CASES, ids=list(FIRST_LINE_CASES))
+def test_a_cell_read_as_ipython_8_reads_indentation(case):
+    text, kinds = FIRST_LINE_CASES[case]
+    reading = read_cell(text, indentation=ipython_input.FIRST_LINE)
+    assert [line.code for line in reading.lines] == kinds
+    compile("".join(line.text for line in reading.lines), "cell", "exec")
+    with pytest.raises(SyntaxError):  # IPython 9's reading of it
+        compile(read_cell(text).static, "cell", "exec")
+
+
+@pytest.mark.parametrize("case", FIRST_LINE_CASES, ids=list(FIRST_LINE_CASES))
+def test_the_first_line_reading_is_ipython_8s(case):
+    ipython = _ipython()
+    if int(ipython.__version__.split(".")[0]) >= 9:
+        pytest.skip(f"IPython {ipython.__version__} removes a cell's common indentation; the first line's is IPython 8's rule")
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    text, _ = FIRST_LINE_CASES[case]
+    assert read_cell(text, indentation=ipython_input.FIRST_LINE).static == TransformerManager().transform_cell(text)
+
+
+def test_without_ipython_a_cell_only_ipython_8_runs_is_read_as_ipython_8_reads_it(tmp_path):
+    path = _notebook(tmp_path, "import os\n", " seq = f(1,\n          2)\nseq(0)\n")
+    notebook = read_notebook(path, reference=None)
+    assert notebook.text == "import os\nseq = f(1,\n         2)\nseq(0)\n"
+    assert [origin.offset for origin in notebook.origins] == [0, 1, 1, 0]
+
+
+def test_with_ipython_9_a_cell_only_ipython_8_runs_is_its_error(tmp_path):
+    path = _notebook(tmp_path, "import os\n", " seq = f(1,\n          2)\nseq(0)\n")
+    with pytest.raises(SourceError, match="syntax error at cell 3, line 1, column 1: unexpected indent"):
+        read_notebook(path, reference=lambda text: read_cell(text).static)  # IPython 9's reading
