@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gradfix import notebook as notebook_module
+from gradfix import notebook as notebook_module, report
 from gradfix.ipython_input import read_cell
 from tests.safety.conftest import BUGGY, FIXED, run
 
@@ -145,6 +145,8 @@ def test_check_shows_the_fix_that_fix_makes_in_lines_of_the_cell(tmp_path, monke
                     "      optimizer.apply_gradients(zip(grads, model.trainable_variables))\n"}]
     assert json.loads(shown.stdout)["fixes"][0]["fixes"] == [finding["fix"]]
     assert json.loads(shown.stdout)["findings"] == checked["findings"]
+    report.validate(checked)
+    report.validate(json.loads(shown.stdout))
     # the edits, made to the cell as stored, are what `fix --apply` writes
     lines = _indented("%matplotlib inline\n" + LOOP, "  ").splitlines(keepends=True)
     for edit in finding["fix"]["edits"]:
