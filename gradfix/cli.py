@@ -264,12 +264,21 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
         except NotRegularFileError as problem:
             if found.named:
                 report_error(str(problem))
+                read_errors.append((problem.path, problem.problem))
                 had_error = True
             else:
                 click.echo(f"gradfix: warning: {problem}", err=True)
             continue
-        except (SourceError, ConfigError) as problem:
+        except SourceError as problem:
+            # as in `check`: every file that could not be read is in the JSON's errors, notebooks included
             report_error(str(problem))
+            read_errors.append((problem.path, problem.problem))
+            had_error = True
+            continue
+        except ConfigError as problem:
+            error = SourceError(problem.path, f"[tool.gradfix] {problem.key}: {problem.problem}")
+            report_error(str(error))
+            read_errors.append((error.path, error.problem))
             had_error = True
             continue
         if source is not None:
@@ -350,15 +359,19 @@ def _configured(path, select, ignore, unsafe_fixes):
 
 def _fix_notebook(path, select, ignore, unsafe_fixes):
     """The fix of a notebook's code cells, as an outcome on its JSON text (so the diff and the write are the file's)."""
-    from gradfix.notebook import fixed_notebook, map_finding, read_notebook
+    from gradfix.notebook import fixed_notebook, read_notebook
 
     notebook = read_notebook(path)
     chosen, unsafe = _configured(path, select, ignore, unsafe_fixes)
-    outcome = fix_source(notebook.source(), chosen, include_unsafe=unsafe)
-    new_json = fixed_notebook(notebook, outcome.new_text) if outcome.changed else notebook.stored.text
-    mapped = lambda findings: [map_finding(notebook, f) for f in findings]  # noqa: E731
-    return FixOutcome(source=notebook.stored, new_text=new_json, found=mapped(outcome.found),
-                      applied=outcome.applied, remaining=mapped(outcome.remaining))
+    start = notebook.layout()
+    try:
+        outcome = fix_source(notebook.source(), chosen, include_unsafe=unsafe, layout=start)
+    except SourceError as problem:
+        raise start.map_error(problem) from None
+    end = outcome.layout
+    new_json = fixed_notebook(notebook, end) if outcome.changed else notebook.stored.text
+    return FixOutcome(source=notebook.stored, new_text=new_json, found=[start.map_finding(f) for f in outcome.found],
+                      applied=outcome.applied, remaining=[end.map_finding(f) for f in outcome.remaining])
 
 
 def _review(sources, rules, unsafe_fixes, color):
