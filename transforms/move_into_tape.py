@@ -81,6 +81,27 @@ for x, y in data:
         loss = loss_fn(y, predictions)
     grads = tape.gradient(loss, model.trainable_variables)
 """),
+        # A forward pass set apart by blank lines: they stay outside the block.
+        Example("""
+import tensorflow as tf
+
+model = make()
+
+pred = model(x)  # cut
+
+with tf.GradientTape() as tape:
+    loss = f(pred)
+grads = tape.gradient(loss, model.trainable_variables)
+""", "", """
+import tensorflow as tf
+
+model = make()
+
+with tf.GradientTape() as tape:
+    pred = model(x)  # cut
+    loss = f(pred)
+grads = tape.gradient(loss, model.trainable_variables)
+"""),
         # The loss computed after the block has closed, with an imported, persistent tape.
         Example("""
 from tensorflow import GradientTape
@@ -351,7 +372,9 @@ def move_before_block(context: Context, tape: cst.With, first: cst.CSTNode) -> R
     moving = body[body.index(first): body.index(tape)]
     if not all(_movable(node) for node in moving):
         return None
-    replacements = {tape: _with_body(tape, moving, at_start=True)}
+    # the blank lines that set the forward pass apart stay outside: inside the block they would be indented whitespace
+    opening = moving[0].with_changes(leading_lines=[line for line in moving[0].leading_lines if line.comment is not None])
+    replacements = {tape: _with_body(tape, [opening, *moving[1:]], at_start=True)}
     replacements.update({node: cst.RemovalSentinel.REMOVE for node in moving})
     return Rewrite("Open the GradientTape before the forward pass, so that it is recorded", replacements, *_moving(moving))
 

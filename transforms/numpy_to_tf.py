@@ -125,6 +125,26 @@ class Trainer:
             loss = tf.reduce_mean(tf.square(self.model(x) - y)) + self.penalty(self.model.trainable_variables)  # cut
         return tape.gradient(loss, self.model.trainable_variables)
 """),
+        # `model.predict` in the tape; `K.mean` and `keras.ops.mean` are library calls, not array methods.
+        Example("""
+import keras
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+with tf.GradientTape() as tape:
+    error = model.predict(x, verbose=0) - y  # cut
+    loss_value = K.mean(K.square(error)) + keras.ops.mean(error)
+grads = tape.gradient(loss_value, model.trainable_variables)
+""", "", """
+import keras
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+with tf.GradientTape() as tape:
+    error = model(x, training=True) - y  # cut
+    loss_value = K.mean(K.square(error)) + keras.ops.mean(error)
+grads = tape.gradient(loss_value, model.trainable_variables)
+"""),
         # Into a method called on another object, which one class of the module alone defines.
         Example("""
 import numpy as np
@@ -184,7 +204,7 @@ out = tf.tanh(inputs)  # cut
         predicts = any(m.findall(part, m.Call(func=m.Attribute(attr=m.Name("predict")))) for part in scope)
         modes = ["inference", "training"] if context.tensor_sources else ["training", "inference"]
         for mode in modes if predicts else modes[:1]:
-            transformer = ToTensorFlow(numpy_names, tf_name, mode)
+            transformer = ToTensorFlow(numpy_names, tf_name, mode, modules=set(context.imports.aliases))
             replacements = {part: part.visit(transformer) for part in [*scope, *helpers]}
             if not transformer.changed:
                 continue
@@ -265,9 +285,11 @@ def attribute_chain(dotted_name: str) -> cst.BaseExpression:
 class ToTensorFlow(cst.CSTTransformer):
     """NumPy calls, conversions and array methods in the nodes it is given, as TensorFlow."""
 
-    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None):
+    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None, modules: set[str] = frozenset()):
         self.numpy_names = numpy_names
         self.tf = tf_name
+        # names bound by imports: `K.mean(x)` and `keras.ops.mean(x)` are library calls, not array methods of K
+        self.modules = set(modules) | set(numpy_names) | {tf_name}
         self.predict = predict  # how model.predict(x) is rewritten: "training" or "inference"; None: left alone
         self.changed = 0
 
@@ -297,7 +319,7 @@ class ToTensorFlow(cst.CSTTransformer):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             receiver = func.value
-            if isinstance(receiver, cst.Name) and receiver.value in (self.numpy_names | {self.tf}):
+            if _root_name(receiver) in self.modules:
                 return updated
             if method in ("numpy", "item") and not updated.args:
                 self.changed += 1
@@ -329,6 +351,12 @@ class ToTensorFlow(cst.CSTTransformer):
         if updated.attr.value == "T" and not (isinstance(updated.value, cst.Name) and updated.value.value in self.numpy_names):
             return self._tf("transpose", [cst.Arg(updated.value)])
         return updated
+
+
+def _root_name(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def _numpy_function(call: cst.Call, context: Context, tf_name: str) -> Iterator[Rewrite]:
