@@ -153,6 +153,31 @@ w = tf.Variable([1.0, 2.0])
 cost = tf.reduce_sum(tf.square(w))  # cut
 opt.minimize(lambda: tf.reduce_sum(tf.square(w)), var_list=[w])
 """),
+        # A prediction computed once at module level and read inside the tape of the step function.
+        Example("""
+import tensorflow as tf
+
+prediction = model(x)  # cut
+
+
+def train_step():
+    print("step")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(prediction - y))
+    return tape.gradient(loss, model.trainable_variables)
+""", "", """
+import tensorflow as tf
+
+prediction = model(x)  # cut
+
+
+def train_step():
+    print("step")
+    with tf.GradientTape() as tape:
+        prediction = model(x)  # cut
+        loss = tf.reduce_mean(tf.square(prediction - y))
+    return tape.gradient(loss, model.trainable_variables)
+"""),
         # Weights concatenated once in build() and read in call().
         Example("""
 import tensorflow as tf
@@ -445,14 +470,36 @@ def compute_where_read(context: Context, statement: cst.CSTNode, name: str | Non
         if isinstance(function, cst.Lambda):
             if not (isinstance(body, cst.Name) and body.value == bound):
                 continue
-            new = function.with_changes(body=value)
+            replacements = {function: function.with_changes(body=value)}
         else:
             if not isinstance(body, cst.IndentedBlock):
                 continue
-            new = function.with_changes(body=body.with_changes(body=[statement.deep_clone().with_changes(leading_lines=()), *body.body]))
+            copy = statement.deep_clone().with_changes(leading_lines=())
+            reader = _first_reader(body, bound)
+            if reader is not None:
+                # just before the first statement that reads it: inside the tape's block when that is where it is read
+                replacements = {reader: cst.FlattenSentinel([copy.with_changes(leading_lines=reader.leading_lines),
+                                                             reader.with_changes(leading_lines=())])}
+            else:
+                replacements = {function: function.with_changes(body=body.with_changes(body=[copy, *body.body]))}
         where = "the loss callable" if isinstance(function, cst.Lambda) else f"`{function.name.value}`"
-        yield Rewrite(f"Compute `{bound}` inside {where}, which runs while the tape records", {function: new},
+        yield Rewrite(f"Compute `{bound}` inside {where}, which runs while the tape records", replacements,
                       Applicability.UNSAFE, RECOMPUTED_REASON.format(name=bound, where=where))
+
+
+def _first_reader(body: cst.IndentedBlock, name: str) -> cst.SimpleStatementLine | None:
+    """The first simple statement of ``body`` (at any depth) that reads ``name``, when no compound statement's
+    header reads it before."""
+    for node in _walk(body, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(node, cst.SimpleStatementLine):
+            if any(n.value == name for n in m.findall(node, m.Name())):
+                return node
+        else:
+            header = [getattr(node, field) for field in ("test", "iter") if getattr(node, field, None) is not None]
+            header += [item.item for item in getattr(node, "items", ())]
+            if any(n.value == name for part in header for n in m.findall(part, m.Name())):
+                return None
+    return None
 
 
 def recompute_attribute_where_read(context: Context, statement: cst.CSTNode) -> Iterator[Rewrite]:
