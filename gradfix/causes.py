@@ -50,6 +50,8 @@ class Cause:
     last_connected: dict | None = None
     cut: dict | None = None  # the run's fact at the break: the op, the conversion or the assign
     basis: str = RUN
+    # set on a cause seen from a caller (gradfix.lift): the site inside the helper function it was found in
+    lifted_from: Site | None = None
 
     @property
     def key(self):
@@ -78,7 +80,9 @@ def _site(fact: dict | None, function: str = "") -> Site | None:
         import linecache
 
         code = linecache.getline(fact["file"], fact["line"]).strip()
-    return Site(file=fact.get("file", ""), line=fact["line"], function=fact.get("function", function) or function, code=code)
+    callers = tuple(s for s in (Site.from_dict(c) for c in fact.get("callers") or ()) if s is not None)
+    return Site(file=fact.get("file", ""), line=fact["line"], function=fact.get("function", function) or function, code=code,
+                callers=callers)
 
 
 def op_words(cut: dict) -> str:

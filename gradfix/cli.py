@@ -461,15 +461,19 @@ def _configured(path, select, ignore, unsafe_fixes):
 
 def _fix_notebook(path, select, ignore, unsafe_fixes):
     """The fix of a notebook's code cells, as an outcome on its JSON text (so the diff and the write are the file's)."""
-    from gradfix.notebook import fixed_notebook, map_finding, read_notebook
+    from gradfix.notebook import fixed_notebook, read_notebook
 
     notebook = read_notebook(path)
     chosen, unsafe = _configured(path, select, ignore, unsafe_fixes)
-    outcome = fix_source(notebook.source(), chosen, include_unsafe=unsafe)
-    new_json = fixed_notebook(notebook, outcome.new_text) if outcome.changed else notebook.stored.text
-    mapped = lambda findings: [map_finding(notebook, f) for f in findings]  # noqa: E731
-    return FixOutcome(source=notebook.stored, new_text=new_json, found=mapped(outcome.found),
-                      applied=outcome.applied, remaining=mapped(outcome.remaining))
+    start = notebook.layout()
+    try:
+        outcome = fix_source(notebook.source(), chosen, include_unsafe=unsafe, layout=start)
+    except SourceError as problem:
+        raise start.map_error(problem) from None
+    end = outcome.layout
+    new_json = fixed_notebook(notebook, end) if outcome.changed else notebook.stored.text
+    return FixOutcome(source=notebook.stored, new_text=new_json, found=[start.map_finding(f) for f in outcome.found],
+                      applied=outcome.applied, remaining=[end.map_finding(f) for f in outcome.remaining])
 
 
 def _review(sources, rules, unsafe_fixes, color):

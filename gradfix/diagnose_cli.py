@@ -259,13 +259,13 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
         else:
             echo(f"    {cause_variables(cause)}; --verbose lists each")
         if cause.call is not None and cause.call.where is not None:
-            echo(f"  gradient call: {cause.call.where.where()}  {cause.call.where.code}")
+            echo(f"  gradient call: {cause.call.where.where()}  {cause.call.where.code}{_called_at(cause.call.where)}")
         if cause.last_connected and cause.last_connected.get("name"):
             last = cause.last_connected
             place = f"line {last['line']}" if last.get("line") else last.get("bound", "")
             echo(f"  last tensor still connected: `{last['name']}` {last.get('dtype', '')} {last.get('shape')} ({place})")
         if cause.site is not None:
-            echo(f"  break: {cause.site.where()}  {cause.site.code}")
+            echo(f"  break: {cause.site.where()}  {cause.site.code}{_called_at(cause.site)}")
         if finding.span.path != (cause.site.file if cause.site else None) or finding.span.start_line != (cause.site.line if cause.site else None):
             echo(f"  static finding: {os.path.relpath(finding.span.path)}:{finding.span.start_line}:{finding.span.start_column} {finding.message}")
         echo("  " + explanation(cause))
@@ -346,3 +346,11 @@ def _repair_text(repair, verbose: bool = False) -> None:
 
 def _indent(text: str, width: int = 2) -> str:
     return "\n".join(" " * width + line for line in text.splitlines())
+
+
+def _called_at(site) -> str:
+    """Where the function holding a site was called from, when it is a helper of the user's: the repair is made there."""
+    if not site.callers or not site.function or site.function == "<module>":
+        return ""
+    caller = site.callers[0]
+    return f"  (in `{site.function}`, called at {caller.where()})"

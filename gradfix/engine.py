@@ -21,7 +21,7 @@ from gradfix.registry import all_rules
 from gradfix.rule import Report, Rule
 from gradfix import messages, suppress
 from gradfix.config import settings_for
-from gradfix.notebook import Notebook, is_notebook, map_finding, read_notebook
+from gradfix.notebook import Notebook, is_notebook, read_notebook
 from gradfix.paths import discover
 from gradfix.source import (
     EmptySourceError, NotRegularFileError, ParserLimitError, SourceError, SourceFile, check_syntax, guard_parse,
@@ -46,12 +46,13 @@ def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = ()) -> list
     return chosen
 
 
-def analyze(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
+def analyze(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True, lines=None) -> list[Finding]:
     """Findings for one file, each with its fix where the rule has one, less those ``# noqa`` suppresses. Raises SourceError.
 
     ``by_region=False`` analyses the module as one piece: the same findings, more slowly (see ``gradfix.static.regions``).
+    ``lines``: for a text made of a notebook's cells, what names its lines in messages (``describe(line)``).
     """
-    return analyze_with_suppressions(source, rules, by_region).kept
+    return analyze_with_suppressions(source, rules, by_region, lines).kept
 
 
 class IncompleteAnalysis(SourceError):
@@ -62,20 +63,22 @@ class IncompleteAnalysis(SourceError):
         self.findings = list(findings)
 
 
-def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> suppress.Filtered:
+def analyze_with_suppressions(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True,
+                               lines=None) -> suppress.Filtered:
     """The findings ``analyze`` returns, and the ``# noqa: GF...`` comments that suppressed nothing.
 
     Raises IncompleteAnalysis, holding the findings of the rules that ran, when a rule failed."""
     if suppress.skips_file(source.text):
         return suppress.Filtered([], [])
     try:
-        return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region))
+        return suppress.filter_findings(source.text, _analyze_unfiltered(source, rules, by_region, lines))
     except IncompleteAnalysis as incomplete:
         kept = suppress.filter_findings(source.text, incomplete.findings).kept
         raise IncompleteAnalysis(incomplete.path, incomplete.problem, kept) from None
 
 
-def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True) -> list[Finding]:
+def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None, by_region: bool = True,
+                        lines=None) -> list[Finding]:
     rules = list(rules) if rules is not None else select_rules()
     wanted = [rule for rule in rules if rule.wants(source.text)]
     if not wanted:
@@ -92,7 +95,7 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         except ParserLimitError:
             findings = None  # said again from the whole module, in the module's line numbers
             break
-        placed = [_in_module(finding, region) for finding in analysed.findings]
+        placed = [_in_module(finding, region, lines) for finding in analysed.findings]
         if analysed.adds_imports or any(finding is None for finding in placed):
             # a fix that spans two regions' lines, or adds an import among the module's: only the whole module can place it
             findings = None
@@ -101,7 +104,7 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         failures.extend(analysed.failures)
     if findings is None:
         analysed = _analyze_text(source.path, source.text, wanted)
-        findings = [_in_module(finding, None) for finding in analysed.findings]
+        findings = [_in_module(finding, None, lines) for finding in analysed.findings]
         failures = list(analysed.failures)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
     findings = _unique(findings)
@@ -177,11 +180,13 @@ def _run_rules(rules: Sequence[Rule], analysis: ModuleAnalysis | None) -> _Analy
     return _Analysed(findings, adds_imports, tuple(failures))
 
 
-_LINE_REFERENCE = re.compile(f"{LINE_MARK}(\\d+){LINE_MARK}")
+_LINE_REFERENCE = re.compile(f"(line )?{LINE_MARK}(\\d+){LINE_MARK}")
 
 
-def _in_module(finding: Finding, region: Region | None) -> Finding | None:
-    """``finding`` with the module's line numbers, or None when its lines are not contiguous there."""
+def _in_module(finding: Finding, region: Region | None, lines=None) -> Finding | None:
+    """``finding`` with the module's line numbers, or None when its lines are not contiguous there.
+
+    With ``lines``, a line a message names is said as ``lines.describe(number)`` (a notebook's cell and line)."""
     def line(number: int) -> int | None:
         return number if region is None else region.module_line(number)
 
@@ -200,9 +205,11 @@ def _in_module(finding: Finding, region: Region | None) -> Finding | None:
         missing = []
 
         def mapped(match: re.Match) -> str:
-            number = line(int(match.group(1)))
+            number = line(int(match.group(2)))
             missing.extend([] if number is not None else [match])
-            return str(number)
+            if lines is not None and match.group(1) and number is not None:
+                return lines.describe(number)
+            return (match.group(1) or "") + str(number)
         text = _LINE_REFERENCE.sub(mapped, text)
         return None if missing else text
 
@@ -288,6 +295,7 @@ class FixOutcome:
     found: list[Finding] = field(default_factory=list)
     applied: list[Fix] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)
+    layout: object = None  # for a notebook: its cells' lines as the fixes left them (gradfix.notebook.CellLines)
 
     @property
     def changed(self) -> bool:
@@ -299,24 +307,28 @@ def fix_source(
     rules: Sequence[Rule] | None = None,
     include_unsafe: bool = False,
     only: Iterable[Finding] | None = None,
+    layout=None,
 ) -> FixOutcome:
     """Apply fixes one at a time, re-analysing after each, until none is left to apply.
 
     ``only`` limits the fixes to those of the given findings (matched by rule and line),
     as when a run decided which static findings explain the missing gradients.
+    ``layout``: for a notebook's text, its cells' lines (gradfix.notebook.CellLines): only fixes it
+    ``allows`` are applied, and the fixes applied are given as it maps them, in lines of cells.
     """
     rules = list(rules) if rules is not None else select_rules()
     wanted = {(f.rule, f.span.start_line) for f in only} if only is not None else None
     current = source
     applied: list[Fix] = []
     seen_texts = {source.text}
-    findings = found = analyze(current, rules)
+    findings = found = analyze(current, rules, lines=layout)
     # one round per finding there is, and MAX_FIX_ROUNDS more for those the fixes reveal; no fewer
     for _ in range(len(found) + MAX_FIX_ROUNDS):
         candidates = [
             f for f in findings
             if applicable(f.fix, include_unsafe)
             and (wanted is None or (f.rule, f.span.start_line) in wanted)
+            and (layout is None or layout.allows(f.fix))
         ]
         if not candidates:
             break
@@ -324,9 +336,10 @@ def fix_source(
         new_text = apply_edits(current.text, fix.edits)
         if new_text in seen_texts:
             break
+        next_layout = layout.after(fix) if layout is not None else None
         try:
             next_source = SourceFile(current.path, new_text, current.encoding)
-            next_findings = analyze(next_source, rules)
+            next_findings = analyze(next_source, rules, lines=next_layout)
         except SourceError:
             # A fix whose result does not parse is dropped rather than written.
             findings = [f for f in findings if f is not candidates[0]]
@@ -335,9 +348,10 @@ def fix_source(
             shift = _line_shift(fix)
             wanted = {(rule, line + shift if line > fix.edits[0].start_line else line) for rule, line in wanted}
         seen_texts.add(new_text)
-        applied.append(fix)
-        current, findings = next_source, next_findings
-    return FixOutcome(source=source, new_text=current.text, found=found, applied=applied, remaining=findings)
+        applied.append(fix if layout is None else layout.map_fix(fix))
+        current, findings, layout = next_source, next_findings, next_layout
+    return FixOutcome(source=source, new_text=current.text, found=found, applied=applied, remaining=findings,
+                      layout=layout)
 
 
 def _line_shift(fix: Fix) -> int:
@@ -471,13 +485,17 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
         with time_bound(limit):
             if is_notebook(found.path):
                 notebook = read_notebook(found.path)
+                layout = notebook.layout()
                 try:
-                    filtered = analyze_with_suppressions(notebook.source(), chosen)
+                    filtered = analyze_with_suppressions(notebook.source(), chosen, lines=layout)
                 except IncompleteAnalysis as problem:
-                    findings = [map_finding(notebook, finding) for finding in problem.findings]
+                    findings = [layout.map_finding(finding) for finding in problem.findings]
                     return FileResult(found.path, findings=findings, error=problem, notebook=notebook)
-                findings = [map_finding(notebook, finding) for finding in filtered.kept]
-                return FileResult(found.path, findings=findings, unused_noqa=filtered.unused, notebook=notebook)
+                except SourceError as problem:
+                    raise layout.map_error(problem) from None
+                findings = [layout.map_finding(finding) for finding in filtered.kept]
+                return FileResult(found.path, findings=findings, unused_noqa=layout.map_unused(filtered.unused),
+                                  notebook=notebook)
             source = found.read()
             if source is None:
                 return FileResult(found.path)  # empty: checked, and clean

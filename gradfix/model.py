@@ -75,15 +75,20 @@ class TextEdit:
     """Replace lines ``start_line`` to ``end_line - 1`` (1-based) with ``new_text``.
 
     Whole lines keep edits exact across encodings and line endings; an insertion
-    has ``start_line == end_line``.
+    has ``start_line == end_line``. In a notebook, the lines are those of cell ``cell``
+    (counted from 1 over all its cells); ``cell`` is None in a Python file.
     """
 
     start_line: int
     end_line: int
     new_text: str
+    cell: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.cell is None:
+            del data["cell"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TextEdit":

@@ -118,11 +118,24 @@ class FilePatch:
 def candidates(diagnosis, index: int) -> list[Candidate]:
     """Every candidate for one finding: the operators' rewrites of the cut the run pinned, then the confirmed
     static fix."""
+    from gradfix.inlined import inlined_static_candidate
+    from gradfix.lift import lifted_causes
+
     cause = diagnosis.causes[index]
     found: list[Candidate] = []
     site = _site(cause)
     if site is not None:
         found.extend(c for c in _operator_candidates(site) if c is not None)
+    if not found:
+        # the cut or the gradient call sits in a helper: what the operators look for is where it is called
+        for lifted in lifted_causes(cause):
+            site = _site(lifted)
+            if site is not None:
+                found.extend(c for c in _operator_candidates(site) if c is not None)
+                if not found:
+                    found.extend(c for c in [inlined_static_candidate(site)] if c is not None)
+            if found:
+                break
     static = _static_candidate(diagnosis, index)
     if static is not None and all(static.new_text != c.new_text for c in found):
         found.append(static)
@@ -136,13 +149,29 @@ def candidates(diagnosis, index: int) -> list[Candidate]:
 
 def _operator_candidates(site: RepairSite) -> list[Candidate | None]:
     """Every operator that repairs the run's cut (by category and op type), on each node the cut is pinned to."""
-    from gradfix.pin import pinned_nodes
-    from gradfix.registry import operators_for
     from gradfix.transforms._operator import Context
 
     cause = site.cause
     op = (cause.cut or {}).get("op") or ""
     context = Context.of_site(site)
+    found = _candidates_for_op(site, context, op)
+    pinned = site.pinned_node()
+    if not any(found) and pinned is not None:
+        # the op ran inside a library function the user's expression called (keras.ops.argmax runs Equal and
+        # Where inside): the op that expression spells is the cut to repair
+        from gradfix.transforms._spelling import op_type
+
+        spelled = op_type(pinned, context)
+        if spelled and spelled != op:
+            found = _candidates_for_op(site, context, spelled)
+    return found
+
+
+def _candidates_for_op(site: RepairSite, context, op: str) -> list[Candidate | None]:
+    from gradfix.pin import pinned_nodes
+    from gradfix.registry import operators_for
+
+    cause = site.cause
     found: list[Candidate | None] = []
     for operator in operators_for(cause.category, op):
         try:

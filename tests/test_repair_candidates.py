@@ -127,3 +127,50 @@ def test_a_dropped_output_is_read_only_where_the_run_saw_it(tmp_path, name, else
         return Cause(cat.NEVER_USED, Site(file=path, line=6, function="call"), None, [], last_connected=last)
 
     assert _run(tmp_path, DROPPED_OUTPUT, cause) == []
+
+
+OPS_ARGMAX_IN_LAMBDA = """\
+import keras
+import tensorflow as tf
+from keras.layers import Lambda
+
+def decode():
+    return Lambda(lambda q: keras.ops.cast(keras.ops.argmax(q, 2), tf.float32))
+"""
+
+
+@pytest.mark.parametrize("run_op", ["Equal", "Where"])
+def test_an_op_run_inside_the_called_library_function_repairs_the_call(tmp_path, run_op):
+    # keras.ops.argmax runs tf.argmax, then Equal and Where for negative zeros: the run's op is one of those,
+    # and the expression it pins is the user's call, whose op is ArgMax
+    path = tmp_path / "train.py"
+    path.write_text(OPS_ARGMAX_IN_LAMBDA)
+    line = 6
+    text = OPS_ARGMAX_IN_LAMBDA.splitlines()[line - 1]
+    call = "keras.ops.argmax(q, 2)"
+    column = text.index(call) + 1
+    span = {"line": line, "column": column, "end_line": line, "end_column": column + len(call), "exact": True, "text": call}
+    site = Site(file=str(path), line=line, code=text.strip())
+    cause = Cause(cat.NON_DIFFERENTIABLE, site, None, [],
+                  cut={"kind": "op", "op": run_op, "line": line, "file": str(path), "span": span})
+    found = candidates(SimpleNamespace(causes=[cause], confirmed=[[]]), 0)
+    assert found, "no candidate for the pinned keras.ops.argmax call"
+    fixed = found[0].new_text.splitlines()[line - 1]
+    # a soft-argmax in the call's own spelling, the index kept as the forward value
+    assert "keras.ops.softmax(q, axis=2)" in fixed and "keras.ops.stop_gradient(" in fixed
+    assert found[0].applicability is Applicability.UNSAFE and found[0].reason
+
+
+def test_an_op_the_pinned_expression_does_not_spell_and_no_operator_repairs_gives_nothing(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(OPS_ARGMAX_IN_LAMBDA)
+    line = 6
+    text = OPS_ARGMAX_IN_LAMBDA.splitlines()[line - 1]
+    call = "keras.ops.cast(keras.ops.argmax(q, 2), tf.float32)"
+    column = text.index(call) + 1
+    span = {"line": line, "column": column, "end_line": line, "end_column": column + len(call), "exact": True, "text": call}
+    site = Site(file=str(path), line=line, code=text.strip())
+    # a float cast of a float: the call spells Cast, which is no cut to repair here
+    cause = Cause(cat.NON_DIFFERENTIABLE, site, None, [],
+                  cut={"kind": "op", "op": "Sub", "line": line, "file": str(path), "span": span})
+    assert candidates(SimpleNamespace(causes=[cause], confirmed=[[]]), 0) == []

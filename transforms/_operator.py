@@ -25,6 +25,7 @@ from gradfix.edits import ReplaceNodes
 from gradfix.model import Applicability
 from gradfix import pin
 from gradfix.static.names import ImportMap, dotted
+from gradfix.transforms._helper_call import HelperCall, helper_call
 
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
 
@@ -77,6 +78,8 @@ class Context:
     # the last tensor the run saw still connected to the loss (its name, line, function); {} when the run saw
     # none in this file, None from a rule
     last_connected: Mapping | None = None
+    # a cause lifted out of a helper (gradfix.lift): the caller's call of it, read through its arguments
+    through: "HelperCall | None" = None
 
     def __post_init__(self):
         if self.imports is None:
@@ -107,8 +110,12 @@ class Context:
         tensors = any(v.kind != "variable" for v in cause.variables)
         last = cause.last_connected or {}
         here = last if last.get("file") and os.path.abspath(last["file"]) == os.path.abspath(site.path) else {}
+        through = None
+        if cause.lifted_from is not None and cause.site is not None:
+            caller = call.where if call is not None and call.where is not None and call.where.line == cause.site.line else cause.site
+            through = helper_call(site.module, site.parent, site.lines_of, caller, cause.lifted_from)
         return cls(site.module, site.parent, site.lines_of, cut=cause.cut or {}, end_line=end, tensor_sources=tensors,
-                   cut_lines=tuple(pin.cut_lines(cause)), last_connected=here)
+                   cut_lines=tuple(pin.cut_lines(cause)), last_connected=here, through=through)
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parent_of(node)

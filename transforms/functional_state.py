@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
+import libcst.matchers as m
 
 from gradfix.categories import STATE_UPDATE
 from gradfix.model import Applicability
@@ -13,13 +14,15 @@ from gradfix.static.names import dotted
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
 
 STATE_REASON = "the gradient now reaches what the stored value was computed from, which changes training"
+HELPER_REASON = "; the helper's call is replaced by its update, spelled out"
 METRIC_REASON = "the loss is the batch's own value, where the metric averaged every batch since it was reset"
 
 
 class FunctionalState(Operator):
     """Repairs a state update on the path to the loss: `v.assign(expr)` (or `assign_add`,
     `assign_sub`) followed by reads of `v` becomes `new_v = expr; v.assign(new_v)` and the reads
-    read `new_v`, so the gradient flows through the tensor; a stateful Keras metric called as a loss
+    read `new_v`, so the gradient flows through the tensor (an update made by a helper whose one
+    statement it is, `smooth(self, mse)`, is spelled out where the helper is called); a stateful Keras metric called as a loss
     (`mse = keras.metrics.MeanSquaredError()` ... `mse(y, p)`, also held on `self`) becomes the loss
     of the same name (`keras.losses.MeanSquaredError()(y, p)`, keeping `from_logits` and the like).
 
@@ -77,12 +80,12 @@ with tf.GradientTape() as tape:
 
     def pins(self, node: cst.CSTNode, context: Context, op: str) -> bool:
         if isinstance(node, cst.SimpleStatementLine):
-            return update_call(node) is not None
+            return update_call(node) is not None or _helper_update(node, context) is not None
         return isinstance(node, cst.Call) and _metric_constructor(node, context) is not None
 
     def rewrite(self, node: cst.CSTNode, context: Context) -> Iterator[Rewrite]:
         if isinstance(node, cst.SimpleStatementLine):
-            update = update_call(node)
+            update = update_call(node) or _helper_update(node, context)
             if update is None:
                 return
             owner = update.func.value
@@ -94,14 +97,30 @@ with tf.GradientTape() as tape:
             name, number = base, 2
             while not context.name_is_free(name):
                 name, number = f"{base}_{number}", number + 1
-            yield Rewrite(f"Use the new value of `{context.code(owner)}` as a tensor, and store it too",
-                          functional_value(node, update, later, name), Applicability.UNSAFE, STATE_REASON)
+            inlined = f" (the update `{context.through.function.name.value}` made)" if update_call(node) is None else ""
+            yield Rewrite(f"Use the new value of `{context.code(owner)}` as a tensor, and store it too{inlined}",
+                          functional_value(node, update, later, name), Applicability.UNSAFE,
+                          STATE_REASON + (HELPER_REASON if inlined else ""))
         elif isinstance(node, cst.Call):
             constructor = _metric_constructor(node, context)
             replacement = metric_as_loss(constructor, node) if constructor is not None else None
             if replacement is not None:
                 yield Rewrite(f"Call the loss `{context.code(replacement.func)}` instead of the metric `{context.code(node.func)}`",
                               {node: replacement}, Applicability.UNSAFE, METRIC_REASON)
+
+
+def _helper_update(statement: cst.CSTNode, context: Context) -> cst.Call | None:
+    """``update(self, x)`` on a line of its own, calling a helper whose one statement is ``v.assign(expr)`` (or returns
+    it): that update, as the caller spells it."""
+    through = context.through
+    if through is None or not m.matches(statement, m.SimpleStatementLine([m.Expr()])) or statement.body[0].value is not through.call:
+        return None
+    inner = through.lone_statement()
+    if isinstance(inner, (cst.Expr, cst.Return)) and inner.value is not None:
+        update = update_call(cst.SimpleStatementLine([cst.Expr(inner.value)]))
+        if update is not None:
+            return through.substituted(update)
+    return None
 
 
 def _metric_constructor(call: cst.Call, context: Context) -> cst.Call | None:

@@ -15,6 +15,7 @@ from gradfix.transforms._operator import Context, CutKind, Example, Operator, Re
 EFFECTS_REASON = "a moved statement is more than a plain assignment: what it does now happens while the tape records"
 RECOMPUTED_REASON = "`{name}` is now recomputed each time {where} runs (the copy before it is left as it was)"
 CALL_REASON = "the call now runs inside the block, before the statements that follow it"
+HELPER_REASON = "`{name}` now runs while the tape records, and the block's other statements run before it returns"
 
 
 class MoveIntoTape(Operator):
@@ -32,7 +33,12 @@ class MoveIntoTape(Operator):
       callable that runs under the tape (`opt.minimize(lambda: loss, var_list)`): it is computed
       inside that function;
     - a tensor computed once in `build()` from the layer's weights (`self.kernel =
-      tf.concat(parts, -1)`) and read in another method: it is recomputed where it is read.
+      tf.concat(parts, -1)`) and read in another method: it is recomputed where it is read;
+    - the gradient asked for in a helper called after the block (`grads(tape, loss, model)`
+      returning `tape.gradient(-loss, ...)`): the helper's call moves to the block's end.
+
+    A forward pass made in a helper (`pred = forward(model, x)` before the block) is moved by its
+    call, where the run saw the helper called.
 
     Safe where every moved statement is a plain `name = value` assignment and nothing is jumped
     over (the statements keep their order, only the tape now records them); unsafe otherwise,
@@ -74,6 +80,27 @@ for x, y in data:
         predictions = model(x, training=True)  # cut
         loss = loss_fn(y, predictions)
     grads = tape.gradient(loss, model.trainable_variables)
+"""),
+        # A forward pass set apart by blank lines: they stay outside the block.
+        Example("""
+import tensorflow as tf
+
+model = make()
+
+pred = model(x)  # cut
+
+with tf.GradientTape() as tape:
+    loss = f(pred)
+grads = tape.gradient(loss, model.trainable_variables)
+""", "", """
+import tensorflow as tf
+
+model = make()
+
+with tf.GradientTape() as tape:
+    pred = model(x)  # cut
+    loss = f(pred)
+grads = tape.gradient(loss, model.trainable_variables)
 """),
         # The loss computed after the block has closed, with an imported, persistent tape.
         Example("""
@@ -126,6 +153,31 @@ w = tf.Variable([1.0, 2.0])
 cost = tf.reduce_sum(tf.square(w))  # cut
 opt.minimize(lambda: tf.reduce_sum(tf.square(w)), var_list=[w])
 """),
+        # A prediction computed once at module level and read inside the tape of the step function.
+        Example("""
+import tensorflow as tf
+
+prediction = model(x)  # cut
+
+
+def train_step():
+    print("step")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(prediction - y))
+    return tape.gradient(loss, model.trainable_variables)
+""", "", """
+import tensorflow as tf
+
+prediction = model(x)  # cut
+
+
+def train_step():
+    print("step")
+    with tf.GradientTape() as tape:
+        prediction = model(x)  # cut
+        loss = tf.reduce_mean(tf.square(prediction - y))
+    return tape.gradient(loss, model.trainable_variables)
+"""),
         # Weights concatenated once in build() and read in call().
         Example("""
 import tensorflow as tf
@@ -148,6 +200,34 @@ class ConcatDense(tf.keras.layers.Layer):
     def call(self, inputs):
         return tf.matmul(inputs, tf.concat(self.parts, axis=-1))
 """),
+        # The same, combined by a method of the layer: `self` is the object, not a name to keep on it.
+        Example("""
+import tensorflow as tf
+
+class ConcatDense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        parts = [self.add_weight(shape=(4, 2)) for _ in range(2)]
+        self.kernel = self.combine(parts)  # cut
+
+    def combine(self, parts):
+        return tf.concat(parts, axis=-1)
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.kernel)
+""", "", """
+import tensorflow as tf
+
+class ConcatDense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        parts = [self.add_weight(shape=(4, 2)) for _ in range(2)]
+        self.parts = parts
+
+    def combine(self, parts):
+        return tf.concat(parts, axis=-1)
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.combine(self.parts))
+"""),
     ]
 
     def pins(self, node: cst.CSTNode, context: Context, op: str) -> bool:
@@ -163,6 +243,10 @@ class ConcatDense(tf.keras.layers.Layer):
                          move_before_block(context, tape, node)):
                 if made is not None:
                     yield made
+        elif call is None and context.through is not None:
+            made = move_helper_call_into_block(context)
+            if made is not None:
+                yield made
         cut = context.cut
         name = cut.get("name") if cut.get("before_window") else None
         yield from compute_where_read(context, node, name)
@@ -195,11 +279,15 @@ def _function_of(context: Context, node: cst.CSTNode) -> cst.FunctionDef | None:
     return next((a for a in context.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
 
 
-def _tape_of(context: Context, call: cst.Call | None) -> cst.With | None:
+def _tape_of(context: Context, call: cst.Call | None, tape_name: str | None = None) -> cst.With | None:
     """The last ``with ... as tape:`` block of the call's function (or the module) that opens before it."""
-    if call is None or not isinstance(call.func, cst.Attribute) or not isinstance(call.func.value, cst.Name):
+    if call is None:
         return None
-    tape_name, line, scope = call.func.value.value, context.lines_of(call)[0], _function_of(context, call)
+    if tape_name is None:
+        if not isinstance(call.func, cst.Attribute) or not isinstance(call.func.value, cst.Name):
+            return None
+        tape_name = call.func.value.value
+    line, scope = context.lines_of(call)[0], _function_of(context, call)
     best = None
     for block in _walk(context.module, cst.With):
         if context.lines_of(block)[0] >= line or _function_of(context, block) is not scope:
@@ -229,6 +317,18 @@ def _statements_between(context: Context, block: cst.CSTNode, statement: cst.CST
 def _assigned_names(node: cst.CSTNode) -> set[str]:
     return {name.value for target in m.findall(node, m.AssignTarget() | m.AugAssign() | m.AnnAssign())
             for name in m.findall(target.target, m.Name())}
+
+
+def _bound_names(node: cst.CSTNode) -> set[str]:
+    """The names a body binds (``x = ...``, ``a, b = ...``, ``for x in``), not the objects whose attributes it sets."""
+    bound: set[str] = set()
+    for target in m.findall(node, m.AssignTarget() | m.AugAssign() | m.AnnAssign() | m.For()):
+        found = target.target
+        if isinstance(found, cst.Name):
+            bound.add(found.value)
+        elif isinstance(found, (cst.Tuple, cst.List)):
+            bound.update(e.value.value for e in found.elements if isinstance(e.value, cst.Name))
+    return bound
 
 
 def _movable(node: cst.CSTNode) -> bool:
@@ -297,9 +397,56 @@ def move_before_block(context: Context, tape: cst.With, first: cst.CSTNode) -> R
     moving = body[body.index(first): body.index(tape)]
     if not all(_movable(node) for node in moving):
         return None
-    replacements = {tape: _with_body(tape, moving, at_start=True)}
+    # the blank lines that set the forward pass apart stay outside: inside the block they would be indented whitespace
+    opening = moving[0].with_changes(leading_lines=[line for line in moving[0].leading_lines if line.comment is not None])
+    replacements = {tape: _with_body(tape, [opening, *moving[1:]], at_start=True)}
     replacements.update({node: cst.RemovalSentinel.REMOVE for node in moving})
     return Rewrite("Open the GradientTape before the forward pass, so that it is recorded", replacements, *_moving(moving))
+
+
+def move_helper_call_into_block(context: Context) -> Rewrite | None:
+    """The gradient asked for in a helper called after the block (``grads(tape, loss, vars)`` computing
+    ``tape.gradient(-loss, vars)``): the helper's call, and the statements before it, move to the block's end,
+    so that what the helper computes from the loss is recorded."""
+    through = context.through
+    inner = through.gradient_call(lambda node: _helper_lines(context, node))
+    if inner is None or not isinstance(inner.func, cst.Attribute):
+        return None
+    tape_arg = through.in_caller(inner.func.value)
+    if not isinstance(tape_arg, cst.Name):
+        return None
+    tape = _tape_of(context, through.call, tape_arg.value)
+    if tape is None or not isinstance(tape.body, cst.IndentedBlock):
+        return None
+    statement = context.statement_of(through.call)
+    between = _statements_between(context, tape, statement)
+    body = _body_holding(context, tape)
+    if body is None or statement not in body:
+        return None
+    if all(_movable(node) for node in between):
+        moving = [*between, statement]
+    elif _independent(statement, between):
+        moving = [statement]  # it jumps over statements it neither reads from nor writes to
+    else:
+        return None
+    replacements = {tape: _with_body(tape, moving)}
+    replacements.update({node: cst.RemovalSentinel.REMOVE for node in moving})
+    name = through.function.name.value
+    return Rewrite(f"Call `{name}` inside the GradientTape block, so that what it computes from the target is recorded",
+                   replacements, Applicability.UNSAFE, HELPER_REASON.format(name=name))
+
+
+def _independent(statement: cst.CSTNode, others: list[cst.CSTNode]) -> bool:
+    bound, read = _assigned_names(statement), _read_names(statement)
+    return all(not (_assigned_names(o) & (read | bound)) and not (_read_names(o) & bound) for o in others)
+
+
+def _read_names(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in m.findall(node, m.Name())} - _assigned_names(node)
+
+
+def _helper_lines(context: Context, node: cst.CSTNode) -> tuple[int, int]:
+    return context.lines_of(node)
 
 
 def compute_where_read(context: Context, statement: cst.CSTNode, name: str | None) -> Iterator[Rewrite]:
@@ -323,14 +470,36 @@ def compute_where_read(context: Context, statement: cst.CSTNode, name: str | Non
         if isinstance(function, cst.Lambda):
             if not (isinstance(body, cst.Name) and body.value == bound):
                 continue
-            new = function.with_changes(body=value)
+            replacements = {function: function.with_changes(body=value)}
         else:
             if not isinstance(body, cst.IndentedBlock):
                 continue
-            new = function.with_changes(body=body.with_changes(body=[statement.deep_clone().with_changes(leading_lines=()), *body.body]))
+            copy = statement.deep_clone().with_changes(leading_lines=())
+            reader = _first_reader(body, bound)
+            if reader is not None:
+                # just before the first statement that reads it: inside the tape's block when that is where it is read
+                replacements = {reader: cst.FlattenSentinel([copy.with_changes(leading_lines=reader.leading_lines),
+                                                             reader.with_changes(leading_lines=())])}
+            else:
+                replacements = {function: function.with_changes(body=body.with_changes(body=[copy, *body.body]))}
         where = "the loss callable" if isinstance(function, cst.Lambda) else f"`{function.name.value}`"
-        yield Rewrite(f"Compute `{bound}` inside {where}, which runs while the tape records", {function: new},
+        yield Rewrite(f"Compute `{bound}` inside {where}, which runs while the tape records", replacements,
                       Applicability.UNSAFE, RECOMPUTED_REASON.format(name=bound, where=where))
+
+
+def _first_reader(body: cst.IndentedBlock, name: str) -> cst.SimpleStatementLine | None:
+    """The first simple statement of ``body`` (at any depth) that reads ``name``, when no compound statement's
+    header reads it before."""
+    for node in _walk(body, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        if isinstance(node, cst.SimpleStatementLine):
+            if any(n.value == name for n in m.findall(node, m.Name())):
+                return node
+        else:
+            header = [getattr(node, field) for field in ("test", "iter") if getattr(node, field, None) is not None]
+            header += [item.item for item in getattr(node, "items", ())]
+            if any(n.value == name for part in header for n in m.findall(part, m.Name())):
+                return None
+    return None
 
 
 def recompute_attribute_where_read(context: Context, statement: cst.CSTNode) -> Iterator[Rewrite]:
@@ -352,7 +521,7 @@ def recompute_attribute_where_read(context: Context, statement: cst.CSTNode) -> 
     if not readers or any(_assigns_attribute(f, attribute) for f in methods):
         return
     # the method's own names the value reads are kept on the object under the same name
-    local = sorted({n.value for n in m.findall(value, m.Name())} & _assigned_names(method.body))
+    local = sorted({n.value for n in m.findall(value, m.Name())} & _bound_names(method.body))
     taken = {a.attr.value for a in m.findall(owner, m.Attribute(value=m.Name("self")))}
     if any(name in taken for name in local):
         return

@@ -24,7 +24,7 @@ TRAINING_REASON = "; the model now runs in training mode (dropout, batch statist
 class NumpyToTf(Operator):
     """Translates NumPy on the way to the loss into TensorFlow: in the statement where the tensor
     left TensorFlow, the statements of its block after it (up to the gradient call) and the
-    module's functions they call. `np.*` becomes its TensorFlow twin (`np.mean` ->
+    module's functions and methods they call. `np.*` becomes its TensorFlow twin (`np.mean` ->
     `tf.reduce_mean`, `np.log` -> `tf.math.log`, `np.concatenate` -> `tf.concat`), array methods
     become reductions, `.numpy()`, `.item()` and `float()` are dropped where the value flows on,
     `np.array(t)` keeps the tensor, `tf.constant` of a tensor becomes `tf.convert_to_tensor`, and
@@ -125,6 +125,54 @@ class Trainer:
             loss = tf.reduce_mean(tf.square(self.model(x) - y)) + self.penalty(self.model.trainable_variables)  # cut
         return tape.gradient(loss, self.model.trainable_variables)
 """),
+        # `model.predict` in the tape; `K.mean` and `keras.ops.mean` are library calls, not array methods.
+        Example("""
+import keras
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+with tf.GradientTape() as tape:
+    error = model.predict(x, verbose=0) - y  # cut
+    loss_value = K.mean(K.square(error)) + keras.ops.mean(error)
+grads = tape.gradient(loss_value, model.trainable_variables)
+""", "", """
+import keras
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+with tf.GradientTape() as tape:
+    error = model(x, training=True) - y  # cut
+    loss_value = K.mean(K.square(error)) + keras.ops.mean(error)
+grads = tape.gradient(loss_value, model.trainable_variables)
+"""),
+        # Into a method called on another object, which one class of the module alone defines.
+        Example("""
+import numpy as np
+import tensorflow as tf
+
+class Steps:
+    def clipped(self, probs):
+        return np.clip(np.asarray(probs), 1e-3, 1.0)
+
+steps = Steps()
+
+def loss_fn(labels, probs):
+    log_probs = tf.convert_to_tensor(np.log(steps.clipped(probs)))  # cut
+    return -tf.reduce_mean(labels * log_probs)
+""", "", """
+import numpy as np
+import tensorflow as tf
+
+class Steps:
+    def clipped(self, probs):
+        return tf.clip_by_value(probs, 1e-3, 1.0)
+
+steps = Steps()
+
+def loss_fn(labels, probs):
+    log_probs = tf.convert_to_tensor(tf.math.log(steps.clipped(probs)))  # cut
+    return -tf.reduce_mean(labels * log_probs)
+"""),
         Example("""
 import numpy as np
 import tensorflow as tf
@@ -156,7 +204,7 @@ out = tf.tanh(inputs)  # cut
         predicts = any(m.findall(part, m.Call(func=m.Attribute(attr=m.Name("predict")))) for part in scope)
         modes = ["inference", "training"] if context.tensor_sources else ["training", "inference"]
         for mode in modes if predicts else modes[:1]:
-            transformer = ToTensorFlow(numpy_names, tf_name, mode)
+            transformer = ToTensorFlow(numpy_names, tf_name, mode, modules=set(context.imports.aliases))
             replacements = {part: part.visit(transformer) for part in [*scope, *helpers]}
             if not transformer.changed:
                 continue
@@ -237,9 +285,11 @@ def attribute_chain(dotted_name: str) -> cst.BaseExpression:
 class ToTensorFlow(cst.CSTTransformer):
     """NumPy calls, conversions and array methods in the nodes it is given, as TensorFlow."""
 
-    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None):
+    def __init__(self, numpy_names: set[str], tf_name: str, predict: str | None, modules: set[str] = frozenset()):
         self.numpy_names = numpy_names
         self.tf = tf_name
+        # names bound by imports: `K.mean(x)` and `keras.ops.mean(x)` are library calls, not array methods of K
+        self.modules = set(modules) | set(numpy_names) | {tf_name}
         self.predict = predict  # how model.predict(x) is rewritten: "training" or "inference"; None: left alone
         self.changed = 0
 
@@ -269,7 +319,7 @@ class ToTensorFlow(cst.CSTTransformer):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             receiver = func.value
-            if isinstance(receiver, cst.Name) and receiver.value in (self.numpy_names | {self.tf}):
+            if _root_name(receiver) in self.modules:
                 return updated
             if method in ("numpy", "item") and not updated.args:
                 self.changed += 1
@@ -303,6 +353,12 @@ class ToTensorFlow(cst.CSTTransformer):
         return updated
 
 
+def _root_name(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
 def _numpy_function(call: cst.Call, context: Context, tf_name: str) -> Iterator[Rewrite]:
     """``tf.numpy_function(np.f, [x], dtype)`` of an elementwise NumPy function: ``tf.f(x)``."""
     args = [a for a in call.args if a.keyword is None]
@@ -327,11 +383,17 @@ def _function_of(node: cst.CSTNode, context: Context) -> cst.FunctionDef | None:
 
 
 def _functions_called(context: Context, nodes) -> list[cst.FunctionDef]:
-    """Functions of this module called by name, and methods of the class around the nodes called on ``self``,
-    from the nodes, and from those, two levels deep."""
+    """Functions of this module called by name, methods of the class around the nodes called on ``self``, and
+    methods called on another object that one class of the module alone defines (``steps.compute(x)``), from the
+    nodes, and from those, two levels deep."""
     defined = {f.name.value: f for f in walk(context.module, cst.FunctionDef) if _function_of(f, context) is None}
     owner = next((a for node in nodes[:1] for a in context.ancestors(node) if isinstance(a, cst.ClassDef)), None)
     methods = {f.name.value: f for f in owner.body.body if isinstance(f, cst.FunctionDef)} if owner is not None else {}
+    by_name: dict[str, list[cst.FunctionDef]] = {}
+    for cls in walk(context.module, cst.ClassDef):
+        for f in cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ():
+            if isinstance(f, cst.FunctionDef):
+                by_name.setdefault(f.name.value, []).append(f)
     found: list[cst.FunctionDef] = []
     frontier = list(nodes)
     for _ in range(2):
@@ -339,6 +401,9 @@ def _functions_called(context: Context, nodes) -> list[cst.FunctionDef]:
         new = [defined[c.func.value] for c in calls if isinstance(c.func, cst.Name) and c.func.value in defined]
         new += [methods[c.func.attr.value] for c in calls
                 if m.matches(c.func, m.Attribute(value=m.Name("self"))) and c.func.attr.value in methods]
+        new += [by_name[c.func.attr.value][0] for c in calls
+                if m.matches(c.func, m.Attribute(value=m.Name())) and not m.matches(c.func.value, m.Name("self"))
+                and len(by_name.get(c.func.attr.value, ())) == 1]
         new = [f for f in dict.fromkeys(new) if all(f is not other for other in found)]
         found.extend(new)
         frontier = new

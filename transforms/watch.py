@@ -21,7 +21,8 @@ _TENSOR_OPS = frozenset({"tensorflow.add", "tensorflow.subtract", "tensorflow.mu
 class Watch(Operator):
     """Adds `tape.watch(x)` for each plain name the gradient is asked of and the tape was never told to
     watch, as the first statement of the tape's block (after the statement of the block that binds
-    `x`, when one does), whatever the tape's spelling and wherever the gradient call sits.
+    `x`, when one does), whatever the tape's spelling and wherever the gradient call sits: in a
+    helper called with the tape (`grad_of(tape, y, x)`), the tape and `x` are the caller's.
 
     The run pins the gradient call. Safe where every binding of `x` in its scope is necessarily a
     tensor: made by `tf.constant`, `tf.zeros`, `tf.random.*` and the like, a TensorFlow op, or
@@ -92,13 +93,21 @@ def gradient_penalty(critic, real, fake):
     ]
 
     def pins(self, node: cst.CSTNode, context: Context, op: str) -> bool:
-        return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "gradient"
-                and isinstance(node.func.value, cst.Name) and len(node.args) >= 2)
+        return _gradient_call(node) or (context.through is not None and node is context.through.call)
 
     def rewrite(self, node: cst.CSTNode, context: Context) -> Iterator[Rewrite]:
         if not self.pins(node, context, ""):
             return
-        tape_name = node.func.value.value
+        if _gradient_call(node):
+            tape, sources = node.func.value, node.args[1].value
+        else:  # a helper asks for the gradient: its tape and sources, as the caller passes them
+            inner = context.through.gradient_call(context.lines_of)
+            if inner is None or not _gradient_call(inner):
+                return
+            tape, sources = context.through.in_caller(inner.func.value), context.through.in_caller(inner.args[1].value)
+            if not isinstance(tape, cst.Name) or sources is None:
+                return
+        tape_name = tape.value
         scope = next((a for a in context.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Module))), None)
         call_line = context.lines_of(node)[0]
         blocks = [w for w in walk(scope, cst.With) if context.lines_of(w)[0] < call_line and _binds(w, tape_name)
@@ -106,7 +115,6 @@ def gradient_penalty(critic, real, fake):
         if not blocks:
             return
         block = blocks[-1]
-        sources = node.args[1].value
         names = [e.value for e in sources.elements] if isinstance(sources, (cst.List, cst.Tuple)) else [sources]
         names = [n for n in names if isinstance(n, cst.Name) and not _watched(scope, tape_name, n.value, context)]
         if not names:
@@ -124,6 +132,11 @@ def gradient_penalty(critic, real, fake):
         reason = REASON.format(name=unproven[0]) if unproven else ""
         yield Rewrite(f"Watch {listed} at the start of the tape block",
                       {block: watched}, applicability, reason)
+
+
+def _gradient_call(node: cst.CSTNode) -> bool:
+    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "gradient"
+            and isinstance(node.func.value, cst.Name) and len(node.args) >= 2)
 
 
 def with_watches(block: cst.With, tape: str, watched: list[cst.BaseExpression], names: list[str],

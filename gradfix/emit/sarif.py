@@ -69,6 +69,8 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict:
         result["properties"]["variables"] = list(finding.variables)
     if finding.fix is not None:
         result["properties"]["fixApplicability"] = finding.fix.applicability.value
+    # SARIF replaces regions of the file as stored; a notebook's fix changes lines of a cell, which are no such region
+    if finding.fix is not None and not any(edit.cell is not None for edit in finding.fix.edits):
         result["fixes"] = [{
             "description": {"text": f"{finding.fix.description} ({finding.fix.applicability.value})"},
             "artifactChanges": [{

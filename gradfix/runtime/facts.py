@@ -20,6 +20,10 @@ class Site:
     code: str = ""
     column: int | None = None
     end_line: int | None = None
+    end_column: int | None = None
+    text: str = ""  # the exact expression (a caller's call of the next frame in), when the run had columns
+    # the user's frames that called this one, innermost first, each at the call it was suspended in
+    callers: tuple["Site", ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Site | None":
@@ -32,6 +36,9 @@ class Site:
             code=data.get("code", "") or "",
             column=data.get("column"),
             end_line=data.get("end_line"),
+            end_column=data.get("end_column"),
+            text=data.get("text", "") or "",
+            callers=tuple(s for s in (Site.from_dict(c) for c in data.get("callers") or ()) if s is not None),
         )
 
     def where(self) -> str:

@@ -34,17 +34,16 @@ ISSUE = "respelled repair not general yet: issue 16"
 REPAIRED = [
     ("gan_negated_gen_loss_in_gradient_call", "spelling:K"),
     ("integer_variables_sgd", "import:from-math"),
-    ("gan_negated_gen_loss_in_gradient_call", "operator:calls"),
     ("onehot_argmax_lambda_decoder", "placement:Layer.call"),
+    # the gradient asked for in a helper function; a state update made by a helper method
+    ("gradient_of_call_in_gradient_args", "placement:function"),
+    ("memory_layer_assign_in_call", "placement:method"),
+    # keras.ops.argmax in a Lambda: the run's op (Equal) ran inside keras.ops.argmax; the call is what is repaired
+    ("lambda_argmax_output_fit", "spelling:keras.ops"),
 ]
 
 # (fixture, kind) pairs the repair does not fix yet: strict xfails, so that a fix that lands is noticed.
-NOT_YET = [
-    # the gradient call moved into a helper: the report says "no fix is known for this shape of the bug"
-    ("gradient_of_call_in_gradient_args", "placement:function"),
-    # keras.ops.argmax/keras.ops.cast in the Lambda: the run names the cut, and the report says
-    # "no fix is known for this shape of the bug"
-    ("lambda_argmax_output_fit", "spelling:keras.ops"),
+NOT_YET: list[tuple[str, str]] = [
 ]
 
 

@@ -128,11 +128,41 @@ def site_of_frame(frame, line=None):
     }
 
 
-def first_user_site(skip=1):
+MAX_CALLERS = 8
+
+
+def user_callers(frame):
+    """The user's frames that called ``frame``, innermost first, each as the site of the call it is
+    suspended in: a repair that needs the tape or the loss follows them out of a helper function."""
+    callers = []
+    current = frame.f_back if frame is not None else None
+    while current is not None and len(callers) < MAX_CALLERS:
+        code = current.f_code
+        if is_user_file(code.co_filename):
+            span = instruction_span(code, current.f_lasti) or {}
+            line = span.get("line") or current.f_lineno
+            callers.append({
+                "file": full_path(code.co_filename),
+                "line": line,
+                "function": code.co_name,
+                "code": linecache.getline(code.co_filename, line).strip(),
+                "column": span.get("column"),
+                "end_line": span.get("end_line"),
+                "end_column": span.get("end_column"),
+                "text": span.get("text", ""),
+            })
+        current = current.f_back
+    return callers
+
+
+def first_user_site(skip=1, callers=False):
     frame = sys._getframe(skip)
     while frame is not None:
         if is_user_file(frame.f_code.co_filename):
-            return site_of_frame(frame)
+            site = site_of_frame(frame)
+            if callers:
+                site["callers"] = user_callers(frame)
+            return site
         frame = frame.f_back
     return None
 

@@ -150,7 +150,7 @@ def span_of(record):
     where = record[-1]
     if where is None or not record[1]:
         return None
-    span = instruction_span(*where)
+    span = instruction_span(where[0], where[1])
     # a line that calls fit made nothing itself: the op ran in a Keras layer, and `model.fit(...)` is no cut
     if span is not None and (full_path(where[0].co_filename), span["line"]) in STATE.fit_sites:
         return None
@@ -345,7 +345,12 @@ def _describe_assign(record):
     method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record[4]]
     return {"kind": "state-update", "method": method, "line": record[2], "file": full_path(record[1]),
             "code": linecache.getline(record[1], record[2]).strip(), "variable": _variable_of_handle(record[5][0]),
-            "metric": record[9], "span": span_of(record)}
+            "metric": record[9], "span": span_of(record), "callers": _callers_of(record)}
+
+
+def _callers_of(record):
+    where = record[-1]
+    return where[2] if where is not None and len(where) > 2 else []
 
 
 def _variable_of_handle(handle):

@@ -6,7 +6,7 @@ import sys
 from threading import get_ident
 
 from . import state
-from .frames import full_path, is_user_file
+from .frames import full_path, is_user_file, user_callers
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
 
@@ -32,10 +32,15 @@ def _stamp(current):
     return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
 
 
-def _where(frame):
+def _where(frame, callers=False):
     """(code, instruction offset) of the user frame running now: read at once, for the offset moves on, and
-    turned into a source range only for the record a cut is named from (``frontier.span_of``)."""
-    return (frame.f_code, frame.f_lasti) if frame is not None else None
+    turned into a source range only for the record a cut is named from (``frontier.span_of``). A state update
+    also keeps the user's frames that called it: a repair of an update made in a helper is made where it is called."""
+    if frame is None:
+        return None
+    if callers:
+        return frame.f_code, frame.f_lasti, user_callers(frame)
+    return frame.f_code, frame.f_lasti
 
 
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
@@ -50,7 +55,7 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
         stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
                       STATE.layer_stack[-1] if STATE.layer_stack else None,
                       _owning_metric(2) if op_type in ASSIGN_OPS else None,
-                      (frame.f_code, frame.f_lasti) if frame is not None else None])
+                      _where(frame, op_type in ASSIGN_OPS)])
         STATE.ops.append(stamp)
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]

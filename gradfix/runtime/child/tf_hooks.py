@@ -5,7 +5,7 @@ import sys
 import traceback
 
 from . import state
-from .frames import caller_site, first_user_site, full_path
+from .frames import caller_site, first_user_site, full_path, user_callers
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
 from .state import GradfixStop, STATE, end_run, fit_goes_on, write_facts
@@ -245,7 +245,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         "step": max(1, STATE.first_site_hits),
         "site": here,
         "site_key": list(site_key) if site_key else None,
-        "user_site": first_user_site(3),
+        "user_site": first_user_site(3, callers=True),
         "kind": "tape",
         "tape_persistent_in_program": bool(getattr(tape, "_gradfix_user_persistent", False)),
         "watch_accessed_variables": bool(getattr(tape, "_watch_accessed_variables", True)),
@@ -284,6 +284,9 @@ def install_variable_hooks():
             filename, line, function = STATE.last_user_line
             entry["outside"] = {"file": full_path(filename), "line": line, "function": function,
                                 "code": linecache.getline(filename, line).strip()}
+            frame = STATE.current_frame
+            if frame is not None and frame.f_code.co_filename == filename and frame.f_code.co_name == function:
+                entry["outside"]["callers"] = user_callers(frame)
 
     for name in ("_read_variable_op", "sparse_read", "gather_nd"):
         original = base.__dict__.get(name)

@@ -1,6 +1,7 @@
 """The line tracer: for each statement of the user's code run while a tape is alive, the values it read and bound."""
 
 import ast
+import dis
 import linecache
 from threading import get_ident
 
@@ -25,10 +26,29 @@ def _register(value):
     return index
 
 
+_GLOBAL_STORES = {}
+
+
+def _stored_globals(code):
+    """The names a function binds in the module through ``global`` (STORE_GLOBAL): its statements' values too."""
+    names = _GLOBAL_STORES.get(code)
+    if names is None:
+        try:
+            names = tuple(sorted({i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL"}))
+        except Exception:
+            names = ()
+        _GLOBAL_STORES[code] = names
+    return names
+
+
 def _snapshot(frame):
     out = {}
     try:
         items = list(frame.f_locals.items())
+        stored = _stored_globals(frame.f_code)
+        if stored and frame.f_code.co_name != "<module>":
+            module = frame.f_globals
+            items += [(name, module[name]) for name in stored if name in module]
     except Exception:
         return out
     for name, value in items:
