@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from gradfix.runtime.child.schema import FACTS_ENV, STEPS_ENV
-from gradfix.runtime.containment import CGROUP_ENV, RunCgroup, live_runs
+from gradfix.runtime.containment import CGROUP_ENV, RUN_ENV, RunCgroup, live_runs
 from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
 # Run by path, not with -m: the user's interpreter may lack gradfix's dependencies, and gradfix's
 # folder must not be put on the program's sys.path (the entry loads its package by itself).
 CHILD_MAIN = Path(__file__).with_name("child") / "__main__.py"
-# Every process a run starts inherits this mark, so that those which leave the process
-# group or the tree (a new session, a parent that died) are still found and stopped.
-RUN_ENV = "GRADFIX_RUN"
 FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_GRACE = 2.0  # seconds the program has to end after a forwarded signal, before everything it started is killed
 DEFAULT_TIMEOUT = 120.0
@@ -81,9 +78,7 @@ def run_step(
             child_env[CGROUP_ENV] = cgroup.path
         command = child_command(target, args, python)
         if cgroup is not None and os.path.exists("/bin/sh"):
-            # the program's first process joins the cgroup itself, before exec: moved from here after Popen
-            # returned, it could already have forked a descendant that stays outside
-            command = ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', cgroup.procs_path, *command]
+            command = cgroup.joining(command)
         output = open(output_path, "wb") if quiet else None
         try:
             try:
