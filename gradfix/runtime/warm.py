@@ -318,8 +318,12 @@ class Pool:
         return None, "the warm server was not ready within the run's time"
 
     def _evicted(self, keep: tuple) -> list[WarmServer]:
-        idle = sorted((server.used, key) for key, server in self._servers.items() if key != keep and not server.busy())
         out = []
+        for key, server in list(self._servers.items()):
+            if server.died or server.state == "failed":
+                self._failed.add(key)
+                out.append(self._servers.pop(key))
+        idle = sorted((server.used, key) for key, server in self._servers.items() if key != keep and not server.busy())
         while len(self._servers) > MAX_SERVERS and idle:
             _, key = idle.pop(0)
             out.append(self._servers.pop(key))
