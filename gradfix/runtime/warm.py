@@ -36,6 +36,7 @@ SERVER = Path(__file__).with_name("child") / "server.py"
 MAX_SERVERS = 2  # each holds an interpreter with TensorFlow imported (about 500 MB)
 PACKET = 1 << 20
 FAILED = "the warm server of this interpreter and environment could not start, or ended"
+FORK_WAIT = 60.0  # seconds a server has to answer a run (a fork takes milliseconds)
 CLOSE_WAIT = 5.0  # seconds a closed server has to kill its runs and end, before it is killed
 
 
@@ -157,6 +158,10 @@ class WarmServer:
                 return True
         return False
 
+    def unusable(self) -> bool:
+        """It could not start, died, or was ended for not answering."""
+        return self.died or self.state in ("failed", "closed")
+
     def busy(self) -> bool:
         return bool(self._runs or self._pending)
 
@@ -173,7 +178,10 @@ class WarmServer:
                 self._pending.remove(waiting)
                 return None
         self.used = time.monotonic()
-        waiting.done.wait()
+        if not waiting.done.wait(FORK_WAIT):
+            # a server that does not answer is ended, and what it forked with it, before the run starts cold
+            self.close()
+            return None
         return waiting.answer
 
     def reap(self, pid: int) -> None:
@@ -235,7 +243,7 @@ class WarmServer:
             self._set_state("ready")
         elif "failed" in message:
             self._failed()
-        elif "started" in message or "refused" in message:
+        elif ("started" in message or "refused" in message) and self._pending:
             waiting = self._pending.popleft()
             if "started" in message:
                 waiting.answer = self._runs[message["started"]] = WarmProcess(self, message["started"], waiting.args)
@@ -291,7 +299,7 @@ class Pool:
             if key in self._failed:
                 return None, FAILED
             server = self._servers.get(key)
-            if server is not None and (server.died or server.state == "failed"):
+            if server is not None and server.unusable():
                 del self._servers[key]
                 self._failed.add(key)
                 return None, FAILED
@@ -311,7 +319,7 @@ class Pool:
             old.close()
         if server.wait_ready(deadline, cancel):
             return server, ""
-        if server.died or server.state == "failed":
+        if server.unusable():
             with self._lock:
                 self._failed.add(key)
             return None, FAILED
@@ -320,7 +328,7 @@ class Pool:
     def _evicted(self, keep: tuple) -> list[WarmServer]:
         out = []
         for key, server in list(self._servers.items()):
-            if server.died or server.state == "failed":
+            if server.unusable():
                 self._failed.add(key)
                 out.append(self._servers.pop(key))
         idle = sorted((server.used, key) for key, server in self._servers.items() if key != keep and not server.busy())
