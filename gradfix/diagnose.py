@@ -475,7 +475,8 @@ def _run_in_sandbox(target: str, *, cwd: str, **options) -> RunFacts:
             target = os.path.join(copy, os.path.relpath(head, root)) + sep + tail
         facts = run_step(target, cwd=inner, env=sandbox.environment(), **options)
     raw = json.loads(json.dumps(facts.raw).replace(json.dumps(copy)[1:-1], json.dumps(root)[1:-1]))
-    common = {name: getattr(facts, name) for name in ("target", "args", "python", "returncode", "elapsed", "output_tail")}
+    common = {name: getattr(facts, name) for name in ("target", "args", "python", "returncode", "elapsed", "output_tail",
+                                                       "start", "start_reason")}
     moved = RunFacts.from_dict(raw, **common) if raw else facts
     if not raw:
         return facts

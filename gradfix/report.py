@@ -181,6 +181,7 @@ def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
         "target": relative(facts.target, cwd) if facts.target else "",
         "args": list(facts.args),
         "status": facts.status,
+        "start": facts.start,
         "tensorflow_version": facts.tensorflow_version,
         "keras_version": facts.keras_version,
         "error": None if error is None else {"type": error.type, "message": error.message, "traceback": error.traceback},

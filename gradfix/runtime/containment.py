@@ -17,6 +17,9 @@ import subprocess
 import threading
 import time
 
+# Every process a run starts inherits this mark, so that those which leave the process
+# group or the tree (a new session, a parent that died) are still found and stopped.
+RUN_ENV = "GRADFIX_RUN"
 CGROUP_ENV = "GRADFIX_CGROUP"  # the run's cgroup folder: the child's entry joins it before the program runs
 EMPTY_WAIT = 2.0  # seconds to wait for a killed cgroup to empty before its folder is removed
 
@@ -67,6 +70,11 @@ class RunCgroup:
     def procs_path(self) -> str:
         """The file a process's id is written to, to move it in."""
         return os.path.join(self.path, "cgroup.procs")
+
+    def joining(self, command: list[str]) -> list[str]:
+        """``command`` run so that its first process joins the cgroup itself, before exec: moved from outside once
+        it has started, it could already have forked a descendant that stays outside."""
+        return ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', self.procs_path, *command]
 
     def add(self, pid: int) -> bool:
         """Move ``pid`` into the cgroup (and with it, everything it starts from now on)."""

@@ -334,6 +334,8 @@ class RunFacts:
     notes: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0
     output_tail: str = ""  # the end of the child's output when it was captured (quiet runs)
+    start: str = "cold"  # "warm": forked from a server that had imported TensorFlow; "cold": a fresh interpreter
+    start_reason: str = ""  # why a run that could have started warm started cold
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod

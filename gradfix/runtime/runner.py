@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from gradfix.runtime.child.schema import FACTS_ENV, STEPS_ENV
-from gradfix.runtime.containment import CGROUP_ENV, RunCgroup, live_runs
+from gradfix.runtime.containment import CGROUP_ENV, RUN_ENV, RunCgroup, live_runs
+from gradfix.runtime import warm
 from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
 # Run by path, not with -m: the user's interpreter may lack gradfix's dependencies, and gradfix's
 # folder must not be put on the program's sys.path (the entry loads its package by itself).
 CHILD_MAIN = Path(__file__).with_name("child") / "__main__.py"
-# Every process a run starts inherits this mark, so that those which leave the process
-# group or the tree (a new session, a parent that died) are still found and stopped.
-RUN_ENV = "GRADFIX_RUN"
 FORWARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_GRACE = 2.0  # seconds the program has to end after a forwarded signal, before everything it started is killed
 DEFAULT_TIMEOUT = 120.0
@@ -64,30 +62,56 @@ def run_step(
     The child runs in its own process group, which is killed when it ends or
     times out, so that nothing it started is left running. ``cancel`` (a
     ``threading.Event``) stops the child early; the facts then have status "cancelled".
+
+    The child is forked from a warm server that imported TensorFlow already where that gives the same run
+    (``gradfix.runtime.warm``), else it is a fresh interpreter; ``facts.start`` says which ("warm", "cold").
     """
     started = time.monotonic()
     workdir = os.fspath(cwd) if cwd is not None else os.getcwd()
+    base_env = dict(os.environ if env is None else env)
+    base_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    base_env.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        with _forwarding_signals():
+            plan = warm.prepare(target, python, workdir, base_env, started + timeout, cancel)
+    except _Stopped as stop:
+        raise KeyboardInterrupt() if stop.signum == signal.SIGINT else SystemExit(128 + stop.signum)
+    run = dict(target=target, args=args, python=python, timeout=timeout, steps=steps, workdir=workdir,
+               base_env=base_env, quiet=quiet, cancel=cancel, started=started)
+    facts = _run(plan, **run)
+    if facts is None:
+        # the warm server died under the run: what the run did is unknown, so it runs again in a fresh interpreter
+        plan = warm.Plan(None, "the warm server ended during the run")
+        facts = _run(plan, **run)
+    facts.start = "warm" if plan.launched else "cold"
+    facts.start_reason = plan.reason
+    return facts
+
+
+def _run(plan, target, args, python, timeout, steps, workdir, base_env, quiet, cancel, started) -> RunFacts | None:
+    """One start of the run (warm when ``plan`` has a server that forks it, else cold); None when the warm
+    server died before the run ended."""
     with tempfile.TemporaryDirectory(prefix="gradfix-run-") as scratch:
         facts_path = os.path.join(scratch, "facts.json")
         output_path = os.path.join(scratch, "output.txt")
-        child_env = dict(os.environ if env is None else env)
+        child_env = dict(base_env)
         child_env[FACTS_ENV] = facts_path
         child_env[STEPS_ENV] = str(max(1, int(steps)))
-        child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        child_env.setdefault("PYTHONUNBUFFERED", "1")
         marker = child_env[RUN_ENV] = uuid.uuid4().hex
         cgroup = RunCgroup.create(f"gradfix-run-{marker}")
         if cgroup is not None:
             child_env[CGROUP_ENV] = cgroup.path
         command = child_command(target, args, python)
-        if cgroup is not None and os.path.exists("/bin/sh"):
-            # the program's first process joins the cgroup itself, before exec: moved from here after Popen
-            # returned, it could already have forked a descendant that stays outside
-            command = ["/bin/sh", "-c", 'echo $$ > "$0" 2>/dev/null; exec "$@"', cgroup.procs_path, *command]
+        shell = cgroup is not None and os.path.exists("/bin/sh")
+        if shell:
+            command = cgroup.joining(command)
         output = open(output_path, "wb") if quiet else None
         try:
+            # forked by the server, the run joins its cgroup itself before anything of it runs
+            descriptor = None if output is None else output.fileno()
+            process = plan.launch(python, target, args, str(CHILD_MAIN), child_env, workdir, descriptor, descriptor, shell)
             try:
-                process = subprocess.Popen(
+                process = process or subprocess.Popen(
                     command,
                     cwd=workdir,
                     env=child_env,
@@ -108,7 +132,7 @@ def run_step(
                     error=ErrorInfo("OSError", f"cannot run {python}: {problem.strerror or problem}", ""),
                     elapsed=time.monotonic() - started,
                 )
-            if cgroup is not None and not cgroup.add(process.pid):
+            if cgroup is not None and not plan.launched and not cgroup.add(process.pid):
                 cgroup.remove()  # cannot move processes here: the /proc scan alone finds them
                 cgroup = None
             live_runs.started(marker, process, cgroup, scratch)
@@ -147,6 +171,8 @@ def run_step(
         if stopped_by is not None:
             # the temporary folder goes when this block is left; then gradfix stops as the signal asked
             raise KeyboardInterrupt() if stopped_by == signal.SIGINT else SystemExit(128 + stopped_by)
+        if getattr(process, "lost", False) and not timed_out and not cancelled:
+            return None
         tail = ""
         if quiet and os.path.exists(output_path):
             with open(output_path, "rb") as handle:

@@ -21,5 +21,6 @@ writing it, ending the run), ``frames`` (the user's frames), ``values`` (describ
 tensors), ``tracer`` (the line tracer), ``ops`` (ops and conversions per statement), ``frontier``
 (where a path breaks and what cut it), ``tf_hooks``, ``keras_hooks``, ``updates`` (assigns to a gradient's
 source, and the gradients followed to them), ``target`` (running the program) and ``entry`` (installing the
-hooks, ``main``).
+hooks, ``main``). ``server.py`` is run by path, as ``__main__.py`` is: the warm server, which imports TensorFlow
+once and forks each run from there (``gradfix.runtime.warm``).
 """

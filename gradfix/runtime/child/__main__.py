@@ -2,7 +2,8 @@
 
 The package is loaded under a name of its own, from this folder, so that neither gradfix (whose
 ``__init__`` and dependencies the user's interpreter may lack) nor the folder holding it is put
-on the program's ``sys.path``.
+on the program's ``sys.path``. The warm server (``server.py``) loads this file by path too and
+calls the same two functions in each run it forks.
 """
 
 import importlib
@@ -13,7 +14,7 @@ import sys
 PACKAGE = "_gradfix_child"
 
 
-def _load():
+def load_entry():
     here = os.path.dirname(os.path.abspath(__file__))
     # Python put this script's folder first on sys.path: its module names (state, ops, ...) would shadow the program's
     if sys.path and sys.path[0] and os.path.realpath(sys.path[0]) == os.path.realpath(here):
@@ -26,7 +27,7 @@ def _load():
     return importlib.import_module(PACKAGE + ".entry")
 
 
-def _join_cgroup():
+def join_cgroup():
     """Enter the run's cgroup (made by gradfix) before the program runs: nothing it starts can leave it."""
     path = os.environ.pop("GRADFIX_CGROUP", None)
     if path:
@@ -38,8 +39,8 @@ def _join_cgroup():
 
 
 if __name__ == "__main__":
-    _join_cgroup()
-    entry = _load()
+    join_cgroup()
+    entry = load_entry()
     code = entry.main(sys.argv)
     entry.flush_output()
     # Skip interpreter teardown (TensorFlow's can be slow or hang): the facts are written.

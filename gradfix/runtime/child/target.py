@@ -4,17 +4,22 @@ import os
 import sys
 
 
-def resolve_target(target):
-    """('file', path, function or None) or ('module', name, function or None)."""
+def resolve_target(target, cwd=None):
+    """('file', path, function or None) or ('module', name, function or None); a relative file is taken relative to
+    ``cwd`` (default: the current folder; gradfix's warm start asks from another folder than the run's)."""
     function = None
     spec = target
     if ":" in target:
         head, _, tail = target.rpartition(":")
-        if head and tail and tail.replace("_", "a").replace(".", "a").isalnum() and not os.path.exists(target):
+        if head and tail and tail.replace("_", "a").replace(".", "a").isalnum() and not os.path.exists(_at(target, cwd)):
             spec, function = head, tail
-    if spec.endswith(".py") or os.path.exists(spec):
-        return "file", os.path.abspath(spec), function
+    if spec.endswith(".py") or os.path.exists(_at(spec, cwd)):
+        return "file", os.path.abspath(_at(spec, cwd)), function
     return "module", spec, function
+
+
+def _at(path, cwd):
+    return path if cwd is None else os.path.join(cwd, path)
 
 
 def run_target(target, args):
