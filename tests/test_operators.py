@@ -72,3 +72,21 @@ def test_a_rule_without_a_certain_fix_shows_the_surrogate_as_a_suggestion(code, 
     suggested = apply_edits(source.text, fixes[0].edits)
     compile(suggested, "example.py", "exec")
     assert "tf.stop_gradient(" in suggested and "tf.stop_gradient(" not in source.text
+
+
+def test_every_operator_is_used_by_a_static_rule():
+    """The static fix and the runtime repair share one implementation of each repair: every operator's module is
+    imported by at least one rule in gradfix/rules (the runtime asks every operator through the registry)."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    import gradfix.rules
+
+    imported = set()
+    for path in Path(gradfix.rules.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gradfix.transforms."):
+                imported.add(node.module)
+    unused = sorted(operator.name for operator in all_operators() if inspect.getmodule(operator).__name__ not in imported)
+    assert not unused, f"operators no static rule uses: {unused}"

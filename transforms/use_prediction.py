@@ -8,6 +8,7 @@ import libcst as cst
 
 from gradfix.categories import LOSS_IGNORES_PREDICTION
 from gradfix.model import Applicability
+from gradfix.static.names import dotted
 from gradfix.static.tapeflow import rename_reads
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
 from gradfix.transforms._unread import (
@@ -121,6 +122,28 @@ class Net(keras.Model):
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return {"loss": loss}
 """),
+        # the loss reads one of the predicting model's own layers, run again beside the prediction
+        Example("""
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)  # cut
+        hidden = model.layers[0](x)
+        loss = tf.reduce_mean(tf.square(hidden - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", "", """
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)  # cut
+        hidden = model.layers[0](x)
+        loss = tf.reduce_mean(tf.square(logits - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""),
     ]
 
     def pins(self, node: cst.CSTNode, context: Context, op: str) -> bool:
@@ -139,10 +162,28 @@ class Net(keras.Model):
         call, target = gradient
         after = statements_between(prediction.function, context.lines_of(node)[1], context.lines_of(call)[0], context)
         flow = backward_slice(after, target, context)
-        for intermediate in sorted(read_names(prediction.value, context)):
+        for intermediate in sorted(read_names(prediction.value, context) | _own_layer_outputs(prediction.value, flow)):
             loss_statements = [s for s in flow if reads(s, intermediate, context)]
             if not loss_statements:
                 continue
             description = f"Compute the loss from the final prediction `{prediction.name}` instead of `{intermediate}`"
             yield Rewrite(description, {s: rename_reads(s, intermediate, prediction.name) for s in loss_statements},
                           Applicability.UNSAFE, REASON.format(intermediate=intermediate))
+
+
+def _own_layer_outputs(prediction: cst.BaseExpression, flow: list[cst.SimpleStatementLine]) -> set[str]:
+    """Names the loss's statements bind from one of the predicting model's own layers (`model.layers[0](x)`,
+    `model.get_layer("hidden")(x)` beside `logits = model(x)`): an intermediate output as well, though the
+    prediction's expression does not read it."""
+    if not isinstance(prediction, cst.Call) or (model := dotted(prediction.func)) is None:
+        return set()
+    names = set()
+    for statement in flow:
+        binding = lone_binding(statement)
+        if binding is None or not isinstance(binding[1], cst.Call):
+            continue
+        layer = binding[1].func
+        if (isinstance(layer, cst.Subscript) and dotted(layer.value) == f"{model}.layers"
+                or isinstance(layer, cst.Call) and dotted(layer.func) == f"{model}.get_layer"):
+            names.add(binding[0])
+    return names

@@ -12,6 +12,9 @@ from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.bindings import values_of
 from gradfix.static.tree import walk
 from gradfix.static.sources import source_elements
+from gradfix.transforms._operator import Context, suggested
+from gradfix.transforms._unread import lone_binding
+from gradfix.transforms.read_dropped_output import ReadDroppedOutput
 from gradfix.static.api import (
     DYNAMIC_ATTRIBUTE_CALLS,
     DYNAMIC_ATTRIBUTE_METHODS,
@@ -61,6 +64,10 @@ class LayerNeverCalled(Rule):
             return self.out(self.dense2(self.dense1(x)))
     ```
     or remove the layer, or leave its variables out of the ones that are trained.
+
+    A layer output that `call` computes and never reads, reading its own input again after it
+    (`output = self.linear3(output)` then `return self.linear4(x)`), is the same bug: the layers
+    that made it are called, but their output never reaches the loss. The suggestion reads it there.
 
     A layer that is neither called nor built explicitly has no variables at all (Keras builds layers
     on their first call): it trains nothing, which is reported as information.
@@ -207,6 +214,17 @@ grads = tape.gradient(loss, dense.trainable_variables)
     INVALID = [
         Invalid(
             """
+            import tensorflow as tf
+            class MyModel(tf.keras.Model):
+                def call(self, x):
+                    output = self.linear1(x)
+                    output = self.linear2(output)
+                    output = self.linear3(output)
+                    return self.linear4(x)
+            """
+        ),
+        Invalid(
+            """
             from tensorflow import keras
             class Classifier(keras.Model):
                 def __init__(self):
@@ -255,6 +273,30 @@ grads = tape.gradient(loss, dense.trainable_variables)
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         yield from self._class_layers(analysis)
         yield from self._script_layers(analysis)
+        yield from self._dropped_outputs(analysis)
+
+    # --- layers whose output `call` computes and then drops --------------------------------------
+    def _dropped_outputs(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        operator, context = ReadDroppedOutput(), Context.of_analysis(analysis)
+        for class_node in _keras_classes(analysis):
+            for method in _methods(class_node, "call"):
+                for statement in walk(method, cst.SimpleStatementLine):
+                    rewrite = next(operator.rewrite(statement, context), None)
+                    if rewrite is None:
+                        continue
+                    name = lone_binding(statement)[0]
+                    (reader,) = rewrite.replacements
+                    yield Report(
+                        node=statement,
+                        message=f"`{brief(name, 28)}` is computed by layers in `call` and never read",
+                        detail=(
+                            f"`call` computes `{name}` through layers, then reads its own input again instead "
+                            f"(`{brief(analysis.code(reader).strip(), 40)}`): the layers that make `{name}` "
+                            f"never reach the output and get no gradient. Read `{name}` there, or remove the layers."
+                        ),
+                        related=[(reader, "reads the input again instead")],
+                        **suggested(rewrite),
+                    )
 
     # --- layers kept as attributes of a subclassed model or layer ------------------------------
     def _class_layers(self, analysis: ModuleAnalysis) -> Iterator[Report]:

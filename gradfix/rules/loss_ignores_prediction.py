@@ -14,6 +14,10 @@ from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lon
 from gradfix.static.api import KERAS_MODELS
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
+from gradfix.transforms._operator import Context
+from gradfix.transforms.use_prediction import UsePrediction
+from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
+from gradfix.static.tree import walk
 
 
 class LossIgnoresPrediction(Rule):
@@ -23,7 +27,8 @@ class LossIgnoresPrediction(Rule):
     instead (`model.layers[0](y_true)`), or a training step computes the final prediction inside
     the tape and then builds the loss from an intermediate output (`model.layers[0](x)`, bound to a
     name or written into the loss, or the features the prediction was made from) while the
-    prediction goes unused. A network of raw variables is read the same way: with
+    prediction goes unused; or a step computes a loss term in the tape (`reconstruction_loss`,
+    named like a loss) and never adds it to the total it differentiates. A network of raw variables is read the same way: with
     `pred = hidden @ w2 + b2` in the tape and a loss built from `hidden`, `w2` and `b2` get no
     gradient.
 
@@ -61,7 +66,9 @@ class LossIgnoresPrediction(Rule):
     was meant, but only the author can say that the remaining arithmetic still makes sense for
     the prediction. No fix is offered when the loss calls several layers, or the step has more
     than one candidate intermediate output: the rule cannot tell which one was meant to be the
-    prediction.
+    prediction. An unread loss term is added to the total: unsafe too, since the program then
+    optimises another objective; leaving the term out may have been meant. Both fixes are the
+    `use-prediction` and `add-unused-loss-term` operators, which `gradfix diagnose --fix` uses too.
 
     ## When not to fix
 
@@ -264,6 +271,30 @@ def pretrain_step(x, target):
     ]
 
     INVALID = [
+        # a loss term computed in the tape and left out of the total it differentiates
+        Invalid(
+            """
+            import tensorflow as tf
+
+            def train_step(x):
+                with tf.GradientTape() as tape:
+                    h = encoder(x)
+                    reconstruction_loss = mse(x, decoder(h))
+                    total_loss = kl(h)
+                return tape.gradient(total_loss, model.trainable_weights)
+            """,
+            """
+            import tensorflow as tf
+
+            def train_step(x):
+                with tf.GradientTape() as tape:
+                    h = encoder(x)
+                    reconstruction_loss = mse(x, decoder(h))
+                    total_loss = kl(h) + reconstruction_loss
+                return tape.gradient(total_loss, model.trainable_weights)
+            """,
+            Applicability.UNSAFE,
+        ),
         # the seed's Example 1
         Invalid(
             """
@@ -542,6 +573,33 @@ def train_step(x, y):
             report = self._check_training_step(analysis, call)
             if report is not None:
                 yield report
+        yield from self._unused_loss_terms(analysis)
+
+    # --- (c) a loss term computed in the tape and never added to the total -----------------------
+    def _unused_loss_terms(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        operator, context = AddUnusedLossTerm(), Context.of_analysis(analysis)
+        for call in analysis.gradient_calls:
+            if call.tape is None:
+                continue
+            for statement in walk(call.tape.node, cst.SimpleStatementLine):
+                rewrite = next(operator.rewrite(statement, context), None)
+                if rewrite is None:
+                    continue
+                term = lone_assignment(statement)[0]
+                (total,) = rewrite.replacements
+                yield Report(
+                    node=statement,
+                    message=f"The loss term `{brief(term, 32)}` is computed and never added",
+                    detail=(
+                        f"`{term}` is computed in the tape, named like a loss, and read by nothing after it: the "
+                        f"value differentiated (`{brief(analysis.code(total).strip(), 48)}`) leaves it out, so "
+                        "the variables only it depends on get no gradient. Add it to the total, or remove it."
+                    ),
+                    related=[(total, "the total, which leaves it out"), (call.node, "the gradient")],
+                    replacements=rewrite.replacements,
+                    fix_description=rewrite.description,
+                    applicability_reason=rewrite.reason,
+                )
 
     # --- (a) a Keras loss that never reads y_pred ------------------------------------------------
     def _check_loss_functions(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -674,7 +732,8 @@ def train_step(x, y):
             if intermediate.inline is not None:
                 replacements = {intermediate.inline: cst.Name(prediction)}
             else:
-                replacements = {s.node: tapeflow.rename_reads(s.node, intermediate.value, prediction) for s in loss_statements}
+                replacements = _use_prediction(analysis, statement, intermediate.value)
+        if replacements is not None:
             if intermediate.removable:
                 others = [
                     s for s in statements
@@ -690,6 +749,16 @@ def train_step(x, y):
             replacements=replacements,
             fix_description=f"Compute the loss from the final prediction `{prediction}`",
         )
+
+
+def _use_prediction(analysis, statement: Statement, intermediate: str):
+    """The use-prediction operator's rewrite of the loss statements that read ``intermediate``, as the runtime
+    repair makes it."""
+    context = Context.of_analysis(analysis)
+    for rewrite in UsePrediction().rewrite(statement.node, context):
+        if rewrite.description.endswith(f"instead of `{intermediate}`"):
+            return dict(rewrite.replacements)
+    return None
 
 
 class _Intermediate:
