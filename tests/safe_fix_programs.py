@@ -13,6 +13,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from fix_safety_cases import CASES
 from fixture_cases import buggy_cases
 from gradfix.engine import analyze, fix_source
 from gradfix.model import Applicability
@@ -239,6 +240,13 @@ def _insert_after(text: str, start: str, inserted: str) -> str:
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.startswith(start))
     return "".join(lines[:at + 1]) + inserted.strip("\n") + "\n" + "".join(lines[at + 1:])
+
+
+def case_programs() -> list[SafeFixProgram]:
+    """The whole programs among the look-alikes of ``fix_safety_cases``, with their safe fixes applied."""
+    return [SafeFixProgram(case.id, fix_source(SourceFile("case.py", case.code.lstrip("\n"), "utf-8"),
+                                               include_unsafe=False).new_text)
+            for case in CASES if case.program]
 
 
 def fixture_programs() -> list[SafeFixProgram]:

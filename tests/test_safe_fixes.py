@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from safe_fix_programs import DRIVERS, SafeFixProgram, drivers_of, example_programs, examples_with_safe_fixes, fixture_programs
+from safe_fix_programs import (DRIVERS, SafeFixProgram, case_programs, drivers_of, example_programs, examples_with_safe_fixes,
+                               fixture_programs)
 from gradfix.registry import all_rules
 
 
@@ -56,4 +57,10 @@ def test_safe_fix_of_an_example_keeps_it_running(program, tmp_path):
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("program", fixture_programs(), ids=lambda p: p.id)
 def test_safe_fix_of_a_fixture_keeps_it_running(program, tmp_path):
+    _assert_runs_its_step(program, tmp_path)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("program", case_programs(), ids=lambda p: p.id)
+def test_safe_fix_of_a_look_alike_keeps_it_running(program, tmp_path):
     _assert_runs_its_step(program, tmp_path)

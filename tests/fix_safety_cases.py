@@ -1,0 +1,183 @@
+"""Look-alikes of the rules' safe fixes where what a fix assumes does not hold (or holds): each says how its
+rule's fixes must be labelled. Those marked ``program`` are whole programs; their safe fixes are run under
+TensorFlow with the rules' examples (``tests/safe_fix_programs.py``).
+
+The first cases are the harmful "safe" fixes seen on real code (issue 18): GF005's `x.assign(layer(x))` on a
+name an earlier notebook cell bound to a `tf.Variable` and a later statement rebound to a tensor; GF006
+rewriting a moving average's `zip(network.weights, ema_network.weights)`, and changing only the sources
+when a two-argument step is given the variables apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
+NO_FIX = "no fix"  # the rule reports it, with no fix (or none that could be applied)
+CLEAN = "clean"  # the rule does not report it
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    rule: str
+    code: str
+    expect: str  # how every finding of ``rule`` is fixed: SAFE, UNSAFE, DISPLAY_ONLY, NO_FIX or CLEAN
+    program: bool = False  # a whole program: its safe fixes are run under TensorFlow
+
+
+CASES = [
+    # --- GF005: the name holds a tf.Variable where it is rebound ---------------------------------------
+    Case("GF005-notebook-name-rebound-to-a-tensor", "GF005", """
+import tensorflow as tf
+from tensorflow import keras
+
+# In[1]:
+x = tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    y = x * x
+print(tape.gradient(y, x))
+
+# In[2]:
+x = tf.random.normal([8, 16])
+layer = keras.layers.Dense(16)
+for step in range(3):
+    with tf.GradientTape() as tape:
+        x = layer(x)
+        loss = tf.reduce_mean(x ** 2)
+    grads = tape.gradient(loss, layer.trainable_variables)
+""", CLEAN, program=True),
+    Case("GF005-later-cell-rebinds-the-variable", "GF005", """
+import tensorflow as tf
+
+# In[1]:
+x = tf.Variable(tf.zeros([4, 1]))
+
+# In[2]:
+for step in range(3):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(x - 1.0))
+    g = tape.gradient(loss, x)
+    x = x - 0.1 * g
+
+# In[3]:
+x = tf.random.normal([4, 1])
+""", UNSAFE),
+    Case("GF005-rebound-in-a-branch", "GF005", """
+import tensorflow as tf
+
+def fit(x, y, warm=None):
+    w = tf.Variable(tf.zeros([3, 1]))
+    if warm is not None:
+        w = warm * 1.0
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            loss = tf.reduce_mean(tf.square(x @ w - y))
+        w = w - 0.1 * tape.gradient(loss, w)
+""", UNSAFE),
+    # --- GF005: the new value has the variable's shape and dtype --------------------------------------
+    Case("GF005-scalar-step-is-assigned-whole", "GF005", """
+import numpy as np
+import tensorflow as tf
+
+x = np.random.rand(8, 3).astype("float32")
+y = np.random.rand(8, 1).astype("float32")
+w = tf.Variable(tf.zeros([3, 1]))
+b = tf.Variable(tf.zeros([1]))
+for step in range(3):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w + b - y))
+    dw, db = tape.gradient(loss, [w, b])
+    w = w - 0.1 * dw
+    b -= 0.1 * tf.reduce_mean(db)
+""", SAFE, program=True),
+    Case("GF005-learning-rate-a-constant", "GF005", """
+import numpy as np
+import tensorflow as tf
+
+learning_rate = 0.05
+x = np.random.rand(8, 3).astype("float32")
+y = np.random.rand(8, 1).astype("float32")
+w = tf.Variable(tf.zeros([3, 1]))
+velocity = tf.zeros_like(w)
+for step in range(3):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(x @ w - y))
+    grads = tape.gradient(loss, [w])
+    velocity = 0.9 * velocity + grads[0]
+    w = tf.clip_by_value(w - learning_rate * velocity, -1.0, 1.0)
+""", SAFE, program=True),
+    Case("GF005-learning-rate-of-unknown-shape", "GF005", """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+
+def fit(x, y, lr):
+    global w
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(x @ w - y))
+        w = w - lr * tape.gradient(loss, w)
+""", UNSAFE),
+    Case("GF005-value-of-another-shape", "GF005", """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([3, 1]))
+for step in range(3):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(w)
+    g = tape.gradient(loss, w)
+    w = tf.concat([w - 0.1 * g, tf.zeros([1, 1])], 0)
+""", UNSAFE),
+    # --- GF006: the list changed is the one the optimizer pairs with these gradients -------------------
+    Case("GF006-moving-average-copy-of-the-weights", "GF006", """
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+network = keras.Sequential([keras.layers.Input(shape=(4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                            keras.layers.Dense(1)])
+ema_network = keras.models.clone_model(network)
+optimizer = keras.optimizers.Adam()
+x = np.random.rand(8, 4).astype("float32")
+y = np.random.rand(8, 1).astype("float32")
+for step in range(2):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(network(x, training=True) - y))
+    gradients = tape.gradient(loss, network.weights)
+    optimizer.apply_gradients(zip(gradients, network.weights))
+    for weight, ema_weight in zip(network.weights, ema_network.weights):
+        ema_weight.assign(0.99 * ema_weight + 0.01 * weight)
+""", SAFE, program=True),
+    Case("GF006-two-argument-step-of-its-own", "GF006", """
+import tensorflow as tf
+import keras
+
+def sgd_step(grads, variables, lr=0.01):
+    for grad, variable in zip(grads, variables):
+        variable.assign_sub(lr * grad)
+
+model = keras.Sequential([keras.layers.Dense(8), keras.layers.LayerNormalization(), keras.layers.Dense(8),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    grads = tape.gradient(loss, model.variables)
+    sgd_step(grads, model.variables)
+""", UNSAFE),
+    Case("GF006-variables-given-apart", "GF006", """
+import tensorflow as tf
+import keras
+
+model = keras.Sequential([keras.layers.Dense(8), keras.layers.LayerNormalization(), keras.layers.Dense(8),
+                          keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+optimizer = keras.optimizers.Adam()
+update_variables = model.variables
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    grads = tape.gradient(loss, model.variables)
+    optimizer.apply(grads, update_variables)
+""", DISPLAY_ONLY),
+]
