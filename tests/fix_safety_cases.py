@@ -181,3 +181,94 @@ for x, y in dataset:
     optimizer.apply(grads, update_variables)
 """, DISPLAY_ONLY),
 ]
+CASES += [
+    Case("GF006-gradients-returned-to-the-caller", "GF006", """
+import tensorflow as tf
+from tensorflow import keras
+
+def compute_gradients(model, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    return tape.gradient(loss, model.variables)
+
+net = keras.Sequential([keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+optimizer = keras.optimizers.Adam()
+for x, y in dataset:
+    grads = compute_gradients(net, x, y)
+    optimizer.apply_gradients(zip(grads, net.variables))
+""", UNSAFE),
+    Case("GF006-gradients-kept-on-the-trainer", "GF006", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Trainer:
+    def __init__(self):
+        self.model = keras.Sequential([keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+        self.optimizer = keras.optimizers.Adam()
+
+    def compute(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x, training=True) - y))
+        self.grads = tape.gradient(loss, self.model.variables)
+
+    def apply(self):
+        self.optimizer.apply_gradients(zip(self.grads, self.model.variables))
+""", NO_FIX),
+    Case("GF006-gradients-kept-and-paired-with-another-spelling", "GF006", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Trainer:
+    def __init__(self, net):
+        self.model = net
+        self.net = net
+        self.optimizer = keras.optimizers.Adam()
+
+    def compute(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.model(x, training=True) - y))
+        self.grads = tape.gradient(loss, self.model.variables)
+
+    def apply(self):
+        self.optimizer.apply_gradients(zip(self.grads, self.net.variables))
+
+trainer = Trainer(keras.Sequential([keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)]))
+""", UNSAFE),
+    Case("GF006-module-list-read-by-a-helper", "GF006", """
+import tensorflow as tf
+from tensorflow import keras
+
+model = keras.Sequential([keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+ema_model = keras.models.clone_model(model)
+params = model.weights
+
+def update_ema():
+    for w, ema_w in zip(params, ema_model.weights):
+        ema_w.assign(0.99 * ema_w + 0.01 * w)
+
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    grads = tape.gradient(loss, params)
+    optimizer.apply_gradients(zip(grads, params))
+    update_ema()
+""", NO_FIX),
+    Case("GF006-clipped-gradients-paired-in-sight", "GF006", """
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+model = keras.Sequential([keras.layers.Input(shape=(4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                          keras.layers.Dense(1)])
+optimizer = keras.optimizers.Adam()
+x = np.random.rand(8, 4).astype("float32")
+y = np.random.rand(8, 1).astype("float32")
+for step in range(2):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    grads = tape.gradient(loss, model.variables)
+    grads, norm = tf.clip_by_global_norm(grads, 1.0)
+    print("step", step, "norm", float(norm))
+    optimizer.apply_gradients(zip(grads, model.variables))
+""", SAFE, program=True),
+]
