@@ -272,3 +272,43 @@ for step in range(2):
     optimizer.apply_gradients(zip(grads, model.variables))
 """, SAFE, program=True),
 ]
+
+# --- GF004: the TensorFlow twin computes the same values, of the same shape, and its uses take a tensor --
+_NUMPY_STEP = """
+import numpy as np
+import tensorflow as tf
+
+x = np.random.rand(8, 4).astype("float32")
+y = np.random.rand(8, 1)  # float64, as NumPy makes it
+model = tf.keras.Sequential([tf.keras.layers.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+for step in range(2):
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        LOSS
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    AFTER
+"""
+
+
+def _numpy_step(loss: str, after: str = "pass") -> str:
+    return _NUMPY_STEP.replace("LOSS", loss).replace("AFTER", after)
+
+
+CASES += [
+    Case("GF004-tensor-first-float64-labels", "GF004",
+         _numpy_step("loss = np.mean(np.square(np.subtract(pred.numpy(), y)), axis=0)"), SAFE, program=True),
+    Case("GF004-float64-array-first", "GF004", _numpy_step("loss = tf.reduce_mean(np.add(y, pred) ** 2)"), UNSAFE),
+    Case("GF004-matmul-of-a-vector", "GF004", _numpy_step("loss = tf.reduce_sum(np.matmul(pred, np.ones([1])))"), UNSAFE),
+    Case("GF004-numpy-out-argument", "GF004", _numpy_step("loss = tf.reduce_mean(np.log(pred, buffer))"), NO_FIX),
+    Case("GF004-masked-copy", "GF004",
+         _numpy_step("err = pred.numpy() - y\n        loss = tf.reduce_mean(err[err > 0] ** 2)"), NO_FIX),
+    Case("GF004-item-store-in-the-copy", "GF004",
+         _numpy_step("err = pred.numpy() - y\n        err[0] = 0.0\n        loss = tf.reduce_mean(err ** 2)"), NO_FIX),
+    Case("GF004-loss-rounded-for-the-log", "GF004",
+         _numpy_step("loss = np.mean(np.square(pred.numpy() - y))", "print(round(loss, 4))"), NO_FIX),
+    Case("GF004-sliced-copy", "GF004",
+         _numpy_step("err = pred.numpy() - y\n        loss = tf.reduce_mean(err[:, 0] ** 2)", "print(f\"{float(loss):.4f}\")"),
+         SAFE, program=True),
+]
