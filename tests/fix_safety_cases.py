@@ -312,3 +312,37 @@ CASES += [
          _numpy_step("err = pred.numpy() - y\n        loss = tf.reduce_mean(err[:, 0] ** 2)", "print(f\"{float(loss):.4f}\")"),
          SAFE, program=True),
 ]
+
+# --- GF008: the prediction passed instead of its argmax has the shape the loss expects ------------------
+_CLASSES_STEP = """
+import numpy as np
+import tensorflow as tf
+
+NUM_CLASSES = 5
+x = np.random.rand(8, 6).astype("float32")
+labels = np.random.randint(0, NUM_CLASSES, size=(8,))
+model = tf.keras.Sequential([tf.keras.layers.Input(shape=(6,)), tf.keras.layers.Dense(16, activation="relu"),
+                             tf.keras.layers.Dense(NUM_CLASSES, activation="softmax")])
+optimizer = tf.keras.optimizers.Adam()
+for step in range(2):
+    with tf.GradientTape() as tape:
+        probs = model(x, training=True)
+        LOSS
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+
+CASES += [
+    Case("GF008-one-hot-depth-of-the-last-dense", "GF008", _CLASSES_STEP.replace("LOSS", (
+        "loss = tf.keras.losses.categorical_crossentropy(tf.one_hot(labels, NUM_CLASSES), "
+        "tf.one_hot(tf.argmax(probs, axis=-1), depth=NUM_CLASSES))")), SAFE, program=True),
+    Case("GF008-sparse-argmax-on-the-last-axis", "GF008", _CLASSES_STEP.replace("LOSS", (
+        "loss = tf.keras.losses.sparse_categorical_crossentropy(labels, tf.argmax(probs, -1))")), SAFE, program=True),
+    Case("GF008-one-hot-depth-unseen", "GF008", _CLASSES_STEP.replace("LOSS", (
+        "loss = tf.keras.losses.categorical_crossentropy(tf.one_hot(labels, 10), tf.one_hot(tf.argmax(probs, -1), 10))")),
+         UNSAFE),
+    Case("GF008-argmax-default-axis", "GF008", _CLASSES_STEP.replace("LOSS", (
+        "loss = tf.keras.losses.sparse_categorical_crossentropy(labels, tf.argmax(probs))")), UNSAFE),
+    Case("GF008-argmax-axis-one", "GF008", _CLASSES_STEP.replace("LOSS", (
+        "loss = tf.keras.losses.sparse_categorical_crossentropy(labels, tf.argmax(probs, axis=1))")), UNSAFE),
+]
