@@ -346,3 +346,49 @@ CASES += [
     Case("GF008-argmax-axis-one", "GF008", _CLASSES_STEP.replace("LOSS", (
         "loss = tf.keras.losses.sparse_categorical_crossentropy(labels, tf.argmax(probs, axis=1))")), UNSAFE),
 ]
+
+# --- GF012: the tape asked instead recorded the loss and can still answer --------------------------------
+_GAN = """
+import numpy as np
+import tensorflow as tf
+
+generator = tf.keras.Sequential([tf.keras.layers.Input(shape=(4,)), tf.keras.layers.Dense(6)])
+discriminator = tf.keras.Sequential([tf.keras.layers.Input(shape=(6,)), tf.keras.layers.Dense(1)])
+g_opt, d_opt = tf.keras.optimizers.Adam(), tf.keras.optimizers.Adam()
+images = np.random.rand(8, 6).astype("float32")
+noise = np.random.rand(8, 4).astype("float32")
+BODY
+"""
+
+CASES += [
+    Case("GF012-other-tape-once-per-block", "GF012", _GAN.replace("BODY", """
+for step in range(2):
+    with tf.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+    with tf.GradientTape() as disc_tape:
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    gen_grads = gen_tape.gradient(gen_loss, generator.trainable_variables)
+    disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
+    g_opt.apply_gradients(zip(gen_grads, generator.trainable_variables))
+    d_opt.apply_gradients(zip(disc_grads, discriminator.trainable_variables))
+"""), SAFE, program=True),
+    Case("GF012-other-tape-outside-the-loop", "GF012", _GAN.replace("BODY", """
+with tf.GradientTape() as gen_tape:
+    fake = generator(noise, training=True)
+    gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+with tf.GradientTape() as disc_tape:
+    disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+for _ in range(3):
+    disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
+"""), UNSAFE),
+    Case("GF012-other-tape-already-asked", "GF012", _GAN.replace("BODY", """
+with tf.GradientTape() as gen_tape:
+    fake = generator(noise, training=True)
+    gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+with tf.GradientTape() as disc_tape:
+    disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+penalty = disc_tape.gradient(disc_loss, images)
+disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
+"""), NO_FIX),
+]
