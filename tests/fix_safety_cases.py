@@ -392,3 +392,29 @@ penalty = disc_tape.gradient(disc_loss, images)
 disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
 """), NO_FIX),
 ]
+
+# --- GF001: the moved statements compute the same values, in the same order with all they share names with --
+CASES += [
+    Case("GF001-watch-of-what-the-forward-pass-computes", "GF001", """
+import numpy as np
+import tensorflow as tf
+
+encoder = tf.keras.Sequential([tf.keras.layers.Input(shape=(4,)), tf.keras.layers.Dense(8, activation="relu")])
+head = tf.keras.Sequential([tf.keras.layers.Input(shape=(8,)), tf.keras.layers.Dense(1)])
+optimizer = tf.keras.optimizers.SGD(0.01)
+
+
+def step(x, y):
+    h = encoder(x)
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        loss = tf.reduce_mean(tf.square(head(h) - y))
+    variables = encoder.trainable_variables + head.trainable_variables
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables))
+
+
+for _ in range(2):
+    step(np.random.rand(8, 4).astype("float32"), np.random.rand(8, 1).astype("float32"))
+""", SAFE, program=True),
+]
