@@ -418,3 +418,24 @@ for _ in range(2):
     step(np.random.rand(8, 4).astype("float32"), np.random.rand(8, 1).astype("float32"))
 """, SAFE, program=True),
 ]
+
+# --- GF002: the stop_gradient is on no other gradient's path that still trains --------------------------
+CASES += [
+    Case("GF002-freeze-kept-for-another-gradient", "GF002", """
+import numpy as np
+import tensorflow as tf
+
+encoder = tf.keras.Sequential([tf.keras.layers.Input(shape=(4,)), tf.keras.layers.Dense(8)])
+probe = tf.keras.Sequential([tf.keras.layers.Input(shape=(8,)), tf.keras.layers.Dense(1)])
+decoder = tf.keras.Sequential([tf.keras.layers.Input(shape=(8,)), tf.keras.layers.Dense(4)])
+x = np.random.rand(8, 4).astype("float32")
+y = np.random.rand(8, 1).astype("float32")
+with tf.GradientTape(persistent=True) as tape:
+    features = encoder(x)
+    frozen = tf.stop_gradient(features)
+    probe_loss = tf.reduce_mean(tf.square(probe(frozen) - y))
+    total_loss = probe_loss + tf.reduce_mean(tf.square(decoder(features) - x))
+encoder_grads = tape.gradient(total_loss, encoder.trainable_variables)
+probe_check = tape.gradient(probe_loss, encoder.trainable_variables)
+""", UNSAFE),
+]
