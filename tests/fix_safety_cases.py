@@ -439,3 +439,30 @@ encoder_grads = tape.gradient(total_loss, encoder.trainable_variables)
 probe_check = tape.gradient(probe_loss, encoder.trainable_variables)
 """, UNSAFE),
 ]
+
+# --- GF007: the name watched holds a tensor on every path -----------------------------------------------
+CASES += [
+    Case("GF007-array-on-one-path", "GF007", """
+import numpy as np
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0, 3.0])
+if np.random.rand() > 0.5:
+    x = np.array([1.0, 2.0, 3.0])
+with tf.GradientTape() as tape:
+    y = tf.reduce_sum(x * x)
+g = tape.gradient(y, x)
+""", CLEAN),
+    Case("GF007-tensor-on-every-path", "GF007", """
+import numpy as np
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0, 3.0])
+if np.random.rand() > 0.5:
+    x = tf.random.normal([3])
+with tf.GradientTape() as tape:
+    y = tf.reduce_sum(x * x)
+g = tape.gradient(y, x)
+print(g.numpy())
+""", SAFE, program=True),
+]
