@@ -373,6 +373,18 @@ for step in range(2):
     g_opt.apply_gradients(zip(gen_grads, generator.trainable_variables))
     d_opt.apply_gradients(zip(disc_grads, discriminator.trainable_variables))
 """), SAFE, program=True),
+    Case("GF012-two-calls-asking-the-other-tape", "GF012", _GAN.replace("BODY", """
+for step in range(2):
+    with tf.GradientTape() as gen_tape:
+        fake = generator(noise, training=True)
+        gen_loss = -tf.reduce_mean(discriminator(fake, training=True))
+    with tf.GradientTape() as disc_tape:
+        disc_loss = tf.reduce_mean(discriminator(fake, training=True)) - tf.reduce_mean(discriminator(images, training=True))
+    gen_grads = disc_tape.gradient(gen_loss, generator.trainable_variables)
+    disc_grads = gen_tape.gradient(disc_loss, discriminator.trainable_variables)
+    g_opt.apply_gradients(zip(gen_grads, generator.trainable_variables))
+    d_opt.apply_gradients(zip(disc_grads, discriminator.trainable_variables))
+"""), SAFE, program=True),
     Case("GF012-other-tape-outside-the-loop", "GF012", _GAN.replace("BODY", """
 with tf.GradientTape() as gen_tape:
     fake = generator(noise, training=True)
