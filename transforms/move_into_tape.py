@@ -593,15 +593,24 @@ def move_statements(analysis, tape, opened, closed, call, flow, move_before, mov
                 return None, False
             jumped[other.index] = other
 
+    ahead = set().union(*(s.assigned for s in move_before))
+    if any(ahead & _read_names(item) for item in tape.node.items):
+        return None, False  # the `with` line reads what the moved statements compute: they cannot follow it
     body = tape.node.body
     inner = [s for s in body.body if not _is_pass(s)]
     watches = 0
     while watches < len(inner) and _is_watch(inner[watches], tape.name):
         watches += 1
+    # a watch of an input goes before the forward pass that reads it; a watch of what the forward pass computes
+    # (`tape.watch(h)` for a moved `h = encoder(x)`) after it, or it would read `h` before it is bound
+    first = [w for w in inner[:watches] if not ahead & _read_names(w)]
+    later = [w for w in inner[:watches] if ahead & _read_names(w)]
     head = [s.node for s in move_before]
-    if head and watches == 0:
+    if head and not first:
         head[0] = head[0].with_changes(leading_lines=[line for line in head[0].leading_lines if line.comment is not None])
-    new_body = inner[:watches] + head + inner[watches:] + [s.node for s in move_after]
+    if later and head:
+        later[0] = later[0].with_changes(leading_lines=[])
+    new_body = first + head + later + inner[watches:] + [s.node for s in move_after]
     replacements: dict = {tape.node: tape.node.with_changes(body=body.with_changes(body=new_body))}
     for statement in moved:
         replacements[statement.node] = cst.RemoveFromParent()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import libcst as cst
 import libcst.matchers as m
@@ -215,20 +215,54 @@ out = tf.tanh(inputs)  # cut
                 replacements, Applicability.UNSAFE, ARRAYS_REASON + (TRAINING_REASON if training else ""))
 
 
-def numpy_call(function: str, args) -> tuple[str, list[cst.Arg], Applicability] | None:
-    """``np.<function>(*args)`` as TensorFlow: the function (under tf), its arguments and how safe the twin is."""
+# How many positional arguments each twin in ELEMENTWISE takes as NumPy does: NumPy's next positional
+# parameters (`out`, `order`) would become TensorFlow's `name`.
+ARITY = {
+    **{name: (1, 1) for name in ("square", "sqrt", "exp", "log", "log1p", "expm1", "abs", "absolute", "tanh", "sin",
+                                 "cos", "negative", "reciprocal")},
+    **{name: (2, 2) for name in ("maximum", "minimum", "power", "add", "subtract", "multiply", "divide", "matmul",
+                                 "reshape", "expand_dims")},
+    "clip": (3, 3), "where": (3, 3), "transpose": (1, 2), "squeeze": (1, 2), "stack": (1, 2),
+}
+# Twins whose operands TensorFlow converts to the dtype of the first: a float64 array first fails against a float32 tensor.
+FIRST_OPERAND_DTYPE = frozenset({"maximum", "minimum", "power", "add", "subtract", "multiply", "divide", "matmul"})
+MATMUL_REASON = "`tf.matmul` needs matrices where `np.matmul` also takes vectors"
+DOT_REASON = "`tf.tensordot(a, b, axes=1)` differs from `np.dot` when `b` has more than two dimensions"
+
+
+class Twin(NamedTuple):
+    """``np.<function>(...)`` as TensorFlow: the function (under tf), its arguments, how safe and why not."""
+
+    function: str
+    arguments: list[cst.Arg]
+    applicability: Applicability
+    reason: str = ""
+
+
+def numpy_call(function: str, args) -> Twin | None:
+    """``np.<function>(*args)`` as TensorFlow, when its twin takes these arguments and computes the same values."""
     args = list(args)
     if function in REDUCTIONS:
         arguments = reduction_arguments(args)
-        return (REDUCTIONS[function], arguments, Applicability.SAFE) if arguments is not None else None
+        return Twin(REDUCTIONS[function], arguments, Applicability.SAFE) if arguments is not None else None
     if function in ELEMENTWISE and args and all(a.keyword is None and not a.star for a in args):
-        return ELEMENTWISE[function], args, Applicability.SAFE
+        low, high = ARITY.get(function, (1, 1))
+        if not low <= len(args) <= high or (function == "clip" and any(_is_none(a.value) for a in args)):
+            return None
+        if function == "matmul":
+            return Twin(ELEMENTWISE[function], args, Applicability.UNSAFE, MATMUL_REASON)
+        return Twin(ELEMENTWISE[function], args, Applicability.SAFE)
     if function == "dot" and len(args) == 2 and all(a.keyword is None and not a.star for a in args):
-        return "tensordot", [*args, cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=EQUAL)], Applicability.UNSAFE
+        return Twin("tensordot", [*args, cst.Arg(cst.Integer("1"), keyword=cst.Name("axes"), equal=EQUAL)],
+                    Applicability.UNSAFE, DOT_REASON)
     if function == "concatenate" and args and not any(a.star for a in args):
         arguments = concat_arguments(args)
-        return ("concat", arguments, Applicability.SAFE) if arguments is not None else None
+        return Twin("concat", arguments, Applicability.SAFE) if arguments is not None else None
     return None
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
 
 
 def reduction_arguments(args, first: cst.Arg | None = None) -> list[cst.Arg] | None:

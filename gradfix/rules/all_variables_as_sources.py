@@ -21,6 +21,8 @@ from gradfix.static.analysis import (
     attributes_assigned,
     chains,
     children,
+    names_read,
+    target_names,
 )
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
@@ -31,6 +33,11 @@ from gradfix.static.api import (
     WEIGHTED_STATE_LAYERS,
 )
 from gradfix.static.names import copied_iterable, dotted
+
+# Methods that consume (gradient, variable) pairs or update a variable: the gradients end there.
+CONSUMERS = frozenset({"apply_gradients", "apply", "minimize", "assign", "assign_sub", "assign_add"})
+# Builtins that store what they are given somewhere else; the others only look at it, convert or regroup it.
+STORING_BUILTINS = frozenset({"setattr", "exec", "eval", "globals", "vars"})
 
 # Keywords under which a step that takes the gradients and the variables apart is given the variables.
 VARIABLES_KEYWORDS = ("trainable_variables", "var_list", "variables")
@@ -87,9 +94,13 @@ class AllVariablesAsSources(Rule):
     give gradients to the wrong variables. When a step of the program's own is
     given both lists (`sgd_step(grads, model.variables)`), both change alike but
     the fix is unsafe: what the step does with the variables besides pairing them
-    is not proven. No fix is offered when the same list is paired with gradients
-    in another function, or when the name holding it is used for something else
-    (a moving average of the weights, say).
+    is not proven. When the gradients leave the function (returned, kept on an
+    object or in a global, given to a function of the program's own or to a
+    method that is not an optimizer's or a variable's update), the pairing is out
+    of sight and the fix is unsafe. No fix is offered when the same list is
+    paired with gradients in another function, or when the name holding it is
+    used for something else (a moving average of the weights, say, also when a
+    function reads a module-level name).
 
     ## When not to fix
     `model.trainable_variables` and `trainable_weights`, `model.variables` used for
@@ -619,7 +630,79 @@ for x, y in dataset:
                 f"{names} is given the gradients and the variables apart; both lists change alike, but what it does "
                 "with the variables besides pairing them with the gradients is not known"
             )
+        else:
+            leaving = _gradients_leave(analysis, gradient)
+            if leaving:
+                report.related = related + [(node, "the gradients leave the function here") for node in leaving]
+                report.applicability = Applicability.UNSAFE
+                report.applicability_reason = (
+                    "the gradients leave this function (see the related lines), so where they are paired with "
+                    "variables is out of sight: there the variables must become the trainable list too"
+                )
         return report
+
+
+def _gradients_leave(analysis: ModuleAnalysis, gradient: GradientCall) -> list[cst.CSTNode]:
+    """Where the gradients (or values computed from them) leave their function: returned or yielded, stored
+    on an object or in a global, or given to a function of the program's own or to a method that is not an
+    optimizer's or a variable's update. Only where they do not is every pairing of them in sight."""
+    scope = gradient.scope
+    asked = analysis.statement_index(gradient.node)
+    if asked is None:
+        return [gradient.node]
+    carrying: set[str] = set()
+    shared = _declared_shared(scope)
+    leaving: list[cst.CSTNode] = []
+
+    def carries(node: cst.CSTNode) -> bool:
+        return analysis.is_inside(gradient.node, node) or bool(names_read(node) & carrying)
+
+    for statement in analysis.statements(scope)[asked.index:]:
+        line = statement.node
+        if isinstance(line, cst.For):
+            if carries(line.iter):
+                carrying |= target_names(line.target)
+            continue
+        if not isinstance(line, cst.SimpleStatementLine):
+            continue
+        for small in line.body:
+            if isinstance(small, cst.Return) and small.value is not None and carries(small.value):
+                leaving.append(small)
+            elif isinstance(small, cst.Expr) and isinstance(small.value, (cst.Yield, cst.Await)) and carries(small.value):
+                leaving.append(small)
+            elif isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)) and small.value is not None and carries(small.value):
+                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                for target in targets:
+                    bound = target_names(target)
+                    if not bound or bound & shared or not isinstance(target, (cst.Name, cst.Tuple, cst.List)):
+                        leaving.append(small)
+                    carrying |= bound
+        for call in analysis.calls(line):
+            if any(carries(arg.value) for arg in call.args) and _takes_gradients_away(analysis, call, gradient, carries):
+                leaving.append(call)
+    return leaving
+
+
+def _takes_gradients_away(analysis: ModuleAnalysis, call: cst.Call, gradient: GradientCall, carries) -> bool:
+    func = call.func
+    if any(g.node is call for g in analysis.gradient_calls) or _variables_given_apart(analysis, call, gradient) is not None:
+        return False  # the gradient call itself, or a two-argument step (its own verdict)
+    if (analysis.qualname(func) or "").startswith(LIBRARY_PREFIXES):
+        return False
+    if isinstance(func, cst.Name):
+        builtin = func.value in vars(builtins) and func.value not in STORING_BUILTINS
+        return not (builtin and analysis.function_named(func.value) is None)
+    if isinstance(func, cst.Attribute):
+        # a method of the gradients themselves (`g.numpy()`), or one that consumes the pairs
+        return not (func.attr.value in CONSUMERS or carries(func.value))
+    return True
+
+
+def _declared_shared(scope: cst.CSTNode) -> set[str]:
+    """The names a function declares ``global`` or ``nonlocal``: what it binds to them outlives the call."""
+    if not isinstance(scope, cst.FunctionDef):
+        return set()
+    return {item.name.value for node in _find(scope.body, (cst.Global, cst.Nonlocal)) for item in node.names}
 
 
 def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribute]) -> list[cst.CSTNode | None]:
@@ -707,6 +790,11 @@ def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: Gradien
     gradients are paired with (in a ``zip`` with them, or given beside them to a step)."""
     name = holder.targets[0].target.value
     statement = analysis.statement_index(holder)
+    if analysis.scope_of(holder) is analysis.module and any(
+        name in names_read(function.body) and not any(name in s.assigned for s in analysis.statements(function))
+        for function in analysis.functions
+    ):
+        return False  # a function reads the module's list too (a moving average kept in a helper, say)
     for later in analysis.uses_after(name, statement, gradient.scope):
         for use in _find(later.node, cst.Name):
             if use.value != name:

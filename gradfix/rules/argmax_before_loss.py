@@ -6,6 +6,7 @@ from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.messages import brief, sentence
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
+from gradfix.rules._prediction_width import caveat
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.gradpath import might_take_gradients
 from gradfix.static.losses import INSTEAD, fed_losses
@@ -45,12 +46,19 @@ class ArgmaxBeforeLoss(Rule):
     ```
 
     ## Fix safety
-    The fix passes the tensor the `argmax` (or `round`, or threshold) read, which is exactly what
-    a cross-entropy expects, and it is offered only where the shapes stay consistent:
-    `argmax(p)` into a sparse cross-entropy becomes `p` (the labels keep their form);
-    `one_hot(argmax(p, -1))` or `round(p)` into any cross-entropy becomes `p` (same shape);
-    `cast(p > t, float)` into a binary cross-entropy becomes `p`. These fixes are **safe**: the
-    program could not train before. The loss's `from_logits` setting is kept as written; check it
+    The fix passes the tensor the `argmax` (or `round`, or threshold) read, which is what a
+    cross-entropy expects, where the shapes stay consistent: `argmax(p, axis=-1)` into a sparse
+    cross-entropy becomes `p` (the labels keep their form); `one_hot(argmax(p, -1), depth)` or
+    `round(p)` into any cross-entropy becomes `p`; `cast(p > t, float)` into a binary
+    cross-entropy becomes `p`. It is **safe** where what it assumes of `p` is shown: a rounding
+    or a threshold has its input's shape; an `argmax` took the classes from the last axis only
+    when its axis is `-1` (`tf.argmax`'s default axis is 0, NumPy's and `keras.ops`' flatten,
+    `axis=1` is the last only for a prediction of rank 2); and the one-hot rows have `p`'s shape
+    only when `p` has `depth` classes, shown where `p` is the output of a `Dense` layer (the last
+    of a `Sequential` model, or the layer a subclassed model's `call` returns) whose units are
+    `depth` (the same number or constant, or the same expression of the same function). Where
+    one of these is not shown, the fix is **unsafe**, with the assumption named. The program
+    could not train before; the loss's `from_logits` setting is kept as written, check it
     matches what the model outputs. Everything else (an integer cast, an `argmax` into a
     categorical cross-entropy, a metric used as a loss) is **display-only**, with the
     differentiable alternative named in the message and, where the `surrogate` operator has one,
@@ -306,6 +314,7 @@ grads = tape.gradient(loss, model.trainable_variables)
                 yield Report(node=fed.op, message=message, detail=sentence(f"{detail}: {instead}") + ".", related=related,
                              applicability=Applicability.DISPLAY_ONLY, **(suggested(suggestion) if suggestion is not None else {}))
                 continue
+            unproven = caveat(analysis, fed.op, fed.replacement)
             yield Report(
                 node=fed.op,
                 message=message,
@@ -313,4 +322,6 @@ grads = tape.gradient(loss, model.trainable_variables)
                 related=related,
                 replacements={fed.y_pred: fed.replacement},
                 fix_description=f"Pass `{analysis.code(fed.replacement)}` to the loss instead of {fed.op_name} of it",
+                applicability=Applicability.UNSAFE if unproven else None,
+                applicability_reason=unproven,
             )

@@ -59,10 +59,15 @@ class ComputedOutsideTape(Rule):
     ## Fix safety
 
     The moved statements compute the same values as before; only the tape now records them.
-    The fix is **safe** when every moved statement is a plain `name = value` assignment, no
-    statement it moves past has a visible effect (an expression statement such as `print(...)`
-    or a metric update, or a compound statement), and the moved results are read only on the way
-    to the gradient. Otherwise it is **unsafe**: the order of visible effects changes, or a value
+    That holds where they keep their order with every statement they share a name with: none
+    they move past reads what they compute or writes what they read or compute, the `with`
+    line does not read what they compute, and a `tape.watch(h)` of a value they compute goes
+    after them (the watches of inputs stay first, before the forward pass that reads them).
+    Taking the forward pass out of a `with tape.stop_recording():` block that holds nothing
+    else changes nothing but what the tape records. The fix is **safe** when, besides, every
+    moved statement is a plain `name = value` assignment, no statement it moves past has a
+    visible effect (an expression statement such as `print(...)` or a metric update, or a
+    compound statement), and the moved results are read only on the way to the gradient. Otherwise it is **unsafe**: the order of visible effects changes, or a value
     someone relies on elsewhere is now computed under the tape (and kept in its memory), which a
     reviewer should look at. No fix is offered when the statements cannot be moved without
     changing what they compute (a statement in between reassigns a name they read, they sit in a

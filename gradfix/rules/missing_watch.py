@@ -72,8 +72,14 @@ class MissingWatch(Rule):
 
     ## Fix safety
     Safe: watching a tensor only makes the tape record what it computes, so the gradient exists; the
-    values the program computes do not change. The watch goes first in the block, or right after the
-    statement that makes the tensor when that happens inside the block. A tape opened with
+    values the program computes do not change. What the fix assumes, that the name holds a tensor
+    (`tape.watch` raises on a NumPy array or a Python number), is what the rule reports on: every
+    binding of the name that reaches the gradient call (every binding in the module, for a module
+    name a function reads) makes a float tensor (`tf.constant`, `tf.random.*`, `tf.convert_to_tensor`
+    before the tape, arithmetic on such tensors, a batch of a `tf.data` dataset); where one may hold
+    something else, there is no finding. The watch goes first in the block, or right after the
+    statement that makes the tensor when that happens inside the block (no fix when that statement
+    is a compound one). A tape opened with
     `watch_accessed_variables=False` that watches nothing at all gets `watch_accessed_variables=False`
     removed instead (watching the variables by hand would miss those a model creates on its first
     call, and Keras 3 variables must be watched through `.value`); that fix is unsafe, because the

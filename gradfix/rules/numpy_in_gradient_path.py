@@ -25,7 +25,7 @@ from gradfix.static.api import (
 from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
-from gradfix.transforms.numpy_to_tf import attribute_chain, fix_commas, numpy_call, reduction_arguments
+from gradfix.transforms.numpy_to_tf import FIRST_OPERAND_DTYPE, attribute_chain, fix_commas, numpy_call, reduction_arguments
 
 
 class NumpyInGradientPath(Rule):
@@ -65,16 +65,27 @@ class NumpyInGradientPath(Rule):
     `tf.constant(t.numpy())` becomes `t`. The module's own name for TensorFlow is used.
 
     ## Fix safety
-    Safe for one-to-one replacements (reductions with only `axis`/`keepdims`,
-    element-wise ops, dropping a conversion whose result is only used the way a
-    tensor can be). Unsafe for `float(t)` (the result becomes a float32 tensor,
-    not a Python float) and for `np.dot` (rewritten to `tf.tensordot(a, b, axes=1)`,
-    which differs from `np.dot` when `b` has more than two dimensions).
-    Display-only when the module does not import `tensorflow` itself (only
-    `keras`), since the fix would need a new import. No fix is offered when NumPy
-    arguments have no TensorFlow counterpart (`dtype=`, `out=`, `ddof=`), when the
-    array goes on to code that needs NumPy (SciPy, array methods), or for NumPy
-    functions without a known twin.
+    Safe where the TensorFlow twin computes the same values, of the same shape,
+    from the same arguments, and every later use of the value takes a tensor as
+    well as it took the array: reductions with only `axis`/`keepdims`,
+    element-wise ops given NumPy's own number of positional arguments (a third
+    one of `np.log` would be `out`, TensorFlow's `name`), `np.concatenate`, and
+    dropping a conversion; no array method, mask or index array, item store,
+    `round`, `hash` or dictionary key reads the value later. The twin computes in
+    the tensor's dtype: where NumPy met a float64 array it computed in float64,
+    the twin in the tensor's float32, the dtype the tape needs for a gradient.
+    Unsafe for `float(t)` (the result becomes a float32 tensor, not a Python
+    float), for `np.dot` (rewritten to `tf.tensordot(a, b, axes=1)`, which differs
+    from `np.dot` when `b` has more than two dimensions), for `np.matmul`
+    (`tf.matmul` needs matrices, NumPy also takes vectors), and for a twin whose
+    first operand is neither the tensor nor a number (`np.add(y, pred)`):
+    TensorFlow converts the other operands to the first one's dtype and fails on
+    a float64 array first against a float32 tensor. Display-only when the module
+    does not import `tensorflow` itself (only `keras`) and `tf` names something
+    else. No fix is offered when NumPy arguments have no TensorFlow counterpart
+    (`dtype=`, `out=`, `ddof=`, `np.clip` with a `None` bound), when the array
+    goes on to code that needs NumPy (SciPy, array methods, the uses above), or
+    for NumPy functions without a known twin.
 
     ## When not to fix
     NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
@@ -613,6 +624,7 @@ class _Checker:
                     replacements={call: _in_place(self.analysis, call, argument)},
                     fix_description=f"Use the tensor `{self.analysis.code(argument)}` itself",
                     applicability=Applicability.UNSAFE,
+                    applicability_reason="the value becomes a tensor where it was a Python float",
                 )
         return None
 
@@ -678,15 +690,24 @@ class _Checker:
             f"`{self.analysis.code(call.func)}` on a tensor on the way to the loss returns a NumPy value; "
             "the tape cannot follow it, so the loss has no gradient."
         )
-        translated = numpy_call(function, call.args)
-        if translated is not None:
-            return self._with_tf_call(call, message, *translated, detail=f"{detail} Use `{self.tf or 'tf'}.{translated[0]}`.")
+        twin = numpy_call(function, call.args)
+        if twin is not None:
+            applicability, reason = twin.applicability, twin.reason
+            first = _first_positional(call)
+            if (applicability is Applicability.SAFE and function in FIRST_OPERAND_DTYPE and first is not None
+                    and not self.carries(first) and not _number(first)):
+                applicability = Applicability.UNSAFE
+                reason = (f"`{self.analysis.code(first)}` comes first and may be an array of another dtype (float64): "
+                          "TensorFlow converts the other operands to the first one's dtype, and fails on a float64 "
+                          "array against a float32 tensor; pass the tensor first")
+            return self._with_tf_call(call, message, twin.function, twin.arguments, applicability,
+                                      detail=f"{detail} Use `{self.tf or 'tf'}.{twin.function}`.", reason=reason)
         known = function in REDUCTIONS or function in ELEMENTWISE or function in {"dot", "concatenate"}
         reason = ("some of its arguments have no TensorFlow counterpart" if known
                   else "gradfix knows no one-to-one TensorFlow twin")
         return Report(call, message, detail=f"{detail} Compute it with TensorFlow ops instead ({reason}).")
 
-    def _with_tf_call(self, call, message, tf_function, arguments, applicability, detail: str = "") -> Report:
+    def _with_tf_call(self, call, message, tf_function, arguments, applicability, detail: str = "", reason: str = "") -> Report:
         if not self._tensor_serves(call):
             return Report(call, message, detail=detail)
         alias = self.tf or "tf"
@@ -704,6 +725,7 @@ class _Checker:
             replacements={call: new_call, **self._rebuilt_later(call)},
             fix_description=f"Use `{alias}.{tf_function}`" + (" (importing tensorflow as tf)" if imports else ""),
             applicability=applicability,
+            applicability_reason=reason,
             imports=imports,
         )
 
@@ -777,16 +799,39 @@ class _Checker:
         parent = self.analysis.parent(node)
         if isinstance(parent, cst.Attribute) and parent.value is node:
             return parent.attr.value in TENSOR_ATTRIBUTES
+        if isinstance(parent, cst.Subscript) and parent.value is node:
+            # a tensor takes integers, slices, None and `...` as indices, not masks or index arrays, and no stores
+            stored = isinstance(self.analysis.parent(parent), (cst.AssignTarget, cst.AugAssign, cst.Del))
+            return not stored and all(_basic_index(element.slice) for element in parent.slice)
+        if isinstance(parent, (cst.Index, cst.DictElement)) or isinstance(self.analysis.parent(parent), cst.Set):
+            return False  # a key: a tensor is not hashable
         call = self._call_parent(node)
         if call is None:
             return True
         qualname = self.analysis.qualname(call.func)
         if qualname is None:
-            return True
+            return not (isinstance(call.func, cst.Name) and call.func.value in NUMBER_BUILTINS)
         root, _, rest = qualname.partition(".")
         if root == "numpy":
             return rest in REDUCTIONS or rest in ELEMENTWISE or rest in CONVERSIONS or rest in {"dot", "concatenate"}
         return root in {"tensorflow", "keras"}
+
+
+# Builtins that need a Python number or a hashable value, where a tensor fails.
+NUMBER_BUILTINS = frozenset({"round", "hash", "set", "frozenset", "dict"})
+
+
+def _number(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.UnaryOperation):
+        return _number(node.expression)
+    return isinstance(node, (cst.Integer, cst.Float))
+
+
+def _basic_index(index: cst.BaseSlice) -> bool:
+    if isinstance(index, cst.Slice):
+        return True  # NumPy takes integers there as well
+    value = index.value
+    return _number(value) or isinstance(value, cst.Ellipsis) or (isinstance(value, cst.Name) and value.value == "None")
 
 
 def _first_positional(call: cst.Call) -> cst.BaseExpression | None:

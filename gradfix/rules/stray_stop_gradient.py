@@ -9,7 +9,8 @@ from gradfix.messages import call_brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, argument
-from gradfix.static.gradpath import might_take_gradients, BOTH, STOP, SourceFlow, all_contexts, cuts_of_kind, describe_sources
+from gradfix.static.gradpath import (BOTH, STOP, PathContext, SourceFlow, all_contexts, cuts_of_kind, describe_sources,
+                                     might_take_gradients, on_path)
 from gradfix.transforms._operator import Context
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 
@@ -44,12 +45,15 @@ class StrayStopGradient(Rule):
     ```
 
     ## Fix safety
-    The fix unwraps the call, keeping its argument. It is **safe** when the `stop_gradient`
-    wraps a whole value (a name, an attribute or a call such as `model(x)`) and no variable in
-    the sources gets a gradient otherwise: the program cannot train as written, and unwrapping
-    is the only change that makes it. It is **unsafe** when other sources still get gradients
-    (the `stop_gradient` may be a deliberate freeze of part of the model, and unwrapping starts
-    training it) or when it wraps an arithmetic expression (such as a straight-through estimator
+    The fix unwraps the call, keeping its argument: the forward values, their dtype and shape
+    are the same. It is **safe** when the `stop_gradient` wraps a whole value (a name, an
+    attribute or a call such as `model(x)`), no variable in the sources gets a gradient
+    otherwise, and no other gradient of the module whose path it stands on still gets one: the
+    program cannot train as written, and unwrapping is the only change that makes it. It is
+    **unsafe** when other sources still get gradients (the `stop_gradient` may be a deliberate
+    freeze of part of the model, and unwrapping starts training it), when it also stands on the
+    path of another gradient that trains (a persistent tape asked twice: there it may be the
+    freeze), or when it wraps an arithmetic expression (such as a straight-through estimator
     missing its `x +`), where the intended formula is not certain.
 
     ## When not to fix
@@ -392,7 +396,8 @@ def train_step(x, y):
                 if stopped is None or rewrite is None:
                     continue
                 whole_value = isinstance(stopped, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
-                unsafe = bool(survivors) or not whole_value
+                elsewhere = _kept_elsewhere(analysis, cut.node, context)
+                unsafe = bool(survivors) or not whole_value or elsewhere is not None
                 related = []
                 if context.gradient is not None:
                     related.append((context.gradient.node, "the gradient is taken here"))
@@ -407,7 +412,20 @@ def train_step(x, y):
                     related=related,
                     replacements=rewrite.replacements,
                     fix_description=rewrite.description,
-                    applicability_reason=rewrite.reason if unsafe else "",
+                    applicability_reason=("" if not unsafe else rewrite.reason if elsewhere is None else
+                                          f"it also stands on the path of `{analysis.code(elsewhere.gradient.node)}`, whose "
+                                          "sources still get gradients: there it may be a deliberate freeze"),
                     applicability=Applicability.UNSAFE if unsafe else Applicability.SAFE,
                 )
 
+
+
+def _kept_elsewhere(analysis: ModuleAnalysis, stop: cst.CSTNode, reported_in: PathContext) -> PathContext | None:
+    """Another gradient whose path the ``stop_gradient`` stands on while some of its sources still get gradients:
+    removing the stop would change that gradient too, where it may be a deliberate freeze."""
+    for other in all_contexts(analysis):
+        if other is reported_in or other.gradient is None or on_path(analysis, other, stop) is None:
+            continue
+        if any(SourceFlow(analysis, other, frozenset({source}), BOTH).reaches_target() for source in other.sources):
+            return other
+    return None

@@ -11,6 +11,7 @@ from gradfix.categories import VARIABLE_REBOUND
 from gradfix.messages import quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
+from gradfix.rules._update_shape import UpdateShape
 from gradfix.static.analysis import ModuleAnalysis, Statement, chains, in_loop, inside_tape, runs_whenever
 from gradfix.static.api import LIBRARY_PREFIXES, VARIABLE_MAKERS
 from gradfix.static.tree import walk
@@ -64,24 +65,33 @@ class VariableReboundToTensor(Rule):
         b.assign_sub(lr * db)
     ```
     `w = w - e` and `w -= e` become `w.assign_sub(e)`, `w = w + e`, `w = e + w` and
-    `w += e` become `w.assign_add(e)`, and any other `w = expr` that reads `w`
-    (`w *= 0.9`, `w = tf.clip_by_value(w, -1, 1)`) becomes `w.assign(expr)`.
-    Attributes made with `tf.Variable` or `add_weight` (`self.w = self.w - ...`)
-    are handled the same way.
+    `w += e` become `w.assign_add(e)`, where `e` holds the gradient (and so has the
+    variable's shape); `w -= 0.1` becomes `w.assign(w - 0.1)`, since `assign_sub`
+    does not broadcast. Any other `w = expr` that reads `w` (`w *= 0.9`,
+    `w = tf.clip_by_value(w, -1, 1)`) becomes `w.assign(expr)`. Attributes made with
+    `tf.Variable` or `add_weight` (`self.w = self.w - ...`) are handled the same way.
 
     ## Fix safety
-    Safe only when the name is proven to hold the `tf.Variable` where it is
-    rebound, on every path: each binding that can reach the statement, in any
-    branch and around the loop, makes a variable (`tf.Variable`, `add_weight`) or
-    is another rebinding this rule turns into an in-place update. A module-level
-    name must also be bound to nothing else by any later statement of the module
-    (a notebook's later cell, such as `W = W.numpy()` for export, may run before
-    the training cell runs again) or by a function that declares it `global`; an
-    attribute `self.w`, by no assignment in its class. Then the update computes
-    the same values and keeps the variable's shape and dtype; the variable is
-    changed in place instead of replaced, which is what every later step (and
-    every other holder of the variable) expects. Otherwise the fix is unsafe:
-    where the name holds a tensor or an array, `assign` raises `AttributeError`.
+    Safe only when both things the update assumes are proven. First, that the
+    name holds the `tf.Variable` where it is rebound, on every path: each binding
+    that can reach the statement, in any branch and around the loop, makes a
+    variable (`tf.Variable`, `add_weight`) or is another rebinding this rule turns
+    into an in-place update. A module-level name must also be bound to nothing
+    else by any later statement of the module (a notebook's later cell, such as
+    `W = W.numpy()` for export, may run before the training cell runs again) or by
+    a function that declares it `global`; an attribute `self.w`, by no assignment
+    in its class. Second, that the new value has the variable's shape and dtype,
+    since `assign` and its kin do not broadcast: it is elementwise arithmetic
+    (`+ - * / **`, `tf.clip_by_value`, `tf.maximum`, `tf.zeros_like`, ...) of the
+    variable, its gradient (`dw` of `dw, db = tape.gradient(loss, [w, b])`,
+    `grads[0]`, `tape.gradient(loss, w)`), numbers, names bound only to such
+    values and parameters whose default is a number. Then the update computes the
+    same values as the rebinding, and the variable is changed in place instead of
+    replaced, which is what every later step (and every other holder of the
+    variable) expects. Otherwise the fix is unsafe, with the reason: where the
+    name holds a tensor or an array, `assign` raises `AttributeError`; where the
+    value has another shape (`tf.concat([w, x], 0)`, a learning rate gradfix
+    cannot see), it raises `ValueError`.
 
     ## When not to fix
     Variables made with `trainable=False` (counters, running statistics),
@@ -584,24 +594,35 @@ class _Variables:
 
 
 def _report(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind], proofs: list[_Proof]) -> Report:
-    report = _rewrite(analysis, node, updates)
+    report, reshaped = _rewrite(analysis, node, updates)
     unproven = [proof for proof in proofs if proof.verdict != VARIABLE]
-    if not unproven:
+    if report.replacements is None or not (unproven or reshaped):
         return report
-    doubted = ", ".join(f"`{proof.chain}`" for proof in unproven)
-    report.related.extend((binding, f"binds {doubted} to something other than a tf.Variable")
-                          for proof in unproven for binding in proof.others)
     report.applicability = Applicability.UNSAFE
-    report.applicability_reason = (
-        f"{doubted} may not hold the tf.Variable here: "
-        + ("another statement binds it to something else (see the related lines)" if report.related
-           else "some path reaches this line with no tf.Variable bound to it")
-        + ", and `assign` on anything but a variable fails"
-    )
+    if unproven:
+        doubted = ", ".join(f"`{proof.chain}`" for proof in unproven)
+        report.related.extend((binding, f"binds {doubted} to something other than a tf.Variable")
+                              for proof in unproven for binding in proof.others)
+        report.applicability_reason = (
+            f"{doubted} may not hold the tf.Variable here: "
+            + ("another statement binds it to something else (see the related lines)" if report.related
+               else "some path reaches this line with no tf.Variable bound to it")
+            + ", and `assign` on anything but a variable fails"
+        )
+    else:
+        chain, operands = reshaped[0]
+        shown = quoted_list([analysis.code(operand) for operand in operands], 2) if operands else "its value"
+        report.applicability_reason = (
+            f"the new value of `{chain}` is not shown to keep its shape and dtype: {shown} is not shown to be a "
+            "number, the variable or its gradient, and `assign` raises on any other shape"
+        )
     return report
 
 
-def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]) -> Report:
+def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates: list[_Rebind]
+             ) -> tuple[Report, list[tuple[str, list[cst.BaseExpression]]]]:
+    """The report with its fix, and the variables whose new value is not shown to keep their shape, each with
+    the operands that leave it unproven."""
     names = ", ".join(f"`{update.chain}`" for update in updates)
     chains_shown = quoted_list([update.chain for update in updates], 2)
     if len(updates) == 1:
@@ -620,44 +641,62 @@ def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates
         )
     parent = analysis.parent(node)
     if isinstance(node, cst.Assign) and len(updates) != len(list(_pairs(node.targets[0].target, node.value))):
-        return Report(node, message, detail=detail)  # a tuple assignment that also binds other things
+        return Report(node, message, detail=detail), []  # a tuple assignment that also binds other things
     if len(updates) > 1 and any(
         other.chain in chains(update.value) for update in updates for other in updates if other is not update
     ):
-        return Report(node, message, detail=detail)  # the updates read each other: order would matter
-    calls = [_update_call(update) for update in updates]
+        return Report(node, message, detail=detail), []  # the updates read each other: order would matter
+    shapes = [UpdateShape(analysis, update.chain, node) for update in updates]
+    calls = [_update_call(update, shape) for update, shape in zip(updates, shapes)]
+    reshaped = [(update.chain, shape.doubtful(_new_value(update))) for update, shape in zip(updates, shapes)
+                if not shape.keeps_shape(_new_value(update))]
     if len(calls) == 1:
         replacement = {node: cst.Expr(calls[0])}
     elif isinstance(parent, cst.SimpleStatementLine) and len(parent.body) == 1:
         replacement = {parent: cst.FlattenSentinel([parent.with_changes(body=[cst.Expr(call)]) for call in calls])}
     else:
-        return Report(node, message, detail=detail)
+        return Report(node, message, detail=detail), []
     return Report(
         node,
         message,
         detail=detail,
         replacements=replacement,
         fix_description=f"Update {names} in place with `{calls[0].func.attr.value}`",
-    )
+    ), reshaped
 
 
-def _update_call(rebind: _Rebind) -> cst.Call:
+def _new_value(rebind: _Rebind) -> cst.BaseExpression:
+    """What the rebinding gives the name: ``w - e`` for ``w -= e``."""
+    if rebind.operator is None:
+        return rebind.value
+    operator = _binary_operator(rebind.operator)
+    value = rebind.value
+    tighter = (isinstance(operator, (cst.Add, cst.Subtract)) and isinstance(value, cst.BinaryOperation)
+               and isinstance(value.operator, (cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)))
+    return cst.BinaryOperation(left=rebind.target, operator=operator, right=value if tighter else _wrapped(value))
+
+
+def _update_call(rebind: _Rebind, shape: UpdateShape) -> cst.Call:
+    """``w.assign_sub(e)`` for ``w = w - e`` where ``e`` is as large as ``w`` (its gradient, scaled): it then
+    fails only where the rebinding changed the variable's shape. ``w.assign(w - e)`` otherwise: ``assign_sub``
+    does not broadcast, so ``w.assign_sub(0.1)`` raises on a variable that is not a scalar."""
     target = rebind.target
     value = rebind.value
+    delta = None
     if rebind.operator is not None:
         method = AUGMENTED_METHOD.get(type(rebind.operator))
-        if method is None:
-            operator = _binary_operator(rebind.operator)
-            return _call(target, "assign", cst.BinaryOperation(left=target, operator=operator, right=_wrapped(value)))
-        return _call(target, method, value)
-    if isinstance(value, cst.BinaryOperation) and not value.lpar:
+        if method is not None:
+            delta = (method, value)
+    elif isinstance(value, cst.BinaryOperation) and not value.lpar:
         if isinstance(value.operator, cst.Subtract) and dotted(value.left) == rebind.chain:
-            return _call(target, "assign_sub", value.right)
-        if isinstance(value.operator, cst.Add) and dotted(value.left) == rebind.chain:
-            return _call(target, "assign_add", value.right)
-        if isinstance(value.operator, cst.Add) and dotted(value.right) == rebind.chain:
-            return _call(target, "assign_add", value.left)
-    return _call(target, "assign", value)
+            delta = ("assign_sub", value.right)
+        elif isinstance(value.operator, cst.Add) and dotted(value.left) == rebind.chain:
+            delta = ("assign_add", value.right)
+        elif isinstance(value.operator, cst.Add) and dotted(value.right) == rebind.chain:
+            delta = ("assign_add", value.left)
+    if delta is not None and shape.has_own_shape(delta[1]):
+        return _call(target, *delta)
+    return _call(target, "assign", _new_value(rebind))
 
 
 def _call(target: cst.BaseExpression, method: str, argument: cst.BaseExpression) -> cst.Call:

@@ -57,13 +57,20 @@ class WrongTapeOrModel(Rule):
 
     ## Fix safety
 
-    Changing the tape to the only one that recorded the loss is **safe**: it changes nothing
-    but where the gradient is read from, and the old call could only return `None`. Swapping two
-    losses between two gradient calls is **unsafe**: it changes what each model is trained on,
-    which is the point, but deserves a look. A fix is offered only when exactly one pairing
-    makes sense (one other tape recorded the loss, or two calls whose losses fit each other's
-    variables); otherwise the finding stands alone. No fix changes a tape to a non-persistent
-    one that another gradient call already uses.
+    Changing the tape to the only one that recorded the loss is **safe** where the new tape is
+    shown to have recorded the loss with the sources' forward pass and to answer the call: it is
+    persistent, or no other gradient call of the function asks it (but one that asks it for a
+    loss it did not record, reported too and moved to its own tape) and the call runs once per
+    time its block runs (no loop around the call leaves the block outside). Then it changes
+    nothing but where the gradient is read from, and the old call could only return `None`.
+    When a loop around the call leaves the tape's block outside, the fix is **unsafe**: a tape
+    that is not persistent answers one gradient call, and the next turn would raise. No fix
+    changes a tape to a non-persistent one that another gradient call of the function asks for
+    a loss it recorded.
+    Swapping two losses between two gradient calls is **unsafe**: it changes what each model is
+    trained on, which is the point, but deserves a look. A fix is offered only when exactly one
+    pairing makes sense (one other tape recorded the loss, or two calls whose losses fit each
+    other's variables); otherwise the finding stands alone.
 
     ## When not to fix
 
@@ -349,12 +356,15 @@ def train_step(generator, discriminator, images, noise):
             )
         if other_tapes:
             tape = other_tapes[0]
-            if not tape.persistent and any(
-                o.call.tape_name == tape.name and o.fits(analysis, o.tape, o.target, o.target_call) for o in others
-            ):
+            # a tape that is not persistent answers one gradient call: another call of it keeps it, unless that call
+            # is itself one whose tape did not record its loss (reported here, and moved to its own tape)
+            asked_again = [g for g in analysis.gradient_calls if g.scope is this.call.scope and g.tape_name == tape.name
+                           and g.node is not this.call.node and not _misplaced(analysis, g)]
+            if not tape.persistent and asked_again:
                 replacements = None
             else:
                 replacements = {this.call.tape_node: cst.Name(tape.name)}
+            turns = [] if tape.persistent else _loops_outside(analysis, this.call.node, tape.node)
             return Report(
                 node=this.call.node,
                 message=f"The gradient of `{brief(this.target_name, 20)}` is asked of `{brief(this.call.tape_name, 16)}`, not of `{brief(tape.name, 16)}`",
@@ -366,7 +376,10 @@ def train_step(generator, discriminator, images, noise):
                 related=[(tape.node, f"`{this.target_name}` is recorded by this tape")],
                 replacements=replacements,
                 fix_description=f"Ask tape `{tape.name}` for the gradient of `{this.target_name}`",
-                applicability=Applicability.SAFE,
+                applicability=Applicability.UNSAFE if turns else Applicability.SAFE,
+                applicability_reason=(
+                    f"the gradient call runs on each turn of a loop that `{tape.name}`'s block is outside of, and a tape "
+                    "that is not persistent answers one gradient call" if turns else ""),
             )
         other, swap_tapes = swaps[0]
         return self._swap_report(analysis, this, other, swap_tapes, broken=True)
@@ -476,6 +489,18 @@ def _stem(name: str) -> str | None:
         if word in _ROLES:
             return _ROLES[word]
     return None
+
+
+def _misplaced(analysis: ModuleAnalysis, call: GradientCall) -> bool:
+    """Whether ``call`` asks its tape for a loss that tape did not record with its sources."""
+    pairing = _Pairing.of(analysis, call)
+    return pairing is not None and not pairing.fits(analysis, pairing.tape, pairing.target, pairing.target_call)
+
+
+def _loops_outside(analysis: ModuleAnalysis, call: cst.CSTNode, block: cst.CSTNode) -> list[cst.CSTNode]:
+    """The loops around ``call`` that do not also hold the tape's ``block``: each of their turns asks again."""
+    around_block = set(map(id, analysis.ancestors(block)))
+    return [a for a in analysis.ancestors(call) if isinstance(a, (cst.For, cst.While)) and id(a) not in around_block]
 
 
 def _names(sources) -> str:
