@@ -1,8 +1,8 @@
 """When a run forked from a warm server is the run a fresh interpreter would make: the checks made before it.
 
 A warm server imported TensorFlow and Keras in the run's interpreter and environment, less the variables
-that differ from run to run (``PER_RUN``: gradfix's own, the scratch copy's TMPDIR, and the PYTHONPATH
-entries inside the run's folder), which the forked run gets back before anything of it runs. A cold start
+that differ from run to run (``PER_RUN``: gradfix's own, the scratch copy's TMPDIR, the PYTHONPATH
+entries inside the run's folder, and the name of the test a test suite is running), which the forked run gets back before anything of it runs. A cold start
 imports TensorFlow before the program too, so the two import alike, except where:
 
 - the run's environment has ``GRADFIX_WARM=0``, or the platform lacks fork or passing descriptors;
@@ -27,7 +27,9 @@ from gradfix.runtime.child.target import resolve_target
 from gradfix.runtime.containment import CGROUP_ENV, RUN_ENV
 
 WARM_ENV = "GRADFIX_WARM"  # "0": every run starts a fresh interpreter
-PER_RUN = frozenset({FACTS_ENV, STEPS_ENV, READ_ONLY_ENV, CGROUP_ENV, RUN_ENV, WARM_ENV, "TMPDIR", "PYTHONPATH"})
+# PYTEST_CURRENT_TEST names the test being run: a run made from a test suite differs from the next in it alone
+PER_RUN = frozenset({FACTS_ENV, STEPS_ENV, READ_ONLY_ENV, CGROUP_ENV, RUN_ENV, WARM_ENV, "TMPDIR", "PYTHONPATH",
+                     "PYTEST_CURRENT_TEST"})
 
 MENTIONS = re.compile(r"\b(sys\s*\.\s*(path|modules)|putenv|unsetenv|addsitedir|setdlopenflags|tf_keras"
                       r"|TF_USE_LEGACY_KERAS|KERAS_BACKEND)\b|\bfrom\s+sys\s+import\b[^\n]*\b(path|modules)\b")
