@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "exclude", "unsafe-fixes", "diagnose")
+KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "exclude", "unsafe-fixes", "diagnose", "docs-url")
 DIAGNOSE_KEYS = ("target", "timeout")
 
 
@@ -121,6 +121,7 @@ class Settings:
     unsafe_fixes: bool = False
     diagnose_target: str | None = None
     diagnose_timeout: float | None = None
+    docs_url: str | None = None  # where the project publishes the rule pages, ending in "/"
     _exclude_spec: Any = field(default=None, compare=False, repr=False)
 
     def relative(self, path: str) -> str | None:
@@ -220,6 +221,8 @@ def parse_table(path: str, table: Mapping[str, Any]) -> Settings:
         if not isinstance(table["unsafe-fixes"], bool):
             raise ConfigError(path, "unsafe-fixes", "expected true or false")
         values["unsafe_fixes"] = table["unsafe-fixes"]
+    if "docs-url" in table:
+        values["docs_url"] = docs_base(path, "docs-url", table["docs-url"])
     if "diagnose" in table:
         diagnose = table["diagnose"]
         if not isinstance(diagnose, dict):
@@ -238,6 +241,17 @@ def parse_table(path: str, table: Mapping[str, Any]) -> Settings:
                 raise ConfigError(path, "diagnose.timeout", "expected a finite number of seconds above 0")
             values["diagnose_timeout"] = float(timeout)
     return Settings(**values)
+
+
+def docs_base(path: str, key: str, value: Any) -> str:
+    """A base address of the rule pages: an http(s) or file URL; a page's name is appended to it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+        raise ConfigError(path, key, "expected an http(s) or file URL of the folder of rule pages, such as "
+                                     "\"https://example.org/gradfix/rules/\"")
+    return value if value.endswith("/") else value + "/"
 
 
 @functools.lru_cache(maxsize=4096)

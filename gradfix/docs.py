@@ -5,14 +5,12 @@ Run ``python -m gradfix.docs`` after changing a rule; the tests fail while the p
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
 from gradfix.registry import all_rules
 from gradfix.rule import Rule
-
-# Where the rule pages are published: the one place to change if the repository moves.
-DOCS_BASE_URL = "https://github.com/gradfix/gradfix/blob/main/docs/rules/"
 
 TABLE_START = "<!-- rules-table-start -->"
 TABLE_END = "<!-- rules-table-end -->"
@@ -22,17 +20,45 @@ def page_name(rule: type[Rule]) -> str:
     return f"{rule.code}-{rule.name}.md"
 
 
-def rule_url(code: str) -> str:
-    """The address of a rule's page, from its code or name; the docs folder's index for a code no rule has (GF000)."""
+def pages_folder() -> pathlib.Path:
+    """The rule pages installed with gradfix (``gradfix.rule_docs``, built from ``docs/rules``); in a source
+    checkout run without installing, its ``docs/rules``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gradfix.rule_docs")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        return pathlib.Path(location)
+    return pathlib.Path(__file__).resolve().parents[1] / "docs" / "rules"
+
+
+def published_base(directory: str | None = None) -> str | None:
+    """``docs-url`` of the ``[tool.gradfix]`` that applies to ``directory`` (the working one by default): where
+    a project publishes the rule pages. A table gradfix cannot use is reported by the command that reads it."""
+    from gradfix.config import ConfigError, settings_for
+
+    try:
+        return settings_for(directory or os.getcwd()).docs_url
+    except ConfigError:
+        return None
+
+
+def rule_url(code: str, base: str | None = None) -> str:
+    """The address of a rule's page, from its code or name: under the project's ``docs-url`` when it has one,
+    else the page installed with gradfix (a ``file:`` URL, readable offline); the folder of pages for a code
+    no rule has (GF000)."""
     from urllib.parse import quote
 
     from gradfix.registry import rule_by_code
 
+    base = base or published_base()
     try:
-        rule = rule_by_code(code)
+        name = page_name(rule_by_code(code))
     except KeyError:
-        return DOCS_BASE_URL
-    return DOCS_BASE_URL + quote(page_name(rule))
+        name = ""
+    if base:
+        return base + quote(name)
+    folder = pages_folder()
+    return (folder / name).as_uri() if name and (folder / name).is_file() else folder.as_uri() + "/"
 
 
 def page(rule: type[Rule]) -> str:

@@ -8,6 +8,8 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
+
+from gradfix.docs import rule_url
 from click.testing import CliRunner
 
 from fixture_cases import FIXTURES
@@ -103,10 +105,13 @@ def test_page_structure(tmp_path, monkeypatch):
     [brk] = [a for t, a in page.elements if t == "g" and a.get("class") == "break"]
     assert brk["data-site"] == "train.py:17"
     assert "last connected" in text and "predictions · line 16" in text
-    # self-contained: nothing fetched (the SVG namespace is an identifier, not a request)
-    fetched = [a for t, a in page.elements for k, v in a.items()
+    # self-contained: nothing fetched (the SVG namespace is an identifier, not a request; a link is followed
+    # only when the reader clicks it)
+    fetched = [a for t, a in page.elements if t != "a" for k, v in a.items()
                if k in ("src", "href") or (k == "style" and "url(" in (v or ""))]
     assert fetched == []
+    # the rule's page is a link
+    assert [a["href"] for t, a in page.elements if t == "a"] == [rule_url("GF003")]
     assert not re.search(r"<(script|link|img|iframe)\b", text)
     assert not re.search(r"@import|url\((?!#)", text)
 

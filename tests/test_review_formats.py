@@ -13,6 +13,7 @@ from fixture_cases import FIXTURES
 from gradfix.cli import main
 from gradfix.docs import rule_url
 from gradfix.model import Applicability, Fix, TextEdit
+from gradfix.registry import rule_by_code
 from gradfix.report import validate
 
 BUGGY = FIXTURES / "seed" / "example1.py"
@@ -69,23 +70,43 @@ def test_the_schema_rejects_what_it_should():
         validate(document)
 
 
+PUBLISHED = "https://docs.example.org/gradfix/rules/"
+
+
 def test_sarif_validates_against_the_official_schema_with_help_uris(workdir):
+    (workdir / "pyproject.toml").write_text(f'[tool.gradfix]\ndocs-url = "{PUBLISHED}"\n')
     result = _run("check", "--format", "sarif", "my dir/train.py", "broken.py")
     assert result.exit_code == 2
     document = json.loads(result.stdout)
     jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(document)
     rules = document["runs"][0]["tool"]["driver"]["rules"]
+    assert {rule["helpUri"] for rule in rules if rule["id"] == "GF003"} == {PUBLISHED + "GF003-loss-ignores-prediction.md"}
     assert all(rule["helpUri"] == rule_url(rule["id"]) for rule in rules)
     [finding] = document["runs"][0]["results"]
     assert finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "my%20dir/train.py"
     assert finding["fixes"][0]["artifactChanges"][0]["artifactLocation"]["uri"] == "my%20dir/train.py"
 
 
+def test_sarif_without_published_pages_carries_the_help_and_no_local_address(workdir):
+    result = _run("check", "--format", "sarif", "my dir/train.py")
+    rules = json.loads(result.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    assert not any("helpUri" in rule for rule in rules)
+    [gf003] = [rule for rule in rules if rule["id"] == "GF003"]
+    assert gf003["help"]["markdown"] == rule_by_code("GF003").doc()
+
+
 def test_github_annotation_has_end_column_and_rule_link(workdir):
+    (workdir / "pyproject.toml").write_text(f'[tool.gradfix]\ndocs-url = "{PUBLISHED}"\n')
     result = _run("check", "--format", "github", "my dir/train.py")
     [line] = result.stdout.splitlines()
     assert ",line=10,col=27,endLine=10,endColumn=" in line
-    assert "%0Ahttps://" in line and line.endswith("GF003-loss-ignores-prediction.md")
+    assert line.endswith("%0A" + PUBLISHED + "GF003-loss-ignores-prediction.md")
+
+
+def test_github_annotation_without_published_pages_names_the_command(workdir):
+    result = _run("check", "--format", "github", "my dir/train.py")
+    [line] = result.stdout.splitlines()
+    assert line.endswith("%0A`gradfix rules GF003`") and "file:" not in line
 
 
 @pytest.mark.parametrize("key", ["gf003", "GF003", "Loss-Ignores-Prediction"])

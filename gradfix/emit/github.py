@@ -18,6 +18,12 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _rule_reference(code: str) -> str:
+    """The rule's published page, or the command that shows it: a page on the runner's disk is no use to a reader."""
+    url = rule_url(code)
+    return f"`gradfix rules {code}`" if url.startswith("file:") else url
+
+
 def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) -> str:
     lines = []
     for finding in findings:
@@ -32,7 +38,7 @@ def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) 
         ])
         fix = f" (fix: {finding.fix.description}, {finding.fix.applicability.value})" if finding.fix else ""
         message = "\n".join(text for text in (finding.message, finding.detail) if text)
-        message = f"{message}{fix}\n{rule_url(finding.rule)}"
+        message = f"{message}{fix}\n{_rule_reference(finding.rule)}"
         lines.append(f"::{COMMANDS[finding.severity.value]} {properties}::{_escape_data(message)}")
     for path, message in errors:
         lines.append(f"::error file={_escape_property(path)},title=gradfix::{_escape_data(message)}")

@@ -207,7 +207,8 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
     else:
         parts.append('<div class="fixline"><span class="badge none">no automatic fix</span></div>')
     if finding.get("url"):
-        parts.append(f'<p class="doc">Rule page: <code>{_e(finding["url"])}</code></p>')
+        parts.append(f'<p class="doc"><a href="{_e(finding["url"])}">{_e(finding["rule"])} {_e(finding.get("name", ""))}: '
+                     f'the rule\'s page</a></p>')
     parts.append("</section>")
     return "".join(parts)
 

@@ -82,18 +82,22 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict:
 
 
 def _rules() -> list[dict]:
-    return [
-        {
+    rules = []
+    for rule in all_rules():
+        entry = {
             "id": rule.code,
             "name": rule.name,
             "shortDescription": {"text": rule.summary},
-            "helpUri": rule_url(rule.code),
             "help": {"text": rule.doc(), "markdown": rule.doc()},
             "defaultConfiguration": {"level": LEVELS[rule.severity.value]},
             "properties": {"fixApplicability": rule.applicability.value},
         }
-        for rule in all_rules()
-    ]
+        url = rule_url(rule.code)
+        # a page on the disk of the machine that ran the check is no use where the log is read; the help is inline
+        if not url.startswith("file:"):
+            entry["helpUri"] = url
+        rules.append(entry)
+    return rules
 
 
 def render(findings: Sequence[Finding], errors: Sequence[tuple[str, str]] = ()) -> str:

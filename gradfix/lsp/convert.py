@@ -8,7 +8,7 @@ goes through ``Positions``, built on the text the finding was computed from.
 from __future__ import annotations
 
 import difflib
-import functools
+import os
 import pathlib
 import re
 from typing import Iterable, Sequence
@@ -29,20 +29,11 @@ SEVERITY = {
     Severity.INFO: lsp.DiagnosticSeverity.Information,
 }
 
-# The rule pages of a source checkout (an editable install), opened offline; else the published address.
-_LOCAL_DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "rules"
+def rule_href(code: str, path: str | None = None) -> str:
+    """The rule's page as the project of the file at ``path`` links it (its ``docs-url``, else the installed page)."""
+    from gradfix.docs import published_base, rule_url
 
-
-@functools.lru_cache(maxsize=None)
-def rule_href(code: str) -> str:
-    from gradfix.docs import rule_url
-
-    published = rule_url(code)
-    page = published.rsplit("/", 1)[-1]
-    local = _LOCAL_DOCS / page
-    if page and local.is_file():
-        return local.as_uri()
-    return published
+    return rule_url(code, published_base(os.path.dirname(os.path.abspath(path))) if path else None)
 
 
 class Positions:
@@ -117,7 +108,7 @@ def diagnostic(finding: Finding, positions: Positions, uri_of=to_uri) -> lsp.Dia
         message=message,
         severity=SEVERITY.get(finding.severity, lsp.DiagnosticSeverity.Error),
         code=finding.rule,
-        code_description=lsp.CodeDescription(href=rule_href(finding.rule)),
+        code_description=lsp.CodeDescription(href=rule_href(finding.rule, finding.span.path)),
         source=SOURCE if finding.evidence is Evidence.STATIC else RUNTIME_SOURCE,
         related_information=related or None,
         data={"rule": finding.rule, "line": finding.span.start_line, "evidence": finding.evidence.value},
