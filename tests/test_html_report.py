@@ -8,12 +8,11 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
-
-from gradfix.docs import rule_url
 from click.testing import CliRunner
 
 from fixture_cases import FIXTURES
 from gradfix.cli import main
+from gradfix.docs import rule_url
 from gradfix.emit import html
 from gradfix.engine import analyze
 from gradfix.model import Evidence
