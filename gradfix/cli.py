@@ -560,25 +560,39 @@ def apply_command(patch_file, check_only):
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="The interpreter of your project (it needs TensorFlow).")
 @click.option("--timeout", type=Seconds(), default=None, help="Seconds before each run is stopped.")
-def report_command(target, args, output, python, timeout):
-    """Run TARGET's first step, fix what it finds, and write a review page (one self-contained HTML file)."""
+@click.option("--sandbox", is_flag=True, help="Run the program in a scratch copy of its folder (what is not copied is "
+              "linked read-only), so that what it writes does not land in your project.")
+@click.option("--quiet", "-q", is_flag=True, help="Hide the program's own output and gradfix's progress; errors are still shown.")
+def report_command(target, args, output, python, timeout, sandbox, quiet):
+    """Run TARGET's first step, fix what it finds, and write a review page (one self-contained HTML file).
+
+    Exit status: 0 when every trainable variable gets a gradient, 1 when some do not, 2 when the program could
+    not be diagnosed or the page not written."""
     from gradfix.emit import html
+    from gradfix.runtime.sandbox import SandboxTooLarge
 
     refusal = _report_output_refusal(output, target)
     if refusal:
         report_error(f"{output}: not written: {refusal}")
         sys.exit(EXIT_ERROR)
-    console = make_console(sys.stderr)
-    with console.status(f"Running {target} to its first gradient, then the fixed copy..."):
-        document = report.target_document(target, args, python=python, timeout=timeout)
+    if not quiet:
+        # a line, not a spinner: the program's own output follows on the same terminal
+        click.echo(f"gradfix: running {target} to its first gradient, then each fixed copy ...", err=True)
+    try:
+        document = report.target_document(target, args, python=python, timeout=timeout, sandbox=sandbox, quiet=quiet)
+    except SandboxTooLarge as problem:
+        report_error(f"--sandbox: {problem}")
+        sys.exit(EXIT_ERROR)
     page = html.render(document)
     try:
         _write_text_atomically(output, page)
     except OSError as problem:
         report_error(f"{output}: not written: {problem.strerror or problem}")
         sys.exit(EXIT_ERROR)
-    findings = len(document["findings"])
-    click.echo(f"Wrote {output}: {findings} finding{'s' * (findings != 1)}, status {document['diagnose']['status']}.", err=True)
+    if not quiet:
+        findings = len(document["findings"])
+        click.echo(f"Wrote {output}: {findings} finding{'s' * (findings != 1)}, status {document['diagnose']['status']}.",
+                   err=True)
     sys.exit(document["exit_code"])
 
 

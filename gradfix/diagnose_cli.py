@@ -109,7 +109,7 @@ def diagnose(target, args, python, timeout, sandbox, steps, quiet, as_json, outp
         else:
             from gradfix.emit import html
 
-            click.echo(html.render(document), nl=False)
+            click.echo(html.render(report.with_read_only_findings(document, result, target, cwd)), nl=False)
     elif as_diff:
         from gradfix.patch import patch_header
 

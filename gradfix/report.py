@@ -273,13 +273,54 @@ def diagnose_document(diagnosis, command: str = "diagnose", cwd: str | None = No
 
 
 def target_document(target: str, args: Sequence[str] = (), python: str | None = None, timeout: float | None = None,
-                    command: str = "report") -> dict[str, Any]:
-    """Run TARGET (as ``diagnose --fix --unsafe-fixes`` does, nothing written) and return its document."""
+                    command: str = "report", sandbox: bool = False, quiet: bool = True) -> dict[str, Any]:
+    """Run TARGET (as ``diagnose --fix --unsafe-fixes`` does, nothing written) and return its document, with
+    what the static rules find in the files the run went through and no cause of the run accounts for."""
     from gradfix.diagnose import diagnose_target
 
     options: dict[str, Any] = {"python": python} if python else {}
     if timeout is not None:
         options["timeout"] = timeout
     cwd = os.getcwd()
-    diagnosis = diagnose_target(target, list(args), cwd=cwd, fix=True, unsafe_fixes=True, **options)
-    return diagnose_document(diagnosis, command=command, cwd=cwd)
+    diagnosis = diagnose_target(target, list(args), cwd=cwd, fix=True, unsafe_fixes=True, sandbox=sandbox,
+                                quiet=quiet, **options)
+    return with_read_only_findings(diagnose_document(diagnosis, command=command, cwd=cwd), diagnosis, target, cwd)
+
+
+def with_read_only_findings(data: dict[str, Any], diagnosis, target: str, cwd: str) -> dict[str, Any]:
+    """The review page's document: the run's, and what ``check`` finds in the same files that the run does not
+    account for (marked ``"evidence": "static"``), so that the page shows every finding ``check`` would."""
+    program = target.split(":", 1)[0]
+    findings, patches = read_only_findings(diagnosis, [os.path.join(cwd, program)] if program.endswith(".py") else [], cwd)
+    data["findings"].extend(finding_dict(finding, cwd) for finding in findings)
+    data["fixes"].extend(patch_dict(path, diff, fixes, False, cwd) for path, diff, fixes in patches)
+    return data
+
+
+def read_only_findings(diagnosis, also: Sequence[str] = (), cwd: str | None = None) -> tuple[list[Finding], list[tuple[str, str, list[Fix]]]]:
+    """The static findings in the files the run went through (and ``also``) that no cause of the run accounts
+    for, as ``check`` reports them, and per file the patch of their fixes (unsafe included, as the run's)."""
+    from gradfix.diagnose import _static_findings
+    from gradfix.engine import fix_source
+    from gradfix.patch import make_diff
+    from gradfix.source import SourceError, read_source
+
+    for path in also:
+        _static_findings(os.path.abspath(path), diagnosis.static_findings)
+    accounted = {id(finding) for confirmed in diagnosis.confirmed for finding in confirmed}
+    places = {(f.rule, os.path.abspath(f.span.path), f.span.start_line) for f in diagnosis.findings}
+    findings: list[Finding] = []
+    patches: list[tuple[str, str, list[Fix]]] = []
+    for path, found in diagnosis.static_findings.items():
+        left = [f for f in found if id(f) not in accounted
+                and (f.rule, os.path.abspath(f.span.path), f.span.start_line) not in places]
+        if not left:
+            continue
+        findings.extend(left)
+        try:
+            outcome = fix_source(read_source(path), include_unsafe=True, only=left)
+        except SourceError:
+            continue
+        if outcome.changed:
+            patches.append((path, make_diff(relative(path, cwd), outcome.source.text, outcome.new_text), outcome.applied))
+    return findings, patches

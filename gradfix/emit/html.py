@@ -8,7 +8,9 @@ break between the last tensor still connected to the variables and the loss.
 
 from __future__ import annotations
 
+import difflib
 import html
+import re
 from typing import Any
 
 import unidiff
@@ -21,6 +23,14 @@ BREAK_LENGTH = 380  # the dashed cut between the last connected tensor and the l
 
 def _e(text: Any) -> str:
     return html.escape("" if text is None else str(text), quote=True)
+
+
+def _prose(text: Any) -> str:
+    """Text of a message, escaped, its `code` spans set as code (the messages mark code with backticks)."""
+    parts = ("" if text is None else str(text)).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: no pairs to trust
+        return _e(text)
+    return "".join(_e(part) if index % 2 == 0 else f"<code>{_e(part)}</code>" for index, part in enumerate(parts))
 
 
 # --------------------------------------------------------------------------- the model picture
@@ -55,32 +65,92 @@ def _where(site: dict | None) -> str:
     return where
 
 
+PER_ROW = 7  # boxes per row: the picture wraps instead of scrolling sideways
+GROUP_FROM = 3  # a block of layers repeated this many times or more is one box
+MAX_BLOCK = 4  # layers in the longest block looked for
+STATE_WORDS = {"connected": "✓ gradients", "disconnected": "✕ no gradient", "partial": "◐ some gradients"}
+
+
+def grouped(boxes: list[dict]) -> list[dict]:
+    """Repeated blocks as one box each: a run of GROUP_FROM or more repetitions of the same sequence of up to
+    MAX_BLOCK layers (class and state alike: ``Dense, LayerNormalization, Dense`` twenty times), ``count`` the
+    repetitions and ``block`` the classes of one; every other layer a box of its own (``count`` 1)."""
+    signature = [(box["class"], box["state"]) for box in boxes]
+    result: list[dict] = []
+    index = 0
+    while index < len(boxes):
+        best_length, best_repeats = 1, 1
+        for length in range(1, MAX_BLOCK + 1):
+            repeats = 1
+            while signature[index + repeats * length:index + (repeats + 1) * length] == signature[index:index + length]:
+                repeats += 1
+            if repeats >= GROUP_FROM and repeats * length > best_length * best_repeats:
+                best_length, best_repeats = length, repeats
+        members = boxes[index:index + best_length * best_repeats]
+        if best_repeats >= GROUP_FROM:
+            result.append({**members[0], "count": best_repeats, "block": [box["class"] for box in members[:best_length]],
+                           "name": f"{members[0]['name']} … {members[-1]['name']}",
+                           "variables": [v for member in members for v in member["variables"]]})
+        else:
+            result.append({**members[0], "count": 1, "block": [members[0]["class"]]})
+        index += len(members)
+    return result
+
+
+def placed(boxes: list[dict]) -> list[tuple[dict, int, int, int]]:
+    """Each box with its row, first slot and slots taken: a repeated block takes two slots, and a row PER_ROW."""
+    out, row, slot = [], 0, 0
+    for box in boxes:
+        slots = 2 if box["count"] > 1 else 1
+        if slot + slots > PER_ROW:
+            row, slot = row + 1, 0
+        out.append((box, row, slot, slots))
+        slot += slots
+    return out
+
+
 def model_picture(document: dict) -> str:
-    boxes = layers(document)
+    boxes = placed(grouped(layers(document)))
     if not boxes:
         return '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
     causes = document.get("diagnose", {}).get("causes", [])
-    width = max(len(boxes) * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
-    height = 40 + BOX_HEIGHT + len(causes) * (BOX_HEIGHT + 60) + 16
-    parts = [f'<svg class="model" role="img" aria-label="The model, layer by layer" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+    rows = boxes[-1][1] + 1
+    used = max(slot + slots for _, _, slot, slots in boxes) if rows == 1 else PER_ROW
+    width = max(used * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+    layers_height = rows * (BOX_HEIGHT + GAP)
+    height = 40 + layers_height + len(causes) * (BOX_HEIGHT + 60) + 16
+    layer_count = sum(box["count"] * len(box["block"]) for box, *_ in boxes)
+    parts = [f'<svg class="model" role="img" aria-label="The model: {layer_count} layers with trainable variables" '
+             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7280"/></marker></defs>',
-             '<text x="12" y="22" class="caption">data flows left to right; each box is a layer with trainable variables</text>']
-    y = 40
-    for index, box in enumerate(boxes):
-        x = GAP + index * (BOX_WIDTH + GAP)
+             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4b5563"/></marker></defs>',
+             '<text x="12" y="22" class="caption">data flows left to right, row after row; each box is a layer with '
+             'trainable variables, or a block of layers repeated (n ×)</text>']
+    for box, row, slot, slots in boxes:
+        x = GAP + slot * (BOX_WIDTH + GAP)
+        y = 40 + row * (BOX_HEIGHT + GAP)
+        box_width = slots * BOX_WIDTH + (slots - 1) * GAP
+        # characters that fit in the box: about 8px each of the 13px bold name, 6px of the 11px lines
+        name_letters, letters = box_width // 8, box_width // 6
         title = "; ".join(f"{v['path']}: {'gradient' if v['gradient'] else 'no gradient'}" for v in box["variables"])
-        parts.append(f'<g class="layer {box["state"]}" data-layer="{_e(box["name"])}"><title>{_e(title)}</title>'
-                     f'<rect x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
-                     f'<text x="{x + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(box["name"], 18))}</text>'
-                     f'<text x="{x + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(box["class"], 20))} · '
-                     f'{len(box["variables"])} var{"s" * (len(box["variables"]) != 1)}</text></g>')
-        if index:
+        kind = f"{box['count']} × " + " + ".join(box["block"]) if box["count"] > 1 else box["class"]
+        variables = len(box["variables"])
+        count_words = f" · {variables} var{'s' * (variables != 1)}"
+        parts.append(f'<g class="layer {box["state"]}" data-layer="{_e(box["name"])}" data-count="{box["count"]}">'
+                     f'<title>{_e(title)}</title>'
+                     f'<rect x="{x}" y="{y}" width="{box_width}" height="{BOX_HEIGHT}" rx="8"/>'
+                     f'<text x="{x + box_width / 2}" y="{y + 17}" class="name">{_e(_short(box["name"], name_letters))}</text>'
+                     f'<text x="{x + box_width / 2}" y="{y + 33}" class="cls">'
+                     f'{_e(_short(kind, letters - len(count_words)))}{_e(count_words)}</text>'
+                     f'<text x="{x + box_width / 2}" y="{y + 49}" class="state">{STATE_WORDS[box["state"]]}</text></g>')
+        if slot:
             parts.append(f'<line x1="{x - GAP + 2}" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
                          f'class="flow" marker-end="url(#arrow)"/>')
+        elif row:  # the row goes on from the end of the one above
+            parts.append(f'<line x1="4" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
+                         f'class="flow" marker-end="url(#arrow)"/>')
     for number, cause in enumerate(causes):
-        parts.append(_break_row(cause, number, y + BOX_HEIGHT + 56 + number * (BOX_HEIGHT + 60)))
+        parts.append(_break_row(cause, number, 40 + layers_height + 16 + number * (BOX_HEIGHT + 60)))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -95,19 +165,25 @@ def _break_row(cause: dict, number: int, y: int) -> str:
     x1 = GAP
     x2 = x1 + BOX_WIDTH + BREAK_LENGTH
     site = _where(cause.get("site"))
+    # the label spans the cut; a long path is named by its file name (the whole of it is in the title)
+    label_room = BREAK_LENGTH // 7  # characters of 12px text over the cut
+    file_name = ((cause.get("site") or {}).get("path") or "").rsplit("/", 1)[-1]
+    position = _where({**(cause.get("site") or {}), "path": ""})
+    room = max(8, label_room - len(cause["category"]) - len(" at ") - len(position))
+    shown_site = (file_name if len(file_name) <= room else file_name[:room - 1] + "…") + position
     code = (cause.get("site") or {}).get("code") or ""
     return (
         f'<g class="break-row" data-cause="{number}">'
         f'<rect class="tensor" x="{x1}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
-        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(label, 24))}</text>'
-        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(sub, 24))}</text>'
+        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(label, 17))}</text>'
+        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(sub, 22))}</text>'
         f'<line x1="{x1 + BOX_WIDTH + 4}" y1="{y + BOX_HEIGHT / 2}" x2="{x2 - 4}" y2="{y + BOX_HEIGHT / 2}" class="cut"/>'
-        f'<g class="break" data-site="{_e(site)}"><title>{_e(cause.get("detail", ""))}</title>'
+        f'<g class="break" data-site="{_e(site)}"><title>{_e(site)}: {_e(cause.get("detail", ""))}</title>'
         f'<circle cx="{(x1 + BOX_WIDTH + x2) / 2}" cy="{y + BOX_HEIGHT / 2}" r="13"/>'
         f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 5}" class="x">✕</text>'
         f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 - 20}" class="site">'
-        f'{_e(cause["category"])} at {_e(site)}</text>'
-        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 34}" class="code">{_e(_short(code, 48))}</text></g>'
+        f'{_e(_short(cause["category"] + " at " + shown_site, label_room))}</text>'
+        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 34}" class="code">{_e(_short(code, label_room))}</text></g>'
         f'<rect class="loss" x="{x2}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
         f'<text x="{x2 + BOX_WIDTH / 2}" y="{y + 34}" class="name">loss</text></g>'
     )
@@ -153,12 +229,44 @@ def side_by_side(diff: str) -> str:
 
 
 def _row(old, new, old_class: str, new_class: str) -> str:
-    def cells(line, number_attr: str, css: str) -> str:
+    old_text = _text(old)
+    new_text = _text(new)
+    marked_old, marked_new = _e(old_text), _e(new_text)
+    if old is not None and new is not None and old_class and new_class:
+        marked_old, marked_new = changed_parts(old_text, new_text)
+
+    def cells(line, number_attr: str, css: str, marked: str) -> str:
         if line is None:
             return '<td class="num"></td><td class="code empty"></td>'
         number = getattr(line, number_attr) or ""
-        return f'<td class="num">{number}</td><td class="code {css}">{_e(line.value.rstrip(chr(10) + chr(13)))}</td>'
-    return f"<tr>{cells(old, 'source_line_no', old_class)}{cells(new, 'target_line_no', new_class)}</tr>"
+        return f'<td class="num">{number}</td><td class="code {css}">{marked}</td>'
+    return (f"<tr>{cells(old, 'source_line_no', old_class, marked_old)}"
+            f"{cells(new, 'target_line_no', new_class, marked_new)}</tr>")
+
+
+def _text(line) -> str:
+    return "" if line is None else line.value.rstrip("\n\r")
+
+
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def changed_parts(old: str, new: str) -> tuple[str, str]:
+    """The two lines escaped, with the words and signs that differ between them marked (``<del>``, ``<ins>``)."""
+    old_tokens, new_tokens = _TOKEN.findall(old), _TOKEN.findall(new)
+    matcher = difflib.SequenceMatcher(None, old_tokens, new_tokens, autojunk=False)
+    before, after = [], []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        removed, added = _e("".join(old_tokens[i1:i2])), _e("".join(new_tokens[j1:j2]))
+        if tag == "equal":
+            before.append(removed)
+            after.append(added)
+            continue
+        if removed:
+            before.append(f"<del>{removed}</del>")
+        if added:
+            after.append(f"<ins>{added}</ins>")
+    return "".join(before), "".join(after)
 
 
 # --------------------------------------------------------------------------- findings
@@ -184,11 +292,11 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
     parts = [f'<section class="finding" id="finding-{index}">',
              f'<h2><span class="code-id">{_e(finding["rule"])}</span> {_e(finding["name"])} '
              f'<span class="where">{_e(where)}</span></h2>',
-             f'<p class="message">{_e(finding["message"])}</p>']
+             f'<p class="message">{_prose(finding["message"])}</p>']
     if finding.get("detail"):
-        parts.append(f'<p class="detail">{_e(finding["detail"])}</p>')
+        parts.append(f'<p class="detail">{_prose(finding["detail"])}</p>')
     if finding.get("explanation"):
-        parts.append(f'<p class="explanation">{_e(finding["explanation"])}</p>')
+        parts.append(f'<p class="explanation">{_prose(finding["explanation"])}</p>')
     if finding.get("variables"):
         parts.append('<p class="vars">Variables without a gradient: '
                      + ", ".join(f"<code>{_e(v)}</code>" for v in finding["variables"]) + "</p>")
@@ -199,9 +307,9 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
         parts.append('<div class="fixline">'
                      f'<span class="badge {BADGE[applicability]}">{_e(applicability)}</span>'
                      f'<span class="badge {state}">{_e(verification_text(verified))}</span>'
-                     f'<span class="desc">{_e(fix["description"])}</span></div>')
+                     f'<span class="desc">{_prose(fix["description"])}</span></div>')
         if fix.get("reason"):
-            parts.append(f'<p class="reason">Why {_e(applicability)}: {_e(fix["reason"])}</p>')
+            parts.append(f'<p class="reason">Why {_e(applicability)}: {_prose(fix["reason"])}</p>')
         diff = _fix_diff(document, finding)
         parts.append(side_by_side(diff) if diff else '<p class="empty">This fix is a suggestion; gradfix writes no patch for it.</p>')
     else:
@@ -213,6 +321,33 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
     return "".join(parts)
 
 
+def _count_item(document: dict) -> str:
+    findings = document["findings"]
+    read = sum(1 for f in findings if f.get("evidence") == "static") if document.get("diagnose") else 0
+    total = f"<b>{len(findings)}</b> finding{'s' * (len(findings) != 1)}"
+    return f"<li>{total} ({len(findings) - read} from the run, {read} by reading the code)</li>" if read else f"<li>{total}</li>"
+
+
+def _findings(document: dict) -> str:
+    """The run's findings, then those found by reading the code that the run does not account for."""
+    indexed = list(enumerate(document["findings"]))
+    ran = [(i, f) for i, f in indexed if f.get("evidence") != "static"]
+    read = [(i, f) for i, f in indexed if f.get("evidence") == "static"]
+    if not document.get("diagnose"):
+        ran, read = indexed, []
+    parts = ['<h2 class="findings-title">Findings and their fixes</h2>']
+    parts.extend(finding_section(document, f, i) for i, f in ran)
+    if not ran:
+        parts.append('<p class="empty">No findings from the run: every trainable variable gets a gradient.</p>'
+                     if document.get("diagnose") else '<p class="empty">No findings.</p>')
+    if read:
+        parts.append('<h2 class="findings-title">Also found by reading the code</h2><p class="detail">What '
+                     '<code>gradfix check</code> finds in the same files that the run does not account for: bug shapes '
+                     'on paths this step did not take, or findings the run disproves. Their fixes were not run.</p>')
+        parts.extend(finding_section(document, f, i) for i, f in read)
+    return "".join(parts)
+
+
 def _summary(document: dict) -> str:
     diagnose = document.get("diagnose") or {}
     gradients = diagnose.get("gradients") or {}
@@ -221,7 +356,7 @@ def _summary(document: dict) -> str:
     after = verification.get("after") or {}
     items = [f"<li><b>{len(gradients) - missing}</b> of {len(gradients)} variables get a gradient</li>" if gradients else "",
              f'<li class="bad"><b>{missing}</b> do not</li>' if missing else "",
-             f"<li><b>{len(document['findings'])}</b> finding{'s' * (len(document['findings']) != 1)}</li>"]
+             _count_item(document)]
     if after:
         fixed = sum(1 for ok in after.values() if ok)
         items.append(f'<li class="{"good" if fixed == len(after) else "bad"}">after the fixes: '
@@ -233,8 +368,9 @@ def _summary(document: dict) -> str:
 
 
 CSS = """
-:root { --green:#15803d; --green-bg:#dcfce7; --red:#b91c1c; --red-bg:#fee2e2; --amber:#b45309; --amber-bg:#fef3c7;
-        --ink:#111827; --muted:#6b7280; --line:#e5e7eb; }
+:root { --green:#166534; --green-bg:#dcfce7; --red:#991b1b; --red-bg:#fee2e2; --amber:#92400e; --amber-bg:#fef3c7;
+        --ink:#111827; --muted:#4b5563; --line:#e5e7eb; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.92em; background: #f3f4f6; border-radius: 3px; padding: 0 3px; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); margin: 0; background: #f9fafb; }
 header { background: #111827; color: white; padding: 18px 32px; }
@@ -252,9 +388,11 @@ svg.model .caption { text-anchor: start; fill: var(--muted); font-size: 12px; }
 svg.model .name { font-size: 13px; font-weight: 600; } svg.model .cls { font-size: 11px; fill: #374151; }
 .layer rect { stroke-width: 2; }
 .layer.connected rect { fill: var(--green-bg); stroke: var(--green); }
-.layer.disconnected rect { fill: var(--red-bg); stroke: var(--red); }
-.layer.partial rect { fill: var(--amber-bg); stroke: var(--amber); }
-.flow { stroke: #6b7280; stroke-width: 2; }
+.layer.disconnected rect { fill: var(--red-bg); stroke: var(--red); stroke-dasharray: 7 4; }
+.layer.partial rect { fill: var(--amber-bg); stroke: var(--amber); stroke-dasharray: 2 3; }
+svg.model .state { font-size: 11px; font-weight: 700; }
+.layer.connected .state { fill: var(--green); } .layer.disconnected .state { fill: var(--red); } .layer.partial .state { fill: var(--amber); }
+.flow { stroke: #4b5563; stroke-width: 2; }
 .tensor { fill: var(--green-bg); stroke: var(--green); stroke-width: 2; }
 .loss { fill: #e0e7ff; stroke: #4338ca; stroke-width: 2; }
 .cut { stroke: var(--red); stroke-width: 3; stroke-dasharray: 8 6; }
@@ -274,11 +412,13 @@ svg.model .name { font-size: 13px; font-weight: 600; } svg.model .cls { font-siz
 .desc { font-weight: 600; }
 table.diff { border-collapse: collapse; width: 100%; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; table-layout: fixed; }
 table.diff col.num { width: 42px; } table.diff thead th { text-align: left; font: 600 12px system-ui, sans-serif; color: var(--muted); padding: 4px 8px; }
-table.diff td { padding: 0 8px; vertical-align: top; white-space: pre-wrap; word-break: break-all; }
-table.diff td.num { color: #9ca3af; text-align: right; user-select: none; border-right: 1px solid var(--line); }
+table.diff td { padding: 0 8px; vertical-align: top; white-space: pre-wrap; overflow-wrap: break-word; }
+table.diff del { background: #fca5a5; text-decoration: none; border-radius: 2px; }
+table.diff ins { background: #86efac; text-decoration: none; border-radius: 2px; }
+table.diff td.num { color: var(--muted); text-align: right; user-select: none; border-right: 1px solid var(--line); }
 table.diff td.del { background: var(--red-bg); } table.diff td.add { background: var(--green-bg); }
 table.diff td.empty { background: #f3f4f6; }
-table.diff tr.hunk td { color: #6366f1; background: #eef2ff; padding: 2px 8px; }
+table.diff tr.hunk td { color: #3730a3; background: #eef2ff; padding: 2px 8px; }
 table.diff tr.file th { text-align: left; font: 600 13px ui-monospace, monospace; padding: 6px 8px; border-bottom: 1px solid var(--line); }
 .empty { color: var(--muted); font-style: italic; }
 """
@@ -287,16 +427,14 @@ table.diff tr.file th { text-align: left; font: 600 13px ui-monospace, monospace
 def render(document: dict) -> str:
     diagnose = document.get("diagnose") or {}
     title = f"gradfix review: {diagnose.get('target') or document['command']}"
-    findings = "".join(finding_section(document, f, i) for i, f in enumerate(document["findings"]))
-    if not findings:
-        findings = '<p class="empty">No findings: every trainable variable gets a gradient.</p>'
+    findings = _findings(document)
     picture = ""
     if diagnose:
         picture = ('<section class="panel" id="model"><h2>The model as the run saw it</h2>'
-                   '<p class="legend"><span><i style="background:#dcfce7;border:2px solid #15803d"></i>gets gradients</span>'
-                   '<span><i style="background:#fee2e2;border:2px solid #b91c1c"></i>gets no gradient</span>'
-                   '<span><i style="background:#fef3c7;border:2px solid #b45309"></i>some of its variables do</span>'
-                   '<span>✕ where the path to the loss breaks</span></p>'
+                   '<p class="legend"><span><i style="background:#dcfce7;border:2px solid #166534"></i>✓ gets gradients</span>'
+                   '<span><i style="background:#fee2e2;border:2px dashed #991b1b"></i>✕ gets no gradient</span>'
+                   '<span><i style="background:#fef3c7;border:2px dotted #92400e"></i>◐ some of its variables do</span>'
+                   '<span>✕ on a dashed line: where the path to the loss breaks</span></p>'
                    f"{model_picture(document)}</section>")
     tool = document["tool"]
     return (
@@ -305,6 +443,6 @@ def render(document: dict) -> str:
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>{_e(tool['name'])} {_e(tool['version'])} · "
         f"report schema {document['schema_version']}</p></header><main>"
-        f"{_summary(document)}{picture}<h2 class=\"findings-title\">Findings and their fixes</h2>{findings}"
+        f"{_summary(document)}{picture}{findings}"
         "</main></body></html>\n"
     )

@@ -1,0 +1,167 @@
+"""The review page as a reviewer reads it: labels that fit, code set as code, changes marked inside lines,
+layer states in words as well as colours, contrast that meets WCAG AA, big models wrapped and grouped, and
+every finding `check` makes on the program's files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from fixture_cases import FIXTURES
+from gradfix.emit import html
+from test_html_report import Page, _document, _variable
+
+
+def _layers(names_and_classes, gradient=False):
+    variables = []
+    for name, cls in names_and_classes:
+        for part in ("kernel", "bias"):
+            variable = _variable(f"sequential/{name}/{part}", name, 4, gradient)
+            variable["layer"]["class"] = cls
+            variables.append(variable)
+    return variables
+
+
+def test_backticks_in_messages_are_set_as_code(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    data["findings"][0]["message"] = "`tf.argmax` has no gradient"
+    page = html.render(data)
+    assert '<p class="message"><code>tf.argmax</code> has no gradient</p>' in page
+    prose = re.findall(r'<p class="(?:message|detail|explanation|reason)">(.*?)</p>', page)
+    assert prose and not any("`" in text for text in prose)
+
+
+def test_an_unpaired_backtick_is_left_as_written():
+    assert html._prose("a ` b") == "a ` b"
+    assert html._prose("`<x>`") == "<code>&lt;x&gt;</code>"
+
+
+def test_changes_are_marked_inside_changed_lines():
+    before, after = html.changed_parts("    loss = loss_fn(y, hidden)", "    loss = loss_fn(y, logits)")
+    assert before == "    loss = loss_fn(y, <del>hidden</del>)"
+    assert after == "    loss = loss_fn(y, <ins>logits</ins>)"
+    before, after = html.changed_parts("x = a<b", "x = a<b and c")
+    assert before == "x = a&lt;b" and after == "x = a&lt;b<ins> and c</ins>"
+
+
+def test_the_side_by_side_diff_marks_only_what_changed(tmp_path, monkeypatch):
+    page = html.render(_document(tmp_path, monkeypatch))
+    marked = re.findall(r"<(del|ins)>(.*?)</\1>", page)
+    assert marked, "a changed line has its changed words marked"
+    assert all(len(text) < 40 for _, text in marked)  # words, not whole lines
+
+
+def test_code_wraps_between_words_not_inside_them():
+    css = html.CSS
+    assert "word-break: break-all" not in css
+    assert re.search(r"table\.diff td \{[^}]*white-space: pre-wrap;[^}]*overflow-wrap: break-word", css)
+
+
+def test_layer_state_is_said_in_words_and_outline_not_only_colour(tmp_path, monkeypatch):
+    page = Page()
+    page.feed(html.render(_document(tmp_path, monkeypatch)))
+    text = html.render(_document(tmp_path, monkeypatch))
+    for state, words in html.STATE_WORDS.items():
+        if f'class="layer {state}"' in text:
+            box = text[text.index(f'class="layer {state}"'):]
+            assert words in box[:box.index("</g>")]
+    assert re.search(r"\.layer\.disconnected rect \{[^}]*stroke-dasharray", html.CSS)
+    assert re.search(r"\.layer\.partial rect \{[^}]*stroke-dasharray", html.CSS)
+
+
+def test_a_deep_model_is_grouped_into_its_repeated_block_and_wrapped():
+    blocks = [(f"block{i}_{part}", cls) for i in range(20)
+              for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"), ("proj", "Dense"))]
+    variables = _layers(blocks + [("head", "Dense")])
+    data = {"diagnose": {"variables": variables, "causes": []}}
+    boxes = html.grouped(html.layers(data))
+    assert [(box["count"], box["block"]) for box in boxes] == [(20, ["Dense", "LayerNormalization", "Dense"]), (1, ["Dense"])]
+    assert sum(len(box["variables"]) for box in boxes) == 122
+    svg = html.model_picture(data)
+    width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
+    assert width <= html.PER_ROW * (html.BOX_WIDTH + html.GAP) + html.GAP
+    assert "20 × Dense + LayerNormalization + Dense · 120 vars" in svg
+    assert 'aria-label="The model: 61 layers with trainable variables"' in svg
+
+
+def test_many_distinct_layers_wrap_into_rows_instead_of_scrolling():
+    variables = _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
+    svg = html.model_picture({"diagnose": {"variables": variables, "causes": []}})
+    xs = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="150"', svg)]
+    assert len(xs) == 30 and max(xs) + html.BOX_WIDTH <= html.PER_ROW * (html.BOX_WIDTH + html.GAP) + html.GAP
+    assert len(set(re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="150"', svg))) == 5  # rows
+
+
+def test_the_break_label_fits_over_the_cut_and_keeps_the_line():
+    cause = {"category": "non-differentiable-op", "variables": ["v"], "detail": "d",
+             "site": {"path": "a rather long project folder name/experiments/train_residual_classifier_experiment.py",
+                      "line": 17, "column": 21, "code": "predicted = tf.argmax(logits, axis=-1) " * 3}}
+    row = html._break_row(cause, 0, 100)
+    [label] = re.findall(r'class="site">(.*?)</text>', row)
+    [code] = re.findall(r'class="code">(.*?)</text>', row)
+    room = html.BREAK_LENGTH // 7
+    assert len(label) <= room and label.endswith(":17:21") and label.startswith("non-differentiable-op at train_")
+    assert len(code) <= room
+    assert "experiments/train_residual_classifier_experiment.py:17:21" in row  # the whole place, in the title
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(foreground: str, background: str) -> float:
+    light, dark = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _variables():
+    return dict(re.findall(r"--([\w-]+):(#[0-9a-f]{6})", html.CSS))
+
+
+@pytest.mark.parametrize("selector", [r"table\.diff td\.num", r"table\.diff tr\.hunk td", r"\.where", r"\.reason, \.doc, \.vars",
+                                      r"\.badge\.safe, \.badge\.verified", r"\.badge\.unsafe", r"\.badge\.failed",
+                                      r"\.badge\.display, \.badge\.unverified, \.badge\.none"])
+def test_text_meets_wcag_aa_contrast(selector):
+    colours = _variables()
+
+    def resolve(value):
+        value = value.strip()
+        return colours[value[6:-1]] if value.startswith("var(") else value
+
+    [rule] = re.findall(selector + r" \{([^}]*)\}", html.CSS)
+    foreground = resolve(re.search(r"(?<![-\w])color: ([^;]+);", rule).group(1))
+    found = re.search(r"background: ([^;]+);", rule)
+    background = resolve(found.group(1)) if found and resolve(found.group(1)).startswith("#") else "#ffffff"
+    assert contrast(foreground, background) >= 4.5, (selector, foreground, background)
+
+
+@pytest.mark.tensorflow
+def test_the_page_counts_every_finding_check_makes_on_the_programs_files(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gradfix.cli import main
+    from gradfix.report import target_document
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(FIXTURES / "seed" / "example1.py", tmp_path / "train.py")
+    with open(tmp_path / "train.py", "a") as program:  # a second bug shape on a path the step does not take
+        program.write("\n\ndef unused_step(x):\n    with tf.GradientTape() as tape:\n        out = model(x)\n"
+                      "    return tape.gradient(tf.stop_gradient(tf.reduce_mean(out)), model.trainable_variables)\n")
+    checked = CliRunner().invoke(main, ["check", "--format", "json", "train.py"])
+    import json
+
+    static = json.loads(checked.stdout)["findings"]
+    data = target_document("train.py")
+    ran = [f for f in data["findings"] if f["evidence"] != "static"]
+    read = [f for f in data["findings"] if f["evidence"] == "static"]
+    assert ran and read
+    # every finding of check is on the page: the run's (at its line) or one read from the code
+    on_page = {(f["rule"], f["span"]["start_line"]) for f in data["findings"]}
+    assert {(f["rule"], f["span"]["start_line"]) for f in static} <= on_page
+    page = html.render(data)
+    assert "Also found by reading the code" in page
+    assert f"<b>{len(data['findings'])}</b> findings ({len(ran)} from the run, {len(read)} by reading the code)" in page
