@@ -4,6 +4,7 @@ every finding `check` makes on the program's files."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -144,21 +145,21 @@ def test_the_page_counts_every_finding_check_makes_on_the_programs_files(tmp_pat
     from click.testing import CliRunner
 
     from gradfix.cli import main
-    from gradfix.report import target_document
+    from gradfix.report import target_document, validate
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(FIXTURES / "seed" / "example1.py", tmp_path / "train.py")
     with open(tmp_path / "train.py", "a") as program:  # a second bug shape on a path the step does not take
-        program.write("\n\ndef unused_step(x):\n    with tf.GradientTape() as tape:\n        out = model(x)\n"
-                      "    return tape.gradient(tf.stop_gradient(tf.reduce_mean(out)), model.trainable_variables)\n")
+        program.write("\n\ndef unused_step(x, y):\n    out = model(x)\n    with tf.GradientTape() as tape:\n"
+                      "        loss = tf.reduce_mean(tf.square(out - y))\n    return tape.gradient(loss, model.trainable_variables)\n")
     checked = CliRunner().invoke(main, ["check", "--format", "json", "train.py"])
-    import json
-
     static = json.loads(checked.stdout)["findings"]
     data = target_document("train.py")
+    validate(data)
     ran = [f for f in data["findings"] if f["evidence"] != "static"]
     read = [f for f in data["findings"] if f["evidence"] == "static"]
-    assert ran and read
+    assert ran and [f["rule"] for f in read] == ["GF001"]
+    assert any(patch["path"] == "train.py" and "GF001" in {fix["rule"] for fix in patch["fixes"]} for patch in data["fixes"])
     # every finding of check is on the page: the run's (at its line) or one read from the code
     on_page = {(f["rule"], f["span"]["start_line"]) for f in data["findings"]}
     assert {(f["rule"], f["span"]["start_line"]) for f in static} <= on_page

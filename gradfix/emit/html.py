@@ -379,7 +379,8 @@ main { padding: 20px 32px 48px; max-width: 1400px; }
 .summary { display: flex; gap: 12px; list-style: none; padding: 0; margin: 0 0 20px; flex-wrap: wrap; }
 .summary li { background: white; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
 .summary li.bad { border-color: var(--red); color: var(--red); } .summary li.good { border-color: var(--green); color: var(--green); }
-.panel { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 22px; overflow-x: auto; }
+.panel { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 22px; }
+svg.model { max-width: 100%; height: auto; }  /* rows wrap; a narrow window scales the picture rather than scrolling it */
 .panel h2 { margin: 0 0 8px; font-size: 18px; }
 .legend span { display: inline-block; margin-right: 18px; font-size: 13px; color: var(--muted); }
 .legend i { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
