@@ -166,3 +166,16 @@ def test_the_page_counts_every_finding_check_makes_on_the_programs_files(tmp_pat
     page = html.render(data)
     assert "Also found by reading the code" in page
     assert f"<b>{len(data['findings'])}</b> findings ({len(ran)} from the run, {len(read)} by reading the code)" in page
+
+
+def test_many_variables_are_summarised_with_the_list_behind_it(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    names = [f"sequential/block{i}/{part}" for i in range(61) for part in ("kernel", "bias")]
+    data["findings"][0]["variables"] = names
+    page = html.render(data)
+    [summary] = re.findall(r'<details class="vars"><summary>(.*?)</summary>', page)
+    assert summary.startswith("122 variables in 61 layers (")
+    assert all(f"<code>{name}</code>" in page for name in names)
+    data["findings"][0]["variables"] = names[:3]
+    page = html.render(data)
+    assert "<details" not in page and page.count('<p class="vars">') == 1

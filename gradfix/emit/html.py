@@ -272,6 +272,7 @@ def changed_parts(old: str, new: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- findings
 
 BADGE = {"safe": "safe", "unsafe": "unsafe", "display-only": "display"}
+SHOWN_VARIABLES = 8  # more are summarised in one line, the list behind it
 
 
 def _fix_diff(document: dict, finding: dict) -> str:
@@ -298,8 +299,14 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
     if finding.get("explanation"):
         parts.append(f'<p class="explanation">{_prose(finding["explanation"])}</p>')
     if finding.get("variables"):
-        parts.append('<p class="vars">Variables without a gradient: '
-                     + ", ".join(f"<code>{_e(v)}</code>" for v in finding["variables"]) + "</p>")
+        listed = ", ".join(f"<code>{_e(v)}</code>" for v in finding["variables"])
+        if len(finding["variables"]) <= SHOWN_VARIABLES:
+            parts.append(f'<p class="vars">Variables without a gradient: {listed}</p>')
+        else:  # a long list is one line until opened
+            from gradfix.messages import variables_summary
+
+            parts.append(f'<details class="vars"><summary>{_prose(variables_summary(finding["variables"]))} get no '
+                         f'gradient</summary><p>{listed}</p></details>')
     if fix:
         applicability = fix["applicability"]
         verified = fix.get("verified")
@@ -404,6 +411,7 @@ svg.model .state { font-size: 11px; font-weight: 700; }
 .where { color: var(--muted); font-weight: 400; font-family: ui-monospace, monospace; font-size: 14px; margin-left: 8px; }
 .message { margin: 4px 0; font-weight: 600; } .detail, .explanation { color: #374151; margin: 4px 0 8px; }
 .reason, .doc, .vars { color: var(--muted); font-size: 13px; margin: 6px 0; }
+details.vars summary { cursor: pointer; }
 .fixline { display: flex; gap: 8px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
 .badge { border-radius: 999px; padding: 2px 10px; font-size: 12px; font-weight: 600; border: 1px solid; }
 .badge.safe, .badge.verified { color: var(--green); background: var(--green-bg); }
