@@ -341,7 +341,8 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
         findings = [f for o in outcomes if not isinstance(o, SourceError) for f in o.found]
         document = report.document("fix", findings, fixes=patches, errors=errors.items, exit_code=code)
         click.echo(report.render(document), nl=False)
-    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written):
+    declined = {key: why for o in outcomes for key, why in getattr(o, "declined", {}).items()}
+    for line in fixing.summary(write, unsafe_fixes, changed_files, fixes_written, left, not_written, declined):
         if line == "No problems found." and errors:
             line = "No problems found in the files read; some could not be read or written (see the errors above)."
         click.echo(line, err=True)
@@ -481,8 +482,22 @@ def _review(sources, rules, unsafe_fixes, color):
 
     files = [fixing.ReviewedFile(source) for source in sources]
     items = (item for reviewed in files for item in fixing.review_items(reviewed, rules, unsafe_fixes))
-    review(items, TerminalAnswers(make_console(sys.stdout, color)))
+    review(items, TerminalAnswers(make_console(sys.stdout, color)), total=_on_offer(sources, rules, unsafe_fixes))
     return [reviewed.error or reviewed for reviewed in files if reviewed.error or reviewed.new_text]
+
+
+def _on_offer(sources, rules, unsafe_fixes) -> int:
+    """How many fixes a review of these files begins with (the engine keeps each region's findings, so the
+    review's own analysis of each file does not run again)."""
+    from gradfix.engine import analyze, applicable
+
+    count = 0
+    for source in sources:
+        try:
+            count += sum(1 for finding in analyze(source, rules) if applicable(finding.fix, unsafe_fixes))
+        except SourceError:
+            continue
+    return count
 
 
 @main.command()

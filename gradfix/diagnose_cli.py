@@ -183,7 +183,7 @@ def _review(result: Diagnosis, patches):
             if finding is None:
                 continue
             items.append(ReviewItem(finding, fix, make_diff(patch.path, patch.old_text, apply_edits(patch.old_text, fix.edits))))
-    review(items, TerminalAnswers(make_console(sys.stdout, None)))
+    review(items, TerminalAnswers(make_console(sys.stdout, None)), total=len(items))
     accepted = {id(item.fix) for item in items if item.accepted}
     kept = []
     for patch in patches:

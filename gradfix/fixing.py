@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from gradfix.edits import apply_edits
 from gradfix.engine import MAX_FIX_ROUNDS, analyze, applicable
@@ -22,6 +22,7 @@ class ReviewedFile:
     applied: list[Fix] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)
     error: SourceError | None = None
+    declined: dict[tuple[str, str, str], str] = field(default_factory=dict)  # finding key -> why its fix was not taken
 
     @property
     def changed(self) -> bool:
@@ -51,15 +52,25 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
         finding = offered[0]
         new_text = apply_edits(current.text, finding.fix.edits)
         item = ReviewItem(finding, finding.fix, make_diff(current.path, current.text, new_text))
-        yield item
+        try:
+            yield item
+        except GeneratorExit:  # the review ended: what it did not reach is said so
+            if item.quit:
+                reviewed.declined[(finding.rule, finding.message, finding.detail)] = "the review was quit here"
+            for left in offered:
+                reviewed.declined.setdefault((left.rule, left.message, left.detail), "not reached: the review was quit")
+            raise
         if not item.accepted:
-            skipped.add((finding.rule, finding.message, finding.detail))
+            key = (finding.rule, finding.message, finding.detail)
+            skipped.add(key)
+            reviewed.declined[key] = "the review was quit here" if item.quit else "skipped in the review"
             continue
         try:
             following = SourceFile(current.path, new_text, current.encoding)
             findings = analyze(following, rules)
         except SourceError:
             skipped.add((finding.rule, finding.message, finding.detail))
+            reviewed.declined[(finding.rule, finding.message, finding.detail)] = "its fix does not leave code that parses"
             continue
         current = following
         reviewed.new_text = new_text
@@ -79,10 +90,11 @@ def where(finding: Finding) -> str:
 
 
 def summary(applied: bool, include_unsafe: bool, changed_files: int, fixes: int, left: Sequence[Finding],
-            not_written: Sequence[Finding] = ()) -> list[str]:
+            not_written: Sequence[Finding] = (), declined: Mapping[tuple[str, str, str], str] | None = None) -> list[str]:
     """The lines ``fix`` ends with: what was done, what is left and, only when it would change something, what to run next.
 
     ``not_written``: the problems of files whose fixed text could not be written (their error was shown).
+    ``declined``: why an interactive review did not take a fix (skipped, not reached), by finding key.
     """
     lines = []
     if applied and changed_files:
@@ -104,8 +116,9 @@ def summary(applied: bool, include_unsafe: bool, changed_files: int, fixes: int,
         state = "not fixed by them" if changed_files else "found"
     lines.append(f"{plural(len(left), 'problem')} {state}:")
     for finding in left:
-        lines.append(f"  {where(finding)}: {finding.rule} {finding.name}: {finding.message} ({_why_left(finding, include_unsafe)})")
-    if not include_unsafe and any(f.fix and f.fix.applicability is Applicability.UNSAFE for f in left):
+        why = (declined or {}).get((finding.rule, finding.message, finding.detail)) or _why_left(finding, include_unsafe)
+        lines.append(f"  {where(finding)}: {finding.rule} {finding.name}: {finding.message} ({why})")
+    if not include_unsafe and not declined and any(f.fix and f.fix.applicability is Applicability.UNSAFE for f in left):
         unsafe = sum(1 for f in left if f.fix and f.fix.applicability is Applicability.UNSAFE)
         lines.append(f"`--unsafe-fixes` would fix {plural(unsafe, 'more problem')}; review them first (`--interactive`).")
     return lines

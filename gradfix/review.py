@@ -32,39 +32,47 @@ class ReviewItem:
     fix: Fix
     diff: str  # the diff this fix alone makes
     accepted: bool | None = None  # set by review(); None: not reached (quit before it)
+    quit: bool = False  # the review was ended at this item
 
 
 class Answers(Protocol):
     """Where the review shows an item and reads the answer: the terminal, or a test's script."""
 
-    def show(self, item: ReviewItem, number: int) -> None: ...
+    def show(self, item: ReviewItem, number: int, total: int | None = None) -> None: ...
 
     def ask(self, prompt: str) -> str: ...
 
     def say(self, text: str) -> None: ...
 
 
-def review(items: Iterable[ReviewItem], answers: Answers) -> list[ReviewItem]:
-    """Ask about each item in turn; returns the items reached, each with its decision."""
+def review(items: Iterable[ReviewItem], answers: Answers, total: int | None = None) -> list[ReviewItem]:
+    """Ask about each item in turn; returns the items reached, each with its decision.
+
+    ``total``: how many fixes were on offer when the review began, for "fix 2 of 6" (an accepted fix can
+    reveal another, so the count grows when the items outrun it)."""
     reached: list[ReviewItem] = []
     accept_rules: set[str] = set()
     number = 0
     iterator = iter(items)
     for item in iterator:
         number += 1
+        if total is not None:
+            total = max(total, number)
         reached.append(item)
         if item.fix.rule in accept_rules:
             item.accepted = True
+            # shown as it is written, without a question
+            answers.show(item, number, total)
             answers.say(f"Fix {number}: {item.fix.rule} accepted (all of this rule).")
             continue
-        answers.show(item, number)
+        answers.show(item, number, total)
         while True:
             answer = answers.ask(f"Apply this fix [{CHOICES}]? ").strip().lower()[:1]
             if answer in ("y", "n", "a", "q"):
                 break
             answers.say(HELP)
         if answer == "q":
-            item.accepted = False
+            item.accepted, item.quit = False, True
             break
         item.accepted = answer in ("y", "a")
         if answer == "a":
@@ -119,9 +127,9 @@ class TerminalAnswers:
         self.console = console
         self.read_line = read_line
 
-    def show(self, item: ReviewItem, number: int) -> None:
+    def show(self, item: ReviewItem, number: int, total: int | None = None) -> None:
         self.console.print()
-        self.console.print(Text(f"Fix {number}", style="bold reverse"))
+        self.console.print(Text(f"Fix {number}" + (f" of {total}" if total else ""), style="bold reverse"))
         for line in describe(item):
             self.console.print(line)
 

@@ -62,9 +62,11 @@ class Scripted:
     def __init__(self, answers):
         self.answers = list(answers)
         self.shown = []
+        self.totals = []
 
-    def show(self, item, number):
+    def show(self, item, number, total=None):
         self.shown.append(number)
+        self.totals.append(total)
 
     def ask(self, prompt):
         return self.answers.pop(0)
@@ -82,10 +84,18 @@ def _item(rule):
 def test_review_accepts_skips_accepts_a_whole_rule_and_quits():
     items = [_item("GF001"), _item("GF002"), _item("GF003"), _item("GF002"), _item("GF004"), _item("GF005")]
     answers = Scripted(["y", "?", "a", "n", "q"])
-    reached = review(items, answers)
+    reached = review(items, answers, total=6)
     assert [i.accepted for i in reached] == [True, True, False, True, False]
-    assert answers.shown == [1, 2, 3, 5]  # the second GF002 was accepted without asking
+    assert answers.shown == [1, 2, 3, 4, 5]  # the second GF002 was accepted without asking, and shown
+    assert answers.totals == [6] * 5
+    assert items[4].quit and not items[3].quit
     assert items[5].accepted is None  # never reached after q
+
+
+def test_the_count_grows_when_accepted_fixes_reveal_more():
+    answers = Scripted(["y", "y", "y"])
+    review([_item("GF001"), _item("GF002"), _item("GF003")], answers, total=2)
+    assert answers.totals == [2, 2, 3]
 
 
 def _spawn(cwd, *args):
@@ -96,17 +106,18 @@ def _spawn(cwd, *args):
 
 def test_interactive_review_in_a_pseudo_terminal(workdir):
     child = _spawn(workdir, "--interactive", "--unsafe-fixes", "other.py", "train.py")
-    child.expect(r"Fix 1")
+    child.expect(r"Fix 1 of 2")
     child.expect(r"other.py:10:27: GF003 loss-ignores-prediction")
     child.expect(r"applicability: unsafe \(it may change what the program computes")
     child.expect(r"verification: not verified \(no re-run\)")
     child.expect(r"\+    return tf.reduce_mean\(tf.abs\(y_pred\)\)")
     child.expect_exact("Apply this fix [y,n,a,q,?]? ")
     child.sendline("n")
-    child.expect(r"Fix 2")
+    child.expect(r"Fix 2 of 2")
     child.expect(r"train.py:10:27: GF003")
     child.expect_exact("Apply this fix [y,n,a,q,?]? ")
     child.sendline("y")
+    child.expect(r"other.py:10:27: GF003 loss-ignores-prediction: .* \(skipped in the review\)")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1  # other.py keeps its problem
@@ -118,6 +129,9 @@ def test_interactive_accept_all_of_a_rule_then_print_the_patch(workdir):
     child = _spawn(workdir, "-i", "--diff", "--unsafe-fixes", "other.py", "train.py")
     child.expect_exact("Apply this fix [y,n,a,q,?]? ")
     child.sendline("a")
+    child.expect(r"Fix 2 of 2")  # accepted with its rule, and shown as it is written
+    child.expect(r"train.py:10:27: GF003 loss-ignores-prediction")
+    child.expect(r"\+    return tf.reduce_mean\(tf.abs\(y_pred\)\)")
     child.expect(r"Fix 2: GF003 accepted \(all of this rule\)")
     child.expect(r"# gradfix: GF003 loss-ignores-prediction")
     child.expect(pexpect.EOF)
@@ -128,3 +142,13 @@ def test_interactive_accept_all_of_a_rule_then_print_the_patch(workdir):
 def test_interactive_needs_a_terminal(workdir):
     result = _run("fix", "--interactive", "train.py")
     assert result.exit_code == 2 and "needs a terminal" in result.output
+
+
+def test_quitting_says_which_problems_the_review_did_not_reach(workdir):
+    child = _spawn(workdir, "--interactive", "--unsafe-fixes", "other.py", "train.py")
+    child.expect_exact("Apply this fix [y,n,a,q,?]? ")
+    child.sendline("q")
+    child.expect(r"other.py:10:27: GF003 loss-ignores-prediction: .* \(the review was quit here\)")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "did not apply cleanly" not in child.before
