@@ -585,8 +585,10 @@ def _settled_names(pieces: Sequence[Piece], binders: dict[str, list[int]], commo
 def _with_headers(pieces: list[Piece]) -> list[Piece]:
     """The pieces in module order, each class statement preceded by its class's header once."""
     ordered: list[Piece] = []
+    headers: set[int] = set()
     for piece in pieces:
-        if piece.header is not None and not any(p is piece.header for p in ordered):
+        if piece.header is not None and id(piece.header) not in headers:
+            headers.add(id(piece.header))
             ordered.append(piece.header)
         ordered.append(piece)
     return ordered
