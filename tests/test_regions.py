@@ -164,6 +164,66 @@ def test_functions_that_use_a_module_name_join_the_statement_that_binds_it():
     assert "model = tf.keras.Sequential()" in together and "train_step_0" not in together
 
 
+def _group_of(found, name):
+    [text] = [r.text for r in found if f"def {name}(" in r.text]
+    return text
+
+
+JOINS = textwrap.dedent('''\
+    import os
+    from typing import Callable, TypeVar
+
+    import tensorflow as tf
+
+    _F = TypeVar("_F", bound=Callable)
+
+
+    class Worker:
+        def join(self):
+            self.done = True
+
+
+    def step(model, x) -> _F:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model(x))
+        print(", ".join(["a", "b"]), os.path.join("a", "b"))
+        return tape.gradient(loss, model.trainable_variables)
+
+
+    def other_step(model, x: _F):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x))
+        return tape.gradient(loss, model.trainable_variables)
+    ''')
+
+
+def test_a_method_named_as_a_string_or_module_function_ties_nothing_to_it():
+    # `", ".join` and `os.path.join` read no class's attribute: the class that defines `join` stays apart
+    found = regions("m.py", JOINS)
+    assert found is not None
+    assert "class Worker" not in _group_of(found, "step")
+
+
+def test_a_type_read_only_in_annotations_ties_nothing_to_it():
+    found = regions("m.py", JOINS)
+    assert "def other_step(" not in _group_of(found, "step")
+    assert "_F = TypeVar" not in _group_of(found, "other_step")
+
+
+def test_an_attribute_read_through_a_local_of_a_modules_name_still_ties():
+    # `os` here is the function's own parameter, not the module: its `join` may be Worker's
+    text = JOINS.replace('os.path.join("a", "b")', "").replace("def step(model, x)", "def step(model, x, os=None)")
+    text = text.replace('print(", ".join(["a", "b"]), )', "os.join()")
+    found = regions("m.py", text)
+    assert found is None or "class Worker" in _group_of(found, "step")
+
+
+def test_an_attribute_a_module_is_given_is_read_through_it_as_any_other():
+    text = JOINS + "\n\ndef patch():\n    os.path.join = Worker().join\n"
+    found = regions("m.py", text)
+    assert found is None or "class Worker" in _group_of(found, "step")
+
+
 def test_one_region_is_the_module_itself():
     assert regions("m.py", module_of(BUGGY_STEP)) is None
 

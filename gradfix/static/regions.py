@@ -52,6 +52,11 @@ class StatementFacts:
     settled_from: frozenset[str] = frozenset()
     class_reads: frozenset[str] = frozenset()  # names only a class's own body reads: perhaps the class's variables
     dynamic_roots: frozenset[str] = frozenset()  # what ``getattr(x, ...)``, ``x.layers`` read from ("" when no name)
+    # attributes read only through a literal (``", ".join``) or a module-level name no scope of the statement binds
+    # (``os.path.join``, ``tf.keras``), each with those names ("'" for a literal): no class's attribute when the
+    # name is an imported module
+    attribute_roots: frozenset[tuple[str, str]] = frozenset()
+    stored_roots: frozenset[str] = frozenset()  # names whose attributes it assigns (``tf.x = ...``)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
         for node in body
     )
     binds, reads, class_reads = _module_names(table)
+    reads -= _annotation_only_names(tree)
     attributes_bound, methods, attribute_targets = _attributes_stored(body)
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
     attributes_read = _names_looked_up(code)
@@ -184,7 +190,51 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
     return StatementFacts(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
                      frozenset(_plain(attributes_read)), reads_any, class_name, class_body,
                      settled, settled_attributes, frozenset(reads) if _binds_values(body) else frozenset(),
-                     frozenset(class_reads), _dynamic_roots(tree) if reads_any else frozenset())
+                     frozenset(class_reads), _dynamic_roots(tree) if reads_any else frozenset(),
+                     *_attribute_roots(tree))
+
+
+def _annotation_only_names(tree: ast.Module) -> set[str]:
+    """Names read in annotations alone (``_F = TypeVar(...)`` in ``def f(x: _F) -> _F``): types, no values that
+    carry gradients, so no tie to the statement that binds them."""
+    annotations: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+    inside = {id(name) for annotation in annotations for name in ast.walk(annotation)}
+    named = {name.id for annotation in annotations for name in ast.walk(annotation) if isinstance(name, ast.Name)}
+    elsewhere = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in inside}
+    return named - elsewhere
+
+
+def _attribute_roots(tree: ast.Module) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """``attribute_roots`` and ``stored_roots`` of StatementFacts."""
+    bound_here = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+    bound_here |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)}
+    bound_here |= {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+                   if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    roots: dict[str, set[str]] = {}
+    unknown: set[str] = set()
+    stored: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        base = node.value
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if isinstance(base, (ast.Constant, ast.JoinedStr)):
+            roots.setdefault(node.attr, set()).add("'")
+        elif isinstance(base, ast.Name) and base.id not in bound_here:
+            roots.setdefault(node.attr, set()).add(base.id)
+            if not isinstance(node.ctx, ast.Load):
+                stored.add(base.id)
+        else:
+            unknown.add(node.attr)
+    return frozenset((attr, root) for attr, found in roots.items() if attr not in unknown for root in found), frozenset(stored)
 
 
 # what a settled value may be made of: no call (it could return a model), no lambda, no empty container to fill
@@ -543,9 +593,15 @@ def _groups(pieces: Sequence[Piece], own: list[int]) -> tuple[dict[int, list[int
                 union(i, namers[name])
             else:
                 namers[name] = i
+    # attributes read only off a literal or an imported module are no class's: ``", ".join``, ``os.path.join``
+    modules = imported - frozenset().union(*(pieces[i].statement.stored_roots for i in own))
     for i in own:
         statement = pieces[i].statement
-        for name in statement.attributes_read:
+        roots: dict[str, set[str]] = {}
+        for name, root in statement.attribute_roots:
+            roots.setdefault(name, set()).add(root)
+        off_modules = {name for name, found in roots.items() if all(root == "'" or root in modules for root in found)}
+        for name in statement.attributes_read - off_modules:
             if name in settled_attributes:
                 needs[i].update(attribute_binders[name])
             else:
