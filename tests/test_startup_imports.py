@@ -42,6 +42,8 @@ def imported_by(tmp_path, *args: str) -> tuple[set[str], subprocess.CompletedPro
     out = tmp_path / "modules.json"
     done = subprocess.run([sys.executable, "-c", CHILD, str(out), *args], capture_output=True, text=True, cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))))
+    if not out.exists():
+        pytest.fail(f"gradfix {' '.join(args)} did not run to its exit: {done.stderr[-2000:]}")
     return set(json.loads(out.read_text())), done
 
 
