@@ -7,28 +7,21 @@ Exit codes: 0 nothing found (or everything fixed), 1 problems found or left,
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import click
 
-from gradfix import __version__, fixing, report
-from gradfix.emit import concise, github, json_output, sarif
-from gradfix.emit.text import make_console, render_finding
-from gradfix.engine import (
-    AnalysisTimeout, CheckOptions, FixOutcome, IncompleteAnalysis, check_paths, file_time_setting, fix_source,
-    iter_python_files, select_rules, time_bound, time_limit, timed_out,
-)
-from gradfix.fixing import plural
-from gradfix.model import Applicability
-from gradfix.patch import make_diff, patch_header, quote_name
-from gradfix.registry import all_rules, rule_by_code
-from gradfix.edits import split_lines
-from gradfix.notebook import cell_lines, check_notebook_json, is_notebook
-from gradfix.config import ConfigError, settings_for
-from gradfix.diagnose_cli import Seconds
-from gradfix.source import MAX_BYTES_ENV, NotRegularFileError, SourceError, write_source_atomically
+from gradfix import __version__
+from gradfix.cli_types import Seconds
+
+if TYPE_CHECKING:
+    from gradfix.source import SourceError
+
+# Start-up stays quick (`gradfix --version`, `gradfix rules`): what a command needs (LibCST, the engine, Rich, the
+# emitters, the runtime) is imported inside it, never here; tests/test_startup_imports.py holds this.
 
 EXIT_CLEAN = 0
 EXIT_FOUND = 1
@@ -39,11 +32,17 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells expect (128 + SIGINT)
 def _emit_for_tools(output_format: str, findings, errors) -> bool:
     """`check`'s findings as JSON, SARIF or GitHub annotations; False when the format is the text report."""
     if output_format == "json":
+        from gradfix.emit import json_output
+
         code = EXIT_ERROR if errors else (EXIT_FOUND if findings else EXIT_CLEAN)
         click.echo(json_output.render(findings, errors, command="check", exit_code=code), nl=False)
     elif output_format == "sarif":
+        from gradfix.emit import sarif
+
         click.echo(sarif.render(findings, errors), nl=False)
     elif output_format == "github":
+        from gradfix.emit import github
+
         click.echo(github.render(findings, errors), nl=False)
     else:
         return False
@@ -66,6 +65,8 @@ class ErrorLog:
         self._config_seen: set[tuple[str, str]] = set()
 
     def add(self, error: SourceError) -> None:
+        from gradfix.config import ConfigError
+
         if isinstance(error, ConfigError):
             key = (os.path.abspath(error.path), error.problem)
             if key in self._config_seen:
@@ -88,6 +89,9 @@ class ErrorLog:
 
 
 def _rules(select: Sequence[str], ignore: Sequence[str]):
+    from gradfix.engine import select_rules
+    from gradfix.registry import all_rules
+
     known = {r.code for r in all_rules()} | {r.name for r in all_rules()}
     unknown = [key for key in (*select, *ignore) if key not in known]
     if unknown:
@@ -135,6 +139,19 @@ def reads_stdin(handler_name: str):
 
 
 class GradfixGroup(click.Group):
+    """gradfix's commands; ``diagnose`` lives in its own module, loaded when it is asked for (or listed in --help)."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {"diagnose": ("gradfix.diagnose_cli", "diagnose")}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            module, attribute = self.LAZY[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -174,6 +191,12 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
     """Report the statically visible causes of missing gradients in PATHS (files or folders).
 
     With --fix, write the safe fixes first and report what is left (`gradfix fix` shows them as a diff)."""
+    from gradfix.edits import split_lines
+    from gradfix.emit import concise
+    from gradfix.emit.text import make_console, render_finding
+    from gradfix.engine import CheckOptions, check_paths
+    from gradfix.notebook import cell_lines
+
     _rules(select, ignore)  # unknown codes are an error before anything is read
     _refuse_bad_time_setting()
     if unsafe_fixes and not apply_fixes:
@@ -218,6 +241,8 @@ def check(paths, select, ignore, output_format, color, jobs, force_exclude, repo
 
 
 def _refuse_bad_time_setting() -> None:
+    from gradfix.engine import file_time_setting
+
     try:
         file_time_setting()
     except ValueError as problem:
@@ -235,6 +260,8 @@ def _progress_bar(wanted: bool | None):
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from gradfix.emit.text import make_console
 
     bar = Progress("Checking", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=make_console(sys.stderr, None), transient=True)
@@ -257,6 +284,8 @@ def _progress_bar(wanted: bool | None):
 
 
 def _summary(findings, checked: int | None = None, failed: int = 0, configs: int = 0) -> str:
+    from gradfix.model import Applicability
+
     unusable = (f"{configs} pyproject.toml {'file' if configs == 1 else 'files'} could not be used"
                 if configs else "")
     if not findings:
@@ -302,6 +331,10 @@ def _summary(findings, checked: int | None = None, failed: int = 0, configs: int
 @reads_stdin("_fix_stdin")
 def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive, output_format, color, force_exclude, force_write):
     """Print (or with --apply, write) the fixes for PATHS as a unified diff."""
+    from gradfix import fixing, report
+    from gradfix.patch import make_diff, patch_header
+    from gradfix.source import SourceError
+
     rules = _rules(select, ignore)
     _refuse_bad_time_setting()
     if interactive and not sys.stdin.isatty():
@@ -351,6 +384,9 @@ def fix(paths, select, ignore, apply_fixes, show_diff, unsafe_fixes, interactive
 
 def _write_fixed(outcome, notebooks, force_write: bool, errors: ErrorLog) -> bool:
     """Write one file's fixed text (a notebook's JSON is checked first); False, with the error said, when it cannot be."""
+    from gradfix.notebook import check_notebook_json
+    from gradfix.source import SourceError, write_source_atomically
+
     try:
         validate = check_notebook_json if outcome.source.path in notebooks else None
         write_source_atomically(outcome.source, outcome.new_text, force=force_write, validate=validate)
@@ -362,6 +398,10 @@ def _write_fixed(outcome, notebooks, force_write: bool, errors: ErrorLog) -> boo
 
 def _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, interactive, errors: ErrorLog):
     """The sources to fix, and the notebooks' fixes (made as they are read); what cannot be read goes to ``errors``."""
+    from gradfix.engine import AnalysisTimeout, iter_python_files, time_bound, time_limit, timed_out
+    from gradfix.notebook import is_notebook
+    from gradfix.source import NotRegularFileError, SourceError
+
     sources, notebooks = [], {}
     for found in iter_python_files(paths, force_exclude=force_exclude):
         if found.error is not None:
@@ -396,6 +436,15 @@ def _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, interactive
 def _check_and_fix(paths, select, ignore, unsafe_fixes, output_format, color, force_exclude) -> None:
     """`check --fix`: write the fixes (safe ones, unsafe ones too with --unsafe-fixes or `unsafe-fixes = true`), then
     report the problems left in the output format asked for, and how many were fixed, as Ruff's `check --fix` does."""
+    from gradfix import report
+    from gradfix.edits import split_lines
+    from gradfix.emit import concise, json_output
+    from gradfix.emit.text import make_console, render_finding
+    from gradfix.fixing import plural
+    from gradfix.model import Applicability
+    from gradfix.patch import make_diff, patch_header
+    from gradfix.source import SourceError
+
     errors = ErrorLog()
     sources, notebooks = _read_to_fix(paths, select, ignore, unsafe_fixes, force_exclude, False, errors)
     outcomes = _fix_all(sources, None, unsafe_fixes, per_file=(select, ignore)) + list(notebooks.values())
@@ -438,6 +487,10 @@ def _check_and_fix(paths, select, ignore, unsafe_fixes, output_format, color, fo
 def _fix_all(sources, rules, unsafe_fixes, per_file=None):
     """Fix each source; with ``per_file`` (the --select and --ignore given), rules and
     unsafe-fixes come from the file's [tool.gradfix] table as well."""
+    from gradfix import engine
+    from gradfix.engine import AnalysisTimeout, time_bound, time_limit, timed_out
+    from gradfix.source import SourceError
+
     outcomes = []
     for source in sources:
         try:
@@ -447,7 +500,7 @@ def _fix_all(sources, rules, unsafe_fixes, per_file=None):
             limit = time_limit(source.path)
             try:
                 with time_bound(limit):
-                    outcomes.append(fix_source(source, chosen, include_unsafe=unsafe))
+                    outcomes.append(engine.fix_source(source, chosen, include_unsafe=unsafe))
             except AnalysisTimeout:
                 outcomes.append(timed_out(source.path, limit))
         except SourceError as problem:  # a ConfigError too: said once, naming the pyproject.toml
@@ -456,13 +509,18 @@ def _fix_all(sources, rules, unsafe_fixes, per_file=None):
 
 
 def _configured(path, select, ignore, unsafe_fixes):
+    from gradfix.config import settings_for
+    from gradfix.engine import select_rules
+
     settings = settings_for(path)
     return select_rules(select=settings.rule_codes(path, select, ignore)), unsafe_fixes or settings.unsafe_fixes
 
 
 def _fix_notebook(path, select, ignore, unsafe_fixes):
     """The fix of a notebook's code cells, as an outcome on its JSON text (so the diff and the write are the file's)."""
+    from gradfix.engine import FixOutcome, fix_source
     from gradfix.notebook import fixed_notebook, read_notebook
+    from gradfix.source import SourceError
 
     notebook = read_notebook(path)
     chosen, unsafe = _configured(path, select, ignore, unsafe_fixes)
@@ -478,6 +536,8 @@ def _fix_notebook(path, select, ignore, unsafe_fixes):
 
 
 def _review(sources, rules, unsafe_fixes, color):
+    from gradfix import fixing
+    from gradfix.emit.text import make_console
     from gradfix.review import TerminalAnswers, review
 
     files = [fixing.ReviewedFile(source) for source in sources]
@@ -490,6 +550,7 @@ def _on_offer(sources, rules, unsafe_fixes) -> int:
     """How many fixes a review of these files begins with (the engine keeps each region's findings, so the
     review's own analysis of each file does not run again)."""
     from gradfix.engine import analyze, applicable
+    from gradfix.source import SourceError
 
     count = 0
     for source in sources:
@@ -505,10 +566,13 @@ def _on_offer(sources, rules, unsafe_fixes) -> int:
 @click.option("--color/--no-color", default=None, help="Colour the page (default: when writing to a terminal).")
 def rules(rule, color):
     """List the rules, or show one rule's page (RULE: its code or name, in any case)."""
+    from gradfix.registry import all_rules, rule_by_code
+
     if rule:
         from rich.markdown import Markdown
 
         from gradfix.docs import page, rule_url
+        from gradfix.emit.text import make_console
 
         try:
             chosen = rule_by_code(rule)
@@ -534,8 +598,8 @@ def apply_command(patch_file, check_only):
     changed since the patch was made, a hunk that no longer fits, a result that does not parse.
     """
     from gradfix.apply_patch import ApplyFailed, PatchRefused, apply_patch
-
-    from gradfix.source import max_patch_bytes
+    from gradfix.patch import quote_name
+    from gradfix.source import MAX_BYTES_ENV, max_patch_bytes
 
     name = getattr(patch_file, "name", "<stdin>")
     name = "standard input" if name in ("<stdin>", "-") else name
@@ -583,6 +647,7 @@ def report_command(target, args, output, python, timeout, sandbox, quiet):
 
     Exit status: 0 when every trainable variable gets a gradient, 1 when some do not, 2 when the program could
     not be diagnosed or the page not written."""
+    from gradfix import report
     from gradfix.emit import html
     from gradfix.runtime.sandbox import SandboxTooLarge
 
@@ -652,7 +717,7 @@ def _write_text_atomically(path: str, text: str) -> None:
 
 def _stdin_source(paths, stdin_filename):
     """The source on standard input, named after --stdin-filename; None for an empty input."""
-    from gradfix.source import EmptySourceError, decode_source, max_file_bytes
+    from gradfix.source import MAX_BYTES_ENV, EmptySourceError, SourceError, decode_source, max_file_bytes
 
     if tuple(paths) != ("-",):
         raise click.UsageError("`-` reads the source from standard input: give it as the only path")
@@ -675,7 +740,11 @@ def _stdin_rules(stdin_filename, select, ignore, unsafe_fixes=False):
 
 def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, apply_fixes=False, **_):
     """`gradfix check - --stdin-filename PATH`: the report on the source read from standard input."""
-    from gradfix.engine import analyze
+    from gradfix.edits import split_lines
+    from gradfix.emit import concise
+    from gradfix.emit.text import make_console, render_finding
+    from gradfix.engine import IncompleteAnalysis, analyze
+    from gradfix.source import SourceError
 
     if apply_fixes:
         raise click.UsageError("--fix cannot write to standard input; `gradfix fix --apply -` prints the fixed source")
@@ -706,6 +775,11 @@ def _check_stdin(paths, stdin_filename, select, ignore, output_format, color, ap
 
 def _fix_stdin(paths, stdin_filename, select, ignore, apply_fixes, unsafe_fixes, interactive, output_format, **_):
     """`gradfix fix - --stdin-filename PATH`: the diff (or with --apply, the whole fixed source) on standard output."""
+    from gradfix import fixing, report
+    from gradfix.engine import fix_source
+    from gradfix.patch import make_diff, patch_header
+    from gradfix.source import SourceError
+
     if interactive:
         raise click.UsageError("--interactive cannot read the source from standard input")
     try:
@@ -744,12 +818,3 @@ def lsp():
     from gradfix.lsp.server import serve
 
     serve()
-
-
-def _register_diagnose() -> None:
-    from gradfix.diagnose_cli import diagnose
-
-    main.add_command(diagnose)
-
-
-_register_diagnose()

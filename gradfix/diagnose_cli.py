@@ -5,16 +5,19 @@ Exit codes: 0 every variable gets a gradient, 1 some do not, 2 gradfix could not
 
 from __future__ import annotations
 
-import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from gradfix import categories as cat
-from gradfix.diagnose import Diagnosis, cause_variables, diagnose_target, explanation, variable_summary
+from gradfix.cli_types import Seconds
 from gradfix.messages import variables_summary, wrap
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, signal_name
+
+if TYPE_CHECKING:
+    from gradfix.diagnose import Diagnosis
 
 # A cause of more variables than this is said in one line (how many, in which layers) unless --verbose is given.
 VARIABLES_LISTED = 4
@@ -27,28 +30,6 @@ STATUS_TEXT = {
     "no-tensorflow": "TensorFlow cannot be imported by that interpreter",
     "could-not-start": "the interpreter could not be started",
 }
-
-
-class OneLineBadParameter(click.BadParameter):
-    """A refused option value said in one line, as gradfix says every error (click would add its usage text)."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"gradfix: error: {self.format_message()}", file=file, err=file is None)
-
-
-class Seconds(click.ParamType):
-    """A number of seconds above 0: ``nan`` (which compares false with everything) and ``inf`` never time out."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise OneLineBadParameter(f"{value!r} is not a finite number of seconds above 0", ctx, param)
-        return seconds
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": False})
@@ -146,6 +127,7 @@ def _configured(cwd: str, target, timeout, unsafe_fixes):
 
 
 def _run(target, args, cwd, sandbox, **options) -> Diagnosis:
+    from gradfix.diagnose import diagnose_target
     from gradfix.runtime.sandbox import SandboxTooLarge
 
     try:
@@ -208,6 +190,8 @@ def _write(patches) -> bool:
 
 
 def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, applied=False, verbose=False) -> None:
+    from gradfix.diagnose import cause_variables, explanation, variable_summary
+
     facts = result.facts
     echo = click.echo
     if not facts.diagnosed:

@@ -41,13 +41,13 @@ def test_timeout_nan_in_the_configuration_is_refused(tmp_path, monkeypatch):
 
 
 def test_fix_is_bounded_by_the_file_time_limit_as_check_is(tmp_path, monkeypatch):
-    import gradfix.cli
+    import gradfix.engine
 
     def slow_fix(*args, **kwargs):  # an analysis that would run on: the bound must stop it
         time.sleep(30)
         raise AssertionError("the file time limit did not stop the fix")
 
-    monkeypatch.setattr(gradfix.cli, "fix_source", slow_fix)
+    monkeypatch.setattr(gradfix.engine, "fix_source", slow_fix)
     monkeypatch.setenv("GRADFIX_FILE_TIMEOUT", "0.2")
     (tmp_path / "train.py").write_text(BUGGY)
     result = run("fix", tmp_path / "train.py")
