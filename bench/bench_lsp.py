@@ -1,6 +1,7 @@
 """Time from a change to its diagnostics, and of code actions, through `gradfix lsp` as an editor drives it.
 
     python bench/bench_lsp.py [--lines 2000] [--changes 40]
+    python bench/bench_lsp.py --file PATH [--changes 40]   # a real module, e.g. TensorFlow's framework/test_util.py
 
 Starts the server as a process, opens a generated training module of about --lines lines, then
 repeats: change one line in a different step each time, every other time adding a line (a full-text
@@ -83,13 +84,23 @@ def edit(text: str, number: int, steps: int) -> str:
     return text.replace(marker, f'"""Custom training step {step}, edit {number}."""')
 
 
+def real_edit(text: str, number: int) -> str:
+    """The real file after change ``number``: one character typed at the end of a code line, spread over the file."""
+    lines = text.split("\n")
+    code = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith(("#", '"', "'", "@"))
+            and not line.rstrip().endswith(("\\", ",", "(", "[", "{", ":"))]
+    chosen = code[(number * 7919) % len(code)]
+    lines[chosen] = lines[chosen] + " "
+    return "\n".join(lines)
+
+
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def run(lines: int, changes: int) -> None:
-    text = module(lines)
+async def run(lines: int, changes: int, real: str | None = None) -> None:
+    text = pathlib.Path(real).read_text(encoding="utf-8") if real else module(lines)
     folder = pathlib.Path(tempfile.mkdtemp(prefix="gradfix-bench-lsp-"))
     path = folder / "train.py"
     path.write_text(text)
@@ -120,30 +131,31 @@ async def run(lines: int, changes: int) -> None:
 
     client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
     diagnostics = await wait_version(1)
-    finding = diagnostics[0]
+    finding = diagnostics[0] if diagnostics else None
     change_ms, action_ms, baseline_ms = [], [], []
     steps = text.count("def train_step_")
     for number in range(changes):
         version = number + 2
-        edited = edit(text, number, steps)
+        edited = real_edit(text, number) if real else edit(text, number, steps)
         started = time.perf_counter()
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             types.VersionedTextDocumentIdentifier(uri=uri, version=version),
             [types.TextDocumentContentChangeWholeDocument(text=edited)]))
         await wait_version(version)
         change_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        actions = await client.text_document_code_action_async(types.CodeActionParams(
-            types.TextDocumentIdentifier(uri), finding.range, types.CodeActionContext(diagnostics=[finding])))
-        action_ms.append((time.perf_counter() - started) * 1000)
-        assert actions, "no code action for the finding"
+        if finding is not None:
+            started = time.perf_counter()
+            actions = await client.text_document_code_action_async(types.CodeActionParams(
+                types.TextDocumentIdentifier(uri), finding.range, types.CodeActionContext(diagnostics=[finding])))
+            action_ms.append((time.perf_counter() - started) * 1000)
+            assert actions, "no code action for the finding"
         started = time.perf_counter()
         analyze(SourceFile(str(path), edited, "utf-8"))
         baseline_ms.append((time.perf_counter() - started) * 1000)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    print(f"module: {text.count(chr(10))} lines, {len(diagnostics)} finding(s); {changes} changes")
+    print(f"module: {real or 'generated'}, {text.count(chr(10))} lines, {len(diagnostics)} finding(s); {changes} changes")
     print(f"{'measure':<42} {'p50 ms':>8} {'p95 ms':>8}")
     rows = [
         ("baseline: analyze() in process", baseline_ms),
@@ -151,6 +163,8 @@ async def run(lines: int, changes: int) -> None:
         ("codeAction on the finding (LSP)", action_ms),
     ]
     for name, values in rows:
+        if not values:
+            continue
         print(f"{name:<42} {statistics.median(values):8.1f} {percentile(values, 0.95):8.1f}")
     print(f"ratio change/baseline, p50: {statistics.median(change_ms) / statistics.median(baseline_ms):.2f}")
 
@@ -159,8 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--changes", type=int, default=40)
+    parser.add_argument("--file", help="a real module to edit instead of a generated one")
     options = parser.parse_args()
-    asyncio.run(run(options.lines, options.changes))
+    asyncio.run(run(options.lines, options.changes, options.file))
 
 
 if __name__ == "__main__":

@@ -501,3 +501,34 @@ def test_a_fix_that_adds_an_import_places_it_among_the_modules_imports():
     fixed = engine.fix_source(source(text)).new_text
     assert fixed.startswith("import numpy as np\nfrom tensorflow import GradientTape\nimport tensorflow as tf\n\n")
     assert "loss = tf.reduce_sum(tf.square(model(x) - y))" in fixed
+
+
+def test_each_thread_walks_the_tree_it_indexed():
+    import threading
+
+    import libcst as cst
+
+    from gradfix.static import tree
+
+    first = cst.parse_module("a = f(x)\n")
+    second = cst.parse_module("b = g(y)\nc = h(z)\n")
+    tree.index_tree(first)
+    other_ready, mine_checked = threading.Event(), threading.Event()
+    seen = {}
+
+    def other_analysis():
+        tree.index_tree(second)
+        other_ready.set()
+        mine_checked.wait(10)
+        seen["other"] = [n.func.value for n in tree.walk(second, cst.Call)]
+        seen["other_indexed"] = tree._indexed.tree is not None and second in tree._indexed.tree.order
+
+    worker = threading.Thread(target=other_analysis)
+    worker.start()
+    other_ready.wait(10)
+    # the other thread's index did not replace this thread's: its walks still read the index of `first`
+    assert first in tree._indexed.tree.order and second not in tree._indexed.tree.order
+    assert [n.func.value for n in tree.walk(first, cst.Call)] == ["f"]
+    mine_checked.set()
+    worker.join(10)
+    assert seen == {"other": ["g", "h"], "other_indexed": True}

@@ -13,12 +13,21 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import sys
+import threading
 import typing
 from typing import Iterator
 
 import libcst as cst
 
-_children_index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+class _Indexed(threading.local):
+    """The tree this thread is analysing, indexed: each thread its own (the language server analyses an edit
+    while a diagnose run joins its findings in another thread)."""
+
+    children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+    tree: "_Tree | None" = None
+
+
+_indexed = _Indexed()
 
 # layout that no rule reads: whitespace, comments, commas, brackets (the operators are kept)
 LAYOUT = (
@@ -154,7 +163,6 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
     """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
 
     The third value is the tree's depth (the levels below the module), which bounds how deep a recursive walk of it goes."""
-    global _children_index, _tree
     index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
     order: dict[cst.CSTNode, int] = {}
     by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
@@ -184,8 +192,8 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
         kids = index[nodes[number]]
         if kids:
             last[number] = last[order[kids[-1]]]
-    _children_index = index
-    _tree = _Tree(order, last, by_type)
+    _indexed.children = index
+    _indexed.tree = _Tree(order, last, by_type)
     return index, order, depth
 
 
@@ -224,18 +232,16 @@ class _Tree:
         return [node for _, node in merged]
 
 
-_tree: _Tree | None = None
-
-
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    kids = _children_index.get(node)
+    kids = _indexed.children.get(node)
     return kids if kids is not None else node_children(node)
 
 
 def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator:
     """Nodes of ``kind`` under ``root`` in source order; nodes of a ``skip`` type are not entered (but may be yielded)."""
-    if not skip and kind is not cst.CSTNode and _tree is not None:
-        selected = _tree.select(root, kind)
+    tree = _indexed.tree
+    if not skip and kind is not cst.CSTNode and tree is not None:
+        selected = tree.select(root, kind)
         if selected is not None:
             yield from selected
             return
