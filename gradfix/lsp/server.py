@@ -247,7 +247,7 @@ class GradfixServer(LanguageServer):
                 ))
             key = (finding.span.start_line, finding.rule)
             if key in noqa_offered:
-                # one `# noqa: CODE` action per line and rule, silencing every finding that shares them
+                # one suppression action per line and rule, silencing every finding that shares them
                 noqa_offered[key].diagnostics.append(diagnostic)
                 continue
             edit = convert.noqa_edit(text, finding.span.start_line, finding.rule, positions)
