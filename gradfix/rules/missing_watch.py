@@ -8,7 +8,7 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.messages import brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, TapeBlock, names_read
 from gradfix.static.api import (
     FLOAT_BY_DEFAULT,
     FRESH_TENSOR_MAKERS,
@@ -610,7 +610,7 @@ def _is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool
     return False
 
 
-def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> bool:
+def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: CODE_SCOPE) -> bool:
     for binding in ever_bound_in_scope(analysis, name, scope) + ever_bound_in_scope(analysis, name, analysis.module):
         if binding.value is not None and any(analysis.is_call_to(c, *VARIABLE_MAKERS) for c in walk(binding.value, cst.Call)):
             return True
