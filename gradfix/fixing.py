@@ -49,8 +49,10 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
         if not offered:
             return
         finding = offered[0]
-        new_text = apply_edits(current.text, finding.fix.edits)
-        item = ReviewItem(finding, finding.fix, make_diff(current.path, current.text, new_text))
+        fix = finding.fix
+        assert fix is not None, "only findings with a fix are offered"
+        new_text = apply_edits(current.text, fix.edits)
+        item = ReviewItem(finding, fix, make_diff(current.path, current.text, new_text))
         yield item
         if not item.accepted:
             skipped.add((finding.rule, finding.message, finding.detail))
@@ -63,7 +65,7 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
             continue
         current = following
         reviewed.new_text = new_text
-        reviewed.applied.append(finding.fix)
+        reviewed.applied.append(fix)
         reviewed.remaining = list(findings)
 
 

@@ -23,6 +23,7 @@ import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
 
@@ -198,7 +199,8 @@ def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | No
         # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
         # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
         compile(text, path, "exec", dont_inherit=True)
-        return compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True) if want_tree else None
+        # cast: typeshed types an AST-only compile as any AST; the "exec" mode makes it a module
+        return cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)) if want_tree else None
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise SourceError(path, f"syntax error at {where}: {error.msg}", _syntax_span(error)) from None
@@ -241,6 +243,7 @@ def deepest_nesting_over(tree: ast.Module, text: str, limit: int = MAX_NESTING) 
         if not hasattr(statement, "end_lineno") or statement.end_lineno is None:
             continue
         if statement.end_lineno == statement.lineno:
+            assert statement.end_col_offset is not None, "set with end_lineno"
             length = statement.end_col_offset - statement.col_offset  # in UTF-8 bytes: at least the characters
         else:
             starts = starts or _line_starts(text)
@@ -259,6 +262,7 @@ def deepest_nesting_over(tree: ast.Module, text: str, limit: int = MAX_NESTING) 
 def guard_parse(path: str, text: str) -> ast.Module:
     """What must hold before LibCST parses ``text``: CPython accepts it and it is not pathologically nested."""
     tree = python_tree(path, text)
+    assert tree is not None, "asked for the tree"
     line = deepest_nesting_over(tree, text)
     if line is not None:
         raise SourceError(path, f"the statement at line {line} is nested more than {MAX_NESTING} levels deep; "
