@@ -23,7 +23,7 @@ import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, Callable, cast
 
 import libcst as cst
 
@@ -46,7 +46,7 @@ class SourceError(Exception):
         # the end column just after the last character
         self.span = span
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[SourceError], tuple[Any, ...]]:
         return (self.__class__, (self.path, self.problem) if self.span is None else (self.path, self.problem, self.span))
 
 
@@ -511,7 +511,7 @@ def _overwrite(target: str, data: bytes, old: bytes, force: bool) -> None:
         os.close(descriptor)
 
 
-def check_write(source: SourceFile, new_text: str, force: bool = False, validate=None,
+def check_write(source: SourceFile, new_text: str, force: bool = False, validate: Callable[[str, str], object] | None = None,
                 other_links: bool = True) -> PendingWrite:
     """Every check a write of ``new_text`` over ``source`` must pass, done before anything is written.
 
@@ -547,7 +547,8 @@ def check_write(source: SourceFile, new_text: str, force: bool = False, validate
     return PendingWrite(source, target, data, info, in_place=info.st_nlink > 1 or not _can_give_owner(info), force=force)
 
 
-def write_source_atomically(source: SourceFile, new_text: str, force: bool = False, validate=None) -> None:
+def write_source_atomically(source: SourceFile, new_text: str, force: bool = False,
+                            validate: Callable[[str, str], object] | None = None) -> None:
     """Replace the file's text with ``new_text`` only if it parses, in its encoding.
 
     The text keeps the file's own line endings because edits are made on the
