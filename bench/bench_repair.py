@@ -149,7 +149,7 @@ def main() -> int:
         cases = [c for c in cases if c.id in args.only]
     new = added_since(args.new_since)
     outcomes = []
-    print(f"| fixture | new | expected | cause named | vars | cause | verified fix written | all gradients | s |")
+    print("| fixture | new | expected | cause named | vars | cause | verified fix written | all gradients | s |")
     print("|---|---|---|---|---|---|---|---|---:|")
     for case in cases:
         o = measure(case, case.id in new, not args.no_intended, args.save_written)

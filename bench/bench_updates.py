@@ -13,7 +13,6 @@ step, is what the following costs. Medians of N interleaved runs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path

@@ -131,7 +131,7 @@ def _already_checked(path: str, text: str) -> None:
 
 
 def _header_lines(patched: unidiff.PatchedFile) -> list[str]:
-    info = patched.patch_info or []
+    info: list[str] = patched.patch_info or []
     return [str(line).rstrip("\r\n")[len(HEADER_PREFIX):] for line in info if str(line).startswith(HEADER_PREFIX)]
 
 

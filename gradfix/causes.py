@@ -145,7 +145,7 @@ def _categorise_watched(source: SourceFact, gcall: GradientCall | None, where, c
     frontier = source.frontier
     origin = gcall.target_origin if gcall is not None else None
     brk = frontier.break_site if frontier is not None else None
-    if origin and origin.get("recording") is False and (brk is None or frontier.break_recording is False):
+    if origin and origin.get("recording") is False and (brk is None or frontier is None or frontier.break_recording is False):
         site = _site(origin, where.function if where else "")
         in_call = where is not None and site is not None and site.line == where.line and site.file == where.file
         detail = ("the target is computed in the gradient call's own arguments, after the tape stopped recording"

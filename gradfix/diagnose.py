@@ -114,9 +114,9 @@ def _near(finding: Finding, cause: Cause, functions: _Functions) -> int | None:
     for variable in cause.variables:
         if variable.layer and variable.layer.built_at:
             sites.append(variable.layer.built_at)
-    best = None
+    best: int | None = None
     for site in sites:
-        if os.path.abspath(site.file) != os.path.abspath(finding.span.path):
+        if os.path.abspath(site.file) != os.path.abspath(finding.span.path) or site.line is None:
             continue
         line = site.line
         end = site.end_line or line
@@ -132,8 +132,8 @@ def _near(finding: Finding, cause: Cause, functions: _Functions) -> int | None:
                 distance = 1000 + abs(finding.span.start_line - line)
             elif there is not None and re.search(r"\b%s\s*\(" % re.escape(there[2]), site.code or ""):
                 distance = 1 + abs(finding.span.start_line - there[0])  # in a function called at the break
-            if distance is None:
-                continue
+        if distance is None:
+            continue
         best = distance if best is None else min(best, distance)
     return best
 
@@ -225,7 +225,7 @@ def crash_findings(facts: RunFacts, cache: dict[str, list[Finding]] | None = Non
         for finding in _static_findings(site.file, cache):
             if os.path.abspath(finding.span.path) != os.path.abspath(site.file):
                 continue
-            if not finding.span.start_line <= site.line <= finding.span.end_line:
+            if site.line is None or not finding.span.start_line <= site.line <= finding.span.end_line:
                 continue
             key = (finding.rule, finding.span.path, finding.span.start_line, finding.span.start_column)
             if key in seen:
@@ -283,7 +283,9 @@ def diagnose(facts: RunFacts) -> Diagnosis:
 def _merge_same_finding(result: Diagnosis) -> None:
     """Causes the static analysis names as one (two layers cut at one `tf.stop_gradient`) are one finding."""
     merged: dict[tuple, int] = {}
-    causes, findings, confirmed = [], [], []
+    causes: list[Cause] = []
+    findings: list[Finding] = []
+    confirmed: list[list[Finding]] = []
     for cause, finding, static in zip(result.causes, result.findings, result.confirmed):
         key = None
         if static:
@@ -520,9 +522,9 @@ def diagnose_target(
     result = diagnose(facts)
     if not fix or not result.causes or (cancel is not None and cancel.is_set()):
         return result
-    run = Run(target, tuple(args), python, timeout, steps, cwd)
-    result.repairs = repair(result, run, cancel=cancel, progress=progress)
-    further_rounds(result, result.repairs, run, cancel=cancel, progress=progress)
+    rerun = Run(target, tuple(args), python, timeout, steps, cwd)
+    result.repairs = repair(result, rerun, cancel=cancel, progress=progress)
+    further_rounds(result, result.repairs, rerun, cancel=cancel, progress=progress)
     findings = []
     for found, finding in zip(result.repairs, result.findings):
         chosen = best_fix(found)
@@ -532,5 +534,5 @@ def diagnose_target(
             finding = finding.replace(fix=None)  # a static fix the run did not confirm is not offered here
         findings.append(finding)
     result.findings = findings
-    result.patches, result.verification, result.left_out = patches_to_write(result, result.repairs, unsafe_fixes, run)
+    result.patches, result.verification, result.left_out = patches_to_write(result, result.repairs, unsafe_fixes, rerun)
     return result

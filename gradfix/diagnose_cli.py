@@ -226,8 +226,8 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
                          " (`gradfix fix` applies it)")
             echo("")
         return
-    status = facts.gradient_status()
-    total = len(status)
+    gradients = facts.gradient_status()
+    total = len(gradients)
     if not result.causes:
         calls = len(facts.gradient_calls)
         echo(style("All", fg="green", bold=True) + f" {total} variables get a gradient ({calls} gradient call{'s' if calls != 1 else ''} in {facts.stopped_after_steps or facts.steps} step(s); TensorFlow {facts.tensorflow_version}).")

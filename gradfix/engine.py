@@ -100,11 +100,12 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
             # a fix that spans two regions' lines, or adds an import among the module's: only the whole module can place it
             findings = None
             break
-        findings.extend(placed)
+        assert findings is not None, "a list while regions are read"
+        findings.extend(finding for finding in placed if finding is not None)  # each is, checked above
         failures.extend(analysed.failures)
     if findings is None:
         analysed = _analyze_text(source.path, source.text, wanted)
-        findings = [_in_module(finding, None, lines) for finding in analysed.findings]
+        findings = [found for finding in analysed.findings if (found := _in_module(finding, None, lines)) is not None]  # each is: no region to leave
         failures = list(analysed.failures)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
     findings = _unique(findings)
@@ -167,6 +168,7 @@ def _run_rules(rules: Sequence[Rule], analysis: ModuleAnalysis | None) -> _Analy
     adds_imports = False
     failures: list[str] = []
     for rule in rules:
+        assert analysis is not None, "rules run only on a parsed module"
         try:
             for report in rule.check(analysis):
                 finding = _finding(rule, report, analysis)
@@ -225,8 +227,9 @@ def _in_module(finding: Finding, region: Region | None, lines=None) -> Finding |
         span=new_span,
         message=new_message,
         detail=new_detail,
-        related=tuple(RelatedSpan(s, m) for s, m in related),
-        fix=dataclasses.replace(finding.fix, edits=tuple(edits)) if finding.fix else None,
+        # the Nones were turned away above
+        related=tuple(RelatedSpan(s, m) for s, m in related if s is not None),
+        fix=dataclasses.replace(finding.fix, edits=tuple(e for e in edits if e is not None)) if finding.fix else None,
     )
 
 
@@ -333,6 +336,7 @@ def fix_source(
         if not candidates:
             break
         fix = candidates[0].fix
+        assert fix is not None, "only findings with a fix are candidates"
         new_text = apply_edits(current.text, fix.edits)
         if new_text in seen_texts:
             break

@@ -50,8 +50,10 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
         if not offered:
             return
         finding = offered[0]
-        new_text = apply_edits(current.text, finding.fix.edits)
-        item = ReviewItem(finding, finding.fix, make_diff(current.path, current.text, new_text))
+        fix = finding.fix
+        assert fix is not None, "only findings with a fix are offered"
+        new_text = apply_edits(current.text, fix.edits)
+        item = ReviewItem(finding, fix, make_diff(current.path, current.text, new_text))
         try:
             yield item
         except GeneratorExit:  # the review ended: what it did not reach is said so
@@ -74,7 +76,7 @@ def review_items(reviewed: ReviewedFile, rules: Sequence[Rule], include_unsafe: 
             continue
         current = following
         reviewed.new_text = new_text
-        reviewed.applied.append(finding.fix)
+        reviewed.applied.append(fix)
         reviewed.remaining = list(findings)
 
 

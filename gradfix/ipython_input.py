@@ -31,6 +31,7 @@ import itertools
 import keyword
 import re
 import textwrap
+from typing import Callable
 from dataclasses import dataclass
 
 from gradfix.edits import split_lines
@@ -123,9 +124,10 @@ def _tokens(lines: list[str]):
     """The tokens of ``lines`` as Python 3.11's ``tokenize.generate_tokens`` gives them."""
     row = depth = 0
     continued = False
-    pending = pending_line = None  # a string still open at the end of a line
+    pending: str | None = None  # a string still open at the end of a line
+    pending_line: str | None = None
     needs_backslash = False
-    tail = None
+    tail: re.Pattern[str] | None = None
     start = (0, 0)
     indents = [0]
     last = line = ""
@@ -135,6 +137,7 @@ def _tokens(lines: list[str]):
         row += 1
         pos, end = 0, len(line)
         if pending is not None:
+            assert tail is not None and pending_line is not None, "set with pending"
             if not line:
                 raise _Unfinished()
             closing = tail.match(line)
@@ -285,7 +288,8 @@ def _dedent(texts: list[str]) -> list[str]:
 
 
 def _strip_first_indent(texts: list[str]) -> list[str]:
-    indent = re.match(r"[ \t]*", texts[0]).group(0) if texts else ""
+    leading = re.match(r"[ \t]*", texts[0]) if texts else None  # a match for any text: the pattern matches ""
+    indent = leading.group(0) if leading is not None else ""
     return [text[len(indent):] if indent and text.startswith(indent) else text for text in texts]
 
 
@@ -333,8 +337,8 @@ def _strip_doctest_prompts(texts: list[str]) -> list[str]:
         out.append(new)
         stripped.append(new != text)
     result: list[str] = []
-    for inside, run in itertools.groupby(range(len(out)), key=lambda i: mask[i]):
-        run = list(run)
+    for inside, grouped in itertools.groupby(range(len(out)), key=lambda i: mask[i]):
+        run = list(grouped)
         segment = [out[i] for i in run]
         result.extend(_dedent(segment) if not inside and any(stripped[i] for i in run) else segment)
     return result
@@ -495,9 +499,9 @@ def _rewrite_one(lines: list[_Line]) -> list[_Line] | None:
     try:
         groups = _tokens_by_line([line.text for line in lines])
     except CellSyntaxError as error:
-        error.cell_line = lines[min(error.lineno, len(lines)) - 1].first + 1
+        error.cell_line = lines[min(error.lineno or 1, len(lines)) - 1].first + 1
         raise
-    offers = []
+    offers: list[tuple[tuple[int, int, int], Callable[..., list[_Line] | None]]] = []
     token = _find_magic_assign(groups)
     if token is not None:
         offers.append(((token.row, token.column, 10), lambda t=token: _rewrite_assignment(lines, t, "%")))

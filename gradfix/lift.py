@@ -47,6 +47,7 @@ def _call_seen_from_callers(cause: Cause) -> Iterator[Cause]:
     where = cause.call.where if cause.call is not None else None
     if where is None or not where.callers or not _user_file(where.file):
         return
+    assert cause.call is not None, "where is the call's"
     inner = where
     for caller in where.callers[:MAX_LEVELS]:
         if not _same_file(caller.file, inner.file):

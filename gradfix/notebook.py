@@ -187,6 +187,7 @@ def _read_cell_as(path: str, index: int, text: str, bound: frozenset[str], first
         lines = _lines_from_ipython(index, ipython, ipython_cell_lines(text), bound)
         frozen, magic = True, False
     else:
+        assert reading is not None, "read without a problem"
         if not reading.is_python:
             return None
         lines = [Origin(index, number, line.text, line.offset, line.code, line.continued)
@@ -263,6 +264,7 @@ def _checked(path: str, index: int, lines: list[Origin], first: bool) -> tuple[l
                                 "source contains a NUL byte")
     try:
         tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
         leading = _leading_futures(tree) if first else 0
         for node in tree.body[:]:
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -284,14 +286,15 @@ def _checked(path: str, index: int, lines: list[Origin], first: bool) -> tuple[l
 def _leading_futures(tree: ast.Module) -> int:
     """How many of the module's first statements may be future imports where they stand (a docstring first)."""
     body = tree.body
-    count = 1 if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+    count = 1 if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
         and isinstance(body[0].value.value, str) else 0
-    while count < len(body) and isinstance(body[count], ast.ImportFrom) and body[count].module == "__future__":
+    while count < len(body) and isinstance(statement := body[count], ast.ImportFrom) and statement.module == "__future__":
         count += 1
     return count
 
 
 def _as_pass(lines: list[Origin], node: ast.stmt) -> list[Origin]:
+    assert node.end_lineno is not None and node.end_col_offset is not None, "a parsed statement has its end"
     lines = list(lines)
     first = lines[node.lineno - 1]
     encoded = first.text.encode("utf-8")
@@ -426,8 +429,8 @@ class CellLines:
             where = (self.origins[-1].cell, line, line)
         else:
             return None
-        cell = self.notebook.cells[where[0]]
-        return None if cell.frozen or cell.margin is None else where
+        target = self.notebook.cells[where[0]]
+        return None if target.frozen or target.margin is None else where
 
     def allows(self, fix: Fix) -> bool:
         return all(self._where(edit) is not None for edit in fix.edits)
@@ -441,7 +444,9 @@ class CellLines:
             if where is None:
                 return None
             cell, first, after = where
-            new_text = _with_margin(edit.new_text, self.notebook.cells[cell].margin)
+            margin = self.notebook.cells[cell].margin
+            assert margin is not None, "_where turns away cells without one"
+            new_text = _with_margin(edit.new_text, margin)
             edits.append(TextEdit(first, after, new_text, cell=cell_number(cell)))
         return replace(fix, edits=tuple(edits))
 
@@ -450,9 +455,13 @@ class CellLines:
         groups: list[list[Origin]] = [[origin] for origin in self.origins]
         changed = set(self.changed)
         for edit in sorted(fix.edits, key=lambda e: e.start_line, reverse=True):
-            cell = self._where(edit)[0]
+            where = self._where(edit)
+            assert where is not None, "a fix it allows"
+            cell = where[0]
             changed.add(cell)
-            added = [Origin(cell, None, line, len(self.notebook.cells[cell].margin)) for line in split_lines(edit.new_text)]
+            margin = self.notebook.cells[cell].margin
+            assert margin is not None, "_where turns away cells without one"
+            added = [Origin(cell, None, line, len(margin)) for line in split_lines(edit.new_text)]
             groups[edit.start_line - 1:edit.end_line - 1] = [added]
         return CellLines(self.notebook, [origin for group in groups for origin in group], frozenset(changed))
 
@@ -467,6 +476,7 @@ class CellLines:
                 if at < len(lines) - 1 and not text.endswith(("\n", "\r")):
                     text += "\n"
             else:
+                assert cell.margin is not None, "lines are added only to cells with one"
                 text = _with_margin(origin.text, cell.margin)
             out.append(text)
         source = "".join(out)
@@ -545,26 +555,32 @@ def _json_kind(value: object) -> str:
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
+def _past_whitespace(text: str, at: int) -> int:
+    match = _WHITESPACE.match(text, at)
+    assert match is not None, "the pattern matches the empty string"
+    return match.end()
+
+
 def _members(text: str, start: int, closing: str):
     """(key or None, start, end) of each member of the JSON object (closing "}") or array ("]") at ``start``."""
     decoder = json.JSONDecoder()
-    at = _WHITESPACE.match(text, start + 1).end()
+    at = _past_whitespace(text, start + 1)
     while text[at] != closing:
         key = None
         if closing == "}":
-            key, at = json.decoder.scanstring(text, at + 1)
-            at = _WHITESPACE.match(text, _WHITESPACE.match(text, at).end() + 1).end()  # past the colon
+            key, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]  # typeshed omits it
+            at = _past_whitespace(text, _past_whitespace(text, at) + 1)  # past the colon
         _, end = decoder.raw_decode(text, at)
         yield key, at, end
-        at = _WHITESPACE.match(text, end).end()
+        at = _past_whitespace(text, end)
         if text[at] == ",":
-            at = _WHITESPACE.match(text, at + 1).end()
+            at = _past_whitespace(text, at + 1)
 
 
 def _source_spans(text: str) -> dict[int, tuple[int, int]]:
     """Where each cell's "source" value stands in the notebook's JSON text, by cell index."""
-    spans = {}
-    top = _WHITESPACE.match(text).end()
+    spans: dict[int, tuple[int, int]] = {}
+    top = _past_whitespace(text, 0)
     for key, start, _ in _members(text, top, "}"):
         if key != "cells":
             continue
@@ -588,7 +604,7 @@ def _with_sources(stored: str, changed: dict[int, str]) -> str:
         old = stored[start:end]
         value = changed[index] if old.startswith('"') else split_lines(changed[index])
         line_start = stored.rfind("\n", 0, start) + 1
-        line_indent = _WHITESPACE.match(stored, line_start).group(0)
+        line_indent = stored[line_start:_past_whitespace(stored, line_start)]
         if "\n" in old:
             item = re.match(r"\[[ \t]*\r?\n([ \t]*)", old)
             unit = len(item.group(1)) - len(line_indent) if item else 1

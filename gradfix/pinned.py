@@ -8,7 +8,7 @@ run saw (``gradfix.static.api.OP_SPELLINGS``), and none when the line holds no s
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import libcst as cst
 import libcst.matchers as m
@@ -22,6 +22,7 @@ def pinned_node(positions: Mapping[cst.CSTNode, CodeRange], expression: Expressi
                 cut: Mapping | None = None) -> cst.BaseExpression | None:
     """The node of the expression that cut the path, in a tree whose ``positions`` PositionProvider resolved."""
     if expression.exact:
+        assert expression.column is not None and expression.end_column is not None, "an exact range has columns"
         wanted = (expression.line, expression.column - 1, expression.end_line, expression.end_column - 1)
         found = [node for node, where in positions.items() if isinstance(node, cst.BaseExpression)
                  and (where.start.line, where.start.column, where.end.line, where.end.column) == wanted]
@@ -31,7 +32,7 @@ def pinned_node(positions: Mapping[cst.CSTNode, CodeRange], expression: Expressi
     if not names and not operators:
         return None
     found = [node for node, where in positions.items() if where.start.line == expression.line
-             and spells(node, names, operators)]
+             and isinstance(node, cst.BaseExpression) and spells(node, names, operators)]
     return found[0] if len(found) == 1 else None
 
 
@@ -50,7 +51,8 @@ def spellings(cut: Mapping) -> tuple[set[str], tuple[type, ...]]:
 def spells(node: cst.CSTNode, names: set[str], operators: tuple[type, ...]) -> bool:
     """Is ``node`` a call of one of ``names`` (a function, ``module.function`` or a method) or one of ``operators``?"""
     named = m.Name(value=m.MatchIfTrue(lambda value: value in names))
-    operator = m.MatchIfTrue(lambda found: isinstance(found, operators))
+    # Any: one matcher serves the binary, unary and comparison operators, which LibCST's matchers type apart
+    operator: m.MatchIfTrue[Any] = m.MatchIfTrue(lambda found: isinstance(found, operators))
     return m.matches(node, m.Call(func=named | m.Attribute(attr=named))
                      | m.BinaryOperation(operator=operator) | m.UnaryOperation(operator=operator)
                      | m.Comparison(comparisons=[m.ComparisonTarget(operator=operator)]))

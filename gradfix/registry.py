@@ -7,8 +7,13 @@ import importlib
 import inspect
 import pkgutil
 from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from gradfix.rule import Rule
+
+if TYPE_CHECKING:
+    from gradfix.transforms._operator import Operator
 
 
 @lru_cache(maxsize=None)
@@ -24,11 +29,11 @@ def all_rules() -> tuple[type[Rule], ...]:
 
 
 @lru_cache(maxsize=None)
-def all_operators() -> tuple[type, ...]:
+def all_operators() -> tuple[type[Operator], ...]:
     import gradfix.transforms as package
     from gradfix.transforms._operator import Operator
 
-    found = [value for value in _classes_in(package) if issubclass(value, Operator) and value is not Operator]
+    found: list[type[Operator]] = [value for value in _classes_in(package) if issubclass(value, Operator) and value is not Operator]
     names = [operator.name for operator in found]
     duplicated = {name for name in names if names.count(name) > 1}
     if duplicated:
@@ -36,13 +41,13 @@ def all_operators() -> tuple[type, ...]:
     return tuple(sorted(found, key=lambda operator: operator.name))
 
 
-def operators_for(category: str, op: str = "") -> list:
+def operators_for(category: str, op: str = "") -> list[Operator]:
     """An instance of every operator that repairs cuts of this category and op type."""
     return [operator for operator in (kind() for kind in all_operators()) if operator.repairs(category, op)]
 
 
-def _classes_in(package) -> list[type]:
-    found = []
+def _classes_in(package: ModuleType) -> list[type]:
+    found: list[type] = []
     for info in pkgutil.iter_modules(package.__path__):
         if info.name.startswith("_"):
             continue

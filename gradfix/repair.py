@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 from gradfix import categories as cat
 from gradfix.edits import apply_edits, line_edits
-from gradfix.model import Applicability, Fix
+from gradfix.model import Applicability, Fix, TextEdit
 from gradfix.repair_site import Candidate, RepairSite
 from gradfix.runtime.facts import NO_OPTIMIZER, RunFacts
 from gradfix.runtime.runner import DEFAULT_TIMEOUT, run_step
@@ -409,8 +409,8 @@ def repair(diagnosis, run: Run, cancel=None, progress: Callable[[str], None] | N
                                                 cause.category)
             attempt.fix = replace(attempt.fix, verified=attempt.verification.verified)
         if found.chosen is None:
-            tried = [a for a in found.attempts if a.verification is not None]
-            found.note = ("no candidate fix verified: " + "; ".join(a.verification.reason for a in tried)) if tried else no_fix_note(cause)
+            tried = [a.verification for a in found.attempts if a.verification is not None]
+            found.note = ("no candidate fix verified: " + "; ".join(verification.reason for verification in tried)) if tried else no_fix_note(cause)
     return repairs
 
 
@@ -508,7 +508,9 @@ def merged_text(text: str, attempts: Sequence[Attempt]) -> tuple[str, list[Fix],
     if later:
         last = max(later, key=lambda a: a.round)
         return last.candidate.new_text, [a.fix for a in attempts], []
-    edits, taken, overlapping = [], [], []
+    edits: list[TextEdit] = []
+    taken: list[Fix] = []
+    overlapping: list[Fix] = []
     for attempt in attempts:
         if any(attempt.fix.edits == fix.edits for fix in taken):
             continue

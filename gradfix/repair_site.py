@@ -71,8 +71,9 @@ class RepairSite:
 
     def statement_at(self, line: int) -> cst.BaseStatement | None:
         """The innermost simple statement line holding ``line`` (or a compound statement's header line)."""
-        best = None
+        best: cst.BaseStatement | None = None
         for node in self.nodes((cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            assert isinstance(node, cst.BaseStatement), "both kinds are statements"
             start, end = self.lines_of(node)
             if isinstance(node, cst.BaseCompoundStatement):
                 end = self.lines_of(node.body)[0] if not isinstance(node.body, cst.SimpleStatementSuite) else end
@@ -109,7 +110,7 @@ class RepairSite:
         node = self.pinned_node()
         if node is not None:
             statement = self.enclosing(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
-            if statement is not None:
+            if isinstance(statement, cst.BaseStatement):  # either kind, or None
                 return statement
         line = self.cut_line()
         return self.statement_at(line) if line else None

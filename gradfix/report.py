@@ -84,7 +84,7 @@ def render(data: dict[str, Any]) -> str:
 
 
 def load_schema() -> dict[str, Any]:
-    return json.loads(resources.files("gradfix").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8"))
+    return json.loads(resources.files("gradfix").joinpath("schema").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
 def validate(data: dict[str, Any]) -> None:

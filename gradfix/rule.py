@@ -18,7 +18,7 @@ from libcst.codemod.visitors import ImportItem
 from gradfix.model import Applicability, Severity
 from gradfix.static.analysis import ModuleAnalysis
 
-Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
+Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel[cst.CSTNode]]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass, field
+from typing import Any, Callable, cast
 
 import libcst as cst
 
@@ -45,7 +46,7 @@ class SourceError(Exception):
         # the end column just after the last character
         self.span = span
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[SourceError], tuple[Any, ...]]:
         return (self.__class__, (self.path, self.problem) if self.span is None else (self.path, self.problem, self.span))
 
 
@@ -198,7 +199,8 @@ def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | No
         # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
         # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
         compile(text, path, "exec", dont_inherit=True)
-        return compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True) if want_tree else None
+        # cast: typeshed types an AST-only compile as any AST; the "exec" mode makes it a module
+        return cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)) if want_tree else None
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise SourceError(path, f"syntax error at {where}: {error.msg}", _syntax_span(error)) from None
@@ -241,6 +243,7 @@ def deepest_nesting_over(tree: ast.Module, text: str, limit: int = MAX_NESTING) 
         if not hasattr(statement, "end_lineno") or statement.end_lineno is None:
             continue
         if statement.end_lineno == statement.lineno:
+            assert statement.end_col_offset is not None, "set with end_lineno"
             length = statement.end_col_offset - statement.col_offset  # in UTF-8 bytes: at least the characters
         else:
             starts = starts or _line_starts(text)
@@ -259,6 +262,7 @@ def deepest_nesting_over(tree: ast.Module, text: str, limit: int = MAX_NESTING) 
 def guard_parse(path: str, text: str) -> ast.Module:
     """What must hold before LibCST parses ``text``: CPython accepts it and it is not pathologically nested."""
     tree = python_tree(path, text)
+    assert tree is not None, "asked for the tree"
     line = deepest_nesting_over(tree, text)
     if line is not None:
         raise SourceError(path, f"the statement at line {line} is nested more than {MAX_NESTING} levels deep; "
@@ -507,7 +511,7 @@ def _overwrite(target: str, data: bytes, old: bytes, force: bool) -> None:
         os.close(descriptor)
 
 
-def check_write(source: SourceFile, new_text: str, force: bool = False, validate=None,
+def check_write(source: SourceFile, new_text: str, force: bool = False, validate: Callable[[str, str], object] | None = None,
                 other_links: bool = True) -> PendingWrite:
     """Every check a write of ``new_text`` over ``source`` must pass, done before anything is written.
 
@@ -543,7 +547,8 @@ def check_write(source: SourceFile, new_text: str, force: bool = False, validate
     return PendingWrite(source, target, data, info, in_place=info.st_nlink > 1 or not _can_give_owner(info), force=force)
 
 
-def write_source_atomically(source: SourceFile, new_text: str, force: bool = False, validate=None) -> None:
+def write_source_atomically(source: SourceFile, new_text: str, force: bool = False,
+                            validate: Callable[[str, str], object] | None = None) -> None:
     """Replace the file's text with ``new_text`` only if it parses, in its encoding.
 
     The text keeps the file's own line endings because edits are made on the

@@ -23,7 +23,7 @@ _CODE = re.compile(r"[A-Za-z]+[0-9]+")
 class Directive:
     line: int
     column: int
-    codes: tuple[str, ...] | None  # None: a bare ``# noqa``
+    codes: tuple[str, ...] | None  # None: a bare directive, naming no codes
     used: set[str] = field(default_factory=set)
 
 

@@ -22,7 +22,6 @@ statement holds the buggy expression.
 from __future__ import annotations
 
 import builtins
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 

@@ -613,7 +613,7 @@ def test_functional_state_reads_the_new_value_of_every_assign_method(method):
     made = rewrites(FunctionalState(), code, "")
     assert made, code
     text = made[0][1]
-    assert "return new_ema" in text and f"self.ema.assign(new_ema)" in text, text
+    assert "return new_ema" in text and "self.ema.assign(new_ema)" in text, text
     compile(text, "respelled.py", "exec")
 
 

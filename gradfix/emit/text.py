@@ -73,8 +73,8 @@ def render_finding(console: Console, finding: Finding, lines: Sequence[str] | No
             console.print(line)
     width = max(60, min(console.width, 100))
     for text in (finding.detail, finding.explanation):
-        for line in wrap(text, "  ", width):
-            console.print(Text(line))
+        for wrapped in wrap(text, "  ", width):
+            console.print(Text(wrapped))
     if finding.variables:
         console.print(Text(f"  without a gradient: {variables_summary(finding.variables)}"))
     for related in finding.related:

@@ -257,8 +257,9 @@ def fix_title(finding: Finding) -> str:
 
     "Unsafe" says the fix may change what the program computes; the diagnostic's details say why."""
     fix = finding.fix
+    assert fix is not None, "a code action is made for a fix"
     label = {Applicability.SAFE: "Fix", Applicability.UNSAFE: "Unsafe fix"}.get(fix.applicability, "Suggestion")
-    suffix = {True: " (verified)", False: " (failed its re-run)"}.get(fix.verified, "")
+    suffix = {True: " (verified)", False: " (failed its re-run)"}.get(fix.verified, "") if fix.verified is not None else ""
     head = f"{label} {finding.rule}: "
     return head + clause(fix.description, LIMIT - len(head) - len(suffix)) + suffix
 
@@ -282,6 +283,7 @@ def noqa_edit(text: str, line: int, code: str, positions: Positions) -> lsp.Text
     comment = content[comment_at:] if comment_at is not None else ""
     existing = _NOQA_CODES.search(comment)
     if existing:
+        assert comment_at is not None, "found in the comment"
         if code.upper() in existing.group(0).upper():
             return None
         column = comment_at + existing.end()

@@ -117,7 +117,7 @@ class DiagnoseCommand:
                 title=f"gradfix: diagnosing {name}", message="running its first training step", cancellable=True))
             cancelled = progress.tokens.get(token)
             if cancelled is not None:
-                cancelled.add_done_callback(lambda future: future.cancelled() and cancel.set())
+                cancelled.add_done_callback(lambda future: cancel.set() if future.cancelled() else None)
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         job = loop.run_in_executor(None, functools.partial(self._run, request, cancel))
@@ -187,7 +187,7 @@ class DiagnoseCommand:
         protocol = self.server.protocol
         future = getattr(protocol, "_request_futures", {}).get(protocol.msg_id)
         if future is not None:
-            future.add_done_callback(lambda f: f.cancelled() and cancel.set())
+            future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
 
     async def _progress_token(self, given: lsp.ProgressToken | None) -> lsp.ProgressToken | None:
         if given is not None:

@@ -177,7 +177,7 @@ class Documents:
 
     def fixable(self, document: Document) -> list[tuple[Finding, str]]:
         """Findings whose fixes apply to the text as it is now, with that text."""
-        out = []
+        out: list[tuple[Finding, str]] = []
         current = document.current
         runtime_now = document.runtime_text == document.text
         runtime_keys = {(f.rule, f.span.start_line) for f in document.runtime} if runtime_now else set()

@@ -11,6 +11,7 @@ import concurrent.futures
 import contextvars
 import logging
 import os
+from typing import Sequence
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
@@ -156,20 +157,20 @@ class GradfixServer(LanguageServer):
             self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
         self.closed_with_runtime = set()
         for path, findings in by_path.items():
-            document = open_paths.get(path)
+            open_document = open_paths.get(path)
             try:
                 on_disk = read_source(path).text
             except SourceError:
                 continue
-            if document is not None:
-                if document.text != on_disk:
+            if open_document is not None:
+                if open_document.text != on_disk:
                     log.warning("gradfix: %s has unsaved changes; the run saw the file on disk", path)
                     self.window_log_message(lsp.LogMessageParams(
                         type=lsp.MessageType.Warning,
                         message=f"gradfix: {path} has unsaved changes; save it and run gradfix.diagnose again to see the run's findings there"))
                     continue
-                document.runtime, document.runtime_text = tuple(findings), on_disk
-                self.publish(document)
+                open_document.runtime, open_document.runtime_text = tuple(findings), on_disk
+                self.publish(open_document)
             else:
                 positions = convert.Positions(on_disk, self.encoding)
                 uri = convert.to_uri(path)
@@ -231,7 +232,9 @@ class GradfixServer(LanguageServer):
     def _quick_fixes(self, document: Document, requested: lsp.Range) -> list[lsp.CodeAction]:
         positions = convert.Positions(document.text, self.encoding)
         uri_of = self._uri_of(document)
-        fixes, noqa, noqa_offered = [], [], {}
+        fixes: list[lsp.CodeAction] = []
+        noqa: list[lsp.CodeAction] = []
+        noqa_offered: dict[tuple[int, str], lsp.CodeAction] = {}
         for finding, text in self.documents.fixable(document):
             diagnostic = convert.diagnostic(finding, positions, uri_of)
             if not _overlaps(diagnostic.range, requested):
@@ -247,8 +250,10 @@ class GradfixServer(LanguageServer):
                 ))
             key = (finding.span.start_line, finding.rule)
             if key in noqa_offered:
-                # one `# noqa: CODE` action per line and rule, silencing every finding that shares them
-                noqa_offered[key].diagnostics.append(diagnostic)
+                # one suppression action per line and rule, silencing every finding that shares them
+                offered = noqa_offered[key].diagnostics
+                assert isinstance(offered, list), "made as a list below"
+                offered.append(diagnostic)
                 continue
             edit = convert.noqa_edit(text, finding.span.start_line, finding.rule, positions)
             if edit is not None:
@@ -293,7 +298,7 @@ class GradfixServer(LanguageServer):
         return lsp.WorkspaceEdit(changes={document.uri: edits})
 
 
-def _wanted(only: list[str] | None, kind: str) -> bool:
+def _wanted(only: Sequence[str] | None, kind: str) -> bool:
     """Whether a code action of ``kind`` answers a request limited to ``only`` (kinds are dotted hierarchies)."""
     if not only:
         return True

@@ -76,8 +76,8 @@ def _maker(analysis: ModuleAnalysis, called: cst.BaseExpression) -> cst.Call | N
         return values[0] if len(found) == 1 and len(values) == 1 and isinstance(values[0], cst.Call) else None
     if chain.startswith("self.") and chain.count(".") == 1:
         owner = analysis.enclosing_class(called)
-        values = self_attribute_values(analysis, owner, chain[5:]) if owner is not None else []
-        return values[0] if len(values) == 1 and isinstance(values[0], cst.Call) else None
+        stored = self_attribute_values(analysis, owner, chain[5:]) if owner is not None else []
+        return stored[0] if len(stored) == 1 and isinstance(stored[0], cst.Call) else None
     return None
 
 

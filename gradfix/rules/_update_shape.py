@@ -77,7 +77,7 @@ class UpdateShape:
             return frozenset({SAME}) if self._gradient_element(value, at) else frozenset({UNKNOWN})
         if isinstance(value, cst.Name):
             return self._name(value, depth, at)
-        if isinstance(value, cst.Attribute) and dotted(value) is not None and dotted(value).startswith("self."):
+        if isinstance(value, cst.Attribute) and (dotted(value) or "").startswith("self."):
             return self._attribute(value, depth)
         return frozenset({UNKNOWN})
 
@@ -173,6 +173,6 @@ class UpdateShape:
         if not isinstance(index, cst.Index) or not isinstance(index.value, cst.Integer):
             return False
         found = bindings(self.analysis, subscript.value.value, at)
-        if len(found) != 1 or found[0].kind != "value":
+        if len(found) != 1 or found[0].kind != "value" or found[0].value is None:
             return False
         return self._position_in_sources(found[0].value) == int(index.value.value)

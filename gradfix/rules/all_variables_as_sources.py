@@ -560,6 +560,7 @@ for x, y in dataset:
                 yield report
 
     def _report(self, analysis: ModuleAnalysis, gradient: GradientCall) -> Report | None:
+        assert gradient.sources is not None, "checked by check"
         attributes = _all_variables(analysis, gradient.sources)
         holder = None  # the assignment ``params = model.variables`` the sources come through
         if not attributes and isinstance(gradient.sources, cst.Name):
@@ -594,7 +595,7 @@ for x, y in dataset:
                     gradient.node,
                     message,
                     related,
-                    detail=detail + f" No fix is offered: `{holder.targets[0].target.value}` is also used for something "
+                    detail=detail + f" No fix is offered: `{cst.ensure_type(holder.targets[0].target, cst.Name).value}` is also used for something "
                     "other than pairing these gradients with their variables.",
                 )
         elif any(_paired_elsewhere(analysis, attribute, gradient) for attribute in attributes):
@@ -788,8 +789,9 @@ def _holder(analysis: ModuleAnalysis, gradient: GradientCall, name: str) -> cst.
 def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: GradientCall) -> bool:
     """Whether the name bound by ``holder`` only serves as gradient sources and as the variables these
     gradients are paired with (in a ``zip`` with them, or given beside them to a step)."""
-    name = holder.targets[0].target.value
+    name = cst.ensure_type(holder.targets[0].target, cst.Name).value
     statement = analysis.statement_index(holder)
+    assert statement is not None, "the holder is a statement of its scope"
     if analysis.scope_of(holder) is analysis.module and any(
         name in names_read(function.body) and not any(name in s.assigned for s in analysis.statements(function))
         for function in analysis.functions
@@ -803,6 +805,7 @@ def _only_paired(analysis: ModuleAnalysis, holder: cst.Assign, gradient: Gradien
             call = analysis.parent(parent) if isinstance(parent, cst.Arg) else None
             if not isinstance(call, cst.Call):
                 return False
+            assert isinstance(parent, cst.Arg), "a call is found only above an argument"
             if any(g.node is call for g in analysis.gradient_calls):
                 continue
             if _is_zip(analysis, call):
@@ -862,9 +865,11 @@ class _Updates:
     def __init__(self, analysis: ModuleAnalysis, gradient: GradientCall, attributes: list[cst.Attribute],
                  holder: cst.Assign | None):
         self.analysis = analysis
-        self.holder_name = holder.targets[0].target.value if holder is not None else None
+        assert gradient.sources is not None, "the rule checks only gradients with sources"
+        self.holder_name = cst.ensure_type(holder.targets[0].target, cst.Name).value if holder is not None else None
         self.sources = _listing(analysis, gradient.sources)
         fixed = gradient.sources.visit(ReplaceNodes({a: _trainable(a) for a in attributes}))
+        assert isinstance(fixed, cst.BaseExpression), "attributes replaced by attributes"
         self.fixed_sources = _listing(analysis, fixed)
         self.replacements: dict[cst.CSTNode, cst.CSTNode] = {}
         self.apart: list[cst.CSTNode] = []
@@ -914,7 +919,7 @@ def _variable_lists(expression: cst.BaseExpression) -> list[cst.Attribute] | Non
         return [expression] if expression.attr.value in ALL_VARIABLE_LISTS else None
     if isinstance(expression, (cst.List, cst.Tuple)):
         parts = [_variable_lists(element.value) for element in expression.elements]
-        return None if any(p is None for p in parts) else [a for p in parts for a in p]
+        return None if any(p is None for p in parts) else [a for p in parts if p is not None for a in p]
     if isinstance(expression, cst.BinaryOperation) and isinstance(expression.operator, cst.Add):
         left, right = _variable_lists(expression.left), _variable_lists(expression.right)
         return None if left is None or right is None else left + right
@@ -940,7 +945,7 @@ def _paired_elsewhere(analysis: ModuleAnalysis, attribute: cst.Attribute, gradie
     return False
 
 
-def _find(root: cst.CSTNode, kind: type) -> list:
+def _find(root: cst.CSTNode, kind: type | tuple[type, ...]) -> list:
     found = []
     stack = [root]
     while stack:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import libcst as cst
+
 from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.messages import brief, sentence
 from gradfix.model import Applicability
@@ -307,7 +309,7 @@ grads = tape.gradient(loss, model.trainable_variables)
                 f"{fed.op_name} of the prediction is fed to `{analysis.code(fed.call.func)}`; it has no gradient, "
                 "so the loss does not depend on the model's variables"
             )
-            related = [(fed.call, "the loss that reads it")]
+            related: list[tuple[cst.CSTNode, str]] = [(fed.call, "the loss that reads it")]
             if fed.replacement is None:
                 # no certain fix: the surrogate the runtime repair would try first, shown as a suggestion
                 suggestion = next(iter(surrogate.rewrite(fed.op, where)), None)

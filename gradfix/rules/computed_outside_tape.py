@@ -7,7 +7,7 @@ import libcst as cst
 from gradfix import categories
 from gradfix.messages import call_brief
 from gradfix.model import Applicability
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
@@ -550,7 +550,8 @@ def train_step(model, optimizer, loss_fn, x, y):
         if unrecorded:
             first = unrecorded[0]
             pause = tapeflow.paused_by(analysis, first.node, tape)
-            replacements = None
+            assert pause is not None, "unrecorded statements are among the paused"
+            replacements: dict[cst.CSTNode, Replacement] | None = None
             if len(pause.items) == 1 and isinstance(pause.body, cst.IndentedBlock) and all(
                 any(s.node is statement for s in unrecorded) for statement in pause.body.body
             ):

@@ -345,6 +345,7 @@ grads = tape.gradient(loss, dense.trainable_variables)
                 if not values or len(values) != 1 or not _makes_weighted_layer(analysis, values[0], local_classes):
                     continue
                 made = values[0]
+                assert isinstance(made, cst.Call), "_makes_weighted_layer holds only for calls"
                 name = part.value.value
                 if id(made) in reported or _name_used(analysis, name):
                     continue

@@ -7,7 +7,7 @@ import libcst as cst
 from gradfix import categories
 from gradfix.messages import brief
 from gradfix.model import Applicability
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lone_assignment, names_read
@@ -585,7 +585,9 @@ def train_step(x, y):
                 rewrite = next(operator.rewrite(statement, context), None)
                 if rewrite is None:
                     continue
-                term = lone_assignment(statement)[0]
+                assigned = lone_assignment(statement)
+                assert assigned is not None, "the operator rewrites only an unread `name = value` line"
+                term = assigned[0]
                 (total,) = rewrite.replacements
                 yield Report(
                     node=statement,
@@ -621,12 +623,12 @@ def train_step(x, y):
             (call, dotted(call.func.value)) for call in analysis.calls()
             if isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile"
         ]
-        for function, y_pred in keras_loss_functions(analysis):
-            if id(function) in checked or not compiled:
+        for loss_function, y_pred in keras_loss_functions(analysis):
+            if id(loss_function) in checked or not compiled:
                 continue
-            params = [p.name.value for p in function.params.params]
-            y_true = params[params.index(y_pred) - 1]
-            report = self._loss_function(analysis, function, y_true, y_pred, compiled, constructed)
+            names = [p.name.value for p in loss_function.params.params]
+            y_true = names[names.index(y_pred) - 1]
+            report = self._loss_function(analysis, loss_function, y_true, y_pred, compiled, constructed)
             if report is not None:
                 yield report
 
@@ -727,7 +729,7 @@ def train_step(x, y):
             f"`{prediction}` is computed in the tape but not used by the loss: {starved} no gradient from "
             f"`{analysis.code(call.node)}`. Compute the loss from `{prediction}`."
         )
-        replacements = None
+        replacements: dict[cst.CSTNode, Replacement] | None = None
         if len(findings) == 1 and all(s.index > statement.index and isinstance(s.node, cst.SimpleStatementLine) for s in loss_statements):
             if intermediate.inline is not None:
                 replacements = {intermediate.inline: cst.Name(prediction)}
@@ -814,7 +816,9 @@ def _variable_prediction(analysis, statement: Statement, recorded: list[Statemen
     unreached = [o for o in variables if o in used and o not in reached]
     if not unreached:
         return [], []
-    prediction = lone_assignment(statement.node)[0]
+    assigned = lone_assignment(statement.node)
+    assert assigned is not None, "called for `name = value` lines"
+    prediction = assigned[0]
     flow_indices = {s.index for s in flow}
     found = []
     for step in upstream:

@@ -8,7 +8,7 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.messages import brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, TapeBlock, names_read
 from gradfix.static.api import (
     FLOAT_BY_DEFAULT,
     FRESH_TENSOR_MAKERS,
@@ -504,6 +504,8 @@ class Trainer:
 
     def _unwatched_tensors(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
         tape = call.tape
+        # check passes only calls with sources, asked of a tape block, which binds the tape's name
+        assert tape is not None and tape.name is not None and call.sources is not None, "checked by check"
         body_reads = names_read(tape.node.body)
         body_attributes = {dotted(a) for a in walk(tape.node.body, cst.Attribute)}
         unwatched: list[tuple[cst.BaseExpression, cst.CSTNode, str]] = []
@@ -515,6 +517,7 @@ class Trainer:
                       and source.value.value == "self" and dotted(source) in body_attributes):
                 continue
             name = dotted(source)
+            assert name is not None, "a name or self.attr"
             if any(dotted(n) == name for n, _, _ in unwatched) or _is_watched(analysis, call, name):
                 continue
             kind, origin = _kind(analysis, source, tape, depth=3)
@@ -522,7 +525,7 @@ class Trainer:
                 unwatched.append((source, origin, _describe(analysis, origin)))
         if not unwatched:
             return
-        names = [dotted(name) for name, _, _ in unwatched]
+        names = [dotted(name) or "" for name, _, _ in unwatched]  # never "": each is a name or self.attr
         listed = ", ".join(f"`{n}`" for n in names)
         first, origin, described = unwatched[0]
         what = f"{listed}, a plain tensor ({described})" if len(names) == 1 else f"{listed}, plain tensors"
@@ -551,6 +554,7 @@ class Trainer:
 
     def _unwatched_variables(self, analysis: ModuleAnalysis, call: GradientCall) -> Iterator[Report]:
         tape = call.tape
+        assert tape is not None and tape.name is not None, "checked by check"
         message = f"The tape `{brief(tape.name, 16)}` watches nothing: opened with `watch_accessed_variables=False`"
         detail = (
             f"`{tape.name}` was opened with `watch_accessed_variables=False` and watches nothing, so every gradient "
@@ -576,6 +580,7 @@ def _without_keyword(call: cst.Call, name: str) -> cst.Call:
 
 
 def _watches_nothing_by_choice(analysis: ModuleAnalysis, call: GradientCall) -> bool:
+    assert call.tape is not None, "checked by check"
     tape_call = call.tape.call
     if not isinstance(tape_call, cst.Call) or not is_false(keyword(tape_call, "watch_accessed_variables")):
         return False
@@ -610,7 +615,7 @@ def _is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool
     return False
 
 
-def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> bool:
+def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: CODE_SCOPE) -> bool:
     for binding in ever_bound_in_scope(analysis, name, scope) + ever_bound_in_scope(analysis, name, analysis.module):
         if binding.value is not None and any(analysis.is_call_to(c, *VARIABLE_MAKERS) for c in walk(binding.value, cst.Call)):
             return True
@@ -667,9 +672,10 @@ def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cs
             kinds.append(_kind(analysis, binding.value, tape, depth - 1))
         elif binding.kind == "loop" and _is_dataset(analysis, binding.value, depth):
             kinds.append((TENSOR, binding.statement))
-        elif binding.kind == "unpacked" and _is_dataset(analysis, binding.value, depth):
+        elif binding.kind == "unpacked" and binding.value is not None and _is_dataset(analysis, binding.value, depth):
             kinds.append((TENSOR, binding.value))
         elif binding.kind == "param":
+            assert binding.function is not None and binding.param is not None, "a parameter's binding names both"
             kinds.append(_kind_of_parameter(analysis, binding.function, binding.param, depth - 1))
         else:
             kinds.append((None, node))
@@ -691,7 +697,9 @@ def _kind_of_attribute(analysis, node: cst.Attribute, tape, depth) -> tuple[str 
     klass = analysis.enclosing_class(node)
     if klass is None:
         return None, node
-    values = [v for v in self_attribute_values(analysis, klass, node.attr.value) if not _steps_itself(v, dotted(node))]
+    name = dotted(node)
+    assert name is not None, "called for self.attr"
+    values = [v for v in self_attribute_values(analysis, klass, node.attr.value) if not _steps_itself(v, name)]
     if not values or any(analysis.is_call_to(c, *VARIABLE_MAKERS) for v in values for c in walk(v, cst.Call)):
         return None, node
     kinds = [_kind(analysis, value, tape, depth - 1) for value in values]
@@ -739,7 +747,7 @@ def _is_dataset(analysis: ModuleAnalysis, node: cst.BaseExpression | None, depth
             node = node.value
         elif isinstance(node, cst.Name):
             values = values_of(analysis, node)
-            return bool(values) and all(_is_dataset(analysis, v, depth - 1) for v in values)
+            return values is not None and bool(values) and all(_is_dataset(analysis, v, depth - 1) for v in values)
         else:
             return False
     return False

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import libcst as cst
+
 from gradfix.categories import NON_DIFFERENTIABLE
 from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
@@ -276,8 +278,9 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
             for cut in cuts_of_kind(analysis, context, OP, exclude=lambda node: id(node) in claimed):
                 claimed.add(id(cut.node))
                 op = cut.op
+                assert op is not None, "a cut of kind OP names its op"
                 effect = "a gradient of zeros" if op.zero_gradient else "no gradient"
-                related = []
+                related: list[tuple[cst.CSTNode, str]] = []
                 if context.gradient is not None:
                     related.append((context.gradient.node, "the gradient is taken here"))
                 # the surrogate the runtime repair would try first, shown as a suggestion

@@ -8,7 +8,7 @@ import libcst as cst
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.messages import brief, sentence
 from gradfix.model import Applicability, Severity
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static.analysis import GradientCall, ModuleAnalysis
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
@@ -275,7 +275,7 @@ grads = tape.gradient(loss, [counts])
         integer = _integer_variable(analysis, made, initial)
         if integer:
             fixable = integer == "literal" and not not_trainable
-            replacements = None
+            replacements: dict[cst.CSTNode, Replacement] | None = None
             if fixable:
                 floated = float_variable(made)
                 replacements = {made: floated} if floated is not None else None
@@ -352,7 +352,9 @@ def _floated(analysis: ModuleAnalysis, made: cst.Call) -> str:
         def leave_Integer(self, original, updated):
             return cst.Float(updated.value + ".0") if updated.value.isdigit() else updated
 
-    return cst.Module([]).code_for_node(made.visit(Floats())).strip()
+    floated = made.visit(Floats())
+    assert isinstance(floated, cst.CSTNode), "numbers replaced by numbers"
+    return cst.Module([]).code_for_node(floated).strip()
 
 
 def _integer_variable(analysis: ModuleAnalysis, made: cst.Call, initial: cst.BaseExpression | None) -> str | None:

@@ -543,6 +543,7 @@ grads = tape.gradient(loss, model.trainable_variables)
             return
         reported: set[int] = set()
         for top in all_contexts(analysis):
+            gradient: cst.CSTNode
             if top.gradient is not None:
                 gradient, role = top.gradient.node, "the gradient that comes back None"
             else:
@@ -643,8 +644,9 @@ class _Checker:
         return None
 
     # --- reports and their fixes ------------------------------------------------------------
-    def _rebuilt(self, call: cst.Call, inner: cst.Call) -> Report:
+    def _rebuilt(self, call: cst.Call, inner: cst.BaseExpression) -> Report:
         tensor = self._conversion(inner)
+        assert tensor is not None, "called for a conversion"
         return Report(
             call,
             f"`{call_brief(self.analysis.code(call))}` rebuilds a tensor from a NumPy copy in the tape",
@@ -656,6 +658,7 @@ class _Checker:
 
     def _dropped_conversion(self, call: cst.Call) -> Report:
         tensor = self._conversion(call)
+        assert tensor is not None, "called for a conversion"
         message = f"`{call_brief(self.analysis.code(call))}` copies a tensor into NumPy inside the tape"
         detail = (
             f"`{self.analysis.code(call)}` copies a tensor into NumPy inside the tape; the tape does not record "
@@ -672,6 +675,7 @@ class _Checker:
         )
 
     def _array_method(self, method: cst.Call, conversion: cst.Call) -> Report:
+        assert isinstance(method.func, cst.Attribute), "a method call"
         name = method.func.attr.value
         message = f"`{call_brief(self.analysis.code(method))}` computes on a NumPy copy of a tensor"
         detail = (
@@ -679,6 +683,7 @@ class _Checker:
             "the tape does not record NumPy, so the result has no gradient. Stay in TensorFlow."
         )
         tensor = self._conversion(conversion)
+        assert tensor is not None, "called for a conversion"
         arguments = reduction_arguments(method.args, first=cst.Arg(tensor))
         if name not in REDUCTIONS or arguments is None:
             return Report(method, message, detail=detail)
@@ -803,7 +808,8 @@ class _Checker:
             # a tensor takes integers, slices, None and `...` as indices, not masks or index arrays, and no stores
             stored = isinstance(self.analysis.parent(parent), (cst.AssignTarget, cst.AugAssign, cst.Del))
             return not stored and all(_basic_index(element.slice) for element in parent.slice)
-        if isinstance(parent, (cst.Index, cst.DictElement)) or isinstance(self.analysis.parent(parent), cst.Set):
+        if isinstance(parent, (cst.Index, cst.DictElement)) or (
+                parent is not None and isinstance(self.analysis.parent(parent), cst.Set)):
             return False  # a key: a tensor is not hashable
         call = self._call_parent(node)
         if call is None:
@@ -830,7 +836,7 @@ def _number(node: cst.BaseExpression) -> bool:
 def _basic_index(index: cst.BaseSlice) -> bool:
     if isinstance(index, cst.Slice):
         return True  # NumPy takes integers there as well
-    value = index.value
+    value = cst.ensure_type(index, cst.Index).value  # a slice's one other kind
     return _number(value) or isinstance(value, cst.Ellipsis) or (isinstance(value, cst.Name) and value.value == "None")
 
 

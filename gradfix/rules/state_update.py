@@ -264,18 +264,21 @@ grads = tape.gradient(loss, model.trainable_variables)
             return
         for function in [*analysis.functions, analysis.module]:
             # what the function (or script) hands on: its return value, or the target of a gradient it asks for
-            used = (_returned_names(function) if function is not analysis.module else set()) | {
+            used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | {
                 g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)
             }
             for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
                 if function is analysis.module and analysis.scope_of(call) is not function:
                     continue  # its own function's turn
+                assert isinstance(call, cst.Call), "the matcher finds calls"
                 name = dotted(call.func)
+                assert name is not None, "a name or self.attr, as matched"
                 constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
                 if constructor is None:
                     continue
                 statement = analysis.statement_of(call)
-                assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}
+                # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
+                assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
                 if not (assigned & used or m.findall(statement, m.Return())):
                     continue
                 replacement = metric_as_loss(constructor, call)
@@ -296,8 +299,9 @@ def _reads(node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
 def _computed_in(value: cst.BaseExpression, function: cst.FunctionDef, owner: cst.BaseExpression) -> bool:
     """Does the stored value read a parameter of the function or a name it computes (not only the state)?"""
     params = {p.name.value for p in function.params.params if p.name.value != "self"}
-    assigned = {t.target.value for t in m.findall(function.body, m.AssignTarget(target=m.Name()))}
-    return any(n.value in params | assigned for n in m.findall(value, m.Name()))
+    # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names and names
+    assigned = {t.target.value for t in m.findall(function.body, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+    return any(n.value in params | assigned for n in m.findall(value, m.Name()))  # type: ignore[attr-defined]
 
 
 def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
@@ -312,7 +316,7 @@ def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
 def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
     """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning, and
     ``self`` attributes bound to one, with the class they belong to."""
-    found = {}
+    found: dict[tuple[str, cst.ClassDef | None], cst.Call] = {}
     # the model's index of assignments, not a matcher's visit of the whole module
     target = m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))
     for assign in analysis.walk(None, cst.Assign):
@@ -322,10 +326,12 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
         head, _, metric = qualname.rpartition(".")
         if head.endswith("keras.metrics") and metric in METRIC_LOSS:
             name = dotted(assign.targets[0].target)
+            assert name is not None, "a name or self.attr, as matched"
             found[(name, analysis.enclosing_class(assign) if name.startswith("self.") else None)] = assign.value
     return found
 
 
 def _returned_names(function: cst.FunctionDef) -> set[str]:
-    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}
+    # LibCST types findall's nodes as CSTNode whatever the matcher, here names
+    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}  # type: ignore[attr-defined]
 

@@ -391,14 +391,16 @@ def train_step(x, y):
                 if SourceFlow(analysis, context, frozenset({source}), BOTH).reaches_target()
             ]
             for cut in cuts:
+                assert isinstance(cut.node, cst.Call), "a stop is a call of stop_gradient"
                 stopped = argument(cut.node, 0, "input")
                 rewrite = next(iter(unwrap.rewrite(cut.node, where)), None)
                 if stopped is None or rewrite is None:
                     continue
                 whole_value = isinstance(stopped, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
                 elsewhere = _kept_elsewhere(analysis, cut.node, context)
+                kept_by = elsewhere.gradient if elsewhere is not None else None  # None only with elsewhere
                 unsafe = bool(survivors) or not whole_value or elsewhere is not None
-                related = []
+                related: list[tuple[cst.CSTNode, str]] = []
                 if context.gradient is not None:
                     related.append((context.gradient.node, "the gradient is taken here"))
                 yield Report(
@@ -412,8 +414,8 @@ def train_step(x, y):
                     related=related,
                     replacements=rewrite.replacements,
                     fix_description=rewrite.description,
-                    applicability_reason=("" if not unsafe else rewrite.reason if elsewhere is None else
-                                          f"it also stands on the path of `{analysis.code(elsewhere.gradient.node)}`, whose "
+                    applicability_reason=("" if not unsafe else rewrite.reason if kept_by is None else
+                                          f"it also stands on the path of `{analysis.code(kept_by.node)}`, whose "
                                           "sources still get gradients: there it may be a deliberate freeze"),
                     applicability=Applicability.UNSAFE if unsafe else Applicability.SAFE,
                 )

@@ -260,6 +260,7 @@ dy_dx = tape.gradient(y, x)
 
     def _constant(self, analysis: ModuleAnalysis, node: cst.CSTNode, name: str) -> bool:
         for assign in m.findall(node, m.Assign()):
+            assert isinstance(assign, cst.Assign), "the matcher finds assignments"
             if not any(m.matches(t.target, m.Name(name)) for t in assign.targets):
                 continue
             value = assign.value
@@ -315,6 +316,7 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: 
         if not isinstance(root, cst.Name) or root.value not in imported:
             return False
     for call in m.findall(node, m.Call()):
+        assert isinstance(call, cst.Call), "the matcher finds calls"
         qualname = analysis.qualname(call.func) or ""
         if qualname.startswith(LIBRARY_PREFIXES):
             continue

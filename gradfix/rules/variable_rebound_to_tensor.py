@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import libcst as cst
 
 from gradfix.categories import VARIABLE_REBOUND
 from gradfix.messages import quoted_list
 from gradfix.model import Applicability
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.rules._update_shape import UpdateShape
 from gradfix.static.analysis import ModuleAnalysis, Statement, chains, in_loop, inside_tape, runs_whenever
 from gradfix.static.api import LIBRARY_PREFIXES, VARIABLE_MAKERS
@@ -358,7 +358,7 @@ def fit(x, y, init=None, steps=100, lr=0.1):
         # A rebinding of a name that certainly holds no variable there is no finding; dropping it may
         # leave another rebinding of the same name without the variable it relied on, so look again.
         while True:
-            in_place = {(node, rebind.chain) for node, rebinds in found.items() for rebind in rebinds}
+            in_place: InPlace = {(node, rebind.chain) for node, rebinds in found.items() for rebind in rebinds}
             proofs = {(node, rebind.chain): variables.proof(node, rebind, in_place)
                       for node, rebinds in found.items() for rebind in rebinds}
             tensors = {key for key, proof in proofs.items() if proof.verdict == NOT_A_VARIABLE}
@@ -404,7 +404,7 @@ class _Variables:
                         continue
                     chain = dotted(name_node)
                     if isinstance(name_node, cst.Name):
-                        self.names[(id(analysis.scope_of(node)), chain)] = value
+                        self.names[(id(analysis.scope_of(node)), name_node.value)] = value
                     elif chain is not None and chain.startswith("self.") and chain.count(".") == 1:
                         owner = analysis.enclosing_class(node)
                         if owner is not None:
@@ -650,6 +650,7 @@ def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates
     calls = [_update_call(update, shape) for update, shape in zip(updates, shapes)]
     reshaped = [(update.chain, shape.doubtful(_new_value(update))) for update, shape in zip(updates, shapes)
                 if not shape.keeps_shape(_new_value(update))]
+    replacement: dict[cst.CSTNode, Replacement]
     if len(calls) == 1:
         replacement = {node: cst.Expr(calls[0])}
     elif isinstance(parent, cst.SimpleStatementLine) and len(parent.body) == 1:
@@ -661,7 +662,7 @@ def _rewrite(analysis: ModuleAnalysis, node: cst.Assign | cst.AugAssign, updates
         message,
         detail=detail,
         replacements=replacement,
-        fix_description=f"Update {names} in place with `{calls[0].func.attr.value}`",
+        fix_description=f"Update {names} in place with `{cst.ensure_type(calls[0].func, cst.Attribute).attr.value}`",
     ), reshaped
 
 
@@ -711,7 +712,7 @@ def _wrapped(value: cst.BaseExpression) -> cst.BaseExpression:
     return value
 
 
-_AUGMENTED_TO_BINARY = {
+_AUGMENTED_TO_BINARY: dict[type[cst.BaseAugOp], Callable[[], cst.BaseBinaryOp]] = {
     cst.MultiplyAssign: cst.Multiply, cst.DivideAssign: cst.Divide, cst.PowerAssign: cst.Power,
     cst.FloorDivideAssign: cst.FloorDivide, cst.ModuloAssign: cst.Modulo, cst.MatrixMultiplyAssign: cst.MatrixMultiply,
     cst.SubtractAssign: cst.Subtract, cst.AddAssign: cst.Add,

@@ -9,7 +9,7 @@ import libcst as cst
 from gradfix import categories
 from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock
@@ -322,9 +322,9 @@ def train_step(generator, discriminator, images, noise):
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         calls = [_Pairing.of(analysis, call) for call in analysis.gradient_calls]
-        calls = [c for c in calls if c is not None]
-        for pairing in calls:
-            report = self._check(analysis, pairing, [c for c in calls if c.call.scope is pairing.call.scope and c is not pairing])
+        pairings = [c for c in calls if c is not None]
+        for pairing in pairings:
+            report = self._check(analysis, pairing, [c for c in pairings if c.call.scope is pairing.call.scope and c is not pairing])
             if report is not None:
                 yield report
 
@@ -356,12 +356,13 @@ def train_step(generator, discriminator, images, noise):
             )
         if other_tapes:
             tape = other_tapes[0]
+            assert tape.name is not None and this.call.tape_node is not None, "named tapes; a pairing names its tape"
             # a tape that is not persistent answers one gradient call: another call of it keeps it, unless that call
             # is itself one whose tape did not record its loss (reported here, and moved to its own tape)
             asked_again = [g for g in analysis.gradient_calls if g.scope is this.call.scope and g.tape_name == tape.name
                            and g.node is not this.call.node and not _misplaced(analysis, g)]
             if not tape.persistent and asked_again:
-                replacements = None
+                replacements: dict[cst.CSTNode, Replacement] | None = None
             else:
                 replacements = {this.call.tape_node: cst.Name(tape.name)}
             turns = [] if tape.persistent else _loops_outside(analysis, this.call.node, tape.node)

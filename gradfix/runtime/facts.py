@@ -69,7 +69,7 @@ class Expression:
     @classmethod
     def from_cut(cls, cut: dict[str, Any] | None) -> "Expression | None":
         span = (cut or {}).get("span")
-        if not span or not span.get("line") or not cut.get("file"):
+        if cut is None or not span or not span.get("line") or not cut.get("file"):
             return None
         exact = bool(span.get("exact")) and span.get("column") is not None and span.get("end_column") is not None
         return cls(file=cut["file"], line=span["line"], end_line=span.get("end_line") or span["line"],
@@ -405,7 +405,7 @@ class RunFacts:
 
     def update_problems(self) -> list[str]:
         """Why the optimizer's update did not go through: what it raised, gradients paired with the wrong variable."""
-        problems = []
+        problems: list[str] = []
         for apply in self.applies:
             problems.extend(apply.mismatches)
             if apply.error:

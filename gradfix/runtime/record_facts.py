@@ -84,7 +84,7 @@ def first_candidates(facts: RunFacts, folder: Path) -> list[dict[str, Any] | Non
     from gradfix.repair import candidates
 
     diagnosis = diagnose(facts)
-    found = []
+    found: list[dict[str, Any] | None] = []
     for index, cause in enumerate(diagnosis.causes):
         options = candidates(diagnosis, index)
         if not options:

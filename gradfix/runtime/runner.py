@@ -83,6 +83,7 @@ def run_step(
         # the warm server died under the run: what the run did is unknown, so it runs again in a fresh interpreter
         plan = warm.Plan(None, "the warm server ended during the run")
         facts = _run(plan, **run)
+        assert facts is not None, "a cold start gives its facts"
     facts.start = "warm" if plan.launched else "cold"
     facts.start_reason = plan.reason
     return facts
@@ -103,7 +104,7 @@ def _run(plan, target, args, python, timeout, steps, workdir, base_env, quiet, c
             child_env[CGROUP_ENV] = cgroup.path
         command = child_command(target, args, python)
         shell = cgroup is not None and os.path.exists("/bin/sh")
-        if shell:
+        if shell and cgroup is not None:  # shell says it is not None
             command = cgroup.joining(command)
         output = open(output_path, "wb") if quiet else None
         try:

@@ -62,9 +62,11 @@ class WarmProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         if not self._ended.wait(timeout):
+            assert timeout is not None, "a wait without a timeout returns only once the run ended"
             raise subprocess.TimeoutExpired(self.args, timeout)
         if self.returncode is None:
             self._release()
+        assert self.returncode is not None, "set with the end"
         return self.returncode
 
     def kill(self) -> None:
@@ -105,7 +107,7 @@ class WarmServer:
         self.names: frozenset[str] = frozenset()
         self.pythonpath: list[str] = []
         self.environ_changes: dict[str, list] = {}  # what TensorFlow's import set or removed: [before, after]
-        self.output = ("", "")
+        self.output: tuple[str, ...] = ("", "")
         self.process: subprocess.Popen | None = None
         self.cgroup: RunCgroup | None = None
         self.used = time.monotonic()
@@ -172,6 +174,7 @@ class WarmServer:
             if self.state != "ready" or self.died:
                 return None
             self._pending.append(waiting)
+            assert self._channel is not None, "a ready server has its channel"
             try:
                 socket.send_fds(self._channel, [json.dumps({"run": request}).encode("utf-8")], list(fds))
             except OSError:
@@ -215,6 +218,7 @@ class WarmServer:
             handle.close()
 
     def _send(self, message: dict) -> None:
+        assert self._channel is not None, "only a started server is sent to"
         with self._send_lock:
             try:
                 self._channel.send(json.dumps(message).encode("utf-8"))
@@ -222,6 +226,7 @@ class WarmServer:
                 pass
 
     def _read(self) -> None:
+        assert self._channel is not None, "read once started"
         try:
             while True:
                 data = self._channel.recv(PACKET)
@@ -294,7 +299,7 @@ class Pool:
     def server(self, python: str, key: tuple, env: Mapping[str, str], deadline: float,
                cancel=None) -> tuple[WarmServer | None, str]:
         """The ready server of ``key``, started if there is none; else None and why."""
-        closing = []
+        closing: list[WarmServer] = []
         with self._lock:
             if key in self._failed:
                 return None, FAILED

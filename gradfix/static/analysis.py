@@ -10,18 +10,19 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, ImportItem
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
 from gradfix.model import Span, TextEdit
 from gradfix.static.api import GRADIENT_TAPE
 from gradfix.static.names import ImportMap, dotted
-from gradfix.static.tree import children, index_tree, walk
+from gradfix.static.tree import children as children  # named here too, for the rules that read it from the model
+from gradfix.static.tree import index_tree, walk
 
 T = TypeVar("T")
 
@@ -85,12 +86,12 @@ class ModuleAnalysis:
         self._children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
         self._index_tree()
         self.imports = ImportMap(self.module)
-        self._by_kind: dict[type, list[cst.CSTNode]] = {}
+        self._by_kind: dict[type | tuple[type, ...], list[cst.CSTNode]] = {}
         self._statements: dict[CODE_SCOPE, list[Statement]] = {}
         self._assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._attribute_assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
-        self._positions_by_statement: dict[cst.CSTNode, Mapping] = {}
+        self._positions_by_statement: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
 
     def derived(self, fact: Callable[["ModuleAnalysis"], T]) -> T:
         """A fact computed from this model once, whichever rule asks first; the function computing it is its key."""
@@ -104,8 +105,9 @@ class ModuleAnalysis:
             for child in kids:
                 self._parents[child] = node
 
-    def walk(self, root: cst.CSTNode | None = None, kind: type | tuple[type, ...] = cst.CSTNode) -> Iterator:
+    def walk(self, root: cst.CSTNode | None = None, kind: type | tuple[type, ...] = cst.CSTNode) -> Iterator[Any]:
         """Nodes of ``kind`` under ``root`` (the whole module by default), in source order."""
+        # Any: the nodes are of the kind asked for, which callers rely on
         if root is None or root is self.module:
             if kind not in self._by_kind:
                 self._by_kind[kind] = list(walk(self.module, kind))
@@ -116,7 +118,7 @@ class ModuleAnalysis:
     # LibCST's positions cost a print of the whole module with bookkeeping at every token; a finding
     # needs the positions of its own top-level statement only, placed by the plain print of those before it.
     @cached_property
-    def positions(self):
+    def positions(self) -> Mapping[cst.CSTNode, CodeRange]:
         return self.wrapper.resolve(PositionProvider)
 
     @cached_property
@@ -131,7 +133,7 @@ class ModuleAnalysis:
 
     def top_statement(self, node: cst.CSTNode) -> cst.CSTNode | None:
         """The top-level statement holding ``node`` (or ``node`` itself), None for the module and its header."""
-        current = node
+        current: cst.CSTNode | None = node
         while current is not None:
             parent = self._parents.get(current)
             if parent is self.module:
@@ -142,13 +144,13 @@ class ModuleAnalysis:
     def _alone(self, statement: cst.CSTNode) -> cst.Module:
         return self.module.with_changes(body=[statement], header=[], footer=[])
 
-    def _statement_positions(self, statement: cst.CSTNode):
+    def _statement_positions(self, statement: cst.CSTNode) -> Mapping[cst.CSTNode, CodeRange]:
         if statement not in self._positions_by_statement:
             wrapper = MetadataWrapper(self._alone(statement), unsafe_skip_copy=True)
             self._positions_by_statement[statement] = wrapper.resolve(PositionProvider)
         return self._positions_by_statement[statement]
 
-    def _position(self, node: cst.CSTNode):
+    def _position(self, node: cst.CSTNode) -> tuple[CodeRange, int]:
         statement = self.top_statement(node)
         if statement is None or "positions" in self.__dict__:
             return self.positions[node], 0
@@ -179,13 +181,13 @@ class ModuleAnalysis:
             statements[statement] = None
         edits: list[TextEdit] = []
         for statement in statements:
-            changed = statement.visit(ReplaceNodes(replacements))
-            if isinstance(changed, cst.FlattenSentinel):
-                body = list(changed)
-            elif isinstance(changed, cst.RemovalSentinel):
+            replaced = statement.visit(ReplaceNodes(replacements))
+            if isinstance(replaced, cst.FlattenSentinel):
+                body = list(replaced)
+            elif isinstance(replaced, cst.RemovalSentinel):
                 body = []
             else:
-                body = [changed]
+                body = [replaced]
             old = self._alone(statement).code
             new = self.module.with_changes(body=body, header=[], footer=[]).code if body else ""
             offset = self._first_lines[statement] - 1
@@ -334,14 +336,17 @@ class ModuleAnalysis:
                 found.append(self._gradient_call(call, tape, target, sources, function))
         return found
 
-    def _gradient_call(self, call, tape: cst.Name, target, sources, helper=None) -> GradientCall:
+    def _gradient_call(self, call: cst.Call, tape: cst.Name, target: cst.BaseExpression | None,
+                       sources: cst.BaseExpression | None, helper: cst.FunctionDef | None = None) -> GradientCall:
         scope = self.scope_of(call)
+        statement = self.statement_of(call)
+        assert isinstance(statement, cst.BaseStatement), "a call is always inside a statement"
         return GradientCall(
             node=call,
             tape_name=tape.value,
             target=target,
             sources=sources,
-            statement=self.statement_of(call),
+            statement=statement,
             scope=scope,
             tape=self.tape_named(tape.value, scope, before=call),
             tape_node=tape,
@@ -392,7 +397,7 @@ class ModuleAnalysis:
                     break
         return helpers
 
-    def _helper_called(self, call: cst.Call, helpers) -> tuple[cst.FunctionDef, tuple[int, int | None, int | None], int] | None:
+    def _helper_called(self, call: cst.Call, helpers: dict[cst.FunctionDef, tuple[int, int | None, int | None]]) -> tuple[cst.FunctionDef, tuple[int, int | None, int | None], int] | None:
         """The gradient helper ``call`` calls, with how many leading parameters its callers do not pass."""
         if not helpers or any(arg.star for arg in call.args):
             return None
@@ -412,11 +417,11 @@ class ModuleAnalysis:
             return (function, 0) if function is not None else None
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             klass = self.enclosing_class(call)
-            for function in (klass.body.body if klass is not None else ()):
-                if isinstance(function, cst.FunctionDef) and function.name.value == func.attr.value:
-                    if any(dotted(d.decorator) == "staticmethod" for d in function.decorators):
-                        return function, 0
-                    return function, 1 if _param_names(function)[:1] else 0
+            for member in (klass.body.body if klass is not None else ()):
+                if isinstance(member, cst.FunctionDef) and member.name.value == func.attr.value:
+                    if any(dotted(d.decorator) == "staticmethod" for d in member.decorators):
+                        return member, 0
+                    return member, 1 if _param_names(member)[:1] else 0
         return None
 
     # --- data flow ---------------------------------------------------------------------------
@@ -627,7 +632,7 @@ def names_assigned(node: cst.CSTNode) -> frozenset[str]:
         targets = [item.asname.name for item in node.items if item.asname is not None]
     elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
         names.add(node.name.value)
-    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(getattr(node, "names", None), cst.ImportStar):
+    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
         for alias in node.names:
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 names.add(alias.asname.name.value)
@@ -776,7 +781,8 @@ class _StatementLister:
         body = scope.body.body if isinstance(scope, cst.FunctionDef) else scope.body
         self._walk(body, ())
 
-    def _add(self, node, assigned, read, enclosing) -> None:
+    def _add(self, node: cst.SimpleStatementLine | cst.BaseCompoundStatement, assigned: Iterable[str], read: Iterable[str],
+             enclosing: tuple[cst.CSTNode, ...]) -> None:
         self.statements.append(Statement(node, len(self.statements), frozenset(assigned), frozenset(read), enclosing))
 
     def _walk(self, body: Sequence[cst.CSTNode], enclosing: tuple[cst.CSTNode, ...]) -> None:
@@ -804,10 +810,11 @@ class _StatementLister:
                     read |= names_read(item.item)
                 self._add(node, names_assigned(node), read, enclosing)
                 self._walk(node.body.body, enclosing + (node,))
-            elif isinstance(node, (cst.For, cst.While, cst.If, cst.Try, cst.TryStar)) or hasattr(node, "body"):
+            elif isinstance(node, cst.BaseCompoundStatement) and (
+                    isinstance(node, (cst.For, cst.While, cst.If, cst.Try, cst.TryStar)) or hasattr(node, "body")):
                 self._walk_compound(node, enclosing)
 
-    def _walk_compound(self, node: cst.CSTNode, enclosing: tuple[cst.CSTNode, ...]) -> None:
+    def _walk_compound(self, node: cst.BaseCompoundStatement, enclosing: tuple[cst.CSTNode, ...]) -> None:
         header_reads: set[str] = set()
         if isinstance(node, cst.For):
             header_reads = set(names_read(node.iter))

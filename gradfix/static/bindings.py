@@ -8,11 +8,11 @@ reads it and then in the module.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, TypeGuard
 
 import libcst as cst
 
-from gradfix.static.analysis import Binding, ModuleAnalysis, bindings_in, children, names_read
+from gradfix.static.analysis import CODE_SCOPE, Binding, ModuleAnalysis, bindings_in, children, names_read
 from gradfix.static.api import PARAMETER_POSITIONS
 from gradfix.static.tree import walk
 
@@ -55,7 +55,7 @@ def _declares_global(function: cst.FunctionDef, name: str) -> bool:
     return False
 
 
-def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: cst.CSTNode) -> list[Binding]:
+def ever_bound_in_scope(analysis: ModuleAnalysis, name: str, scope: CODE_SCOPE) -> list[Binding]:
     """Every binding of ``name`` anywhere in ``scope`` (not only those reaching a point)."""
     found: list[Binding] = []
     for statement in analysis.statements(scope):
@@ -81,7 +81,7 @@ def self_attribute_values(analysis: ModuleAnalysis, class_node: cst.ClassDef, at
     return values
 
 
-def _is_self_attribute(node: cst.CSTNode, attribute: str | None = None) -> bool:
+def _is_self_attribute(node: cst.CSTNode, attribute: str | None = None) -> TypeGuard[cst.Attribute]:
     return (
         isinstance(node, cst.Attribute)
         and isinstance(node.value, cst.Name)
@@ -96,7 +96,7 @@ def values_of(analysis: ModuleAnalysis, expression: cst.BaseExpression) -> list[
         found = bindings(analysis, expression.value, expression)
         if not found or any(b.kind != "value" or b.value is None for b in found):
             return None
-        return [b.value for b in found]
+        return [b.value for b in found if b.value is not None]  # all, checked above
     if _is_self_attribute(expression):
         class_node = analysis.enclosing_class(expression)
         if class_node is None:
@@ -117,7 +117,7 @@ def positional(call: cst.Call, index: int) -> cst.BaseExpression | None:
     return plain[index] if index < len(plain) else None
 
 
-def parameter(analysis, call: cst.Call, name: str) -> cst.BaseExpression | None:
+def parameter(analysis: ModuleAnalysis, call: cst.Call, name: str) -> cst.BaseExpression | None:
     """The argument ``call`` gives the parameter ``name`` (``dtype``, ``trainable``), by keyword or by its position."""
     given = keyword(call, name)
     if given is not None:

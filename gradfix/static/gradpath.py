@@ -109,12 +109,12 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
         return Op(node, f"`{short}`", STEP_ALTERNATIVE, tuple(a.value for a in node.args))
     if name in CASTS:
         dtype = argument(node, 1, "dtype")
-        if integer_dtype(analysis, dtype):
+        if dtype is not None and integer_dtype(analysis, dtype):
             return Op(node, f"`{analysis.code(node)}` (a cast to {analysis.code(dtype)})", CAST_ALTERNATIVE, (first,) if first is not None else ())
         return None
     if name in NUMPY_FUNCTIONS or (name in PY_FUNCTIONS and _calls_numpy(analysis, argument(node, 0, "func"))):
-        inputs = argument(node, 1, "inp")
-        return Op(node, f"`{short}` (NumPy code)", NUMPY_ALTERNATIVE, (inputs,) if inputs is not None else ())
+        numpy_input = argument(node, 1, "inp")
+        return Op(node, f"`{short}` (NumPy code)", NUMPY_ALTERNATIVE, (numpy_input,) if numpy_input is not None else ())
     return None
 
 
@@ -333,7 +333,7 @@ class SourceFlow:
         self.runs_models = bool(sources & context.models) if runs_models is None else runs_models
         self._definitions: dict[int, bool] = {}
         self._attributes: dict[tuple[int, str], bool] = {}
-        self._calls: dict[tuple, bool] = {}
+        self._calls: dict[tuple[int, frozenset[str]], bool] = {}
 
     def is_cut(self, node: cst.CSTNode) -> bool:
         if STOP in self.cuts and is_stop_gradient(self.analysis, node):
@@ -507,7 +507,7 @@ def _refers(value: cst.CSTNode) -> bool:
     if copied is not None:
         return _refers(copied)
     if isinstance(value, (cst.Name, cst.Attribute)):
-        return dotted(value) is not None or _refers(value.value)
+        return dotted(value) is not None or (isinstance(value, cst.Attribute) and _refers(value.value))
     if isinstance(value, cst.Subscript):
         return _refers(value.value)
     if isinstance(value, (cst.List, cst.Tuple)):
@@ -515,7 +515,7 @@ def _refers(value: cst.CSTNode) -> bool:
     return False
 
 
-def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope, sources: frozenset[str]) -> frozenset[str]:
+def closed_over(analysis: ModuleAnalysis, function: cst.FunctionDef, scope: cst.FunctionDef | cst.Module, sources: frozenset[str]) -> frozenset[str]:
     """The sources a closure defined in ``scope`` reads from it (those it does not bind itself)."""
     if function is scope or analysis.scope_of(function) is not scope or scope is analysis.module:
         return frozenset()
@@ -617,7 +617,7 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
             continue
         for node in walk_expression(value):
             callee = analysis.callee(node) if isinstance(node, cst.Call) else None
-            if callee is None:
+            if callee is None or not isinstance(node, cst.Call):
                 continue
             function, bound = callee
             if function is context.scope or is_custom_gradient(analysis, function):
@@ -636,7 +636,7 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
 def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
     for value, at, where, flow in path_values(analysis, context, blocked):
         for node in walk_expression(value):
-            if kind == STOP and is_stop_gradient(analysis, node):
+            if kind == STOP and isinstance(node, cst.Call) and is_stop_gradient(analysis, node):
                 stopped = argument(node, 0, "input")
                 if stopped is not None and flow.carries(stopped, at) and not _inside_stop(analysis, node, value):
                     yield Cut(node, where, sources)

@@ -216,9 +216,10 @@ def _fixable(kind: str, shape: str) -> bool:
 
 def _still_valid(analysis: ModuleAnalysis, replacement: cst.BaseExpression, made_at: Statement, used_at: Statement, context: PathContext) -> bool:
     """Whether ``replacement``, read where it was made, has the same value where the loss reads it."""
-    if not isinstance(replacement, (cst.Name, cst.Attribute)) or dotted(replacement) is None:
+    name = dotted(replacement) if isinstance(replacement, (cst.Name, cst.Attribute)) else None
+    if name is None:
         return False
-    head = dotted(replacement).split(".")[0]
+    head = name.split(".")[0]
     before = [d.index for d in analysis.reaching_definitions(head, made_at, context.scope)]
     after = [d.index for d in analysis.reaching_definitions(head, used_at, context.scope)]
     return before == after
@@ -239,10 +240,12 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
                 if not isinstance(node, cst.Call) or id(node) in seen:
                     continue
                 kind = loss_kind(analysis, node, at, context)
-                if kind is None or kind[1] is None:
+                if kind is None:
+                    continue
+                loss_kind_, y_pred = kind
+                if y_pred is None:
                     continue
                 seen.add(id(node))
-                loss_kind_, y_pred = kind
                 made, made_at, followed = _follow(analysis, y_pred, at, context)
                 described = _prediction_op(analysis, made) or _helper_prediction_op(analysis, made)
                 if described is None:

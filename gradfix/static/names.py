@@ -64,7 +64,7 @@ def copied_iterable(node: cst.BaseExpression) -> cst.BaseExpression | None:
 
 
 def _module_name(node: cst.BaseExpression | None) -> str:
-    return dotted(node) if node is not None else ""
+    return (dotted(node) or "") if node is not None else ""
 
 
 class ImportMap:

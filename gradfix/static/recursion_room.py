@@ -50,7 +50,8 @@ def parse_depth(text: str) -> int:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 0
-    deepest, stack = 0, [(tree, 0)]
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)

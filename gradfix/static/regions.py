@@ -159,6 +159,7 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
         tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         raise _Unparsable from None
+    assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
     if len(text) > MAX_NESTING and deepest_nesting_over(tree, text) is not None:
         raise _Unparsable
     body = tree.body
@@ -182,7 +183,8 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
     attributes_read = _names_looked_up(code)
     reads_any = bool(reads & DYNAMIC_ATTRIBUTE_CALLS or attributes_read & DYNAMIC_ATTRIBUTES or methods & DYNAMIC_ATTRIBUTE_METHODS)
-    settled = settled_attributes = frozenset()
+    settled: frozenset[str] = frozenset()
+    settled_attributes: frozenset[str] = frozenset()
     if len(body) == 1:
         settled = (settled_binding(body[0]) or frozenset()) & frozenset(binds)
         if isinstance(body[0], ast.ClassDef):
@@ -281,7 +283,7 @@ def settled_binding(statement: ast.stmt) -> frozenset[str] | None:
         return None
     if not all(isinstance(target, ast.Name) for target in targets) or not _settled_value(value):
         return None
-    return frozenset(target.id for target in targets)
+    return frozenset(target.id for target in targets if isinstance(target, ast.Name))  # all are, checked above
 
 
 def _dynamic_roots(tree: ast.Module) -> frozenset[str]:
@@ -438,6 +440,7 @@ def split_module(path: str, text: str) -> list[Piece]:
             ranges = _pieces_by_scan(lines)
         else:
             tree = python_tree(path, text)  # raises the error Python reports for the whole module
+            assert tree is not None, "asked for the tree"
             ranges = _pieces_by_tree(tree, lines)
         try:
             pieces = [
@@ -564,8 +567,9 @@ def _groups(pieces: Sequence[Piece], own: list[int]) -> tuple[dict[int, list[int
             binders.setdefault(name, []).append(i)
         for name in statement.attributes_bound:
             attribute_binders.setdefault(name, []).append(i)
-        if pieces[i].header is not None:
-            class_name = pieces[i].header.statement.class_name
+        header = pieces[i].header
+        if header is not None:
+            class_name = header.statement.class_name
             members.setdefault(class_name, []).append(i)
             class_names.setdefault(class_name, set()).update(statement.attributes_bound)
     settled = _settled_names(pieces, binders, common, lambda statement: statement.settled)
@@ -577,9 +581,10 @@ def _groups(pieces: Sequence[Piece], own: list[int]) -> tuple[dict[int, list[int
     for i in own:
         statement = pieces[i].statement
         names = (statement.reads | statement.binds) - common
-        if pieces[i].header is not None:
+        header = pieces[i].header
+        if header is not None:
             # a class body's read of one of the class's own variables (``@parameterized(DTYPES)``) is no module name
-            names -= (statement.class_reads & class_names[pieces[i].header.statement.class_name]) - frozenset(binders)
+            names -= (statement.class_reads & class_names[header.statement.class_name]) - frozenset(binders)
         for name in names:
             if name in members:
                 if name in settled or name not in binders:

@@ -298,4 +298,6 @@ class NameReplacer(cst.CSTTransformer):
 
 
 def rename_reads(node: cst.CSTNode, old: str, new: str) -> cst.CSTNode:
-    return node.visit(NameReplacer(old, new))
+    renamed = node.visit(NameReplacer(old, new))
+    assert isinstance(renamed, cst.CSTNode), "a renaming removes no node"
+    return renamed

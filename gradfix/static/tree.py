@@ -15,7 +15,7 @@ import dataclasses
 import sys
 import threading
 import typing
-from typing import Iterator
+from typing import Any, Iterator
 
 import libcst as cst
 
@@ -60,7 +60,7 @@ def _may_hold_content(annotation: object) -> bool:
     parts = _annotation_parts(annotation)
     if not all(isinstance(part, type) for part in parts):
         return True  # a type variable or a string: cannot tell
-    return any(issubclass(part, cst.CSTNode) and not _layout_only(part) for part in parts)
+    return any(isinstance(part, type) and issubclass(part, cst.CSTNode) and not _layout_only(part) for part in parts)
 
 
 def _annotation_parts(annotation: object) -> list[object]:
@@ -237,8 +237,9 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return kids if kids is not None else node_children(node)
 
 
-def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator:
+def walk(root: cst.CSTNode, kind: type | tuple[type, ...] = cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator[Any]:
     """Nodes of ``kind`` under ``root`` in source order; nodes of a ``skip`` type are not entered (but may be yielded)."""
+    # Any: the nodes are of the kind asked for, which callers rely on
     tree = _indexed.tree
     if not skip and kind is not cst.CSTNode and tree is not None:
         selected = tree.select(root, kind)

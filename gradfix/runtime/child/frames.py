@@ -34,7 +34,7 @@ def _library_dirs():
 _LIB_DIRS = _library_dirs()
 # gradfix's own frames (the hooks, running the target) are never the user's, wherever gradfix is installed
 _CHILD_DIR = os.path.realpath(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_USER_FILE_CACHE = {}
+_USER_FILE_CACHE: dict[str, bool] = {}
 
 
 def is_user_file(filename):

@@ -26,7 +26,7 @@ def _register(value):
     return index
 
 
-_GLOBAL_STORES = {}
+_GLOBAL_STORES: dict[object, tuple] = {}  # code object -> names
 
 
 def _stored_globals(code):
@@ -61,7 +61,7 @@ def _snapshot(frame):
     return out
 
 
-_STMT_CACHE = {}
+_STMT_CACHE: dict[str, dict] = {}
 
 
 def _statement_map(filename):
@@ -211,7 +211,7 @@ def _local_trace(frame, event, arg):
     return _local_trace
 
 
-_CODE_IS_USER = {}
+_CODE_IS_USER: dict[object, bool] = {}  # code object -> is the user's
 
 
 def global_trace(frame, event, arg):
