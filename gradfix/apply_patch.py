@@ -18,7 +18,13 @@ import unidiff
 from gradfix.notebook import check_notebook_json, is_notebook
 from gradfix.patch import HEADER_PREFIX, SOURCE_HASH_PREFIX, apply_patched_file, text_hash, unquote_name
 from gradfix.source import (
-    ReadOnlyError, SourceError, SourceFile, check_compiles, check_write, read_source, write_source_atomically,
+    ReadOnlyError,
+    SourceError,
+    SourceFile,
+    check_compiles,
+    check_write,
+    read_source,
+    write_source_atomically,
 )
 
 PATCHABLE = (".py", ".ipynb")

@@ -10,7 +10,6 @@ import libcst as cst
 
 from gradfix.model import TextEdit
 
-
 # Expressions that bind looser than an operand of an operator, an attribute, a subscript or a call.
 _LOOSE = (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison, cst.UnaryOperation, cst.IfExp, cst.Lambda,
           cst.NamedExpr)

@@ -15,17 +15,24 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from gradfix.edits import apply_edits
-from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
-from gradfix.registry import all_rules
-from gradfix.rule import Report, Rule
 from gradfix import messages, suppress
 from gradfix.config import settings_for
+from gradfix.edits import apply_edits
+from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
 from gradfix.notebook import Notebook, is_notebook, read_notebook
 from gradfix.paths import discover
+from gradfix.registry import all_rules
+from gradfix.rule import Report, Rule
 from gradfix.source import (
-    EmptySourceError, NotRegularFileError, ParserLimitError, SourceError, SourceFile, check_syntax, guard_parse,
-    libcst_module, read_source,
+    EmptySourceError,
+    NotRegularFileError,
+    ParserLimitError,
+    SourceError,
+    SourceFile,
+    check_syntax,
+    guard_parse,
+    libcst_module,
+    read_source,
 )
 from gradfix.static.analysis import LINE_MARK, ModuleAnalysis
 from gradfix.static.recursion_room import TreeTooDeep, parse_depth, room

@@ -31,8 +31,8 @@ import itertools
 import keyword
 import re
 import textwrap
-from typing import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 from gradfix.edits import split_lines
 

@@ -31,7 +31,15 @@ from typing import Callable, Sequence
 
 from gradfix.edits import split_lines
 from gradfix.ipython_input import (
-    COMMON, FIRST_LINE, CellReading, CellSyntaxError, automagic, cell_lines as ipython_cell_lines, read_cell,
+    COMMON,
+    FIRST_LINE,
+    CellReading,
+    CellSyntaxError,
+    automagic,
+    read_cell,
+)
+from gradfix.ipython_input import (
+    cell_lines as ipython_cell_lines,
 )
 from gradfix.messages import fit
 from gradfix.model import Finding, Fix, RelatedSpan, Span, TextEdit

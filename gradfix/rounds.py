@@ -15,8 +15,19 @@ from typing import Callable, Sequence
 
 from gradfix.edits import line_edits
 from gradfix.model import Applicability
-from gradfix.repair import (MAX_CANDIDATES, Attempt, CannotVerify, Fix, Repair, Run, candidates, chosen_by_file,
-                            merged_text, patched_copy, verify_texts)
+from gradfix.repair import (
+    MAX_CANDIDATES,
+    Attempt,
+    CannotVerify,
+    Fix,
+    Repair,
+    Run,
+    candidates,
+    chosen_by_file,
+    merged_text,
+    patched_copy,
+    verify_texts,
+)
 from gradfix.repair_site import Candidate
 from gradfix.runtime.runner import run_step
 from gradfix.source import SourceError, read_source

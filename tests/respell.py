@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
+from fixture_cases import RepairCase, repair_cases
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
-
-from fixture_cases import RepairCase, repair_cases
 
 SPELLING, IMPORT, OPERATOR, PLACEMENT = "spelling", "import", "operator", "placement"
 

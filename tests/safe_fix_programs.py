@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from fix_safety_cases import CASES
 from fixture_cases import buggy_cases
+
 from gradfix.engine import analyze, fix_source
 from gradfix.model import Applicability
 from gradfix.registry import all_rules

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES
+
 from gradfix.cli import main
 
 BUGGY = FIXTURES / "seed" / "example1.py"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES
+
 from gradfix.cli import main
 from gradfix.model import Finding
 from gradfix.patch import apply_diff

@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES, repair_cases
+
 from gradfix import messages
 from gradfix.cli import main
 from gradfix.engine import analyze, select_rules

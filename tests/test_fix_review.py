@@ -9,8 +9,8 @@ import sys
 import pexpect
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES
+
 from gradfix.cli import main
 from gradfix.model import Applicability, Finding, Fix, Span
 from gradfix.review import ReviewItem, review

@@ -4,8 +4,8 @@ proves what the fix assumes."""
 from __future__ import annotations
 
 import pytest
-
 from fix_safety_cases import CASES, CLEAN, NO_FIX, Case
+
 from gradfix.engine import analyze
 from gradfix.registry import rule_by_code
 from gradfix.source import SourceFile

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from fixture_cases import (
+    FIXTURES,
+    all_cases,
+    assert_every_trainable_variable_gets_a_gradient,
+    buggy_cases,
+    fixed_programs,
+)
 
-from fixture_cases import all_cases, assert_every_trainable_variable_gets_a_gradient, buggy_cases, fixed_programs, FIXTURES
 from gradfix.engine import analyze, fix_source
 from gradfix.source import read_source
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hypothesmith
 import libcst as cst
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gradfix.engine import analyze, fix_source
 from gradfix.source import SourceError, SourceFile

@@ -26,16 +26,17 @@ import tempfile
 import libcst as cst
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, note, settings, strategies as st
-
 from fixture_cases import assert_every_trainable_variable_gets_a_gradient
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+from program_generator import BASELINES, BUGS, MATCHING_RULES, SURFACES, Program, programs, render
+
 from gradfix.cli import main
 from gradfix.edits import apply_edits
 from gradfix.emit.text import make_console, render_finding
 from gradfix.engine import analyze, applicable, fix_source
 from gradfix.model import Finding, Severity
 from gradfix.source import SourceFile
-from program_generator import BASELINES, BUGS, MATCHING_RULES, SURFACES, Program, programs, render
 
 EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_EXAMPLES", "100"))
 TF_EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_TF_EXAMPLES", "4"))

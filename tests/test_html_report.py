@@ -9,16 +9,16 @@ from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES
+
 from gradfix.cli import main
 from gradfix.docs import rule_url
+from gradfix.edits import apply_edits
 from gradfix.emit import html
 from gradfix.engine import analyze
 from gradfix.model import Evidence
 from gradfix.patch import make_diff
 from gradfix.report import document, patch_dict, validate
-from gradfix.edits import apply_edits
 from gradfix.source import read_source
 
 BUGGY = FIXTURES / "seed" / "example1.py"

@@ -15,7 +15,7 @@ import tokenize
 import pytest
 
 from gradfix import ipython_input
-from gradfix.ipython_input import LINE_MAGICS, KERNEL_LINE_MAGICS, read_cell
+from gradfix.ipython_input import KERNEL_LINE_MAGICS, LINE_MAGICS, read_cell
 from gradfix.model import TextEdit
 from gradfix.notebook import read_notebook
 from gradfix.source import SourceError
@@ -136,8 +136,8 @@ def shell(tmp_path_factory):
     import os
 
     os.environ.setdefault("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
-    from traitlets.config import Config
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
     config = Config()
     config.HistoryManager.enabled = False

@@ -10,6 +10,7 @@ where the expression sits (inline in a tape, a helper, a method, `Layer.call`, a
 from __future__ import annotations
 
 import pytest
+from test_operators import rewrites
 
 from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
 from gradfix.transforms.float_dtype import FloatDtype
@@ -20,7 +21,6 @@ from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 from gradfix.transforms.use_prediction import UsePrediction
 from gradfix.transforms.watch import Watch
-from test_operators import rewrites
 
 TF = "import tensorflow as tf"
 K = "from tensorflow.keras import backend as K"

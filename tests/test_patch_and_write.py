@@ -8,7 +8,8 @@ import stat
 import subprocess
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradfix.patch import apply_diff, make_diff
 from gradfix.source import SourceError, decode_source, read_source, write_source_atomically

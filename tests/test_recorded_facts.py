@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-
 import libcst as cst
-
+import pytest
 from fixture_cases import repair_cases
+
 from gradfix.causes import RUN, group_causes
 from gradfix.pinned import spellings, spells
 from gradfix.repair_site import RepairSite

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from fixture_cases import all_cases
+
 from gradfix import engine
 from gradfix.edits import apply_edits
 from gradfix.source import SourceError, SourceFile

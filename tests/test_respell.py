@@ -11,7 +11,6 @@ import textwrap
 
 import libcst as cst
 import pytest
-
 import respell
 from fixture_cases import repair_cases
 from respell import KINDS, NOT_EQUIVALENT, RESPELLINGS, fixable_cases, variants

@@ -8,8 +8,8 @@ import shutil
 import jsonschema
 import pytest
 from click.testing import CliRunner
-
 from fixture_cases import FIXTURES
+
 from gradfix.cli import main
 from gradfix.docs import rule_url
 from gradfix.model import Applicability, Fix, TextEdit

@@ -9,10 +9,10 @@ import re
 import shutil
 
 import pytest
-
 from fixture_cases import FIXTURES
-from gradfix.emit import html
 from test_html_report import Page, _document, _variable
+
+from gradfix.emit import html
 
 
 def _layers(names_and_classes, gradient=False):

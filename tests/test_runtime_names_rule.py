@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fixture_cases import buggy_cases
 
 pytestmark = pytest.mark.tensorflow

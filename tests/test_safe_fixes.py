@@ -9,9 +9,16 @@ import pathlib
 import shutil
 
 import pytest
+from safe_fix_programs import (
+    DRIVERS,
+    SafeFixProgram,
+    case_programs,
+    drivers_of,
+    example_programs,
+    examples_with_safe_fixes,
+    fixture_programs,
+)
 
-from safe_fix_programs import (DRIVERS, SafeFixProgram, case_programs, drivers_of, example_programs, examples_with_safe_fixes,
-                               fixture_programs)
 from gradfix.registry import all_rules
 
 

@@ -21,9 +21,9 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
+from gradfix import pin
 from gradfix.edits import ReplaceNodes
 from gradfix.model import Applicability
-from gradfix import pin
 from gradfix.static.names import ImportMap, dotted
 from gradfix.transforms._helper_call import HelperCall, helper_call
 

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from lsprotocol import types as lsp
 
-from gradfix.model import Finding
 from gradfix.lsp.settings import diagnose_settings
+from gradfix.model import Finding
 
 log = logging.getLogger(__name__)
 

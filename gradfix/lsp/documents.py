@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
 from gradfix.config import ConfigError
-from gradfix.engine import analyze
 from gradfix.edits import split_lines
+from gradfix.engine import analyze
+from gradfix.lsp.settings import rules_and_problem
 from gradfix.model import Finding, RelatedSpan, Span
 from gradfix.source import SourceError, SourceFile
-
-from gradfix.lsp.settings import rules_and_problem
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,14 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from gradfix import __version__
+from gradfix.config import ConfigError
 from gradfix.engine import applicable, fix_source
 from gradfix.lsp import convert
-from gradfix.lsp.diagnose_command import COMMAND as DIAGNOSE_COMMAND, DiagnoseCommand
+from gradfix.lsp.diagnose_command import COMMAND as DIAGNOSE_COMMAND
+from gradfix.lsp.diagnose_command import DiagnoseCommand
 from gradfix.lsp.documents import Analysis, Document, Documents, analyse_text
-from gradfix.lsp.settings import config_problem, reload as reload_settings, rules_for
-from gradfix.config import ConfigError
+from gradfix.lsp.settings import config_problem, rules_for
+from gradfix.lsp.settings import reload as reload_settings
 from gradfix.model import Finding
 from gradfix.source import SourceError, SourceFile, read_source
 

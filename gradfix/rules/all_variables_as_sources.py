@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Iterator
 
 import libcst as cst
-
-import builtins
 
 from gradfix.categories import NOT_TRAINABLE
 from gradfix.edits import ReplaceNodes

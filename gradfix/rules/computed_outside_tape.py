@@ -9,8 +9,8 @@ from gradfix.messages import call_brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.transforms.move_into_tape import move_statements
 
 

@@ -9,12 +9,6 @@ from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.bindings import values_of
-from gradfix.static.tree import walk
-from gradfix.static.sources import source_elements
-from gradfix.transforms._operator import Context, suggested
-from gradfix.transforms._unread import lone_binding
-from gradfix.transforms.read_dropped_output import ReadDroppedOutput
 from gradfix.static.api import (
     DYNAMIC_ATTRIBUTE_CALLS,
     DYNAMIC_ATTRIBUTE_METHODS,
@@ -28,6 +22,12 @@ from gradfix.static.api import (
     WEIGHTLESS_LAYER_SUFFIXES,
     WEIGHTLESS_LAYERS,
 )
+from gradfix.static.bindings import values_of
+from gradfix.static.sources import source_elements
+from gradfix.static.tree import walk
+from gradfix.transforms._operator import Context, suggested
+from gradfix.transforms._unread import lone_binding
+from gradfix.transforms.read_dropped_output import ReadDroppedOutput
 
 
 class LayerNeverCalled(Rule):

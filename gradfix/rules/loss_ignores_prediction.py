@@ -9,15 +9,15 @@ from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lone_assignment, names_read
 from gradfix.static.api import KERAS_MODELS
 from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
 from gradfix.static.names import dotted
-from gradfix.transforms._operator import Context
-from gradfix.transforms.use_prediction import UsePrediction
-from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
+from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
+from gradfix.transforms._operator import Context
+from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
+from gradfix.transforms.use_prediction import UsePrediction
 
 
 class LossIgnoresPrediction(Rule):

@@ -18,18 +18,18 @@ from gradfix.static.api import (
     dtype_name,
     integer_dtype,
 )
-from gradfix.static.names import dotted
-from gradfix.static.sources import source_elements
 from gradfix.static.bindings import (
     bindings,
     ever_bound_in_scope,
     is_false,
     keyword,
     parameter,
-    self_attribute_values,
     positional,
+    self_attribute_values,
     values_of,
 )
+from gradfix.static.names import dotted
+from gradfix.static.sources import source_elements
 from gradfix.static.tree import walk
 from gradfix.transforms.watch import with_watches
 

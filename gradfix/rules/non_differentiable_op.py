@@ -9,7 +9,7 @@ from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import might_take_gradients, OP, all_contexts, cuts_of_kind, describe_sources
+from gradfix.static.gradpath import OP, all_contexts, cuts_of_kind, describe_sources, might_take_gradients
 from gradfix.static.losses import fed_losses
 from gradfix.transforms._operator import Context, suggested
 from gradfix.transforms.surrogate import Surrogate

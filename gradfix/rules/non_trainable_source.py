@@ -19,9 +19,9 @@ from gradfix.static.api import (
     integer_dtype,
 )
 from gradfix.static.bindings import is_false, keyword, parameter, positional, values_of
-from gradfix.static.tree import walk
-from gradfix.static.sources import source_elements
 from gradfix.static.names import dotted
+from gradfix.static.sources import source_elements
+from gradfix.static.tree import walk
 from gradfix.transforms.float_dtype import float_variable
 
 

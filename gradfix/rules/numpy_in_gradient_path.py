@@ -23,9 +23,15 @@ from gradfix.static.api import (
     TENSOR_ATTRIBUTES,
 )
 from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
-from gradfix.static.tree import walk
 from gradfix.static.names import dotted
-from gradfix.transforms.numpy_to_tf import FIRST_OPERAND_DTYPE, attribute_chain, fix_commas, numpy_call, reduction_arguments
+from gradfix.static.tree import walk
+from gradfix.transforms.numpy_to_tf import (
+    FIRST_OPERAND_DTYPE,
+    attribute_chain,
+    fix_commas,
+    numpy_call,
+    reduction_arguments,
+)
 
 
 class NumpyInGradientPath(Rule):

@@ -14,7 +14,8 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.api import METRIC_LOSS
 from gradfix.static.names import dotted
-from gradfix.transforms.functional_state import functional_value, metric_as_loss, update_call as _update_call
+from gradfix.transforms.functional_state import functional_value, metric_as_loss
+from gradfix.transforms.functional_state import update_call as _update_call
 
 
 class StateUpdateInForwardPath(Rule):

@@ -9,8 +9,17 @@ from gradfix.messages import call_brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, argument
-from gradfix.static.gradpath import (BOTH, STOP, PathContext, SourceFlow, all_contexts, cuts_of_kind, describe_sources,
-                                     might_take_gradients, on_path)
+from gradfix.static.gradpath import (
+    BOTH,
+    STOP,
+    PathContext,
+    SourceFlow,
+    all_contexts,
+    cuts_of_kind,
+    describe_sources,
+    might_take_gradients,
+    on_path,
+)
 from gradfix.transforms._operator import Context
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 

@@ -12,9 +12,9 @@ from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, lone_assignment, names_read
 from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
+from gradfix.static.sources import Source, resolve_sources
 
 # library code that computes only from its arguments: what it returns reaches a variable only through them
 _PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}

@@ -14,8 +14,8 @@ from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.rules._update_shape import UpdateShape
 from gradfix.static.analysis import ModuleAnalysis, Statement, chains, in_loop, inside_tape, runs_whenever
 from gradfix.static.api import LIBRARY_PREFIXES, VARIABLE_MAKERS
-from gradfix.static.tree import walk
 from gradfix.static.names import dotted
+from gradfix.static.tree import walk
 
 AUGMENTED_METHOD = {cst.SubtractAssign: "assign_sub", cst.AddAssign: "assign_add"}
 # Methods of a variable that hand back its value as a tensor or an array.

@@ -11,8 +11,8 @@ from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, TapeBlock
+from gradfix.static.sources import Source, resolve_sources
 
 
 class WrongTapeOrModel(Rule):

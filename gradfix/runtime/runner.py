@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from gradfix.runtime import warm
 from gradfix.runtime.child.schema import FACTS_ENV, STEPS_ENV
 from gradfix.runtime.containment import CGROUP_ENV, RUN_ENV, RunCgroup, live_runs
-from gradfix.runtime import warm
 from gradfix.runtime.facts import FACTS_VERSION, ErrorInfo, RunFacts
 
 # Run by path, not with -m: the user's interpreter may lack gradfix's dependencies, and gradfix's

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import libcst as cst
 
+
 class _Indexed(threading.local):
     """The tree this thread is analysing, indexed: each thread its own (the language server analyses an edit
     while a diagnose run joins its findings in another thread)."""

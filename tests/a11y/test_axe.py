@@ -15,9 +15,10 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from gradfix.emit import html  # noqa: E402
 from test_html_report import _document  # noqa: E402
 from test_review_page import _layers  # noqa: E402
+
+from gradfix.emit import html  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 

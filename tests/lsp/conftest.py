@@ -9,10 +9,10 @@ import sys
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 from pytest_lsp.client import LanguageClient as _Client
-from pygls.protocol import default_converter
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"

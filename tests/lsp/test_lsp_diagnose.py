@@ -6,11 +6,10 @@ import asyncio
 import shutil
 
 import pytest
+from conftest import FIXTURES, edits_of, open_document, published_for, wait_until
 from lsprotocol import types
 
 from gradfix.lsp.convert import apply_lsp_edits
-
-from conftest import FIXTURES, edits_of, open_document, published_for, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.tensorflow]
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
+from conftest import FIXTURES, edits_of, open_document, published_for, replace_text, wait_until
 from lsprotocol import types
 
 from gradfix.engine import analyze, fix_source
 from gradfix.lsp.convert import FIX_ALL_KIND, apply_lsp_edits
 from gradfix.source import SourceFile
-
-from conftest import FIXTURES, edits_of, open_document, published_for, replace_text, wait_until
 
 pytestmark = pytest.mark.asyncio
 

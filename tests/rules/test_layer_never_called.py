@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from gradfix.engine import analyze
-from gradfix.source import SourceFile
 from gradfix.rules.layer_never_called import LayerNeverCalled
+from gradfix.source import SourceFile
 
 MODEL = """
 from tensorflow import keras

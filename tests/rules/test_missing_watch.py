@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from gradfix.engine import analyze, fix_source
-from gradfix.source import SourceFile
 from gradfix.rules.missing_watch import MissingWatch
+from gradfix.source import SourceFile
 
 
 def _source(code: str) -> SourceFile:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from gradfix.engine import analyze
-from gradfix.source import SourceFile
 from gradfix.rules.non_trainable_source import NonTrainableSource
+from gradfix.source import SourceFile
 
 
 def _findings(code: str):

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from gradfix.engine import analyze, fix_source
-from gradfix.source import SourceFile
 from gradfix.rules.numpy_in_gradient_path import NumpyInGradientPath
+from gradfix.source import SourceFile
 
 TEMPLATE = """
 import numpy as np

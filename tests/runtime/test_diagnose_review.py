@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fixture_cases import REPAIR
 
 pytestmark = pytest.mark.tensorflow

@@ -6,11 +6,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from test_operators import rewrites
 
 from gradfix.runtime.runner import run_step
 from gradfix.transforms.surrogate import Surrogate
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
-from test_operators import rewrites
 
 pytestmark = pytest.mark.tensorflow
 

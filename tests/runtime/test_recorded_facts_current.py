@@ -9,8 +9,8 @@ record again with ``python -m gradfix.runtime.record_facts fixtures/repair``.
 from __future__ import annotations
 
 import pytest
-
 from fixture_cases import REPAIR
+
 from gradfix.causes import group_causes
 from gradfix.runtime.record_facts import facts_of, facts_path, load, record
 

@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 import pytest
-
 from fixture_cases import repair_cases
+
 from gradfix.runtime.runner import run_step
 
 pytestmark = pytest.mark.tensorflow

@@ -22,8 +22,8 @@ import subprocess
 import sys
 
 import pytest
-
 from respell import KINDS, fixable_cases, variants
+
 from gradfix.runtime.runner import run_step
 
 pytestmark = pytest.mark.tensorflow

@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "fixtures" / "runtime"

@@ -8,8 +8,16 @@ import sys
 
 import pytest
 
-from gradfix.runtime.warm_checks import (PER_RUN, changes_imports, cold_reason, interpreter_reason,
-                                         pythonpath_entries, server_environment, shadowing, target_files)
+from gradfix.runtime.warm_checks import (
+    PER_RUN,
+    changes_imports,
+    cold_reason,
+    interpreter_reason,
+    pythonpath_entries,
+    server_environment,
+    shadowing,
+    target_files,
+)
 
 
 @pytest.mark.parametrize("line", [

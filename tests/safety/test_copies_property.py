@@ -22,7 +22,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, note, settings, strategies as st
+from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("GRADFIX_PROPERTY_TF_EXAMPLES", "1"))  # generated, besides the three written out below
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from gradfix import notebook as notebook_module, report
+from gradfix import notebook as notebook_module
+from gradfix import report
 from gradfix.ipython_input import read_cell
 from tests.safety.conftest import BUGGY, FIXED, run
 

@@ -41,7 +41,8 @@ def test_per_file_ignores_and_extend_select(tmp_path):
 
 def test_unsafe_fixes_from_config(tmp_path):
     _project(tmp_path, "unsafe-fixes = true\n")
-    from tests.test_cli_fix import BUGGY as GF003_BUGGY, FIXED as GF003_FIXED
+    from tests.test_cli_fix import BUGGY as GF003_BUGGY
+    from tests.test_cli_fix import FIXED as GF003_FIXED
 
     (tmp_path / "train.py").write_text(GF003_BUGGY.read_text())
     result = run("fix", "--apply", tmp_path / "train.py")

@@ -6,15 +6,21 @@ import threading
 
 from . import state
 from .frames import trimmed_traceback
-from .keras_hooks import (force_keras_eager, module_available, wrap_compat_v1_optimizers, wrap_fit, wrap_layer_classes,
-                          wrap_optimizer_classes)
+from .keras_hooks import (
+    force_keras_eager,
+    module_available,
+    wrap_compat_v1_optimizers,
+    wrap_fit,
+    wrap_layer_classes,
+    wrap_optimizer_classes,
+)
 from .ops import install_constant_hook, install_conversion_hooks
-from .state import GradfixStop, STATE, flush_output, write_facts
+from .state import STATE, GradfixStop, flush_output, write_facts
 from .target import resolve_target, run_target
 from .tf_hooks import install_tape_wrappers, install_variable_hooks
 from .tracer import global_trace
-from .write_guard import install as install_write_guard
 from .updates import wrap_assigns
+from .write_guard import install as install_write_guard
 
 
 def instrument():

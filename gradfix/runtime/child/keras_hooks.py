@@ -1,7 +1,7 @@
 """Keras's hooks: where layers are built and called, the optimizer's updates, ``compile`` and ``fit``."""
 
 from .frames import first_user_site
-from .state import GradfixStop, STATE, fit_goes_on, write_facts
+from .state import STATE, GradfixStop, fit_goes_on, write_facts
 from .tf_hooks import in_other_replica
 from .values import describe_source, shape_of
 

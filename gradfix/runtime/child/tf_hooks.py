@@ -8,7 +8,7 @@ from . import state
 from .frames import caller_site, first_user_site, full_path, user_callers
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
-from .state import GradfixStop, STATE, end_run, fit_goes_on, write_facts
+from .state import STATE, GradfixStop, end_run, fit_goes_on, write_facts
 from .updates import follow_gradients
 from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
 
