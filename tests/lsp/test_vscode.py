@@ -5,7 +5,8 @@ and applies the quick fix, which must leave the file as `gradfix fix --apply` wo
 The second test also runs "gradfix: Diagnose this file" on the fixed program (TensorFlow, in a child process) and
 waits for its outcome. It needs Chromium (Debian's `chromium`) and code-server, which it installs from npm into
 ~/.cache/gradfix-tests the first time (code-server builds native modules there: g++, make, libkrb5-dev, libxkbfile-dev
-and libsecret-1-dev). `GRADFIX_SCREENSHOTS=DIR` copies its screenshots (PNG) to DIR as well as the test's folder."""
+and libsecret-1-dev). The server runs in the interpreter selected in the Python extension, here a stand-in for it
+(tests/lsp/vscode/python-extension-stub: the real one comes from Microsoft's marketplace, out of reach here). `GRADFIX_SCREENSHOTS=DIR` copies its screenshots (PNG) to DIR as well as the test's folder."""
 
 from __future__ import annotations
 
@@ -76,6 +77,17 @@ def test_the_vsix_holds_the_bundled_extension_and_its_manifest(vsix):
     settings = manifest["contributes"]["configuration"]["properties"]
     assert {"gradfix.path", "gradfix.interpreter", "gradfix.debounceMs"} <= set(settings)
     assert "extension/LICENSE.txt" in names or "extension/LICENSE" in names
+
+
+@pytest.fixture(scope="module")
+def python_extension_stub(vsix, tmp_path_factory) -> pathlib.Path:
+    """tests/lsp/vscode/python-extension-stub packaged: the Python extension's `environments` API, answering with
+    python.defaultInterpreterPath."""
+    folder = tmp_path_factory.mktemp("python-extension") / "stub"
+    shutil.copytree(UI_TOOLS / "python-extension-stub", folder)
+    vsce = vsix.parent / "node_modules" / ".bin" / "vsce"
+    run([str(vsce), "package", "--skip-license", "--out", "python.vsix"], folder, timeout=120)
+    return folder / "python.vsix"
 
 
 def chromium() -> str | None:
@@ -173,22 +185,24 @@ EDITOR_SETTINGS = {
 
 @pytest.mark.tensorflow  # "gradfix: Diagnose this file" runs the fixed program's training step
 @pytest.mark.skipif(chromium() is None, reason="no Chromium to show VS Code in (Debian: apt-get install chromium)")
-def test_vscode_shows_the_finding_applies_its_quick_fix_and_diagnoses_the_file(vsix, ui_tools, tmp_path):
+def test_vscode_shows_the_finding_applies_its_quick_fix_and_diagnoses_the_file(vsix, python_extension_stub, ui_tools,
+                                                                              tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     program = project / "train.py"
     shutil.copy(CASE, program)
     profile, extensions = tmp_path / "profile", tmp_path / "extensions"
     (profile / "User").mkdir(parents=True)
-    # gradfix runs from this interpreter, as from the one a user selects (the Python extension, which would pass it on,
-    # comes from Microsoft's marketplace, which code-server does not reach); PATH would not do: VS Code replaces it
-    # with the login shell's.
-    (profile / "User" / "settings.json").write_text(json.dumps({**EDITOR_SETTINGS, "gradfix.interpreter": sys.executable}))
+    # The interpreter selected in the Python extension (here its stand-in: the real one comes from a marketplace
+    # code-server does not reach) runs the server and the diagnosed program.
+    settings = {**EDITOR_SETTINGS, "python.defaultInterpreterPath": sys.executable}
+    (profile / "User" / "settings.json").write_text(json.dumps(settings))
     (tmp_path / "code-server.yaml").write_text("auth: none\n")
     code_server = [str(ui_tools / "node_modules" / ".bin" / "code-server"), "--config", str(tmp_path / "code-server.yaml"),
                    "--user-data-dir", str(profile), "--extensions-dir", str(extensions)]
     env = dict(os.environ)
-    run([*code_server, "--install-extension", str(vsix)], tmp_path, timeout=120, env=env)
+    run([*code_server, "--install-extension", str(python_extension_stub), "--install-extension", str(vsix)], tmp_path,
+        timeout=120, env=env)
 
     port = free_port()
     with open(tmp_path / "code-server.log", "w") as log:
@@ -214,6 +228,9 @@ def test_vscode_shows_the_finding_applies_its_quick_fix_and_diagnoses_the_file(v
     assert driven.returncode == 0, driven.stderr
     seen = json.loads(driven.stdout.strip().splitlines()[-1])
     assert "error" not in seen, f"after {seen['steps']}: {seen['error']}\n(screenshots in {shots})"
+    # the server ran in the interpreter the Python extension selected (its output channel says how it was started)
+    [output] = profile.glob("logs/*/exthost*/output_logging_*/*gradfix.log")
+    assert f"starting {sys.executable} -m gradfix lsp" in output.read_text(), output.read_text()
     assert any("GF001" in problem for problem in seen["problems"]), seen["problems"]
     assert any(fix.startswith(FIX_TITLE) for fix in seen["quickFixes"]), seen["quickFixes"]
     assert "GF001" in seen["hover"], seen["hover"]
