@@ -30,7 +30,7 @@ async function start(): Promise<void> {
       ? `gradfix is installed neither in ${server.withoutGradfix} nor on PATH`
       : "gradfix is not on PATH and no Python interpreter is selected";
     const message = server.origin === "gradfix.path"
-      ? `gradfix: gradfix.path names ${server.command}, which does not exist`
+      ? `gradfix: gradfix.path names ${server.command}, which is not found`
       : `gradfix: ${missing}: install it (pip install gradfix) or set gradfix.path`;
     output.appendLine(message);
     vscode.window.showErrorMessage(message);
@@ -39,10 +39,7 @@ async function start(): Promise<void> {
   output.appendLine(`gradfix: starting ${[server.command, ...server.args].join(" ")} (${server.origin})`);
   const serverOptions: ServerOptions = { command: server.command, args: server.args, options: { cwd: folder?.fsPath } };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [
-      { scheme: "file", language: "python" },
-      { scheme: "untitled", language: "python" },
-    ],
+    documentSelector: [{ scheme: "file", language: "python" }],
     initializationOptions: { debounceMs: vscode.workspace.getConfiguration("gradfix", folder).get<number>("debounceMs", 50) },
     outputChannel: output,
   };
