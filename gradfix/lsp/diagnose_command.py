@@ -59,14 +59,25 @@ def parse_arguments(arguments: list[Any] | None, folder: str) -> Request | str:
     timeout = given.get("timeout") or configured.timeout or DEFAULT_TIMEOUT
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         return f"the timeout {timeout!r} is not a finite number of seconds above 0"
+    cwd = os.path.abspath(given.get("cwd") or configured.root or folder)
     return Request(
-        target=str(target),
+        target=_within(str(target), cwd),
         args=tuple(str(a) for a in given.get("args") or ()),
-        cwd=os.path.abspath(given.get("cwd") or configured.root or folder),
+        cwd=cwd,
         timeout=float(timeout),
         python=str(given.get("python") or sys.executable),
         unsafe_fixes=bool(given.get("unsafeFixes", configured.unsafe_fixes)),
     )
+
+
+def _within(target: str, cwd: str) -> str:
+    """An editor sends the file's absolute path; a file inside the run's folder is run and named relative to it, as
+    `gradfix diagnose train.py` names it (messages then fit a notification)."""
+    if os.path.isabs(target):
+        path = os.path.abspath(target)
+        if os.path.commonpath([cwd, path]) == cwd:
+            return os.path.relpath(path, cwd)
+    return target
 
 
 def run_diagnosis(request: Request, cancel: threading.Event, progress: Callable[[str], None] | None = None):
