@@ -5,7 +5,7 @@ import ast
 import linecache
 import sys
 
-from . import state
+from . import compat, state
 from .frames import full_path, instruction_span, is_user_file
 from .state import ASSIGN_OPS, MAX_OPS_PROBED, MAX_TENSORS_QUERIED, SHAPE_OPS, STATE
 from .values import dtype_of, is_float_dtype, layer_info, shape_of, tf_var, var_name
@@ -168,9 +168,11 @@ def _in_statement(record, event):
 
 
 def _no_registered_gradient(op_type):
-    from tensorflow.python.framework import ops as tf_ops
+    lookup = compat.PARTS.gradient_lookup
+    if lookup is None:
+        return None  # not known: this TensorFlow has no registry gradfix can read
     try:
-        return tf_ops._gradient_registry.lookup(op_type) is None
+        return lookup(op_type) is None
     except LookupError:
         return True
     except Exception:

@@ -5,7 +5,7 @@ Each record is stamped with the serial of the user statement running then (see `
 import sys
 from threading import get_ident
 
-from . import state
+from . import compat, state
 from .frames import full_path, is_user_file, user_callers
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
@@ -65,33 +65,25 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
 
 
 def set_op_callback(on):
-    from tensorflow.python.framework import op_callbacks
+    parts = compat.PARTS
+    if not parts.active("op-callbacks"):
+        return
     if on and STATE.op_callback is None:
-        op_callbacks.add_op_callback(_on_op)
+        parts.add_op_callback(_on_op)
         STATE.op_callback = _on_op
     elif not on and STATE.op_callback is not None:
         try:
-            op_callbacks.remove_op_callback(_on_op)
+            parts.remove_op_callback(_on_op)
         except Exception:
             pass
         STATE.op_callback = None
 
 
-def _inside_tf_function():
-    frame = sys._getframe(1)
-    depth = 0
-    while frame is not None and depth < 80:
-        if frame.f_code.co_filename.endswith("polymorphic_function.py") and frame.f_code.co_name == "__call__":
-            return True
-        frame = frame.f_back
-        depth += 1
-    return False
-
-
 def install_conversion_hooks():
     """`.numpy()`, `np.asarray(t)`, `float(t)`, `int(t)`: a tensor leaving TensorFlow, seen with its statement."""
-    from tensorflow.python.framework import ops as tf_ops
-    base = tf_ops._EagerTensorBase
+    base = compat.PARTS.eager_tensor_base
+    if not compat.PARTS.active("tensor-conversions"):
+        return
     for name, how in (("numpy", ".numpy()"), ("__array__", "a NumPy conversion"), ("__float__", "float()"),
                       ("__int__", "int()"), ("__index__", "an integer index")):
         original = base.__dict__.get(name)
@@ -106,7 +98,7 @@ def install_conversion_hooks():
                     if stamp is not None:
                         try:
                             if is_float_dtype(self):
-                                in_function = _inside_tf_function()
+                                in_function = compat.in_tf_function(sys._getframe(1))
                                 stamp.extend([self, how, in_function, _where(frame)])
                                 STATE.conversions.append(stamp)
                                 if in_function:
@@ -123,7 +115,9 @@ def install_conversion_hooks():
 def install_constant_hook():
     """Tensors made from NumPy arrays or Python numbers while a tape is alive: the way back into
     TensorFlow after a NumPy round trip (``tf.convert_to_tensor(np.log(...))``, ``tf.numpy_function``)."""
-    from tensorflow.python.framework import constant_op
+    constant_op = compat.PARTS.constant_module
+    if not compat.PARTS.active("numpy-constants"):
+        return
     original = constant_op.convert_to_eager_tensor
 
     def convert_to_eager_tensor(value, ctx, dtype=None):
@@ -135,23 +129,13 @@ def install_constant_hook():
             if stamp is not None:
                 try:
                     if is_float_dtype(tensor):
-                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py"), _where(frame)])
+                        stamp.extend([tensor, type(value).__name__, compat.in_numpy_function(sys._getframe(1)), _where(frame)])
                         STATE.constants.append(stamp)
                 except Exception:
                     pass
         return tensor
 
     constant_op.convert_to_eager_tensor = convert_to_eager_tensor
-
-
-def _called_from(filename_end, depth=12):
-    frame = sys._getframe(1)
-    while frame is not None and depth:
-        if frame.f_code.co_filename.endswith(filename_end):
-            return True
-        frame = frame.f_back
-        depth -= 1
-    return False
 
 
 def _note_graph_mode(stamp, how):

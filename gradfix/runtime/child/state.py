@@ -37,6 +37,7 @@ class State(object):
         self.gradient_calls = []
         self.applies = []
         self.notes = []
+        self.capabilities = {}  # hook name -> what compat found for it (see compat.Capability)
         self.tf_version = None
         self.keras_version = None
         self.first_site = None  # (file, line) of the first gradient call site: one hit per step
@@ -118,6 +119,7 @@ def write_facts():
         "gradient_calls": STATE.gradient_calls,
         "applies": STATE.applies,
         "notes": STATE.notes,
+        "capabilities": STATE.capabilities,
         "elapsed": round(time.time() - _START, 3),
     }
     # the schema's list decides what is sent: a field missing here fails loudly, one not listed is not sent

@@ -4,7 +4,7 @@ import linecache
 import sys
 import traceback
 
-from . import state
+from . import compat, state
 from .frames import caller_site, first_user_site, full_path, user_callers
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
@@ -14,7 +14,7 @@ from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
 
 
 def install_tape_wrappers():
-    tape_cls = state.tf.GradientTape
+    tape_cls = compat.PARTS.tape_class
     original_init = tape_cls.__init__
     original_gradient = tape_cls.gradient
     original_push = tape_cls._push_tape
@@ -266,9 +266,8 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
 
 
 def install_variable_hooks():
-    from tensorflow.python.ops import resource_variable_ops as rvo
-
-    base = rvo.BaseResourceVariable
+    parts = compat.PARTS
+    base = parts.base_resource_variable
 
     def on_read(self):
         # a distribution strategy reads the first device's copy to initialise the others: not the program's read
@@ -288,7 +287,7 @@ def install_variable_hooks():
             if frame is not None and frame.f_code.co_filename == filename and frame.f_code.co_name == function:
                 entry["outside"]["callers"] = user_callers(frame)
 
-    for name in ("_read_variable_op", "sparse_read", "gather_nd"):
+    for name in ("_read_variable_op", "sparse_read", "gather_nd") if parts.active("variable-reads") else ():
         original = base.__dict__.get(name)
         if original is None:
             continue
@@ -331,6 +330,8 @@ def install_variable_hooks():
             pass
         return variable
 
-    scope = state.tf.variable_creator_scope(creator)
+    if not parts.active("variable-creation"):
+        return None
+    scope = parts.variable_creator_scope(creator)
     scope.__enter__()
     return scope
