@@ -46,8 +46,8 @@ HOOKS = {
     "variable-creation": (False, "where each variable was created"),
     "variable-reads": (False, "where each variable was read (a variable read before the tape started)"),
     "variable-assigns": (False, "updates made by assign/assign_sub without an optimizer"),
-    "op-callbacks": (False, "the op that cut each path (the statement, the op and the expression), and the gradients "
-                            "followed into manual updates"),
+    "op-callbacks": (False, ("the op that cut each path (the statement, the op and the expression), and the "
+                             "gradients followed into manual updates")),
     "tensor-conversions": (False, "tensors turned into NumPy values (.numpy(), np.asarray, float())"),
     "numpy-constants": (False, "tensors made again from NumPy values"),
     "gradient-registry": (False, "whether an op has a registered gradient"),

@@ -6,6 +6,7 @@ import threading
 
 from . import compat, state
 from .frames import trimmed_traceback
+from .plain_output import install as install_plain_warnings
 from .keras_hooks import (force_keras_eager, module_available, wrap_compat_v1_optimizers, wrap_fit, wrap_layer_classes,
                           wrap_optimizer_classes)
 from .ops import install_constant_hook, install_conversion_hooks
@@ -110,6 +111,7 @@ def main(argv):
         return 2
     target, args = argv[1], argv[2:]
     install_write_guard()  # before anything of the program's runs
+    install_plain_warnings()
     kind, spec, _ = resolve_target(target)
     if kind == "file" and not os.path.exists(spec):
         STATE.status = "crashed"

@@ -58,6 +58,10 @@ def install_tape_wrappers():
         if STATE.in_gradfix:
             return original_gradient(self, target, sources, output_gradients=output_gradients,
                                      unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+        if getattr(self, "_recording", False) and not getattr(self, "_gradfix_user_persistent", True):
+            # TensorFlow stops recording a tape that is not persistent when its gradient is asked inside its
+            # context; a persistent one (gradfix's doing) would record on, and log that this is inefficient
+            self._pop_tape()
         if in_other_replica():
             STATE.live_tapes.pop(id(self), None)
             if not STATE.live_tapes:
