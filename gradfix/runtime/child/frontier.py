@@ -304,7 +304,35 @@ def feeds_target(target, value, start_serial):
     """Is ``value`` an input of an op the target was computed from (would watching it give a gradient)?"""
     if any(value is t for t in state.tf.nest.flatten(target)):
         return True
+    if is_symbolic(value):
+        return _in_graph_of(target, value)
     return any(any(i is value for i in record[5]) for record in _upstream_records(target, start_serial))
+
+
+def is_symbolic(value):
+    """A graph tensor (TensorFlow 1 graph mode: no op of it runs while the program builds it, none is recorded)."""
+    return getattr(value, "graph", None) is not None and getattr(value, "op", None) is not None and not hasattr(
+        value, "numpy")
+
+
+MAX_GRAPH_OPS = 100000  # ops walked back from a target in a graph
+
+
+def _in_graph_of(target, value):
+    """Graph mode: is ``value`` among the tensors the ops of the target read, walking the graph back from it?"""
+    wanted = (value.graph, value.name)
+    todo = [t.op for t in state.tf.nest.flatten(target) if is_symbolic(t) and t.graph is value.graph]
+    seen = set()
+    while todo and len(seen) < MAX_GRAPH_OPS:
+        op = todo.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        for tensor in op.inputs:
+            if (tensor.graph, tensor.name) == wanted:
+                return True
+            todo.append(tensor.op)
+    return False
 
 
 def _cut_info(record, connected_input):

@@ -79,6 +79,7 @@ class State(object):
         self.gradient_counts = {}  # id(tape) -> gradient calls so far
         self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
         self.layer_stack = []  # the Keras layers being called now, innermost last
+        self.tf1_graph_mode_noted = False  # the program runs in TensorFlow 1 graph mode: said once
         self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
         # the step's updates (see ``updates``): inside an optimizer's update, inside a manual assign
         self.in_apply = False

@@ -244,6 +244,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         for position, result in zip(lost_positions, frontier(tape, original_gradient, target, lost)):
             sources[position]["frontier"] = result
     targets = state.tf.nest.flatten(target)
+    _note_tf1_graph_mode(here)
     STATE.gradient_calls.append({
         "index": len(STATE.gradient_calls),
         "step": max(1, STATE.first_site_hits),
@@ -267,6 +268,24 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
     })
     STATE.status = "ok"
     follow_gradients(flat_sources, flat_grads, sources)
+
+
+def _note_tf1_graph_mode(here):
+    """A program in TensorFlow 1 graph mode builds a graph and runs no op while it does: say, once, what that hides."""
+    if STATE.tf1_graph_mode_noted or _executing_eagerly():
+        return
+    STATE.tf1_graph_mode_noted = True
+    STATE.notes.append({"kind": "graph-mode", "site": here, "message": (
+        "the program runs in TensorFlow 1 graph mode (tf.compat.v1.disable_v2_behavior or disable_eager_execution): "
+        "gradfix sees the graph it builds, not each op as it runs, so a path cut by an op or a NumPy conversion is "
+        "named by its gradient call only, and the diagnosis is limited to what the graph shows")})
+
+
+def _executing_eagerly():
+    try:
+        return bool(state.tf.executing_eagerly())
+    except Exception:
+        return True
 
 
 def install_variable_hooks():
