@@ -83,6 +83,7 @@ class Parts(object):
         self.constant_module = None  # the module whose convert_to_eager_tensor makes tensors from NumPy values
         self.gradient_lookup = None
         self.run_functions_eagerly = None
+        self.tf_function_class = None  # tf.function's class (its __call__ runs every call of one)
         self.tf_function_codes = frozenset()  # code objects of tf.function's __call__
         self.tf_function_files = ()  # file names ending the path of the module that defines it (the fallback)
         self.numpy_function_files = ()
@@ -265,6 +266,7 @@ def _resolve_frames(parts):
          lambda: _attr("tensorflow.python.eager.def_function", "Function")),
     ))
     if function is not None:
+        parts.tf_function_class = function
         codes = set()
         call = function.__dict__.get("__call__")
         try:
@@ -307,6 +309,11 @@ def in_tf_function(frame, depth=80):
         frame = frame.f_back
         depth -= 1
     return False
+
+
+def in_tensorflow(filename):
+    """Is this file one of TensorFlow's own modules?"""
+    return (os.sep + "tensorflow" + os.sep) in filename
 
 
 def in_numpy_function(frame, depth=12):

@@ -6,6 +6,7 @@ import threading
 
 from . import compat, state
 from .frames import trimmed_traceback
+from .graph_mode import install_function_hook
 from .plain_output import install as install_plain_warnings
 from .keras_hooks import (force_keras_eager, module_available, wrap_compat_v1_optimizers, wrap_fit, wrap_layer_classes,
                           wrap_optimizer_classes)
@@ -43,6 +44,8 @@ def instrument():
     # gradfix's own doing, not the program's: tf.data functions stay in graph mode, which is fine here
     warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
     install_tape_wrappers()
+    if parts.tf_function_class is not None:
+        install_function_hook()
     for install in (install_conversion_hooks, install_constant_hook):
         try:
             install()

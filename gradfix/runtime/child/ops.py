@@ -5,7 +5,7 @@ Each record is stamped with the serial of the user statement running then (see `
 import sys
 from threading import get_ident
 
-from . import compat, state
+from . import compat, graph_mode, state
 from .frames import full_path, is_user_file, user_callers
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
@@ -102,7 +102,7 @@ def install_conversion_hooks():
                                 stamp.extend([self, how, in_function, _where(frame)])
                                 STATE.conversions.append(stamp)
                                 if in_function:
-                                    _note_graph_mode(stamp, how)
+                                    graph_mode.conversion(stamp[1], stamp[2], how)
                         except Exception:
                             pass
                 return original(self, *args, **kwargs)
@@ -129,24 +129,17 @@ def install_constant_hook():
             if stamp is not None:
                 try:
                     if is_float_dtype(tensor):
-                        stamp.extend([tensor, type(value).__name__, compat.in_numpy_function(sys._getframe(1)), _where(frame)])
+                        caller = sys._getframe(1)
+                        in_numpy_function = compat.in_numpy_function(caller)
+                        stamp.extend([tensor, type(value).__name__, in_numpy_function, _where(frame)])
                         STATE.constants.append(stamp)
+                        if not in_numpy_function and compat.in_tf_function(caller):
+                            graph_mode.constant(stamp[1], stamp[2], frame)
                 except Exception:
                     pass
         return tensor
 
     constant_op.convert_to_eager_tensor = convert_to_eager_tensor
-
-
-def _note_graph_mode(stamp, how):
-    """A conversion inside a tf.function works only because gradfix runs functions eagerly: say so, once per line."""
-    key = (stamp[1], stamp[2])
-    if key in STATE.graph_mode_noted or not stamp[2]:
-        return
-    STATE.graph_mode_noted.add(key)
-    STATE.notes.append({"kind": "instrumentation", "site": {"file": full_path(stamp[1]), "line": stamp[2]}, "message": (
-        "%s runs inside a tf.function here: gradfix runs functions eagerly, where it works, but in graph mode "
-        "(without gradfix) it raises, or sees a symbolic tensor" % how)})
 
 
 def _owning_metric(skip=2):

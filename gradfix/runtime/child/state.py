@@ -80,7 +80,7 @@ class State(object):
         self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
         self.layer_stack = []  # the Keras layers being called now, innermost last
         self.tf1_graph_mode_noted = False  # the program runs in TensorFlow 1 graph mode: said once
-        self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
+        self.graph_mode_noted = set()  # (construct, file, line) of what graph mode would do differently, noted once
         # the step's updates (see ``updates``): inside an optimizer's update, inside a manual assign
         self.in_apply = False
         self.in_manual_update = False

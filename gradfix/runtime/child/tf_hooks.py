@@ -4,8 +4,8 @@ import linecache
 import sys
 import traceback
 
-from . import compat, state
-from .frames import caller_site, first_user_site, full_path, user_callers
+from . import compat, graph_mode, state
+from .frames import caller_site, first_user_site, full_path, is_child_file, is_user_file, user_callers
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
 from .state import GradfixStop, STATE, end_run, fit_goes_on, write_facts
@@ -270,6 +270,19 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
     follow_gradients(flat_sources, flat_grads, sources)
 
 
+def _made_by_user(frame):
+    """Was the variable made by the program's own ``tf.Variable(...)`` (only TensorFlow's frames between), not by a
+    library (a Keras layer's build, an optimizer's slots)?"""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if is_user_file(filename):
+            return True
+        if not (compat.in_tensorflow(filename) or is_child_file(filename)):
+            return False
+        frame = frame.f_back
+    return False
+
+
 def _note_tf1_graph_mode(here):
     """A program in TensorFlow 1 graph mode builds a graph and runs no op while it does: say, once, what that hides."""
     if STATE.tf1_graph_mode_noted or _executing_eagerly():
@@ -347,7 +360,11 @@ def install_variable_hooks():
             var = tf_var(variable)
             if var is None:
                 var = variable
-            STATE.var_sites[id(var)] = (var, first_user_site(2), layer)
+            created_at = first_user_site(2)
+            STATE.var_sites[id(var)] = (var, created_at, layer)
+            if layer is None and created_at is not None and not STATE.in_apply and _made_by_user(sys._getframe(1)):
+                if compat.in_tf_function(sys._getframe(1)):
+                    graph_mode.variable(created_at["file"], created_at["line"])
             STATE.var_order[id(var)] = len(STATE.var_order)
         except Exception:
             pass
