@@ -6,7 +6,8 @@ import sys
 from threading import get_ident
 
 from . import compat, graph_mode, state
-from .frames import full_path, is_user_file, user_callers
+from .frames import is_user_file, user_callers
+from .records import Constant, Conversion, OpRecord
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
 
@@ -25,13 +26,6 @@ def _here():
     return (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name), frame
 
 
-def _stamp(current):
-    """(serial, file, line, recording) of the user statement ``current`` (file "" and line 0 in library code)."""
-    if current is None:
-        return None
-    return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
-
-
 def _where(frame, callers=False):
     """(code, instruction offset) of the user frame running now: read at once, for the offset moves on, and
     turned into a source range only for the record a cut is named from (``frontier.span_of``). A state update
@@ -43,20 +37,23 @@ def _where(frame, callers=False):
     return frame.f_code, frame.f_lasti
 
 
+# An op record per op while a tape is alive: built without the named tuple's own __new__ (a Python function
+# taking keywords, twice the cost of the tuple itself), its fields in OpRecord's order
+_new_record = tuple.__new__
+
+
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """Every op run while a tape is alive, stamped with the user statement that ran it."""
     if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
         return None
     current, frame = _here()
-    stamp = _stamp(current)
-    if stamp is None:
+    if current is None:
         return None
     try:
-        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
-                      STATE.layer_stack[-1] if STATE.layer_stack else None,
-                      _owning_metric(2) if op_type in ASSIGN_OPS else None,
-                      _where(frame, op_type in ASSIGN_OPS)])
-        STATE.ops.append(stamp)
+        STATE.ops.append(_new_record(OpRecord, (
+            STATE.line_serial, current[0], current[1], bool(STATE.active_tapes), op_type, tuple(inputs or ()),
+            tuple(outputs or ()), attrs, STATE.layer_stack[-1] if STATE.layer_stack else None,
+            _owning_metric(2) if op_type in ASSIGN_OPS else None, _where(frame, op_type in ASSIGN_OPS))))
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]
     except Exception:
@@ -94,15 +91,15 @@ def install_conversion_hooks():
             def wrapper(self, *args, **kwargs):
                 if STATE.live_tapes and not STATE.in_gradfix:
                     current, frame = _here()
-                    stamp = _stamp(current)
-                    if stamp is not None:
+                    if current is not None:
                         try:
                             if is_float_dtype(self):
                                 in_function = compat.in_tf_function(sys._getframe(1))
-                                stamp.extend([self, how, in_function, _where(frame)])
-                                STATE.conversions.append(stamp)
+                                STATE.conversions.append(Conversion(STATE.line_serial, current[0], current[1],
+                                                                    bool(STATE.active_tapes), self, how, in_function,
+                                                                    _where(frame)))
                                 if in_function:
-                                    graph_mode.conversion(stamp[1], stamp[2], how)
+                                    graph_mode.conversion(current[0], current[1], how)
                         except Exception:
                             pass
                 return original(self, *args, **kwargs)
@@ -125,16 +122,16 @@ def install_constant_hook():
         # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
         if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
             current, frame = _here()
-            stamp = _stamp(current)
-            if stamp is not None:
+            if current is not None:
                 try:
                     if is_float_dtype(tensor):
                         caller = sys._getframe(1)
                         in_numpy_function = compat.in_numpy_function(caller)
-                        stamp.extend([tensor, type(value).__name__, in_numpy_function, _where(frame)])
-                        STATE.constants.append(stamp)
+                        STATE.constants.append(Constant(STATE.line_serial, current[0], current[1],
+                                                        bool(STATE.active_tapes), tensor, type(value).__name__,
+                                                        in_numpy_function, _where(frame)))
                         if not in_numpy_function and compat.in_tf_function(caller):
-                            graph_mode.constant(stamp[1], stamp[2], frame)
+                            graph_mode.constant(current[0], current[1], frame)
                 except Exception:
                     pass
         return tensor

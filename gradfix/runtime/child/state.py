@@ -66,12 +66,11 @@ class State(object):
         self.previous_sources = {}  # gradient site -> [kind of each source]
         self.in_gradfix = False
         self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
-        # The records of what ran while a tape was alive. Each ends with ``where``: (code, instruction offset)
-        # of the user frame running then, or None; frames.instruction_span turns it into a source range
-        # for the one record a cut is named from (never for the others: most records are never looked at).
-        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs, layer, metric, where]
-        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function, where]
-        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function, where]
+        # The records of what ran while a tape was alive (``records``): ops, tensors leaving TensorFlow, tensors
+        # made from NumPy
+        self.ops = []  # [OpRecord]
+        self.conversions = []  # [Conversion]
+        self.constants = []  # [Constant]
         self.op_callback = None
         self.var_order = {}  # id(tf variable) -> creation number
         self.creating = 0  # inside how many variable creations
