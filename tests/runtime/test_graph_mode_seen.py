@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from interpreter import PYTHON
 
 RUNTIME = Path(__file__).resolve().parents[2] / "fixtures" / "runtime"
 
@@ -87,7 +87,7 @@ for i in range(2):
 def plain_run(folder, name: str, source: str) -> subprocess.CompletedProcess:
     (folder / name).write_text(source)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, name], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([PYTHON, name], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
 def graph_mode_notes(run_fixture, folder, name: str) -> dict[tuple[str, int], str]:

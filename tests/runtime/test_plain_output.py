@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from interpreter import PYTHON
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,8 +60,8 @@ def outputs(tmp_path_factory):
     """(plain run's output, gradfix diagnose's output) of PROGRAM."""
     folder = tmp_path_factory.mktemp("plain")
     (folder / "train.py").write_text(PROGRAM)
-    plain = run([sys.executable, "train.py"], folder)
-    diagnosed = run([sys.executable, "-m", "gradfix", "diagnose", "train.py"], folder)
+    plain = run([PYTHON, "train.py"], folder)
+    diagnosed = run([sys.executable, "-m", "gradfix", "diagnose", "--python", PYTHON, "train.py"], folder)
     assert "trained 2" in plain and "trained 2" in diagnosed, diagnosed
     return plain, diagnosed
 
@@ -97,7 +98,7 @@ def test_the_programs_own_persistent_tape_still_warns(tmp_path):
     # the program's tape is persistent itself: TensorFlow's warning is the program's, and it is shown
     source = PROGRAM.replace("tf.GradientTape()", "tf.GradientTape(persistent=True)")
     (tmp_path / "train.py").write_text(source)
-    plain = run([sys.executable, "train.py"], tmp_path)
-    diagnosed = run([sys.executable, "-m", "gradfix", "diagnose", "train.py"], tmp_path)
+    plain = run([PYTHON, "train.py"], tmp_path)
+    diagnosed = run([sys.executable, "-m", "gradfix", "diagnose", "--python", PYTHON, "train.py"], tmp_path)
     assert PERSISTENT_WARNING in plain
     assert diagnosed.count(PERSISTENT_WARNING) == plain.count(PERSISTENT_WARNING) == 1
