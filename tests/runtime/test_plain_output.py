@@ -83,8 +83,12 @@ def start_up_lines(output: str) -> collections.Counter:
     """TensorFlow's start-up log lines, without the time and thread that differ from run to run."""
     lines = collections.Counter()
     for line in output.splitlines():
-        if line.startswith("WARNING: All log messages before absl") or re.match(r"[IWE]\d{4} ", line):
+        if line.startswith("WARNING: All log messages before absl"):
+            lines[line] += 1
+        elif re.match(r"[IWE]\d{4} ", line):  # absl's format (TensorFlow 2.21): I0000 00:00:1796.57 4044 port.cc:153]
             lines[re.sub(r"^[IWE]\d{4} [\d:.]+\s+\d+ ", "", line)] += 1
+        elif re.match(r"\d{4}-\d\d-\d\d [\d:.]+: [IWE] ", line):  # TensorFlow 2.16's: 2026-12-06 18:31:49.44: I ...
+            lines[re.sub(r"^\d{4}-\d\d-\d\d [\d:.]+: ", "", line)] += 1
     return lines
 
 

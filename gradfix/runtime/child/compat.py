@@ -7,8 +7,8 @@ what it was found as, and what the diagnosis loses without it. A missing *requir
 ``unsupported-tensorflow`` (``Unsupported``); a missing optional one turns its hook off, and the facts say
 what is lost. The hooks read the parts from ``PARTS``, never from TensorFlow's modules themselves.
 
-Tests may take a part away before the child imports it (a ``sitecustomize`` that deletes an attribute):
-the child sees exactly what a TensorFlow without it would give.
+Tests take a part away before the child imports it (a ``sitecustomize`` that deletes an attribute): the child
+sees exactly what a TensorFlow without it would give.
 """
 
 import inspect
@@ -59,11 +59,6 @@ HOOKS = {
     "keras-optimizer-base": (False, "the updates of Keras optimizers"),
 }
 
-# Tests only: a comma-separated list of hooks to treat as missing, as if this TensorFlow lacked them. A stub that
-# deletes the attribute is preferred; this reaches the parts a stub cannot take away without breaking TensorFlow.
-WITHOUT_ENV = "GRADFIX_TEST_WITHOUT_HOOKS"
-
-
 class Parts(object):
     """What ``resolve`` found: TensorFlow's classes, modules and functions the hooks use, and the table."""
 
@@ -104,16 +99,10 @@ class Parts(object):
 
     def _set(self, name, found_as, missing=""):
         required, lost = HOOKS[name]
-        if name in _withheld():
-            found_as, missing = "", missing or "withheld by %s" % WITHOUT_ENV
         active = bool(found_as)
         self.capabilities[name] = Capability(name, active, required, found_as if active else "",
                                              "" if active else (missing or "not found"), lost)
         return active
-
-
-def _withheld():
-    return {part.strip() for part in os.environ.get(WITHOUT_ENV, "").split(",") if part.strip()}
 
 
 def _module(name):
