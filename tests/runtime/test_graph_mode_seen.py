@@ -123,6 +123,34 @@ def test_python_state_captured_at_trace(run_fixture, tmp_path):
     assert "`use_head` (False now)" in notes["python-state", 14] and "line 22" in notes["python-state", 14]
 
 
+# the loop's own variable, read by the function: traced at epoch 0, the graph never sees another epoch
+LOOP_STATE = """\
+import tensorflow as tf
+
+w = tf.Variable(1.0)
+
+
+@tf.function
+def step():
+    with tf.GradientTape() as tape:
+        loss = w * w if epoch < 1 else w * 0.0
+    return tape.gradient(loss, [w])
+
+
+for epoch in range(2):
+    print("epoch", epoch, step()[0].numpy())
+"""
+
+
+def test_a_loop_variable_read_at_trace(run_fixture, tmp_path):
+    plain = plain_run(tmp_path, "loop_step.py", LOOP_STATE)
+    # in graph mode the second epoch still takes the first branch
+    assert "epoch 1 2.0" in plain.stdout, plain.stderr
+    notes = graph_mode_notes(run_fixture, tmp_path, "loop_step.py")
+    assert list(notes) == [("python-state", 9)]
+    assert "`epoch` (0 now)" in notes["python-state", 9] and "line 13" in notes["python-state", 9]
+
+
 def test_a_function_without_these_constructs_has_no_graph_mode_note(run_fixture):
     # a tf.function whose step is TensorFlow ops only (tf.round cuts its path in graph mode as in the eager run)
     assert graph_mode_notes(run_fixture, RUNTIME, "tf_function_round.py") == {}

@@ -120,8 +120,8 @@ _REBOUND = {}
 
 
 def _rebound_names(filename):
-    """Module-level names bound more than once in the file (or in a function through ``global``): name -> the
-    line of the second binding."""
+    """Module-level names bound more than once in the file (or in a function through ``global``), a loop's target
+    included: name -> the line of the second binding."""
     found = _REBOUND.get(filename)
     if found is not None:
         return found
@@ -153,7 +153,7 @@ def _rebound_names(filename):
                 if isinstance(node, ast.AugAssign):
                     targets = [node.target, node.target]  # a += is a second binding of what was bound before
             elif isinstance(node, (ast.For, ast.AsyncFor)):
-                targets = [node.target]
+                targets = [node.target, node.target]  # a loop binds its target again at each iteration
             for target in targets:
                 if top or (isinstance(target, ast.Name) and target.id in declared):
                     bind(target, node.lineno)
