@@ -3,10 +3,10 @@
     python bench/bench_cut_positions.py [--ops N] [--repeat R]
 
 While a tape is alive, every op TensorFlow runs calls the child's op callback, which records it
-(``ops._on_op``); each record now also keeps the user frame's (code, instruction offset). Timed on
+(``ops._on_op``); each record keeps the user frame's (code, instruction offset). Timed on
 small eager ops (``tf.add`` of two 4x4 tensors) from a frame of this file, as a user's expression
-runs them: with no callback (the baseline), with the record as it was before (no position), and with
-the record as it is. Then the source range of one record (``frames.instruction_span``, worked out only
+runs them: with no callback (the baseline), with the record as a list (as it was before records were
+typed), and with the record as it is (a ``records.OpRecord``). Then the source range of one record (``frames.instruction_span``, worked out only
 for the op a cut is named from). Interleaved rounds, medians of R rounds of N ops, in one run.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,18 +28,19 @@ from gradfix.runtime.child.frames import instruction_span  # noqa: E402
 from gradfix.runtime.child.state import ASSIGN_OPS, MAX_OPS, STATE  # noqa: E402
 
 
-def record_without_position(op_type, inputs, attrs, outputs, op_name=None, graph=None):
-    """``ops._on_op`` as it was before records kept their position."""
+def record_as_list(op_type, inputs, attrs, outputs, op_name=None, graph=None):
+    """``ops._on_op`` as it was before records were typed: a list, position included."""
     if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
         return None
-    stamp = ops._stamp()
-    if stamp is None:
+    current, frame = ops._here()
+    if current is None:
         return None
     try:
-        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
-                      STATE.layer_stack[-1] if STATE.layer_stack else None,
-                      ops._owning_metric(2) if op_type in ASSIGN_OPS else None])
-        STATE.ops.append(stamp)
+        STATE.ops.append([STATE.line_serial, current[0], current[1], bool(STATE.active_tapes), op_type,
+                          tuple(inputs or ()), tuple(outputs or ()), attrs,
+                          STATE.layer_stack[-1] if STATE.layer_stack else None,
+                          ops._owning_metric(2) if op_type in ASSIGN_OPS else None,
+                          ops._where(frame, op_type in ASSIGN_OPS)])
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]
     except Exception:  # noqa: BLE001 - as in the child's own hook: a failed record must not stop the user's op
@@ -74,22 +76,23 @@ def main():
     state.tf = tf
     STATE.live_tapes = {1: 0}
     a, b = tf.ones((4, 4)), tf.ones((4, 4))
+    STATE.current_thread = threading.get_ident()
     runs = {"none": [], "before": [], "now": []}
     spans = []
     _run_ops(tf, None, a, b, 1000)  # warm up
     for _ in range(options.repeat):
         runs["none"].append(_run_ops(tf, None, a, b, options.ops))
-        runs["before"].append(_run_ops(tf, record_without_position, a, b, options.ops))
+        runs["before"].append(_run_ops(tf, record_as_list, a, b, options.ops))
         runs["now"].append(_run_ops(tf, ops._on_op, a, b, options.ops))
-        code, lasti = STATE.ops[-1][-1]
+        code, lasti = STATE.ops[-1].where
         start = time.perf_counter()
         for _ in range(1000):
             instruction_span(code, lasti)
         spans.append((time.perf_counter() - start) / 1000)
     base = statistics.median(runs["none"])
     rows = [("eager op, no callback (baseline)", base),
-            ("eager op, recorded without its position", statistics.median(runs["before"])),
-            ("eager op, recorded with its position", statistics.median(runs["now"])),
+            ("eager op, recorded as a list", statistics.median(runs["before"])),
+            ("eager op, recorded as an OpRecord", statistics.median(runs["now"])),
             ("the range of one record (the cut op only)", statistics.median(spans))]
     print(f"{'what':44s} {'median µs':>10s} {'ratio':>7s}")
     for what, seconds in rows:

@@ -28,6 +28,7 @@ STATUS_TEXT = {
     "no-gradient-call": "the program ran to the end without computing a gradient (no GradientTape.gradient, fit or train_on_batch step)",
     "timeout": "the program did not reach a gradient in time and was stopped",
     "no-tensorflow": "TensorFlow cannot be imported by that interpreter",
+    "unsupported-tensorflow": "this TensorFlow lacks what gradfix needs",
     "could-not-start": "the interpreter could not be started",
 }
 
@@ -197,6 +198,10 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     if not facts.diagnosed:
         killed = facts.status == "exited-before-gradient" and (facts.exit_code or 0) < 0
         status = STATUS_TEXT["crashed"] if killed else STATUS_TEXT.get(facts.status, facts.status)
+        if facts.status == "unsupported-tensorflow" and facts.error is not None:
+            # the child's message names the version and what it lacks: "unsupported TensorFlow 2.99: no ..."
+            echo(f"gradfix: could not diagnose {facts.target}: {facts.error.message}.", err=True)
+            return
         echo(f"gradfix: could not diagnose {facts.target}: {status}.", err=True)
         if facts.status == "exited-before-gradient" and facts.exit_code is not None:
             # a negative code is the signal that killed the program (the error below names it)
@@ -231,6 +236,7 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
     if not result.causes:
         calls = len(facts.gradient_calls)
         echo(style("All", fg="green", bold=True) + f" {total} variables get a gradient ({calls} gradient call{'s' if calls != 1 else ''} in {facts.stopped_after_steps or facts.steps} step(s); TensorFlow {facts.tensorflow_version}).")
+        _notes(facts)
         return
     missing = sum(len(c.variables) for c in result.causes)
     echo(style(f"{missing} of {total} variables get no gradient", fg="red", bold=True) + f" ({len(result.causes)} cause{'s' if len(result.causes) != 1 else ''}):\n")
@@ -263,10 +269,7 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
         else:
             echo("  no automatic fix")
         echo("")
-    for note in facts.notes:
-        if note.get("kind") == "instrumentation":
-            site = note.get("site") or {}
-            echo(f"Note: {os.path.relpath(site.get('file', '?'))}:{site.get('line', '?')}:1: {note.get('message')}")
+    _notes(facts)
     if not want_fix:
         if any(f.fix is not None for f in findings):
             echo("Next: `--fix` tries the fixes, each verified by re-running the step on a copy; `--apply` writes the verified ones.")
@@ -286,6 +289,14 @@ def _text(result: Diagnosis, findings, patches, verification, want_fix, unsafe, 
         if not applied:
             echo("Next: `--apply` writes the fixes above" + ("" if unsafe or not any(
                 "unsafe" in line for line in result.left_out) else "; `--unsafe-fixes` adds the unsafe ones") + ".")
+
+
+def _notes(facts) -> None:
+    """What the run could not see or saw differently from a plain run: one line each, with its place when it has one."""
+    for note in facts.shown_notes():
+        site = note.get("site") or {}
+        where = f"{os.path.relpath(site['file'])}:{site.get('line', '?')}:1: " if site.get("file") else ""
+        click.echo(f"Note: {where}{note.get('message')}")
 
 
 def style(text: str, **styles) -> str:

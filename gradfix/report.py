@@ -204,7 +204,7 @@ def diagnose_section(diagnosis, cwd: str | None = None) -> dict[str, Any]:
         ],
         "repairs": [_repair(found) for found in getattr(diagnosis, "repairs", ())],
         "notes": [{"kind": n.get("kind", ""), "message": n.get("message", ""), "site": _note_site(n.get("site"), cwd)}
-                  for n in facts.notes if n.get("kind") == "instrumentation"],
+                  for n in facts.shown_notes()],
         "left_out": list(getattr(diagnosis, "left_out", ())),
     }
 

@@ -251,6 +251,13 @@ class GradientCall:
         return [s for s in self.sources if s.lost]
 
 
+# The notes a report shows (the others are the child's own bookkeeping: "fit-cut", "rebound", "internal-error"):
+# "instrumentation", something the program would do differently without gradfix; "degraded", a hook this
+# TensorFlow lacks and what the diagnosis cannot see without it; "graph-mode", a construct that runs differently
+# in a tf.function's graph than in the eager run gradfix makes of it.
+SHOWN_NOTES = ("instrumentation", "degraded", "graph-mode")
+
+
 # How a step updates its variables (``ApplyCall.kind``), and the step that only computes gradients.
 KERAS_OPTIMIZER = "keras-optimizer"  # a Keras optimizer's apply/apply_gradients (fit, train_on_batch, train_step too)
 COMPAT_V1_OPTIMIZER = "compat-v1-optimizer"  # a tf.compat.v1.train optimizer's minimize/apply_gradients
@@ -332,6 +339,8 @@ class RunFacts:
     gradient_calls: list[GradientCall] = field(default_factory=list)
     applies: list[ApplyCall] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    # hook name -> {"active", "required", "found_as", "missing", "lost"}: which parts of TensorFlow the child hooked
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed: float = 0.0
     output_tail: str = ""  # the end of the child's output when it was captured (quiet runs)
     start: str = "cold"  # "warm": forked from a server that had imported TensorFlow; "cold": a fresh interpreter
@@ -351,6 +360,7 @@ class RunFacts:
             gradient_calls=[GradientCall.from_dict(c) for c in data.get("gradient_calls", ())],
             applies=[ApplyCall.from_dict(a) for a in data.get("applies", ())],
             notes=list(data.get("notes", ())),
+            capabilities=dict(data.get("capabilities") or {}),
             raw=data,
         )
         for key, value in extra.items():
@@ -360,6 +370,14 @@ class RunFacts:
     @property
     def diagnosed(self) -> bool:
         return self.status == "ok"
+
+    def inactive_hooks(self) -> list[str]:
+        """The hooks this TensorFlow did not let the child install (each also a "degraded" note)."""
+        return [name for name, capability in self.capabilities.items() if not capability.get("active", True)]
+
+    def shown_notes(self) -> list[dict[str, Any]]:
+        """The notes a report shows: what the instrumentation changed, what it could not see, what graph mode does."""
+        return [note for note in self.notes if note.get("kind") in SHOWN_NOTES]
 
     def all_sources(self) -> list[SourceFact]:
         """Every variable the run asked a gradient for, once each (by path), last sighting first-wins order."""

@@ -1,4 +1,5 @@
-"""Shared runs: each fixture program is run once per test session (a child run costs seconds)."""
+"""Shared runs: each fixture program is run once per test session (a child run costs seconds), in the
+interpreter ``interpreter.PYTHON`` names (``GRADFIX_TEST_PYTHON``, else this one)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from interpreter import PYTHON
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "fixtures" / "runtime"
@@ -21,7 +23,7 @@ def pytest_configure(config):
 def _run(target: str, folder: str, args: tuple[str, ...] = (), timeout: float = 120.0):
     from gradfix.runtime.runner import run_step
 
-    return run_step(target, args=args, cwd=folder, timeout=timeout)
+    return run_step(target, args=args, cwd=folder, timeout=timeout, python=PYTHON)
 
 
 @pytest.fixture(scope="session")

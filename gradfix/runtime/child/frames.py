@@ -37,6 +37,17 @@ _CHILD_DIR = os.path.realpath(os.path.dirname(os.path.abspath(__file__))) + os.s
 _USER_FILE_CACHE: dict[str, bool] = {}
 
 
+def is_child_file(filename):
+    """Is this one of gradfix's child modules (the hooks, running the target)?"""
+    known = _CHILD_FILE_CACHE.get(filename)
+    if known is None:
+        known = _CHILD_FILE_CACHE[filename] = bool(filename) and os.path.realpath(filename).startswith(_CHILD_DIR)
+    return known
+
+
+_CHILD_FILE_CACHE: dict[str, bool] = {}
+
+
 def is_user_file(filename):
     known = _USER_FILE_CACHE.get(filename)
     if known is not None:

@@ -5,7 +5,7 @@ import ast
 import linecache
 import sys
 
-from . import state
+from . import compat, state
 from .frames import full_path, instruction_span, is_user_file
 from .state import ASSIGN_OPS, MAX_OPS_PROBED, MAX_TENSORS_QUERIED, SHAPE_OPS, STATE
 from .values import dtype_of, is_float_dtype, layer_info, shape_of, tf_var, var_name
@@ -147,8 +147,8 @@ def frontier(tape, original_gradient, target, lost):
 def span_of(record):
     """The source range of the user's expression that made a record (an op, a conversion, a constant):
     computed here, for the one record a cut is named from. None in library code (no user frame ran it)."""
-    where = record[-1]
-    if where is None or not record[1]:
+    where = record.where
+    if where is None or not record.file:
         return None
     span = instruction_span(where[0], where[1])
     # a line that calls fit made nothing itself: the op ran in a Keras layer, and `model.fit(...)` is no cut
@@ -159,18 +159,20 @@ def span_of(record):
 
 def _only_stored(event):
     """Did the statement bind nothing, and store into a variable (``metric.update_state(y, pred)``)?"""
-    return not event["outputs"] and any(r[4] in ASSIGN_OPS and _in_statement(r, event) for r in STATE.ops)
+    return not event["outputs"] and any(r.op_type in ASSIGN_OPS and _in_statement(r, event) for r in STATE.ops)
 
 
 def _in_statement(record, event):
     """Did this op or conversion run while the event's statement ran (in functions it called too)?"""
-    return event["serial_start"] <= record[0] <= event["serial_end"]
+    return event["serial_start"] <= record.serial <= event["serial_end"]
 
 
 def _no_registered_gradient(op_type):
-    from tensorflow.python.framework import ops as tf_ops
+    lookup = compat.PARTS.gradient_lookup
+    if lookup is None:
+        return None  # not known: this TensorFlow has no registry gradfix can read
     try:
-        return tf_ops._gradient_registry.lookup(op_type) is None
+        return lookup(op_type) is None
     except LookupError:
         return True
     except Exception:
@@ -189,8 +191,8 @@ def _connected_many(tape, original_gradient, values, source):
 
 
 def _describe_op(record, cut_input=None):
-    op_type, outputs, attrs = record[4], record[6], record[7]
-    info = {"op": op_type, "line": record[2], "file": full_path(record[1]), "recording": record[3],
+    op_type, outputs, attrs = record.op_type, record.outputs, record.attrs
+    info = {"op": op_type, "line": record.line, "file": full_path(record.file), "recording": record.recording,
             "output_dtypes": [dtype_of(o) for o in outputs[:4]], "no_registered_gradient": _no_registered_gradient(op_type),
             "span": span_of(record)}
     if cut_input is not None:
@@ -213,26 +215,26 @@ def cut_at(tape, original_gradient, event, source, target=None, start_serial=0):
     while its output does not."""
     for record in STATE.conversions:
         if _in_statement(record, event):
-            if _connected_many(tape, original_gradient, [record[4]], source)[0]:
-                return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
-                        "in_tf_function": record[6], "span": span_of(record)}
+            if _connected_many(tape, original_gradient, [record.tensor], source)[0]:
+                return {"kind": "numpy-conversion", "how": record.how, "line": record.line, "file": full_path(record.file),
+                        "in_tf_function": record.in_tf_function, "span": span_of(record)}
     for record in STATE.ops:
-        if record[4] in ASSIGN_OPS and _in_statement(record, event) and len(record[5]) > 1:
-            if (_connected_many(tape, original_gradient, [record[5][1]], source)[0]
+        if record.op_type in ASSIGN_OPS and _in_statement(record, event) and len(record.inputs) > 1:
+            if (_connected_many(tape, original_gradient, [record.inputs[1]], source)[0]
                     and (target is None or read_back(record, target, start_serial))):
                 return _describe_assign(record)
     probed = 0
     for record in STATE.ops:
-        if not _in_statement(record, event) or record[4] in SHAPE_OPS:
+        if not _in_statement(record, event) or record.op_type in SHAPE_OPS:
             continue
         probed += 1
         if probed > MAX_OPS_PROBED:
             break
-        inputs = [i for i in record[5] if isinstance(i, state.TENSOR_TYPES)]
+        inputs = [i for i in record.inputs if isinstance(i, state.TENSOR_TYPES)]
         connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
         if not connected_inputs:
             continue
-        if any(_connected_many(tape, original_gradient, list(record[6]), source)):
+        if any(_connected_many(tape, original_gradient, list(record.outputs), source)):
             continue
         return _cut_info(record, connected_inputs[0])
     return None
@@ -244,18 +246,18 @@ def cut_on_path(tape, original_gradient, target, source, start_serial):
     probed = 0
     upstream = _upstream_records(target, start_serial)
     # the outputs the target is computed from: argsort's values output stays connected, its indices do not
-    consumed = set(id(t) for t in state.tf.nest.flatten(target)) | set(id(i) for record in upstream for i in record[5])
+    consumed = set(id(t) for t in state.tf.nest.flatten(target)) | set(id(i) for record in upstream for i in record.inputs)
     for record in upstream:
-        if record[4] in SHAPE_OPS:
+        if record.op_type in SHAPE_OPS:
             continue
-        inputs = [i for i in record[5] if isinstance(i, state.TENSOR_TYPES) and is_float_dtype(i)]
+        inputs = [i for i in record.inputs if isinstance(i, state.TENSOR_TYPES) and is_float_dtype(i)]
         if not inputs:
             continue
         probed += 1
         if probed > MAX_OPS_PROBED:
             break
         connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
-        used = [o for o in record[6] if id(o) in consumed] or list(record[6])
+        used = [o for o in record.outputs if id(o) in consumed] or list(record.outputs)
         if not connected_inputs or any(_connected_many(tape, original_gradient, used, source)):
             continue
         return _cut_info(record, connected_inputs[0])
@@ -267,22 +269,22 @@ def _connected_conversion(tape, original_gradient, source, start_serial, events,
     result the target is computed from (``pred = model.predict(x)`` inside the tape)."""
     feeding = [e for e in events if any(i in reach for i in e["outputs"].values())]
     for record in STATE.conversions:
-        if record[0] < start_serial:
+        if record.serial < start_serial:
             continue
         if not any(_in_statement(record, event) for event in feeding):
             continue
-        if _connected_many(tape, original_gradient, [record[4]], source)[0]:
-            return {"kind": "numpy-conversion", "how": record[5], "line": record[2], "file": full_path(record[1]),
-                    "code": linecache.getline(record[1], record[2]).strip(), "in_tf_function": record[6],
+        if _connected_many(tape, original_gradient, [record.tensor], source)[0]:
+            return {"kind": "numpy-conversion", "how": record.how, "line": record.line, "file": full_path(record.file),
+                    "code": linecache.getline(record.file, record.line).strip(), "in_tf_function": record.in_tf_function,
                     "span": span_of(record)}
     return None
 
 
 def _upstream_records(target, start_serial):
-    records = [r for r in STATE.ops if r[0] >= start_serial]
+    records = [r for r in STATE.ops if r.serial >= start_serial]
     producer = {}
     for position, record in enumerate(records):
-        for output in record[6]:
+        for output in record.outputs:
             producer[id(output)] = position
     upstream = set()
     todo = [producer[id(t)] for t in state.tf.nest.flatten(target) if id(t) in producer]
@@ -291,7 +293,7 @@ def _upstream_records(target, start_serial):
         if position in upstream:
             continue
         upstream.add(position)
-        for value in records[position][5]:
+        for value in records[position].inputs:
             earlier = producer.get(id(value))
             if earlier is not None and earlier < position and earlier not in upstream:
                 todo.append(earlier)
@@ -302,13 +304,41 @@ def feeds_target(target, value, start_serial):
     """Is ``value`` an input of an op the target was computed from (would watching it give a gradient)?"""
     if any(value is t for t in state.tf.nest.flatten(target)):
         return True
-    return any(any(i is value for i in record[5]) for record in _upstream_records(target, start_serial))
+    if is_symbolic(value):
+        return _in_graph_of(target, value)
+    return any(any(i is value for i in record.inputs) for record in _upstream_records(target, start_serial))
+
+
+def is_symbolic(value):
+    """A graph tensor (TensorFlow 1 graph mode: no op of it runs while the program builds it, none is recorded)."""
+    return getattr(value, "graph", None) is not None and getattr(value, "op", None) is not None and not hasattr(
+        value, "numpy")
+
+
+MAX_GRAPH_OPS = 100000  # ops walked back from a target in a graph
+
+
+def _in_graph_of(target, value):
+    """Graph mode: is ``value`` among the tensors the ops of the target read, walking the graph back from it?"""
+    wanted = (value.graph, value.name)
+    todo = [t.op for t in state.tf.nest.flatten(target) if is_symbolic(t) and t.graph is value.graph]
+    seen = set()
+    while todo and len(seen) < MAX_GRAPH_OPS:
+        op = todo.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        for tensor in op.inputs:
+            if (tensor.graph, tensor.name) == wanted:
+                return True
+            todo.append(tensor.op)
+    return False
 
 
 def _cut_info(record, connected_input):
     info = _describe_op(record, connected_input)
-    info["code"] = linecache.getline(record[1], record[2]).strip()
-    if record[4] in ("StopGradient", "PreventGradient"):
+    info["code"] = linecache.getline(record.file, record.line).strip()
+    if record.op_type in ("StopGradient", "PreventGradient"):
         info["kind"] = "stop-gradient"
     elif any(d == "variant" for d in info["output_dtypes"]):
         # a tf.data dataset made from the tensor: model.predict/evaluate, or a Dataset in the step
@@ -316,8 +346,8 @@ def _cut_info(record, connected_input):
         info["how"] = "tf.data (model.predict feeds its input through a dataset and returns NumPy)"
     else:
         info["kind"] = "op"
-    if len(record) > 8 and record[8] is not None:
-        info["layer"] = layer_info(record[8])
+    if record.layer is not None:
+        info["layer"] = layer_info(record.layer)
     return info
 
 
@@ -327,29 +357,29 @@ def constant_in(event, target, start_serial):
     for record in STATE.constants:
         if not _in_statement(record, event):
             continue
-        if not feeds_target(target, record[4], start_serial) and not any(
-                record[4] is STATE.objects[i] for i in event["outputs"].values()):
+        if not feeds_target(target, record.tensor, start_serial) and not any(
+                record.tensor is STATE.objects[i] for i in event["outputs"].values()):
             continue
-        info = {"line": record[2], "file": full_path(record[1]), "recording": record[3],
-                "code": linecache.getline(record[1], record[2]).strip(), "span": span_of(record)}
-        if record[6]:
-            info.update({"kind": "op", "op": "EagerPyFunc", "output_dtypes": [dtype_of(record[4])],
+        info = {"line": record.line, "file": full_path(record.file), "recording": record.recording,
+                "code": linecache.getline(record.file, record.line).strip(), "span": span_of(record)}
+        if record.in_numpy_function:
+            info.update({"kind": "op", "op": "EagerPyFunc", "output_dtypes": [dtype_of(record.tensor)],
                          "no_registered_gradient": False, "how": "tf.numpy_function"})
         else:
-            info.update({"kind": "numpy-conversion", "how": "a NumPy value (%s) made into a tensor again" % record[5]})
+            info.update({"kind": "numpy-conversion", "how": "a NumPy value (%s) made into a tensor again" % record.made_from})
         return info
     return None
 
 
 def _describe_assign(record):
-    method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record[4]]
-    return {"kind": "state-update", "method": method, "line": record[2], "file": full_path(record[1]),
-            "code": linecache.getline(record[1], record[2]).strip(), "variable": _variable_of_handle(record[5][0]),
-            "metric": record[9], "span": span_of(record), "callers": _callers_of(record)}
+    method = {"AssignVariableOp": "assign", "AssignAddVariableOp": "assign_add", "AssignSubVariableOp": "assign_sub"}[record.op_type]
+    return {"kind": "state-update", "method": method, "line": record.line, "file": full_path(record.file),
+            "code": linecache.getline(record.file, record.line).strip(), "variable": _variable_of_handle(record.inputs[0]),
+            "metric": record.metric, "span": span_of(record), "callers": _callers_of(record)}
 
 
 def _callers_of(record):
-    where = record[-1]
+    where = record.where
     return where[2] if where is not None and len(where) > 2 else []
 
 
@@ -367,9 +397,9 @@ def connected_assign(tape, original_gradient, source, start_serial, target=None)
     """A value that depends on ``source`` stored into a variable during the tape's window, and read back
     on the way to ``target``."""
     for record in STATE.ops:
-        if record[0] < start_serial or record[4] not in ASSIGN_OPS or len(record[5]) < 2:
+        if record.serial < start_serial or record.op_type not in ASSIGN_OPS or len(record.inputs) < 2:
             continue
-        if (_connected_many(tape, original_gradient, [record[5][1]], source)[0]
+        if (_connected_many(tape, original_gradient, [record.inputs[1]], source)[0]
                 and (target is None or read_back(record, target, start_serial))):
             return _describe_assign(record)
     return None
@@ -381,7 +411,7 @@ def read_back(assign, target, start_serial):
     A state update cuts the path only when the loss reads what was stored. A layer's own bookkeeping stores
     a connected value that the loss never reads: BatchNormalization's moving statistics in training (the
     batch's own are used), a metric updated beside the loss; naming it would hide the real break."""
-    handle = assign[5][0]
+    handle = assign.inputs[0]
     for part in state.tf.nest.flatten(target):
         var = tf_var(part)
         if var is not None and getattr(var, "handle", None) is handle:
@@ -390,7 +420,7 @@ def read_back(assign, target, start_serial):
     after = position.get(id(assign), -1)
     upstream = _upstream_records(target, start_serial)
     for record in upstream:
-        if record[4] in ASSIGN_OPS or not record[5] or record[5][0] is not handle:
+        if record.op_type in ASSIGN_OPS or not record.inputs or record.inputs[0] is not handle:
             continue
         if position.get(id(record), -1) > after:
             return True
@@ -401,10 +431,10 @@ def _read_unseen(assign, upstream, position, after):
     """A read no op callback saw: TensorFlow reads a variable given as the second operand of an operator
     (``F - B``) in C++, without calling back. Such a read is an input that no recorded op made, holding
     exactly the tensor an ``assign`` stored: for a computed tensor of several distinct values, no chance."""
-    if assign[4] != "AssignVariableOp" or len(assign[5]) < 2:
+    if assign.op_type != "AssignVariableOp" or len(assign.inputs) < 2:
         return False
-    stored = assign[5][1]
-    made = {id(output) for record in STATE.ops for output in record[6]}
+    stored = assign.inputs[1]
+    made = {id(output) for record in STATE.ops for output in record.outputs}
     try:
         wanted = stored.numpy()
     except Exception:
@@ -414,7 +444,7 @@ def _read_unseen(assign, upstream, position, after):
     for record in upstream:
         if position.get(id(record), -1) <= after:
             continue
-        for value in record[5]:
+        for value in record.inputs:
             if id(value) in made or value is stored:
                 continue
             try:
@@ -430,9 +460,9 @@ def target_origin(target, tape=None):
     wanted = {id(t): t for t in state.tf.nest.flatten(target)}
     found = None
     for record in reversed(STATE.ops):
-        if any(id(o) in wanted for o in record[6]):
-            found = {"op": record[4], "file": full_path(record[1]), "line": record[2], "recording": record[3],
-                     "code": linecache.getline(record[1], record[2]).strip(), "function": "", "span": span_of(record)}
+        if any(id(o) in wanted for o in record.outputs):
+            found = {"op": record.op_type, "file": full_path(record.file), "line": record.line, "recording": record.recording,
+                     "code": linecache.getline(record.file, record.line).strip(), "function": "", "span": span_of(record)}
             break
     if found is None and len(wanted) == 1:
         start = STATE.tape_windows.get(id(tape), 0)

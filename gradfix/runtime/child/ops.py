@@ -5,8 +5,9 @@ Each record is stamped with the serial of the user statement running then (see `
 import sys
 from threading import get_ident
 
-from . import state
-from .frames import full_path, is_user_file, user_callers
+from . import compat, graph_mode, state
+from .frames import is_user_file, user_callers
+from .records import Constant, Conversion, OpRecord
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
 
@@ -25,13 +26,6 @@ def _here():
     return (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name), frame
 
 
-def _stamp(current):
-    """(serial, file, line, recording) of the user statement ``current`` (file "" and line 0 in library code)."""
-    if current is None:
-        return None
-    return [STATE.line_serial, current[0], current[1], bool(STATE.active_tapes)]
-
-
 def _where(frame, callers=False):
     """(code, instruction offset) of the user frame running now: read at once, for the offset moves on, and
     turned into a source range only for the record a cut is named from (``frontier.span_of``). A state update
@@ -43,20 +37,23 @@ def _where(frame, callers=False):
     return frame.f_code, frame.f_lasti
 
 
+# An op record per op while a tape is alive: built without the named tuple's own __new__ (a Python function
+# taking keywords, twice the cost of the tuple itself), its fields in OpRecord's order
+_new_record = tuple.__new__
+
+
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """Every op run while a tape is alive, stamped with the user statement that ran it."""
     if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
         return None
     current, frame = _here()
-    stamp = _stamp(current)
-    if stamp is None:
+    if current is None:
         return None
     try:
-        stamp.extend([op_type, tuple(inputs or ()), tuple(outputs or ()), attrs,
-                      STATE.layer_stack[-1] if STATE.layer_stack else None,
-                      _owning_metric(2) if op_type in ASSIGN_OPS else None,
-                      _where(frame, op_type in ASSIGN_OPS)])
-        STATE.ops.append(stamp)
+        STATE.ops.append(_new_record(OpRecord, (
+            STATE.line_serial, current[0], current[1], bool(STATE.active_tapes), op_type, tuple(inputs or ()),
+            tuple(outputs or ()), attrs, STATE.layer_stack[-1] if STATE.layer_stack else None,
+            _owning_metric(2) if op_type in ASSIGN_OPS else None, _where(frame, op_type in ASSIGN_OPS))))
         if len(STATE.ops) > MAX_OPS:
             del STATE.ops[: MAX_OPS // 2]
     except Exception:
@@ -65,33 +62,25 @@ def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
 
 
 def set_op_callback(on):
-    from tensorflow.python.framework import op_callbacks
+    parts = compat.PARTS
+    if not parts.active("op-callbacks"):
+        return
     if on and STATE.op_callback is None:
-        op_callbacks.add_op_callback(_on_op)
+        parts.add_op_callback(_on_op)
         STATE.op_callback = _on_op
     elif not on and STATE.op_callback is not None:
         try:
-            op_callbacks.remove_op_callback(_on_op)
+            parts.remove_op_callback(_on_op)
         except Exception:
             pass
         STATE.op_callback = None
 
 
-def _inside_tf_function():
-    frame = sys._getframe(1)
-    depth = 0
-    while frame is not None and depth < 80:
-        if frame.f_code.co_filename.endswith("polymorphic_function.py") and frame.f_code.co_name == "__call__":
-            return True
-        frame = frame.f_back
-        depth += 1
-    return False
-
-
 def install_conversion_hooks():
     """`.numpy()`, `np.asarray(t)`, `float(t)`, `int(t)`: a tensor leaving TensorFlow, seen with its statement."""
-    from tensorflow.python.framework import ops as tf_ops
-    base = tf_ops._EagerTensorBase
+    base = compat.PARTS.eager_tensor_base
+    if not compat.PARTS.active("tensor-conversions"):
+        return
     for name, how in (("numpy", ".numpy()"), ("__array__", "a NumPy conversion"), ("__float__", "float()"),
                       ("__int__", "int()"), ("__index__", "an integer index")):
         original = base.__dict__.get(name)
@@ -102,15 +91,15 @@ def install_conversion_hooks():
             def wrapper(self, *args, **kwargs):
                 if STATE.live_tapes and not STATE.in_gradfix:
                     current, frame = _here()
-                    stamp = _stamp(current)
-                    if stamp is not None:
+                    if current is not None:
                         try:
                             if is_float_dtype(self):
-                                in_function = _inside_tf_function()
-                                stamp.extend([self, how, in_function, _where(frame)])
-                                STATE.conversions.append(stamp)
+                                in_function = compat.in_tf_function(sys._getframe(1))
+                                STATE.conversions.append(Conversion(STATE.line_serial, current[0], current[1],
+                                                                    bool(STATE.active_tapes), self, how, in_function,
+                                                                    _where(frame)))
                                 if in_function:
-                                    _note_graph_mode(stamp, how)
+                                    graph_mode.conversion(current[0], current[1], how)
                         except Exception:
                             pass
                 return original(self, *args, **kwargs)
@@ -123,7 +112,9 @@ def install_conversion_hooks():
 def install_constant_hook():
     """Tensors made from NumPy arrays or Python numbers while a tape is alive: the way back into
     TensorFlow after a NumPy round trip (``tf.convert_to_tensor(np.log(...))``, ``tf.numpy_function``)."""
-    from tensorflow.python.framework import constant_op
+    constant_op = compat.PARTS.constant_module
+    if not compat.PARTS.active("numpy-constants"):
+        return
     original = constant_op.convert_to_eager_tensor
 
     def convert_to_eager_tensor(value, ctx, dtype=None):
@@ -131,38 +122,21 @@ def install_constant_hook():
         # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
         if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
             current, frame = _here()
-            stamp = _stamp(current)
-            if stamp is not None:
+            if current is not None:
                 try:
                     if is_float_dtype(tensor):
-                        stamp.extend([tensor, type(value).__name__, _called_from("script_ops.py"), _where(frame)])
-                        STATE.constants.append(stamp)
+                        caller = sys._getframe(1)
+                        in_numpy_function = compat.in_numpy_function(caller)
+                        STATE.constants.append(Constant(STATE.line_serial, current[0], current[1],
+                                                        bool(STATE.active_tapes), tensor, type(value).__name__,
+                                                        in_numpy_function, _where(frame)))
+                        if not in_numpy_function and compat.in_tf_function(caller):
+                            graph_mode.constant(current[0], current[1], frame)
                 except Exception:
                     pass
         return tensor
 
     constant_op.convert_to_eager_tensor = convert_to_eager_tensor
-
-
-def _called_from(filename_end, depth=12):
-    frame = sys._getframe(1)
-    while frame is not None and depth:
-        if frame.f_code.co_filename.endswith(filename_end):
-            return True
-        frame = frame.f_back
-        depth -= 1
-    return False
-
-
-def _note_graph_mode(stamp, how):
-    """A conversion inside a tf.function works only because gradfix runs functions eagerly: say so, once per line."""
-    key = (stamp[1], stamp[2])
-    if key in STATE.graph_mode_noted or not stamp[2]:
-        return
-    STATE.graph_mode_noted.add(key)
-    STATE.notes.append({"kind": "instrumentation", "site": {"file": full_path(stamp[1]), "line": stamp[2]}, "message": (
-        "%s runs inside a tf.function here: gradfix runs functions eagerly, where it works, but in graph mode "
-        "(without gradfix) it raises, or sees a symbolic tensor" % how)})
 
 
 def _owning_metric(skip=2):

@@ -26,7 +26,10 @@ FACTS_FIELDS = (
     "stopped_after_steps",  # None: the program ended by itself
     "gradient_calls",
     "applies",
-    "notes",
+    "notes",  # {"kind", "message", "site"?}: "instrumentation", "degraded" (a hook is off), "graph-mode", ...
+    # hook name -> {"active", "required", "found_as", "missing", "lost"}: which of TensorFlow's parts gradfix hooks
+    # into were found (child/compat.py); an inactive optional hook is also a "degraded" note naming what is lost
+    "capabilities",
     "elapsed",
 )
 
@@ -49,6 +52,7 @@ STATUSES = (
     "no-gradient-call",  # ran to the end without ever asking for a gradient
     "timeout",  # killed after the time limit
     "no-tensorflow",  # the interpreter cannot import TensorFlow
+    "unsupported-tensorflow",  # TensorFlow imports but lacks a part gradfix needs: the error names it
     "could-not-start",  # the interpreter itself could not be run
     "cancelled",  # stopped on request (the language server's cancel)
 )

@@ -37,6 +37,7 @@ class State(object):
         self.gradient_calls = []
         self.applies = []
         self.notes = []
+        self.capabilities = {}  # hook name -> what compat found for it (see compat.Capability)
         self.tf_version = None
         self.keras_version = None
         self.first_site = None  # (file, line) of the first gradient call site: one hit per step
@@ -65,12 +66,11 @@ class State(object):
         self.previous_sources = {}  # gradient site -> [kind of each source]
         self.in_gradfix = False
         self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
-        # The records of what ran while a tape was alive. Each ends with ``where``: (code, instruction offset)
-        # of the user frame running then, or None; frames.instruction_span turns it into a source range
-        # for the one record a cut is named from (never for the others: most records are never looked at).
-        self.ops = []  # [serial, file, line, recording, op type, inputs, outputs, attrs, layer, metric, where]
-        self.conversions = []  # [serial, file, line, recording, tensor, how, in tf.function, where]
-        self.constants = []  # [serial, file, line, recording, tensor, made from, in tf.numpy_function, where]
+        # The records of what ran while a tape was alive (``records``): ops, tensors leaving TensorFlow, tensors
+        # made from NumPy
+        self.ops = []  # [OpRecord]
+        self.conversions = []  # [Conversion]
+        self.constants = []  # [Constant]
         self.op_callback = None
         self.var_order = {}  # id(tf variable) -> creation number
         self.creating = 0  # inside how many variable creations
@@ -78,7 +78,8 @@ class State(object):
         self.gradient_counts = {}  # id(tape) -> gradient calls so far
         self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
         self.layer_stack = []  # the Keras layers being called now, innermost last
-        self.graph_mode_noted = set()  # (file, line) of conversions inside tf.functions already noted
+        self.tf1_graph_mode_noted = False  # the program runs in TensorFlow 1 graph mode: said once
+        self.graph_mode_noted = set()  # (construct, file, line) of what graph mode would do differently, noted once
         # the step's updates (see ``updates``): inside an optimizer's update, inside a manual assign
         self.in_apply = False
         self.in_manual_update = False
@@ -118,6 +119,7 @@ def write_facts():
         "gradient_calls": STATE.gradient_calls,
         "applies": STATE.applies,
         "notes": STATE.notes,
+        "capabilities": STATE.capabilities,
         "elapsed": round(time.time() - _START, 3),
     }
     # the schema's list decides what is sent: a field missing here fails loudly, one not listed is not sent

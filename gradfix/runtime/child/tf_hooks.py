@@ -4,8 +4,8 @@ import linecache
 import sys
 import traceback
 
-from . import state
-from .frames import caller_site, first_user_site, full_path, user_callers
+from . import compat, graph_mode, state
+from .frames import caller_site, first_user_site, full_path, is_child_file, is_user_file, user_callers
 from .frontier import feeds_target, frontier, gradient_of, target_origin
 from .ops import set_op_callback
 from .state import STATE, GradfixStop, end_run, fit_goes_on, write_facts
@@ -14,7 +14,7 @@ from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
 
 
 def install_tape_wrappers():
-    tape_cls = state.tf.GradientTape
+    tape_cls = compat.PARTS.tape_class
     original_init = tape_cls.__init__
     original_gradient = tape_cls.gradient
     original_push = tape_cls._push_tape
@@ -58,6 +58,10 @@ def install_tape_wrappers():
         if STATE.in_gradfix:
             return original_gradient(self, target, sources, output_gradients=output_gradients,
                                      unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+        if getattr(self, "_recording", False) and not getattr(self, "_gradfix_user_persistent", True):
+            # TensorFlow stops recording a tape that is not persistent when its gradient is asked inside its
+            # context; a persistent one (gradfix's doing) would record on, and log that this is inefficient
+            self._pop_tape()
         if in_other_replica():
             STATE.live_tapes.pop(id(self), None)
             if not STATE.live_tapes:
@@ -240,6 +244,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         for position, result in zip(lost_positions, frontier(tape, original_gradient, target, lost)):
             sources[position]["frontier"] = result
     targets = state.tf.nest.flatten(target)
+    _note_tf1_graph_mode(here)
     STATE.gradient_calls.append({
         "index": len(STATE.gradient_calls),
         "step": max(1, STATE.first_site_hits),
@@ -265,10 +270,40 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
     follow_gradients(flat_sources, flat_grads, sources)
 
 
-def install_variable_hooks():
-    from tensorflow.python.ops import resource_variable_ops as rvo
+def _made_by_user(frame):
+    """Was the variable made by the program's own ``tf.Variable(...)`` (only TensorFlow's frames between), not by a
+    library (a Keras layer's build, an optimizer's slots)?"""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if is_user_file(filename):
+            return True
+        if not (compat.in_tensorflow(filename) or is_child_file(filename)):
+            return False
+        frame = frame.f_back
+    return False
 
-    base = rvo.BaseResourceVariable
+
+def _note_tf1_graph_mode(here):
+    """A program in TensorFlow 1 graph mode builds a graph and runs no op while it does: say, once, what that hides."""
+    if STATE.tf1_graph_mode_noted or _executing_eagerly():
+        return
+    STATE.tf1_graph_mode_noted = True
+    STATE.notes.append({"kind": "graph-mode", "site": here, "message": (
+        "the program runs in TensorFlow 1 graph mode (tf.compat.v1.disable_v2_behavior or disable_eager_execution): "
+        "gradfix sees the graph it builds, not each op as it runs, so a path cut by an op or a NumPy conversion is "
+        "named by its gradient call only, and the diagnosis is limited to what the graph shows")})
+
+
+def _executing_eagerly():
+    try:
+        return bool(state.tf.executing_eagerly())
+    except Exception:
+        return True
+
+
+def install_variable_hooks():
+    parts = compat.PARTS
+    base = parts.base_resource_variable
 
     def on_read(self):
         # a distribution strategy reads the first device's copy to initialise the others: not the program's read
@@ -288,7 +323,7 @@ def install_variable_hooks():
             if frame is not None and frame.f_code.co_filename == filename and frame.f_code.co_name == function:
                 entry["outside"]["callers"] = user_callers(frame)
 
-    for name in ("_read_variable_op", "sparse_read", "gather_nd"):
+    for name in ("_read_variable_op", "sparse_read", "gather_nd") if parts.active("variable-reads") else ():
         original = base.__dict__.get(name)
         if original is None:
             continue
@@ -325,12 +360,18 @@ def install_variable_hooks():
             var = tf_var(variable)
             if var is None:
                 var = variable
-            STATE.var_sites[id(var)] = (var, first_user_site(2), layer)
+            created_at = first_user_site(2)
+            STATE.var_sites[id(var)] = (var, created_at, layer)
+            if layer is None and created_at is not None and not STATE.in_apply and _made_by_user(sys._getframe(1)):
+                if compat.in_tf_function(sys._getframe(1)):
+                    graph_mode.variable(created_at["file"], created_at["line"])
             STATE.var_order[id(var)] = len(STATE.var_order)
         except Exception:
             pass
         return variable
 
-    scope = state.tf.variable_creator_scope(creator)
+    if not parts.active("variable-creation"):
+        return None
+    scope = parts.variable_creator_scope(creator)
     scope.__enter__()
     return scope

@@ -9,7 +9,7 @@ Optimizer updates are recorded by ``keras_hooks.wrap_optimizer_classes``; assign
 (and a layer's own bookkeeping, whose variables are no gradient's sources) are not manual updates.
 """
 
-from . import state
+from . import compat, state
 from .frames import first_user_site
 from .state import STATE
 from .values import describe_source, shape_of, tf_var
@@ -37,13 +37,15 @@ def follow_gradients(flat_sources, flat_grads, sources):
 
 
 def _set_callback(on):
-    from tensorflow.python.framework import op_callbacks
+    parts = compat.PARTS
+    if not parts.active("op-callbacks"):
+        return
     if on and not STATE.following:
-        op_callbacks.add_op_callback(_on_op)
+        parts.add_op_callback(_on_op)
         STATE.following = True
     elif not on and STATE.following:
         try:
-            op_callbacks.remove_op_callback(_on_op)
+            parts.remove_op_callback(_on_op)
         except Exception:
             pass
         STATE.following = False

@@ -1,6 +1,6 @@
 """Describing the values of a gradient call: variables (Keras, tf.Variable, tf.distribute), shapes, dtypes."""
 
-from . import state
+from . import compat, state
 from .state import STATE
 
 
@@ -8,10 +8,7 @@ def tf_var(value):
     """The tf.Variable under a Keras 3 variable (or the tf.Variable itself), else None."""
     if isinstance(value, state.VARIABLE_TYPES):
         return value
-    inner = getattr(value, "_value", None)
-    if inner is not None and isinstance(inner, state.VARIABLE_TYPES):
-        return inner
-    return None
+    return compat.keras_tf_variable(value, state.VARIABLE_TYPES)
 
 
 def _parts(var):
