@@ -518,6 +518,35 @@ for step in range(3):
         loss = tf.reduce_mean(x ** 2)
     grads = tape.gradient(loss, layer.trainable_variables)
 """, CLEAN, id="GF005-lookalike-notebook-name-rebound-to-a-tensor"),
+    # tensorflow/docs site/en/guide/advanced_autodiff.ipynb: an early cell's `y = tf.Variable(3.0)`, then a
+    # later cell that binds `y` to a layer's output (a call gradfix cannot type) before `y = layer2(y)`.
+    pytest.param("GF005", "lookalike-notebook-name-rebound-by-a-call", """
+import tensorflow as tf
+
+# In[1]:
+y = tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    z = y * y
+print(tape.gradient(z, y))
+
+# In[2]:
+x = tf.random.normal([7, 5])
+layer1 = tf.keras.layers.Dense(8, activation=tf.nn.elu)
+layer2 = tf.keras.layers.Dense(6, activation=tf.nn.elu)
+with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+    tape.watch(x)
+    y = layer1(x)
+    y = layer2(y)
+j = tape.batch_jacobian(y, x)
+
+# In[3]:
+bn = tf.keras.layers.BatchNormalization()
+with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+    tape.watch(x)
+    y = layer1(x)
+    y = bn(y, training=True)
+j = tape.jacobian(y, x)
+""", CLEAN, id="GF005-lookalike-notebook-name-rebound-by-a-call"),
     # --- GF006 --------------------------------------------------------------------------------
     pytest.param("GF006", "method-self", """
 import tensorflow as tf
