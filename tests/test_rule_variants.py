@@ -11,6 +11,8 @@ a positional ``dtype``, an operator instead of a function. A variant a rule stil
 
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 
 import pytest
@@ -619,6 +621,77 @@ with tf.GradientTape() as tape:
 grads = tape.gradient(loss, model.variables, unconnected_gradients="zero")
 optimizer.apply_gradients(zip(grads, model.variables))
 """, CLEAN, id="GF006-lookalike-zeros-for-unconnected"),
+    # tensorflow/docs site/en/guide/core/mlp_core.ipynb: a step given a model of `tf.Variable`s through its
+    # callers; the only non-trainable sign in the notebook is a later cell's reload of the exported model.
+    pytest.param("GF006", "lookalike-another-model-loaded-later", """
+import tensorflow as tf
+
+# In[1]:
+class DenseLayer(tf.Module):
+    def __init__(self, out_dim):
+        self.out_dim = out_dim
+        self.built = False
+
+    def __call__(self, x):
+        if not self.built:
+            self.w = tf.Variable(tf.random.normal((x.shape[1], self.out_dim)))
+            self.b = tf.Variable(tf.zeros((self.out_dim,)))
+            self.built = True
+        return tf.matmul(x, self.w) + self.b
+
+class MLP(tf.Module):
+    def __init__(self, layers):
+        self.layers = layers
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+mlp_model = MLP([DenseLayer(700), DenseLayer(10)])
+
+# In[2]:
+def train_step(x_batch, y_batch, loss, model, optimizer):
+    with tf.GradientTape() as tape:
+        batch_loss = loss(model(x_batch), y_batch)
+    grads = tape.gradient(batch_loss, model.variables)
+    optimizer.apply_gradients(grads, model.variables)
+    return batch_loss
+
+def train_model(mlp, train_data, loss, optimizer, epochs):
+    for epoch in range(epochs):
+        for x_batch, y_batch in train_data:
+            train_step(x_batch, y_batch, loss, mlp, optimizer)
+
+train_model(mlp_model, train_data, cross_entropy_loss, Adam(), epochs=10)
+
+# In[3]:
+save_path = os.path.join(tempfile.mkdtemp(), "mlp_model_export")
+tf.saved_model.save(mlp_model, save_path)
+
+# In[4]:
+mlp_loaded = tf.saved_model.load(save_path)
+test_classes = mlp_loaded(x_test)
+""", CLEAN, id="GF006-lookalike-another-model-loaded-later"),
+    # The same steps given a model with BatchNormalization through the same two calls: found.
+    pytest.param("GF006", "model-through-callers", """
+import tensorflow as tf
+
+def train_step(x_batch, y_batch, loss, model, optimizer):
+    with tf.GradientTape() as tape:
+        batch_loss = loss(model(x_batch, training=True), y_batch)
+    grads = tape.gradient(batch_loss, model.variables)
+    optimizer.apply_gradients(zip(grads, model.variables))
+    return batch_loss
+
+def train_model(net, train_data, loss, optimizer, epochs):
+    for epoch in range(epochs):
+        for x_batch, y_batch in train_data:
+            train_step(x_batch, y_batch, loss, net, optimizer)
+
+network = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+train_model(network, train_data, tf.keras.losses.MeanSquaredError(), tf.keras.optimizers.Adam(), epochs=10)
+""", FOUND, id="GF006-model-through-callers"),
     # --- GF007 --------------------------------------------------------------------------------
     pytest.param("GF007", "import-alias", """
 import tensorflow as T
@@ -1250,6 +1323,22 @@ def test_variant(code, variant, source, expected):
     findings = analyze(SourceFile(path="example.py", text=textwrap.dedent(source), encoding="utf-8"), [rule()])
     found = any(f.rule == code for f in findings)
     assert found == expected, f"{code} {'missed' if expected else 'reported'} the {variant} {'variant' if expected else 'look-alike'}"
+
+
+@pytest.mark.parametrize("code, variant, source, expected", [row for row in ROWS if "# In[" in row.values[2]])
+def test_variant_read_as_a_notebook(code, variant, source, expected, tmp_path):
+    """A row written as ``# In[n]:`` cells is labelled alike when its cells are a notebook's, analysed as
+    Jupyter runs them: one module, each cell after the ones before it."""
+    from gradfix.notebook import read_notebook
+
+    cells = [part.strip("\n") + "\n" for part in re.split(r"^# In\[\d*\]:\n", textwrap.dedent(source).lstrip("\n"), flags=re.M)]
+    path = tmp_path / "example.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                            "source": cell.splitlines(keepends=True)} for cell in cells if cell.strip()],
+                                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    findings = analyze(read_notebook(str(path)).source(), [rule_by_code(code)()])
+    found = any(f.rule == code for f in findings)
+    assert found == expected, f"{code} {'missed' if expected else 'reported'} the {variant} notebook"
 
 
 def test_every_rule_has_variants_and_look_alikes():
