@@ -444,6 +444,37 @@ class Trainer:
         self.history.append(np.mean(pred.numpy()))
         grads = tape.gradient(loss, self.model.trainable_variables)
 """, CLEAN, id="GF004-lookalike-numpy-logging-after-loss"),
+    # tensorflow/docs site/en/tutorials/reinforcement_learning/actor_critic.ipynb: the environment step is
+    # NumPy code wrapped by `@tf.numpy_function`; the rewards it returns never carry a gradient.
+    pytest.param("GF004", "lookalike-numpy-function-environment-step", """
+import numpy as np
+import tensorflow as tf
+
+@tf.numpy_function(Tout=[tf.float32, tf.int32, tf.int32])
+def env_step(action):
+    state, reward, done, truncated, info = env.step(action)
+    return (state.astype(np.float32), np.array(reward, np.int32), np.array(done, np.int32))
+
+def run_episode(initial_state, model, max_steps):
+    action_probs = tf.TensorArray(dtype=tf.float32, size=0, dynamic_size=True)
+    rewards = tf.TensorArray(dtype=tf.int32, size=0, dynamic_size=True)
+    state = initial_state
+    for t in tf.range(max_steps):
+        action_logits_t, value = model(tf.expand_dims(state, 0))
+        action = tf.random.categorical(action_logits_t, 1)[0, 0]
+        action_probs = action_probs.write(t, tf.nn.softmax(action_logits_t)[0, action])
+        state, reward, done = env_step(action)
+        rewards = rewards.write(t, reward)
+    return action_probs.stack(), rewards.stack()
+
+def train_step(initial_state, model, optimizer, max_steps):
+    with tf.GradientTape() as tape:
+        action_probs, rewards = run_episode(initial_state, model, max_steps)
+        returns = tf.cast(tf.math.cumsum(rewards, reverse=True), tf.float32)
+        loss = -tf.math.reduce_sum(tf.math.log(action_probs) * returns)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-function-environment-step"),
     # --- GF005 --------------------------------------------------------------------------------
     pytest.param("GF005", "import-alias", """
 import tensorflow as T

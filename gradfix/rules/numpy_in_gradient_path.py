@@ -90,7 +90,10 @@ class NumpyInGradientPath(Rule):
     ## When not to fix
     NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
     preprocessing before the tape, and `.numpy()` for logging or metrics after the
-    gradient (or inside the tape but not on the way to the target) are left alone.
+    gradient (or inside the tape but not on the way to the target) are left alone,
+    and so is the body of a function wrapped by `@tf.numpy_function` (an
+    environment's step returning rewards, say): it is NumPy code by design, and the
+    tape records nothing inside it.
     Non-differentiable NumPy calls (`np.argmax`, `np.round`) are left to GF008/GF009.
     """
 
