@@ -475,6 +475,34 @@ def train_step(initial_state, model, optimizer, max_steps):
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """, CLEAN, id="GF004-lookalike-numpy-function-environment-step"),
+    # A threshold on a NumPy copy of the prediction that only feeds the sample weights; the prediction
+    # itself reaches the loss directly.
+    pytest.param("GF004", "lookalike-numpy-threshold-for-sample-weights", """
+import numpy as np
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y, threshold=0.5):
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        hard = np.asarray(pred) > threshold
+        sample_weight = np.where(hard, 2.0, 1.0)
+        loss = tf.reduce_mean(sample_weight * tf.square(pred - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-threshold-for-sample-weights"),
+    # The same copy read by the threshold and by the loss: the loss loses its gradient.
+    pytest.param("GF004", "numpy-copy-thresholded-and-in-the-loss", """
+import numpy as np
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y, threshold=0.5):
+    with tf.GradientTape() as tape:
+        pred = np.asarray(model(x, training=True))
+        sample_weight = np.where(pred > threshold, 2.0, 1.0)
+        loss = tf.reduce_mean(sample_weight * tf.square(pred - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF004-numpy-copy-thresholded-and-in-the-loss"),
     # --- GF005 --------------------------------------------------------------------------------
     pytest.param("GF005", "import-alias", """
 import tensorflow as T

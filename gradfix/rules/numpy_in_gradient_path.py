@@ -22,7 +22,7 @@ from gradfix.static.api import (
     REDUCTIONS,
     TENSOR_ATTRIBUTES,
 )
-from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
+from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, nondifferentiable, path_values
 from gradfix.static.tree import walk
 from gradfix.static.names import dotted
 from gradfix.transforms.numpy_to_tf import FIRST_OPERAND_DTYPE, attribute_chain, fix_commas, numpy_call, reduction_arguments
@@ -91,7 +91,9 @@ class NumpyInGradientPath(Rule):
     NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
     preprocessing before the tape, and `.numpy()` for logging or metrics after the
     gradient (or inside the tape but not on the way to the target) are left alone,
-    and so is the body of a function wrapped by `@tf.numpy_function` (an
+    and so is NumPy whose result reaches the loss only through something without a
+    gradient (a threshold's comparison, a `where`'s condition, an argmax: sample
+    weights from `np.asarray(pred) > t`), and the body of a function wrapped by `@tf.numpy_function` (an
     environment's step returning rewards, say): it is NumPy code by design, and the
     tape records nothing inside it.
     Non-differentiable NumPy calls (`np.argmax`, `np.round`) are left to GF008/GF009.
@@ -613,7 +615,7 @@ class _Checker:
             function = qualname[len("numpy."):]
             if function in NUMPY_NON_DIFFERENTIABLE or function.split(".")[0] == "random":
                 return None
-            if not any(self.carries(arg.value) for arg in call.args):
+            if not any(self.carries(arg.value) for arg in call.args if not self._ignores_gradient_of(call, arg)):
                 return None
             return self._numpy_function(call, function)
         if isinstance(call.func, cst.Name) and call.func.value == "float" and qualname is None:
@@ -753,7 +755,9 @@ class _Checker:
 
     # --- context -----------------------------------------------------------------------------
     def _quiet(self, call: cst.Call, statement: cst.CSTNode) -> bool:
-        """Whether ``call`` only feeds printing or logging."""
+        """Whether ``call`` only feeds printing or logging, or only what has no gradient anyway."""
+        if self._feeds_no_gradient(call, statement):
+            return True
         for ancestor in self.analysis.ancestors(call):
             if ancestor is statement:
                 return False
@@ -762,6 +766,45 @@ class _Checker:
                 if name in DISPLAY_CALLS or name.startswith("logging.") or name.split(".")[-1] in {"info", "debug", "warning"}:
                     return True
         return False
+
+    def _feeds_no_gradient(self, node: cst.CSTNode, statement: cst.CSTNode, depth: int = 0) -> bool:
+        """Whether the value of ``node`` reaches the loss only through something without a gradient: a
+        comparison (a threshold), the condition of a ``where``, an argmax, a rounding, an integer cast. Then
+        computing it with NumPy cuts no gradient the TensorFlow twin would have kept. A value bound to a name
+        counts when every later use of the name on the path is such a use."""
+        child = node
+        for ancestor in self.analysis.ancestors(node):
+            if ancestor is statement:
+                break
+            if isinstance(ancestor, cst.Comparison):
+                return True
+            if isinstance(ancestor, cst.Arg):
+                call = self.analysis.parent(ancestor)
+                if isinstance(call, cst.Call) and self._ignores_gradient_of(call, ancestor):
+                    return True
+            if isinstance(ancestor, (cst.Assign, cst.AnnAssign)):
+                break
+            child = ancestor
+        assigned = self.analysis.parent(child)
+        if depth >= 2 or not (isinstance(assigned, cst.Assign) and assigned.value is child and len(assigned.targets) == 1
+                              and isinstance(assigned.targets[0].target, cst.Name)):
+            return False
+        name = assigned.targets[0].target.value
+        at = self.analysis.statement_index(assigned)
+        if at is None:
+            return False
+        uses = [(use, later.node) for later in self.analysis.uses_after(name, at, self.scope) if id(later.node) in self.on_path
+                for use in _name_nodes(later.node, name)]
+        return bool(uses) and all(self._feeds_no_gradient(use, line, depth + 1) for use, line in uses)
+
+    def _ignores_gradient_of(self, call: cst.Call, argument: cst.Arg) -> bool:
+        """Whether ``call`` gives no gradient to ``argument``: a non-differentiable op, or a ``where``'s condition."""
+        qualname = self.analysis.qualname(call.func) or ""
+        if qualname in ("numpy.where", "tensorflow.where", "keras.ops.where") and call.args and call.args[0] is argument:
+            return True
+        if qualname.startswith("numpy.") and qualname[len("numpy."):] in NUMPY_NON_DIFFERENTIABLE:
+            return True
+        return nondifferentiable(self.analysis, call) is not None
 
     def _call_parent(self, node: cst.CSTNode) -> cst.Call | None:
         parent = self.analysis.parent(node)
