@@ -8,6 +8,7 @@ import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
 from gradfix.categories import NUMPY_CONVERSION
+from gradfix.edits import ReplaceNodes
 from gradfix.messages import brief, call_brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
@@ -86,6 +87,12 @@ class NumpyInGradientPath(Rule):
     (`dtype=`, `out=`, `ddof=`, `np.clip` with a `None` bound), when the array
     goes on to code that needs NumPy (SciPy, array methods, the uses above), or
     for NumPy functions without a known twin.
+
+    NumPy carried on from one cut (`a = pred.numpy()`, then `np.square(a - y)`,
+    `np.mean(...)`) is one finding, at the first call, with the later calls as
+    related lines and one fix for all of them: fixing only part of the chain
+    would leave the gradient cut. The fix is as safe as its least safe part, and
+    is not offered when some part has none.
 
     ## When not to fix
     NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
@@ -562,11 +569,14 @@ grads = tape.gradient(loss, model.trainable_variables)
                     checker = checkers[id(context)] = _Checker(analysis, context, flow, gradient, role)
                 checker.on_path.add(id(at.node))
                 path.append((checker, value, at))
+            chains: list[list[Report]] = []
             for checker, value, at in path:
                 for report in checker.reports(value, at):
                     if id(report.node) not in reported:
                         reported.add(id(report.node))
-                        yield report
+                        _add_to_chain(analysis, chains, report)
+            for chain in chains:
+                yield _one_finding(analysis, chain)
 
 
 class _Checker:
@@ -865,6 +875,68 @@ class _Checker:
 
 # Builtins that need a Python number or a hashable value, where a tensor fails.
 NUMBER_BUILTINS = frozenset({"round", "hash", "set", "frozenset", "dict"})
+
+
+def _add_to_chain(analysis: ModuleAnalysis, chains: list[list[Report]], report: Report) -> None:
+    """Put ``report`` with the NumPy it computes on (nested in it, or in the statements its values come
+    from): one cut of the gradient carried on in NumPy is one cause, and one finding."""
+    statement = analysis.statement_of(report.node)
+    upstream = {id(s.node) for s in analysis.backward_slice(report.node)}
+    for chain in chains:
+        for earlier in chain:
+            if (analysis.is_inside(report.node, earlier.node) or analysis.is_inside(earlier.node, report.node)
+                    or id(analysis.statement_of(earlier.node)) in upstream
+                    or analysis.statement_of(earlier.node) is statement):
+                chain.append(report)
+                return
+    chains.append([report])
+
+
+_WEAKER = {Applicability.SAFE: 0, Applicability.UNSAFE: 1, Applicability.DISPLAY_ONLY: 2}
+
+
+def _one_finding(analysis: ModuleAnalysis, chain: list[Report]) -> Report:
+    """The first NumPy call of a chain, the later ones as related lines, and one fix for all of them (none
+    unless each has one: fixing part of the chain leaves the gradient cut)."""
+    first, later = chain[0], chain[1:]
+    if not later:
+        return first
+    first.related = [(report.node, "the chain goes on in NumPy here (fixed with this finding)") for report in later] + first.related
+    first.detail += f" The chain goes on in NumPy on {len(later)} more call{'s' if len(later) > 1 else ''} (see the related lines)."
+    replacements = _chain_replacements(analysis, chain)
+    if replacements is None:
+        first.replacements = None
+        return first
+    weakest = max(chain, key=lambda report: _WEAKER[report.applicability or Applicability.SAFE])
+    first.replacements = replacements
+    first.imports = tuple(dict.fromkeys(item for report in chain for item in report.imports))
+    first.fix_description += ", and the NumPy after it alike"
+    if weakest.applicability is not None and weakest.applicability is not Applicability.SAFE:
+        first.applicability = weakest.applicability
+        first.applicability_reason = weakest.applicability_reason
+    return first
+
+
+def _chain_replacements(analysis: ModuleAnalysis, chain: list[Report]) -> dict[cst.CSTNode, cst.CSTNode] | None:
+    """Every replacement of the chain, those nested in another's node folded into its new code (which keeps
+    the original node it wraps); None when some report has no fix or a nested node cannot be placed."""
+    if any(report.replacements is None for report in chain):
+        return None
+    every: dict[cst.CSTNode, cst.CSTNode] = {}
+    for report in chain:
+        every.update(report.replacements)
+    outer = {key: value for key, value in every.items()
+             if not any(other is not key and analysis.is_inside(key, other) for other in every)}
+    merged: dict[cst.CSTNode, cst.CSTNode] = {}
+    for key, value in outer.items():
+        nested = {inner: new for inner, new in every.items() if inner is not key and analysis.is_inside(inner, key)}
+        if nested:
+            present = {id(node) for node in walk(value, cst.CSTNode)}
+            if any(id(inner) not in present for inner in nested):
+                return None
+            value = value.visit(ReplaceNodes(nested))
+        merged[key] = value
+    return merged
 
 
 def _number(node: cst.BaseExpression) -> bool:
