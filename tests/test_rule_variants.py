@@ -1099,6 +1099,27 @@ with tf.GradientTape() as tape:
 grads = tape.gradient(loss, [w])
 step.assign_add(1)
 """, CLEAN, id="GF010-lookalike-counter-not-a-source"),
+    # A frozen variable the tape is told to watch: it gets its gradient.
+    pytest.param("GF010", "lookalike-frozen-but-watched", """
+import tensorflow as tf
+
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    tape.watch(x1)
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1])
+""", CLEAN, id="GF010-lookalike-frozen-but-watched"),
+    # Zeros asked for the unconnected sources: the frozen variable gets zeros, as asked, not None.
+    pytest.param("GF010", "lookalike-zeros-for-unconnected", """
+import tensorflow as tf
+
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+""", CLEAN, id="GF010-lookalike-zeros-for-unconnected"),
     # --- GF011 --------------------------------------------------------------------------------
     pytest.param("GF011", "import-alias", """
 import tensorflow as T
