@@ -1120,6 +1120,25 @@ with tf.GradientTape() as tape:
     y = x0 ** 2 + x1 ** 2
 grad = tape.gradient(y, [x0, x1], unconnected_gradients=tf.UnconnectedGradients.ZERO)
 """, CLEAN, id="GF010-lookalike-zeros-for-unconnected"),
+    # tensorflow/docs site/en/guide/autodiff.ipynb: a later cell watches another `x1` with another tape
+    # named `tape`; this tape never watches the frozen variable.
+    pytest.param("GF010", "frozen-watched-only-by-another-cells-tape", """
+import tensorflow as tf
+
+# In[1]:
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1])
+
+# In[2]:
+x1 = tf.constant(2.0)
+with tf.GradientTape() as tape:
+    tape.watch(x1)
+    z = x1 * x1
+dz = tape.gradient(z, x1)
+""", FOUND, id="GF010-frozen-watched-only-by-another-cells-tape"),
     # --- GF011 --------------------------------------------------------------------------------
     pytest.param("GF011", "import-alias", """
 import tensorflow as T

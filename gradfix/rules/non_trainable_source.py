@@ -301,7 +301,7 @@ grads = tape.gradient(loss, [counts])
                 fix_description=f"Make `{shown}` a float variable",
                 severity=Severity.ERROR,
             )
-        elif not_trainable and not analysis.zeros_when_unconnected(call) and not is_watched(analysis, call, shown):
+        elif not_trainable and not analysis.zeros_when_unconnected(call) and not is_watched(analysis, call, shown, in_block=True):
             # watched, the tape records it after all; asked with zeros for the unconnected, it gets zeros, not None
             yield Report(
                 node=part,

@@ -12,9 +12,11 @@ from gradfix.static.names import dotted
 from gradfix.static.tree import walk
 
 
-def watch_calls(analysis: ModuleAnalysis, call: GradientCall) -> Iterator[cst.Call]:
-    """The ``tape.watch(...)`` calls of the gradient's tape in its scope."""
-    for candidate in walk(call.scope, cst.Call):
+def watch_calls(analysis: ModuleAnalysis, call: GradientCall, in_block: bool = False) -> Iterator[cst.Call]:
+    """The ``tape.watch(...)`` calls of the gradient's tape in its scope; with ``in_block``, only those inside
+    the ``with`` block that made the tape, when it is known (a notebook's other cells reuse the name ``tape``)."""
+    root = call.tape.node if in_block and call.tape is not None else call.scope
+    for candidate in walk(root, cst.Call):
         func = candidate.func
         if (
             isinstance(func, cst.Attribute)
@@ -25,9 +27,9 @@ def watch_calls(analysis: ModuleAnalysis, call: GradientCall) -> Iterator[cst.Ca
             yield candidate
 
 
-def is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool:
+def is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str, in_block: bool = False) -> bool:
     """Whether the gradient's tape is told to watch ``name`` (or a list that may hold it, or something gradfix cannot tell)."""
-    for watch in watch_calls(analysis, call):
+    for watch in watch_calls(analysis, call, in_block):
         if not watch.args:
             continue
         argument = watch.args[0].value
