@@ -1446,3 +1446,25 @@ def test_every_rule_has_variants_and_look_alikes():
         rows = [row.values for row in ROWS if row.values[0] == code]
         assert any(expected for *_, expected in rows), f"{code} has no variant"
         assert any(not expected for *_, expected in rows), f"{code} has no look-alike"
+
+
+def _every_example():
+    from gradfix.registry import all_rules
+
+    for rule in all_rules():
+        for index, invalid in enumerate(rule.INVALID):
+            yield f"{rule.code}-invalid-{index}", textwrap.dedent(invalid.code)
+    for row in ROWS:
+        yield row.id, textwrap.dedent(row.values[2])
+
+
+def test_one_cause_is_one_finding():
+    """No span is reported by two rules: a stateful metric used as the loss is GF013's alone, not GF008's too."""
+    doubled = []
+    for name, source in _every_example():
+        spans: dict[tuple, set[str]] = {}
+        for finding in analyze(SourceFile(path="example.py", text=source, encoding="utf-8")):
+            span = finding.span
+            spans.setdefault((span.start_line, span.start_column, span.end_line, span.end_column), set()).add(finding.rule)
+        doubled += [f"{name}: {sorted(rules)} at line {where[0]}" for where, rules in spans.items() if len(rules) > 1]
+    assert not doubled, doubled
