@@ -751,6 +751,26 @@ def train_model(net, train_data, loss, optimizer, epochs):
 network = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
 train_model(network, train_data, tf.keras.losses.MeanSquaredError(), tf.keras.optimizers.Adam(), epochs=10)
 """, FOUND, id="GF006-model-through-callers"),
+    # The trainer is made: the model is followed through `self.model`'s assignment, the `self` it reads too.
+    pytest.param("GF006", "method-self-trainer-made", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.model = tf.keras.Sequential([tf.keras.Input(shape=(1,)), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+        self.optimizer = tf.keras.optimizers.SGD(0.01)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(y - self.model(x, training=True)))
+        grads = tape.gradient(loss, self.model.variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.variables))
+        return loss
+
+trainer = Trainer()
+for epoch in range(2):
+    trainer.train_step(features, labels)
+""", FOUND, id="GF006-method-self-trainer-made"),
     # --- GF007 --------------------------------------------------------------------------------
     pytest.param("GF007", "import-alias", """
 import tensorflow as T

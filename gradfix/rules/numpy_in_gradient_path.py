@@ -880,13 +880,12 @@ NUMBER_BUILTINS = frozenset({"round", "hash", "set", "frozenset", "dict"})
 def _add_to_chain(analysis: ModuleAnalysis, chains: list[list[Report]], report: Report) -> None:
     """Put ``report`` with the NumPy it computes on (nested in it, or in the statements its values come
     from): one cut of the gradient carried on in NumPy is one cause, and one finding."""
-    statement = analysis.statement_of(report.node)
     upstream = {id(s.node) for s in analysis.backward_slice(report.node)}
     for chain in chains:
         for earlier in chain:
+            # two NumPy calls side by side on one line (`float(a) + np.sum(b)`) are two cuts, two findings
             if (analysis.is_inside(report.node, earlier.node) or analysis.is_inside(earlier.node, report.node)
-                    or id(analysis.statement_of(earlier.node)) in upstream
-                    or analysis.statement_of(earlier.node) is statement):
+                    or id(analysis.statement_of(earlier.node)) in upstream):
                 chain.append(report)
                 return
     chains.append([report])

@@ -156,6 +156,8 @@ class _Tracer:
         if not sites:
             return False
         for call, skipped in sites:
+            if position < skipped:
+                continue  # ``self``: the object the method runs on, whose making the class already holds
             passed = argument(call, position - skipped, name)
             if passed is None:
                 return False  # left to its default, or passed through *args/**kwargs
