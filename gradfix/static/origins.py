@@ -49,10 +49,10 @@ def made_within(analysis: ModuleAnalysis, value: cst.BaseExpression) -> list[cst
         held = _held_attribute(value)
         if held is not None and not tracer.attribute(klass, held):
             return None
-        return tracer.found
+        return tracer.drained()
     if not tracer.name(root.value, at, analysis.scope_of(value), 0):
         return None
-    return tracer.found
+    return tracer.drained()
 
 
 def _held_attribute(value: cst.BaseExpression) -> str | None:
@@ -63,6 +63,9 @@ def _held_attribute(value: cst.BaseExpression) -> str | None:
 
 
 class _Tracer:
+    """Statements and definitions are queued, not followed at once: a chain of thousands of rebindings
+    (`x = f(x)` line after line) costs no recursion."""
+
     def __init__(self, analysis: ModuleAnalysis):
         self.analysis = analysis
         self.found: list[cst.CSTNode] = []
@@ -70,6 +73,20 @@ class _Tracer:
         self._entered: set[int] = set()  # ids of the classes and functions already taken whole
         self._names: set[tuple[str, int, int]] = set()
         self._classes = {c.name.value: c for c in walk(analysis.module, cst.ClassDef)}
+        self._statements: list[tuple[Statement, CODE_SCOPE, int]] = []  # taken, their reads not yet followed
+        self._definitions: list[cst.CSTNode] = []  # entered, their calls not yet followed
+
+    def drained(self) -> list[cst.CSTNode]:
+        """Follow everything queued; then ``found`` is complete."""
+        while self._statements or self._definitions:
+            if self._definitions:
+                self._enter_callees(self._definitions.pop())
+                continue
+            statement, scope, depth = self._statements.pop()
+            self._enter_callees(statement.node)
+            for read in statement.read:
+                self.name(read, statement, scope, depth)
+        return self.found
 
     def name(self, name: str, at: Statement, scope: CODE_SCOPE, depth: int) -> bool:
         """Take the statements that bind ``name`` before ``at``; False when it is bound nowhere in sight."""
@@ -115,16 +132,14 @@ class _Tracer:
             return
         self._seen.add(key)
         self.found.append(statement.node)
-        self._enter_callees(statement.node)
-        for read in statement.read:
-            self.name(read, statement, scope, depth)
+        self._statements.append((statement, scope, depth))
 
     def enter(self, definition: cst.ClassDef | cst.FunctionDef) -> None:
         if id(definition) in self._entered:
             return
         self._entered.add(id(definition))
         self.found.append(definition)
-        self._enter_callees(definition)
+        self._definitions.append(definition)
 
     def _enter_callees(self, node: cst.CSTNode) -> None:
         for call in self.analysis.calls(node):
