@@ -13,8 +13,9 @@ process given the same file list (copies in a scratch folder), so no run profits
   fixit pins an older click than gradfix's, so give it a virtual environment of its own:
   ``python -m venv /tmp/fixit && /tmp/fixit/bin/pip install fixit``).
 
-The runs are interleaved round by round; the table gives the median wall time, the ratio to the baseline,
-and the peak resident memory of the run's largest process.
+The runs are interleaved round by round; the table gives the median wall time and CPU time (user and
+system, of all the run's processes), their ratios to the baseline's, and the peak resident memory of the run's
+largest process. The CPU ratio is the one to read on a machine other work shares.
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ children = [subprocess.Popen([sys.executable, "-c", parse, *half]) for half in h
 sys.exit(max(child.wait() for child in children))
 """
 
-# runs one command and reports its wall time and the peak RSS of its largest process
+# runs one command and reports its wall time, the peak RSS of its largest process and the CPU time of all its processes
 MEASURE = """
 import resource, subprocess, sys, time
 start = time.perf_counter()
 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.perf_counter() - start, used.ru_maxrss, code, used.ru_utime + used.ru_stime)
 """
 
 
@@ -98,10 +100,10 @@ def lines_given_to_libcst(files: list[str]) -> int:
     return total
 
 
-def measure(command: list[str]) -> tuple[float, int, int]:
+def measure(command: list[str]) -> tuple[float, int, int, float]:
     output = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True).stdout
-    seconds, kilobytes, code = output.split()
-    return float(seconds), int(kilobytes), int(code)
+    seconds, kilobytes, code, cpu = output.split()
+    return float(seconds), int(kilobytes), int(code), float(cpu)
 
 
 def main() -> None:
@@ -135,30 +137,32 @@ def main() -> None:
     fixit = options.fixit or shutil.which("fixit")
     if fixit:
         runs["fixit lint, 1 process"] = [fixit, "lint", *files]
-    results: dict[str, list[tuple[float, int, int]]] = {name: [] for name in runs}
+    results: dict[str, list[tuple[float, int, int, float]]] = {name: [] for name in runs}
     for _ in range(options.repeat):
         for name, command in runs.items():
             results[name].append(measure(command))
     os.unlink(listing.name)
     shutil.rmtree(scratch)
-    base = statistics.median(seconds for seconds, _, _ in results["baseline: LibCST parse, 1 process"])
-    single = statistics.median(seconds for seconds, _, _ in results["gradfix check --jobs 1"])
+    base = statistics.median(seconds for seconds, *_ in results["baseline: LibCST parse, 1 process"])
+    base_cpu = statistics.median(m[3] for m in results["baseline: LibCST parse, 1 process"])
+    single = statistics.median(seconds for seconds, *_ in results["gradfix check --jobs 1"])
     print(f"{len(files)} files, {lines} lines, in {', '.join(os.path.relpath(f) for f in folders)}; "
           f"medians of {options.repeat}")
     print(f"gradfix gives LibCST {analysed} of those lines ({analysed / lines:.0%}): the regions some rule has a marker in")
     print()
-    print("| run | seconds | ratio to baseline | peak RSS |")
-    print("|---|---:|---:|---:|")
+    print("| run | seconds | ratio to baseline | CPU seconds | CPU ratio to baseline | peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, measured in results.items():
-        seconds = statistics.median(s for s, _, _ in measured)
-        peak = max(k for _, k, _ in measured)
-        print(f"| {name} | {seconds:.2f} | {seconds / base:.2f} | {peak / 1024:.0f} MB |")
+        seconds = statistics.median(m[0] for m in measured)
+        cpu = statistics.median(m[3] for m in measured)
+        peak = max(m[1] for m in measured)
+        print(f"| {name} | {seconds:.2f} | {seconds / base:.2f} | {cpu:.2f} | {cpu / base_cpu:.2f} | {peak / 1024:.0f} MB |")
     print()
-    print(f"--jobs 1 / --jobs 2: {single / statistics.median(s for s, _, _ in results['gradfix check --jobs 2']):.2f}x; "
-          f"the same parse in 1 process / in 2: {base / statistics.median(s for s, _, _ in results['baseline: LibCST parse, 2 processes']):.2f}x")
+    print(f"--jobs 1 / --jobs 2: {single / statistics.median(m[0] for m in results['gradfix check --jobs 2']):.2f}x; "
+          f"the same parse in 1 process / in 2: {base / statistics.median(m[0] for m in results['baseline: LibCST parse, 2 processes']):.2f}x")
     if fixit:
         print(f"fixit lint / gradfix check --jobs 1: "
-              f"{statistics.median(s for s, _, _ in results['fixit lint, 1 process']) / single:.1f}x")
+              f"{statistics.median(m[0] for m in results['fixit lint, 1 process']) / single:.1f}x")
 
 
 if __name__ == "__main__":

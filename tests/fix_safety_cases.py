@@ -166,6 +166,27 @@ for x, y in dataset:
     grads = tape.gradient(loss, model.variables)
     sgd_step(grads, model.variables)
 """, UNSAFE),
+    # tensorflow/docs site/en/guide/core/mlp_core.ipynb writes its own Adam, whose `apply_gradients` takes
+    # the gradients and the variables as two lists: changing the sources alone would misalign them.
+    Case("GF006-optimizer-of-its-own-given-two-lists", "GF006", """
+import tensorflow as tf
+
+class Adam:
+    def __init__(self, learning_rate=1e-3):
+        self.learning_rate = learning_rate
+
+    def apply_gradients(self, grads, vars):
+        for d_var, var in zip(grads, vars):
+            var.assign_sub(self.learning_rate * d_var)
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+optimizer = Adam()
+for x, y in dataset:
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    grads = tape.gradient(loss, model.variables)
+    optimizer.apply_gradients(grads, model.variables)
+""", UNSAFE),
     Case("GF006-variables-given-apart", "GF006", """
 import tensorflow as tf
 import keras

@@ -47,3 +47,19 @@ def test_a_round_at_the_top_of_a_long_loss_function_is_found(statements, monkeyp
     monkeypatch.setenv("GRADFIX_STRICT", "1")
     findings = analyze(SourceFile("long.py", loss_function(statements), "utf-8"))
     assert [(f.rule, f.span.start_line) for f in findings] == [("GF009", 3)]
+
+
+def test_a_model_rewrapped_over_a_thousand_times_is_still_traced_to_its_making(monkeypatch):
+    """GF006 follows the model back through every rebinding to the layers it was made of (a queue, not recursion)."""
+    monkeypatch.setenv("GRADFIX_STRICT", "1")
+    rebindings = "\n".join("model = wrap(model)" for _ in range(1200))
+    text = (
+        "import tensorflow as tf\n"
+        "model = tf.keras.Sequential([tf.keras.layers.Dense(4), tf.keras.layers.BatchNormalization()])\n"
+        f"{rebindings}\n"
+        "with tf.GradientTape() as tape:\n"
+        "    loss = tf.reduce_mean(model(x, training=True))\n"
+        "grads = tape.gradient(loss, model.variables)\n"
+    )
+    findings = analyze(SourceFile("deep.py", text, "utf-8"))
+    assert [f.rule for f in findings] == ["GF006"]

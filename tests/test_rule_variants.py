@@ -15,6 +15,8 @@ every row is a program of its own, and every rule code has at least one variant 
 from __future__ import annotations
 
 import ast
+import json
+import re
 import textwrap
 
 import pytest
@@ -1009,6 +1011,225 @@ class Model(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
 """, FOUND, id="GF014-keras-train-step-constant"),
+    # tensorflow/docs site/en/tutorials/reinforcement_learning/actor_critic.ipynb: the environment step is
+    # NumPy code wrapped by `@tf.numpy_function`; the rewards it returns never carry a gradient.
+    pytest.param("GF004", "lookalike-numpy-function-environment-step", """
+import numpy as np
+import tensorflow as tf
+
+@tf.numpy_function(Tout=[tf.float32, tf.int32, tf.int32])
+def env_step(action):
+    state, reward, done, truncated, info = env.step(action)
+    return (state.astype(np.float32), np.array(reward, np.int32), np.array(done, np.int32))
+
+def run_episode(initial_state, model, max_steps):
+    action_probs = tf.TensorArray(dtype=tf.float32, size=0, dynamic_size=True)
+    rewards = tf.TensorArray(dtype=tf.int32, size=0, dynamic_size=True)
+    state = initial_state
+    for t in tf.range(max_steps):
+        action_logits_t, value = model(tf.expand_dims(state, 0))
+        action = tf.random.categorical(action_logits_t, 1)[0, 0]
+        action_probs = action_probs.write(t, tf.nn.softmax(action_logits_t)[0, action])
+        state, reward, done = env_step(action)
+        rewards = rewards.write(t, reward)
+    return action_probs.stack(), rewards.stack()
+
+def train_step(initial_state, model, optimizer, max_steps):
+    with tf.GradientTape() as tape:
+        action_probs, rewards = run_episode(initial_state, model, max_steps)
+        returns = tf.cast(tf.math.cumsum(rewards, reverse=True), tf.float32)
+        loss = -tf.math.reduce_sum(tf.math.log(action_probs) * returns)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-function-environment-step"),
+    # A threshold on a NumPy copy of the prediction that only feeds the sample weights; the prediction
+    # itself reaches the loss directly.
+    pytest.param("GF004", "lookalike-numpy-threshold-for-sample-weights", """
+import numpy as np
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y, threshold=0.5):
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        hard = np.asarray(pred) > threshold
+        sample_weight = np.where(hard, 2.0, 1.0)
+        loss = tf.reduce_mean(sample_weight * tf.square(pred - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-numpy-threshold-for-sample-weights"),
+    # The same copy read by the threshold and by the loss: the loss loses its gradient.
+    pytest.param("GF004", "numpy-copy-thresholded-and-in-the-loss", """
+import numpy as np
+import tensorflow as tf
+
+def train_step(model, optimizer, x, y, threshold=0.5):
+    with tf.GradientTape() as tape:
+        pred = np.asarray(model(x, training=True))
+        sample_weight = np.where(pred > threshold, 2.0, 1.0)
+        loss = tf.reduce_mean(sample_weight * tf.square(pred - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF004-numpy-copy-thresholded-and-in-the-loss"),
+    # tensorflow/docs site/en/guide/advanced_autodiff.ipynb: an early cell's `y = tf.Variable(3.0)`, then a
+    # later cell that binds `y` to a layer's output (a call gradfix cannot type) before `y = layer2(y)`.
+    pytest.param("GF005", "lookalike-notebook-name-rebound-by-a-call", """
+import tensorflow as tf
+
+# In[1]:
+y = tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    z = y * y
+print(tape.gradient(z, y))
+
+# In[2]:
+x = tf.random.normal([7, 5])
+layer1 = tf.keras.layers.Dense(8, activation=tf.nn.elu)
+layer2 = tf.keras.layers.Dense(6, activation=tf.nn.elu)
+with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+    tape.watch(x)
+    y = layer1(x)
+    y = layer2(y)
+j = tape.batch_jacobian(y, x)
+
+# In[3]:
+bn = tf.keras.layers.BatchNormalization()
+with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
+    tape.watch(x)
+    y = layer1(x)
+    y = bn(y, training=True)
+j = tape.jacobian(y, x)
+""", CLEAN, id="GF005-lookalike-notebook-name-rebound-by-a-call"),
+    # tensorflow/docs site/en/guide/core/mlp_core.ipynb: a step given a model of `tf.Variable`s through its
+    # callers; the only non-trainable sign in the notebook is a later cell's reload of the exported model.
+    pytest.param("GF006", "lookalike-another-model-loaded-later", """
+import tensorflow as tf
+
+# In[1]:
+class DenseLayer(tf.Module):
+    def __init__(self, out_dim):
+        self.out_dim = out_dim
+        self.built = False
+
+    def __call__(self, x):
+        if not self.built:
+            self.w = tf.Variable(tf.random.normal((x.shape[1], self.out_dim)))
+            self.b = tf.Variable(tf.zeros((self.out_dim,)))
+            self.built = True
+        return tf.matmul(x, self.w) + self.b
+
+class MLP(tf.Module):
+    def __init__(self, layers):
+        self.layers = layers
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+mlp_model = MLP([DenseLayer(700), DenseLayer(10)])
+
+# In[2]:
+def train_step(x_batch, y_batch, loss, model, optimizer):
+    with tf.GradientTape() as tape:
+        batch_loss = loss(model(x_batch), y_batch)
+    grads = tape.gradient(batch_loss, model.variables)
+    optimizer.apply_gradients(grads, model.variables)
+    return batch_loss
+
+def train_model(mlp, train_data, loss, optimizer, epochs):
+    for epoch in range(epochs):
+        for x_batch, y_batch in train_data:
+            train_step(x_batch, y_batch, loss, mlp, optimizer)
+
+train_model(mlp_model, train_data, cross_entropy_loss, Adam(), epochs=10)
+
+# In[3]:
+save_path = os.path.join(tempfile.mkdtemp(), "mlp_model_export")
+tf.saved_model.save(mlp_model, save_path)
+
+# In[4]:
+mlp_loaded = tf.saved_model.load(save_path)
+test_classes = mlp_loaded(x_test)
+""", CLEAN, id="GF006-lookalike-another-model-loaded-later"),
+    # The same steps given a model with BatchNormalization through the same two calls: found.
+    pytest.param("GF006", "model-through-callers", """
+import tensorflow as tf
+
+def train_step(x_batch, y_batch, loss, model, optimizer):
+    with tf.GradientTape() as tape:
+        batch_loss = loss(model(x_batch, training=True), y_batch)
+    grads = tape.gradient(batch_loss, model.variables)
+    optimizer.apply_gradients(zip(grads, model.variables))
+    return batch_loss
+
+def train_model(net, train_data, loss, optimizer, epochs):
+    for epoch in range(epochs):
+        for x_batch, y_batch in train_data:
+            train_step(x_batch, y_batch, loss, net, optimizer)
+
+network = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+train_model(network, train_data, tf.keras.losses.MeanSquaredError(), tf.keras.optimizers.Adam(), epochs=10)
+""", FOUND, id="GF006-model-through-callers"),
+    # The trainer is made: the model is followed through `self.model`'s assignment, the `self` it reads too.
+    pytest.param("GF006", "method-self-trainer-made", """
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self):
+        self.model = tf.keras.Sequential([tf.keras.Input(shape=(1,)), tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(1)])
+        self.optimizer = tf.keras.optimizers.SGD(0.01)
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(y - self.model(x, training=True)))
+        grads = tape.gradient(loss, self.model.variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.variables))
+        return loss
+
+trainer = Trainer()
+for epoch in range(2):
+    trainer.train_step(features, labels)
+""", FOUND, id="GF006-method-self-trainer-made"),
+    # A frozen variable the tape is told to watch: it gets its gradient.
+    pytest.param("GF010", "lookalike-frozen-but-watched", """
+import tensorflow as tf
+
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    tape.watch(x1)
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1])
+""", CLEAN, id="GF010-lookalike-frozen-but-watched"),
+    # Zeros asked for the unconnected sources: the frozen variable gets zeros, as asked, not None.
+    pytest.param("GF010", "lookalike-zeros-for-unconnected", """
+import tensorflow as tf
+
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+""", CLEAN, id="GF010-lookalike-zeros-for-unconnected"),
+    # tensorflow/docs site/en/guide/autodiff.ipynb: a later cell watches another `x1` with another tape
+    # named `tape`; this tape never watches the frozen variable.
+    pytest.param("GF010", "frozen-watched-only-by-another-cells-tape", """
+import tensorflow as tf
+
+# In[1]:
+x0 = tf.Variable(3.0, name="x0")
+x1 = tf.Variable(3.0, name="x1", trainable=False)
+with tf.GradientTape() as tape:
+    y = x0 ** 2 + x1 ** 2
+grad = tape.gradient(y, [x0, x1])
+
+# In[2]:
+x1 = tf.constant(2.0)
+with tf.GradientTape() as tape:
+    tape.watch(x1)
+    z = x1 * x1
+dz = tape.gradient(z, x1)
+""", FOUND, id="GF010-frozen-watched-only-by-another-cells-tape"),
 ]
 
 
@@ -1069,3 +1290,41 @@ def test_every_rule_has_variants_and_look_alikes():
         expectations = [expected for code, _, _, expected in passing if code == rule.code]
         assert FOUND in expectations, f"{rule.code} has no variant in the table"
         assert CLEAN in expectations, f"{rule.code} has no look-alike in the table"
+
+
+@pytest.mark.parametrize("code, variant, source, expected", [row for row in ROWS if "# In[" in row.values[2]])
+def test_variant_read_as_a_notebook(code, variant, source, expected, tmp_path):
+    """A row written as ``# In[n]:`` cells is labelled alike when its cells are a notebook's, analysed as
+    Jupyter runs them: one module, each cell after the ones before it."""
+    from gradfix.notebook import read_notebook
+
+    cells = [part.strip("\n") + "\n" for part in re.split(r"^# In\[\d*\]:\n", textwrap.dedent(source).lstrip("\n"), flags=re.M)]
+    path = tmp_path / "example.ipynb"
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                            "source": cell.splitlines(keepends=True)} for cell in cells if cell.strip()],
+                                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    findings = analyze(read_notebook(str(path)).source(), [rule_by_code(code)()])
+    found = any(f.rule == code for f in findings)
+    assert found == expected, f"{code} {'missed' if expected else 'reported'} the {variant} notebook"
+
+
+def _every_example():
+    from gradfix.registry import all_rules
+
+    for rule in all_rules():
+        for index, invalid in enumerate(rule.INVALID):
+            yield f"{rule.code}-invalid-{index}", textwrap.dedent(invalid.code)
+    for row in ROWS:
+        yield row.id, textwrap.dedent(row.values[2])
+
+
+def test_one_cause_is_one_finding():
+    """No span is reported by two rules: a stateful metric used as the loss is GF013's alone, not GF008's too."""
+    doubled = []
+    for name, source in _every_example():
+        spans: dict[tuple, set[str]] = {}
+        for finding in analyze(SourceFile(path="example.py", text=source, encoding="utf-8")):
+            span = finding.span
+            spans.setdefault((span.start_line, span.start_column, span.end_line, span.end_column), set()).add(finding.rule)
+        doubled += [f"{name}: {sorted(rules)} at line {where[0]}" for where, rules in spans.items() if len(rules) > 1]
+    assert not doubled, doubled

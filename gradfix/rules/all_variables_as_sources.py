@@ -32,6 +32,7 @@ from gradfix.static.api import (
     WEIGHTED_STATE_LAYERS,
 )
 from gradfix.static.names import copied_iterable, dotted
+from gradfix.static.origins import made_within
 
 # Methods that consume (gradient, variable) pairs or update a variable: the gradients end there.
 CONSUMERS = frozenset({"apply_gradients", "apply", "minimize", "assign", "assign_sub", "assign_add"})
@@ -91,7 +92,8 @@ class AllVariablesAsSources(Rule):
     from their sources (`optimizer.apply(grads, update_variables)`, a `zip` with
     another list), the fix is display-only, since changing the sources alone would
     give gradients to the wrong variables. When a step of the program's own is
-    given both lists (`sgd_step(grads, model.variables)`), both change alike but
+    given both lists (`sgd_step(grads, model.variables)`, or an optimizer class of
+    its own whose `apply_gradients(grads, variables)` takes two lists), both change alike but
     the fix is unsafe: what the step does with the variables besides pairing them
     is not proven. When the gradients leave the function (returned, kept on an
     object or in a global, given to a function of the program's own or to a
@@ -110,6 +112,11 @@ class AllVariablesAsSources(Rule):
     seed states in `variables` but out of `weights`). A gradient asked with
     `unconnected_gradients=tf.UnconnectedGradients.ZERO` (or `"zero"`) is not
     reported: the non-trainable variables get zeros, not `None`.
+    The non-trainable state must belong to the model whose variables are listed:
+    it is looked for only in the code that model's value flows from (its
+    assignments, the arguments the step's callers pass for it, the classes and
+    functions of this module those call), so a model loaded in a later notebook
+    cell or a network built for something else is no evidence.
     A model built in another file is out of sight; the runtime detector reports it.
     """
 
@@ -706,34 +713,20 @@ def _declared_shared(scope: cst.CSTNode) -> set[str]:
 
 
 def _where_state_is_made(analysis: ModuleAnalysis, attributes: list[cst.Attribute]) -> list[cst.CSTNode | None]:
-    """Where the variables of each source (the model or layer whose variables are listed) are made:
-    the class of this module it is an instance of, else anywhere (None).
+    """Where the variables of each source (the model or layer whose variables are listed) are made: the code
+    its value flows from (its assignments, the arguments its function's callers pass, the classes and
+    functions of this module those call), else, when that is out of sight, anywhere (None).
 
-    An instance of a class written here holds only what that class makes: a layer with
-    non-trainable state elsewhere in the file says nothing about it.
+    A layer with non-trainable state made for another model, or a model loaded in another notebook cell,
+    says nothing about this one.
     """
-    classes = {c.name.value: c for c in analysis.walk(None, cst.ClassDef)}
     places: list[cst.CSTNode | None] = []
     for attribute in attributes:
-        klass = _instance_of(analysis, attribute.value, classes)
-        if klass is None:
+        origins = made_within(analysis, attribute.value)
+        if origins is None:
             return [None]
-        places.append(klass)
+        places.extend(origins)
     return places
-
-
-def _instance_of(analysis: ModuleAnalysis, source: cst.BaseExpression, classes: dict[str, cst.ClassDef]) -> cst.ClassDef | None:
-    if not isinstance(source, cst.Name):
-        return None
-    made = None
-    for assign in analysis.walk(None, cst.Assign):
-        if any(isinstance(t.target, cst.Name) and t.target.value == source.value for t in assign.targets):
-            value = assign.value
-            klass = classes.get(value.func.value) if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) else None
-            if klass is None or (made is not None and made is not klass):
-                return None
-            made = klass
-    return made
 
 
 def _non_trainable_state(analysis: ModuleAnalysis, seeds: bool, within: cst.CSTNode | None = None) -> cst.CSTNode | None:
@@ -839,8 +832,10 @@ def _variables_given_apart(analysis: ModuleAnalysis, call: cst.Call, gradient: G
         return None
     if (analysis.qualname(func) or "").startswith(LIBRARY_PREFIXES) or any(g.node is call for g in analysis.gradient_calls):
         return None
-    if isinstance(func, cst.Attribute) and func.attr.value in ("apply_gradients", "minimize"):
-        return None  # they take (gradient, variable) pairs, or a loss
+    if isinstance(func, cst.Attribute) and func.attr.value == "minimize":
+        return None  # it takes a loss
+    if isinstance(func, cst.Attribute) and func.attr.value == "apply_gradients" and argument(call, 1) is None:
+        return None  # a Keras optimizer's: (gradient, variable) pairs; given two lists, it is an optimizer of the program's own
     grads = argument(call, 0)
     if grads is None or (isinstance(grads, cst.Call) and _is_zip(analysis, grads)):
         return None

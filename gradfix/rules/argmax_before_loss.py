@@ -11,7 +11,7 @@ from gradfix.rule import Invalid, Report, Rule
 from gradfix.rules._prediction_width import caveat
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.gradpath import might_take_gradients
-from gradfix.static.losses import INSTEAD, fed_losses
+from gradfix.static.losses import INSTEAD, fed_losses, metrics_used_as_losses
 from gradfix.transforms._operator import Context, suggested
 from gradfix.transforms.surrogate import Surrogate
 
@@ -69,7 +69,9 @@ class ArgmaxBeforeLoss(Rule):
     ## When not to fix
     An `argmax` on the labels (`tf.argmax(y_onehot, -1)`), an `argmax` of the model's output used
     as pseudo-labels (the `y_true` side), and an `argmax` or accuracy computed only for a metric,
-    outside the path to the loss, are left alone.
+    outside the path to the loss, are left alone. A stateful metric object with a loss of the same
+    meaning (`keras.metrics.MeanSquaredError()`) whose value is the loss is GF013's finding, with
+    its fix, and is not reported here too.
     """
 
     code = "GF008"
@@ -293,8 +295,11 @@ grads = tape.gradient(loss, model.trainable_variables)
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         surrogate, where = Surrogate(), Context.of_analysis(analysis)
+        stateful = {id(used.call) for used in metrics_used_as_losses(analysis)}
         for fed in fed_losses(analysis):
             instead = INSTEAD[fed.kind]
+            if fed.op is None and id(fed.call) in stateful:
+                continue  # a stateful metric used as the loss: GF013's finding, with its fix
             if fed.op is None:
                 yield Report(
                     node=fed.call,

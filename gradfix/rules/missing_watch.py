@@ -31,6 +31,7 @@ from gradfix.static.bindings import (
 from gradfix.static.names import dotted
 from gradfix.static.sources import source_elements
 from gradfix.static.tree import walk
+from gradfix.static.watches import is_watched, watch_calls
 from gradfix.transforms.watch import with_watches
 
 TENSOR, VARIABLE, INTEGER = "tensor", "variable", "integer"
@@ -518,7 +519,7 @@ class Trainer:
                 continue
             name = dotted(source)
             assert name is not None, "a name or self.attr"
-            if any(dotted(n) == name for n, _, _ in unwatched) or _is_watched(analysis, call, name):
+            if any(dotted(n) == name for n, _, _ in unwatched) or is_watched(analysis, call, name):
                 continue
             kind, origin = _kind(analysis, source, tape, depth=3)
             if kind == TENSOR:
@@ -584,35 +585,7 @@ def _watches_nothing_by_choice(analysis: ModuleAnalysis, call: GradientCall) -> 
     tape_call = call.tape.call
     if not isinstance(tape_call, cst.Call) or not is_false(keyword(tape_call, "watch_accessed_variables")):
         return False
-    return not any(True for _ in _watch_calls(analysis, call))
-
-
-def _watch_calls(analysis: ModuleAnalysis, call: GradientCall) -> Iterator[cst.Call]:
-    for candidate in walk(call.scope, cst.Call):
-        func = candidate.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "watch"
-            and isinstance(func.value, cst.Name)
-            and func.value.value == call.tape_name
-        ):
-            yield candidate
-
-
-def _is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str) -> bool:
-    for watch in _watch_calls(analysis, call):
-        if not watch.args:
-            continue
-        argument = watch.args[0].value
-        if name in names_read(argument) or any(dotted(a) == name for a in walk(argument, cst.Attribute)):
-            return True
-        if isinstance(argument, cst.Name):
-            values = values_of(analysis, argument)
-            if values is None or any(name in names_read(v) for v in values):
-                return True  # watched through a list made elsewhere, or we cannot tell
-        elif not isinstance(argument, (cst.List, cst.Tuple, cst.Attribute)):
-            return True
-    return False
+    return not any(True for _ in watch_calls(analysis, call))
 
 
 def _ever_a_variable(analysis: ModuleAnalysis, name: str, scope: CODE_SCOPE) -> bool:

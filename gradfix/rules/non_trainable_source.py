@@ -22,6 +22,7 @@ from gradfix.static.bindings import is_false, keyword, parameter, positional, va
 from gradfix.static.names import dotted
 from gradfix.static.sources import source_elements
 from gradfix.static.tree import walk
+from gradfix.static.watches import is_watched
 from gradfix.transforms.float_dtype import float_variable
 
 
@@ -71,7 +72,10 @@ class NonTrainableSource(Rule):
     A frozen base in transfer learning whose `trainable_variables` (empty) are listed with the
     head's, or the whole model's `trainable_variables`, gets no finding; neither do integer step
     counters that are not gradient sources, nor layers whose `trainable` flag the program toggles
-    (as GAN loops do with the discriminator).
+    (as GAN loops do with the discriminator). A `trainable=False` variable the tape is
+    told to watch (`tape.watch(x1)`) gets its gradient, and one asked with
+    `unconnected_gradients=tf.UnconnectedGradients.ZERO` gets zeros as asked: neither is
+    reported.
     """
 
     code = "GF010"
@@ -297,7 +301,8 @@ grads = tape.gradient(loss, [counts])
                 fix_description=f"Make `{shown}` a float variable",
                 severity=Severity.ERROR,
             )
-        elif not_trainable:
+        elif not_trainable and not analysis.zeros_when_unconnected(call) and not is_watched(analysis, call, shown, in_block=True):
+            # watched, the tape records it after all; asked with zeros for the unconnected, it gets zeros, not None
             yield Report(
                 node=part,
                 message=f"`{brief(shown, 28)}` is a gradient source made with `trainable=False`",

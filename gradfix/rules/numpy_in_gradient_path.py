@@ -8,9 +8,10 @@ import libcst as cst
 from libcst.codemod.visitors import ImportItem
 
 from gradfix.categories import NUMPY_CONVERSION
+from gradfix.edits import ReplaceNodes
 from gradfix.messages import brief, call_brief
 from gradfix.model import Applicability
-from gradfix.rule import Invalid, Report, Rule
+from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis, Statement, module_alias
 from gradfix.static.api import (
     ARRAY_METHODS,
@@ -22,7 +23,14 @@ from gradfix.static.api import (
     REDUCTIONS,
     TENSOR_ATTRIBUTES,
 )
-from gradfix.static.gradpath import PathContext, SourceFlow, all_contexts, might_take_gradients, path_values
+from gradfix.static.gradpath import (
+    PathContext,
+    SourceFlow,
+    all_contexts,
+    might_take_gradients,
+    nondifferentiable,
+    path_values,
+)
 from gradfix.static.names import dotted
 from gradfix.static.tree import walk
 from gradfix.transforms.numpy_to_tf import (
@@ -93,10 +101,21 @@ class NumpyInGradientPath(Rule):
     goes on to code that needs NumPy (SciPy, array methods, the uses above), or
     for NumPy functions without a known twin.
 
+    NumPy carried on from one cut (`a = pred.numpy()`, then `np.square(a - y)`,
+    `np.mean(...)`) is one finding, at the first call, with the later calls as
+    related lines and one fix for all of them: fixing only part of the chain
+    would leave the gradient cut. The fix is as safe as its least safe part, and
+    is not offered when some part has none.
+
     ## When not to fix
     NumPy on labels or data that do not come from the model (`np.mean(y_batch)`),
     preprocessing before the tape, and `.numpy()` for logging or metrics after the
-    gradient (or inside the tape but not on the way to the target) are left alone.
+    gradient (or inside the tape but not on the way to the target) are left alone,
+    and so is NumPy whose result reaches the loss only through something without a
+    gradient (a threshold's comparison, a `where`'s condition, an argmax: sample
+    weights from `np.asarray(pred) > t`), and the body of a function wrapped by `@tf.numpy_function` (an
+    environment's step returning rewards, say): it is NumPy code by design, and the
+    tape records nothing inside it.
     Non-differentiable NumPy calls (`np.argmax`, `np.round`) are left to GF008/GF009.
     """
 
@@ -564,11 +583,14 @@ grads = tape.gradient(loss, model.trainable_variables)
                     checker = checkers[id(context)] = _Checker(analysis, context, flow, gradient, role)
                 checker.on_path.add(id(at.node))
                 path.append((checker, value, at))
+            chains: list[list[Report]] = []
             for checker, value, at in path:
                 for report in checker.reports(value, at):
                     if id(report.node) not in reported:
                         reported.add(id(report.node))
-                        yield report
+                        _add_to_chain(analysis, chains, report)
+            for chain in chains:
+                yield _one_finding(analysis, chain)
 
 
 class _Checker:
@@ -617,7 +639,7 @@ class _Checker:
             function = qualname[len("numpy."):]
             if function in NUMPY_NON_DIFFERENTIABLE or function.split(".")[0] == "random":
                 return None
-            if not any(self.carries(arg.value) for arg in call.args):
+            if not any(self.carries(arg.value) for arg in call.args if not self._ignores_gradient_of(call, arg)):
                 return None
             return self._numpy_function(call, function)
         if isinstance(call.func, cst.Name) and call.func.value == "float" and qualname is None:
@@ -761,7 +783,9 @@ class _Checker:
 
     # --- context -----------------------------------------------------------------------------
     def _quiet(self, call: cst.Call, statement: cst.CSTNode) -> bool:
-        """Whether ``call`` only feeds printing or logging."""
+        """Whether ``call`` only feeds printing or logging, or only what has no gradient anyway."""
+        if self._feeds_no_gradient(call, statement):
+            return True
         for ancestor in self.analysis.ancestors(call):
             if ancestor is statement:
                 return False
@@ -770,6 +794,45 @@ class _Checker:
                 if name in DISPLAY_CALLS or name.startswith("logging.") or name.split(".")[-1] in {"info", "debug", "warning"}:
                     return True
         return False
+
+    def _feeds_no_gradient(self, node: cst.CSTNode, statement: cst.CSTNode, depth: int = 0) -> bool:
+        """Whether the value of ``node`` reaches the loss only through something without a gradient: a
+        comparison (a threshold), the condition of a ``where``, an argmax, a rounding, an integer cast. Then
+        computing it with NumPy cuts no gradient the TensorFlow twin would have kept. A value bound to a name
+        counts when every later use of the name on the path is such a use."""
+        child = node
+        for ancestor in self.analysis.ancestors(node):
+            if ancestor is statement:
+                break
+            if isinstance(ancestor, cst.Comparison):
+                return True
+            if isinstance(ancestor, cst.Arg):
+                call = self.analysis.parent(ancestor)
+                if isinstance(call, cst.Call) and self._ignores_gradient_of(call, ancestor):
+                    return True
+            if isinstance(ancestor, (cst.Assign, cst.AnnAssign)):
+                break
+            child = ancestor
+        assigned = self.analysis.parent(child)
+        if depth >= 2 or not (isinstance(assigned, cst.Assign) and assigned.value is child and len(assigned.targets) == 1
+                              and isinstance(assigned.targets[0].target, cst.Name)):
+            return False
+        name = assigned.targets[0].target.value
+        at = self.analysis.statement_index(assigned)
+        if at is None:
+            return False
+        uses = [(use, later.node) for later in self.analysis.uses_after(name, at, self.scope) if id(later.node) in self.on_path
+                for use in _name_nodes(later.node, name)]
+        return bool(uses) and all(self._feeds_no_gradient(use, line, depth + 1) for use, line in uses)
+
+    def _ignores_gradient_of(self, call: cst.Call, argument: cst.Arg) -> bool:
+        """Whether ``call`` gives no gradient to ``argument``: a non-differentiable op, or a ``where``'s condition."""
+        qualname = self.analysis.qualname(call.func) or ""
+        if qualname in ("numpy.where", "tensorflow.where", "keras.ops.where") and call.args and call.args[0] is argument:
+            return True
+        if qualname.startswith("numpy.") and qualname[len("numpy."):] in NUMPY_NON_DIFFERENTIABLE:
+            return True
+        return nondifferentiable(self.analysis, call) is not None
 
     def _call_parent(self, node: cst.CSTNode) -> cst.Call | None:
         parent = self.analysis.parent(node)
@@ -831,6 +894,70 @@ class _Checker:
 
 # Builtins that need a Python number or a hashable value, where a tensor fails.
 NUMBER_BUILTINS = frozenset({"round", "hash", "set", "frozenset", "dict"})
+
+
+def _add_to_chain(analysis: ModuleAnalysis, chains: list[list[Report]], report: Report) -> None:
+    """Put ``report`` with the NumPy it computes on (nested in it, or in the statements its values come
+    from): one cut of the gradient carried on in NumPy is one cause, and one finding."""
+    upstream = {id(s.node) for s in analysis.backward_slice(report.node)}
+    for chain in chains:
+        for earlier in chain:
+            # two NumPy calls side by side on one line (`float(a) + np.sum(b)`) are two cuts, two findings
+            if (analysis.is_inside(report.node, earlier.node) or analysis.is_inside(earlier.node, report.node)
+                    or id(analysis.statement_of(earlier.node)) in upstream):
+                chain.append(report)
+                return
+    chains.append([report])
+
+
+_WEAKER = {Applicability.SAFE: 0, Applicability.UNSAFE: 1, Applicability.DISPLAY_ONLY: 2}
+
+
+def _one_finding(analysis: ModuleAnalysis, chain: list[Report]) -> Report:
+    """The first NumPy call of a chain, the later ones as related lines, and one fix for all of them (none
+    unless each has one: fixing part of the chain leaves the gradient cut)."""
+    first, later = chain[0], chain[1:]
+    if not later:
+        return first
+    first.related = [(report.node, "the chain goes on in NumPy here (fixed with this finding)") for report in later] + first.related
+    first.detail += f" The chain goes on in NumPy on {len(later)} more call{'s' if len(later) > 1 else ''} (see the related lines)."
+    replacements = _chain_replacements(analysis, chain)
+    if replacements is None:
+        first.replacements = None
+        return first
+    weakest = max(chain, key=lambda report: _WEAKER[report.applicability or Applicability.SAFE])
+    first.replacements = replacements
+    first.imports = tuple(dict.fromkeys(item for report in chain for item in report.imports))
+    first.fix_description += ", and the NumPy after it alike"
+    if weakest.applicability is not None and weakest.applicability is not Applicability.SAFE:
+        first.applicability = weakest.applicability
+        first.applicability_reason = weakest.applicability_reason
+    return first
+
+
+def _chain_replacements(analysis: ModuleAnalysis, chain: list[Report]) -> dict[cst.CSTNode, Replacement] | None:
+    """Every replacement of the chain, those nested in another's node folded into its new code (which keeps
+    the original node it wraps); None when some report has no fix or a nested node cannot be placed."""
+    if any(report.replacements is None for report in chain):
+        return None
+    every: dict[cst.CSTNode, Replacement] = {}
+    for report in chain:
+        assert report.replacements is not None, "checked above"
+        every.update(report.replacements)
+    outer = {key: value for key, value in every.items()
+             if not any(other is not key and analysis.is_inside(key, other) for other in every)}
+    merged: dict[cst.CSTNode, Replacement] = {}
+    for key, value in outer.items():
+        nested = {inner: new for inner, new in every.items() if inner is not key and analysis.is_inside(inner, key)}
+        if nested:
+            if not isinstance(value, cst.CSTNode):
+                return None  # a removal holds no nested node to place
+            present = {id(node) for node in walk(value, cst.CSTNode)}
+            if any(id(inner) not in present for inner in nested):
+                return None
+            value = value.visit(ReplaceNodes(nested))
+        merged[key] = value
+    return merged
 
 
 def _number(node: cst.BaseExpression) -> bool:

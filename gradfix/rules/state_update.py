@@ -12,8 +12,7 @@ from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.api import METRIC_LOSS
-from gradfix.static.names import dotted
+from gradfix.static.losses import metrics_used_as_losses
 from gradfix.transforms.functional_state import functional_value, metric_as_loss
 from gradfix.transforms.functional_state import update_call as _update_call
 
@@ -260,37 +259,16 @@ grads = tape.gradient(loss, model.trainable_variables)
             )
 
     def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
-        metrics = _metric_objects(analysis)
-        if not metrics:
-            return
-        for function in [*analysis.functions, analysis.module]:
-            # what the function (or script) hands on: its return value, or the target of a gradient it asks for
-            used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | {
-                g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)
-            }
-            for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
-                if function is analysis.module and analysis.scope_of(call) is not function:
-                    continue  # its own function's turn
-                assert isinstance(call, cst.Call), "the matcher finds calls"
-                name = dotted(call.func)
-                assert name is not None, "a name or self.attr, as matched"
-                constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
-                if constructor is None:
-                    continue
-                statement = analysis.statement_of(call)
-                # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
-                assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
-                if not (assigned & used or m.findall(statement, m.Return())):
-                    continue
-                replacement = metric_as_loss(constructor, call)
-                yield Report(
-                    node=call,
-                    message=f"The stateful Keras metric `{brief(name, 28)}` is used as a loss",
-                    detail=f"`{name}` is a stateful Keras metric used as a loss: it stores the batch's value "
-                    "with assign and returns what it reads back, which has no gradient. Call the loss of the same name.",
-                    replacements={call: replacement} if replacement is not None else None,
-                    fix_description="Call the loss of the same name instead of the metric",
-                )
+        for used in metrics_used_as_losses(analysis):
+            replacement = metric_as_loss(used.constructor, used.call)
+            yield Report(
+                node=used.call,
+                message=f"The stateful Keras metric `{brief(used.name, 28)}` is used as a loss",
+                detail=f"`{used.name}` is a stateful Keras metric used as a loss: it stores the batch's value "
+                "with assign and returns what it reads back, which has no gradient. Call the loss of the same name.",
+                replacements={used.call: replacement} if replacement is not None else None,
+                fix_description="Call the loss of the same name instead of the metric",
+            )
 
 
 def _reads(node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
@@ -313,26 +291,4 @@ def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:
         name, number = f"{base}_{number}", number + 1
     return name
 
-
-def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
-    """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning, and
-    ``self`` attributes bound to one, with the class they belong to."""
-    found: dict[tuple[str, cst.ClassDef | None], cst.Call] = {}
-    # the model's index of assignments, not a matcher's visit of the whole module
-    target = m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))
-    for assign in analysis.walk(None, cst.Assign):
-        if not (isinstance(assign.value, cst.Call) and len(assign.targets) == 1 and m.matches(assign.targets[0], target)):
-            continue
-        qualname = analysis.qualname(assign.value.func) or ""
-        head, _, metric = qualname.rpartition(".")
-        if head.endswith("keras.metrics") and metric in METRIC_LOSS:
-            name = dotted(assign.targets[0].target)
-            assert name is not None, "a name or self.attr, as matched"
-            found[(name, analysis.enclosing_class(assign) if name.startswith("self.") else None)] = assign.value
-    return found
-
-
-def _returned_names(function: cst.FunctionDef) -> set[str]:
-    # LibCST types findall's nodes as CSTNode whatever the matcher, here names
-    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}  # type: ignore[attr-defined]
 

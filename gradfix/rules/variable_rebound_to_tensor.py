@@ -98,10 +98,11 @@ class VariableReboundToTensor(Rule):
     rebinding a name that holds a plain tensor, `w = tf.Variable(w - ...)`, and a
     rebinding outside any loop or training step, when the name is not read inside
     a `GradientTape` afterwards (`w = w.numpy()` for export after training) are
-    left alone. A name that certainly holds something other than a variable where
-    it is rebound is not reported, whatever it held before (an earlier notebook
-    cell's `x = tf.Variable(3.0)`, then `x = tf.random.normal(...)` before the
-    loop). Names that are only function parameters are left alone too, since
+    left alone. A name is reported only where a binding to the variable reaches
+    the rebinding: once every path has bound it to something else, whatever it
+    held before (an earlier notebook cell's `x = tf.Variable(3.0)`, then
+    `x = tf.random.normal(...)` or `x = layer(inputs)` before the loop), it is not
+    reported. Names that are only function parameters are left alone too, since
     gradfix cannot tell whether they hold variables.
     """
 
@@ -481,7 +482,10 @@ class _Variables:
             return _Proof(name, UNKNOWN, [])
         kinds, unbound_path = self._reaching(name, at, scope, in_place)
         kinds += self._back_edges(name, at, scope, in_place)
-        if not unbound_path and kinds and all(kind == NOT_A_VARIABLE for kind, _ in kinds):
+        # Only a binding that reaches this line can have left the variable here: once every path rebinds
+        # the name to something not shown to be a variable (`y = layer(x)` after an earlier cell's
+        # `y = tf.Variable(3.0)`), the variable this rule knows of is not what is rebound.
+        if not unbound_path and kinds and all(kind != VARIABLE for kind, _ in kinds):
             if scope is module or name not in _globals_of(scope):
                 return _Proof(name, NOT_A_VARIABLE, [binding for _, binding in kinds])
         if scope is module:

@@ -533,6 +533,15 @@ def is_custom_gradient(analysis: ModuleAnalysis, function: cst.FunctionDef) -> b
     )
 
 
+def runs_as_numpy(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:
+    """``@tf.numpy_function(Tout=...)`` (or ``tf.py_func``): the function's body runs as NumPy code by design
+    and the tape records nothing inside it, so no NumPy call there is on a recorded path."""
+    return any(
+        analysis.qualname(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator) in NUMPY_FUNCTIONS
+        for d in function.decorators
+    )
+
+
 def called_sources(function: cst.FunctionDef, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
     """The parameters of ``function`` that ``call`` fills with arguments carrying the sources (None when unmappable);
     ``bound`` leading parameters are filled without the call (``self``)."""
@@ -620,7 +629,7 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
             if callee is None or not isinstance(node, cst.Call):
                 continue
             function, bound = callee
-            if function is context.scope or is_custom_gradient(analysis, function):
+            if function is context.scope or is_custom_gradient(analysis, function) or runs_as_numpy(analysis, function):
                 continue
             inner_sources = called_sources(function, node, lambda e: flow.carries(e, at), bound)
             if inner_sources is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import libcst as cst
+import libcst.matchers as m
 
 from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value, children
 from gradfix.static.api import (
@@ -24,6 +25,7 @@ from gradfix.static.api import (
     KERAS_LOSS_CLASSES,
     KERAS_LOSS_FUNCTIONS,
     METRIC,
+    METRIC_LOSS,
     ONE_HOT,
     ROUNDING,
     SPARSE,
@@ -260,3 +262,64 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
                     replacement = source
                 found.append(FedLoss(node, loss_kind_, y_pred, op, op_name, replacement, context))
     return found
+
+
+@dataclass
+class MetricAsLoss:
+    """A stateful Keras metric object called where its value is the loss: GF013's finding, and no other rule's."""
+
+    call: cst.Call
+    name: str  # ``mse`` or ``self.mse``
+    constructor: cst.Call  # the ``keras.metrics.MeanSquaredError()`` that made it
+
+
+def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
+    """The calls of a Keras metric object with a loss of the same meaning (``keras.metrics.MeanSquaredError()``)
+    whose value a function returns or a gradient is asked of, in the statement that calls it."""
+    metrics = _metric_objects(analysis)
+    if not metrics:
+        return []
+    found = []
+    for function in [*analysis.functions, analysis.module]:
+        # what the function (or script) hands on: its return value, or the target of a gradient it asks for
+        used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | {
+            g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)
+        }
+        for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
+            if function is analysis.module and analysis.scope_of(call) is not function:
+                continue  # its own function's turn
+            assert isinstance(call, cst.Call), "the matcher finds calls"
+            name = dotted(call.func)
+            assert name is not None, "a name or self.attr, as matched"
+            constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
+            if constructor is None:
+                continue
+            statement = analysis.statement_of(call)
+            # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
+            assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+            if assigned & used or m.findall(statement, m.Return()):
+                found.append(MetricAsLoss(call, name, constructor))
+    return found
+
+
+def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
+    """Names bound (at module level or in a function) to a Keras metric with a loss of the same meaning, and
+    ``self`` attributes bound to one, with the class they belong to."""
+    found: dict[tuple[str, cst.ClassDef | None], cst.Call] = {}
+    # the model's index of assignments, not a matcher's visit of the whole module
+    target = m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))
+    for assign in analysis.walk(None, cst.Assign):
+        if not (isinstance(assign.value, cst.Call) and len(assign.targets) == 1 and m.matches(assign.targets[0], target)):
+            continue
+        qualname = analysis.qualname(assign.value.func) or ""
+        head, _, metric = qualname.rpartition(".")
+        if head.endswith("keras.metrics") and metric in METRIC_LOSS:
+            name = dotted(assign.targets[0].target)
+            assert name is not None, "a name or self.attr, as matched"
+            found[(name, analysis.enclosing_class(assign) if name.startswith("self.") else None)] = assign.value
+    return found
+
+
+def _returned_names(function: cst.FunctionDef) -> set[str]:
+    # LibCST types findall's nodes as CSTNode whatever the matcher, here names
+    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}  # type: ignore[attr-defined]

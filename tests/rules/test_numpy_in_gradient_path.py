@@ -77,3 +77,37 @@ def test_dot_and_float_fixes_are_unsafe():
 def test_non_differentiable_numpy_is_left_to_other_rules():
     source = SourceFile("t.py", textwrap.dedent(TEMPLATE.format(expression="np.argmax(pred)")), "utf-8")
     assert analyze(source, [NumpyInGradientPath()]) == []
+
+
+CHAIN = """
+import numpy as np
+import tensorflow as tf
+
+with tf.GradientTape() as tape:
+    pred = model(x, training=True)
+    a = pred.numpy()
+    b = np.square(a - y)
+    c = np.mean(np.sqrt(b), axis=0)
+    d = np.mean(pred.numpy() ** 2)
+    loss = tf.reduce_sum(c) + d
+grads = tape.gradient(loss, model.trainable_variables)
+"""
+
+
+def test_numpy_carried_on_from_one_cut_is_one_finding_with_one_fix():
+    source = SourceFile("t.py", CHAIN.lstrip("\n"), "utf-8")
+    findings = [f for f in analyze(source, [NumpyInGradientPath()])]
+    # the chain from `a = pred.numpy()` (four NumPy calls on three lines) and the separate `d` line
+    assert [f.span.start_line for f in findings] == [6, 9]
+    chain = findings[0]
+    assert sorted(r.span.start_line for r in chain.related if "chain goes on" in r.message) == [7, 8, 8]
+    assert chain.fix is not None and chain.fix.applicability.value == "safe"
+    fixed = fix_source(source, [NumpyInGradientPath()], only=[chain]).new_text
+    assert "np." not in "".join(fixed.splitlines(keepends=True)[5:8])
+    assert "tf.reduce_mean(tf.sqrt(b), axis=0)" in fixed
+
+
+def test_a_chain_with_a_call_gradfix_cannot_rewrite_offers_no_fix():
+    text = CHAIN.replace("np.sqrt(b)", "np.frexp(b)[0]").lstrip("\n")
+    chain = analyze(SourceFile("t.py", text, "utf-8"), [NumpyInGradientPath()])[0]
+    assert chain.span.start_line == 6 and chain.fix is None
