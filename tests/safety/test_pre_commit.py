@@ -31,7 +31,8 @@ def hook_repo(tmp_path_factory):
         pytest.skip("git is not installed on this machine")
     repo = tmp_path_factory.mktemp("gradfix-hooks")
     ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", ".pytest_cache", "tests")
-    for name in ("gradfix", "transforms", "pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
+    # docs/rules installs as gradfix.rule_docs
+    for name in ("gradfix", "transforms", "docs", "pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / name, **({"ignore": ignore} if source.is_dir() else {}))
     _git(repo, "init", "-q")
