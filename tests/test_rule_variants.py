@@ -967,8 +967,27 @@ class Regressor(keras.Model):
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
-""", FOUND, id="GF013-metric-result-as-loss",
-                 marks=_missed("GF013 does not take a stateful metric's `result()`, read inside the tape, for the loss")),
+""", FOUND, id="GF013-metric-result-as-loss"),
+    pytest.param("GF013", "lookalike-metric-result-reported-beside-the-loss", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Regressor(keras.Model):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mse = keras.metrics.MeanSquaredError()
+        self.loss_fn = keras.losses.MeanSquaredError()
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.loss_fn(y, y_pred)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.mse.update_state(y, y_pred)
+        return {"loss": loss, "mse": self.mse.result()}
+""", CLEAN, id="GF013-lookalike-metric-result-reported-beside-the-loss"),
     # --- GF014 --------------------------------------------------------------------------------
     pytest.param("GF014", "method-self", """
 import tensorflow as tf

@@ -260,7 +260,7 @@ grads = tape.gradient(loss, model.trainable_variables)
 
     def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for used in metrics_used_as_losses(analysis):
-            replacement = metric_as_loss(used.constructor, used.call)
+            replacement = metric_as_loss(used.constructor, used.as_called())
             yield Report(
                 node=used.call,
                 message=f"The stateful Keras metric `{brief(used.name, 28)}` is used as a loss",

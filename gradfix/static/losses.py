@@ -268,9 +268,15 @@ def _fed_losses(analysis: ModuleAnalysis) -> list[FedLoss]:
 class MetricAsLoss:
     """A stateful Keras metric object called where its value is the loss: GF013's finding, and no other rule's."""
 
-    call: cst.Call
+    call: cst.Call  # ``mse(y, p)``, or ``mse.result()``
     name: str  # ``mse`` or ``self.mse``
     constructor: cst.Call  # the ``keras.metrics.MeanSquaredError()`` that made it
+    fed_by: cst.Call | None = None  # for ``result()``: the ``mse.update_state(y, p)`` before it, whose arguments it reads
+
+    def as_called(self) -> cst.Call:
+        """The metric called on what it was given: ``mse(y, p)`` itself, or ``result()`` with the arguments of the
+        ``update_state`` it reads back."""
+        return self.call if self.fed_by is None else self.call.with_changes(args=self.fed_by.args)
 
 
 def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
@@ -282,9 +288,8 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
     found = []
     for function in [*analysis.functions, analysis.module]:
         # what the function (or script) hands on: its return value, or the target of a gradient it asks for
-        used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | {
-            g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)
-        }
+        targets = {g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)}
+        used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | targets
         for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
             if function is analysis.module and analysis.scope_of(call) is not function:
                 continue  # its own function's turn
@@ -294,12 +299,49 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
             constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
             if constructor is None:
                 continue
-            statement = analysis.statement_of(call)
-            # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
-            assigned = {t.target.value for t in m.findall(statement, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
-            if assigned & used or m.findall(statement, m.Return()):
+            if _hands_on(analysis, call, used):
                 found.append(MetricAsLoss(call, name, constructor))
+        # `mse.update_state(y, p)` then `loss = mse.result()`: the value read back is the loss
+        for call in m.findall(function, m.Call(func=m.Attribute(attr=m.Name("result")), args=[])):
+            if function is analysis.module and analysis.scope_of(call) is not function:
+                continue
+            assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute), "the matcher finds result()"
+            name = dotted(call.func.value)
+            if name is None:
+                continue
+            constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
+            fed_by = _last_update(analysis, function, name, call)
+            # only a gradient's target: a step's logs return `result()` by design
+            if constructor is not None and fed_by is not None and _assigns(analysis, call) & targets:
+                found.append(MetricAsLoss(call, name, constructor, fed_by))
     return found
+
+
+def _hands_on(analysis: ModuleAnalysis, call: cst.Call, used: set[str]) -> bool:
+    """Whether the statement of ``call`` binds a name its function hands on, or returns."""
+    return bool(_assigns(analysis, call) & used or m.findall(analysis.statement_of(call), m.Return()))
+
+
+def _assigns(analysis: ModuleAnalysis, call: cst.Call) -> set[str]:
+    # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
+    return {t.target.value for t in m.findall(analysis.statement_of(call), m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+
+
+def _last_update(analysis: ModuleAnalysis, function: cst.CSTNode, name: str, before: cst.Call) -> cst.Call | None:
+    """The last ``name.update_state(...)`` of the function before ``before``, with no ``reset_state`` after it."""
+    position = analysis.order_of(before)
+    last: cst.Call | None = None
+    for call in m.findall(function, m.Call(func=m.Attribute(attr=m.Name("update_state") | m.Name("reset_state")))):
+        assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute), "as matched"
+        if dotted(call.func.value) != name or analysis.scope_of(call) is not analysis.scope_of(before):
+            continue
+        if analysis.order_of(call) >= position:
+            continue
+        if last is None or analysis.order_of(call) > analysis.order_of(last):
+            last = call
+    if last is None or not last.args or not isinstance(last.func, cst.Attribute) or last.func.attr.value != "update_state":
+        return None
+    return last
 
 
 def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | None], cst.Call]:
