@@ -930,6 +930,26 @@ class CustomModel(keras.Model):
         self.mae_metric.update_state(y, y_pred)
         return {"loss": self.loss_tracker.result(), "mae": self.mae_metric.result()}
 """, CLEAN, id="GF013-lookalike-loss-tracker-after-step"),
+    # keras-io's custom train_step with its `loss_tracker`, the tracker's value read back as the loss
+    pytest.param("GF013", "loss-tracker-result-as-loss", """
+import tensorflow as tf
+from tensorflow import keras
+
+class CustomModel(keras.Model):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            self.loss_tracker.update_state(keras.losses.mean_squared_error(y, y_pred))
+            loss = self.loss_tracker.result()
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {"loss": loss}
+""", FOUND, id="GF013-loss-tracker-result-as-loss"),
     pytest.param("GF013", "lookalike-ema-weights-after-step", """
 import tensorflow as tf
 

@@ -12,7 +12,7 @@ from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.losses import metrics_used_as_losses
+from gradfix.static.losses import metrics_used_as_losses, tracked_value
 from gradfix.transforms.functional_state import functional_value, metric_as_loss
 from gradfix.transforms.functional_state import update_call as _update_call
 
@@ -260,7 +260,8 @@ grads = tape.gradient(loss, model.trainable_variables)
 
     def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for used in metrics_used_as_losses(analysis):
-            replacement = metric_as_loss(used.constructor, used.as_called())
+            tracked = tracked_value(analysis, used)
+            replacement = tracked if tracked is not None else metric_as_loss(used.constructor, used.as_called())
             yield Report(
                 node=used.call,
                 message=f"The stateful Keras metric `{brief(used.name, 28)}` is used as a loss",

@@ -297,7 +297,7 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
             name = dotted(call.func)
             assert name is not None, "a name or self.attr, as matched"
             constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
-            if constructor is None:
+            if constructor is None or _tracker(analysis, constructor):
                 continue
             if _hands_on(analysis, call, used):
                 found.append(MetricAsLoss(call, name, constructor))
@@ -315,6 +315,22 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
             if constructor is not None and fed_by is not None and _assigns(analysis, call) & targets:
                 found.append(MetricAsLoss(call, name, constructor, fed_by))
     return found
+
+
+# metrics that average what they are given (``loss_tracker = keras.metrics.Mean()``): their result() read back as
+# the loss is the value last given to update_state
+TRACKERS = frozenset({"Mean", "Sum"})
+
+
+def _tracker(analysis: ModuleAnalysis, constructor: cst.Call) -> bool:
+    return (analysis.qualname(constructor.func) or "").rpartition(".")[2] in TRACKERS
+
+
+def tracked_value(analysis: ModuleAnalysis, used: MetricAsLoss) -> cst.BaseExpression | None:
+    """For a tracker's ``result()`` used as the loss, the value its ``update_state`` was given."""
+    if used.fed_by is None or not _tracker(analysis, used.constructor):
+        return None
+    return used.fed_by.args[0].value
 
 
 def _hands_on(analysis: ModuleAnalysis, call: cst.Call, used: set[str]) -> bool:
@@ -355,7 +371,7 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
             continue
         qualname = analysis.qualname(assign.value.func) or ""
         head, _, metric = qualname.rpartition(".")
-        if head.endswith("keras.metrics") and metric in METRIC_LOSS:
+        if head.endswith("keras.metrics") and (metric in METRIC_LOSS or metric in TRACKERS):
             name = dotted(assign.targets[0].target)
             assert name is not None, "a name or self.attr, as matched"
             found[(name, analysis.enclosing_class(assign) if name.startswith("self.") else None)] = assign.value
