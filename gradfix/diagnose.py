@@ -95,7 +95,8 @@ class _Functions:
         return [r for r in self.ranges if r[2] == name]
 
 
-def _static_findings(path: str, cache: dict[str, list[Finding]]) -> list[Finding]:
+def findings_in(path: str, cache: dict[str, list[Finding]]) -> list[Finding]:
+    """The static findings of the file at ``path`` (none for a file that cannot be read), kept in ``cache``."""
     if path in cache:
         return cache[path]
     from gradfix.engine import analyze
@@ -222,7 +223,7 @@ def crash_findings(facts: RunFacts, cache: dict[str, list[Finding]] | None = Non
     found: list[Finding] = []
     seen = set()
     for site in reversed(frames):  # the innermost frame is the nearest to the cause
-        for finding in _static_findings(site.file, cache):
+        for finding in findings_in(site.file, cache):
             if os.path.abspath(finding.span.path) != os.path.abspath(site.file):
                 continue
             if site.line is None or not finding.span.start_line <= site.line <= finding.span.end_line:
@@ -257,7 +258,7 @@ def diagnose(facts: RunFacts) -> Diagnosis:
                 files.append(variable.layer.built_at.file)
         static = []
         for path in files:
-            static.extend(_static_findings(path, result.static_findings))
+            static.extend(findings_in(path, result.static_findings))
             if path not in function_maps:
                 try:
                     with open(path, encoding="utf-8", errors="replace") as handle:

@@ -300,13 +300,13 @@ def with_read_only_findings(data: dict[str, Any], diagnosis, target: str, cwd: s
 def read_only_findings(diagnosis, also: Sequence[str] = (), cwd: str | None = None) -> tuple[list[Finding], list[tuple[str, str, list[Fix]]]]:
     """The static findings in the files the run went through (and ``also``) that no cause of the run accounts
     for, as ``check`` reports them, and per file the patch of their fixes (unsafe included, as the run's)."""
-    from gradfix.diagnose import _static_findings
+    from gradfix.diagnose import findings_in
     from gradfix.engine import fix_source
     from gradfix.patch import make_diff
     from gradfix.source import SourceError, read_source
 
     for path in also:
-        _static_findings(os.path.abspath(path), diagnosis.static_findings)
+        findings_in(os.path.abspath(path), diagnosis.static_findings)
     accounted = {id(finding) for confirmed in diagnosis.confirmed for finding in confirmed}
     places = {(f.rule, os.path.abspath(f.span.path), f.span.start_line) for f in diagnosis.findings}
     findings: list[Finding] = []
