@@ -80,6 +80,15 @@ class Context:
     last_connected: Mapping | None = None
     # a cause lifted out of a helper (gradfix.lift): the caller's call of it, read through its arguments
     through: "HelperCall | None" = None
+    # whether the first node starts after the second ends; by default read from their lines, but a rule's model
+    # knows source order without positions, which cost a print of the statement
+    starts_after: Callable[[cst.CSTNode, cst.CSTNode], bool] | None = None
+
+    def follows(self, node: cst.CSTNode, other: cst.CSTNode) -> bool:
+        """Whether ``node`` starts on a line after ``other`` ends."""
+        if self.starts_after is not None:
+            return self.starts_after(node, other)
+        return self.lines_of(node)[0] > self.lines_of(other)[1]
 
     def __post_init__(self):
         if self.imports is None:
@@ -99,7 +108,13 @@ class Context:
             span = analysis.span(node)
             return span.start_line, span.end_line
 
-        return cls(analysis.module, analysis.parent, lines_of, analysis.imports)
+        def starts_after(node, other):
+            if not analysis.precedes(other, node) or analysis.is_inside(node, other):
+                return False
+            # a later statement on the same line (after a semicolon) is not on a later line
+            return analysis.statement_of(node) is not analysis.statement_of(other) or lines_of(node)[0] > lines_of(other)[1]
+
+        return cls(analysis.module, analysis.parent, lines_of, analysis.imports, starts_after=starts_after)
 
     @classmethod
     def of_site(cls, site) -> "Context":

@@ -55,8 +55,7 @@ def unread(node: cst.CSTNode, context: Context) -> Unread | None:
     if function is None or tape is None or all(a is not function for a in context.ancestors(tape)):
         return None
     name, value = binding
-    after = context.lines_of(node)[1]
-    if any(context.lines_of(read)[0] > after for read in reads(function, name, context)):
+    if any(context.follows(read, node) for read in reads(function, name, context)):
         return None
     return Unread(node, name, value, function, tape)
 

@@ -282,6 +282,11 @@ class MetricAsLoss:
 def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
     """The calls of a Keras metric object with a loss of the same meaning (``keras.metrics.MeanSquaredError()``)
     whose value a function returns or a gradient is asked of, in the statement that calls it."""
+    # GF008 and GF013 both ask; a module's metrics are found once
+    return analysis.derived(_metrics_used_as_losses)
+
+
+def _metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
     metrics = _metric_objects(analysis)
     if not metrics:
         return []
@@ -289,8 +294,10 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
     for function in [*analysis.functions, analysis.module]:
         # what the function (or script) hands on: its return value, or the target of a gradient it asks for
         targets = {g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)}
-        used = (_returned_names(function) if isinstance(function, cst.FunctionDef) else set()) | targets
-        for call in m.findall(function, m.Call(func=m.Name() | m.Attribute(value=m.Name("self")))):
+        used = (_returned_names(analysis, function) if isinstance(function, cst.FunctionDef) else set()) | targets
+        for call in analysis.walk(function, cst.Call):
+            if not m.matches(call.func, m.Name() | m.Attribute(value=m.Name("self"))):
+                continue
             if function is analysis.module and analysis.scope_of(call) is not function:
                 continue  # its own function's turn
             assert isinstance(call, cst.Call), "the matcher finds calls"
@@ -302,7 +309,9 @@ def metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
             if _hands_on(analysis, call, used):
                 found.append(MetricAsLoss(call, name, constructor))
         # `mse.update_state(y, p)` then `loss = mse.result()`: the value read back is the loss
-        for call in m.findall(function, m.Call(func=m.Attribute(attr=m.Name("result")), args=[])):
+        for call in analysis.walk(function, cst.Call):
+            if call.args or not m.matches(call.func, m.Attribute(attr=m.Name("result"))):
+                continue
             if function is analysis.module and analysis.scope_of(call) is not function:
                 continue
             assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute), "the matcher finds result()"
@@ -335,20 +344,21 @@ def tracked_value(analysis: ModuleAnalysis, used: MetricAsLoss) -> cst.BaseExpre
 
 def _hands_on(analysis: ModuleAnalysis, call: cst.Call, used: set[str]) -> bool:
     """Whether the statement of ``call`` binds a name its function hands on, or returns."""
-    return bool(_assigns(analysis, call) & used or m.findall(analysis.statement_of(call), m.Return()))
+    return bool(_assigns(analysis, call) & used or next(analysis.walk(analysis.statement_of(call), cst.Return), None))
 
 
 def _assigns(analysis: ModuleAnalysis, call: cst.Call) -> set[str]:
-    # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names
-    return {t.target.value for t in m.findall(analysis.statement_of(call), m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+    return {t.target.value for t in analysis.walk(analysis.statement_of(call), cst.AssignTarget)
+            if isinstance(t.target, cst.Name)}
 
 
 def _last_update(analysis: ModuleAnalysis, function: cst.CSTNode, name: str, before: cst.Call) -> cst.Call | None:
     """The last ``name.update_state(...)`` of the function before ``before``, with no ``reset_state`` after it."""
     position = analysis.order_of(before)
     last: cst.Call | None = None
-    for call in m.findall(function, m.Call(func=m.Attribute(attr=m.Name("update_state") | m.Name("reset_state")))):
-        assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute), "as matched"
+    for call in analysis.walk(function, cst.Call):
+        if not m.matches(call.func, m.Attribute(attr=m.Name("update_state") | m.Name("reset_state"))):
+            continue
         if dotted(call.func.value) != name or analysis.scope_of(call) is not analysis.scope_of(before):
             continue
         if analysis.order_of(call) >= position:
@@ -378,6 +388,5 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
     return found
 
 
-def _returned_names(function: cst.FunctionDef) -> set[str]:
-    # LibCST types findall's nodes as CSTNode whatever the matcher, here names
-    return {n.value for r in m.findall(function, m.Return()) for n in m.findall(r, m.Name())}  # type: ignore[attr-defined]
+def _returned_names(analysis: ModuleAnalysis, function: cst.FunctionDef) -> set[str]:
+    return {n.value for r in analysis.walk(function, cst.Return) for n in analysis.walk(r, cst.Name)}

@@ -178,7 +178,8 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
         for node in body
     )
     binds, reads, class_reads = _module_names(table)
-    reads -= _annotation_only_names(tree)
+    nodes = list(ast.walk(tree))  # walked once: the readers below each pass over every node
+    reads -= _annotation_only_names(nodes)
     attributes_bound, methods, attribute_targets = _attributes_stored(body)
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
     attributes_read = _names_looked_up(code)
@@ -192,15 +193,15 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
     return StatementFacts(shared, frozenset(binds), frozenset(reads), frozenset(_plain(attributes_bound)),
                      frozenset(_plain(attributes_read)), reads_any, class_name, class_body,
                      settled, settled_attributes, frozenset(reads) if _binds_values(body) else frozenset(),
-                     frozenset(class_reads), _dynamic_roots(tree) if reads_any else frozenset(),
-                     *_attribute_roots(tree))
+                     frozenset(class_reads), _dynamic_roots(nodes) if reads_any else frozenset(),
+                     *_attribute_roots(nodes))
 
 
-def _annotation_only_names(tree: ast.Module) -> set[str]:
+def _annotation_only_names(nodes: list[ast.AST]) -> set[str]:
     """Names read in annotations alone (``_F = TypeVar(...)`` in ``def f(x: _F) -> _F``): types, no values that
     carry gradients, so no tie to the statement that binds them."""
     annotations: list[ast.expr] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.arg) and node.annotation is not None:
             annotations.append(node.annotation)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
@@ -209,20 +210,20 @@ def _annotation_only_names(tree: ast.Module) -> set[str]:
             annotations.append(node.annotation)
     inside = {id(name) for annotation in annotations for name in ast.walk(annotation)}
     named = {name.id for annotation in annotations for name in ast.walk(annotation) if isinstance(name, ast.Name)}
-    elsewhere = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in inside}
+    elsewhere = {node.id for node in nodes if isinstance(node, ast.Name) and id(node) not in inside}
     return named - elsewhere
 
 
-def _attribute_roots(tree: ast.Module) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+def _attribute_roots(nodes: list[ast.AST]) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
     """``attribute_roots`` and ``stored_roots`` of StatementFacts."""
-    bound_here = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
-    bound_here |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.arg)}
-    bound_here |= {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+    bound_here = {node.id for node in nodes if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+    bound_here |= {node.arg for node in nodes if isinstance(node, ast.arg)}
+    bound_here |= {alias.asname or alias.name.split(".")[0] for node in nodes
                    if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
     roots: dict[str, set[str]] = {}
     unknown: set[str] = set()
     stored: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, ast.Attribute):
             continue
         base = node.value
@@ -286,10 +287,10 @@ def settled_binding(statement: ast.stmt) -> frozenset[str] | None:
     return frozenset(target.id for target in targets if isinstance(target, ast.Name))  # all are, checked above
 
 
-def _dynamic_roots(tree: ast.Module) -> frozenset[str]:
+def _dynamic_roots(nodes: list[ast.AST]) -> frozenset[str]:
     """The names dynamic attribute access starts from: ``self`` in ``getattr(self, name)`` and ``self.layers``."""
     roots: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         base = None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in DYNAMIC_ATTRIBUTE_CALLS:
             base = node.args[0] if node.args else None
