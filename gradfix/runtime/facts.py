@@ -47,7 +47,8 @@ class Site:
         path = os.path.relpath(self.file) if self.file and os.path.isabs(self.file) else self.file
         if self.line is None:
             return path
-        return f"{path}:{self.line}:{self.column or 1}"
+        # Python 3.10 records lines only: a made-up column would point at the wrong expression
+        return f"{path}:{self.line}:{self.column}" if self.column else f"{path}:{self.line}"
 
 
 @dataclass(frozen=True)
