@@ -62,9 +62,49 @@ def parse_depth(text: str) -> int:
 
 
 class TreeTooDeep(Exception):
-    def __init__(self, depth: int):
-        super().__init__(f"its syntax tree is {depth} levels deep, over gradfix's limit of {MAX_TREE_DEPTH}")
+    def __init__(self, depth: int, limit: int = MAX_TREE_DEPTH):
+        on = "" if limit == MAX_TREE_DEPTH else f" on Python {sys.version_info[0]}.{sys.version_info[1]}"
+        super().__init__(f"its syntax tree is {depth} levels deep, over gradfix's limit of {limit}{on}")
         self.depth = depth
+
+
+# Python 3.12 and 3.13 count a call made through ``self.method(**kwargs)`` against a C recursion limit fixed when
+# the interpreter was built, which setrecursionlimit does not move (1,500 calls in 3.12.1, 10,000 in 3.13.0; 3.14
+# measures the stack instead); LibCST's printer makes one such call a level. A tree deeper than the room it leaves
+# would fail part way, so it is refused as too deep, with the limit of this interpreter.
+_capped_levels: int | None = None
+
+
+class _Level:
+    reached = 0
+
+    def down(self, depth: int, **options: object) -> None:
+        _Level.reached = depth
+        if depth < MAX_TREE_DEPTH:
+            self.down(depth + 1, **options)
+
+
+def deepest_tree() -> int:
+    """The deepest tree gradfix analyses with this interpreter: MAX_TREE_DEPTH, or less where C recursion is capped."""
+    global _capped_levels
+    if sys.version_info[:2] not in ((3, 12), (3, 13)):
+        return MAX_TREE_DEPTH
+    if _capped_levels is None:
+        def measure() -> None:
+            try:
+                _Level().down(0)
+            except RecursionError:
+                pass
+
+        _Level.reached = 0
+        worker = room._start(MAX_TREE_DEPTH, measure)
+        try:
+            worker.join()
+        finally:
+            room._release()
+        # a tenth left for the frames a rule's own walk adds at the deepest level
+        _capped_levels = min(MAX_TREE_DEPTH, _Level.reached * 9 // 10)
+    return _capped_levels
 
 
 class RecursionRoom:
@@ -84,6 +124,8 @@ class RecursionRoom:
             return work()
         if depth > MAX_TREE_DEPTH:
             raise TreeTooDeep(depth)
+        if depth > (limit := deepest_tree()):
+            raise TreeTooDeep(depth, limit)
         outcome: dict[str, object] = {}
 
         def in_thread() -> None:

@@ -18,6 +18,7 @@ import builtins
 import dataclasses
 import re
 import symtable
+import sys
 import threading
 import types
 from collections import OrderedDict
@@ -179,6 +180,9 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
     )
     binds, reads, class_reads = _module_names(table)
     nodes = list(ast.walk(tree))  # walked once: the readers below each pass over every node
+    if INLINED_COMPREHENSIONS:
+        inlined = _comprehension_only_names(nodes)
+        binds, reads, class_reads = binds - inlined, reads - inlined, class_reads - inlined
     reads -= _annotation_only_names(nodes)
     attributes_bound, methods, attribute_targets = _attributes_stored(body)
     # every name the bytecode looks up: attribute names among them (and some module names: more joins, never fewer)
@@ -195,6 +199,25 @@ def _statement_facts(path: str, text: str) -> StatementFacts:
                      settled, settled_attributes, frozenset(reads) if _binds_values(body) else frozenset(),
                      frozenset(class_reads), _dynamic_roots(nodes) if reads_any else frozenset(),
                      *_attribute_roots(nodes))
+
+
+# Python 3.12 inlines list, set and dict comprehensions (PEP 709): symtable shows their targets as the names of the
+# scope around them, which no other statement can read
+INLINED_COMPREHENSIONS = sys.version_info >= (3, 12)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _comprehension_only_names(nodes: list[ast.AST]) -> set[str]:
+    """Names bound by a comprehension's ``for`` and named nowhere outside a comprehension."""
+    inside: set[int] = set()
+    targets: set[str] = set()
+    for node in nodes:
+        if isinstance(node, _COMPREHENSIONS) and id(node) not in inside:
+            inside.update(id(inner) for inner in ast.walk(node) if inner is not node)
+        if isinstance(node, ast.comprehension):
+            targets.update(name.id for name in ast.walk(node.target) if isinstance(name, ast.Name))
+    outside = {node.id for node in nodes if isinstance(node, ast.Name) and id(node) not in inside}
+    return targets - outside
 
 
 def _annotation_only_names(nodes: list[ast.AST]) -> set[str]:

@@ -63,7 +63,10 @@ def test_a_program_killed_by_a_signal_is_said_to_be_killed_by_it(tmp_path):
     assert "exit code -11" not in done.stdout + done.stderr and "exited" not in done.stderr
 
 
-def test_every_fix_of_a_file_with_more_than_twenty_findings_is_applied(tmp_path):
+def test_every_fix_of_a_file_with_more_than_twenty_findings_is_applied(tmp_path, monkeypatch):
+    # what is checked is that all 25 are applied; on a machine other work crowds, the 25 passes can pass the
+    # default time limit of a file (the limit itself is tested in tests/safety/test_limits.py)
+    monkeypatch.setenv("GRADFIX_FILE_TIMEOUT", "600")
     head = BUGGY.split("for x, y in dataset:\n")[0]
     steps = "".join(
         f"\n\ndef step{number}(x, y):\n    with tf.GradientTape() as tape:\n        loss = loss_fn(y, model(x, training=True))\n"
