@@ -92,6 +92,7 @@ class ModuleAnalysis:
         self._attribute_assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
         self._positions_by_statement: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
+        self._code: dict[cst.CSTNode, str] = {}
 
     def derived(self, fact: Callable[["ModuleAnalysis"], T]) -> T:
         """A fact computed from this model once, whichever rule asks first; the function computing it is its key."""
@@ -210,7 +211,11 @@ class ModuleAnalysis:
         return f"line {LINE_MARK}{self.line_of(node)}{LINE_MARK}"
 
     def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node).strip()
+        # rules compare the text of one expression with many others; each node is printed once
+        text = self._code.get(node)
+        if text is None:
+            text = self._code[node] = self.module.code_for_node(node).strip()
+        return text
 
     # --- tree navigation ---------------------------------------------------------------------
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
