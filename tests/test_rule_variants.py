@@ -529,6 +529,69 @@ class AdversarialModel(keras.Model):
         gradient = tape.gradient(loss, x)
         return x + epsilon * tf.sign(gradient)
 """, FOUND, id="GF007-adversarial-method-converted-input"),
+    # keras-io examples/generative/wgan_gp.py with `gp_tape.watch(interpolated)` removed: the interpolated
+    # images are arithmetic with a `tf.random` tensor, so a tensor whatever the images are
+    pytest.param("GF007", "gradient-penalty-unwatched", """
+import tensorflow as tf
+from tensorflow import keras
+
+class WGAN(keras.Model):
+    def gradient_penalty(self, batch_size, real_images, fake_images):
+        alpha = tf.random.uniform([batch_size, 1, 1, 1], 0.0, 1.0)
+        diff = fake_images - real_images
+        interpolated = real_images + alpha * diff
+        with tf.GradientTape() as gp_tape:
+            pred = self.discriminator(interpolated, training=True)
+        grads = gp_tape.gradient(pred, [interpolated])[0]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+        return tf.reduce_mean((norm - 1.0) ** 2)
+""", FOUND, id="GF007-gradient-penalty-unwatched"),
+    pytest.param("GF007", "gradient-penalty-function-keras-random", """
+import keras
+import tensorflow as tf
+
+def gradient_penalty(critic, real, fake):
+    alpha = keras.random.uniform((tf.shape(real)[0], 1, 1, 1))
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        scores = critic(interpolated, training=True)
+    grads = tape.gradient(scores, interpolated)
+    return keras.ops.mean((keras.ops.norm(keras.ops.reshape(grads, (tf.shape(real)[0], -1)), axis=1) - 1.0) ** 2)
+""", FOUND, id="GF007-gradient-penalty-function-keras-random"),
+    pytest.param("GF007", "gradient-penalty-alias-mixed", """
+import tensorflow as T
+from keras import ops
+
+class Critic:
+    def penalty(self, real, fake):
+        alpha = T.random.uniform([T.shape(real)[0], 1])
+        mixed = alpha * real + (1 - alpha) * fake
+        with T.GradientTape() as tape:
+            score = self.critic(mixed, training=True)
+        (grads,) = tape.gradient(score, [mixed])
+        return ops.mean(ops.square(ops.sqrt(ops.sum(ops.square(grads), axis=1)) - 1.0))
+""", FOUND, id="GF007-gradient-penalty-alias-mixed"),
+    pytest.param("GF007", "lookalike-interpolated-with-numpy-weights", """
+import numpy as np
+import tensorflow as tf
+
+def gradient_penalty(critic, real, fake):
+    alpha = np.random.normal(size=(real.shape[0], 1))
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        scores = critic(interpolated, training=True)
+    return tape.gradient(scores, interpolated)
+""", CLEAN, id="GF007-lookalike-interpolated-with-numpy-weights"),
+    pytest.param("GF007", "lookalike-intermediate-of-watched-input", """
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0])
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    h = x * 2.0
+    y = tf.reduce_sum(h * h)
+g = tape.gradient(y, h)
+""", CLEAN, id="GF007-lookalike-intermediate-of-watched-input"),
     # --- GF008 --------------------------------------------------------------------------------
     pytest.param("GF008", "from-import-alias", """
 import tensorflow as tf
