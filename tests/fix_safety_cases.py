@@ -332,6 +332,9 @@ CASES += [
     Case("GF004-sliced-copy", "GF004",
          _numpy_step("err = pred.numpy() - y\n        loss = tf.reduce_mean(err[:, 0] ** 2)", "print(f\"{float(loss):.4f}\")"),
          SAFE, program=True),
+    # `predict` -> the model's call: training mode, the whole input at once, tensors where the code had arrays
+    Case("GF004-predict-in-the-tape", "GF004",
+         _numpy_step("loss = tf.reduce_mean(np.square(model.predict(x, verbose=0) - y))"), UNSAFE),
 ]
 
 # --- GF008: the prediction passed instead of its argmax has the shape the loss expects ------------------

@@ -360,6 +360,109 @@ def train_step(model, optimizer, loss_fn, images, labels):
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """, CLEAN, id="GF004-lookalike-numpy-preprocessing-before-tape"),
+    # keras-io guides/custom_train_step_in_tensorflow.py with `self(x, training=True)` spelled `self.predict(x)`
+    pytest.param("GF004", "predict-in-keras-train-step", """
+import tensorflow as tf
+from tensorflow import keras
+
+class CustomModel(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self.predict(x, verbose=0)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        trainable_vars = self.trainable_variables
+        gradients = tape.gradient(loss, trainable_vars)
+        self.optimizer.apply_gradients(zip(gradients, trainable_vars))
+        return {"loss": loss}
+""", FOUND, id="GF004-predict-in-keras-train-step"),
+    # keras-io guides/writing_a_training_loop_from_scratch.py with `model(x, training=True)` spelled `model.predict(x)`
+    pytest.param("GF004", "predict-in-step-function", """
+import keras
+import tensorflow as tf
+
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+def train_step(model, optimizer, x_batch_train, y_batch_train):
+    with tf.GradientTape() as tape:
+        logits = model.predict(x_batch_train)
+        loss_value = loss_fn(y_batch_train, logits)
+    grads = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    return loss_value
+""", FOUND, id="GF004-predict-in-step-function"),
+    pytest.param("GF004", "predict-on-batch-backend-alias", """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = K.mean(K.square(self.model.predict_on_batch(x) - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF004-predict-on-batch-backend-alias"),
+    pytest.param("GF004", "predict-in-helper", """
+import keras
+import tensorflow as tf
+
+def scores_of(net, images):
+    return net.predict(images, verbose=0)
+
+def train_step(model, optimizer, images, labels):
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(keras.losses.binary_crossentropy(labels, scores_of(model, images)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF004-predict-in-helper"),
+    pytest.param("GF004", "lookalike-predict-of-target-network", """
+import tensorflow as tf
+
+def train_step(model, model_target, optimizer, states, actions, rewards, next_states, gamma=0.99):
+    with tf.GradientTape() as tape:
+        future_rewards = model_target.predict(next_states, verbose=0)
+        updated_q_values = rewards + gamma * tf.reduce_max(future_rewards, axis=1)
+        q_values = model(states, training=True)
+        q_action = tf.reduce_sum(tf.multiply(q_values, tf.one_hot(actions, 4)), axis=1)
+        loss = tf.reduce_mean(tf.square(updated_q_values - q_action))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-predict-of-target-network"),
+    pytest.param("GF004", "lookalike-predict-for-logging-in-keras-train-step", """
+import tensorflow as tf
+from tensorflow import keras
+
+class CustomModel(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            preview = self.predict(x[:4], verbose=0)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {"loss": loss, "preview": preview}
+""", CLEAN, id="GF004-lookalike-predict-for-logging-in-keras-train-step"),
+    # the shape of tensorflow/docs site/en/guide/tf_numpy.ipynb: a class of the program's own whose `predict` is
+    # written with TensorFlow NumPy ops, run in the tape on a watched input
+    pytest.param("GF004", "lookalike-own-predict-method", """
+import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
+
+class Regressor:
+    def __init__(self, w):
+        self.w = w
+
+    def predict(self, inputs):
+        return tnp.matmul(tnp.maximum(inputs, 0), self.w)
+
+model = Regressor(tnp.ones([8, 2], tnp.float32))
+
+def input_jacobian(inputs):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        prediction = model.predict(inputs)
+    return tape.batch_jacobian(prediction, inputs)
+""", CLEAN, id="GF004-lookalike-own-predict-method"),
     # --- GF005 --------------------------------------------------------------------------------
     pytest.param("GF005", "import-alias", """
 import tensorflow as T

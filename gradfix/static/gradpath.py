@@ -50,6 +50,7 @@ from gradfix.static.api import (
 )
 from gradfix.static.names import copied_iterable, dotted
 from gradfix.static.sources import resolve_sources
+from gradfix.static.tree import walk
 
 STOP = "stop"
 OP = "op"
@@ -316,7 +317,9 @@ class SourceFlow:
       scope, a definition of that scope outside the block does not carry, unless it only refers to
       variables (``params = [w]``, ``w = model.layers[0].kernel``); the sources themselves still carry;
     * a method that does not run the forward pass on the tape (``model.predict(x)``: ``NOT_FORWARD``)
-      returns a value that carries nothing;
+      returns a value that carries nothing; with ``through_predict``, ``predict`` (and ``predict_on_batch``)
+      carries what its model carries, as the forward pass it would be if it were the model's call: what
+      a ``predict`` on the path cuts (:data:`PREDICT_METHODS`);
     * with ``runs_models`` (by default: some of the sources are a model's variables), a call that plausibly
       runs a model or layer the code cannot tell (``forward(x)`` for a parameter, ``self.net(h)`` for an
       attribute no method assigns: :func:`runs_model`) carries the sources, whatever its arguments;
@@ -325,12 +328,13 @@ class SourceFlow:
     """
 
     def __init__(self, analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], cuts: frozenset[str],
-                 runs_models: bool | None = None):
+                 runs_models: bool | None = None, through_predict: bool = False):
         self.analysis = analysis
         self.context = context
         self.sources = sources
         self.cuts = cuts
         self.runs_models = bool(sources & context.models) if runs_models is None else runs_models
+        self.through_predict = through_predict
         self._definitions: dict[int, bool] = {}
         self._attributes: dict[tuple[int, str], bool] = {}
         self._calls: dict[tuple[int, frozenset[str]], bool] = {}
@@ -353,6 +357,10 @@ class SourceFlow:
             for name in sorted(attributes_assigned(statement.node)):
                 self._attribute_definition(statement, name)
 
+    def is_source(self, name: str) -> bool:
+        """Whether the dotted name is one of the sources or a part of one (``self.encoder`` of ``self``)."""
+        return self._is_source(name)
+
     def _is_source(self, name: str) -> bool:
         return any(name == source or name.startswith(source + ".") for source in self.sources)
 
@@ -373,13 +381,18 @@ class SourceFlow:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             return False
         if isinstance(node, cst.Call):
-            if not_forward(node):
-                return False
+            # a method of the module's own (a class's `predict` written with TensorFlow ops) is followed, whatever its name
             summary = self._module_function_call(node, at)
             if summary is not None:
                 return summary
+            if not_forward(node) and not (self.through_predict and is_predict(node)) and self.analysis.callee(node) is None:
+                return False
             if self.runs_models and runs_model(self.analysis, node, self.context):
                 return True
+            if _named_as_no_layer(node.func):
+                # `self.loss_fn(y, pred)`: a loss, metric or optimizer on a model holds none of its trainable
+                # variables; what it computes carries what its arguments carry
+                return any(self.carries(arg.value, at) for arg in node.args)
         for child in children(node):
             if isinstance(child, cst.Arg):
                 child = child.value
@@ -449,13 +462,33 @@ class SourceFlow:
         if key not in self._calls:
             self._calls[key] = False
             inner = function_context(self.analysis, function, sources, self.context)
-            self._calls[key] = inner is not None and SourceFlow(self.analysis, inner, sources, self.cuts, self.runs_models).reaches_target()
+            self._calls[key] = inner is not None and SourceFlow(
+                self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
         return self._calls[key]
 
 
 def not_forward(call: cst.Call) -> bool:
     """``model.predict(x)`` and the like: methods that do not run the forward pass on the tape (``NOT_FORWARD``)."""
     return isinstance(call.func, cst.Attribute) and call.func.attr.value in NOT_FORWARD
+
+
+# The methods that run a model's forward pass outside the tape and hand back NumPy.
+PREDICT_METHODS = frozenset({"predict", "predict_on_batch"})
+
+
+def is_predict(call: cst.Call) -> bool:
+    """``model.predict(x)``, ``model.predict_on_batch(x)``."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in PREDICT_METHODS
+
+
+def own_method(analysis: ModuleAnalysis, name: str) -> bool:
+    """Whether a class of the module defines a method ``name`` (its own ``predict``, written with TensorFlow ops)."""
+    return name in analysis.derived(_method_names)
+
+
+def _method_names(analysis: ModuleAnalysis) -> frozenset[str]:
+    return frozenset(member.name.value for klass in walk(analysis.module, cst.ClassDef)
+                     for member in klass.body.body if isinstance(member, cst.FunctionDef))
 
 
 def runs_model(analysis: ModuleAnalysis, call: cst.Call, context: PathContext) -> bool:
@@ -498,6 +531,12 @@ def _assigned_self_attributes(analysis: ModuleAnalysis) -> dict[cst.ClassDef, fr
 
 
 _BUILTINS = frozenset(dir(builtins))
+
+
+def _named_as_no_layer(func: cst.BaseExpression) -> bool:
+    """``self.loss_fn``, ``self.compiled_loss``, ``self.compute_loss``: an attribute named as a loss, metric,
+    tracker or optimizer (``NOT_FORWARD_WORDS``), which is no layer."""
+    return isinstance(func, cst.Attribute) and any(word in func.attr.value.lower() for word in NOT_FORWARD_WORDS)
 
 
 def _refers(value: cst.CSTNode) -> bool:
@@ -602,6 +641,29 @@ def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exc
     return list(found.values())
 
 
+def predict_cuts(analysis: ModuleAnalysis, context: PathContext) -> list[Cut]:
+    """The ``model.predict(x)`` calls in a tape that, for some source, cut every path from it to the target: read
+    as the model's own call they would carry the source to the target, and as they are (NumPy, made outside
+    the tape's record) nothing does. A ``predict`` beside a forward pass that reaches the target (a network's
+    own targets, computed without a gradient on purpose) cuts nothing."""
+    if context.gradient is None:
+        return []
+    found: dict[int, Cut] = {}
+    for source in sorted(context.sources):
+        sources = frozenset({source})
+        if SourceFlow(analysis, context, sources, BOTH).reaches_target():
+            continue
+        through = SourceFlow(analysis, context, sources, BOTH, through_predict=True)
+        if not through.reaches_target():
+            continue
+        for value, at, where, flow in path_values(analysis, context, through):
+            for node in walk_expression(value):
+                if (isinstance(node, cst.Call) and is_predict(node) and isinstance(node.func, cst.Attribute)
+                        and flow.is_source(dotted(node.func.value) or "") and not own_method(analysis, node.func.attr.value)):
+                    found.setdefault(id(node), Cut(node, where, sources))
+    return list(found.values())
+
+
 def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tuple[cst.CSTNode, Statement]]:
     """The expressions whose values can flow into the target: assigned values of its backward slice, and the target."""
     pairs: list[tuple[cst.CSTNode, Statement]] = []
@@ -639,7 +701,8 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
             inner = function_context(analysis, function, inner_sources, context)
             if inner is None:
                 continue
-            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models))
+            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models,
+                                                               flow.through_predict))
 
 
 def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
