@@ -265,9 +265,7 @@ class Classifier(keras.Model):
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
-""", FOUND, id="GF003-keras-train-step-self-variables",
-                 marks=_missed("GF003 does not take `self.trainable_variables` in a Keras `train_step` to hold the "
-                               "variables of the models on `self`")),
+""", FOUND, id="GF003-keras-train-step-self-variables"),
     pytest.param("GF003", "loss-helper-makes-prediction", """
 import tensorflow as tf
 
@@ -286,6 +284,114 @@ def train_step(x, y):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """, FOUND, id="GF003-loss-helper-makes-prediction",
                  marks=_missed("GF003 does not follow the loss into a helper that makes the prediction itself")),
+    # keras-io examples/vision/simsiam.py with the loss computed from the encoder's outputs `z1`, `z2` instead of
+    # the predictor's `p1`, `p2`: each pair is bound by one tuple assignment, and the predictor gets no gradient
+    pytest.param("GF003", "simsiam-tuple-assignments", """
+import tensorflow as tf
+from tensorflow import keras
+
+def compute_loss(p, z):
+    z = tf.stop_gradient(z)
+    p = tf.math.l2_normalize(p, axis=1)
+    z = tf.math.l2_normalize(z, axis=1)
+    return -tf.reduce_mean(tf.reduce_sum((p * z), axis=1))
+
+class SimSiam(keras.Model):
+    def __init__(self, encoder, predictor):
+        super().__init__()
+        self.encoder = encoder
+        self.predictor = predictor
+
+    def train_step(self, data):
+        ds_one, ds_two = data
+        with tf.GradientTape() as tape:
+            z1, z2 = self.encoder(ds_one), self.encoder(ds_two)
+            p1, p2 = self.predictor(z1), self.predictor(z2)
+            loss = compute_loss(z1, z2) / 2 + compute_loss(z2, z1) / 2
+        learnable_params = self.encoder.trainable_variables + self.predictor.trainable_variables
+        gradients = tape.gradient(loss, learnable_params)
+        self.optimizer.apply_gradients(zip(gradients, learnable_params))
+        return {"loss": loss}
+""", FOUND, id="GF003-simsiam-tuple-assignments"),
+    pytest.param("GF003", "tuple-assignments-step-function-keras-ops", """
+import keras
+import tensorflow as tf
+
+def negative_cosine(p, z):
+    return -keras.ops.mean(keras.ops.sum(keras.ops.normalize(p) * keras.ops.normalize(keras.ops.stop_gradient(z)), axis=1))
+
+def train_step(encoder, predictor, optimizer, view_one, view_two):
+    with tf.GradientTape() as tape:
+        z1, z2 = encoder(view_one, training=True), encoder(view_two, training=True)
+        p1, p2 = predictor(z1, training=True), predictor(z2, training=True)
+        loss = (negative_cosine(z1, z2) + negative_cosine(z2, z1)) / 2
+    params = encoder.trainable_variables + predictor.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, params), params))
+    return loss
+""", FOUND, id="GF003-tuple-assignments-step-function-keras-ops"),
+    # keras-io examples/generative/vae.py with the reconstruction loss reading the decoder's input `z`, one of the
+    # encoder's three outputs bound together, instead of the reconstruction
+    pytest.param("GF003", "vae-decoder-input-in-loss", """
+import tensorflow as tf
+from tensorflow import keras
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss = tf.reduce_mean(tf.reduce_sum(tf.square(data[:, :2] - z), axis=1))
+            kl_loss = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            total_loss = reconstruction_loss + tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": total_loss}
+""", FOUND, id="GF003-vae-decoder-input-in-loss"),
+    pytest.param("GF003", "lookalike-simsiam-tuple-assignments", """
+import tensorflow as tf
+from tensorflow import keras
+
+def compute_loss(p, z):
+    z = tf.stop_gradient(z)
+    return -tf.reduce_mean(tf.reduce_sum(tf.math.l2_normalize(p, axis=1) * tf.math.l2_normalize(z, axis=1), axis=1))
+
+class SimSiam(keras.Model):
+    def __init__(self, encoder, predictor):
+        super().__init__()
+        self.encoder = encoder
+        self.predictor = predictor
+
+    def train_step(self, data):
+        ds_one, ds_two = data
+        with tf.GradientTape() as tape:
+            z1, z2 = self.encoder(ds_one), self.encoder(ds_two)
+            p1, p2 = self.predictor(z1), self.predictor(z2)
+            loss = compute_loss(p1, z2) / 2 + compute_loss(p2, z1) / 2
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {"loss": loss}
+""", CLEAN, id="GF003-lookalike-simsiam-tuple-assignments"),
+    pytest.param("GF003", "lookalike-encoder-outputs-partly-read", """
+import tensorflow as tf
+from tensorflow import keras
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss = tf.reduce_mean(keras.losses.mean_squared_error(data, reconstruction))
+            kl_loss = -0.5 * tf.reduce_mean(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            loss = reconstruction_loss + kl_loss
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": loss}
+""", CLEAN, id="GF003-lookalike-encoder-outputs-partly-read"),
     # --- GF004 --------------------------------------------------------------------------------
     pytest.param("GF004", "helper-function", """
 import numpy as np

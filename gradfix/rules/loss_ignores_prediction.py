@@ -10,8 +10,8 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lone_assignment, names_read
-from gradfix.static.api import KERAS_MODELS
-from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
+from gradfix.static.api import KERAS_MODELS, NOT_FORWARD, NOT_FORWARD_WORDS
+from gradfix.static.gradpath import keras_loss_functions, might_take_gradients, own_method
 from gradfix.static.names import dotted
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
@@ -30,7 +30,10 @@ class LossIgnoresPrediction(Rule):
     prediction goes unused; or a step computes a loss term in the tape (`reconstruction_loss`,
     named like a loss) and never adds it to the total it differentiates. A network of raw variables is read the same way: with
     `pred = hidden @ w2 + b2` in the tape and a loss built from `hidden`, `w2` and `b2` get no
-    gradient.
+    gradient. The prediction may be bound with others by one tuple assignment (`p1, p2 =
+    self.predictor(z1), self.predictor(z2)`, `z_mean, z_log_var, z = self.encoder(data)`), and
+    made by a model or layer that the model differentiated holds (`self.predictor` when the
+    gradient is asked for `self.trainable_variables` in a Keras `train_step`).
 
     ## Why gradients vanish
 
@@ -689,21 +692,18 @@ def train_step(x, y):
         reached = set().union(*(tapeflow.references(analysis, s, variables) for s in flow)) if variables else set()
 
         findings = []
-        for statement in recorded:
-            assigned = lone_assignment(statement.node)
-            if assigned is None:
+        for statement, names, value in ((s, names, value) for s in recorded for names, value in bound_values(s.node)):
+            if flow_reads.intersection(names):
                 continue
-            prediction, value = assigned
-            if prediction in flow_reads:
-                continue
-            source = None
-            if isinstance(value, cst.Call):
-                source = next((o for o in models if dotted(value.func) in {o.name, o.name + ".call"}), None)
+            prediction = ", ".join(names)
+            source = _model_called(analysis, value, models)
             if source is not None:
                 unreached: list[Source] = []
                 intermediates = _intermediates(analysis, statement, value, source, flow, opened.index, closed)
-            else:
+            elif lone_assignment(statement.node) is not None:
                 unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, call.scope)
+            else:
+                continue
             for intermediate in intermediates:
                 if intermediate.inline is not None:
                     loss_statements = [] if _feeds(analysis, intermediate.definition, statement, call.scope) else [intermediate.definition]
@@ -753,6 +753,46 @@ def train_step(x, y):
         )
 
 
+def bound_values(statement: cst.CSTNode) -> list[tuple[tuple[str, ...], cst.BaseExpression]]:
+    """What a line of its own binds to bare names, as (names, value): ``a = f(x)``; ``a, b = f(x), g(y)`` pair by
+    pair; ``a, b, c = f(x)``: the names of one value's parts together."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return []
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return []
+    target, value = small.targets[0].target, small.value
+    if isinstance(target, cst.Name):
+        return [((target.value,), value)]
+    if not isinstance(target, (cst.Tuple, cst.List)) or not all(
+            isinstance(e, cst.Element) and isinstance(e.value, cst.Name) for e in target.elements):
+        return []
+    names = tuple(cst.ensure_type(e.value, cst.Name).value for e in target.elements)
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names) and all(
+            isinstance(e, cst.Element) for e in value.elements):
+        return [((name,), element.value) for name, element in zip(names, value.elements)]
+    return [(names, value)]
+
+
+def _model_called(analysis: ModuleAnalysis, value: cst.BaseExpression, models: list[Source]) -> Source | None:
+    """The model whose call ``value`` is: one of the sources (``model(x)``, ``self.call(x)``), or a model or
+    layer one of them holds and is differentiated with (``self.predictor(z)`` of ``self.trainable_variables``:
+    an attribute called on an argument, not a method of the module's classes, not named as a loss or metric)."""
+    if not isinstance(value, cst.Call):
+        return None
+    func = dotted(value.func)
+    if func is None:
+        return None
+    source = next((o for o in models if func in {o.name, o.name + ".call"}), None)
+    if source is not None or not value.args:
+        return source
+    owner, _, attribute = func.rpartition(".")
+    if (not any(o.name == owner for o in models) or attribute in NOT_FORWARD or own_method(analysis, attribute)
+            or any(word in attribute.lower() for word in NOT_FORWARD_WORDS)):
+        return None
+    return Source(func, False)
+
+
 def _use_prediction(analysis, statement: Statement, intermediate: str):
     """The use-prediction operator's rewrite of the loss statements that read ``intermediate``, as the runtime
     repair makes it."""
@@ -785,20 +825,22 @@ def _intermediates(analysis, prediction_statement, prediction_call, source, flow
     for statement in flow:
         if not opened < statement.index <= closed:
             continue
-        assigned = lone_assignment(statement.node)
-        value = assigned[1] if assigned is not None else None
+        bound = bound_values(statement.node)
+        values = [value for _, value in bound]
         for layer_call in analysis.calls(tapeflow.statement_code(statement.node)):
-            if layer_call is not value and _is_layer_of(layer_call.func, source):
+            if all(layer_call is not value for value in values) and _is_layer_of(layer_call.func, source):
                 found.append(_Intermediate(
                     analysis.code(layer_call), statement, f"the output of `{analysis.code(layer_call.func)}`", False, layer_call,
                 ))
-        if assigned is None or not isinstance(value, cst.Call):
-            continue
-        name = assigned[0]
-        if _is_layer_of(value.func, source):
-            found.append(_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", True))
-        elif name in names_read(prediction_call) and statement.index < prediction_statement.index:
-            found.append(_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False))
+        lone = lone_assignment(statement.node) is not None
+        for names, value in bound:
+            if not isinstance(value, cst.Call):
+                continue
+            if _is_layer_of(value.func, source):
+                found += [_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", lone) for name in names]
+            elif statement.index < prediction_statement.index:
+                found += [_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False)
+                          for name in names if name in names_read(prediction_call)]
     return found
 
 
