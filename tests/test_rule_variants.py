@@ -950,7 +950,38 @@ with tf.GradientTape() as tape:
     scores = model(x, training=True)
     loss = tf.reduce_mean(tf.square(hard(scores) - y))
 grads = tape.gradient(loss, model.trainable_variables)
-""", FOUND, id="GF009-lambda-helper", marks=_missed('GF009 does not follow a call into a lambda bound to a name')),
+""", FOUND, id="GF009-lambda-helper"),
+    pytest.param("GF009", "lambda-helper-in-method-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        binarize = lambda scores, threshold: keras.ops.cast(scores > threshold, "float32")
+        with tf.GradientTape() as tape:
+            scores = self.model(x, training=True)
+            loss = keras.ops.mean(keras.ops.square(binarize(scores, 0.5) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF009-lambda-helper-in-method-keras-ops"),
+    pytest.param("GF009", "lookalike-lambda-straight-through", """
+import tensorflow as tf
+
+straight_through = lambda t: t + tf.stop_gradient(tf.round(t) - t)
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(straight_through(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-lambda-straight-through"),
+    pytest.param("GF009", "lookalike-lambda-on-the-labels", """
+import tensorflow as tf
+
+hard = lambda t: tf.round(t)
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(scores - hard(y)))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-lambda-on-the-labels"),
     pytest.param("GF009", "loop-over-layers", """
 import tensorflow as tf
 

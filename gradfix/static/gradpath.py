@@ -48,6 +48,7 @@ from gradfix.static.api import (
     integer_dtype,
     short_name,
 )
+from gradfix.static.bindings import values_of
 from gradfix.static.names import copied_iterable, dotted
 from gradfix.static.sources import resolve_sources
 from gradfix.static.tree import walk
@@ -249,12 +250,14 @@ def _loss_callables(analysis: ModuleAnalysis, value: cst.BaseExpression, depth: 
                 yield from _loss_callables(analysis, made, depth + 1)
 
 
-def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, sources: frozenset[str]) -> PathContext | None:
+def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, sources: frozenset[str],
+                   parent: PathContext | None = None) -> PathContext | None:
     """A lambda's body is its one return value; names it does not bind are read where it is written."""
     at = analysis.statement_index(function)
     if at is None:
         return None
-    return PathContext(analysis.scope_of(function), function, sources, [(function.body, at)])
+    depth = parent.depth + 1 if parent is not None else 0
+    return PathContext(analysis.scope_of(function), function, sources, [(function.body, at)], None, parent, depth)
 
 
 def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, sources: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
@@ -450,7 +453,7 @@ class SourceFlow:
             return None
         callee = self.analysis.callee(call)
         if callee is None:
-            return None
+            return self._lambda_call(call, at)
         function, bound = callee
         sources = called_sources(function, call, lambda e: self.carries(e, at), bound)
         if sources is None:
@@ -465,6 +468,36 @@ class SourceFlow:
             self._calls[key] = inner is not None and SourceFlow(
                 self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
         return self._calls[key]
+
+
+    def _lambda_call(self, call: cst.Call, at: Statement) -> bool | None:
+        """For ``f(...)`` with ``f`` a name bound only to a lambda (``hard = lambda t: tf.round(t)``): whether an
+        argument carrying the sources reaches its body."""
+        function = called_lambda(self.analysis, call)
+        if function is None:
+            return None
+        sources = called_sources(function, call, lambda e: self.carries(e, at))
+        if sources is None:
+            return None
+        key = (id(function), sources)
+        if key not in self._calls:
+            self._calls[key] = False
+            inner = lambda_context(self.analysis, function, sources, self.context)
+            self._calls[key] = inner is not None and SourceFlow(
+                self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
+        return self._calls[key]
+
+
+def called_lambda(analysis: ModuleAnalysis, call: cst.Call) -> cst.Lambda | None:
+    """The lambda ``call`` runs: its function is a name of the program bound to that lambda and nothing else."""
+    if not isinstance(call.func, cst.Name) or analysis.qualname(call.func) is not None:
+        return None
+    if analysis.function_named(call.func.value) is not None:
+        return None
+    values = values_of(analysis, call.func)
+    if not values or len(values) != 1 or not isinstance(values[0], cst.Lambda):
+        return None
+    return values[0]
 
 
 def not_forward(call: cst.Call) -> bool:
@@ -581,7 +614,7 @@ def runs_as_numpy(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:
     )
 
 
-def called_sources(function: cst.FunctionDef, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
+def called_sources(function: cst.FunctionDef | cst.Lambda, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
     """The parameters of ``function`` that ``call`` fills with arguments carrying the sources (None when unmappable);
     ``bound`` leading parameters are filled without the call (``self``)."""
     params = [p.name.value for p in function.params.params][bound:]
@@ -687,8 +720,11 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
         if context.depth >= 3:
             continue
         for node in walk_expression(value):
-            callee = analysis.callee(node) if isinstance(node, cst.Call) else None
-            if callee is None or not isinstance(node, cst.Call):
+            if not isinstance(node, cst.Call):
+                continue
+            callee = analysis.callee(node)
+            if callee is None:
+                yield from _lambda_path_values(analysis, context, flow, node, at)
                 continue
             function, bound = callee
             if function is context.scope or is_custom_gradient(analysis, function) or runs_as_numpy(analysis, function):
@@ -703,6 +739,19 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
                 continue
             yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models,
                                                                flow.through_predict))
+
+
+def _lambda_path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow, call: cst.Call,
+                        at: Statement) -> Iterator[tuple[cst.CSTNode, Statement, PathContext, SourceFlow]]:
+    """The body of a lambda bound to a name that the path calls with arguments carrying the sources."""
+    function = called_lambda(analysis, call)
+    if function is None:
+        return
+    inner_sources = called_sources(function, call, lambda e: flow.carries(e, at))
+    inner = lambda_context(analysis, function, inner_sources, context) if inner_sources else None
+    if inner is not None and inner_sources:
+        yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models,
+                                                           flow.through_predict))
 
 
 def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
