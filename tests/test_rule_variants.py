@@ -1353,6 +1353,124 @@ class Model(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
 """, FOUND, id="GF014-keras-train-step-constant"),
+    # keras-io examples/generative/dcgan_overriding_train_step.py with the discriminator's loss computed from the
+    # labels twice: `self.loss_fn` is what `compile` was given, a Keras loss, so the loss is a constant
+    pytest.param("GF014", "loss-fn-from-compile-of-labels-only", """
+import tensorflow as tf
+from tensorflow import keras
+
+class GAN(keras.Model):
+    def __init__(self, discriminator, generator, latent_dim):
+        super().__init__()
+        self.discriminator = discriminator
+        self.generator = generator
+        self.latent_dim = latent_dim
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn
+
+    def train_step(self, real_images):
+        batch_size = tf.shape(real_images)[0]
+        generated_images = self.generator(tf.random.normal(shape=(batch_size, self.latent_dim)))
+        combined_images = tf.concat([generated_images, real_images], axis=0)
+        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(combined_images)
+            d_loss = self.loss_fn(labels, labels)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        return {"d_loss": d_loss}
+
+gan = GAN(discriminator=discriminator, generator=generator, latent_dim=128)
+gan.compile(
+    d_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+    g_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+    loss_fn=keras.losses.BinaryCrossentropy(),
+)
+""", FOUND, id="GF014-loss-fn-from-compile-of-labels-only"),
+    pytest.param("GF014", "loss-fn-from-compile-positional-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Distiller(keras.Model):
+    def compile(self, optimizer, student_loss_fn):
+        super().compile(optimizer=optimizer)
+        self.student_loss_fn = student_loss_fn
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            student_predictions = self.student(x, training=True)
+            loss = self.student_loss_fn(y, keras.ops.ones_like(y))
+        gradients = tape.gradient(loss, self.student.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.student.trainable_variables))
+        return {"loss": loss}
+
+distiller = Distiller(student=student, teacher=teacher)
+distiller.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+""", FOUND, id="GF014-loss-fn-from-compile-positional-keras-ops"),
+    pytest.param("GF014", "loss-object-on-self-from-init", """
+import tensorflow as T
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.loss_object = T.keras.losses.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with T.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_object(y, T.zeros_like(y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF014-loss-object-on-self-from-init"),
+    pytest.param("GF014", "lookalike-loss-fn-from-compile-reads-prediction", """
+import tensorflow as tf
+from tensorflow import keras
+
+class GAN(keras.Model):
+    def compile(self, d_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer = d_optimizer
+        self.loss_fn = loss_fn
+
+    def train_step(self, data):
+        images, labels = data
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(images)
+            d_loss = self.loss_fn(labels, predictions)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        return {"d_loss": d_loss}
+
+gan = GAN()
+gan.compile(d_optimizer=keras.optimizers.Adam(), loss_fn=keras.losses.BinaryCrossentropy())
+""", CLEAN, id="GF014-lookalike-loss-fn-from-compile-reads-prediction"),
+    pytest.param("GF014", "lookalike-loss-fn-from-compile-runs-the-model", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Trainer(keras.Model):
+    def compile(self, optimizer, loss_fn):
+        super().compile(optimizer=optimizer)
+        self.loss_fn = loss_fn
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.loss_fn(x, y)
+        gradients = tape.gradient(loss, self.net.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.net.trainable_variables))
+        return {"loss": loss}
+
+def loss_of_the_net(x, y):
+    return tf.reduce_mean(tf.square(trainer.net(x) - y))
+
+trainer = Trainer()
+trainer.compile(optimizer=keras.optimizers.Adam(), loss_fn=loss_of_the_net)
+""", CLEAN, id="GF014-lookalike-loss-fn-from-compile-runs-the-model"),
     # tensorflow/docs site/en/tutorials/reinforcement_learning/actor_critic.ipynb: the environment step is
     # NumPy code wrapped by `@tf.numpy_function`; the rewards it returns never carry a gradient.
     pytest.param("GF004", "lookalike-numpy-function-environment-step", """
