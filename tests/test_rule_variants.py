@@ -282,8 +282,42 @@ def train_step(x, y):
         loss = compute_loss(x, y)
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-""", FOUND, id="GF003-loss-helper-makes-prediction",
-                 marks=_missed("GF003 does not follow the loss into a helper that makes the prediction itself")),
+""", FOUND, id="GF003-loss-helper-makes-prediction"),
+    pytest.param("GF003", "loss-method-makes-prediction-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def loss_of(self, x, y):
+        logits = self.model(x, training=True)
+        hidden = self.model.layers[0](x)
+        return keras.ops.mean(keras.losses.mean_squared_error(y, hidden))
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = self.loss_of(x, y)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return loss
+""", FOUND, id="GF003-loss-method-makes-prediction-keras-ops"),
+    pytest.param("GF003", "lookalike-loss-helper-reads-its-prediction", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(32, activation="relu"), tf.keras.layers.Dense(1)])
+
+def compute_loss(x, y):
+    predictions = model(x, training=True)
+    hidden = model.layers[0](x)
+    return tf.reduce_mean(tf.square(y - predictions)) + 0.01 * tf.reduce_mean(tf.square(hidden))
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        loss = compute_loss(x, y)
+    return tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF003-lookalike-loss-helper-reads-its-prediction"),
     # keras-io examples/vision/simsiam.py with the loss computed from the encoder's outputs `z1`, `z2` instead of
     # the predictor's `p1`, `p2`: each pair is bound by one tuple assignment, and the predictor gets no gradient
     pytest.param("GF003", "simsiam-tuple-assignments", """

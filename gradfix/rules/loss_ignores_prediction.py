@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
+import libcst.matchers as m
 
 from gradfix import categories
 from gradfix.messages import brief
@@ -33,7 +34,9 @@ class LossIgnoresPrediction(Rule):
     gradient. The prediction may be bound with others by one tuple assignment (`p1, p2 =
     self.predictor(z1), self.predictor(z2)`, `z_mean, z_log_var, z = self.encoder(data)`), and
     made by a model or layer that the model differentiated holds (`self.predictor` when the
-    gradient is asked for `self.trainable_variables` in a Keras `train_step`).
+    gradient is asked for `self.trainable_variables` in a Keras `train_step`). The prediction and
+    the loss may be made by a function or method of the module that the tape calls
+    (`loss = compute_loss(x, y)`), reading the model under the same name.
 
     ## Why gradients vanish
 
@@ -691,30 +694,19 @@ def train_step(x, y):
         recorded = statements[opened.index + 1: closed + 1]
         reached = set().union(*(tapeflow.references(analysis, s, variables) for s in flow)) if variables else set()
 
-        findings = []
-        for statement, names, value in ((s, names, value) for s in recorded for names, value in bound_values(s.node)):
-            if flow_reads.intersection(names):
-                continue
-            prediction = ", ".join(names)
-            source = _model_called(analysis, value, models)
-            if source is not None:
-                unreached: list[Source] = []
-                intermediates = _intermediates(analysis, statement, value, source, flow, opened.index, closed)
-            elif lone_assignment(statement.node) is not None:
-                unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, call.scope)
-            else:
-                continue
-            for intermediate in intermediates:
-                if intermediate.inline is not None:
-                    loss_statements = [] if _feeds(analysis, intermediate.definition, statement, call.scope) else [intermediate.definition]
-                else:
-                    loss_statements = [
-                        s for s in flow
-                        if intermediate.value in s.read and s is not intermediate.definition
-                        and not _feeds(analysis, s, statement, call.scope)
-                    ]
-                if loss_statements:
-                    findings.append((statement, prediction, intermediate, loss_statements, unreached))
+        where = "in the tape"
+        findings = _unused_predictions(analysis, call.scope, recorded, flow, flow_reads, models, variables, reached, opened.index, closed)
+        if not findings:
+            # the loss made by a function of the module that the tape calls, which makes the prediction itself
+            for helper in _helpers_on_path(analysis, call, flow, opened.index, closed, sources):
+                helper_flow, helper_reads = _return_flow(analysis, helper)
+                helper_reached = set().union(*(tapeflow.references(analysis, s, variables) for s in helper_flow)) if variables else set()
+                helper_statements = analysis.statements(helper)
+                findings = _unused_predictions(analysis, helper, helper_statements, helper_flow, helper_reads, models, variables,
+                                               helper_reached, -1, len(helper_statements))
+                if findings:
+                    statements, where = helper_statements, f"in `{helper.name.value}` (which the tape calls)"
+                    break
         if not findings:
             return None
         statement, prediction, intermediate, loss_statements, unreached = findings[0]
@@ -726,7 +718,7 @@ def train_step(x, y):
         message = f"The loss reads `{brief(intermediate.value, 24)}`, not the final prediction `{brief(prediction, 20)}`"
         detail = (
             f"The loss is computed from `{intermediate.value}` ({intermediate.kind}), while the final prediction "
-            f"`{prediction}` is computed in the tape but not used by the loss: {starved} no gradient from "
+            f"`{prediction}` is computed {where} but not used by the loss: {starved} no gradient from "
             f"`{analysis.code(call.node)}`. Compute the loss from `{prediction}`."
         )
         replacements: dict[cst.CSTNode, Replacement] | None = None
@@ -751,6 +743,75 @@ def train_step(x, y):
             replacements=replacements,
             fix_description=f"Compute the loss from the final prediction `{prediction}`",
         )
+
+
+def _unused_predictions(analysis, scope, recorded, flow, flow_reads, models, variables, reached, opened: int, closed: int):
+    """Predictions made in ``recorded`` that the loss (``flow``, what it is computed from) does not read, each with
+    the intermediate it reads instead and the statements where it does."""
+    findings: list = []
+    for statement, names, value in ((s, names, value) for s in recorded for names, value in bound_values(s.node)):
+        if flow_reads.intersection(names):
+            continue
+        prediction = ", ".join(names)
+        source = _model_called(analysis, value, models)
+        if source is not None:
+            unreached: list[Source] = []
+            intermediates = _intermediates(analysis, statement, value, source, flow, opened, closed)
+        elif lone_assignment(statement.node) is not None:
+            unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, scope)
+        else:
+            continue
+        for intermediate in intermediates:
+            if intermediate.inline is not None:
+                loss_statements = [] if _feeds(analysis, intermediate.definition, statement, scope) else [intermediate.definition]
+            else:
+                loss_statements = [
+                    s for s in flow
+                    if intermediate.value in s.read and s is not intermediate.definition
+                    and not _feeds(analysis, s, statement, scope)
+                ]
+            if loss_statements:
+                findings.append((statement, prediction, intermediate, loss_statements, unreached))
+    return findings
+
+
+def _helpers_on_path(analysis: ModuleAnalysis, call: GradientCall, flow, opened: int, closed: int, sources) -> Iterator[cst.FunctionDef]:
+    """The functions and methods of the module that the tape's statements on the way to the target call, reading the
+    sources under the same names (``model`` of the module, ``self.model``): neither parameters nor bound by them."""
+    heads = {source.name.split(".")[0] for source in sources}
+    seen: set[int] = set()
+    for statement in flow:
+        if not opened < statement.index <= closed:
+            continue
+        for inner in analysis.calls(tapeflow.statement_code(statement.node)):
+            callee = analysis.callee(inner)
+            if callee is None or callee[0] is call.scope or id(callee[0]) in seen:
+                continue
+            function, bound = callee
+            seen.add(id(function))
+            params = [p.name.value for p in function.params.params][bound:]
+            if heads & set(params) or any(heads & s.assigned for s in analysis.statements(function)):
+                continue
+            if "self" in heads and not bound:
+                continue  # `self` there is another object, or none
+            yield function
+
+
+def _return_flow(analysis: ModuleAnalysis, function: cst.FunctionDef) -> tuple[list[Statement], set[str]]:
+    """The statements a function's return values are computed in (the returns too), and the names they read."""
+    found: dict[int, Statement] = {}
+    reads: set[str] = set()
+    for returned in m.findall(function.body, m.Return()):
+        value = cst.ensure_type(returned, cst.Return).value
+        at = analysis.statement_index(returned)
+        if value is None or at is None or analysis.scope_of(returned) is not function:
+            continue
+        found[at.index] = at
+        reads |= names_read(value)
+        for statement in analysis.backward_slice(value, function):
+            found[statement.index] = statement
+            reads |= statement.read
+    return [found[i] for i in sorted(found)], reads
 
 
 def bound_values(statement: cst.CSTNode) -> list[tuple[tuple[str, ...], cst.BaseExpression]]:
