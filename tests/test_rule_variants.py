@@ -582,6 +582,31 @@ class CustomModel(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss, "preview": preview}
 """, CLEAN, id="GF004-lookalike-predict-for-logging-in-keras-train-step"),
+    # reduced from https://github.com/PAIR-code/saliency/issues/88 (fixtures/repair/saliency_watched_input_predict.py),
+    # in a method: the watched input reaches the score only through `predict`
+    pytest.param("GF004", "predict-of-watched-input", """
+import tensorflow as tf
+
+class Explainer:
+    def saliency(self, images, target_class_idx):
+        images = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            probabilities = self.model.predict(images, verbose=0)
+            score = tf.gather(probabilities, target_class_idx, axis=1)
+        return tape.gradient(score, images)
+""", FOUND, id="GF004-predict-of-watched-input"),
+    pytest.param("GF004", "lookalike-predict-beside-call-on-watched-input", """
+import tensorflow as tf
+
+def saliency(model, images, target_class_idx):
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        predicted = tf.argmax(model.predict(images, verbose=0), axis=1)
+        score = tf.gather(model(images), target_class_idx, axis=1)
+    return tape.gradient(score, images), predicted
+""", CLEAN, id="GF004-lookalike-predict-beside-call-on-watched-input"),
     # the shape of tensorflow/docs site/en/guide/tf_numpy.ipynb: a class of the program's own whose `predict` is
     # written with TensorFlow NumPy ops, run in the tape on a watched input
     pytest.param("GF004", "lookalike-own-predict-method", """

@@ -36,6 +36,7 @@ from gradfix.static.gradpath import (
 )
 from gradfix.static.names import dotted
 from gradfix.static.tree import walk
+from gradfix.static.watches import is_watched
 from gradfix.transforms._operator import Context
 from gradfix.transforms.numpy_to_tf import (
     FIRST_OPERAND_DTYPE,
@@ -52,7 +53,8 @@ class NumpyInGradientPath(Rule):
     `np.mean`, `np.square`, `np.log` and the like applied to tensors inside a
     `GradientTape` (or in a loss function the tape calls), `float(t)`, and
     `tf.constant(t.numpy())` that rebuilds a tensor from its own values; and `model.predict(x)`
-    in the tape where the loss is computed from it and from no call of the model itself.
+    in the tape where the loss is computed from it and from no call of the model itself (or,
+    for a gradient of a watched input, from no call of the model on that input).
 
     ## Why gradients vanish
     A `GradientTape` records TensorFlow operations only. `t.numpy()`, `np.mean(t)`
@@ -85,8 +87,9 @@ class NumpyInGradientPath(Rule):
     `tf.maximum`, ...), keeping `axis` (by keyword or position) and `keepdims`;
     `.numpy()` and `np.array(t)` are dropped where the tensor serves as well, and
     `tf.constant(t.numpy())` becomes `t`. The module's own name for TensorFlow is used.
-    `model.predict(x)` becomes `model(x, training=True)`, and the NumPy after it in the
-    tape becomes TensorFlow with it (the `numpy-to-tf` operator's rewrite).
+    `model.predict(x)` becomes `model(x, training=True)` (`model(x)` for a gradient of a
+    watched input), and the NumPy after it in the tape becomes TensorFlow with it (the
+    `numpy-to-tf` operator's rewrite).
 
     ## Fix safety
     Safe where the TensorFlow twin computes the same values, of the same shape,
@@ -655,6 +658,8 @@ def _predict_report(analysis: ModuleAnalysis, top: PathContext, cut: Cut, gradie
     if cut.context.gradient is not None:
         # the operator's reach ends at the gradient call; in a helper the tape calls, at the helper's end
         context.end_line = analysis.span(gradient).start_line
+    # a gradient of a watched input (a saliency map) keeps the model in inference mode: `model(x)`
+    context.tensor_sources = top.gradient is not None and any(is_watched(analysis, top.gradient, s) for s in cut.sources)
     rewrite = next(NumpyToTf().rewrite(analysis.statement_of(call), context), None)
     if rewrite is None:
         return Report(call, message, related=[(gradient, role)], detail=detail)

@@ -404,11 +404,15 @@ class SourceFlow:
         return False
 
     def _source_name(self, name: str, at: Statement) -> bool:
-        """A source carries itself where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is followed."""
+        """A source carries itself where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is
+        followed, unless it is made before the tape opens (``x = tf.convert_to_tensor(x)``): what the tape is
+        asked the gradient for is the value it then holds."""
         definitions = self.analysis.reaching_definitions(name, at, self.context.scope)
         if not definitions:
             return True
-        return any(name not in d.read or self.definition(d, name) for d in definitions)
+        block = self.context.tape_block
+        return any(name not in d.read or (block is not None and d.node is not block and block not in d.enclosing)
+                   or self.definition(d, name) for d in definitions)
 
     def name(self, name: str, at: Statement) -> bool:
         scope = self.context.scope
@@ -677,7 +681,7 @@ def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exc
 def predict_cuts(analysis: ModuleAnalysis, context: PathContext) -> list[Cut]:
     """The ``model.predict(x)`` calls in a tape that, for some source, cut every path from it to the target: read
     as the model's own call they would carry the source to the target, and as they are (NumPy, made outside
-    the tape's record) nothing does. A ``predict`` beside a forward pass that reaches the target (a network's
+    the tape's record) nothing does. The source is the model's variables, or a watched input ``x``. A ``predict`` beside a forward pass that reaches the target (a network's
     own targets, computed without a gradient on purpose) cuts nothing."""
     if context.gradient is None:
         return []
@@ -692,7 +696,8 @@ def predict_cuts(analysis: ModuleAnalysis, context: PathContext) -> list[Cut]:
         for value, at, where, flow in path_values(analysis, context, through):
             for node in walk_expression(value):
                 if (isinstance(node, cst.Call) and is_predict(node) and isinstance(node.func, cst.Attribute)
-                        and flow.is_source(dotted(node.func.value) or "") and not own_method(analysis, node.func.attr.value)):
+                        and not own_method(analysis, node.func.attr.value)
+                        and (flow.is_source(dotted(node.func.value) or "") or any(flow.carries(a.value, at) for a in node.args))):
                     found.setdefault(id(node), Cut(node, where, sources))
     return list(found.values())
 
