@@ -501,4 +501,22 @@ with tf.GradientTape() as tape:
 g = tape.gradient(y, x)
 print(g.numpy())
 """, SAFE, program=True),
+    # WGAN-GP's interpolated images (keras-io examples/generative/wgan_gp.py) made from NumPy images and a
+    # `tf.random` tensor: a tensor, which the watch takes
+    Case("GF007-interpolated-from-numpy-images", "GF007", """
+import numpy as np
+import tensorflow as tf
+
+critic = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+
+def gradient_penalty(real, fake):
+    alpha = tf.random.uniform([real.shape[0], 1], 0.0, 1.0)
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        pred = critic(interpolated, training=True)
+    grads = tape.gradient(pred, [interpolated])[0]
+    return tf.reduce_mean((tf.norm(grads, axis=1) - 1.0) ** 2)
+
+print(float(gradient_penalty(np.random.rand(8, 4).astype("float32"), np.random.rand(8, 4).astype("float32"))))
+""", SAFE, program=True),
 ]
