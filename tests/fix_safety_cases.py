@@ -332,6 +332,9 @@ CASES += [
     Case("GF004-sliced-copy", "GF004",
          _numpy_step("err = pred.numpy() - y\n        loss = tf.reduce_mean(err[:, 0] ** 2)", "print(f\"{float(loss):.4f}\")"),
          SAFE, program=True),
+    # `predict` -> the model's call: training mode, the whole input at once, tensors where the code had arrays
+    Case("GF004-predict-in-the-tape", "GF004",
+         _numpy_step("loss = tf.reduce_mean(np.square(model.predict(x, verbose=0) - y))"), UNSAFE),
 ]
 
 # --- GF008: the prediction passed instead of its argmax has the shape the loss expects ------------------
@@ -497,5 +500,23 @@ with tf.GradientTape() as tape:
     y = tf.reduce_sum(x * x)
 g = tape.gradient(y, x)
 print(g.numpy())
+""", SAFE, program=True),
+    # WGAN-GP's interpolated images (keras-io examples/generative/wgan_gp.py) made from NumPy images and a
+    # `tf.random` tensor: a tensor, which the watch takes
+    Case("GF007-interpolated-from-numpy-images", "GF007", """
+import numpy as np
+import tensorflow as tf
+
+critic = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+
+def gradient_penalty(real, fake):
+    alpha = tf.random.uniform([real.shape[0], 1], 0.0, 1.0)
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        pred = critic(interpolated, training=True)
+    grads = tape.gradient(pred, [interpolated])[0]
+    return tf.reduce_mean((tf.norm(grads, axis=1) - 1.0) ** 2)
+
+print(float(gradient_penalty(np.random.rand(8, 4).astype("float32"), np.random.rand(8, 4).astype("float32"))))
 """, SAFE, program=True),
 ]

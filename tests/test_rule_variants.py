@@ -265,9 +265,7 @@ class Classifier(keras.Model):
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
-""", FOUND, id="GF003-keras-train-step-self-variables",
-                 marks=_missed("GF003 does not take `self.trainable_variables` in a Keras `train_step` to hold the "
-                               "variables of the models on `self`")),
+""", FOUND, id="GF003-keras-train-step-self-variables"),
     pytest.param("GF003", "loss-helper-makes-prediction", """
 import tensorflow as tf
 
@@ -284,8 +282,150 @@ def train_step(x, y):
         loss = compute_loss(x, y)
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-""", FOUND, id="GF003-loss-helper-makes-prediction",
-                 marks=_missed("GF003 does not follow the loss into a helper that makes the prediction itself")),
+""", FOUND, id="GF003-loss-helper-makes-prediction"),
+    pytest.param("GF003", "loss-method-makes-prediction-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def loss_of(self, x, y):
+        logits = self.model(x, training=True)
+        hidden = self.model.layers[0](x)
+        return keras.ops.mean(keras.losses.mean_squared_error(y, hidden))
+
+    def train_step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = self.loss_of(x, y)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return loss
+""", FOUND, id="GF003-loss-method-makes-prediction-keras-ops"),
+    pytest.param("GF003", "lookalike-loss-helper-reads-its-prediction", """
+import tensorflow as tf
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(32, activation="relu"), tf.keras.layers.Dense(1)])
+
+def compute_loss(x, y):
+    predictions = model(x, training=True)
+    hidden = model.layers[0](x)
+    return tf.reduce_mean(tf.square(y - predictions)) + 0.01 * tf.reduce_mean(tf.square(hidden))
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        loss = compute_loss(x, y)
+    return tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF003-lookalike-loss-helper-reads-its-prediction"),
+    # keras-io examples/vision/simsiam.py with the loss computed from the encoder's outputs `z1`, `z2` instead of
+    # the predictor's `p1`, `p2`: each pair is bound by one tuple assignment, and the predictor gets no gradient
+    pytest.param("GF003", "simsiam-tuple-assignments", """
+import tensorflow as tf
+from tensorflow import keras
+
+def compute_loss(p, z):
+    z = tf.stop_gradient(z)
+    p = tf.math.l2_normalize(p, axis=1)
+    z = tf.math.l2_normalize(z, axis=1)
+    return -tf.reduce_mean(tf.reduce_sum((p * z), axis=1))
+
+class SimSiam(keras.Model):
+    def __init__(self, encoder, predictor):
+        super().__init__()
+        self.encoder = encoder
+        self.predictor = predictor
+
+    def train_step(self, data):
+        ds_one, ds_two = data
+        with tf.GradientTape() as tape:
+            z1, z2 = self.encoder(ds_one), self.encoder(ds_two)
+            p1, p2 = self.predictor(z1), self.predictor(z2)
+            loss = compute_loss(z1, z2) / 2 + compute_loss(z2, z1) / 2
+        learnable_params = self.encoder.trainable_variables + self.predictor.trainable_variables
+        gradients = tape.gradient(loss, learnable_params)
+        self.optimizer.apply_gradients(zip(gradients, learnable_params))
+        return {"loss": loss}
+""", FOUND, id="GF003-simsiam-tuple-assignments"),
+    pytest.param("GF003", "tuple-assignments-step-function-keras-ops", """
+import keras
+import tensorflow as tf
+
+def negative_cosine(p, z):
+    return -keras.ops.mean(keras.ops.sum(keras.ops.normalize(p) * keras.ops.normalize(keras.ops.stop_gradient(z)), axis=1))
+
+def train_step(encoder, predictor, optimizer, view_one, view_two):
+    with tf.GradientTape() as tape:
+        z1, z2 = encoder(view_one, training=True), encoder(view_two, training=True)
+        p1, p2 = predictor(z1, training=True), predictor(z2, training=True)
+        loss = (negative_cosine(z1, z2) + negative_cosine(z2, z1)) / 2
+    params = encoder.trainable_variables + predictor.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, params), params))
+    return loss
+""", FOUND, id="GF003-tuple-assignments-step-function-keras-ops"),
+    # keras-io examples/generative/vae.py with the reconstruction loss reading the decoder's input `z`, one of the
+    # encoder's three outputs bound together, instead of the reconstruction
+    pytest.param("GF003", "vae-decoder-input-in-loss", """
+import tensorflow as tf
+from tensorflow import keras
+
+class VAE(keras.Model):
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss = tf.reduce_mean(tf.reduce_sum(tf.square(data[:, :2] - z), axis=1))
+            kl_loss = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            total_loss = reconstruction_loss + tf.reduce_mean(tf.reduce_sum(kl_loss, axis=1))
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": total_loss}
+""", FOUND, id="GF003-vae-decoder-input-in-loss"),
+    pytest.param("GF003", "lookalike-simsiam-tuple-assignments", """
+import tensorflow as tf
+from tensorflow import keras
+
+def compute_loss(p, z):
+    z = tf.stop_gradient(z)
+    return -tf.reduce_mean(tf.reduce_sum(tf.math.l2_normalize(p, axis=1) * tf.math.l2_normalize(z, axis=1), axis=1))
+
+class SimSiam(keras.Model):
+    def __init__(self, encoder, predictor):
+        super().__init__()
+        self.encoder = encoder
+        self.predictor = predictor
+
+    def train_step(self, data):
+        ds_one, ds_two = data
+        with tf.GradientTape() as tape:
+            z1, z2 = self.encoder(ds_one), self.encoder(ds_two)
+            p1, p2 = self.predictor(z1), self.predictor(z2)
+            loss = compute_loss(p1, z2) / 2 + compute_loss(p2, z1) / 2
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {"loss": loss}
+""", CLEAN, id="GF003-lookalike-simsiam-tuple-assignments"),
+    pytest.param("GF003", "lookalike-encoder-outputs-partly-read", """
+import tensorflow as tf
+from tensorflow import keras
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            reconstruction_loss = tf.reduce_mean(keras.losses.mean_squared_error(data, reconstruction))
+            kl_loss = -0.5 * tf.reduce_mean(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            loss = reconstruction_loss + kl_loss
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": loss}
+""", CLEAN, id="GF003-lookalike-encoder-outputs-partly-read"),
     # --- GF004 --------------------------------------------------------------------------------
     pytest.param("GF004", "helper-function", """
 import numpy as np
@@ -360,6 +500,134 @@ def train_step(model, optimizer, loss_fn, images, labels):
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """, CLEAN, id="GF004-lookalike-numpy-preprocessing-before-tape"),
+    # keras-io guides/custom_train_step_in_tensorflow.py with `self(x, training=True)` spelled `self.predict(x)`
+    pytest.param("GF004", "predict-in-keras-train-step", """
+import tensorflow as tf
+from tensorflow import keras
+
+class CustomModel(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self.predict(x, verbose=0)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        trainable_vars = self.trainable_variables
+        gradients = tape.gradient(loss, trainable_vars)
+        self.optimizer.apply_gradients(zip(gradients, trainable_vars))
+        return {"loss": loss}
+""", FOUND, id="GF004-predict-in-keras-train-step"),
+    # keras-io guides/writing_a_training_loop_from_scratch.py with `model(x, training=True)` spelled `model.predict(x)`
+    pytest.param("GF004", "predict-in-step-function", """
+import keras
+import tensorflow as tf
+
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+def train_step(model, optimizer, x_batch_train, y_batch_train):
+    with tf.GradientTape() as tape:
+        logits = model.predict(x_batch_train)
+        loss_value = loss_fn(y_batch_train, logits)
+    grads = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    return loss_value
+""", FOUND, id="GF004-predict-in-step-function"),
+    pytest.param("GF004", "predict-on-batch-backend-alias", """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            loss = K.mean(K.square(self.model.predict_on_batch(x) - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF004-predict-on-batch-backend-alias"),
+    pytest.param("GF004", "predict-in-helper", """
+import keras
+import tensorflow as tf
+
+def scores_of(net, images):
+    return net.predict(images, verbose=0)
+
+def train_step(model, optimizer, images, labels):
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(keras.losses.binary_crossentropy(labels, scores_of(model, images)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", FOUND, id="GF004-predict-in-helper"),
+    pytest.param("GF004", "lookalike-predict-of-target-network", """
+import tensorflow as tf
+
+def train_step(model, model_target, optimizer, states, actions, rewards, next_states, gamma=0.99):
+    with tf.GradientTape() as tape:
+        future_rewards = model_target.predict(next_states, verbose=0)
+        updated_q_values = rewards + gamma * tf.reduce_max(future_rewards, axis=1)
+        q_values = model(states, training=True)
+        q_action = tf.reduce_sum(tf.multiply(q_values, tf.one_hot(actions, 4)), axis=1)
+        loss = tf.reduce_mean(tf.square(updated_q_values - q_action))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""", CLEAN, id="GF004-lookalike-predict-of-target-network"),
+    pytest.param("GF004", "lookalike-predict-for-logging-in-keras-train-step", """
+import tensorflow as tf
+from tensorflow import keras
+
+class CustomModel(keras.Model):
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+            preview = self.predict(x[:4], verbose=0)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {"loss": loss, "preview": preview}
+""", CLEAN, id="GF004-lookalike-predict-for-logging-in-keras-train-step"),
+    # reduced from https://github.com/PAIR-code/saliency/issues/88 (fixtures/repair/saliency_watched_input_predict.py),
+    # in a method: the watched input reaches the score only through `predict`
+    pytest.param("GF004", "predict-of-watched-input", """
+import tensorflow as tf
+
+class Explainer:
+    def saliency(self, images, target_class_idx):
+        images = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            probabilities = self.model.predict(images, verbose=0)
+            score = tf.gather(probabilities, target_class_idx, axis=1)
+        return tape.gradient(score, images)
+""", FOUND, id="GF004-predict-of-watched-input"),
+    pytest.param("GF004", "lookalike-predict-beside-call-on-watched-input", """
+import tensorflow as tf
+
+def saliency(model, images, target_class_idx):
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        predicted = tf.argmax(model.predict(images, verbose=0), axis=1)
+        score = tf.gather(model(images), target_class_idx, axis=1)
+    return tape.gradient(score, images), predicted
+""", CLEAN, id="GF004-lookalike-predict-beside-call-on-watched-input"),
+    # the shape of tensorflow/docs site/en/guide/tf_numpy.ipynb: a class of the program's own whose `predict` is
+    # written with TensorFlow NumPy ops, run in the tape on a watched input
+    pytest.param("GF004", "lookalike-own-predict-method", """
+import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
+
+class Regressor:
+    def __init__(self, w):
+        self.w = w
+
+    def predict(self, inputs):
+        return tnp.matmul(tnp.maximum(inputs, 0), self.w)
+
+model = Regressor(tnp.ones([8, 2], tnp.float32))
+
+def input_jacobian(inputs):
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        prediction = model.predict(inputs)
+    return tape.batch_jacobian(prediction, inputs)
+""", CLEAN, id="GF004-lookalike-own-predict-method"),
     # --- GF005 --------------------------------------------------------------------------------
     pytest.param("GF005", "import-alias", """
 import tensorflow as T
@@ -529,6 +797,69 @@ class AdversarialModel(keras.Model):
         gradient = tape.gradient(loss, x)
         return x + epsilon * tf.sign(gradient)
 """, FOUND, id="GF007-adversarial-method-converted-input"),
+    # keras-io examples/generative/wgan_gp.py with `gp_tape.watch(interpolated)` removed: the interpolated
+    # images are arithmetic with a `tf.random` tensor, so a tensor whatever the images are
+    pytest.param("GF007", "gradient-penalty-unwatched", """
+import tensorflow as tf
+from tensorflow import keras
+
+class WGAN(keras.Model):
+    def gradient_penalty(self, batch_size, real_images, fake_images):
+        alpha = tf.random.uniform([batch_size, 1, 1, 1], 0.0, 1.0)
+        diff = fake_images - real_images
+        interpolated = real_images + alpha * diff
+        with tf.GradientTape() as gp_tape:
+            pred = self.discriminator(interpolated, training=True)
+        grads = gp_tape.gradient(pred, [interpolated])[0]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+        return tf.reduce_mean((norm - 1.0) ** 2)
+""", FOUND, id="GF007-gradient-penalty-unwatched"),
+    pytest.param("GF007", "gradient-penalty-function-keras-random", """
+import keras
+import tensorflow as tf
+
+def gradient_penalty(critic, real, fake):
+    alpha = keras.random.uniform((tf.shape(real)[0], 1, 1, 1))
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        scores = critic(interpolated, training=True)
+    grads = tape.gradient(scores, interpolated)
+    return keras.ops.mean((keras.ops.norm(keras.ops.reshape(grads, (tf.shape(real)[0], -1)), axis=1) - 1.0) ** 2)
+""", FOUND, id="GF007-gradient-penalty-function-keras-random"),
+    pytest.param("GF007", "gradient-penalty-alias-mixed", """
+import tensorflow as T
+from keras import ops
+
+class Critic:
+    def penalty(self, real, fake):
+        alpha = T.random.uniform([T.shape(real)[0], 1])
+        mixed = alpha * real + (1 - alpha) * fake
+        with T.GradientTape() as tape:
+            score = self.critic(mixed, training=True)
+        (grads,) = tape.gradient(score, [mixed])
+        return ops.mean(ops.square(ops.sqrt(ops.sum(ops.square(grads), axis=1)) - 1.0))
+""", FOUND, id="GF007-gradient-penalty-alias-mixed"),
+    pytest.param("GF007", "lookalike-interpolated-with-numpy-weights", """
+import numpy as np
+import tensorflow as tf
+
+def gradient_penalty(critic, real, fake):
+    alpha = np.random.normal(size=(real.shape[0], 1))
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        scores = critic(interpolated, training=True)
+    return tape.gradient(scores, interpolated)
+""", CLEAN, id="GF007-lookalike-interpolated-with-numpy-weights"),
+    pytest.param("GF007", "lookalike-intermediate-of-watched-input", """
+import tensorflow as tf
+
+x = tf.constant([1.0, 2.0])
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    h = x * 2.0
+    y = tf.reduce_sum(h * h)
+g = tape.gradient(y, h)
+""", CLEAN, id="GF007-lookalike-intermediate-of-watched-input"),
     # --- GF008 --------------------------------------------------------------------------------
     pytest.param("GF008", "from-import-alias", """
 import tensorflow as tf
@@ -678,7 +1009,38 @@ with tf.GradientTape() as tape:
     scores = model(x, training=True)
     loss = tf.reduce_mean(tf.square(hard(scores) - y))
 grads = tape.gradient(loss, model.trainable_variables)
-""", FOUND, id="GF009-lambda-helper", marks=_missed('GF009 does not follow a call into a lambda bound to a name')),
+""", FOUND, id="GF009-lambda-helper"),
+    pytest.param("GF009", "lambda-helper-in-method-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Trainer:
+    def train_step(self, x, y):
+        binarize = lambda scores, threshold: keras.ops.cast(scores > threshold, "float32")
+        with tf.GradientTape() as tape:
+            scores = self.model(x, training=True)
+            loss = keras.ops.mean(keras.ops.square(binarize(scores, 0.5) - y))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""", FOUND, id="GF009-lambda-helper-in-method-keras-ops"),
+    pytest.param("GF009", "lookalike-lambda-straight-through", """
+import tensorflow as tf
+
+straight_through = lambda t: t + tf.stop_gradient(tf.round(t) - t)
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(straight_through(scores) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-lambda-straight-through"),
+    pytest.param("GF009", "lookalike-lambda-on-the-labels", """
+import tensorflow as tf
+
+hard = lambda t: tf.round(t)
+with tf.GradientTape() as tape:
+    scores = model(x, training=True)
+    loss = tf.reduce_mean(tf.square(scores - hard(y)))
+grads = tape.gradient(loss, model.trainable_variables)
+""", CLEAN, id="GF009-lookalike-lambda-on-the-labels"),
     pytest.param("GF009", "loop-over-layers", """
 import tensorflow as tf
 
@@ -1050,6 +1412,124 @@ class Model(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {"loss": loss}
 """, FOUND, id="GF014-keras-train-step-constant"),
+    # keras-io examples/generative/dcgan_overriding_train_step.py with the discriminator's loss computed from the
+    # labels twice: `self.loss_fn` is what `compile` was given, a Keras loss, so the loss is a constant
+    pytest.param("GF014", "loss-fn-from-compile-of-labels-only", """
+import tensorflow as tf
+from tensorflow import keras
+
+class GAN(keras.Model):
+    def __init__(self, discriminator, generator, latent_dim):
+        super().__init__()
+        self.discriminator = discriminator
+        self.generator = generator
+        self.latent_dim = latent_dim
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn
+
+    def train_step(self, real_images):
+        batch_size = tf.shape(real_images)[0]
+        generated_images = self.generator(tf.random.normal(shape=(batch_size, self.latent_dim)))
+        combined_images = tf.concat([generated_images, real_images], axis=0)
+        labels = tf.concat([tf.ones((batch_size, 1)), tf.zeros((batch_size, 1))], axis=0)
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(combined_images)
+            d_loss = self.loss_fn(labels, labels)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        return {"d_loss": d_loss}
+
+gan = GAN(discriminator=discriminator, generator=generator, latent_dim=128)
+gan.compile(
+    d_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+    g_optimizer=keras.optimizers.Adam(learning_rate=0.0003),
+    loss_fn=keras.losses.BinaryCrossentropy(),
+)
+""", FOUND, id="GF014-loss-fn-from-compile-of-labels-only"),
+    pytest.param("GF014", "loss-fn-from-compile-positional-keras-ops", """
+import keras
+import tensorflow as tf
+
+class Distiller(keras.Model):
+    def compile(self, optimizer, student_loss_fn):
+        super().compile(optimizer=optimizer)
+        self.student_loss_fn = student_loss_fn
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            student_predictions = self.student(x, training=True)
+            loss = self.student_loss_fn(y, keras.ops.ones_like(y))
+        gradients = tape.gradient(loss, self.student.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.student.trainable_variables))
+        return {"loss": loss}
+
+distiller = Distiller(student=student, teacher=teacher)
+distiller.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+""", FOUND, id="GF014-loss-fn-from-compile-positional-keras-ops"),
+    pytest.param("GF014", "loss-object-on-self-from-init", """
+import tensorflow as T
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.loss_object = T.keras.losses.MeanSquaredError()
+
+    def train_step(self, x, y):
+        with T.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = self.loss_object(y, T.zeros_like(y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""", FOUND, id="GF014-loss-object-on-self-from-init"),
+    pytest.param("GF014", "lookalike-loss-fn-from-compile-reads-prediction", """
+import tensorflow as tf
+from tensorflow import keras
+
+class GAN(keras.Model):
+    def compile(self, d_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer = d_optimizer
+        self.loss_fn = loss_fn
+
+    def train_step(self, data):
+        images, labels = data
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(images)
+            d_loss = self.loss_fn(labels, predictions)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        return {"d_loss": d_loss}
+
+gan = GAN()
+gan.compile(d_optimizer=keras.optimizers.Adam(), loss_fn=keras.losses.BinaryCrossentropy())
+""", CLEAN, id="GF014-lookalike-loss-fn-from-compile-reads-prediction"),
+    pytest.param("GF014", "lookalike-loss-fn-from-compile-runs-the-model", """
+import tensorflow as tf
+from tensorflow import keras
+
+class Trainer(keras.Model):
+    def compile(self, optimizer, loss_fn):
+        super().compile(optimizer=optimizer)
+        self.loss_fn = loss_fn
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.loss_fn(x, y)
+        gradients = tape.gradient(loss, self.net.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.net.trainable_variables))
+        return {"loss": loss}
+
+def loss_of_the_net(x, y):
+    return tf.reduce_mean(tf.square(trainer.net(x) - y))
+
+trainer = Trainer()
+trainer.compile(optimizer=keras.optimizers.Adam(), loss_fn=loss_of_the_net)
+""", CLEAN, id="GF014-lookalike-loss-fn-from-compile-runs-the-model"),
     # tensorflow/docs site/en/tutorials/reinforcement_learning/actor_critic.ipynb: the environment step is
     # NumPy code wrapped by `@tf.numpy_function`; the rewards it returns never carry a gradient.
     pytest.param("GF004", "lookalike-numpy-function-environment-step", """

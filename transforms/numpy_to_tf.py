@@ -18,7 +18,9 @@ EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_a
 DTYPE_REASON = "TensorFlow's op computes in the tensor's dtype, where NumPy may have used another"
 ARRAYS_REASON = ("TensorFlow computes in the tensor's dtype where NumPy may have used float64, and the values are "
                  "tensors where the code had arrays")
-TRAINING_REASON = "; the model now runs in training mode (dropout, batch statistics), where predict ran it in inference mode"
+PREDICT_REASON = "; the model now runs on the whole input at once, where predict ran it batch by batch"
+TRAINING_REASON = ("; the model now runs in training mode (dropout, batch statistics) on the whole input at once, where "
+                   "predict ran it in inference mode, batch by batch")
 
 
 class NumpyToTf(Operator):
@@ -28,7 +30,7 @@ class NumpyToTf(Operator):
     `tf.reduce_mean`, `np.log` -> `tf.math.log`, `np.concatenate` -> `tf.concat`), array methods
     become reductions, `.numpy()`, `.item()` and `float()` are dropped where the value flows on,
     `np.array(t)` keeps the tensor, `tf.constant` of a tensor becomes `tf.convert_to_tensor`, and
-    `model.predict(x)` becomes `model(x, training=True)` (or `model(x)` where the gradient is asked
+    `model.predict(x)` (and `predict_on_batch`) becomes `model(x, training=True)` (or `model(x)` where the gradient is asked
     of a watched input). A `tf.numpy_function(np.f, [x], ...)` of an elementwise NumPy function
     becomes `tf.f(x)`.
 
@@ -201,7 +203,8 @@ out = tf.tanh(inputs)  # cut
         function = _function_of(node, context)
         scope = _scope_statements(node, context)
         helpers = [f for f in _functions_called(context, scope) if f is not function]
-        predicts = any(m.findall(part, m.Call(func=m.Attribute(attr=m.Name("predict")))) for part in scope)
+        predicts = any(m.findall(part, m.Call(func=m.Attribute(attr=m.Name("predict") | m.Name("predict_on_batch"))))
+                       for part in scope)
         modes = ["inference", "training"] if context.tensor_sources else ["training", "inference"]
         for mode in modes if predicts else modes[:1]:
             transformer = ToTensorFlow(numpy_names, tf_name, mode, modules=set(context.imports.aliases))
@@ -212,7 +215,8 @@ out = tf.tanh(inputs)  # cut
             yield Rewrite(
                 "Stay in TensorFlow on the way to the loss: NumPy calls, `.numpy()` and `float()` become TensorFlow ops"
                 + (" and `model.predict(x)` becomes `model(x" + (", training=True)`" if training else ")`") if predicts else ""),
-                replacements, Applicability.UNSAFE, ARRAYS_REASON + (TRAINING_REASON if training else ""))
+                replacements, Applicability.UNSAFE,
+                ARRAYS_REASON + (TRAINING_REASON if training else PREDICT_REASON if predicts else ""))
 
 
 # How many positional arguments each twin in ELEMENTWISE takes as NumPy does: NumPy's next positional
@@ -366,7 +370,7 @@ class ToTensorFlow(cst.CSTTransformer):
                 return self._tf("reshape", [cst.Arg(receiver), shape])
             if method == "astype" and len(updated.args) == 1:
                 return self._tf("cast", [cst.Arg(receiver), updated.args[0]])
-            if method == "predict" and self.predict and updated.args and updated.args[0].keyword is None:
+            if method in ("predict", "predict_on_batch") and self.predict and updated.args and updated.args[0].keyword is None:
                 self.changed += 1
                 args = [updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
                 if self.predict == "training":

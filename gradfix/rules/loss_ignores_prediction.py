@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
+import libcst.matchers as m
 
 from gradfix import categories
 from gradfix.messages import brief
@@ -10,8 +11,8 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, lone_assignment, names_read
-from gradfix.static.api import KERAS_MODELS
-from gradfix.static.gradpath import keras_loss_functions, might_take_gradients
+from gradfix.static.api import KERAS_MODELS, NOT_FORWARD, NOT_FORWARD_WORDS
+from gradfix.static.gradpath import keras_loss_functions, might_take_gradients, own_method
 from gradfix.static.names import dotted
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
@@ -30,7 +31,12 @@ class LossIgnoresPrediction(Rule):
     prediction goes unused; or a step computes a loss term in the tape (`reconstruction_loss`,
     named like a loss) and never adds it to the total it differentiates. A network of raw variables is read the same way: with
     `pred = hidden @ w2 + b2` in the tape and a loss built from `hidden`, `w2` and `b2` get no
-    gradient.
+    gradient. The prediction may be bound with others by one tuple assignment (`p1, p2 =
+    self.predictor(z1), self.predictor(z2)`, `z_mean, z_log_var, z = self.encoder(data)`), and
+    made by a model or layer that the model differentiated holds (`self.predictor` when the
+    gradient is asked for `self.trainable_variables` in a Keras `train_step`). The prediction and
+    the loss may be made by a function or method of the module that the tape calls
+    (`loss = compute_loss(x, y)`), reading the model under the same name.
 
     ## Why gradients vanish
 
@@ -688,33 +694,19 @@ def train_step(x, y):
         recorded = statements[opened.index + 1: closed + 1]
         reached = set().union(*(tapeflow.references(analysis, s, variables) for s in flow)) if variables else set()
 
-        findings = []
-        for statement in recorded:
-            assigned = lone_assignment(statement.node)
-            if assigned is None:
-                continue
-            prediction, value = assigned
-            if prediction in flow_reads:
-                continue
-            source = None
-            if isinstance(value, cst.Call):
-                source = next((o for o in models if dotted(value.func) in {o.name, o.name + ".call"}), None)
-            if source is not None:
-                unreached: list[Source] = []
-                intermediates = _intermediates(analysis, statement, value, source, flow, opened.index, closed)
-            else:
-                unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, call.scope)
-            for intermediate in intermediates:
-                if intermediate.inline is not None:
-                    loss_statements = [] if _feeds(analysis, intermediate.definition, statement, call.scope) else [intermediate.definition]
-                else:
-                    loss_statements = [
-                        s for s in flow
-                        if intermediate.value in s.read and s is not intermediate.definition
-                        and not _feeds(analysis, s, statement, call.scope)
-                    ]
-                if loss_statements:
-                    findings.append((statement, prediction, intermediate, loss_statements, unreached))
+        where = "in the tape"
+        findings = _unused_predictions(analysis, call.scope, recorded, flow, flow_reads, models, variables, reached, opened.index, closed)
+        if not findings:
+            # the loss made by a function of the module that the tape calls, which makes the prediction itself
+            for helper in _helpers_on_path(analysis, call, flow, opened.index, closed, sources):
+                helper_flow, helper_reads = _return_flow(analysis, helper)
+                helper_reached = set().union(*(tapeflow.references(analysis, s, variables) for s in helper_flow)) if variables else set()
+                helper_statements = analysis.statements(helper)
+                findings = _unused_predictions(analysis, helper, helper_statements, helper_flow, helper_reads, models, variables,
+                                               helper_reached, -1, len(helper_statements))
+                if findings:
+                    statements, where = helper_statements, f"in `{helper.name.value}` (which the tape calls)"
+                    break
         if not findings:
             return None
         statement, prediction, intermediate, loss_statements, unreached = findings[0]
@@ -726,7 +718,7 @@ def train_step(x, y):
         message = f"The loss reads `{brief(intermediate.value, 24)}`, not the final prediction `{brief(prediction, 20)}`"
         detail = (
             f"The loss is computed from `{intermediate.value}` ({intermediate.kind}), while the final prediction "
-            f"`{prediction}` is computed in the tape but not used by the loss: {starved} no gradient from "
+            f"`{prediction}` is computed {where} but not used by the loss: {starved} no gradient from "
             f"`{analysis.code(call.node)}`. Compute the loss from `{prediction}`."
         )
         replacements: dict[cst.CSTNode, Replacement] | None = None
@@ -751,6 +743,115 @@ def train_step(x, y):
             replacements=replacements,
             fix_description=f"Compute the loss from the final prediction `{prediction}`",
         )
+
+
+def _unused_predictions(analysis, scope, recorded, flow, flow_reads, models, variables, reached, opened: int, closed: int):
+    """Predictions made in ``recorded`` that the loss (``flow``, what it is computed from) does not read, each with
+    the intermediate it reads instead and the statements where it does."""
+    findings: list = []
+    for statement, names, value in ((s, names, value) for s in recorded for names, value in bound_values(s.node)):
+        if flow_reads.intersection(names):
+            continue
+        prediction = ", ".join(names)
+        source = _model_called(analysis, value, models)
+        if source is not None:
+            unreached: list[Source] = []
+            intermediates = _intermediates(analysis, statement, value, source, flow, opened, closed)
+        elif lone_assignment(statement.node) is not None:
+            unreached, intermediates = _variable_prediction(analysis, statement, recorded, variables, reached, flow, scope)
+        else:
+            continue
+        for intermediate in intermediates:
+            if intermediate.inline is not None:
+                loss_statements = [] if _feeds(analysis, intermediate.definition, statement, scope) else [intermediate.definition]
+            else:
+                loss_statements = [
+                    s for s in flow
+                    if intermediate.value in s.read and s is not intermediate.definition
+                    and not _feeds(analysis, s, statement, scope)
+                ]
+            if loss_statements:
+                findings.append((statement, prediction, intermediate, loss_statements, unreached))
+    return findings
+
+
+def _helpers_on_path(analysis: ModuleAnalysis, call: GradientCall, flow, opened: int, closed: int, sources) -> Iterator[cst.FunctionDef]:
+    """The functions and methods of the module that the tape's statements on the way to the target call, reading the
+    sources under the same names (``model`` of the module, ``self.model``): neither parameters nor bound by them."""
+    heads = {source.name.split(".")[0] for source in sources}
+    seen: set[int] = set()
+    for statement in flow:
+        if not opened < statement.index <= closed:
+            continue
+        for inner in analysis.calls(tapeflow.statement_code(statement.node)):
+            callee = analysis.callee(inner)
+            if callee is None or callee[0] is call.scope or id(callee[0]) in seen:
+                continue
+            function, bound = callee
+            seen.add(id(function))
+            params = [p.name.value for p in function.params.params][bound:]
+            if heads & set(params) or any(heads & s.assigned for s in analysis.statements(function)):
+                continue
+            if "self" in heads and not bound:
+                continue  # `self` there is another object, or none
+            yield function
+
+
+def _return_flow(analysis: ModuleAnalysis, function: cst.FunctionDef) -> tuple[list[Statement], set[str]]:
+    """The statements a function's return values are computed in (the returns too), and the names they read."""
+    found: dict[int, Statement] = {}
+    reads: set[str] = set()
+    for returned in m.findall(function.body, m.Return()):
+        value = cst.ensure_type(returned, cst.Return).value
+        at = analysis.statement_index(returned)
+        if value is None or at is None or analysis.scope_of(returned) is not function:
+            continue
+        found[at.index] = at
+        reads |= names_read(value)
+        for statement in analysis.backward_slice(value, function):
+            found[statement.index] = statement
+            reads |= statement.read
+    return [found[i] for i in sorted(found)], reads
+
+
+def bound_values(statement: cst.CSTNode) -> list[tuple[tuple[str, ...], cst.BaseExpression]]:
+    """What a line of its own binds to bare names, as (names, value): ``a = f(x)``; ``a, b = f(x), g(y)`` pair by
+    pair; ``a, b, c = f(x)``: the names of one value's parts together."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return []
+    small = statement.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return []
+    target, value = small.targets[0].target, small.value
+    if isinstance(target, cst.Name):
+        return [((target.value,), value)]
+    if not isinstance(target, (cst.Tuple, cst.List)) or not all(
+            isinstance(e, cst.Element) and isinstance(e.value, cst.Name) for e in target.elements):
+        return []
+    names = tuple(cst.ensure_type(e.value, cst.Name).value for e in target.elements)
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names) and all(
+            isinstance(e, cst.Element) for e in value.elements):
+        return [((name,), element.value) for name, element in zip(names, value.elements)]
+    return [(names, value)]
+
+
+def _model_called(analysis: ModuleAnalysis, value: cst.BaseExpression, models: list[Source]) -> Source | None:
+    """The model whose call ``value`` is: one of the sources (``model(x)``, ``self.call(x)``), or a model or
+    layer one of them holds and is differentiated with (``self.predictor(z)`` of ``self.trainable_variables``:
+    an attribute called on an argument, not a method of the module's classes, not named as a loss or metric)."""
+    if not isinstance(value, cst.Call):
+        return None
+    func = dotted(value.func)
+    if func is None:
+        return None
+    source = next((o for o in models if func in {o.name, o.name + ".call"}), None)
+    if source is not None or not value.args:
+        return source
+    owner, _, attribute = func.rpartition(".")
+    if (not any(o.name == owner for o in models) or attribute in NOT_FORWARD or own_method(analysis, attribute)
+            or any(word in attribute.lower() for word in NOT_FORWARD_WORDS)):
+        return None
+    return Source(func, False)
 
 
 def _use_prediction(analysis, statement: Statement, intermediate: str):
@@ -785,20 +886,22 @@ def _intermediates(analysis, prediction_statement, prediction_call, source, flow
     for statement in flow:
         if not opened < statement.index <= closed:
             continue
-        assigned = lone_assignment(statement.node)
-        value = assigned[1] if assigned is not None else None
+        bound = bound_values(statement.node)
+        values = [value for _, value in bound]
         for layer_call in analysis.calls(tapeflow.statement_code(statement.node)):
-            if layer_call is not value and _is_layer_of(layer_call.func, source):
+            if all(layer_call is not value for value in values) and _is_layer_of(layer_call.func, source):
                 found.append(_Intermediate(
                     analysis.code(layer_call), statement, f"the output of `{analysis.code(layer_call.func)}`", False, layer_call,
                 ))
-        if assigned is None or not isinstance(value, cst.Call):
-            continue
-        name = assigned[0]
-        if _is_layer_of(value.func, source):
-            found.append(_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", True))
-        elif name in names_read(prediction_call) and statement.index < prediction_statement.index:
-            found.append(_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False))
+        lone = lone_assignment(statement.node) is not None
+        for names, value in bound:
+            if not isinstance(value, cst.Call):
+                continue
+            if _is_layer_of(value.func, source):
+                found += [_Intermediate(name, statement, f"the output of `{analysis.code(value.func)}`", lone) for name in names]
+            elif statement.index < prediction_statement.index:
+                found += [_Intermediate(name, statement, f"the input of `{analysis.code(prediction_call.func)}`", False)
+                          for name in names if name in names_read(prediction_call)]
     return found
 
 

@@ -77,8 +77,10 @@ class MissingWatch(Rule):
     (`tape.watch` raises on a NumPy array or a Python number), is what the rule reports on: every
     binding of the name that reaches the gradient call (every binding in the module, for a module
     name a function reads) makes a float tensor (`tf.constant`, `tf.random.*`, `tf.convert_to_tensor`
-    before the tape, arithmetic on such tensors, a batch of a `tf.data` dataset); where one may hold
-    something else, there is no finding. The watch goes first in the block, or right after the
+    before the tape, arithmetic on such tensors, arithmetic done before the tape with one such
+    TensorFlow tensor among its operands (`real + alpha * (fake - real)` with `alpha` from
+    `tf.random.uniform`: a NumPy array or a number meeting a tensor gives a tensor), a batch of a
+    `tf.data` dataset); where one may hold something else, there is no finding. The watch goes first in the block, or right after the
     statement that makes the tensor when that happens inside the block (no fix when that statement
     is a compound one). A tape opened with
     `watch_accessed_variables=False` that watches nothing at all gets `watch_accessed_variables=False`
@@ -89,7 +91,7 @@ class MissingWatch(Rule):
     ## When not to fix
     Sources that are variables (`tf.Variable`, `model.trainable_variables`), tensors already watched
     (also through a list such as `tape.watch([x, t])`), intermediate tensors computed inside the tape
-    from watched values (a Grad-CAM's convolution output), integer tensors (a watch would not help:
+    from watched values (a Grad-CAM's convolution output, `h = x * 2.0` after `tape.watch(x)`), integer tensors (a watch would not help:
     integers have no gradient), and tensors the tape block never reads are left alone.
     """
 
@@ -621,16 +623,50 @@ def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | 
             return _kind_of_attribute(analysis, node, tape, depth)
         return None, node
     if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
-        operands = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else [node.expression]
-        kinds = []
-        for operand in operands:
-            if isinstance(operand, (cst.Integer, cst.Float)):
-                continue
-            kinds.append(_kind(analysis, operand, tape, depth - 1)[0])
-        return (TENSOR if kinds and all(k == TENSOR for k in kinds) else None), node
+        return _kind_of_arithmetic(analysis, node, tape, depth), node
     if isinstance(node, cst.Name):
         return _kind_of_name(analysis, node, tape, depth)
     return None, node
+
+
+def _kind_of_arithmetic(analysis, node: cst.BinaryOperation | cst.UnaryOperation, tape, depth) -> str | None:
+    """Arithmetic on plain tensors is a plain tensor. Made before the tape opens, arithmetic with one TensorFlow
+    tensor among its operands is one too, whatever the others are (``real + alpha * diff`` with ``alpha`` from
+    ``tf.random.uniform``: a NumPy array or a number on the other side defers to the tensor's operator, a
+    variable's value is read into a new tensor), and the tape records none of it. Inside the tape, arithmetic on
+    something the tape watches is recorded: the gradient of it exists."""
+    operands = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else [node.expression]
+    inside = tape is not None and analysis.is_inside(node, tape.node)
+    if inside and tape.name is not None and names_read(node) & _watched_names(tape):
+        return None
+    # the operands are parts of one expression: only following a name back costs depth
+    kinds = [_kind(analysis, operand, tape, depth) for operand in operands if not isinstance(operand, (cst.Integer, cst.Float))]
+    if kinds and all(kind == TENSOR for kind, _ in kinds):
+        return TENSOR
+    if not inside and isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _ARITHMETIC):
+        tensors = [origin for kind, origin in kinds if kind == TENSOR and not _numpy_made(analysis, origin)]
+        if tensors and all(kind in (TENSOR, None) for kind, _ in kinds):
+            return TENSOR
+    return None
+
+
+_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.MatrixMultiply)
+
+
+def _numpy_made(analysis: ModuleAnalysis, origin: cst.CSTNode) -> bool:
+    """An array made by NumPy (``np.random.normal``): arithmetic with it is NumPy's unless a tensor is there too."""
+    return isinstance(origin, cst.Call) and (analysis.qualname(origin.func) or "").startswith("numpy.")
+
+
+def _watched_names(tape: TapeBlock) -> set[str]:
+    """The names the tape block tells its tape to watch."""
+    watched: set[str] = set()
+    for call in walk(tape.node, cst.Call):
+        func = call.func
+        if (isinstance(func, cst.Attribute) and func.attr.value == "watch" and isinstance(func.value, cst.Name)
+                and func.value.value == tape.name and call.args):
+            watched |= names_read(call.args[0].value)
+    return watched
 
 
 def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cst.CSTNode]:

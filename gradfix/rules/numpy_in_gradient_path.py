@@ -24,17 +24,23 @@ from gradfix.static.api import (
     TENSOR_ATTRIBUTES,
 )
 from gradfix.static.gradpath import (
+    Cut,
     PathContext,
     SourceFlow,
     all_contexts,
+    describe_sources,
     might_take_gradients,
     nondifferentiable,
     path_values,
+    predict_cuts,
 )
 from gradfix.static.names import dotted
 from gradfix.static.tree import walk
+from gradfix.static.watches import is_watched
+from gradfix.transforms._operator import Context
 from gradfix.transforms.numpy_to_tf import (
     FIRST_OPERAND_DTYPE,
+    NumpyToTf,
     attribute_chain,
     fix_commas,
     numpy_call,
@@ -46,7 +52,9 @@ class NumpyInGradientPath(Rule):
     """Finds NumPy on the way from the trainable variables to the loss: `.numpy()`,
     `np.mean`, `np.square`, `np.log` and the like applied to tensors inside a
     `GradientTape` (or in a loss function the tape calls), `float(t)`, and
-    `tf.constant(t.numpy())` that rebuilds a tensor from its own values.
+    `tf.constant(t.numpy())` that rebuilds a tensor from its own values; and `model.predict(x)`
+    in the tape where the loss is computed from it and from no call of the model itself (or,
+    for a gradient of a watched input, from no call of the model on that input).
 
     ## Why gradients vanish
     A `GradientTape` records TensorFlow operations only. `t.numpy()`, `np.mean(t)`
@@ -55,7 +63,9 @@ class NumpyInGradientPath(Rule):
     `tf.convert_to_tensor` turns it back into a tensor) has no recorded link to the
     variables, so `tape.gradient` returns `None` for them and the optimizer raises
     `No gradients provided for any variable`. Inside a `tf.function` the same code
-    fails earlier, because a symbolic tensor has no value to copy.
+    fails earlier, because a symbolic tensor has no value to copy. `model.predict(x)`
+    is such a copy too: it runs the model in its own loop, outside the tape's
+    record, and returns a NumPy array.
 
     ## Example
     ```python
@@ -77,6 +87,9 @@ class NumpyInGradientPath(Rule):
     `tf.maximum`, ...), keeping `axis` (by keyword or position) and `keepdims`;
     `.numpy()` and `np.array(t)` are dropped where the tensor serves as well, and
     `tf.constant(t.numpy())` becomes `t`. The module's own name for TensorFlow is used.
+    `model.predict(x)` becomes `model(x, training=True)` (`model(x)` for a gradient of a
+    watched input), and the NumPy after it in the tape becomes TensorFlow with it (the
+    `numpy-to-tf` operator's rewrite).
 
     ## Fix safety
     Safe where the TensorFlow twin computes the same values, of the same shape,
@@ -96,7 +109,10 @@ class NumpyInGradientPath(Rule):
     TensorFlow converts the other operands to the first one's dtype and fails on
     a float64 array first against a float32 tensor. Display-only when the module
     does not import `tensorflow` itself (only `keras`) and `tf` names something
-    else. No fix is offered when NumPy arguments have no TensorFlow counterpart
+    else. Unsafe for `model.predict(x)` -> `model(x, training=True)`: the model then
+    runs in training mode (dropout, batch statistics) on the whole input at once,
+    where `predict` ran it in inference mode, batch by batch, and the values are
+    tensors where the code had arrays. No fix is offered when NumPy arguments have no TensorFlow counterpart
     (`dtype=`, `out=`, `ddof=`, `np.clip` with a `None` bound), when the array
     goes on to code that needs NumPy (SciPy, array methods, the uses above), or
     for NumPy functions without a known twin.
@@ -117,6 +133,9 @@ class NumpyInGradientPath(Rule):
     environment's step returning rewards, say): it is NumPy code by design, and the
     tape records nothing inside it.
     Non-differentiable NumPy calls (`np.argmax`, `np.round`) are left to GF008/GF009.
+    A `predict` whose result the loss reads beside a call of the model itself (a
+    network's own targets, `model.predict(next_states)` next to `model(states)`),
+    and a `predict` of another model than the one differentiated, are left alone.
     """
 
     code = "GF004"
@@ -227,16 +246,18 @@ def step(x, y):
         loss = tf.reduce_mean(np.square(pred - y))
     return tape.gradient(loss, model.trainable_variables)
 """,
-        # Look-alike: `model.predict` does not run the model on the tape; its NumPy result carries nothing.
+        # Look-alike: `model.predict` makes the network's own targets, without a gradient on purpose; the loss
+        # is computed from the model's call too.
         """
 import numpy as np
 import tensorflow as tf
 
 class Trainer:
-    def step(self, x, y):
+    def step(self, states, next_states, rewards):
         with tf.GradientTape() as tape:
-            pred = self.model.predict(x)
-            loss = tf.reduce_mean(np.square(pred - y))
+            targets = rewards + 0.99 * np.max(self.model.predict(next_states, verbose=0), axis=1)
+            q_values = tf.reduce_max(self.model(states, training=True), axis=1)
+            loss = tf.reduce_mean(tf.square(targets - q_values))
         return tape.gradient(loss, self.model.trainable_variables)
 """,
         # Look-alike: the helper returns a constant, so what NumPy squares does not depend on the prediction.
@@ -561,10 +582,36 @@ with tf.GradientTape() as tape:
 grads = tape.gradient(loss, model.trainable_variables)
 """,
         ),
+        # `model.predict` in the tape returns NumPy: the tape records no forward pass, and the loss has no gradient.
+        Invalid(
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model.predict(x)
+            loss = tf.reduce_mean(np.square(pred - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+            """
+import numpy as np
+import tensorflow as tf
+
+class Trainer:
+    def step(self, x, y):
+        with tf.GradientTape() as tape:
+            pred = self.model(x, training=True)
+            loss = tf.reduce_mean(tf.square(pred - y))
+        return tape.gradient(loss, self.model.trainable_variables)
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
-        if not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text:
+        if (not analysis.imports.imports_any("numpy") and ".numpy()" not in analysis.text and "float(" not in analysis.text
+                and ".predict" not in analysis.text):
             return
         reported: set[int] = set()
         for top in all_contexts(analysis):
@@ -591,6 +638,34 @@ grads = tape.gradient(loss, model.trainable_variables)
                         _add_to_chain(analysis, chains, report)
             for chain in chains:
                 yield _one_finding(analysis, chain)
+            for cut in predict_cuts(analysis, top):
+                if id(cut.node) not in reported:
+                    reported.add(id(cut.node))
+                    yield _predict_report(analysis, top, cut, gradient, role)
+
+
+def _predict_report(analysis: ModuleAnalysis, top: PathContext, cut: Cut, gradient: cst.CSTNode, role: str) -> Report:
+    """``model.predict(x)`` on the only way from the model to the loss, fixed by the numpy-to-tf operator: the
+    model's own call in its place, and the NumPy after it in TensorFlow."""
+    call = cst.ensure_type(cut.node, cst.Call)
+    model = analysis.code(cst.ensure_type(call.func, cst.Attribute).value)
+    code = analysis.code(call)
+    message = f"`{call_brief(code, 40)}` returns NumPy: the tape records no forward pass"
+    detail = (f"`{code}` runs `{model}` outside the tape's record and returns a NumPy array, so the loss computed "
+              f"from it has no gradient for {describe_sources(top, cut.sources)}. Call the model itself: "
+              f"`{model}(..., training=True)`.")
+    context = Context.of_analysis(analysis)
+    if cut.context.gradient is not None:
+        # the operator's reach ends at the gradient call; in a helper the tape calls, at the helper's end
+        context.end_line = analysis.span(gradient).start_line
+    # a gradient of a watched input (a saliency map) keeps the model in inference mode: `model(x)`
+    context.tensor_sources = top.gradient is not None and any(is_watched(analysis, top.gradient, s) for s in cut.sources)
+    rewrite = next(NumpyToTf().rewrite(analysis.statement_of(call), context), None)
+    if rewrite is None:
+        return Report(call, message, related=[(gradient, role)], detail=detail)
+    return Report(call, message, related=[(gradient, role)], detail=detail,
+                  replacements=dict(rewrite.replacements), fix_description=rewrite.description,
+                  applicability=rewrite.applicability, applicability_reason=rewrite.reason, imports=rewrite.imports)
 
 
 class _Checker:

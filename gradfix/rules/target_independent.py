@@ -12,7 +12,7 @@ from gradfix.messages import brief
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, lone_assignment, names_read
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, argument, lone_assignment, names_read
 from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
 from gradfix.static.sources import Source, resolve_sources
 
@@ -26,8 +26,10 @@ class TargetIndependent(Rule):
     respect to variables or watched tensors; or a loss computed only from the data
     (`tf.reduce_mean(tf.square(labels - features))`) while the model's prediction goes unused.
     The second is reported only when every step on the way to the target is plain TensorFlow or
-    NumPy arithmetic, a Keras loss object, or a function of the module that runs no model and reads
-    no source: a call the analysis cannot see into could reach the variables.
+    NumPy arithmetic, a Keras loss object (also one held on `self`: made in `__init__`, or given to
+    an overridden `compile` by every call of it in the module, as `self.loss_fn`), or a function of
+    the module that runs no model and reads no source: a call the analysis cannot see into could
+    reach the variables.
     A gradient asked with `unconnected_gradients=tf.UnconnectedGradients.ZERO` is not reported: it is
     a tensor of zeros, not `None`, which is the exact gradient of a target the sources do not reach.
 
@@ -289,7 +291,7 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
         return []
     heads = {source.name.split(".")[0] for source in sources}
     for statement in flow:
-        if statement.read & heads or tapeflow.references(analysis, statement, sources):
+        if _reads_heads(analysis, statement, heads) or tapeflow.references(analysis, statement, sources):
             return []
         if not _inert(analysis, tapeflow.statement_code(statement.node), heads, 0):
             return []
@@ -306,10 +308,73 @@ def _unreached_sources(analysis: ModuleAnalysis, gradient: GradientCall) -> list
     return sources
 
 
+def _reads_heads(analysis: ModuleAnalysis, statement: Statement, heads: set[str]) -> bool:
+    """Whether the statement reads a name the sources start from (``self`` of ``self.discriminator``), other than
+    as the object holding a loss it calls (``self.loss_fn(labels, labels)``)."""
+    read = statement.read & heads
+    if read != {"self"}:
+        return bool(read)
+    code = tapeflow.statement_code(statement.node)
+    return not all(_calls_a_loss(analysis, name) for name in m.findall(code, m.Name("self")))
+
+
+def _calls_a_loss(analysis: ModuleAnalysis, name: cst.CSTNode) -> bool:
+    """``self`` of ``self.loss_fn(...)``, with ``self.loss_fn`` a loss (:func:`_loss_attribute`)."""
+    attribute = analysis.parent(name)
+    call = analysis.parent(attribute) if attribute is not None else None
+    return (isinstance(attribute, cst.Attribute) and isinstance(call, cst.Call) and call.func is attribute
+            and _loss_attribute(analysis, attribute))
+
+
+def _loss_attribute(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    """``self.loss_fn`` holding a Keras loss object and nothing else: every value the class's methods assign to it
+    is one made in sight (``keras.losses.BinaryCrossentropy()``), or a parameter of the method assigning it
+    (``compile``) that every call of that method in the module fills with one."""
+    if not (isinstance(node, cst.Attribute) and m.matches(node.value, m.Name("self"))):
+        return False
+    klass = analysis.enclosing_class(node)
+    if klass is None:
+        return False
+    assigned = [(assign, method) for method in klass.body.body if isinstance(method, cst.FunctionDef)
+                for assign in m.findall(method, m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self"), m.Name(node.attr.value)))]))]
+    return bool(assigned) and all(
+        _loss_made(analysis, cst.ensure_type(assign, cst.Assign).value)
+        or _loss_passed(analysis, klass, cst.ensure_type(method, cst.FunctionDef), cst.ensure_type(assign, cst.Assign).value)
+        for assign, method in assigned
+    )
+
+
+def _loss_made(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
+    """A Keras loss object made here (``keras.losses.MeanSquaredError()``), or a module-level name bound to one."""
+    if isinstance(value, cst.Name):
+        return _loss_object(analysis, value.value)
+    return isinstance(value, cst.Call) and ".losses." in (analysis.qualname(value.func) or "")
+
+
+def _loss_passed(analysis: ModuleAnalysis, klass: cst.ClassDef, method: cst.FunctionDef, value: cst.BaseExpression) -> bool:
+    """``value`` is a parameter of ``method`` that every call of it on an instance (``gan.compile(loss_fn=...)``)
+    fills with a Keras loss object; at least one such call."""
+    params = [p.name.value for p in method.params.params]
+    if not isinstance(value, cst.Name) or value.value not in params[1:]:
+        return False
+    position = params.index(value.value) - 1
+    sites = [call for call in analysis.calls() if m.matches(call.func, m.Attribute(attr=m.Name(method.name.value)))
+             and not analysis.is_inside(call, klass) and not isinstance(cst.ensure_type(call.func, cst.Attribute).value, cst.Call)]
+    if not sites or any(arg.star for call in sites for arg in call.args):
+        return False
+    for call in sites:
+        passed = argument(call, position, value.value)
+        if passed is None or not _loss_made(analysis, passed):
+            return False
+    return True
+
+
 def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: int) -> bool:
     """Whether the code reaches no variable except through the names it reads."""
     imported = analysis.imports.aliases
     for attribute in m.findall(node, m.Attribute()):
+        if _loss_attribute(analysis, attribute):
+            continue
         root = attribute
         while isinstance(root, (cst.Attribute, cst.Subscript, cst.Call)):
             root = root.value if not isinstance(root, cst.Call) else root.func
@@ -318,7 +383,7 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: 
     for call in m.findall(node, m.Call()):
         assert isinstance(call, cst.Call), "the matcher finds calls"
         qualname = analysis.qualname(call.func) or ""
-        if qualname.startswith(LIBRARY_PREFIXES):
+        if qualname.startswith(LIBRARY_PREFIXES) or _loss_attribute(analysis, call.func):
             continue
         if not isinstance(call.func, cst.Name):
             return False

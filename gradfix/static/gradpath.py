@@ -48,8 +48,10 @@ from gradfix.static.api import (
     integer_dtype,
     short_name,
 )
+from gradfix.static.bindings import values_of
 from gradfix.static.names import copied_iterable, dotted
 from gradfix.static.sources import resolve_sources
+from gradfix.static.tree import walk
 
 STOP = "stop"
 OP = "op"
@@ -248,12 +250,14 @@ def _loss_callables(analysis: ModuleAnalysis, value: cst.BaseExpression, depth: 
                 yield from _loss_callables(analysis, made, depth + 1)
 
 
-def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, sources: frozenset[str]) -> PathContext | None:
+def lambda_context(analysis: ModuleAnalysis, function: cst.Lambda, sources: frozenset[str],
+                   parent: PathContext | None = None) -> PathContext | None:
     """A lambda's body is its one return value; names it does not bind are read where it is written."""
     at = analysis.statement_index(function)
     if at is None:
         return None
-    return PathContext(analysis.scope_of(function), function, sources, [(function.body, at)])
+    depth = parent.depth + 1 if parent is not None else 0
+    return PathContext(analysis.scope_of(function), function, sources, [(function.body, at)], None, parent, depth)
 
 
 def function_context(analysis: ModuleAnalysis, function: cst.FunctionDef, sources: frozenset[str], parent: PathContext | None = None) -> PathContext | None:
@@ -316,7 +320,9 @@ class SourceFlow:
       scope, a definition of that scope outside the block does not carry, unless it only refers to
       variables (``params = [w]``, ``w = model.layers[0].kernel``); the sources themselves still carry;
     * a method that does not run the forward pass on the tape (``model.predict(x)``: ``NOT_FORWARD``)
-      returns a value that carries nothing;
+      returns a value that carries nothing; with ``through_predict``, ``predict`` (and ``predict_on_batch``)
+      carries what its model carries, as the forward pass it would be if it were the model's call: what
+      a ``predict`` on the path cuts (:data:`PREDICT_METHODS`);
     * with ``runs_models`` (by default: some of the sources are a model's variables), a call that plausibly
       runs a model or layer the code cannot tell (``forward(x)`` for a parameter, ``self.net(h)`` for an
       attribute no method assigns: :func:`runs_model`) carries the sources, whatever its arguments;
@@ -325,12 +331,13 @@ class SourceFlow:
     """
 
     def __init__(self, analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], cuts: frozenset[str],
-                 runs_models: bool | None = None):
+                 runs_models: bool | None = None, through_predict: bool = False):
         self.analysis = analysis
         self.context = context
         self.sources = sources
         self.cuts = cuts
         self.runs_models = bool(sources & context.models) if runs_models is None else runs_models
+        self.through_predict = through_predict
         self._definitions: dict[int, bool] = {}
         self._attributes: dict[tuple[int, str], bool] = {}
         self._calls: dict[tuple[int, frozenset[str]], bool] = {}
@@ -353,6 +360,10 @@ class SourceFlow:
             for name in sorted(attributes_assigned(statement.node)):
                 self._attribute_definition(statement, name)
 
+    def is_source(self, name: str) -> bool:
+        """Whether the dotted name is one of the sources or a part of one (``self.encoder`` of ``self``)."""
+        return self._is_source(name)
+
     def _is_source(self, name: str) -> bool:
         return any(name == source or name.startswith(source + ".") for source in self.sources)
 
@@ -373,13 +384,18 @@ class SourceFlow:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             return False
         if isinstance(node, cst.Call):
-            if not_forward(node):
-                return False
+            # a method of the module's own (a class's `predict` written with TensorFlow ops) is followed, whatever its name
             summary = self._module_function_call(node, at)
             if summary is not None:
                 return summary
+            if not_forward(node) and not (self.through_predict and is_predict(node)) and self.analysis.callee(node) is None:
+                return False
             if self.runs_models and runs_model(self.analysis, node, self.context):
                 return True
+            if _named_as_no_layer(node.func):
+                # `self.loss_fn(y, pred)`: a loss, metric or optimizer on a model holds none of its trainable
+                # variables; what it computes carries what its arguments carry
+                return any(self.carries(arg.value, at) for arg in node.args)
         for child in children(node):
             if isinstance(child, cst.Arg):
                 child = child.value
@@ -388,11 +404,15 @@ class SourceFlow:
         return False
 
     def _source_name(self, name: str, at: Statement) -> bool:
-        """A source carries itself where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is followed."""
+        """A source carries itself where it is made; an assignment of it from itself (``y_pred = f(y_pred)``) is
+        followed, unless it is made before the tape opens (``x = tf.convert_to_tensor(x)``): what the tape is
+        asked the gradient for is the value it then holds."""
         definitions = self.analysis.reaching_definitions(name, at, self.context.scope)
         if not definitions:
             return True
-        return any(name not in d.read or self.definition(d, name) for d in definitions)
+        block = self.context.tape_block
+        return any(name not in d.read or (block is not None and d.node is not block and block not in d.enclosing)
+                   or self.definition(d, name) for d in definitions)
 
     def name(self, name: str, at: Statement) -> bool:
         scope = self.context.scope
@@ -437,7 +457,7 @@ class SourceFlow:
             return None
         callee = self.analysis.callee(call)
         if callee is None:
-            return None
+            return self._lambda_call(call, at)
         function, bound = callee
         sources = called_sources(function, call, lambda e: self.carries(e, at), bound)
         if sources is None:
@@ -449,13 +469,63 @@ class SourceFlow:
         if key not in self._calls:
             self._calls[key] = False
             inner = function_context(self.analysis, function, sources, self.context)
-            self._calls[key] = inner is not None and SourceFlow(self.analysis, inner, sources, self.cuts, self.runs_models).reaches_target()
+            self._calls[key] = inner is not None and SourceFlow(
+                self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
         return self._calls[key]
+
+
+    def _lambda_call(self, call: cst.Call, at: Statement) -> bool | None:
+        """For ``f(...)`` with ``f`` a name bound only to a lambda (``hard = lambda t: tf.round(t)``): whether an
+        argument carrying the sources reaches its body."""
+        function = called_lambda(self.analysis, call)
+        if function is None:
+            return None
+        sources = called_sources(function, call, lambda e: self.carries(e, at))
+        if sources is None:
+            return None
+        key = (id(function), sources)
+        if key not in self._calls:
+            self._calls[key] = False
+            inner = lambda_context(self.analysis, function, sources, self.context)
+            self._calls[key] = inner is not None and SourceFlow(
+                self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
+        return self._calls[key]
+
+
+def called_lambda(analysis: ModuleAnalysis, call: cst.Call) -> cst.Lambda | None:
+    """The lambda ``call`` runs: its function is a name of the program bound to that lambda and nothing else."""
+    if not isinstance(call.func, cst.Name) or analysis.qualname(call.func) is not None:
+        return None
+    if analysis.function_named(call.func.value) is not None:
+        return None
+    values = values_of(analysis, call.func)
+    if not values or len(values) != 1 or not isinstance(values[0], cst.Lambda):
+        return None
+    return values[0]
 
 
 def not_forward(call: cst.Call) -> bool:
     """``model.predict(x)`` and the like: methods that do not run the forward pass on the tape (``NOT_FORWARD``)."""
     return isinstance(call.func, cst.Attribute) and call.func.attr.value in NOT_FORWARD
+
+
+# The methods that run a model's forward pass outside the tape and hand back NumPy.
+PREDICT_METHODS = frozenset({"predict", "predict_on_batch"})
+
+
+def is_predict(call: cst.Call) -> bool:
+    """``model.predict(x)``, ``model.predict_on_batch(x)``."""
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in PREDICT_METHODS
+
+
+def own_method(analysis: ModuleAnalysis, name: str) -> bool:
+    """Whether a class of the module defines a method ``name`` (its own ``predict``, written with TensorFlow ops)."""
+    return name in analysis.derived(_method_names)
+
+
+def _method_names(analysis: ModuleAnalysis) -> frozenset[str]:
+    return frozenset(member.name.value for klass in walk(analysis.module, cst.ClassDef)
+                     for member in klass.body.body if isinstance(member, cst.FunctionDef))
 
 
 def runs_model(analysis: ModuleAnalysis, call: cst.Call, context: PathContext) -> bool:
@@ -500,6 +570,12 @@ def _assigned_self_attributes(analysis: ModuleAnalysis) -> dict[cst.ClassDef, fr
 _BUILTINS = frozenset(dir(builtins))
 
 
+def _named_as_no_layer(func: cst.BaseExpression) -> bool:
+    """``self.loss_fn``, ``self.compiled_loss``, ``self.compute_loss``: an attribute named as a loss, metric,
+    tracker or optimizer (``NOT_FORWARD_WORDS``), which is no layer."""
+    return isinstance(func, cst.Attribute) and any(word in func.attr.value.lower() for word in NOT_FORWARD_WORDS)
+
+
 def _refers(value: cst.CSTNode) -> bool:
     """Whether a value only refers to existing objects (``w``, ``model.layers[0].kernel``, ``[w, b]``,
     ``list(model.trainable_variables)``) rather than computing something."""
@@ -542,7 +618,7 @@ def runs_as_numpy(analysis: ModuleAnalysis, function: cst.FunctionDef) -> bool:
     )
 
 
-def called_sources(function: cst.FunctionDef, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
+def called_sources(function: cst.FunctionDef | cst.Lambda, call: cst.Call, carries: Callable[[cst.BaseExpression], bool], bound: int = 0) -> frozenset[str] | None:
     """The parameters of ``function`` that ``call`` fills with arguments carrying the sources (None when unmappable);
     ``bound`` leading parameters are filled without the call (``self``)."""
     params = [p.name.value for p in function.params.params][bound:]
@@ -602,6 +678,30 @@ def _cuts_of_kind(analysis: ModuleAnalysis, context: PathContext, kind: str, exc
     return list(found.values())
 
 
+def predict_cuts(analysis: ModuleAnalysis, context: PathContext) -> list[Cut]:
+    """The ``model.predict(x)`` calls in a tape that, for some source, cut every path from it to the target: read
+    as the model's own call they would carry the source to the target, and as they are (NumPy, made outside
+    the tape's record) nothing does. The source is the model's variables, or a watched input ``x``. A ``predict`` beside a forward pass that reaches the target (a network's
+    own targets, computed without a gradient on purpose) cuts nothing."""
+    if context.gradient is None:
+        return []
+    found: dict[int, Cut] = {}
+    for source in sorted(context.sources):
+        sources = frozenset({source})
+        if SourceFlow(analysis, context, sources, BOTH).reaches_target():
+            continue
+        through = SourceFlow(analysis, context, sources, BOTH, through_predict=True)
+        if not through.reaches_target():
+            continue
+        for value, at, where, flow in path_values(analysis, context, through):
+            for node in walk_expression(value):
+                if (isinstance(node, cst.Call) and is_predict(node) and isinstance(node.func, cst.Attribute)
+                        and not own_method(analysis, node.func.attr.value)
+                        and (flow.is_source(dotted(node.func.value) or "") or any(flow.carries(a.value, at) for a in node.args))):
+                    found.setdefault(id(node), Cut(node, where, sources))
+    return list(found.values())
+
+
 def path_statements(analysis: ModuleAnalysis, context: PathContext) -> list[tuple[cst.CSTNode, Statement]]:
     """The expressions whose values can flow into the target: assigned values of its backward slice, and the target."""
     pairs: list[tuple[cst.CSTNode, Statement]] = []
@@ -625,8 +725,11 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
         if context.depth >= 3:
             continue
         for node in walk_expression(value):
-            callee = analysis.callee(node) if isinstance(node, cst.Call) else None
-            if callee is None or not isinstance(node, cst.Call):
+            if not isinstance(node, cst.Call):
+                continue
+            callee = analysis.callee(node)
+            if callee is None:
+                yield from _lambda_path_values(analysis, context, flow, node, at)
                 continue
             function, bound = callee
             if function is context.scope or is_custom_gradient(analysis, function) or runs_as_numpy(analysis, function):
@@ -639,7 +742,21 @@ def path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow
             inner = function_context(analysis, function, inner_sources, context)
             if inner is None:
                 continue
-            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models))
+            yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models,
+                                                               flow.through_predict))
+
+
+def _lambda_path_values(analysis: ModuleAnalysis, context: PathContext, flow: SourceFlow, call: cst.Call,
+                        at: Statement) -> Iterator[tuple[cst.CSTNode, Statement, PathContext, SourceFlow]]:
+    """The body of a lambda bound to a name that the path calls with arguments carrying the sources."""
+    function = called_lambda(analysis, call)
+    if function is None:
+        return
+    inner_sources = called_sources(function, call, lambda e: flow.carries(e, at))
+    inner = lambda_context(analysis, function, inner_sources, context) if inner_sources else None
+    if inner is not None and inner_sources:
+        yield from path_values(analysis, inner, SourceFlow(analysis, inner, inner_sources, flow.cuts, flow.runs_models,
+                                                           flow.through_predict))
 
 
 def _frontier(analysis: ModuleAnalysis, context: PathContext, sources: frozenset[str], kind: str, blocked: SourceFlow) -> Iterator[Cut]:
