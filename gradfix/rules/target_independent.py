@@ -315,7 +315,7 @@ def _reads_heads(analysis: ModuleAnalysis, statement: Statement, heads: set[str]
     if read != {"self"}:
         return bool(read)
     code = tapeflow.statement_code(statement.node)
-    return not all(_calls_a_loss(analysis, name) for name in m.findall(code, m.Name("self")))
+    return not all(_calls_a_loss(analysis, name) for name in analysis.walk(code, cst.Name) if name.value == "self")
 
 
 def _calls_a_loss(analysis: ModuleAnalysis, name: cst.CSTNode) -> bool:
@@ -335,8 +335,10 @@ def _loss_attribute(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
     klass = analysis.enclosing_class(node)
     if klass is None:
         return False
+    target = m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self"), m.Name(node.attr.value)))])
+    # the model's index of assignments, not a matcher's visit of every method
     assigned = [(assign, method) for method in klass.body.body if isinstance(method, cst.FunctionDef)
-                for assign in m.findall(method, m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self"), m.Name(node.attr.value)))]))]
+                for assign in analysis.walk(method, cst.Assign) if m.matches(assign, target)]
     return bool(assigned) and all(
         _loss_made(analysis, cst.ensure_type(assign, cst.Assign).value)
         or _loss_passed(analysis, klass, cst.ensure_type(method, cst.FunctionDef), cst.ensure_type(assign, cst.Assign).value)
