@@ -484,6 +484,13 @@ def _rules_for(found: FoundFile, rules: Sequence[Rule] | None, options: CheckOpt
     return _RULES_BY_CODES[codes]
 
 
+# A file checked once is analysed whole below this many lines: splitting it into regions (a CPython parse and a
+# symbol table per statement) costs more there than the LibCST parsing the regions save (bench/README.md). An
+# editor and the fix loop, which analyse a file again after each change, always split it: only a changed region
+# is analysed again.
+REGIONS_FROM_LINES = 1500
+
+
 def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: CheckOptions | None = None) -> FileResult | None:
     """One file's findings or error. Without ``options``, exactly ``rules`` run and no configuration is read."""
     if options is None:
@@ -511,7 +518,8 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
             if source is None:
                 return FileResult(found.path)  # empty: checked, and clean
             try:
-                filtered = analyze_with_suppressions(source, chosen)
+                by_region = source.text.count("\n") >= REGIONS_FROM_LINES
+                filtered = analyze_with_suppressions(source, chosen, by_region=by_region)
             except IncompleteAnalysis as problem:
                 return FileResult(found.path, findings=problem.findings, error=problem, source=source)
             return FileResult(found.path, findings=filtered.kept, source=source, unused_noqa=filtered.unused)
