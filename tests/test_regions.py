@@ -297,9 +297,9 @@ def test_a_change_to_one_function_reanalyses_only_its_region(monkeypatch):
     made = []
     real = engine.ModuleAnalysis
 
-    def counting(path, text, module):
+    def counting(path, text, module, *lines):
         made.append(text)
-        return real(path, text, module)
+        return real(path, text, module, *lines)
 
     monkeypatch.setattr(engine, "ModuleAnalysis", counting)
     steps = [CLEAN_STEP.format(i=i) for i in range(10)]

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
 from gradfix.static.api import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
+from gradfix.static.piecewise import HEADER, MEMBER, TOP
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 # a line in column 0 that continues the statement above it rather than starting one
@@ -78,6 +79,7 @@ class Region:
     text: str
     segments: tuple[tuple[int, int, int], ...]  # (first line in text, first line in module, line count)
     line_count: int
+    parts: tuple[tuple[str, str], ...] = ()  # (role, text) of each piece, for ``piecewise.joined_module``
 
     def module_line(self, line: int) -> int | None:
         """The module's line for ``line`` of the region's text (one past the end maps past the last piece)."""
@@ -679,6 +681,12 @@ def _with_headers(pieces: list[Piece]) -> list[Piece]:
     return ordered
 
 
+def _role(piece: Piece) -> str:
+    if piece.header is not None:
+        return MEMBER
+    return HEADER if piece.statement.class_body else TOP
+
+
 def _region(pieces: Sequence[Piece]) -> Region:
     texts: list[str] = []
     segments: list[tuple[int, int, int]] = []
@@ -690,4 +698,9 @@ def _region(pieces: Sequence[Piece]) -> Region:
         texts.append(text)
         segments.append((line, piece.first_line, piece.line_count))
         line += piece.line_count
-    return Region("".join(texts), tuple(segments), line - 1)
+    return Region("".join(texts), tuple(segments), line - 1, tuple(zip([_role(piece) for piece in pieces], texts)))
+
+
+def module_parts(path: str, text: str) -> tuple[tuple[str, str], ...]:
+    """The (role, text) of each piece of the whole module, for ``piecewise.joined_module``. Raises SourceError."""
+    return _region(_with_headers(split_module(path, text))).parts

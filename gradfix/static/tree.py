@@ -15,6 +15,7 @@ import dataclasses
 import sys
 import threading
 import typing
+from collections import OrderedDict
 from typing import Any, Iterator
 
 import libcst as cst
@@ -24,7 +25,7 @@ class _Indexed(threading.local):
     """The tree this thread is analysing, indexed: each thread its own (the language server analyses an edit
     while a diagnose run joins its findings in another thread)."""
 
-    children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+    children: dict[int, list[cst.CSTNode]] = {}  # by the node's id
     tree: "_Tree | None" = None
 
 
@@ -160,15 +161,37 @@ def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return [child for name in order for child in values[name]]
 
 
-def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int], int]:
-    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    """One statement's subtree indexed: a statement an edit left alone keeps its node, so its index is kept too."""
 
-    The third value is the tree's depth (the levels below the module), which bounds how deep a recursive walk of it goes."""
-    index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
-    order: dict[cst.CSTNode, int] = {}
-    by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
+    root: cst.CSTNode
+    nodes: list[cst.CSTNode]  # in source order, the statement first
+    ids: list[int]
+    kids: list[list[cst.CSTNode]]
+    last: list[int]  # the number of the last node in each node's subtree (the statement's numbers, from 0)
+    parents: dict[int, cst.CSTNode]  # by the child's id: each node's parent, but the statement's own
+    by_type: dict[type, list[int]]
+    depth: int  # levels below the statement
+
+
+_units: "OrderedDict[int, _Unit]" = OrderedDict()
+_units_lock = threading.Lock()
+UNIT_CACHE_SIZE = 16384
+
+
+def _unit(root: cst.CSTNode) -> _Unit:
+    key = id(root)
+    with _units_lock:
+        known = _units.get(key)
+        if known is not None and known.root is root:
+            _units.move_to_end(key)
+            return known
     nodes: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [module]
+    kids_of: list[list[cst.CSTNode]] = []
+    parents: dict[int, cst.CSTNode] = {}
+    by_type: dict[type, list[int]] = {}
+    stack: list[cst.CSTNode] = [root]
     levels: list[int] = [0]
     depth = 0
     while stack:
@@ -176,32 +199,110 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
         level = levels.pop()
         depth = level if level > depth else depth
         number = len(nodes)
-        order[node] = number
         nodes.append(node)
+        found = by_type.get(type(node))
+        if found is None:
+            found = by_type[type(node)] = []
+        found.append(number)
+        kids = node_children(node)
+        kids_of.append(kids)
+        for child in kids:
+            parents[id(child)] = node
+        stack.extend(reversed(kids))
+        levels.extend([level + 1] * len(kids))
+    ids = list(map(id, nodes))
+    order = dict(zip(ids, range(len(nodes))))
+    last = list(range(len(nodes)))
+    for number in range(len(nodes) - 1, -1, -1):
+        kids = kids_of[number]
+        if kids:
+            last[number] = last[order[id(kids[-1])]]
+    unit = _Unit(root, nodes, ids, kids_of, last, parents, by_type, depth)
+    with _units_lock:
+        _units[key] = unit
+        while len(_units) > UNIT_CACHE_SIZE:
+            _units.popitem(last=False)
+    return unit
+
+
+def _statements_apart(module: cst.Module) -> set[int]:
+    """The ids of the statements indexed each on its own: the top-level ones, and those of top-level classes' bodies."""
+    apart: set[int] = set()
+    for statement in module.body:
+        body = getattr(statement, "body", None) if isinstance(statement, cst.ClassDef) else None
+        if isinstance(body, cst.IndentedBlock):
+            apart.update(map(id, body.body))
+        else:
+            apart.add(id(statement))
+    return apart
+
+
+def index_tree(module: cst.Module) -> tuple[dict[int, list[cst.CSTNode]], dict[int, int], dict[int, cst.CSTNode], int]:
+    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
+
+    Returns, by each node's id, its children, its number and its parent; and the tree's depth (the levels below
+    the module), which bounds how deep a recursive walk of it goes. Each top-level statement and each statement of
+    a top-level class is indexed once per node (see ``_Unit``), and the module's index joined from theirs."""
+    index: dict[int, list[cst.CSTNode]] = {}
+    order: dict[int, int] = {}
+    parents: dict[int, cst.CSTNode] = {}
+    by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
+    nodes: list[cst.CSTNode] = []
+    last: list[int] = []
+    joined: list[int] = []  # the numbers of the nodes indexed here rather than in a statement's unit
+    apart = _statements_apart(module)
+    stack: list[cst.CSTNode] = [module]
+    levels: list[int] = [0]
+    depth = 0
+    while stack:
+        node = stack.pop()
+        level = levels.pop()
+        number = len(nodes)
+        if id(node) in apart:
+            unit = _unit(node)
+            depth = max(depth, level + unit.depth)
+            nodes.extend(unit.nodes)
+            index.update(zip(unit.ids, unit.kids))
+            order.update(zip(unit.ids, range(number, number + len(unit.nodes))))
+            parents.update(unit.parents)
+            last.extend(map(number.__add__, unit.last))
+            for kind, numbers in unit.by_type.items():
+                found = by_type.get(kind)
+                if found is None:
+                    found = by_type[kind] = ([], [])
+                found[0].extend(map(number.__add__, numbers))
+                found[1].extend(map(unit.nodes.__getitem__, numbers))
+            continue
+        depth = level if level > depth else depth
+        order[id(node)] = number
+        nodes.append(node)
+        last.append(number)
+        joined.append(number)
         found = by_type.get(type(node))
         if found is None:
             found = by_type[type(node)] = ([], [])
         found[0].append(number)
         found[1].append(node)
         kids = node_children(node)
-        index[node] = kids
+        index[id(node)] = kids
+        for child in kids:
+            parents[id(child)] = node
         stack.extend(reversed(kids))
         levels.extend([level + 1] * len(kids))
     # the last number in each node's subtree: its descendants are numbered right after it
-    last = list(range(len(nodes)))
-    for number in range(len(nodes) - 1, -1, -1):
-        kids = index[nodes[number]]
+    for number in reversed(joined):
+        kids = index[id(nodes[number])]
         if kids:
-            last[number] = last[order[kids[-1]]]
+            last[number] = last[order[id(kids[-1])]]
     _indexed.children = index
     _indexed.tree = _Tree(order, last, by_type)
-    return index, order, depth
+    return index, order, parents, depth
 
 
 class _Tree:
     """The indexed tree's nodes by type, in source order, for walks that select by kind."""
 
-    def __init__(self, order: dict[cst.CSTNode, int], last: list[int], by_type: dict[type, tuple[list[int], list[cst.CSTNode]]]):
+    def __init__(self, order: dict[int, int], last: list[int], by_type: dict[type, tuple[list[int], list[cst.CSTNode]]]):
         self.order = order
         self.last = last
         self.by_type = by_type
@@ -214,7 +315,7 @@ class _Tree:
         return found
 
     def select(self, root: cst.CSTNode, kind: type | tuple[type, ...]) -> list[cst.CSTNode] | None:
-        first = self.order.get(root)
+        first = self.order.get(id(root))
         if first is None:
             return None
         end = self.last[first]
@@ -234,7 +335,7 @@ class _Tree:
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    kids = _indexed.children.get(node)
+    kids = _indexed.children.get(id(node))
     return kids if kids is not None else node_children(node)
 
 
