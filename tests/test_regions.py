@@ -455,8 +455,9 @@ def test_a_walk_by_kind_over_the_index_yields_what_a_walk_of_the_tree_does():
     compared = 0
     for case in all_cases()[:30]:
         module = cst.parse_module(case.buggy.read_text())
-        _, order, _ = tree.index_tree(module)
-        roots = [module, *list(order)[:: max(1, len(order) // 25)]]
+        _, order, _, _ = tree.index_tree(module)
+        nodes = list(tree.walk(module))
+        roots = [module, *nodes[:: max(1, len(order) // 25)]]
         for root in roots:
             for kind in kinds:
                 by_index = [id(node) for node in tree.walk(root, kind)]
@@ -476,8 +477,9 @@ def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
         local = ModuleAnalysis("m.py", text, cst.parse_module(text))
         whole = ModuleAnalysis("m.py", text, cst.parse_module(text))
         whole.positions  # computed for the whole module: the reference
+        by_number = {whole.order_of(node): node for node in whole.walk(None)}
         for node in local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)):
-            twin = next(n for n, o in whole._order.items() if o == local.order_of(node))
+            twin = by_number[local.order_of(node)]
             assert local.span(node) == whole.span(twin), (case.id, local.code(node))
 
 
@@ -521,13 +523,13 @@ def test_each_thread_walks_the_tree_it_indexed():
         other_ready.set()
         mine_checked.wait(10)
         seen["other"] = [n.func.value for n in tree.walk(second, cst.Call)]
-        seen["other_indexed"] = tree._indexed.tree is not None and second in tree._indexed.tree.order
+        seen["other_indexed"] = tree._indexed.tree is not None and id(second) in tree._indexed.tree.order
 
     worker = threading.Thread(target=other_analysis)
     worker.start()
     other_ready.wait(10)
     # the other thread's index did not replace this thread's: its walks still read the index of `first`
-    assert first in tree._indexed.tree.order and second not in tree._indexed.tree.order
+    assert id(first) in tree._indexed.tree.order and id(second) not in tree._indexed.tree.order
     assert [n.func.value for n in tree.walk(first, cst.Call)] == ["f"]
     mine_checked.set()
     worker.join(10)
