@@ -173,3 +173,17 @@ def test_a_class_split_over_regions_is_joined_with_its_comments_where_a_whole_pa
     )
     made = joined_module(module_parts("a.py", text))
     assert made is not None and made.module.deep_equals(cst.parse_module(text)) and made.module.code == text
+
+
+def test_spans_found_from_one_statement_of_a_class_are_those_of_the_whole_module():
+    from gradfix.static.analysis import ModuleAnalysis
+
+    made = joined_module(module_parts("trainer.py", TRAINER))
+    assert made is not None
+    local = ModuleAnalysis("trainer.py", TRAINER, made.module, made.first_lines)
+    whole = ModuleAnalysis("trainer.py", TRAINER, made.module)
+    whole.positions  # computed for the whole module: the reference
+    nodes = list(local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)))
+    assert any(local.class_member(statement, node) is not None for node in nodes for statement in [local.top_statement(node)])
+    for node in nodes[::7]:
+        assert local.span(node) == whole.span(node), local.code(node)
