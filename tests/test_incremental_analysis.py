@@ -15,8 +15,8 @@ import libcst as cst
 import pytest
 
 from gradfix import engine
-from gradfix.registry import all_rules
 from gradfix.edits import split_lines
+from gradfix.registry import all_rules
 from gradfix.source import SourceError, SourceFile
 from gradfix.static import piecewise, regions, tree
 from gradfix.static.piecewise import joined_module
@@ -75,10 +75,8 @@ def _forget_everything() -> None:
     """What a fresh process knows: nothing."""
     engine._analyzed.clear()
     regions._cache.clear()
-    piecewise._cache.clear()
-    piecewise._carried.clear()
-    piecewise._indents.clear()
-    tree._units.clear()
+    piecewise.forget_trees()
+    tree.forget_indexes()
 
 
 def _findings(text: str, by_region: bool = True):

@@ -160,7 +160,7 @@ class ModuleAnalysis:
     def _alone(self, statement: cst.CSTNode) -> cst.Module:
         return self.module.with_changes(body=[statement], header=[], footer=[])
 
-    def _member_alone(self, klass: cst.ClassDef, body: Sequence[cst.BaseStatement]) -> cst.Module:
+    def _member_alone(self, klass: cst.ClassDef, body: Sequence[cst.CSTNode]) -> cst.Module:
         """A module of ``klass`` whose body is ``body`` alone: its statements print as they do in the class."""
         alone = klass.with_changes(leading_lines=[], body=klass.body.with_changes(body=body, footer=[]))
         return self._alone(alone)

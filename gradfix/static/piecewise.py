@@ -7,8 +7,8 @@ change only the statement that changed is parsed again.
 
 A statement is parsed with a stand-in ``pass`` after it, at the level of the statement that follows it in the
 text, so that the comments and blank lines after it are split between it and the next statement as a parse of
-the whole text splits them. The join equals LibCST's parse of the whole text (``tests/test_piecewise_parse.py``
-compares them on real modules); where it could differ (indentation or line endings that differ between
+the whole text splits them. The join equals LibCST's parse of the whole text (``tests/test_incremental_analysis.py``
+compares them on a real module and edits of it); where it could differ (indentation or line endings that differ between
 statements, a statement LibCST will not parse alone), ``joined_module`` returns None and the whole is parsed.
 """
 
@@ -18,8 +18,8 @@ import io
 import threading
 import tokenize
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import libcst as cst
 
@@ -34,15 +34,21 @@ _CLASS = "class _:"
 class _Parsed:
     """One statement's tree, with the lines after it that the next statement owns."""
 
-    statements: tuple[cst.CSTNode, ...]  # for a class header: its ClassDef, whose body ends with the stand-in
-    carry: tuple[cst.EmptyLine, ...] = ()  # leading lines of the statement after it
-    block_footer: tuple[cst.EmptyLine, ...] = ()  # a class body's last statement: the body's footer
-    module: cst.Module | None = None  # the module parsed: its header, footer and defaults
+    statements: tuple[Any, ...]  # statements; for a class header, its ClassDef, whose body ends with the stand-in
+    carry: tuple[cst.EmptyLine, ...]  # leading lines of the statement after it
+    block_footer: tuple[cst.EmptyLine, ...]  # a class body's last statement: the body's footer
+    module: cst.Module  # the module parsed: its header, footer and defaults
+    indent: str | None  # its first indented block's indentation (None: it has none)
+    # its first statement with the lines before it that the statement before it carries, by that statement's
+    # parse (kept alive here, so that its id stays its own): the same node each time
+    carried: "OrderedDict[int, tuple[_Parsed, Any]]" = field(default_factory=OrderedDict, compare=False)
 
 
 _cache: "OrderedDict[str, _Parsed]" = OrderedDict()
 _cache_lock = threading.Lock()
-CACHE_SIZE = 4096
+CACHE_SIZE = 4096  # statements, at most; and at most CACHE_CHARACTERS of their text (a tree takes ~20 bytes a character)
+CACHE_CHARACTERS = 2_000_000
+_cached_characters = [0]
 
 
 def _indent_of(text: str) -> str:
@@ -63,28 +69,39 @@ def _parse(role: str, source: str, following: str) -> _Parsed:
             _cache.move_to_end(source)
             return known
     module = cst.parse_module(source)
-    body = list(module.body)
+    indent = _first_indent(source)
+    body: list[Any] = list(module.body)  # Any: the parts of a text whose shape the prepass has checked
     if role == HEADER:
-        parsed = _Parsed((body[0],), body[0].body.body[-1].leading_lines, module=module)  # the class, with its stand-in
+        parsed = _Parsed((body[0],), tuple(body[0].body.body[-1].leading_lines), (), module, indent)  # the class, with its stand-in
     elif role == TOP:
         if following == _END:
-            parsed = _Parsed(tuple(body), module=module)
+            parsed = _Parsed(tuple(body), (), (), module, indent)
         else:
-            parsed = _Parsed(tuple(body[:-1]), body[-1].leading_lines, module=module)
+            parsed = _Parsed(tuple(body[:-1]), tuple(body[-1].leading_lines), (), module, indent)
     else:
         block = body[0].body
-        members = list(block.body)
+        members: list[Any] = list(block.body)
         if following == MEMBER:
-            parsed = _Parsed(tuple(members[:-1]), members[-1].leading_lines, module=module)
+            parsed = _Parsed(tuple(members[:-1]), tuple(members[-1].leading_lines), (), module, indent)
         elif following == _END:
-            parsed = _Parsed(tuple(members), (), tuple(block.footer), module)
+            parsed = _Parsed(tuple(members), (), tuple(block.footer), module, indent)
         else:
-            parsed = _Parsed(tuple(members), body[-1].leading_lines, tuple(block.footer), module)
+            parsed = _Parsed(tuple(members), tuple(body[-1].leading_lines), tuple(block.footer), module, indent)
     with _cache_lock:
+        if source not in _cache:
+            _cached_characters[0] += len(source)
         _cache[source] = parsed
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        while len(_cache) > CACHE_SIZE or _cached_characters[0] > CACHE_CHARACTERS and len(_cache) > 1:
+            dropped, _ = _cache.popitem(last=False)
+            _cached_characters[0] -= len(dropped)
     return parsed
+
+
+def forget_trees() -> None:
+    """Drop the statements' trees kept (tests compare an analysis with one that starts from nothing)."""
+    with _cache_lock:
+        _cache.clear()
+        _cached_characters[0] = 0
 
 
 def _first_indent(source: str) -> str | None:
@@ -107,25 +124,10 @@ def _first_newline(text: str) -> str:
     return "\n"
 
 
-def _with_leading(statement: cst.CSTNode, carry: Sequence[cst.EmptyLine]) -> cst.CSTNode:
+def _with_leading(statement: Any, carry: Sequence[cst.EmptyLine]) -> Any:
     if not carry:
         return statement
     return statement.with_changes(leading_lines=(*carry, *statement.leading_lines))
-
-
-_indents: "OrderedDict[str, str | None]" = OrderedDict()
-
-
-def _cached_indent(source: str) -> str | None:
-    with _cache_lock:
-        if source in _indents:
-            return _indents[source]
-    found = _first_indent(source)
-    with _cache_lock:
-        _indents[source] = found
-        while len(_indents) > CACHE_SIZE:
-            _indents.popitem(last=False)
-    return found
 
 
 @dataclass(frozen=True)
@@ -138,25 +140,25 @@ class Joined:
     first_lines: dict[cst.CSTNode, int]
 
 
-_carried: "OrderedDict[tuple[str, str], cst.CSTNode]" = OrderedDict()
+CARRIED_KEPT = 4  # the statements before a statement that it is kept joined to: an edit changes one
 
 
-def _carried_first(source: str, before: str, statement: cst.CSTNode, carry: Sequence[cst.EmptyLine]) -> cst.CSTNode:
-    """``statement`` with ``carry`` before its own leading lines, the same node each time (keyed by the two texts),
-    so that what is known of an unchanged statement's node stays known across changes."""
-    if not carry:
+def _carried_first(one: _Parsed, before: "_Parsed | None", carry: Sequence[cst.EmptyLine]) -> Any:
+    """``one``'s first statement with ``carry`` (from ``before``) before its own leading lines, the same node each
+    time, so that what is known of an unchanged statement's node stays known across changes."""
+    statement = one.statements[0]
+    if not carry or before is None:
         return statement
-    key = (source, before)
     with _cache_lock:
-        known = _carried.get(key)
-        if known is not None:
-            _carried.move_to_end(key)
-            return known
+        known = one.carried.get(id(before))
+        if known is not None and known[0] is before:
+            one.carried.move_to_end(id(before))
+            return known[1]
     made = _with_leading(statement, carry)
     with _cache_lock:
-        _carried[key] = made
-        while len(_carried) > CACHE_SIZE:
-            _carried.popitem(last=False)
+        one.carried[id(before)] = (before, made)
+        while len(one.carried) > CARRIED_KEPT:
+            one.carried.popitem(last=False)
     return made
 
 
@@ -175,32 +177,30 @@ def joined_module(parts: Sequence[tuple[str, str]]) -> Joined | None:
     default_indent: str | None = None
     try:
         parsed = [_parse(role, source, following) for role, source, following in sources]
-        indents = [_cached_indent(source) for _, source, _ in sources]
     except (cst.ParserSyntaxError, RecursionError, IndexError, AttributeError):
         return None
-    for found, one in zip(indents, parsed):
-        if found is None:
+    for one in parsed:
+        if one.indent is None:
             continue
-        default_indent = default_indent or found
+        default_indent = default_indent or one.indent
         # LibCST records a block's indentation only where it differs from the module's default
-        if one.module is None or one.module.default_indent != default_indent:
+        if one.module.default_indent != default_indent:
             return None
     # a statement without a line ending (the module's last line) has no ending to disagree
-    if any(one.module is None or one.module.default_newline != text_newline and ("\n" in source or "\r" in source)
+    if any(one.module.default_newline != text_newline and ("\n" in source or "\r" in source)
            for one, (_, source, _) in zip(parsed, sources)):
         return None
     first, last = parsed[0].module, parsed[-1].module
-    assert first is not None and last is not None, "checked above"
-    body: list[cst.CSTNode] = []
-    members: list[cst.CSTNode] = []
+    body: list[Any] = []
+    members: list[Any] = []
     class_line = 0
-    klass: cst.ClassDef | None = None
+    klass: Any = None
     carry: tuple[cst.EmptyLine, ...] = ()
     used: set[int] = set()
     first_lines: dict[cst.CSTNode, int] = {}
     line = 1
-    before = ""
-    for (role, source, following), one, (_, text) in zip(sources, parsed, parts):
+    before: _Parsed | None = None
+    for (role, _, following), one, (_, text) in zip(sources, parsed, parts):
         statements = list(one.statements)
         if id(one) in used:
             # the same text twice: a node may stand in one place only
@@ -208,7 +208,7 @@ def joined_module(parts: Sequence[tuple[str, str]]) -> Joined | None:
             if statements:
                 statements[0] = _with_leading(statements[0], carry)
         elif statements:
-            statements[0] = _carried_first(source, before, statements[0], carry)
+            statements[0] = _carried_first(one, before, carry)
         used.add(id(one))
         if not statements and carry:
             return None  # lines with no statement to own them (cannot happen in a statement's text)
@@ -216,7 +216,7 @@ def joined_module(parts: Sequence[tuple[str, str]]) -> Joined | None:
             header = len(first.header) if line == 1 else 0
             first_lines[statements[0]] = line + header - len(carry)
         line += len(split_lines(text))
-        carry, before = one.carry, source
+        carry, before = one.carry, one
         if role == TOP:
             body.extend(statements)
         elif role == HEADER:

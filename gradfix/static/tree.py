@@ -177,7 +177,8 @@ class _Unit:
 
 _units: "OrderedDict[int, _Unit]" = OrderedDict()
 _units_lock = threading.Lock()
-UNIT_CACHE_SIZE = 16384
+UNIT_CACHE_NODES = 200_000  # the nodes of the statements kept indexed (an index takes ~0.5 KB a node)
+_unit_nodes = [0]
 
 
 def _unit(root: cst.CSTNode) -> _Unit:
@@ -219,10 +220,20 @@ def _unit(root: cst.CSTNode) -> _Unit:
             last[number] = last[order[id(kids[-1])]]
     unit = _Unit(root, nodes, ids, kids_of, last, parents, by_type, depth)
     with _units_lock:
+        replaced = _units.get(key)  # a node that was dropped, whose id a new node took
+        _unit_nodes[0] += len(nodes) - (len(replaced.nodes) if replaced is not None else 0)
         _units[key] = unit
-        while len(_units) > UNIT_CACHE_SIZE:
-            _units.popitem(last=False)
+        while _unit_nodes[0] > UNIT_CACHE_NODES and len(_units) > 1:
+            _, dropped = _units.popitem(last=False)
+            _unit_nodes[0] -= len(dropped.nodes)
     return unit
+
+
+def forget_indexes() -> None:
+    """Drop the statements' indexes kept (tests compare an analysis with one that starts from nothing)."""
+    with _units_lock:
+        _units.clear()
+        _unit_nodes[0] = 0
 
 
 def _statements_apart(module: cst.Module) -> set[int]:
