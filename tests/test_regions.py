@@ -534,3 +534,41 @@ def test_each_thread_walks_the_tree_it_indexed():
     mine_checked.set()
     worker.join(10)
     assert seen == {"other": ["g", "h"], "other_indexed": True}
+
+
+def test_a_class_split_by_a_scan_of_its_lines_is_split_as_its_syntax_tree_splits_it():
+    import ast
+    import pathlib
+
+    from gradfix.static.regions import _class_body, _class_by_scan
+
+    tricky = textwrap.dedent('''\
+        @decorated(
+            "x",
+        )
+        class Tricky(Base):
+            """A docstring whose lines sit at the body's indentation.
+
+            looks_like = a_statement
+            """
+
+            limits = (1,
+            2)
+            text = """
+            def not_a_method(self):
+            """
+
+            @property
+            # a comment between a decorator and its function
+            def value(self):
+                if self.limits:
+                    return 1
+                else:
+                    return 2
+        ''')
+    trainer = (pathlib.Path(__file__).parent / "incremental" / "keras_tensorflow_trainer.py.txt").read_text(encoding="utf-8")
+    classes = [tricky, trainer[trainer.index("class TensorFlowTrainer"):trainer.index("class TFEpochIterator")]]
+    for text in classes:
+        name, starts = _class_body(ast.parse(text).body)
+        scanned = _class_by_scan("m.py", text)
+        assert scanned is not None and starts and (scanned.class_name, scanned.class_body) == (name, starts)
