@@ -5,7 +5,10 @@ whole visit machinery, and the rules walk the tree many times. The file being
 analysed has its tree indexed once, and every walk reads that index (other
 nodes fall back to ``node.children``). The index reads a node's fields
 directly, in the order LibCST's own ``children`` gives them, learnt once per
-kind of node and set of filled fields.
+kind of node and set of filled fields. Each top-level statement, and each statement of a top-level class, is
+indexed on its own and its index kept while its node lives: after an edit, only the statements whose nodes the
+parse made anew (``gradfix.static.piecewise``) are indexed again, and the module's index is joined from theirs,
+by the nodes' ids (a LibCST node hashes in Python, an int in C).
 """
 
 from __future__ import annotations
