@@ -264,6 +264,7 @@ def index_tree(module: cst.Module) -> tuple[dict[int, list[cst.CSTNode]], dict[i
     nodes: list[cst.CSTNode] = []
     last: list[int] = []
     joined: list[int] = []  # the numbers of the nodes indexed here rather than in a statement's unit
+    units: list[tuple[int, _Unit]] = []  # each statement's unit, and the number of its first node
     apart = _statements_apart(module)
     stack: list[cst.CSTNode] = [module]
     levels: list[int] = [0]
@@ -280,12 +281,7 @@ def index_tree(module: cst.Module) -> tuple[dict[int, list[cst.CSTNode]], dict[i
             order.update(zip(unit.ids, range(number, number + len(unit.nodes))))
             parents.update(unit.parents)
             last.extend(map(number.__add__, unit.last))
-            for kind, numbers in unit.by_type.items():
-                found = by_type.get(kind)
-                if found is None:
-                    found = by_type[kind] = ([], [])
-                found[0].extend(map(number.__add__, numbers))
-                found[1].extend(map(unit.nodes.__getitem__, numbers))
+            units.append((number, unit))
             continue
         depth = level if level > depth else depth
         order[id(node)] = number
@@ -309,23 +305,48 @@ def index_tree(module: cst.Module) -> tuple[dict[int, list[cst.CSTNode]], dict[i
         if kids:
             last[number] = last[order[id(kids[-1])]]
     _indexed.children = index
-    _indexed.tree = _Tree(order, last, by_type)
+    _indexed.tree = _Tree(order, last, by_type, units)
     return index, order, parents, depth
 
 
 class _Tree:
-    """The indexed tree's nodes by type, in source order, for walks that select by kind."""
+    """The indexed tree's nodes by type, in source order, for walks that select by kind; a type's nodes are
+    gathered from the statements' units when a walk first asks for them (the rules ask for a few types)."""
 
-    def __init__(self, order: dict[int, int], last: list[int], by_type: dict[type, tuple[list[int], list[cst.CSTNode]]]):
+    def __init__(self, order: dict[int, int], last: list[int], joined: dict[type, tuple[list[int], list[cst.CSTNode]]],
+                 units: list[tuple[int, _Unit]]):
         self.order = order
         self.last = last
-        self.by_type = by_type
+        self._joined = joined  # the nodes indexed outside the units, by type
+        self._units = units
+        self._by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
         self._types: dict[object, list[type]] = {}
+        self._present: set[type] | None = None
 
     def types(self, kind: type | tuple[type, ...]) -> list[type]:
         found = self._types.get(kind)
         if found is None:
-            found = self._types[kind] = [t for t in self.by_type if issubclass(t, kind)]
+            if self._present is None:
+                self._present = set(self._joined).union(*(unit.by_type for _, unit in self._units))
+            found = self._types[kind] = [t for t in self._present if issubclass(t, kind)]
+        return found
+
+    def of_type(self, kind_type: type) -> tuple[list[int], list[cst.CSTNode]]:
+        """The numbers and nodes of one type, in source order."""
+        found = self._by_type.get(kind_type)
+        if found is None:
+            numbers: list[int] = []
+            nodes: list[cst.CSTNode] = []
+            for first, unit in self._units:
+                local = unit.by_type.get(kind_type)
+                if local:
+                    numbers.extend(map(first.__add__, local))
+                    nodes.extend(map(unit.nodes.__getitem__, local))
+            for number, node in zip(*self._joined.get(kind_type, ((), ()))):
+                at = bisect.bisect_left(numbers, number)  # few: the module, its classes' lines and bodies
+                numbers.insert(at, number)
+                nodes.insert(at, node)
+            found = self._by_type[kind_type] = (numbers, nodes)
         return found
 
     def select(self, root: cst.CSTNode, kind: type | tuple[type, ...]) -> list[cst.CSTNode] | None:
@@ -335,7 +356,7 @@ class _Tree:
         end = self.last[first]
         parts: list[tuple[list[int], list[cst.CSTNode], int, int]] = []
         for kind_type in self.types(kind):
-            numbers, nodes = self.by_type[kind_type]
+            numbers, nodes = self.of_type(kind_type)
             start = bisect.bisect_left(numbers, first)
             stop = bisect.bisect_right(numbers, end, start)
             if start < stop:
