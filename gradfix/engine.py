@@ -35,8 +35,9 @@ from gradfix.source import (
     read_source,
 )
 from gradfix.static.analysis import LINE_MARK, ModuleAnalysis
+from gradfix.static.piecewise import Joined, joined_module
 from gradfix.static.recursion_room import TreeTooDeep, parse_depth, room
-from gradfix.static.regions import Region, regions
+from gradfix.static.regions import Region, module_parts, regions
 
 MAX_FIX_ROUNDS = 20
 
@@ -98,7 +99,7 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
     failures: list[str] = []
     for region in parts or ():
         try:
-            analysed = _analyze_text(source.path, region.text, wanted)
+            analysed = _analyze_text(source.path, region.text, wanted, region.parts)
         except ParserLimitError:
             findings = None  # said again from the whole module, in the module's line numbers
             break
@@ -111,7 +112,7 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
         findings.extend(finding for finding in placed if finding is not None)  # each is, checked above
         failures.extend(analysed.failures)
     if findings is None:
-        analysed = _analyze_text(source.path, source.text, wanted)
+        analysed = _analyze_text(source.path, source.text, wanted, _module_parts(source) if by_region else ())
         findings = [found for finding in analysed.findings if (found := _in_module(finding, None, lines)) is not None]  # each is: no region to leave
         failures = list(analysed.failures)
     findings.sort(key=lambda f: (f.span.start_line, f.span.start_column, f.rule))
@@ -124,6 +125,14 @@ def _analyze_unfiltered(source: SourceFile, rules: Sequence[Rule] | None = None,
 def _regions_worth_analysing(source: SourceFile, wanted: Sequence[Rule]) -> list[Region] | None:
     """The regions some rule has a marker in (None: the module as one); CPython's verdict on the text on the way."""
     return regions(source.path, source.text, lambda text: any(rule.wants(text) for rule in wanted))
+
+
+def _module_parts(source: SourceFile) -> tuple[tuple[str, str], ...]:
+    """The statements of the whole module, to parse one by one (none when the prepass cannot split it)."""
+    try:
+        return module_parts(source.path, source.text)
+    except SourceError:
+        return ()
 
 
 def lines_analysed(source: SourceFile, rules: Sequence[Rule] | None = None) -> int:
@@ -148,8 +157,10 @@ _analyzed_lock = threading.Lock()
 ANALYZED_CACHE_SIZE = 4096  # regions (most small); an editor's change reanalyses only the region it changed
 
 
-def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
-    """The findings of the rules that want ``text`` (a module, or one region of it, in its own line numbers)."""
+def _analyze_text(path: str, text: str, rules: Sequence[Rule], parts: Sequence[tuple[str, str]] = ()) -> _Analysed:
+    """The findings of the rules that want ``text`` (a module, or one region of it, in its own line numbers).
+
+    ``parts``: the text's statements (``Region.parts``), whose trees are parsed one by one and joined."""
     key = (path, text, tuple(type(rule) for rule in rules))
     with _analyzed_lock:
         if key in _analyzed:
@@ -157,8 +168,8 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
             return _analyzed[key]
     rules = [rule for rule in rules if rule.wants(text)]
     try:
-        module = room.run(parse_depth(text), lambda: libcst_module(path, text)) if rules else None
-        analysis = ModuleAnalysis(path, text, module) if module is not None else None
+        joined = room.run(parse_depth(text), lambda: _libcst_tree(path, text, parts)) if rules else None
+        analysis = ModuleAnalysis(path, text, joined.module, joined.first_lines) if joined is not None else None
         analysed = room.run(analysis.depth if analysis else 0, lambda: _run_rules(rules, analysis))
     except TreeTooDeep as deep:
         raise SourceError(path, f"not checked: {deep} (a chain of `and`/`or` terms or of adjacent strings "
@@ -168,6 +179,12 @@ def _analyze_text(path: str, text: str, rules: Sequence[Rule]) -> _Analysed:
         while len(_analyzed) > ANALYZED_CACHE_SIZE:
             _analyzed.popitem(last=False)
     return analysed
+
+
+def _libcst_tree(path: str, text: str, parts: Sequence[tuple[str, str]]) -> Joined:
+    """LibCST's tree of ``text``, joined from its statements' trees where ``parts`` are given and allow it."""
+    joined = joined_module(parts) if parts else None
+    return joined if joined is not None else Joined(libcst_module(path, text), {})
 
 
 def _run_rules(rules: Sequence[Rule], analysis: ModuleAnalysis | None) -> _Analysed:

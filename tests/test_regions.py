@@ -297,9 +297,9 @@ def test_a_change_to_one_function_reanalyses_only_its_region(monkeypatch):
     made = []
     real = engine.ModuleAnalysis
 
-    def counting(path, text, module):
+    def counting(path, text, module, *lines):
         made.append(text)
-        return real(path, text, module)
+        return real(path, text, module, *lines)
 
     monkeypatch.setattr(engine, "ModuleAnalysis", counting)
     steps = [CLEAN_STEP.format(i=i) for i in range(10)]
@@ -455,8 +455,9 @@ def test_a_walk_by_kind_over_the_index_yields_what_a_walk_of_the_tree_does():
     compared = 0
     for case in all_cases()[:30]:
         module = cst.parse_module(case.buggy.read_text())
-        _, order, _ = tree.index_tree(module)
-        roots = [module, *list(order)[:: max(1, len(order) // 25)]]
+        _, order, _, _ = tree.index_tree(module)
+        nodes = list(tree.walk(module))
+        roots = [module, *nodes[:: max(1, len(order) // 25)]]
         for root in roots:
             for kind in kinds:
                 by_index = [id(node) for node in tree.walk(root, kind)]
@@ -476,8 +477,9 @@ def test_spans_from_one_statement_are_the_spans_of_the_whole_module():
         local = ModuleAnalysis("m.py", text, cst.parse_module(text))
         whole = ModuleAnalysis("m.py", text, cst.parse_module(text))
         whole.positions  # computed for the whole module: the reference
+        by_number = {whole.order_of(node): node for node in whole.walk(None)}
         for node in local.walk(None, (cst.Call, cst.Name, cst.SimpleStatementLine, cst.FunctionDef)):
-            twin = next(n for n, o in whole._order.items() if o == local.order_of(node))
+            twin = by_number[local.order_of(node)]
             assert local.span(node) == whole.span(twin), (case.id, local.code(node))
 
 
@@ -521,14 +523,52 @@ def test_each_thread_walks_the_tree_it_indexed():
         other_ready.set()
         mine_checked.wait(10)
         seen["other"] = [n.func.value for n in tree.walk(second, cst.Call)]
-        seen["other_indexed"] = tree._indexed.tree is not None and second in tree._indexed.tree.order
+        seen["other_indexed"] = tree._indexed.tree is not None and id(second) in tree._indexed.tree.order
 
     worker = threading.Thread(target=other_analysis)
     worker.start()
     other_ready.wait(10)
     # the other thread's index did not replace this thread's: its walks still read the index of `first`
-    assert first in tree._indexed.tree.order and second not in tree._indexed.tree.order
+    assert id(first) in tree._indexed.tree.order and id(second) not in tree._indexed.tree.order
     assert [n.func.value for n in tree.walk(first, cst.Call)] == ["f"]
     mine_checked.set()
     worker.join(10)
     assert seen == {"other": ["g", "h"], "other_indexed": True}
+
+
+def test_a_class_split_by_a_scan_of_its_lines_is_split_as_its_syntax_tree_splits_it():
+    import ast
+    import pathlib
+
+    from gradfix.static.regions import _class_body, _class_by_scan
+
+    tricky = textwrap.dedent('''\
+        @decorated(
+            "x",
+        )
+        class Tricky(Base):
+            """A docstring whose lines sit at the body's indentation.
+
+            looks_like = a_statement
+            """
+
+            limits = (1,
+            2)
+            text = """
+            def not_a_method(self):
+            """
+
+            @property
+            # a comment between a decorator and its function
+            def value(self):
+                if self.limits:
+                    return 1
+                else:
+                    return 2
+        ''')
+    trainer = (pathlib.Path(__file__).parent / "incremental" / "keras_tensorflow_trainer.py.txt").read_text(encoding="utf-8")
+    classes = [tricky, trainer[trainer.index("class TensorFlowTrainer"):trainer.index("class TFEpochIterator")]]
+    for text in classes:
+        name, starts = _class_body(ast.parse(text).body)
+        scanned = _class_by_scan("m.py", text)
+        assert scanned is not None and starts and (scanned.class_name, scanned.class_body) == (name, starts)

@@ -77,13 +77,17 @@ class Statement:
 
 
 class ModuleAnalysis:
-    def __init__(self, path: str, text: str, module: cst.Module):
+    def __init__(self, path: str, text: str, module: cst.Module, first_lines: Mapping[cst.CSTNode, int] | None = None):
+        """``first_lines``: where the print of each top-level statement, and of statements of top-level classes'
+        bodies, starts (``piecewise.Joined``); a statement of a class body found there has its positions found
+        alone, without a print of its whole class."""
         self.path = path
+        self._given_lines = first_lines or {}
         self.text = text
         self.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = self.wrapper.module
-        self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+        self._parents: dict[int, cst.CSTNode] = {}  # by the child's id (LibCST hashes a node in Python, an int in C)
+        self._order: dict[int, int] = {}
         self._index_tree()
         self.imports = ImportMap(self.module)
         self._by_kind: dict[type | tuple[type, ...], list[cst.CSTNode]] = {}
@@ -91,7 +95,7 @@ class ModuleAnalysis:
         self._assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._attribute_assignments: dict[CODE_SCOPE, dict[str, list[int]]] = {}
         self._derived: dict[Callable[[ModuleAnalysis], object], object] = {}
-        self._positions_by_statement: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
+        self._positions_by_statement: dict[cst.CSTNode, tuple[Mapping[cst.CSTNode, CodeRange], int]] = {}
         self._code: dict[cst.CSTNode, str] = {}
 
     def derived(self, fact: Callable[["ModuleAnalysis"], T]) -> T:
@@ -101,10 +105,7 @@ class ModuleAnalysis:
         return self._derived[fact]  # type: ignore[return-value]
 
     def _index_tree(self) -> None:
-        self._children, self._order, self.depth = index_tree(self.module)
-        for node, kids in self._children.items():
-            for child in kids:
-                self._parents[child] = node
+        _, self._order, self._parents, self.depth = index_tree(self.module)
 
     def walk(self, root: cst.CSTNode | None = None, kind: type | tuple[type, ...] = cst.CSTNode) -> Iterator[Any]:
         """Nodes of ``kind`` under ``root`` (the whole module by default), in source order."""
@@ -123,8 +124,10 @@ class ModuleAnalysis:
         return self.wrapper.resolve(PositionProvider)
 
     @cached_property
-    def _first_lines(self) -> dict[cst.CSTNode, int]:
+    def _first_lines(self) -> Mapping[cst.CSTNode, int]:
         """The line each top-level statement's print starts on (its leading blank and comment lines included)."""
+        if all(statement in self._given_lines for statement in self.module.body):
+            return self._given_lines
         first: dict[cst.CSTNode, int] = {}
         line = 1 + len(self.module.header)
         for statement in self.module.body:
@@ -136,26 +139,55 @@ class ModuleAnalysis:
         """The top-level statement holding ``node`` (or ``node`` itself), None for the module and its header."""
         current: cst.CSTNode | None = node
         while current is not None:
-            parent = self._parents.get(current)
+            parent = self._parents.get(id(current))
             if parent is self.module:
                 return current if current in self._first_lines else None
+            current = parent
+        return None
+
+    def class_member(self, statement: cst.CSTNode, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The statement of top-level class ``statement``'s body that holds ``node``, when its line is known."""
+        if not isinstance(statement, cst.ClassDef) or not self._given_lines:
+            return None
+        current: cst.CSTNode | None = node
+        while current is not None:
+            parent = self._parents.get(id(current))
+            if parent is statement.body:
+                return current if current in self._given_lines else None
             current = parent
         return None
 
     def _alone(self, statement: cst.CSTNode) -> cst.Module:
         return self.module.with_changes(body=[statement], header=[], footer=[])
 
-    def _statement_positions(self, statement: cst.CSTNode) -> Mapping[cst.CSTNode, CodeRange]:
+    def _member_alone(self, klass: cst.ClassDef, body: Sequence[cst.CSTNode]) -> cst.Module:
+        """A module of ``klass`` whose body is ``body`` alone: its statements print as they do in the class."""
+        alone = klass.with_changes(leading_lines=[], body=klass.body.with_changes(body=body, footer=[]))
+        return self._alone(alone)
+
+    def _statement_positions(self, statement: cst.CSTNode) -> tuple[Mapping[cst.CSTNode, CodeRange], int]:
+        """The positions of the nodes of a top-level statement, or of one statement of a class body, printed alone;
+        and the lines to add to them."""
         if statement not in self._positions_by_statement:
-            wrapper = MetadataWrapper(self._alone(statement), unsafe_skip_copy=True)
-            self._positions_by_statement[statement] = wrapper.resolve(PositionProvider)
+            klass = self._parents.get(id(self._parents.get(id(statement))))
+            if isinstance(klass, cst.ClassDef) and self._parents.get(id(klass)) is self.module:
+                alone = self._member_alone(klass, [statement])
+                # the class's line(s) before it: the module's lines less the statement's own
+                before = len(split_lines(alone.code)) - len(split_lines(alone.code_for_node(statement)))
+                offset = self._given_lines[statement] - 1 - before
+            else:
+                alone, offset = self._alone(statement), self._first_lines[statement] - 1
+            wrapper = MetadataWrapper(alone, unsafe_skip_copy=True)
+            self._positions_by_statement[statement] = (wrapper.resolve(PositionProvider), offset)
         return self._positions_by_statement[statement]
 
     def _position(self, node: cst.CSTNode) -> tuple[CodeRange, int]:
         statement = self.top_statement(node)
         if statement is None or "positions" in self.__dict__:
             return self.positions[node], 0
-        return self._statement_positions(statement)[node], self._first_lines[statement] - 1
+        statement = self.class_member(statement, node) or statement
+        positions, offset = self._statement_positions(statement)
+        return positions[node], offset
 
     def span(self, node: cst.CSTNode) -> Span:
         position, offset = self._position(node)
@@ -197,10 +229,10 @@ class ModuleAnalysis:
 
     def order_of(self, node: cst.CSTNode) -> int:
         """The node's rank in source order: sorting by it needs no positions (which cost a print of the module)."""
-        return self._order[node]
+        return self._order[id(node)]
 
     def precedes(self, first: cst.CSTNode, second: cst.CSTNode) -> bool:
-        return self._order[first] < self._order[second]
+        return self._order[id(first)] < self._order[id(second)]
 
     def line_of(self, node: cst.CSTNode) -> int:
         position, offset = self._position(node)
@@ -219,13 +251,13 @@ class ModuleAnalysis:
 
     # --- tree navigation ---------------------------------------------------------------------
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self._parents.get(node)
+        return self._parents.get(id(node))
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        current = self._parents.get(node)
+        current = self._parents.get(id(node))
         while current is not None:
             yield current
-            current = self._parents.get(current)
+            current = self._parents.get(id(current))
 
     def scope_of(self, node: cst.CSTNode) -> CODE_SCOPE:
         for ancestor in self.ancestors(node):

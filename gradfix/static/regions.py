@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
 from gradfix.static.api import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
+from gradfix.static.piecewise import HEADER, MEMBER, TOP
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 # a line in column 0 that continues the statement above it rather than starting one
@@ -78,6 +79,7 @@ class Region:
     text: str
     segments: tuple[tuple[int, int, int], ...]  # (first line in text, first line in module, line count)
     line_count: int
+    parts: tuple[tuple[str, str], ...] = ()  # (role, text) of each piece, for ``piecewise.joined_module``
 
     def module_line(self, line: int) -> int | None:
         """The module's line for ``line`` of the region's text (one past the end maps past the last piece)."""
@@ -141,13 +143,13 @@ _cache_lock = threading.Lock()
 CACHE_SIZE = 4096
 
 
-def _read_statement(path: str, text: str) -> StatementFacts:
+def _read_statement(path: str, text: str, top_level: bool = False) -> StatementFacts:
     with _cache_lock:
         known = _cache.get(text)
         if known is not None:
             _cache.move_to_end(text)
             return known
-    statement = _statement_facts(path, text)
+    statement = _statement_facts(path, text, top_level)
     with _cache_lock:
         _cache[text] = statement
         while len(_cache) > CACHE_SIZE:
@@ -155,7 +157,10 @@ def _read_statement(path: str, text: str) -> StatementFacts:
     return statement
 
 
-def _statement_facts(path: str, text: str) -> StatementFacts:
+def _statement_facts(path: str, text: str, top_level: bool = False) -> StatementFacts:
+    split = _class_by_scan(path, text) if top_level and text.startswith(("class", "@")) else None
+    if split is not None:
+        return split
     try:
         tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
@@ -414,6 +419,90 @@ def _target_parts(target: ast.expr) -> list[ast.expr]:
     return parts
 
 
+_CLASS_LINE = re.compile(r"class\s+(\w+)\b[^#]*:[ \t]*(#.*)?$")
+
+
+def _class_by_scan(path: str, text: str) -> StatementFacts | None:
+    """A top-level class split into its statements by a scan of its lines, as ``_class_body`` splits it, without
+    reading the whole class (an edit of one method changes the class's text): each statement is read on its own,
+    which checks the scan. None when the scan cannot tell (the facts are then read from the whole class)."""
+    lines = split_lines(text)
+    at = next((i for i, line in enumerate(lines) if line.startswith("class")), None)
+    found = _CLASS_LINE.match(lines[at].rstrip("\r\n")) if at is not None else None
+    if at is None or found is None or any(not line.startswith(("@", " ", "\t", ")", "#")) and line.strip()
+                                          for line in lines[:at]):
+        return None  # a class line across lines, or one with its body on it
+    body = [i for i in range(at + 1, len(lines)) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+    indent = _indent_of(lines[body[0]]) if body else ""
+    if not indent:
+        return None
+    candidates: list[int] = []
+    decorated = False
+    for index in body:
+        line = lines[index]
+        rest = line[len(indent):]
+        if not line.startswith(indent) or not rest or rest[0] in " \t\f\r\n#" or _CONTINUES.match(rest):
+            continue
+        if decorated and (rest.startswith("@") or _DECORATED.match(rest)):
+            decorated = not _DECORATED.match(rest)
+            continue
+        decorated = rest.startswith("@")
+        candidates.append(index)
+    if not candidates or candidates[0] != body[0]:
+        return None
+    try:
+        starts = _statement_starts(path, lines, candidates)
+        if starts is None:
+            return None
+        ends = [*starts[1:], len(lines)]
+        first = compile("class _:\n" + "".join(lines[starts[0]:ends[0]]), path, "exec", flags=ast.PyCF_ONLY_AST,
+                        dont_inherit=True)
+        assert isinstance(first, ast.Module) and isinstance(first.body[0], ast.ClassDef), "a class was compiled"
+        opening = first.body[0].body
+        if len(opening) == 1 and isinstance(opening[0], ast.Expr) and isinstance(opening[0].value, ast.Constant):
+            starts = starts[1:]  # the docstring stays with the header
+        if len(starts) < 2:
+            return None
+        header = "".join(lines[: starts[0]])
+        checked = compile(header + indent + "pass\n", path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        if (not isinstance(checked, ast.Module) or len(checked.body) != 1 or not isinstance(checked.body[0], ast.ClassDef)
+                or len(header) > MAX_NESTING and deepest_nesting_over(checked, header) is not None):
+            return None
+    except (SyntaxError, RecursionError, MemoryError, ValueError, IndexError):
+        return None
+    return StatementFacts(False, frozenset({found.group(1)}), frozenset(), frozenset(), frozenset(), False, found.group(1),
+                          tuple(starts))
+
+
+MAX_LINES_JOINED = 256  # lines at a class body's indentation that a scan may take for statements, inside one
+
+
+def _statement_starts(path: str, lines: Sequence[str], candidates: list[int]) -> list[int] | None:
+    """Which of the ``candidates`` (lines at a class body's indentation that look like a statement's start) do start
+    one: each statement, from one to the next, is read on its own (which a text that ends inside a string or a
+    bracket cannot be), a candidate inside a docstring or a bracket joined to the statement before it."""
+    starts: list[int] = []
+    index = 0
+    while index < len(candidates):
+        after = index + 1
+        while True:
+            end = candidates[after] if after < len(candidates) else len(lines)
+            try:
+                _read_statement(path, "class _:\n" + "".join(lines[candidates[index]:end]))
+                break
+            except _Unparsable:
+                if after >= len(candidates) or after - index > MAX_LINES_JOINED:
+                    return None
+                after += 1
+        starts.append(candidates[index])
+        index = after
+    return starts
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
 def _class_body(body: list[ast.stmt]) -> tuple[str, tuple[int, ...]]:
     if len(body) != 1 or not isinstance(body[0], ast.ClassDef):
         return "", ()
@@ -468,7 +557,7 @@ def split_module(path: str, text: str) -> list[Piece]:
             ranges = _pieces_by_tree(tree, lines)
         try:
             pieces = [
-                Piece(piece, start + 1, end - start, _read_statement(path, piece))
+                Piece(piece, start + 1, end - start, _read_statement(path, piece, top_level=True))
                 for start, end in ranges
                 for piece in ["".join(lines[start:end])]
             ]
@@ -679,6 +768,12 @@ def _with_headers(pieces: list[Piece]) -> list[Piece]:
     return ordered
 
 
+def _role(piece: Piece) -> str:
+    if piece.header is not None:
+        return MEMBER
+    return HEADER if piece.statement.class_body else TOP
+
+
 def _region(pieces: Sequence[Piece]) -> Region:
     texts: list[str] = []
     segments: list[tuple[int, int, int]] = []
@@ -690,4 +785,9 @@ def _region(pieces: Sequence[Piece]) -> Region:
         texts.append(text)
         segments.append((line, piece.first_line, piece.line_count))
         line += piece.line_count
-    return Region("".join(texts), tuple(segments), line - 1)
+    return Region("".join(texts), tuple(segments), line - 1, tuple(zip([_role(piece) for piece in pieces], texts)))
+
+
+def module_parts(path: str, text: str) -> tuple[tuple[str, str], ...]:
+    """The (role, text) of each piece of the whole module, for ``piecewise.joined_module``. Raises SourceError."""
+    return _region(_with_headers(split_module(path, text))).parts

@@ -5,7 +5,10 @@ whole visit machinery, and the rules walk the tree many times. The file being
 analysed has its tree indexed once, and every walk reads that index (other
 nodes fall back to ``node.children``). The index reads a node's fields
 directly, in the order LibCST's own ``children`` gives them, learnt once per
-kind of node and set of filled fields.
+kind of node and set of filled fields. Each top-level statement, and each statement of a top-level class, is
+indexed on its own and its index kept while its node lives: after an edit, only the statements whose nodes the
+parse made anew (``gradfix.static.piecewise``) are indexed again, and the module's index is joined from theirs,
+by the nodes' ids (a LibCST node hashes in Python, an int in C).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import sys
 import threading
 import typing
+from collections import OrderedDict
 from typing import Any, Iterator
 
 import libcst as cst
@@ -24,7 +28,7 @@ class _Indexed(threading.local):
     """The tree this thread is analysing, indexed: each thread its own (the language server analyses an edit
     while a diagnose run joins its findings in another thread)."""
 
-    children: dict[cst.CSTNode, list[cst.CSTNode]] = {}
+    children: dict[int, list[cst.CSTNode]] = {}  # by the node's id
     tree: "_Tree | None" = None
 
 
@@ -160,15 +164,38 @@ def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return [child for name in order for child in values[name]]
 
 
-def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]], dict[cst.CSTNode, int], int]:
-    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    """One statement's subtree indexed: a statement an edit left alone keeps its node, so its index is kept too."""
 
-    The third value is the tree's depth (the levels below the module), which bounds how deep a recursive walk of it goes."""
-    index: dict[cst.CSTNode, list[cst.CSTNode]] = {}
-    order: dict[cst.CSTNode, int] = {}
-    by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
+    root: cst.CSTNode
+    nodes: list[cst.CSTNode]  # in source order, the statement first
+    ids: list[int]
+    kids: list[list[cst.CSTNode]]
+    last: list[int]  # the number of the last node in each node's subtree (the statement's numbers, from 0)
+    parents: dict[int, cst.CSTNode]  # by the child's id: each node's parent, but the statement's own
+    by_type: dict[type, list[int]]
+    depth: int  # levels below the statement
+
+
+_units: "OrderedDict[int, _Unit]" = OrderedDict()
+_units_lock = threading.Lock()
+UNIT_CACHE_NODES = 200_000  # the nodes of the statements kept indexed (an index takes ~0.5 KB a node)
+_unit_nodes = [0]
+
+
+def _unit(root: cst.CSTNode) -> _Unit:
+    key = id(root)
+    with _units_lock:
+        known = _units.get(key)
+        if known is not None and known.root is root:
+            _units.move_to_end(key)
+            return known
     nodes: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [module]
+    kids_of: list[list[cst.CSTNode]] = []
+    parents: dict[int, cst.CSTNode] = {}
+    by_type: dict[type, list[int]] = {}
+    stack: list[cst.CSTNode] = [root]
     levels: list[int] = [0]
     depth = 0
     while stack:
@@ -176,51 +203,160 @@ def index_tree(module: cst.Module) -> tuple[dict[cst.CSTNode, list[cst.CSTNode]]
         level = levels.pop()
         depth = level if level > depth else depth
         number = len(nodes)
-        order[node] = number
         nodes.append(node)
+        found = by_type.get(type(node))
+        if found is None:
+            found = by_type[type(node)] = []
+        found.append(number)
+        kids = node_children(node)
+        kids_of.append(kids)
+        for child in kids:
+            parents[id(child)] = node
+        stack.extend(reversed(kids))
+        levels.extend([level + 1] * len(kids))
+    ids = list(map(id, nodes))
+    order = dict(zip(ids, range(len(nodes))))
+    last = list(range(len(nodes)))
+    for number in range(len(nodes) - 1, -1, -1):
+        kids = kids_of[number]
+        if kids:
+            last[number] = last[order[id(kids[-1])]]
+    unit = _Unit(root, nodes, ids, kids_of, last, parents, by_type, depth)
+    with _units_lock:
+        replaced = _units.get(key)  # a node that was dropped, whose id a new node took
+        _unit_nodes[0] += len(nodes) - (len(replaced.nodes) if replaced is not None else 0)
+        _units[key] = unit
+        while _unit_nodes[0] > UNIT_CACHE_NODES and len(_units) > 1:
+            _, dropped = _units.popitem(last=False)
+            _unit_nodes[0] -= len(dropped.nodes)
+    return unit
+
+
+def forget_indexes() -> None:
+    """Drop the statements' indexes kept (tests compare an analysis with one that starts from nothing)."""
+    with _units_lock:
+        _units.clear()
+        _unit_nodes[0] = 0
+
+
+def _statements_apart(module: cst.Module) -> set[int]:
+    """The ids of the statements indexed each on its own: the top-level ones, and those of top-level classes' bodies."""
+    apart: set[int] = set()
+    for statement in module.body:
+        body = getattr(statement, "body", None) if isinstance(statement, cst.ClassDef) else None
+        if isinstance(body, cst.IndentedBlock):
+            apart.update(map(id, body.body))
+        else:
+            apart.add(id(statement))
+    return apart
+
+
+def index_tree(module: cst.Module) -> tuple[dict[int, list[cst.CSTNode]], dict[int, int], dict[int, cst.CSTNode], int]:
+    """Index ``module``'s children and number its nodes in source order; make it the tree ``children`` and ``walk`` read.
+
+    Returns, by each node's id, its children, its number and its parent; and the tree's depth (the levels below
+    the module), which bounds how deep a recursive walk of it goes. Each top-level statement and each statement of
+    a top-level class is indexed once per node (see ``_Unit``), and the module's index joined from theirs."""
+    index: dict[int, list[cst.CSTNode]] = {}
+    order: dict[int, int] = {}
+    parents: dict[int, cst.CSTNode] = {}
+    by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
+    nodes: list[cst.CSTNode] = []
+    last: list[int] = []
+    joined: list[int] = []  # the numbers of the nodes indexed here rather than in a statement's unit
+    units: list[tuple[int, _Unit]] = []  # each statement's unit, and the number of its first node
+    apart = _statements_apart(module)
+    stack: list[cst.CSTNode] = [module]
+    levels: list[int] = [0]
+    depth = 0
+    while stack:
+        node = stack.pop()
+        level = levels.pop()
+        number = len(nodes)
+        if id(node) in apart:
+            unit = _unit(node)
+            depth = max(depth, level + unit.depth)
+            nodes.extend(unit.nodes)
+            index.update(zip(unit.ids, unit.kids))
+            order.update(zip(unit.ids, range(number, number + len(unit.nodes))))
+            parents.update(unit.parents)
+            last.extend(map(number.__add__, unit.last))
+            units.append((number, unit))
+            continue
+        depth = level if level > depth else depth
+        order[id(node)] = number
+        nodes.append(node)
+        last.append(number)
+        joined.append(number)
         found = by_type.get(type(node))
         if found is None:
             found = by_type[type(node)] = ([], [])
         found[0].append(number)
         found[1].append(node)
         kids = node_children(node)
-        index[node] = kids
+        index[id(node)] = kids
+        for child in kids:
+            parents[id(child)] = node
         stack.extend(reversed(kids))
         levels.extend([level + 1] * len(kids))
     # the last number in each node's subtree: its descendants are numbered right after it
-    last = list(range(len(nodes)))
-    for number in range(len(nodes) - 1, -1, -1):
-        kids = index[nodes[number]]
+    for number in reversed(joined):
+        kids = index[id(nodes[number])]
         if kids:
-            last[number] = last[order[kids[-1]]]
+            last[number] = last[order[id(kids[-1])]]
     _indexed.children = index
-    _indexed.tree = _Tree(order, last, by_type)
-    return index, order, depth
+    _indexed.tree = _Tree(order, last, by_type, units)
+    return index, order, parents, depth
 
 
 class _Tree:
-    """The indexed tree's nodes by type, in source order, for walks that select by kind."""
+    """The indexed tree's nodes by type, in source order, for walks that select by kind; a type's nodes are
+    gathered from the statements' units when a walk first asks for them (the rules ask for a few types)."""
 
-    def __init__(self, order: dict[cst.CSTNode, int], last: list[int], by_type: dict[type, tuple[list[int], list[cst.CSTNode]]]):
+    def __init__(self, order: dict[int, int], last: list[int], joined: dict[type, tuple[list[int], list[cst.CSTNode]]],
+                 units: list[tuple[int, _Unit]]):
         self.order = order
         self.last = last
-        self.by_type = by_type
+        self._joined = joined  # the nodes indexed outside the units, by type
+        self._units = units
+        self._by_type: dict[type, tuple[list[int], list[cst.CSTNode]]] = {}
         self._types: dict[object, list[type]] = {}
+        self._present: set[type] | None = None
 
     def types(self, kind: type | tuple[type, ...]) -> list[type]:
         found = self._types.get(kind)
         if found is None:
-            found = self._types[kind] = [t for t in self.by_type if issubclass(t, kind)]
+            if self._present is None:
+                self._present = set(self._joined).union(*(unit.by_type for _, unit in self._units))
+            found = self._types[kind] = [t for t in self._present if issubclass(t, kind)]
+        return found
+
+    def of_type(self, kind_type: type) -> tuple[list[int], list[cst.CSTNode]]:
+        """The numbers and nodes of one type, in source order."""
+        found = self._by_type.get(kind_type)
+        if found is None:
+            numbers: list[int] = []
+            nodes: list[cst.CSTNode] = []
+            for first, unit in self._units:
+                local = unit.by_type.get(kind_type)
+                if local:
+                    numbers.extend(map(first.__add__, local))
+                    nodes.extend(map(unit.nodes.__getitem__, local))
+            for number, node in zip(*self._joined.get(kind_type, ((), ()))):
+                at = bisect.bisect_left(numbers, number)  # few: the module, its classes' lines and bodies
+                numbers.insert(at, number)
+                nodes.insert(at, node)
+            found = self._by_type[kind_type] = (numbers, nodes)
         return found
 
     def select(self, root: cst.CSTNode, kind: type | tuple[type, ...]) -> list[cst.CSTNode] | None:
-        first = self.order.get(root)
+        first = self.order.get(id(root))
         if first is None:
             return None
         end = self.last[first]
         parts: list[tuple[list[int], list[cst.CSTNode], int, int]] = []
         for kind_type in self.types(kind):
-            numbers, nodes = self.by_type[kind_type]
+            numbers, nodes = self.of_type(kind_type)
             start = bisect.bisect_left(numbers, first)
             stop = bisect.bisect_right(numbers, end, start)
             if start < stop:
@@ -234,7 +370,7 @@ class _Tree:
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    kids = _indexed.children.get(node)
+    kids = _indexed.children.get(id(node))
     return kids if kids is not None else node_children(node)
 
 
