@@ -14,7 +14,7 @@ Then, on buggy programs from fixtures/repair (a custom loop whose loss goes thro
 first step) against `gradfix diagnose` (which runs the frontier search and the cut search at the
 break) and `gradfix diagnose --fix --unsafe-fixes` (which re-runs the step once per candidate fix).
 
-Then (`--only python-heavy`) the programs of bench/programs, whose step is mostly Python: a loss that
+And (`--only python-heavy`, run first) the programs of bench/programs, whose step is mostly Python: a loss that
 loops over the batch, a model whose call loops over 64 layers, a tf.function with a Python loop, a fit
 with a custom train_step whose loss loops over the batch. Each against its own plain run; the buggy ones
 (PYTHON_HEAVY's flag) also under `diagnose --fix --unsafe-fixes`, with the number of candidate fixes it
