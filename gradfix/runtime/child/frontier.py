@@ -21,6 +21,73 @@ def gradient_of(tape, original_gradient, target, sources):
         return [None] * len(sources)
 
 
+GROUP_LEAF = 4  # a group this small that depends on a source is asked about value by value
+
+
+def dependence(tape, original_gradient, values, sources):
+    """For each value (a float tensor), for each source: does the value depend on it (is its gradient not None)?
+
+    The tape is asked about groups of values: the gradient of a group is None for a source exactly when no value
+    of the group depends on it, and one such call costs about what the call for its latest value costs (a
+    backward pass over the step so far). Most values depend on no lost variable (the path was cut before them),
+    so a step of a few hundred values is answered in a few calls where one call per value made the search grow
+    with the square of the step. A group that depends on a source is halved; a small one is asked value by value."""
+    rows = [[False] * len(sources) for _ in values]
+    todo = [(0, len(values), list(range(len(sources))))] if values and sources else []
+    while todo:
+        low, high, wanted = todo.pop()
+        if high - low <= GROUP_LEAF:
+            for position in range(low, high):
+                grads = gradient_of(tape, original_gradient, values[position], [sources[k] for k in wanted])
+                for k, grad in zip(wanted, grads):
+                    rows[position][k] = grad is not None
+            continue
+        grads = _group_gradient(tape, original_gradient, values[low:high], [sources[k] for k in wanted])
+        # a group TensorFlow refused to differentiate as a whole is halved as one that depends on every source
+        hit = wanted if grads is None else [k for k, grad in zip(wanted, grads) if grad is not None]
+        if hit:
+            middle = (low + high) // 2
+            todo += [(middle, high, hit), (low, middle, hit)]
+    return rows
+
+
+def _group_gradient(tape, original_gradient, targets, sources):
+    """The gradient of the targets' sum for each source, or None when TensorFlow raised."""
+    try:
+        if getattr(tape, "_recording", False):
+            with tape.stop_recording():
+                return original_gradient(tape, targets, sources)
+        return original_gradient(tape, targets, sources)
+    except Exception:
+        return None
+
+
+def connected_any(tape, original_gradient, values, source):
+    """Does any of the values (float tensors only count) depend on ``source``? One gradient call for all."""
+    floats = [v for v in values if isinstance(v, state.TENSOR_TYPES) and is_float_dtype(v)]
+    if not floats:
+        return False
+    grads = _group_gradient(tape, original_gradient, floats, [source])
+    if grads is None:  # asked one by one, as a group TensorFlow refused may have parts it takes
+        return any(_connected_many(tape, original_gradient, floats, source))
+    return grads[0] is not None
+
+
+def _connected_groups(tape, original_gradient, groups, source):
+    """The positions of the groups (lists of float tensors) of which some tensor depends on ``source``, in order,
+    found by halving: a run of groups none of which depends on it costs one gradient call."""
+    todo = [(0, len(groups))] if groups else []
+    while todo:
+        low, high = todo.pop()
+        if not connected_any(tape, original_gradient, [value for group in groups[low:high] for value in group], source):
+            continue
+        if high - low == 1:
+            yield low
+            continue
+        middle = (low + high) // 2
+        todo += [(middle, high), (low, middle)]  # the earlier half first
+
+
 def _event_site(event):
     return {"file": full_path(event["file"]), "line": event["line"], "end_line": event["end_line"],
             "function": event["function"], "code": event["code"], "recording": event["recording"]}
@@ -58,6 +125,7 @@ def frontier(tape, original_gradient, target, lost):
     lost_tf = [tf_var(v) for v in lost_vars]
     # A: which tracked values depend on which lost variable
     depends = {}
+    asked = []  # the computed float tensors: whether each depends on a lost variable is the tape's to say
     for index in order:
         value = STATE.objects[index]
         row = []
@@ -67,11 +135,12 @@ def frontier(tape, original_gradient, target, lost):
         elif any(value is lv for lv in lost_vars):  # a watched tensor source itself
             row = [value is lv for lv in lost_vars]
         elif isinstance(value, state.TENSOR_TYPES) and is_float_dtype(value):
-            grads = gradient_of(tape, original_gradient, value, lost_vars)
-            row = [g is not None for g in grads]
+            asked.append(index)
         else:
             row = [False] * len(lost_vars)
         depends[index] = row
+    rows = dependence(tape, original_gradient, [STATE.objects[i] for i in asked], lost_vars)
+    depends.update(zip(asked, rows))
     # B: which tracked values the target depends on (gradient-wise), then backwards along the data flow
     targets = [t for t in state.tf.nest.flatten(target)]
     target_ids = set(id(t) for t in targets)
@@ -231,36 +300,39 @@ def cut_at(tape, original_gradient, event, source, target=None, start_serial=0):
         if probed > MAX_OPS_PROBED:
             break
         inputs = [i for i in record.inputs if isinstance(i, state.TENSOR_TYPES)]
+        if not connected_any(tape, original_gradient, inputs, source):
+            continue
+        if connected_any(tape, original_gradient, list(record.outputs), source):
+            continue
         connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
-        if not connected_inputs:
-            continue
-        if any(_connected_many(tape, original_gradient, list(record.outputs), source)):
-            continue
-        return _cut_info(record, connected_inputs[0])
+        if connected_inputs:
+            return _cut_info(record, connected_inputs[0])
     return None
 
 
 def cut_on_path(tape, original_gradient, target, source, start_serial):
     """The first op upstream of the target (by the tensors ops passed on) whose input depends on
     ``source`` while its output does not: the op that cut the path, wherever it ran (library code too)."""
-    probed = 0
     upstream = _upstream_records(target, start_serial)
     # the outputs the target is computed from: argsort's values output stays connected, its indices do not
     consumed = set(id(t) for t in state.tf.nest.flatten(target)) | set(id(i) for record in upstream for i in record.inputs)
+    probes = []  # (record, its float inputs)
     for record in upstream:
         if record.op_type in SHAPE_OPS:
             continue
         inputs = [i for i in record.inputs if isinstance(i, state.TENSOR_TYPES) and is_float_dtype(i)]
-        if not inputs:
-            continue
-        probed += 1
-        if probed > MAX_OPS_PROBED:
+        if inputs:
+            probes.append((record, inputs))
+        if len(probes) == MAX_OPS_PROBED:
             break
-        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+    for position in _connected_groups(tape, original_gradient, [inputs for _, inputs in probes], source):
+        record, inputs = probes[position]
         used = [o for o in record.outputs if id(o) in consumed] or list(record.outputs)
-        if not connected_inputs or any(_connected_many(tape, original_gradient, used, source)):
+        if connected_any(tape, original_gradient, used, source):
             continue
-        return _cut_info(record, connected_inputs[0])
+        connected_inputs = [i for i, c in zip(inputs, _connected_many(tape, original_gradient, inputs, source)) if c]
+        if connected_inputs:
+            return _cut_info(record, connected_inputs[0])
     return None
 
 

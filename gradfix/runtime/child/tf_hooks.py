@@ -181,8 +181,12 @@ def _non_tensor_targets(target):
     return [type(t).__name__ for t in parts if not isinstance(t, state.TENSOR_TYPES) and tf_var(t) is None]
 
 
-def _depends_on_watched(tape, original_gradient, target):
-    """Does the target depend on anything the tape watched (a variable or a watched tensor)?"""
+def _depends_on_watched(tape, original_gradient, target, watched_grads=()):
+    """Does the target depend on anything the tape watched (a variable or a watched tensor)?
+
+    A watched source that got a gradient says yes without asking the tape again (a backward pass over the step)."""
+    if any(grad is not None for grad in watched_grads):
+        return True
     try:
         watched = list(tape.watched_variables())
     except Exception:
@@ -263,7 +267,8 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         },
         "unconnected_zero": zero_is_none,
         "target_origin": target_origin(target, tape),
-        "target_depends_on_watched": _depends_on_watched(tape, original_gradient, target),
+        "target_depends_on_watched": _depends_on_watched(
+            tape, original_gradient, target, [g for g, info in zip(flat_grads, sources) if info.get("watched")]),
         "sources": sources,
     })
     STATE.status = "ok"

@@ -42,6 +42,7 @@ def _stored_globals(code):
 
 
 def _snapshot(frame):
+    """The tracked values the frame's locals hold (and the module names its function binds), by name."""
     out = {}
     try:
         items = list(frame.f_locals.items())
@@ -51,14 +52,23 @@ def _snapshot(frame):
             items += [(name, module[name]) for name in stored if name in module]
     except Exception:
         return out
+    # _is_tracked and _register inlined: this runs at every statement of the user's code while a tape is alive
+    tracked = state.TENSOR_TYPES + state.NDARRAY
+    index_of = STATE.object_index
+    objects = STATE.objects
     for name, value in items:
-        if _is_tracked(value):
-            out[name] = _register(value)
-        elif type(value) in (tuple, list) and 0 < len(value) <= 8:
+        kind = type(value)
+        if kind is float or isinstance(value, tracked):
+            index = index_of.get(id(value))
+            out[name] = index if index is not None and objects[index] is value else _register(value)
+        elif (kind is tuple or kind is list) and 0 < len(value) <= 8:
             for position, item in enumerate(value):
                 if _is_tracked(item):
                     out["%s[%d]" % (name, position)] = _register(item)
     return out
+
+
+_BASE_NAMES: dict[str, str] = {}  # a snapshot's name ("pair[1]") -> the variable it is read through ("pair")
 
 
 _STMT_CACHE: dict[str, dict] = {}
@@ -137,9 +147,12 @@ def _close_pending(frame, return_value=None, returning=False):
     if returning and _is_tracked(return_value):
         outputs["<return>"] = _register(return_value)
     reads = {}
+    names_read = stmt[2]
     for name, index in before.items():
-        base = name.split("[", 1)[0]
-        if base in stmt[2]:
+        base = _BASE_NAMES.get(name)
+        if base is None:
+            base = _BASE_NAMES[name] = name.split("[", 1)[0]
+        if base in names_read:
             reads[name] = index
     STATE.seq += 1
     STATE.events.append({
