@@ -66,6 +66,11 @@ def run_step(
     The child is forked from a warm server that imported TensorFlow already where that gives the same run
     (``gradfix.runtime.warm``), else it is a fresh interpreter; ``facts.start`` says which ("warm", "cold").
     """
+    with _gate.holding():
+        return _run_step(target, args, python, timeout, steps, cwd, env, quiet, cancel)
+
+
+def _run_step(target, args, python, timeout, steps, cwd, env, quiet, cancel) -> RunFacts:
     started = time.monotonic()
     workdir = os.fspath(cwd) if cwd is not None else os.getcwd()
     base_env = dict(os.environ if env is None else env)
@@ -271,24 +276,59 @@ class _Stopped(BaseException):
         self.signum = signum
 
 
-@contextmanager
-def _forwarding_signals():
-    """While the child runs, SIGINT, SIGTERM and SIGHUP sent to gradfix raise _Stopped (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _SignalGate:
+    """SIGINT, SIGTERM and SIGHUP sent to gradfix during a run (main thread only): raised as _Stopped while gradfix
+    waits (``forwarding``), held while it starts the child or cleans up after it. Without the hold, a signal in
+    between would end gradfix by its default action with the child still running, and holding gradfix's pipes."""
 
-    def stop(signum, frame):
-        raise _Stopped(signum)
+    def __init__(self) -> None:
+        self.open = False
+        self.raising = False
+        self.held: list[int] = []
 
-    previous = {}
-    try:
-        for number in FORWARDED_SIGNALS:
-            previous[number] = signal.signal(number, stop)
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    def receive(self, signum, frame) -> None:
+        if self.raising:
+            self.raising = False  # one _Stopped per wait: the handler of the first is running
+            raise _Stopped(signum)
+        self.held.append(signum)
+
+    @contextmanager
+    def holding(self):
+        """Over a whole run; a signal still held at its end stops gradfix as the signal asks, once it has cleaned up."""
+        if threading.current_thread() is not threading.main_thread() or self.open:
+            yield
+            return
+        previous = {}
+        self.open, self.held = True, []
+        try:
+            for number in FORWARDED_SIGNALS:
+                previous[number] = signal.signal(number, self.receive)
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            self.open = self.raising = False
+        if self.held:
+            signum = self.held[0]
+            raise KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    @contextmanager
+    def forwarding(self):
+        """While gradfix waits: a signal, or one held since the run began, raises _Stopped."""
+        if not self.open:
+            yield
+            return
+        if self.held:
+            raise _Stopped(self.held.pop(0))
+        self.raising = True
+        try:
+            yield
+        finally:
+            self.raising = False
+
+
+_gate = _SignalGate()
+_forwarding_signals = _gate.forwarding
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from gradfix.runtime import runner
 from gradfix.runtime.runner import run_step
 
 ESCAPER = textwrap.dedent("""
@@ -71,6 +72,29 @@ def test_signal_to_gradfix_ends_the_program_and_all_it_started(tmp_path, signum,
     time.sleep(0.2)
     assert not _alive(grandchild)
     assert list(scratch.iterdir()) == []  # the run's temporary folder is gone
+
+
+def test_a_signal_while_the_child_is_started_stops_gradfix_once_the_child_is_ended(tmp_path, monkeypatch):
+    # the signal lands between the child's start and gradfix's wait for it, where gradfix used to die by the
+    # signal's default action and leave the child running (and holding its pipes)
+    fake = _fake_python(tmp_path, ESCAPER)
+    (tmp_path / "train.py").write_text("pass\n")
+    started = []
+    popen = subprocess.Popen
+
+    def start_then_signal(*args, **kwargs):
+        process = popen(*args, **kwargs)
+        started.append(process)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return process
+
+    monkeypatch.setattr(runner.subprocess, "Popen", start_then_signal)
+    with pytest.raises(SystemExit) as stopped:
+        run_step("train.py", python=fake, cwd=str(tmp_path), timeout=60)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    [child] = started
+    assert child.poll() is not None  # ended and reaped before gradfix stopped
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # gradfix's handler is gone with the run
 
 
 def test_a_new_session_left_behind_after_a_normal_exit_is_killed(tmp_path):
