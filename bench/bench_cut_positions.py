@@ -30,19 +30,19 @@ from gradfix.runtime.child.state import ASSIGN_OPS, MAX_OPS, STATE  # noqa: E402
 
 def record_as_list(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """``ops._on_op`` as it was before records were typed: a list, position included."""
-    if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
+    if STATE.in_gradfix or graph is not None or not STATE.tapes.live_tapes:
         return None
     current, frame = ops._here()
     if current is None:
         return None
     try:
-        STATE.ops.append([STATE.line_serial, current[0], current[1], bool(STATE.active_tapes), op_type,
-                          tuple(inputs or ()), tuple(outputs or ()), attrs,
-                          STATE.layer_stack[-1] if STATE.layer_stack else None,
-                          ops._owning_metric(2) if op_type in ASSIGN_OPS else None,
-                          ops._where(frame, op_type in ASSIGN_OPS)])
-        if len(STATE.ops) > MAX_OPS:
-            del STATE.ops[: MAX_OPS // 2]
+        STATE.records.ops.append([STATE.trace.line_serial, current[0], current[1], bool(STATE.tapes.active_tapes), op_type,
+                                  tuple(inputs or ()), tuple(outputs or ()), attrs,
+                                  STATE.variables.layer_stack[-1] if STATE.variables.layer_stack else None,
+                                  ops._owning_metric(2) if op_type in ASSIGN_OPS else None,
+                                  ops._where(frame, op_type in ASSIGN_OPS)])
+        if len(STATE.records.ops) > MAX_OPS:
+            del STATE.records.ops[: MAX_OPS // 2]
     except Exception:  # noqa: BLE001 - as in the child's own hook: a failed record must not stop the user's op
         pass
     return None
@@ -53,9 +53,9 @@ def _run_ops(tf, callback, a, b, count):
 
     if callback is not None:
         op_callbacks.add_op_callback(callback)
-    STATE.current_frame = sys._getframe()
-    STATE.current_line = (__file__, sys._getframe().f_lineno, "_run_ops")
-    del STATE.ops[:]
+    STATE.trace.current_frame = sys._getframe()
+    STATE.trace.current_line = (__file__, sys._getframe().f_lineno, "_run_ops")
+    del STATE.records.ops[:]
     try:
         start = time.perf_counter()
         for _ in range(count):
@@ -74,9 +74,9 @@ def main():
     import tensorflow as tf
 
     state.tf = tf
-    STATE.live_tapes = {1: 0}
+    STATE.tapes.live_tapes = {1: 0}
     a, b = tf.ones((4, 4)), tf.ones((4, 4))
-    STATE.current_thread = threading.get_ident()
+    STATE.trace.current_thread = threading.get_ident()
     runs = {"none": [], "before": [], "now": []}
     spans = []
     _run_ops(tf, None, a, b, 1000)  # warm up
@@ -84,7 +84,7 @@ def main():
         runs["none"].append(_run_ops(tf, None, a, b, options.ops))
         runs["before"].append(_run_ops(tf, record_as_list, a, b, options.ops))
         runs["now"].append(_run_ops(tf, ops._on_op, a, b, options.ops))
-        code, lasti = STATE.ops[-1].where
+        code, lasti = STATE.records.ops[-1].where
         start = time.perf_counter()
         for _ in range(1000):
             instruction_span(code, lasti)

@@ -53,8 +53,11 @@ def python_loss(values):
 
 
 def run(values, trace, tape_alive, tracer, state) -> float:
-    state.STATE.live_tapes = {1: 0} if tape_alive else {}
-    state.STATE.events, state.STATE.objects, state.STATE.object_index, state.STATE.pending = [], [], {}, {}
+    # a child whose state is in parts (``STATE.tapes``, ``STATE.trace``) or, in an earlier checkout, in one object
+    tapes = getattr(state.STATE, "tapes", state.STATE)
+    lines = getattr(state.STATE, "trace", state.STATE)
+    tapes.live_tapes = {1: 0} if tape_alive else {}
+    lines.events, lines.objects, lines.object_index, lines.pending = [], [], {}, {}
     started = time.perf_counter()
     if trace:
         sys.settrace(tracer.global_trace)
@@ -62,7 +65,7 @@ def run(values, trace, tape_alive, tracer, state) -> float:
         python_loss(values)
     finally:
         sys.settrace(None)
-    state.STATE.live_tapes = {}
+    tapes.live_tapes = {}
     return time.perf_counter() - started
 
 

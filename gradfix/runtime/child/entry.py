@@ -31,7 +31,7 @@ def instrument():
     ImportError: TensorFlow itself cannot be imported; ``compat.Unsupported``: it lacks a part gradfix needs."""
     import tensorflow as tf
     state.tf = tf
-    STATE.tf_version = getattr(tf, "__version__", None)
+    STATE.run.tf_version = getattr(tf, "__version__", None)
     parts = compat.PARTS = compat.resolve(tf)
     state.TENSOR_TYPES = parts.tensor_types
     state.VARIABLE_TYPES = parts.variable_types
@@ -56,8 +56,8 @@ def instrument():
         try:
             install()
         except Exception as problem:
-            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (install.__name__, problem)})
-    STATE.creator_scope = install_variable_hooks()  # keep it: a collected scope exits
+            STATE.run.notes.append({"kind": "internal-error", "message": "%s: %s" % (install.__name__, problem)})
+    STATE.variables.creator_scope = install_variable_hooks()  # keep it: a collected scope exits
     if parts.active("variable-assigns"):
         wrap_assigns(parts.base_resource_variable)
     wrap_compat_v1_optimizers(tf)
@@ -65,7 +65,7 @@ def instrument():
     optimizer_classes = []
     try:
         import keras
-        STATE.keras_version = getattr(keras, "__version__", None)
+        STATE.run.keras_version = getattr(keras, "__version__", None)
         layer_classes.append(keras.layers.Layer)
         compat.resolve_keras(parts, keras)
         wrap_assigns(getattr(keras, "Variable", None))  # its assign_sub is an assign of the difference below
@@ -100,17 +100,17 @@ def instrument():
 def note_capabilities():
     """The facts' capability table, a note for each optional hook that is off, one for a version outside the range."""
     parts = compat.PARTS
-    STATE.capabilities = parts.table()
+    STATE.run.capabilities = parts.table()
     version = compat.version_text(parts.version)
     for capability in parts.missing_optional():
-        STATE.notes.append({"kind": "degraded", "hook": capability.name, "message": (
+        STATE.run.notes.append({"kind": "degraded", "hook": capability.name, "message": (
             "TensorFlow %s has %s: the diagnosis cannot see %s" % (version, capability.missing, capability.lost))})
     try:
         minor = tuple(int(n) for n in parts.version.split(".")[:2])
     except ValueError:
         minor = None
     if minor is not None and not compat.TESTED_MINORS[0] <= minor <= compat.TESTED_MINORS[1]:
-        STATE.notes.append({"kind": "degraded", "hook": "version", "message": (
+        STATE.run.notes.append({"kind": "degraded", "hook": "version", "message": (
             "TensorFlow %s is outside the range gradfix is tested on (%s)" % (version, compat.SUPPORTED))})
 
 
@@ -123,23 +123,23 @@ def main(argv):
     install_plain_warnings()
     kind, spec, _ = resolve_target(target)
     if kind == "file" and not os.path.exists(spec):
-        STATE.status = "crashed"
-        STATE.error = {"type": "FileNotFoundError", "message": "no such file: %s" % spec, "frames": [],
-                       "traceback": "FileNotFoundError: no such file: %s" % spec}
+        STATE.run.status = "crashed"
+        STATE.run.error = {"type": "FileNotFoundError", "message": "no such file: %s" % spec, "frames": [],
+                           "traceback": "FileNotFoundError: no such file: %s" % spec}
         write_facts()
         return 0
     try:
         instrument()
     except compat.Unsupported as problem:
-        STATE.capabilities = compat.PARTS.table() if compat.PARTS.tf is not None else {}
-        STATE.status = "unsupported-tensorflow"
-        STATE.error = {"type": "UnsupportedTensorFlow", "message": str(problem), "frames": [], "traceback": ""}
+        STATE.run.capabilities = compat.PARTS.table() if compat.PARTS.tf is not None else {}
+        STATE.run.status = "unsupported-tensorflow"
+        STATE.run.error = {"type": "UnsupportedTensorFlow", "message": str(problem), "frames": [], "traceback": ""}
         write_facts()
         return 0
     except ImportError as problem:
-        STATE.status = "no-tensorflow"
-        STATE.error = {"type": type(problem).__name__, "message": str(problem), "frames": [],
-                       "traceback": "%s: %s" % (type(problem).__name__, problem)}
+        STATE.run.status = "no-tensorflow"
+        STATE.run.error = {"type": type(problem).__name__, "message": str(problem), "frames": [],
+                           "traceback": "%s: %s" % (type(problem).__name__, problem)}
         write_facts()
         return 0
     note_capabilities()
@@ -150,20 +150,20 @@ def main(argv):
     threading.settrace(global_trace)
     try:
         run_target(target, args)
-        if not STATE.gradient_calls:
-            STATE.status = "no-gradient-call"
+        if not STATE.run.gradient_calls:
+            STATE.run.status = "no-gradient-call"
     except GradfixStop:
-        STATE.status = "ok"
+        STATE.run.status = "ok"
     except SystemExit as stop:
         code = stop.code
-        STATE.exit_code = code if isinstance(code, int) or code is None else 1
-        if not STATE.gradient_calls:
-            STATE.status = "exited-before-gradient"
+        STATE.run.exit_code = code if isinstance(code, int) or code is None else 1
+        if not STATE.run.gradient_calls:
+            STATE.run.status = "exited-before-gradient"
     except KeyboardInterrupt:
         raise
     except BaseException as problem:
-        STATE.error = trimmed_traceback(problem)
-        STATE.status = "ok" if STATE.gradient_calls else "crashed"
+        STATE.run.error = trimmed_traceback(problem)
+        STATE.run.status = "ok" if STATE.run.gradient_calls else "crashed"
     finally:
         sys.settrace(None)
         threading.settrace(None)

@@ -10,6 +10,9 @@ from .frames import full_path, instruction_span, is_user_file
 from .state import ASSIGN_OPS, MAX_OPS_PROBED, MAX_TENSORS_QUERIED, SHAPE_OPS, STATE
 from .values import dtype_of, is_float_dtype, layer_info, shape_of, tf_var, var_name
 
+# the parts the searches loop over, bound once (they are never replaced)
+TRACE, TAPES, RECORDS = STATE.trace, STATE.tapes, STATE.records
+
 
 def gradient_of(tape, original_gradient, target, sources):
     try:
@@ -94,15 +97,15 @@ def _event_site(event):
 
 
 def _value_summary(index):
-    value = STATE.objects[index]
+    value = TRACE.objects[index]
     return {"type": type(value).__name__, "shape": shape_of(value), "dtype": dtype_of(value)}
 
 
 def frontier(tape, original_gradient, target, lost):
     """For the variables in ``lost`` (watched by ``tape``, gradient None): where does the path break?"""
-    start = STATE.tape_windows.get(id(tape), 0)
-    start_serial = STATE.tape_serials.get(id(tape), 0)
-    events = [e for e in STATE.events if e["seq"] > start]
+    start = TAPES.tape_windows.get(id(tape), 0)
+    start_serial = TAPES.tape_serials.get(id(tape), 0)
+    events = [e for e in TRACE.events if e["seq"] > start]
     # every tracked value seen in the window, in order of appearance
     order = []
     seen = set()
@@ -127,7 +130,7 @@ def frontier(tape, original_gradient, target, lost):
     depends = {}
     asked = []  # the computed float tensors: whether each depends on a lost variable is the tape's to say
     for index in order:
-        value = STATE.objects[index]
+        value = TRACE.objects[index]
         row = []
         var = tf_var(value)
         if var is not None:
@@ -139,16 +142,16 @@ def frontier(tape, original_gradient, target, lost):
         else:
             row = [False] * len(lost_vars)
         depends[index] = row
-    rows = dependence(tape, original_gradient, [STATE.objects[i] for i in asked], lost_vars)
+    rows = dependence(tape, original_gradient, [TRACE.objects[i] for i in asked], lost_vars)
     depends.update(zip(asked, rows))
     # B: which tracked values the target depends on (gradient-wise), then backwards along the data flow
     targets = [t for t in state.tf.nest.flatten(target)]
     target_ids = set(id(t) for t in targets)
-    reach = set(i for i in order if id(STATE.objects[i]) in target_ids)
-    floats = [i for i in order if isinstance(STATE.objects[i], state.TENSOR_TYPES) and is_float_dtype(STATE.objects[i])
-              and tf_var(STATE.objects[i]) is None]
+    reach = set(i for i in order if id(TRACE.objects[i]) in target_ids)
+    floats = [i for i in order if isinstance(TRACE.objects[i], state.TENSOR_TYPES) and is_float_dtype(TRACE.objects[i])
+              and tf_var(TRACE.objects[i]) is None]
     if floats:
-        grads = gradient_of(tape, original_gradient, target, [STATE.objects[i] for i in floats])
+        grads = gradient_of(tape, original_gradient, target, [TRACE.objects[i] for i in floats])
         for index, grad in zip(floats, grads):
             if grad is not None:
                 reach.add(index)
@@ -157,8 +160,8 @@ def frontier(tape, original_gradient, target, lost):
             reach.update(event["reads"].values())
     results = []
     for position, variable in enumerate(lost_vars):
-        connected = [i for i in order if depends.get(i) and depends[i][position] and tf_var(STATE.objects[i]) is None
-                     and STATE.objects[i] is not variable]
+        connected = [i for i in order if depends.get(i) and depends[i][position] and tf_var(TRACE.objects[i]) is None
+                     and TRACE.objects[i] is not variable]
         connected_set = set(connected)
         var_itself = set(i for i in order if depends.get(i) and depends[i][position])
         breaking = None
@@ -178,7 +181,7 @@ def frontier(tape, original_gradient, target, lost):
         info = {"connected_tensors": len(connected), "last_connected": None, "break": None,
                 "break_reaches_target": breaking is not None}
         if connected:
-            last = max(connected, key=lambda i: STATE.object_seq.get(i, 0))
+            last = max(connected, key=lambda i: TRACE.object_seq.get(i, 0))
             event, name, initial = binding.get(last, (None, None, None))
             entry = _value_summary(last)
             entry["name"] = name
@@ -201,7 +204,7 @@ def frontier(tape, original_gradient, target, lost):
             site["reads_connected"] = read_connected
             site["outputs"] = [dict(name=n, **_value_summary(i)) for n, i in event["outputs"].items()]
             site["outputs_reach_target"] = breaking is not None
-            site["output_is_target"] = any(id(STATE.objects[i]) in target_ids for i in event["outputs"].values())
+            site["output_is_target"] = any(id(TRACE.objects[i]) in target_ids for i in event["outputs"].values())
             info["break"] = site
             info["cut"] = (cut_at(tape, original_gradient, event, variable, target, start_serial)
                            or constant_in(event, target, start_serial))
@@ -221,14 +224,14 @@ def span_of(record):
         return None
     span = instruction_span(where[0], where[1])
     # a line that calls fit made nothing itself: the op ran in a Keras layer, and `model.fit(...)` is no cut
-    if span is not None and (full_path(where[0].co_filename), span["line"]) in STATE.fit_sites:
+    if span is not None and (full_path(where[0].co_filename), span["line"]) in STATE.run.fit_sites:
         return None
     return span
 
 
 def _only_stored(event):
     """Did the statement bind nothing, and store into a variable (``metric.update_state(y, pred)``)?"""
-    return not event["outputs"] and any(r.op_type in ASSIGN_OPS and _in_statement(r, event) for r in STATE.ops)
+    return not event["outputs"] and any(r.op_type in ASSIGN_OPS and _in_statement(r, event) for r in RECORDS.ops)
 
 
 def _in_statement(record, event):
@@ -282,18 +285,18 @@ def cut_at(tape, original_gradient, event, source, target=None, start_serial=0):
     """What, in the statement of ``event``, took the path from ``source`` away: a NumPy conversion,
     a state update read back on the way to ``target``, or the first op whose input depends on the source
     while its output does not."""
-    for record in STATE.conversions:
+    for record in RECORDS.conversions:
         if _in_statement(record, event):
             if _connected_many(tape, original_gradient, [record.tensor], source)[0]:
                 return {"kind": "numpy-conversion", "how": record.how, "line": record.line, "file": full_path(record.file),
                         "in_tf_function": record.in_tf_function, "span": span_of(record)}
-    for record in STATE.ops:
+    for record in RECORDS.ops:
         if record.op_type in ASSIGN_OPS and _in_statement(record, event) and len(record.inputs) > 1:
             if (_connected_many(tape, original_gradient, [record.inputs[1]], source)[0]
                     and (target is None or read_back(record, target, start_serial))):
                 return _describe_assign(record)
     probed = 0
-    for record in STATE.ops:
+    for record in RECORDS.ops:
         if not _in_statement(record, event) or record.op_type in SHAPE_OPS:
             continue
         probed += 1
@@ -340,7 +343,7 @@ def _connected_conversion(tape, original_gradient, source, start_serial, events,
     """A tensor that depends on ``source`` turned into NumPy or a Python number by a statement whose
     result the target is computed from (``pred = model.predict(x)`` inside the tape)."""
     feeding = [e for e in events if any(i in reach for i in e["outputs"].values())]
-    for record in STATE.conversions:
+    for record in RECORDS.conversions:
         if record.serial < start_serial:
             continue
         if not any(_in_statement(record, event) for event in feeding):
@@ -353,7 +356,7 @@ def _connected_conversion(tape, original_gradient, source, start_serial, events,
 
 
 def _upstream_records(target, start_serial):
-    records = [r for r in STATE.ops if r.serial >= start_serial]
+    records = [r for r in RECORDS.ops if r.serial >= start_serial]
     producer = {}
     for position, record in enumerate(records):
         for output in record.outputs:
@@ -426,11 +429,11 @@ def _cut_info(record, connected_input):
 def constant_in(event, target, start_serial):
     """A tensor made from NumPy or a Python number by the event's statement, that the target is computed from:
     a statement that read a connected tensor and handed on a constant has taken a round trip through NumPy."""
-    for record in STATE.constants:
+    for record in RECORDS.constants:
         if not _in_statement(record, event):
             continue
         if not feeds_target(target, record.tensor, start_serial) and not any(
-                record.tensor is STATE.objects[i] for i in event["outputs"].values()):
+                record.tensor is TRACE.objects[i] for i in event["outputs"].values()):
             continue
         info = {"line": record.line, "file": full_path(record.file), "recording": record.recording,
                 "code": linecache.getline(record.file, record.line).strip(), "span": span_of(record)}
@@ -456,7 +459,7 @@ def _callers_of(record):
 
 
 def _variable_of_handle(handle):
-    for var, _, _ in STATE.var_sites.values():
+    for var, _, _ in STATE.variables.var_sites.values():
         try:
             if getattr(var, "handle", None) is handle:
                 return var_name(var, var)
@@ -468,7 +471,7 @@ def _variable_of_handle(handle):
 def connected_assign(tape, original_gradient, source, start_serial, target=None):
     """A value that depends on ``source`` stored into a variable during the tape's window, and read back
     on the way to ``target``."""
-    for record in STATE.ops:
+    for record in RECORDS.ops:
         if record.serial < start_serial or record.op_type not in ASSIGN_OPS or len(record.inputs) < 2:
             continue
         if (_connected_many(tape, original_gradient, [record.inputs[1]], source)[0]
@@ -488,7 +491,7 @@ def read_back(assign, target, start_serial):
         var = tf_var(part)
         if var is not None and getattr(var, "handle", None) is handle:
             return True  # the target is the variable itself (``return self.ema``): read by the gradient call
-    position = {id(record): index for index, record in enumerate(STATE.ops)}
+    position = {id(record): index for index, record in enumerate(RECORDS.ops)}
     after = position.get(id(assign), -1)
     upstream = _upstream_records(target, start_serial)
     for record in upstream:
@@ -506,7 +509,7 @@ def _read_unseen(assign, upstream, position, after):
     if assign.op_type != "AssignVariableOp" or len(assign.inputs) < 2:
         return False
     stored = assign.inputs[1]
-    made = {id(output) for record in STATE.ops for output in record.outputs}
+    made = {id(output) for record in RECORDS.ops for output in record.outputs}
     try:
         wanted = stored.numpy()
     except Exception:
@@ -531,14 +534,14 @@ def target_origin(target, tape=None):
     """Where each part of the target was computed, and whether a tape was recording then."""
     wanted = {id(t): t for t in state.tf.nest.flatten(target)}
     found = None
-    for record in reversed(STATE.ops):
+    for record in reversed(RECORDS.ops):
         if any(id(o) in wanted for o in record.outputs):
             found = {"op": record.op_type, "file": full_path(record.file), "line": record.line, "recording": record.recording,
                      "code": linecache.getline(record.file, record.line).strip(), "function": "", "span": span_of(record)}
             break
     if found is None and len(wanted) == 1:
-        start = STATE.tape_windows.get(id(tape), 0)
-        in_window = set((e["file"], e["line"], name) for e in STATE.events if e["seq"] > start for name in e["outputs"])
+        start = TAPES.tape_windows.get(id(tape), 0)
+        in_window = set((e["file"], e["line"], name) for e in TRACE.events if e["seq"] > start for name in e["outputs"])
         found = _bound_before_window(next(iter(wanted.values())), in_window)
     return found
 

@@ -25,11 +25,11 @@ SCALARS = (bool, int, float, complex, str)
 def note(construct, filename, line, message):
     """One note per construct and line."""
     key = (construct, filename, line)
-    if key in STATE.graph_mode_noted or not line:
+    if key in STATE.run.graph_mode_noted or not line:
         return
-    STATE.graph_mode_noted.add(key)
-    STATE.notes.append({"kind": GRAPH_MODE, "construct": construct, "message": message,
-                        "site": {"file": full_path(filename), "line": line}})
+    STATE.run.graph_mode_noted.add(key)
+    STATE.run.notes.append({"kind": GRAPH_MODE, "construct": construct, "message": message,
+                            "site": {"file": full_path(filename), "line": line}})
 
 
 def conversion(filename, line, how):

@@ -14,9 +14,9 @@ def wrap_layer_classes(module_layer_classes):
 
         def make(original_init):
             def __init__(self, *args, **kwargs):
-                if id(self) not in STATE.layers:
+                if id(self) not in STATE.variables.layers:
                     try:
-                        STATE.layers[id(self)] = (self, type(self).__name__, first_user_site(2))
+                        STATE.variables.layers[id(self)] = (self, type(self).__name__, first_user_site(2))
                     except Exception:
                         pass
                 return original_init(self, *args, **kwargs)
@@ -32,11 +32,11 @@ def wrap_layer_classes(module_layer_classes):
 def _layer_call(original_call):
     """Keep the stack of layers being called, so that an op can name the layer it ran in."""
     def __call__(self, *args, **kwargs):
-        STATE.layer_stack.append(self)
+        STATE.variables.layer_stack.append(self)
         try:
             return original_call(self, *args, **kwargs)
         finally:
-            STATE.layer_stack.pop()
+            STATE.variables.layer_stack.pop()
     __call__._gradfix = True
     return __call__
 
@@ -57,14 +57,14 @@ def wrap_optimizer_classes(classes, kind=KERAS_OPTIMIZER):
 
             def make(original, method):
                 def wrapper(self, *args, **kwargs):
-                    if not STATE.in_apply and not in_other_replica():
-                        STATE.in_apply = True
+                    if not STATE.updates.in_apply and not in_other_replica():
+                        STATE.updates.in_apply = True
                         entry = None
                         try:
                             args, kwargs = _record_apply(self, method, args, kwargs, kind)
-                            entry = STATE.applies[-1]
+                            entry = STATE.run.applies[-1]
                         except Exception as problem:
-                            STATE.notes.append({"kind": "internal-error", "message": "apply: %s" % problem})
+                            STATE.run.notes.append({"kind": "internal-error", "message": "apply: %s" % problem})
                         try:
                             result = original(self, *args, **kwargs)
                         except Exception as problem:
@@ -73,7 +73,7 @@ def wrap_optimizer_classes(classes, kind=KERAS_OPTIMIZER):
                                 write_facts()
                             raise
                         finally:
-                            STATE.in_apply = False
+                            STATE.updates.in_apply = False
                         if entry is not None:
                             entry["completed"] = True
                             write_facts()
@@ -111,14 +111,14 @@ def _wrap_minimize(cls, kind):
         return
 
     def minimize(self, *args, **kwargs):
-        before = len(STATE.applies)
+        before = len(STATE.run.applies)
         try:
             return original(self, *args, **kwargs)
         except Exception as problem:
-            if len(STATE.applies) == before and not STATE.in_apply and not in_other_replica():
-                STATE.applies.append({
-                    "index": len(STATE.applies), "kind": kind, "method": "minimize", "optimizer": type(self).__name__,
-                    "site": first_user_site(2), "after_gradient_call": len(STATE.gradient_calls) - 1,
+            if len(STATE.run.applies) == before and not STATE.updates.in_apply and not in_other_replica():
+                STATE.run.applies.append({
+                    "index": len(STATE.run.applies), "kind": kind, "method": "minimize", "optimizer": type(self).__name__,
+                    "site": first_user_site(2), "after_gradient_call": len(STATE.run.gradient_calls) - 1,
                     "variables": [], "mismatches": [], "completed": False,
                     "error": {"type": type(problem).__name__, "message": str(problem)[:2000]}})
                 write_facts()
@@ -151,19 +151,19 @@ def _record_apply(optimizer, method, args, kwargs, kind=KERAS_OPTIMIZER):
         entries.append(info)
         if grad is None:
             continue
-        owner = STATE.grad_owner.get(id(grad))
+        owner = STATE.updates.grad_owner.get(id(grad))
         grad_shape = None if hasattr(grad, "dense_shape") else shape_of(grad)  # IndexedSlices: the pairing check suffices
         if owner is not None and info.get("key") is not None and owner != info["key"]:
             mismatches.append("the gradient computed for %s is applied to %s" % (owner, info["key"]))
         elif grad_shape is not None and info["shape"] is not None and list(grad_shape) != list(info["shape"]):
             mismatches.append("a gradient of shape %s is applied to %s of shape %s" % (grad_shape, info["key"] or info["path"], info["shape"]))
-    STATE.applies.append({
-        "index": len(STATE.applies),
+    STATE.run.applies.append({
+        "index": len(STATE.run.applies),
         "kind": kind,
         "method": method,
         "optimizer": type(optimizer).__name__,
         "site": first_user_site(3),
-        "after_gradient_call": len(STATE.gradient_calls) - 1,
+        "after_gradient_call": len(STATE.run.gradient_calls) - 1,
         "variables": entries,
         "mismatches": mismatches,
         "completed": False,
@@ -215,23 +215,23 @@ def wrap_fit(model_cls):
     def fit(self, *args, **kwargs):
         where = first_user_site(2)
         key = (where["file"], where["line"]) if where else None
-        STATE.fit_keys.append(key)
-        STATE.fit_sites.add(key)
+        STATE.run.fit_keys.append(key)
+        STATE.run.fit_sites.add(key)
         try:
             return original_fit(self, *args, **kwargs)
         except GradfixStop:
-            if len(STATE.fit_keys) > 1 or not fit_goes_on():
+            if len(STATE.run.fit_keys) > 1 or not fit_goes_on():
                 raise
-            STATE.fits_cut.add(key)
-            STATE.notes.append({"kind": "fit-cut", "site": where,
-                                "message": "model.fit was stopped after %d step(s); the program went on" % STATE.steps})
+            STATE.run.fits_cut.add(key)
+            STATE.run.notes.append({"kind": "fit-cut", "site": where,
+                                    "message": "model.fit was stopped after %d step(s); the program went on" % STATE.run.steps})
             # the next gradient call (of this program) counts its steps afresh
-            STATE.first_site = None
-            STATE.first_site_hits = 0
-            STATE.stopped_after_steps = None
+            STATE.run.first_site = None
+            STATE.run.first_site_hits = 0
+            STATE.run.stopped_after_steps = None
             return getattr(self, "history", None)
         finally:
-            STATE.fit_keys.pop()
+            STATE.run.fit_keys.pop()
 
     fit._gradfix = True
     fit.__name__ = "fit"

@@ -11,18 +11,21 @@ from .records import Constant, Conversion, OpRecord
 from .state import ASSIGN_OPS, MAX_OPS, STATE
 from .values import is_float_dtype
 
+# the parts the op callback reads at every op, bound once (they are never replaced)
+TRACE, TAPES, RECORDS, VARIABLES = STATE.trace, STATE.tapes, STATE.records, STATE.variables
+
 
 def _here():
     """(file, line, function) of the user statement running now, and its frame. The tracer's are the last line
     event's, of whichever thread ran it; an op of another thread (a program that trains in a thread while the
     main one waits) finds its own user frame on its stack."""
-    if STATE.current_thread == get_ident():
-        return STATE.current_line, STATE.current_frame
+    if TRACE.current_thread == get_ident():
+        return TRACE.current_line, TRACE.current_frame
     frame = sys._getframe(1)
     while frame is not None and not is_user_file(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
-        return STATE.current_line, None
+        return TRACE.current_line, None
     return (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name), frame
 
 
@@ -44,18 +47,18 @@ _new_record = tuple.__new__
 
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """Every op run while a tape is alive, stamped with the user statement that ran it."""
-    if STATE.in_gradfix or graph is not None or not STATE.live_tapes:
+    if STATE.in_gradfix or graph is not None or not TAPES.live_tapes:
         return None
     current, frame = _here()
     if current is None:
         return None
     try:
-        STATE.ops.append(_new_record(OpRecord, (
-            STATE.line_serial, current[0], current[1], bool(STATE.active_tapes), op_type, tuple(inputs or ()),
-            tuple(outputs or ()), attrs, STATE.layer_stack[-1] if STATE.layer_stack else None,
+        RECORDS.ops.append(_new_record(OpRecord, (
+            TRACE.line_serial, current[0], current[1], bool(TAPES.active_tapes), op_type, tuple(inputs or ()),
+            tuple(outputs or ()), attrs, VARIABLES.layer_stack[-1] if VARIABLES.layer_stack else None,
             _owning_metric(2) if op_type in ASSIGN_OPS else None, _where(frame, op_type in ASSIGN_OPS))))
-        if len(STATE.ops) > MAX_OPS:
-            del STATE.ops[: MAX_OPS // 2]
+        if len(RECORDS.ops) > MAX_OPS:
+            del RECORDS.ops[: MAX_OPS // 2]
     except Exception:
         pass
     return None
@@ -65,15 +68,15 @@ def set_op_callback(on):
     parts = compat.PARTS
     if not parts.active("op-callbacks"):
         return
-    if on and STATE.op_callback is None:
+    if on and RECORDS.op_callback is None:
         parts.add_op_callback(_on_op)
-        STATE.op_callback = _on_op
-    elif not on and STATE.op_callback is not None:
+        RECORDS.op_callback = _on_op
+    elif not on and RECORDS.op_callback is not None:
         try:
             parts.remove_op_callback(_on_op)
         except Exception:
             pass
-        STATE.op_callback = None
+        RECORDS.op_callback = None
 
 
 def install_conversion_hooks():
@@ -89,15 +92,15 @@ def install_conversion_hooks():
 
         def make(original, how):
             def wrapper(self, *args, **kwargs):
-                if STATE.live_tapes and not STATE.in_gradfix:
+                if TAPES.live_tapes and not STATE.in_gradfix:
                     current, frame = _here()
                     if current is not None:
                         try:
                             if is_float_dtype(self):
                                 in_function = compat.in_tf_function(sys._getframe(1))
-                                STATE.conversions.append(Conversion(STATE.line_serial, current[0], current[1],
-                                                                    bool(STATE.active_tapes), self, how, in_function,
-                                                                    _where(frame)))
+                                RECORDS.conversions.append(Conversion(TRACE.line_serial, current[0], current[1],
+                                                                      bool(TAPES.active_tapes), self, how, in_function,
+                                                                      _where(frame)))
                                 if in_function:
                                     graph_mode.conversion(current[0], current[1], how)
                         except Exception:
@@ -120,16 +123,16 @@ def install_constant_hook():
     def convert_to_eager_tensor(value, ctx, dtype=None):
         tensor = original(value, ctx, dtype)
         # NumPy values only: Python numbers become constants everywhere (tf.random.normal's mean=0.0)
-        if STATE.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
+        if TAPES.live_tapes and not STATE.in_gradfix and isinstance(value, state.NDARRAY):
             current, frame = _here()
             if current is not None:
                 try:
                     if is_float_dtype(tensor):
                         caller = sys._getframe(1)
                         in_numpy_function = compat.in_numpy_function(caller)
-                        STATE.constants.append(Constant(STATE.line_serial, current[0], current[1],
-                                                        bool(STATE.active_tapes), tensor, type(value).__name__,
-                                                        in_numpy_function, _where(frame)))
+                        RECORDS.constants.append(Constant(TRACE.line_serial, current[0], current[1],
+                                                          bool(TAPES.active_tapes), tensor, type(value).__name__,
+                                                          in_numpy_function, _where(frame)))
                         if not in_numpy_function and compat.in_tf_function(caller):
                             graph_mode.constant(current[0], current[1], frame)
                 except Exception:

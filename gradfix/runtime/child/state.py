@@ -26,7 +26,10 @@ class GradfixStop(BaseException):
     an exception (print it, swallow it and train on, or run its clean-up)."""
 
 
-class State(object):
+class RunState(object):
+    """How the run goes and what the facts file says: everything here but the first site and the fit calls is
+    written to it (``write_facts``)."""
+
     def __init__(self):
         self.facts_path = os.environ.get(FACTS_ENV)
         self.steps = max(1, int(os.environ.get(STEPS_ENV, "1") or 1))
@@ -42,17 +45,57 @@ class State(object):
         self.keras_version = None
         self.first_site = None  # (file, line) of the first gradient call site: one hit per step
         self.first_site_hits = 0
+        self.previous_sources = {}  # gradient site -> [kind of each source]
         self.fit_keys = []  # user call site (file, line) of each model.fit running now, outermost first
         self.fits_cut = set()  # user call sites of the fit calls cut short after their first step(s)
         self.fit_sites = set()  # every fit call site seen: an op made under one was made by Keras, not by that line
-        self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
-        self.layers = {}  # id(layer) -> (layer, class name, built_at)
-        self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
+        self.tf1_graph_mode_noted = False  # the program runs in TensorFlow 1 graph mode: said once
+        self.graph_mode_noted = set()  # (construct, file, line) of what graph mode would do differently, noted once
+
+
+class TapeState(object):
+    """The program's gradient tapes, by id: which record now, which are alive, what each watched."""
+
+    def __init__(self):
         self.active_tapes = []  # tapes currently recording
         self.live_tapes = {}  # id(tape) -> first event seq while alive (pushed, no gradient asked yet)
         self.tape_windows = {}  # id(tape) -> first seq
-        self.tape_watched_tensors = {}  # id(tape) -> set(id(tensor))
+        self.tape_watched_tensors = {}  # id(tape) -> {id(tensor): tensor}
         self.tape_objects = {}  # id(tape) -> tape (all tapes of the current step)
+        self.gradient_counts = {}  # id(tape) -> gradient calls so far
+        self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
+
+
+class VariableState(object):
+    """The program's variables and Keras layers: where each was made, in what order, which tapes read it."""
+
+    def __init__(self):
+        self.var_sites = {}  # id(tf variable) -> (variable, created_at, layer object or None)
+        self.layers = {}  # id(layer) -> (layer, class name, built_at)
+        self.reads = {}  # id(tf variable) -> {"outside": site, "tapes": set(tape ids)}
+        self.var_order = {}  # id(tf variable) -> creation number
+        self.creating = 0  # inside how many variable creations
+        self.layer_stack = []  # the Keras layers being called now, innermost last
+        self.creator_scope = None  # the variable creator scope installed (kept: a collected scope exits)
+
+
+class UpdateState(object):
+    """The step's updates (see ``updates``): the gradients followed from their gradient call to the variables."""
+
+    def __init__(self):
+        self.grad_owner = {}  # id(gradient) -> key of the variable it was computed for
+        self.gradient_sources = {}  # id(tf variable) -> (variable, key) of every source a gradient call had
+        self.derived = {}  # id(tensor) -> (tensor, keys of the variables whose gradients it is computed from)
+        self.followed_ops = 0  # ops seen since the last gradient call, while following its gradients
+        self.following = False  # is the op callback that follows gradients on
+        self.in_apply = False  # inside an optimizer's update
+        self.in_manual_update = False  # inside a manual assign
+
+
+class TraceState(object):
+    """What the line tracer saw of the user's code: the statement running now and the values statements bound."""
+
+    def __init__(self):
         self.current_line = None  # (file, line, function) of the user statement running now, or LIBRARY
         self.current_frame = None  # the user frame running now (None in a library): its instruction is the expression
         self.current_thread = None  # the thread whose line event set the two above: another thread's ops look for their own
@@ -63,30 +106,34 @@ class State(object):
         self.object_index = {}  # id -> index
         self.object_seq = {}  # index -> seq of the first binding seen
         self.pending = {}  # id(frame) -> [stmt key, before snapshot, file, func, line]
-        self.previous_sources = {}  # gradient site -> [kind of each source]
-        self.in_gradfix = False
         self.line_serial = 0  # counts user line events: ops, conversions and assigns are stamped with it
-        # The records of what ran while a tape was alive (``records``): ops, tensors leaving TensorFlow, tensors
-        # made from NumPy
+
+
+class RecordState(object):
+    """The records of what ran while a tape was alive (``records``): ops, tensors leaving TensorFlow, tensors made
+    from NumPy."""
+
+    def __init__(self):
         self.ops = []  # [OpRecord]
         self.conversions = []  # [Conversion]
         self.constants = []  # [Constant]
         self.op_callback = None
-        self.var_order = {}  # id(tf variable) -> creation number
-        self.creating = 0  # inside how many variable creations
-        self.grad_owner = {}  # id(gradient) -> key of the variable it was computed for
-        self.gradient_counts = {}  # id(tape) -> gradient calls so far
-        self.tape_serials = {}  # id(tape) -> line serial when it was first pushed
-        self.layer_stack = []  # the Keras layers being called now, innermost last
-        self.tf1_graph_mode_noted = False  # the program runs in TensorFlow 1 graph mode: said once
-        self.graph_mode_noted = set()  # (construct, file, line) of what graph mode would do differently, noted once
-        # the step's updates (see ``updates``): inside an optimizer's update, inside a manual assign
-        self.in_apply = False
-        self.in_manual_update = False
-        self.gradient_sources = {}  # id(tf variable) -> (variable, key) of every source a gradient call had
-        self.derived = {}  # id(tensor) -> (tensor, keys of the variables whose gradients it is computed from)
-        self.followed_ops = 0  # ops seen since the last gradient call, while following its gradients
-        self.following = False  # is the op callback that follows gradients on
+
+
+class State(object):
+    """What the child has learnt, in parts by what they hold. The parts are made once and never replaced (modules
+    bind them to names of their own for the hot paths); their fields may be."""
+
+    def __init__(self):
+        self.run = RunState()
+        self.tapes = TapeState()
+        self.variables = VariableState()
+        self.updates = UpdateState()
+        self.trace = TraceState()
+        self.records = RecordState()
+        # gradfix's own code is running (its hooks, its questions to the tape): the tracer and hooks ignore what
+        # happens. Here rather than in a part: every line event and op tests it first.
+        self.in_gradfix = False
 
 
 STATE = State()
@@ -103,40 +150,40 @@ NDARRAY = ()
 
 def write_facts():
     """Write everything known so far; called after each gradient call and update, so a crash loses nothing."""
-    if not STATE.facts_path:
+    if not STATE.run.facts_path:
         return
     fields = {
         "version": FACTS_VERSION,
-        "status": STATE.status,
-        "tensorflow_version": STATE.tf_version,
-        "keras_version": STATE.keras_version,
+        "status": STATE.run.status,
+        "tensorflow_version": STATE.run.tf_version,
+        "keras_version": STATE.run.keras_version,
         "python": sys.version.split()[0],
         "executable": sys.executable,
-        "error": STATE.error,
-        "exit_code": STATE.exit_code,
-        "steps": STATE.steps,
-        "stopped_after_steps": STATE.stopped_after_steps,
-        "gradient_calls": STATE.gradient_calls,
-        "applies": STATE.applies,
-        "notes": STATE.notes,
-        "capabilities": STATE.capabilities,
+        "error": STATE.run.error,
+        "exit_code": STATE.run.exit_code,
+        "steps": STATE.run.steps,
+        "stopped_after_steps": STATE.run.stopped_after_steps,
+        "gradient_calls": STATE.run.gradient_calls,
+        "applies": STATE.run.applies,
+        "notes": STATE.run.notes,
+        "capabilities": STATE.run.capabilities,
         "elapsed": round(time.time() - _START, 3),
     }
     # the schema's list decides what is sent: a field missing here fails loudly, one not listed is not sent
     data = {name: fields[name] for name in FACTS_FIELDS}
-    temporary = STATE.facts_path + ".tmp"
+    temporary = STATE.run.facts_path + ".tmp"
     try:
         with open(temporary, "w") as out:
             json.dump(data, out, default=str)
-        os.replace(temporary, STATE.facts_path)
+        os.replace(temporary, STATE.run.facts_path)
     except Exception:
         pass
 
 
 def fit_goes_on():
     """Will the outermost model.fit running now be cut short and the program go on after it?"""
-    key = STATE.fit_keys[0] if STATE.fit_keys else None
-    return key is not None and key not in STATE.fits_cut
+    key = STATE.run.fit_keys[0] if STATE.run.fit_keys else None
+    return key is not None and key not in STATE.run.fits_cut
 
 
 def flush_output():
@@ -156,7 +203,7 @@ def end_run():
     No exception travels through the program's frames, so none of its handlers, ``finally``
     blocks or threads can see gradfix stopping it."""
     sys.settrace(None)
-    STATE.status = "ok"
+    STATE.run.status = "ok"
     flush_output()
     write_facts()
     os._exit(0)

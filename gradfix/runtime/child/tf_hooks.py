@@ -3,6 +3,7 @@
 import linecache
 import sys
 import traceback
+from functools import partial
 
 from . import compat, graph_mode, state
 from .frames import caller_site, first_user_site, full_path, is_child_file, is_user_file, user_callers
@@ -13,78 +14,115 @@ from .updates import follow_gradients
 from .values import describe_source, dtype_of, reads_of, shape_of, tf_var
 
 
-def install_tape_wrappers():
-    tape_cls = compat.PARTS.tape_class
-    original_init = tape_cls.__init__
-    original_gradient = tape_cls.gradient
-    original_push = tape_cls._push_tape
-    original_pop = tape_cls._pop_tape
-    original_watch = tape_cls.watch
+class _TapeMethod(object):
+    """A method of the tape class that runs one of ``TapeWrappers``'s with the tape: ``tape.gradient(...)`` calls
+    ``wrappers.gradient(tape, ...)`` through a C-level partial, so no frame of gradfix's comes between the caller
+    and the wrapper (the wrappers read their caller's site a fixed number of frames up)."""
 
-    def __init__(self, persistent=False, watch_accessed_variables=True):
-        original_init(self, persistent=True, watch_accessed_variables=watch_accessed_variables)
-        self._gradfix_user_persistent = persistent
+    __slots__ = ("method",)
 
-    def _push_tape(self):
-        original_push(self)
-        STATE.active_tapes.append(self)
-        if id(self) not in STATE.live_tapes:
-            if not STATE.live_tapes:
+    def __init__(self, method):
+        self.method = method
+
+    def __get__(self, tape, owner=None):
+        return self.method if tape is None else partial(self.method, tape)
+
+
+class TapeWrappers(object):
+    """gradfix's GradientTape methods: every tape made persistent (gradfix asks it its own questions), each push
+    opening a window of op records, each watched tensor kept, each gradient call recorded. Holds the methods it
+    replaced, which it calls and puts back."""
+
+    METHODS = {"__init__": "init", "_push_tape": "push_tape", "_pop_tape": "pop_tape", "watch": "watch",
+               "gradient": "gradient"}  # the tape class's method -> the wrapper that replaces it
+
+    def __init__(self, tape_cls):
+        self.tape_cls = tape_cls
+        self.original_init = tape_cls.__init__
+        self.original_gradient = tape_cls.gradient
+        self.original_push = tape_cls._push_tape
+        self.original_pop = tape_cls._pop_tape
+        self.original_watch = tape_cls.watch
+        self.replaced = {}  # method name -> what the class itself held (None: inherited)
+
+    def install(self):
+        for name, wrapper in self.METHODS.items():
+            self.replaced[name] = self.tape_cls.__dict__.get(name)
+            setattr(self.tape_cls, name, _TapeMethod(getattr(self, wrapper)))
+        return self
+
+    def uninstall(self):
+        for name, original in self.replaced.items():
+            if original is None:
+                delattr(self.tape_cls, name)
+            else:
+                setattr(self.tape_cls, name, original)
+        self.replaced = {}
+
+    def init(self, tape, persistent=False, watch_accessed_variables=True):
+        self.original_init(tape, persistent=True, watch_accessed_variables=watch_accessed_variables)
+        tape._gradfix_user_persistent = persistent
+
+    def push_tape(self, tape):
+        self.original_push(tape)
+        STATE.tapes.active_tapes.append(tape)
+        if id(tape) not in STATE.tapes.live_tapes:
+            if not STATE.tapes.live_tapes:
                 # a new window: what earlier windows ran is no longer needed
-                del STATE.ops[:], STATE.conversions[:], STATE.constants[:]
+                del STATE.records.ops[:], STATE.records.conversions[:], STATE.records.constants[:]
                 try:
                     set_op_callback(True)
                 except Exception as problem:
-                    STATE.notes.append({"kind": "internal-error", "message": "op callback: %s" % problem})
-            STATE.tape_serials.setdefault(id(self), STATE.line_serial)
-            STATE.live_tapes[id(self)] = STATE.seq
-            STATE.tape_windows.setdefault(id(self), STATE.seq)
-            STATE.tape_objects[id(self)] = self
+                    STATE.run.notes.append({"kind": "internal-error", "message": "op callback: %s" % problem})
+            STATE.tapes.tape_serials.setdefault(id(tape), STATE.trace.line_serial)
+            STATE.tapes.live_tapes[id(tape)] = STATE.trace.seq
+            STATE.tapes.tape_windows.setdefault(id(tape), STATE.trace.seq)
+            STATE.tapes.tape_objects[id(tape)] = tape
 
-    def _pop_tape(self):
-        original_pop(self)
+    def pop_tape(self, tape):
+        self.original_pop(tape)
         try:
-            STATE.active_tapes.remove(self)
+            STATE.tapes.active_tapes.remove(tape)
         except ValueError:
             pass
 
-    def watch(self, tensor):
-        original_watch(self, tensor)
-        watched = STATE.tape_watched_tensors.setdefault(id(self), {})
+    def watch(self, tape, tensor):
+        self.original_watch(tape, tensor)
+        watched = STATE.tapes.tape_watched_tensors.setdefault(id(tape), {})
         for item in state.tf.nest.flatten(tensor):
             watched[id(item)] = item
 
-    def gradient(self, target, sources, output_gradients=None, unconnected_gradients=None):
+    def gradient(self, tape, target, sources, output_gradients=None, unconnected_gradients=None):
         if STATE.in_gradfix:
-            return original_gradient(self, target, sources, output_gradients=output_gradients,
-                                     unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
-        if getattr(self, "_recording", False) and not getattr(self, "_gradfix_user_persistent", True):
+            return self.original_gradient(tape, target, sources, output_gradients=output_gradients,
+                                          unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+        if getattr(tape, "_recording", False) and not getattr(tape, "_gradfix_user_persistent", True):
             # TensorFlow stops recording a tape that is not persistent when its gradient is asked inside its
             # context; a persistent one (gradfix's doing) would record on, and log that this is inefficient
-            self._pop_tape()
+            tape._pop_tape()
         if in_other_replica():
-            STATE.live_tapes.pop(id(self), None)
-            if not STATE.live_tapes:
+            STATE.tapes.live_tapes.pop(id(tape), None)
+            if not STATE.tapes.live_tapes:
                 set_op_callback(False)
-            return original_gradient(self, target, sources, output_gradients=output_gradients,
-                                     unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
+            return self.original_gradient(tape, target, sources, output_gradients=output_gradients,
+                                          unconnected_gradients=unconnected_gradients or state.tf.UnconnectedGradients.NONE)
         here = caller_site(2)
         site_key = (here["file"], here["line"]) if here else None
         flat_sources = state.tf.nest.flatten(sources)
         kinds = ["variable" if tf_var(s) is not None else "tensor" for s in flat_sources]
-        if STATE.first_site is None:
-            STATE.first_site = site_key
-        if site_key == STATE.first_site:
-            STATE.first_site_hits += 1
-            if STATE.first_site_hits > STATE.steps:
-                previous = STATE.previous_sources.get(site_key)
+        if STATE.run.first_site is None:
+            STATE.run.first_site = site_key
+        if site_key == STATE.run.first_site:
+            STATE.run.first_site_hits += 1
+            if STATE.run.first_site_hits > STATE.run.steps:
+                previous = STATE.run.previous_sources.get(site_key)
                 if previous is not None and len(previous) == len(kinds):
                     rebound = [i for i, (a, b) in enumerate(zip(previous, kinds)) if a == "variable" and b == "tensor"]
                     if rebound:
-                        STATE.notes.append({"kind": "rebound", "site": here, "positions": rebound,
-                                            "message": "sources that were variables at the previous step are plain tensors now"})
+                        STATE.run.notes.append({"kind": "rebound", "site": here, "positions": rebound,
+                                                "message": "sources that were variables at the previous step are plain tensors now"})
                         last_call = None
-                        for call in reversed(STATE.gradient_calls):
+                        for call in reversed(STATE.run.gradient_calls):
                             if call["site_key"] == list(site_key):
                                 last_call = call
                                 break
@@ -92,15 +130,15 @@ def install_tape_wrappers():
                             for position in rebound:
                                 if position < len(last_call["sources"]):
                                     last_call["sources"][position]["rebound_next_step"] = True
-                STATE.stopped_after_steps = STATE.steps
+                STATE.run.stopped_after_steps = STATE.run.steps
                 if fit_goes_on():
                     raise GradfixStop()
                 end_run()
-        STATE.previous_sources[site_key] = kinds
-        calls_before = STATE.gradient_counts.get(id(self), 0)
-        STATE.gradient_counts[id(self)] = calls_before + 1
-        if calls_before and not getattr(self, "_gradfix_user_persistent", True):
-            STATE.notes.append({"kind": "instrumentation", "site": here, "message": (
+        STATE.run.previous_sources[site_key] = kinds
+        calls_before = STATE.tapes.gradient_counts.get(id(tape), 0)
+        STATE.tapes.gradient_counts[id(tape)] = calls_before + 1
+        if calls_before and not getattr(tape, "_gradfix_user_persistent", True):
+            STATE.run.notes.append({"kind": "instrumentation", "site": here, "message": (
                 "a second gradient call on a tape that is not persistent: without gradfix, TensorFlow raises "
                 "RuntimeError here (gradfix makes every tape persistent to ask its own questions); "
                 "open the tape with GradientTape(persistent=True)")})
@@ -110,7 +148,7 @@ def install_tape_wrappers():
         if unconnected_gradients is not None:
             kwargs["unconnected_gradients"] = unconnected_gradients
         try:
-            result = original_gradient(self, target, sources, **kwargs)
+            result = self.original_gradient(tape, target, sources, **kwargs)
         except Exception:
             # A target that is not a tensor (np.mean(...) of the prediction, a Python float) makes
             # TensorFlow raise: it is the missing gradient itself, so record it, then let the error go on.
@@ -118,36 +156,35 @@ def install_tape_wrappers():
                 raise
             STATE.in_gradfix = True
             try:
-                _record_gradient_call(self, original_gradient, target, flat_sources, [None] * len(flat_sources),
+                _record_gradient_call(tape, self.original_gradient, target, flat_sources, [None] * len(flat_sources),
                                       here, site_key, unconnected_gradients)
             except Exception as problem:
-                STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
-                                    "traceback": traceback.format_exc()[-3000:]})
+                STATE.run.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                        "traceback": traceback.format_exc()[-3000:]})
             finally:
                 STATE.in_gradfix = False
-                STATE.live_tapes.pop(id(self), None)
+                STATE.tapes.live_tapes.pop(id(tape), None)
             write_facts()
             raise
         STATE.in_gradfix = True
         try:
-            _record_gradient_call(self, original_gradient, target, flat_sources, state.tf.nest.flatten(result),
+            _record_gradient_call(tape, self.original_gradient, target, flat_sources, state.tf.nest.flatten(result),
                                   here, site_key, unconnected_gradients)
         except Exception as problem:  # never break the user's program for a bookkeeping error
-            STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
-                                "traceback": traceback.format_exc()[-3000:]})
+            STATE.run.notes.append({"kind": "internal-error", "message": "%s: %s" % (type(problem).__name__, problem),
+                                    "traceback": traceback.format_exc()[-3000:]})
         finally:
             STATE.in_gradfix = False
-            STATE.live_tapes.pop(id(self), None)
-            if not STATE.live_tapes:
+            STATE.tapes.live_tapes.pop(id(tape), None)
+            if not STATE.tapes.live_tapes:
                 set_op_callback(False)
         write_facts()
         return result
 
-    tape_cls.__init__ = __init__
-    tape_cls._push_tape = _push_tape
-    tape_cls._pop_tape = _pop_tape
-    tape_cls.watch = watch
-    tape_cls.gradient = gradient
+
+
+def install_tape_wrappers():
+    return TapeWrappers(compat.PARTS.tape_class).install()
 
 
 def in_other_replica():
@@ -191,7 +228,7 @@ def _depends_on_watched(tape, original_gradient, target, watched_grads=()):
         watched = list(tape.watched_variables())
     except Exception:
         watched = []
-    watched += list(STATE.tape_watched_tensors.get(id(tape), {}).values())[:50]
+    watched += list(STATE.tapes.tape_watched_tensors.get(id(tape), {}).values())[:50]
     if not watched:
         return False
     return any(g is not None for g in gradient_of(tape, original_gradient, target, watched))
@@ -210,7 +247,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             watched.add(id(inner if inner is not None else v))
     except Exception:
         pass
-    watched_tensors = STATE.tape_watched_tensors.get(id(tape), {})
+    watched_tensors = STATE.tapes.tape_watched_tensors.get(id(tape), {})
     sources = []
     lost = []
     lost_positions = []
@@ -227,7 +264,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
                 if others and grad is None:
                     # would another tape have given a gradient?
                     for other_id in others:
-                        other = STATE.tape_objects.get(other_id)
+                        other = STATE.tapes.tape_objects.get(other_id)
                         if other is None:
                             continue
                         got = gradient_of(other, original_gradient, target, [value])[0]
@@ -237,10 +274,10 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
         else:
             info["watched"] = id(value) in watched_tensors
             if not info["watched"] and isinstance(value, state.TENSOR_TYPES):
-                info["feeds_target"] = feeds_target(target, value, STATE.tape_serials.get(id(tape), 0))
+                info["feeds_target"] = feeds_target(target, value, STATE.tapes.tape_serials.get(id(tape), 0))
         sources.append(info)
         if grad is not None:
-            STATE.grad_owner[id(grad)] = info.get("key")
+            STATE.updates.grad_owner[id(grad)] = info.get("key")
         if grad is None and info["watched"] and (var is not None or isinstance(value, state.TENSOR_TYPES)):
             lost.append(value)
             lost_positions.append(index)
@@ -249,9 +286,9 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             sources[position]["frontier"] = result
     targets = state.tf.nest.flatten(target)
     _note_tf1_graph_mode(here)
-    STATE.gradient_calls.append({
-        "index": len(STATE.gradient_calls),
-        "step": max(1, STATE.first_site_hits),
+    STATE.run.gradient_calls.append({
+        "index": len(STATE.run.gradient_calls),
+        "step": max(1, STATE.run.first_site_hits),
         "site": here,
         "site_key": list(site_key) if site_key else None,
         "user_site": first_user_site(3, callers=True),
@@ -271,7 +308,7 @@ def _record_gradient_call(tape, original_gradient, target, flat_sources, flat_gr
             tape, original_gradient, target, [g for g, info in zip(flat_grads, sources) if info.get("watched")]),
         "sources": sources,
     })
-    STATE.status = "ok"
+    STATE.run.status = "ok"
     follow_gradients(flat_sources, flat_grads, sources)
 
 
@@ -290,10 +327,10 @@ def _made_by_user(frame):
 
 def _note_tf1_graph_mode(here):
     """A program in TensorFlow 1 graph mode builds a graph and runs no op while it does: say, once, what that hides."""
-    if STATE.tf1_graph_mode_noted or _executing_eagerly():
+    if STATE.run.tf1_graph_mode_noted or _executing_eagerly():
         return
-    STATE.tf1_graph_mode_noted = True
-    STATE.notes.append({"kind": "graph-mode", "site": here, "message": (
+    STATE.run.tf1_graph_mode_noted = True
+    STATE.run.notes.append({"kind": "graph-mode", "site": here, "message": (
         "the program runs in TensorFlow 1 graph mode (tf.compat.v1.disable_v2_behavior or disable_eager_execution): "
         "gradfix sees the graph it builds, not each op as it runs, so a path cut by an op or a NumPy conversion is "
         "named by its gradient call only, and the diagnosis is limited to what the graph shows")})
@@ -310,21 +347,24 @@ def install_variable_hooks():
     parts = compat.PARTS
     base = parts.base_resource_variable
 
+    # the parts every read of a variable looks at, bound once (they are never replaced)
+    variables, tapes, trace = STATE.variables, STATE.tapes, STATE.trace
+
     def on_read(self):
         # a distribution strategy reads the first device's copy to initialise the others: not the program's read
-        if STATE.in_gradfix or STATE.creating:
+        if STATE.in_gradfix or variables.creating:
             return
-        entry = STATE.reads.get(id(self))
+        entry = variables.reads.get(id(self))
         if entry is None:
-            entry = STATE.reads[id(self)] = {"outside": None, "tapes": set()}
-        if STATE.active_tapes:
-            for tape in STATE.active_tapes:
+            entry = variables.reads[id(self)] = {"outside": None, "tapes": set()}
+        if tapes.active_tapes:
+            for tape in tapes.active_tapes:
                 entry["tapes"].add(id(tape))
-        elif entry["outside"] is None and STATE.last_user_line is not None:
-            filename, line, function = STATE.last_user_line
+        elif entry["outside"] is None and trace.last_user_line is not None:
+            filename, line, function = trace.last_user_line
             entry["outside"] = {"file": full_path(filename), "line": line, "function": function,
                                 "code": linecache.getline(filename, line).strip()}
-            frame = STATE.current_frame
+            frame = trace.current_frame
             if frame is not None and frame.f_code.co_filename == filename and frame.f_code.co_name == function:
                 entry["outside"]["callers"] = user_callers(frame)
 
@@ -346,18 +386,18 @@ def install_variable_hooks():
         setattr(base, name, make(original))
 
     def creator(next_creator, **kwargs):
-        STATE.creating += 1
+        STATE.variables.creating += 1
         try:
             variable = next_creator(**kwargs)
         finally:
-            STATE.creating -= 1
+            STATE.variables.creating -= 1
         try:
             layer = None
             frame = sys._getframe(1)
             depth = 0
             while frame is not None and depth < 60:
                 candidate = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
-                if candidate is not None and id(candidate) in STATE.layers:
+                if candidate is not None and id(candidate) in STATE.variables.layers:
                     layer = candidate
                     break
                 frame = frame.f_back
@@ -366,11 +406,11 @@ def install_variable_hooks():
             if var is None:
                 var = variable
             created_at = first_user_site(2)
-            STATE.var_sites[id(var)] = (var, created_at, layer)
-            if layer is None and created_at is not None and not STATE.in_apply and _made_by_user(sys._getframe(1)):
+            STATE.variables.var_sites[id(var)] = (var, created_at, layer)
+            if layer is None and created_at is not None and not STATE.updates.in_apply and _made_by_user(sys._getframe(1)):
                 if compat.in_tf_function(sys._getframe(1)):
                     graph_mode.variable(created_at["file"], created_at["line"])
-            STATE.var_order[id(var)] = len(STATE.var_order)
+            STATE.variables.var_order[id(var)] = len(STATE.variables.var_order)
         except Exception:
             pass
         return variable

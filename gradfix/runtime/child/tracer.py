@@ -9,6 +9,10 @@ from . import state
 from .frames import is_user_file
 from .state import LIBRARY, MAX_EVENTS, STATE
 
+# the parts this module reads at every line event, bound once (they are never replaced)
+TRACE = STATE.trace
+TAPES = STATE.tapes
+
 
 def _is_tracked(value):
     return isinstance(value, state.TENSOR_TYPES) or isinstance(value, state.NDARRAY) or type(value) is float
@@ -16,13 +20,13 @@ def _is_tracked(value):
 
 def _register(value):
     key = id(value)
-    index = STATE.object_index.get(key)
-    if index is not None and STATE.objects[index] is value:
+    index = TRACE.object_index.get(key)
+    if index is not None and TRACE.objects[index] is value:
         return index
-    index = len(STATE.objects)
-    STATE.objects.append(value)
-    STATE.object_index[key] = index
-    STATE.object_seq[index] = STATE.seq
+    index = len(TRACE.objects)
+    TRACE.objects.append(value)
+    TRACE.object_index[key] = index
+    TRACE.object_seq[index] = TRACE.seq
     return index
 
 
@@ -54,8 +58,8 @@ def _snapshot(frame):
         return out
     # _is_tracked and _register inlined: this runs at every statement of the user's code while a tape is alive
     tracked = state.TENSOR_TYPES + state.NDARRAY
-    index_of = STATE.object_index
-    objects = STATE.objects
+    index_of = TRACE.object_index
+    objects = TRACE.objects
     for name, value in items:
         kind = type(value)
         if kind is float or isinstance(value, tracked):
@@ -135,7 +139,7 @@ def _statement_map(filename):
 
 def _close_pending(frame, return_value=None, returning=False):
     key = id(frame)
-    pending = STATE.pending.pop(key, None)
+    pending = TRACE.pending.pop(key, None)
     if pending is None:
         return
     stmt, before, filename, function, recording, serial_start = pending
@@ -154,9 +158,9 @@ def _close_pending(frame, return_value=None, returning=False):
             base = _BASE_NAMES[name] = name.split("[", 1)[0]
         if base in names_read:
             reads[name] = index
-    STATE.seq += 1
-    STATE.events.append({
-        "seq": STATE.seq,
+    TRACE.seq += 1
+    TRACE.events.append({
+        "seq": TRACE.seq,
         "frame": key,
         "file": filename,
         "line": stmt[0],
@@ -170,10 +174,10 @@ def _close_pending(frame, return_value=None, returning=False):
         "initial": before,
         "serial_start": serial_start,
         # a line event has already counted the next line; a return has not
-        "serial_end": STATE.line_serial if returning else STATE.line_serial - 1,
+        "serial_end": TRACE.line_serial if returning else TRACE.line_serial - 1,
     })
-    if len(STATE.events) > MAX_EVENTS:
-        del STATE.events[: MAX_EVENTS // 2]
+    if len(TRACE.events) > MAX_EVENTS:
+        del TRACE.events[: MAX_EVENTS // 2]
 
 
 def _local_trace(frame, event, arg):
@@ -182,43 +186,43 @@ def _local_trace(frame, event, arg):
     try:
         if event == "line":
             code = frame.f_code
-            STATE.current_line = STATE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
-            STATE.current_frame = frame
-            STATE.current_thread = get_ident()
-            STATE.line_serial += 1
-            if STATE.live_tapes:
+            TRACE.current_line = TRACE.last_user_line = (code.co_filename, frame.f_lineno, code.co_name)
+            TRACE.current_frame = frame
+            TRACE.current_thread = get_ident()
+            TRACE.line_serial += 1
+            if TAPES.live_tapes:
                 table = _statement_map(code.co_filename)
                 stmt = table.get(frame.f_lineno)
-                pending = STATE.pending.get(id(frame))
+                pending = TRACE.pending.get(id(frame))
                 if pending is not None and stmt is not None and pending[0][0] == stmt[0] and pending[0] is stmt:
                     return _local_trace  # still the same statement
                 if pending is not None:
                     _close_pending(frame)
-                    before = STATE.events[-1]["initial"].copy()
-                    before.update(STATE.events[-1]["outputs"])
+                    before = TRACE.events[-1]["initial"].copy()
+                    before.update(TRACE.events[-1]["outputs"])
                     before.pop("<return>", None)
                 else:
                     before = _snapshot(frame)
                 if stmt is not None:
-                    STATE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(STATE.active_tapes),
-                                                STATE.line_serial]
+                    TRACE.pending[id(frame)] = [stmt, before, code.co_filename, code.co_name, bool(TAPES.active_tapes),
+                                                TRACE.line_serial]
             else:
-                STATE.pending.pop(id(frame), None)
+                TRACE.pending.pop(id(frame), None)
         elif event == "return":
-            if STATE.live_tapes and id(frame) in STATE.pending:
+            if TAPES.live_tapes and id(frame) in TRACE.pending:
                 _close_pending(frame, arg, returning=True)
             else:
-                STATE.pending.pop(id(frame), None)
+                TRACE.pending.pop(id(frame), None)
             caller = frame.f_back
             # what runs next belongs to the caller's statement, not to this function's last line
             if caller is not None and _CODE_IS_USER.get(caller.f_code):
-                STATE.current_line = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
-                STATE.current_frame = caller
+                TRACE.current_line = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+                TRACE.current_frame = caller
             else:
-                STATE.current_line = LIBRARY
-                STATE.current_frame = None
-            STATE.current_thread = get_ident()
-            STATE.line_serial += 1
+                TRACE.current_line = LIBRARY
+                TRACE.current_frame = None
+            TRACE.current_thread = get_ident()
+            TRACE.line_serial += 1
     except Exception:
         pass
     return _local_trace

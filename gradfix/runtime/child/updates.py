@@ -14,6 +14,8 @@ from .frames import first_user_site
 from .state import STATE
 from .values import describe_source, shape_of, tf_var
 
+UPDATES = STATE.updates  # bound once (never replaced): the callback that follows gradients reads it at every op
+
 MANUAL = "manual-assign"
 FOLLOWED_OPS = 5000  # ops seen after a gradient call before following its gradients stops
 MAX_DERIVED = 20000  # tensors followed at once (the oldest are dropped first)
@@ -26,48 +28,48 @@ def follow_gradients(flat_sources, flat_grads, sources):
         key = info.get("key")
         var = tf_var(value)
         if var is not None and key is not None:
-            STATE.gradient_sources[id(var)] = (var, key)
+            UPDATES.gradient_sources[id(var)] = (var, key)
         if grad is not None and key is not None and not hasattr(grad, "dense_shape"):
-            STATE.derived[id(grad)] = (grad, frozenset((key,)))
-    if len(STATE.derived) > MAX_DERIVED:
-        for ident in list(STATE.derived)[: len(STATE.derived) - MAX_DERIVED // 2]:
-            del STATE.derived[ident]
-    STATE.followed_ops = 0
-    _set_callback(bool(STATE.derived))
+            UPDATES.derived[id(grad)] = (grad, frozenset((key,)))
+    if len(UPDATES.derived) > MAX_DERIVED:
+        for ident in list(UPDATES.derived)[: len(UPDATES.derived) - MAX_DERIVED // 2]:
+            del UPDATES.derived[ident]
+    UPDATES.followed_ops = 0
+    _set_callback(bool(UPDATES.derived))
 
 
 def _set_callback(on):
     parts = compat.PARTS
     if not parts.active("op-callbacks"):
         return
-    if on and not STATE.following:
+    if on and not UPDATES.following:
         parts.add_op_callback(_on_op)
-        STATE.following = True
-    elif not on and STATE.following:
+        UPDATES.following = True
+    elif not on and UPDATES.following:
         try:
             parts.remove_op_callback(_on_op)
         except Exception:
             pass
-        STATE.following = False
+        UPDATES.following = False
 
 
 def _on_op(op_type, inputs, attrs, outputs, op_name=None, graph=None):
     """An op's outputs are computed from the gradients its inputs were computed from."""
     if graph is not None or STATE.in_gradfix:
         return None
-    STATE.followed_ops += 1
-    if STATE.followed_ops > FOLLOWED_OPS:
+    UPDATES.followed_ops += 1
+    if UPDATES.followed_ops > FOLLOWED_OPS:
         # spent; removed at the next assign or gradient call (removing it here, while TensorFlow walks its
         # list of callbacks, would skip the callback after it for this op)
         return None
     keys = frozenset()
     for item in inputs or ():
-        entry = STATE.derived.get(id(item))
+        entry = UPDATES.derived.get(id(item))
         if entry is not None and entry[0] is item:
             keys |= entry[1]
     if keys:
         for output in outputs or ():
-            STATE.derived[id(output)] = (output, keys)
+            UPDATES.derived[id(output)] = (output, keys)
     return None
 
 
@@ -93,24 +95,24 @@ def _wrap_class(cls):
 
         def make(original, method):
             def wrapper(self, value, *args, **kwargs):
-                if STATE.following and STATE.followed_ops > FOLLOWED_OPS:
+                if UPDATES.following and UPDATES.followed_ops > FOLLOWED_OPS:
                     _set_callback(False)
                 entry = None
-                if not (STATE.in_gradfix or STATE.in_apply or STATE.in_manual_update or STATE.creating):
+                if not (STATE.in_gradfix or UPDATES.in_apply or UPDATES.in_manual_update or STATE.variables.creating):
                     try:
                         entry = _record(self, method, value)
                     except Exception as problem:
-                        STATE.notes.append({"kind": "internal-error", "message": "%s: %s" % (method, problem)})
+                        STATE.run.notes.append({"kind": "internal-error", "message": "%s: %s" % (method, problem)})
                 if entry is None:
                     return original(self, value, *args, **kwargs)
-                STATE.in_manual_update = True
+                UPDATES.in_manual_update = True
                 try:
                     result = original(self, value, *args, **kwargs)
                 except Exception as problem:
                     entry["error"] = {"type": type(problem).__name__, "message": str(problem)[:2000]}
                     raise
                 finally:
-                    STATE.in_manual_update = False
+                    UPDATES.in_manual_update = False
                 entry["completed"] = True
                 return result
             wrapper._gradfix = True
@@ -122,11 +124,11 @@ def _wrap_class(cls):
 
 def _record(variable, method, value):
     var = tf_var(variable)
-    known = STATE.gradient_sources.get(id(var)) if var is not None else None
+    known = UPDATES.gradient_sources.get(id(var)) if var is not None else None
     if known is None or known[0] is not var:
         return None
     key = known[1]
-    derived = STATE.derived.get(id(value))
+    derived = UPDATES.derived.get(id(value))
     from_gradients = sorted(derived[1]) if derived is not None and derived[0] is value else []
     info = describe_source(0, variable, value)
     mismatches = []
@@ -136,16 +138,16 @@ def _record(variable, method, value):
     if value_shape is not None and info["shape"] is not None and value_shape != info["shape"] and value_shape != []:
         mismatches.append("a value of shape %s is assigned to %s of shape %s" % (value_shape, key, info["shape"]))
     entry = {
-        "index": len(STATE.applies),
+        "index": len(STATE.run.applies),
         "kind": MANUAL,
         "method": method,
         "optimizer": "",
         "site": first_user_site(3),
-        "after_gradient_call": len(STATE.gradient_calls) - 1,
+        "after_gradient_call": len(STATE.run.gradient_calls) - 1,
         "variables": [info],
         "from_gradients": from_gradients,
         "mismatches": mismatches,
         "completed": False,
     }
-    STATE.applies.append(entry)
+    STATE.run.applies.append(entry)
     return entry

@@ -25,7 +25,7 @@ def _parts(var):
 def _creation(var):
     """(variable, created_at, layer) as the variable creator recorded it, or None."""
     for part in _parts(var):
-        entry = STATE.var_sites.get(id(part))
+        entry = STATE.variables.var_sites.get(id(part))
         if entry is not None:
             return entry
     return None
@@ -33,7 +33,7 @@ def _creation(var):
 
 def reads_of(var):
     """Where the variable was read: {"outside": first site outside a tape, "tapes": ids of the tapes}, or None."""
-    found = [STATE.reads[id(part)] for part in _parts(var) if id(part) in STATE.reads]
+    found = [STATE.variables.reads[id(part)] for part in _parts(var) if id(part) in STATE.variables.reads]
     if len(found) < 2:
         return found[0] if found else None
     outside = next((entry["outside"] for entry in found if entry["outside"] is not None), None)
@@ -77,7 +77,7 @@ def is_float_dtype(value):
 def layer_info(layer):
     if layer is None:
         return None
-    entry = STATE.layers.get(id(layer))
+    entry = STATE.variables.layers.get(id(layer))
     built_at = entry[2] if entry is not None else None
     return {"class": type(layer).__name__, "name": getattr(layer, "name", None), "built_at": built_at}
 
@@ -88,7 +88,7 @@ def _var_key(value, var, path):
     if isinstance(getattr(value, "path", None), str):
         return path
     name = getattr(var, "name", None)
-    same = sorted((STATE.var_order.get(id(v), 0), id(v)) for v, _, _ in STATE.var_sites.values()
+    same = sorted((STATE.variables.var_order.get(id(v), 0), id(v)) for v, _, _ in STATE.variables.var_sites.values()
                   if getattr(v, "name", None) == name)
     if len(same) < 2:
         return path
