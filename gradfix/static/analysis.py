@@ -137,23 +137,21 @@ class ModuleAnalysis:
 
     def top_statement(self, node: cst.CSTNode) -> cst.CSTNode | None:
         """The top-level statement holding ``node`` (or ``node`` itself), None for the module and its header."""
-        current: cst.CSTNode | None = node
-        while current is not None:
-            parent = self._parents.get(id(current))
-            if parent is self.module:
-                return current if current in self._first_lines else None
-            current = parent
-        return None
+        return self._child_holding(node, self.module, self._first_lines)
 
     def class_member(self, statement: cst.CSTNode, node: cst.CSTNode) -> cst.CSTNode | None:
         """The statement of top-level class ``statement``'s body that holds ``node``, when its line is known."""
         if not isinstance(statement, cst.ClassDef) or not self._given_lines:
             return None
+        return self._child_holding(node, statement.body, self._given_lines)
+
+    def _child_holding(self, node: cst.CSTNode, container: cst.CSTNode, known: Mapping[cst.CSTNode, int]) -> cst.CSTNode | None:
+        """The child of ``container`` that holds ``node`` (or is it), when ``known`` has it."""
         current: cst.CSTNode | None = node
         while current is not None:
             parent = self._parents.get(id(current))
-            if parent is statement.body:
-                return current if current in self._given_lines else None
+            if parent is container:
+                return current if current in known else None
             current = parent
         return None
 
