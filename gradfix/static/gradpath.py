@@ -465,14 +465,7 @@ class SourceFlow:
         sources |= closed_over(self.analysis, function, self.context.scope, self.sources)
         if is_custom_gradient(self.analysis, function):
             return bool(sources)  # its gradient is the one written beside it, whatever its body computes
-        key = (id(function), sources)
-        if key not in self._calls:
-            self._calls[key] = False
-            inner = function_context(self.analysis, function, sources, self.context)
-            self._calls[key] = inner is not None and SourceFlow(
-                self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
-        return self._calls[key]
-
+        return self._reaches_through(function, sources, function_context)
 
     def _lambda_call(self, call: cst.Call, at: Statement) -> bool | None:
         """For ``f(...)`` with ``f`` a name bound only to a lambda (``hard = lambda t: tf.round(t)``): whether an
@@ -483,10 +476,16 @@ class SourceFlow:
         sources = called_sources(function, call, lambda e: self.carries(e, at))
         if sources is None:
             return None
+        return self._reaches_through(function, sources, lambda_context)
+
+    def _reaches_through(self, function: cst.FunctionDef | cst.Lambda, sources: frozenset[str],
+                         context_of: Callable[..., "PathContext | None"]) -> bool:
+        """Whether ``sources``, given to ``function``'s parameters, reach its result; once per function and sources
+        (False while it is being worked out, for a function that calls itself)."""
         key = (id(function), sources)
         if key not in self._calls:
             self._calls[key] = False
-            inner = lambda_context(self.analysis, function, sources, self.context)
+            inner = context_of(self.analysis, function, sources, self.context)
             self._calls[key] = inner is not None and SourceFlow(
                 self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
         return self._calls[key]
