@@ -185,3 +185,37 @@ def test_spans_found_from_one_statement_of_a_class_are_those_of_the_whole_module
     assert any(local.class_member(statement, node) is not None for node in nodes for statement in [local.top_statement(node)])
     for node in nodes[::7]:
         assert local.span(node) == whole.span(node), local.code(node)
+
+
+CLASS_OF_THREE = (
+    "import tensorflow as tf\n\n\nclass Trainer(object):\n  '''Doc.'''\n\n  def first(self):\n    return 1\n\n"
+    "  # about second\n  def second(self, x):\n    '''Its doc\n    on two lines.'''\n    y = tf.round(x)\n    return y\n\n"
+    "  def third(self):\n    pass\n\n\nafter = 1\n"
+)
+
+
+def _member_replacements(module: cst.Module) -> list[dict]:
+    klass = next(node for node in module.body if isinstance(node, cst.ClassDef))
+    _doc, first, second, third = klass.body.body
+    round_call = next(iter(cst.ensure_type(second, cst.FunctionDef).body.body[1].body)).value
+    return [
+        {round_call: cst.parse_expression("tf.math.round(x)")},
+        {second: cst.RemovalSentinel.REMOVE},
+        {second: cst.FlattenSentinel([cst.parse_statement("z = 1\n"), cst.parse_statement("w = 2\n")])},
+        {first: cst.RemovalSentinel.REMOVE, third: cst.RemovalSentinel.REMOVE, round_call: cst.parse_expression("x")},
+    ]
+
+
+def test_a_fix_in_a_class_printed_member_by_member_equals_the_fix_printed_from_the_whole_module():
+    """An editor's analysis reprints only the class statement a fix is in; the edits must make the same text."""
+    from gradfix.edits import apply_edits, replace_nodes
+    from gradfix.static.analysis import ModuleAnalysis
+    made = joined_module(module_parts("edited.py", CLASS_OF_THREE))
+    assert made is not None and made.first_lines, "the class is split into its statements"
+    for replacements in _member_replacements(made.module):
+        analysis = ModuleAnalysis("edited.py", CLASS_OF_THREE, made.module, made.first_lines)
+        edits = analysis.fix_edits(replacements)
+        assert edits and apply_edits(CLASS_OF_THREE, edits) == replace_nodes(made.module, replacements)
+        # and only the lines of the class statements changed are named, not the whole class
+        if len(replacements) == 1 and next(iter(replacements.values())) is not cst.RemovalSentinel.REMOVE:
+            assert all(9 <= edit.start_line and edit.end_line <= 17 for edit in edits), edits  # second, with the lines before it

@@ -76,6 +76,16 @@ class Statement:
     enclosing: tuple[cst.CSTNode, ...] = field(default=())  # compound statements around it, outermost first
 
 
+def _body_of(replaced: object) -> list[cst.CSTNode]:
+    """The statements a statement's replacement stands for (none for a removal)."""
+    if isinstance(replaced, cst.FlattenSentinel):
+        return list(replaced)
+    if isinstance(replaced, cst.RemovalSentinel):
+        return []
+    assert isinstance(replaced, cst.CSTNode), "a statement's replacement is a node or a sentinel"
+    return [replaced]
+
+
 class ModuleAnalysis:
     def __init__(self, path: str, text: str, module: cst.Module, first_lines: Mapping[cst.CSTNode, int] | None = None):
         """``first_lines``: where the print of each top-level statement, and of statements of top-level classes'
@@ -204,24 +214,28 @@ class ModuleAnalysis:
             changed = self.module.visit(ReplaceNodes(replacements))
             changed = AddImportsVisitor(CodemodContext(), list(imports)).transform_module(changed)
             return line_edits(self.text, changed.code, printed=self.module.code)
-        statements: dict[cst.CSTNode, None] = {}
+        members: dict[cst.CSTNode, cst.CSTNode] = {}  # the statement reprinted for each top-level one it is in
         for node in replacements:
             statement = self.top_statement(node)
             if statement is None:
                 return line_edits(self.text, replace_nodes(self.module, replacements), printed=self.module.code)
-            statements[statement] = None
+            # in a class, the one statement of its body that holds the node: the class is not printed whole
+            members[self.class_member(statement, node) or statement] = statement
+        bodies = {member: _body_of(member.visit(ReplaceNodes(replacements))) for member in members}
+        emptied = {members[member] for member, body in bodies.items() if not body and member is not members[member]}
+        for top in emptied:  # a class's statement removed: the class printed whole, its body may be left empty
+            bodies = {member: body for member, body in bodies.items() if members[member] is not top}
+            bodies[top] = _body_of(top.visit(ReplaceNodes(replacements)))
         edits: list[TextEdit] = []
-        for statement in statements:
-            replaced = statement.visit(ReplaceNodes(replacements))
-            if isinstance(replaced, cst.FlattenSentinel):
-                body = list(replaced)
-            elif isinstance(replaced, cst.RemovalSentinel):
-                body = []
+        for statement, body in bodies.items():
+            klass = self._parents.get(id(self._parents.get(id(statement))))
+            if isinstance(klass, cst.ClassDef):
+                old, new = self._member_alone(klass, [statement]).code, self._member_alone(klass, body).code
+                # the class's line(s) before it: the print's lines less the statement's own
+                offset = self._given_lines[statement] - 1 - (len(split_lines(old)) - len(split_lines(self.module.code_for_node(statement))))
             else:
-                body = [replaced]
-            old = self._alone(statement).code
-            new = self.module.with_changes(body=body, header=[], footer=[]).code if body else ""
-            offset = self._first_lines[statement] - 1
+                old, offset = self._alone(statement).code, self._first_lines[statement] - 1
+                new = self.module.with_changes(body=body, header=[], footer=[]).code if body else ""
             edits.extend(TextEdit(e.start_line + offset, e.end_line + offset, e.new_text) for e in line_edits(old, new))
         return tuple(sorted(edits, key=lambda e: e.start_line))
 
