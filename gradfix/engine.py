@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from gradfix import messages, suppress
+from gradfix.collector import collector_held_off
 from gradfix.config import settings_for
 from gradfix.edits import apply_edits
 from gradfix.model import Applicability, Finding, Fix, RelatedSpan, Span, TextEdit
@@ -517,7 +518,7 @@ def check_file(found: FoundFile, rules: Sequence[Rule] | None = None, options: C
     limit = time_limit(found.path, options)
     try:
         chosen = _rules_for(found, rules, options)
-        with time_bound(limit):
+        with time_bound(limit), collector_held_off():
             if is_notebook(found.path):
                 notebook = read_notebook(found.path)
                 layout = notebook.layout()

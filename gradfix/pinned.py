@@ -8,14 +8,19 @@ run saw (``gradfix.static.api.OP_SPELLINGS``), and none when the line holds no s
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import CodeRange
 
+from gradfix.lazy import lazy_module
 from gradfix.runtime.facts import Expression
 from gradfix.static.api import CONVERSION_SPELLINGS, NUMPY_RESULT_METHODS, OP_SPELLINGS
+
+if TYPE_CHECKING:
+    import libcst.matchers as m
+else:
+    m = lazy_module("libcst.matchers")  # see gradfix.lazy
 
 
 def pinned_node(positions: Mapping[cst.CSTNode, CodeRange], expression: Expression,

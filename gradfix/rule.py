@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, ClassVar, Iterator, Mapping, Union
 
 import libcst as cst
-from libcst.codemod.visitors import ImportItem
 
 from gradfix.model import Applicability, Severity
 from gradfix.static.analysis import ModuleAnalysis
+
+if TYPE_CHECKING:  # LibCST's codemod package loads its matchers, which a check without a fix does not need
+    from libcst.codemod.visitors import ImportItem
 
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel[cst.CSTNode]]
 

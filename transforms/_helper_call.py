@@ -8,12 +8,17 @@ call, the helper's expression is the caller's: ``tape`` is the caller's tape, ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import libcst as cst
-import libcst.matchers as m
 
+from gradfix.lazy import lazy_module
 from gradfix.static.tree import walk
+
+if TYPE_CHECKING:
+    import libcst.matchers as m
+else:
+    m = lazy_module("libcst.matchers")  # see gradfix.lazy
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,9 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Mapping, Union
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from gradfix import pin
@@ -26,6 +24,9 @@ from gradfix.edits import ReplaceNodes
 from gradfix.model import Applicability
 from gradfix.static.names import ImportMap, dotted
 from gradfix.transforms._helper_call import HelperCall, helper_call
+
+if TYPE_CHECKING:
+    from libcst.codemod.visitors import ImportItem
 
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
 
@@ -201,6 +202,8 @@ class Context:
         """The module's text with the rewrite made, imports added where LibCST's AddImportsVisitor puts them."""
         changed = self.module.visit(ReplaceNodes(rewrite.replacements))
         if rewrite.imports:
+            from libcst.codemod import CodemodContext  # see gradfix.lazy: loaded for a fix that imports only
+            from libcst.codemod.visitors import AddImportsVisitor
             changed = AddImportsVisitor(CodemodContext(), list(rewrite.imports)).transform_module(changed)
         return changed.code
 

@@ -10,13 +10,16 @@ was written (a ``K.`` expression gets ``K.stop_gradient``), or with TensorFlow, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.codemod.visitors import ImportItem
 
 from gradfix.static.api import ARGMAX, CASTS, COMPARISON_CALLS, INTEGER_DTYPES, ROUNDING, SIGN, STOP_GRADIENT
 from gradfix.static.names import dotted
 from gradfix.transforms._operator import Context, dotted_prefix
+
+if TYPE_CHECKING:
+    from libcst.codemod.visitors import ImportItem
 
 # TensorFlow op types by the bare name of the function that makes them.
 _OP_OF_NAME = {
@@ -195,6 +198,7 @@ def tensorflow(context: Context) -> Family | None:
     if local is not None:
         return Family("tf", local)
     if context.name_is_free("tf"):
+        from libcst.codemod.visitors import ImportItem  # see gradfix.lazy: loaded for a fix that imports only
         return Family("tf", "tf", (ImportItem("tensorflow", alias="tf"),))
     return None
 

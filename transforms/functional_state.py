@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.categories import STATE_UPDATE
+from gradfix.lazy import lazy_module
 from gradfix.model import Applicability
 from gradfix.static.api import ASSIGN_METHODS, LOSS_ARGUMENTS, METRIC_LOSS
 from gradfix.static.names import dotted
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
+
+if TYPE_CHECKING:
+    import libcst.matchers as m
+else:
+    m = lazy_module("libcst.matchers")  # see gradfix.lazy
 
 STATE_REASON = "the gradient now reaches what the stored value was computed from, which changes training"
 HELPER_REASON = "; the helper's call is replaced by its update, spelled out"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.categories import OUTSIDE_TAPE
+from gradfix.lazy import lazy_module
 from gradfix.model import Applicability
 from gradfix.static.analysis import lone_assignment
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
+
+if TYPE_CHECKING:
+    import libcst.matchers as m
+else:
+    m = lazy_module("libcst.matchers")  # see gradfix.lazy
 
 EFFECTS_REASON = "a moved statement is more than a plain assignment: what it does now happens while the tape records"
 RECOMPUTED_REASON = "`{name}` is now recomputed each time {where} runs (the copy before it is left as it was)"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.categories import NON_DIFFERENTIABLE, NUMPY_CONVERSION
+from gradfix.lazy import lazy_module
 from gradfix.model import Applicability
 from gradfix.static.api import ARRAY_METHODS, CONVERSIONS, ELEMENTWISE, NUMPY_FUNCTIONS, PY_FUNCTIONS, REDUCTIONS
 from gradfix.static.names import dotted
 from gradfix.static.tree import walk
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
+
+if TYPE_CHECKING:
+    import libcst.matchers as m
+else:
+    m = lazy_module("libcst.matchers")  # see gradfix.lazy
 
 EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 DTYPE_REASON = "TensorFlow's op computes in the tensor's dtype, where NumPy may have used another"

@@ -13,6 +13,7 @@ import logging
 import os
 from typing import Sequence
 
+import libcst.matchers  # noqa: F401 - loaded here, not lazily on first use by one of two threads (gradfix.lazy)
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix import categories
 from gradfix.messages import brief
@@ -801,8 +800,8 @@ def _return_flow(analysis: ModuleAnalysis, function: cst.FunctionDef) -> tuple[l
     """The statements a function's return values are computed in (the returns too), and the names they read."""
     found: dict[int, Statement] = {}
     reads: set[str] = set()
-    for returned in m.findall(function.body, m.Return()):
-        value = cst.ensure_type(returned, cst.Return).value
+    for returned in analysis.walk(function.body, cst.Return):
+        value = returned.value
         at = analysis.statement_index(returned)
         if value is None or at is None or analysis.scope_of(returned) is not function:
             continue

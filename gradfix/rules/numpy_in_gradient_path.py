@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
-from libcst.codemod.visitors import ImportItem
 
 from gradfix.categories import NUMPY_CONVERSION
 from gradfix.edits import ReplaceNodes
@@ -46,6 +45,9 @@ from gradfix.transforms.numpy_to_tf import (
     numpy_call,
     reduction_arguments,
 )
+
+if TYPE_CHECKING:
+    from libcst.codemod.visitors import ImportItem
 
 
 class NumpyInGradientPath(Rule):
@@ -825,6 +827,7 @@ class _Checker:
             if any(name.value == "tf" for name in self.analysis.walk(kind=cst.Name)):
                 applicability = Applicability.DISPLAY_ONLY  # `tf` names something else here
             else:
+                from libcst.codemod.visitors import ImportItem  # see gradfix.rule: a finding's fix only
                 imports = (ImportItem("tensorflow", alias="tf"),)
         return Report(
             call,

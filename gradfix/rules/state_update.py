@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.categories import STATE_UPDATE
 from gradfix.messages import brief
@@ -13,6 +12,7 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
 from gradfix.static.losses import metrics_used_as_losses, tracked_value
+from gradfix.static.tree import walk
 from gradfix.transforms.functional_state import functional_value, metric_as_loss
 from gradfix.transforms.functional_state import update_call as _update_call
 
@@ -242,7 +242,7 @@ grads = tape.gradient(loss, model.trainable_variables)
             if update is None:
                 continue
             owner = update.func.value
-            returns = [r for later in statements[index + 1:] for r in m.findall(later, m.Return())]
+            returns = [r for later in statements[index + 1:] for r in walk(later, cst.Return)]
             if not any(_reads(r, owner) for r in returns):
                 continue
             if not _computed_in(update.args[0].value, function, owner):
@@ -273,15 +273,14 @@ grads = tape.gradient(loss, model.trainable_variables)
 
 
 def _reads(node: cst.CSTNode, owner: cst.BaseExpression) -> bool:
-    return any(n.deep_equals(owner) for n in m.findall(node, m.Attribute() | m.Name()))
+    return any(n.deep_equals(owner) for n in walk(node, (cst.Attribute, cst.Name)))
 
 
 def _computed_in(value: cst.BaseExpression, function: cst.FunctionDef, owner: cst.BaseExpression) -> bool:
     """Does the stored value read a parameter of the function or a name it computes (not only the state)?"""
     params = {p.name.value for p in function.params.params if p.name.value != "self"}
-    # LibCST types findall's nodes as CSTNode whatever the matcher, here assignments to names and names
-    assigned = {t.target.value for t in m.findall(function.body, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
-    return any(n.value in params | assigned for n in m.findall(value, m.Name()))  # type: ignore[attr-defined]
+    assigned = {t.target.value for t in walk(function.body, cst.AssignTarget) if isinstance(t.target, cst.Name)}
+    return any(n.value in params | assigned for n in walk(value, cst.Name))
 
 
 def _fresh(analysis: ModuleAnalysis, owner: cst.BaseExpression) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.categories import TARGET_INDEPENDENT
 from gradfix.messages import brief
@@ -15,6 +14,7 @@ from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, argument, lone_assignment, names_read
 from gradfix.static.api import CONSTANT_MAKERS, LIBRARY_PREFIXES
 from gradfix.static.sources import Source, resolve_sources
+from gradfix.static.tree import walk
 
 # library code that computes only from its arguments: what it returns reaches a variable only through them
 _PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "round"}
@@ -261,9 +261,8 @@ dy_dx = tape.gradient(y, x)
                 )
 
     def _constant(self, analysis: ModuleAnalysis, node: cst.CSTNode, name: str) -> bool:
-        for assign in m.findall(node, m.Assign()):
-            assert isinstance(assign, cst.Assign), "the matcher finds assignments"
-            if not any(m.matches(t.target, m.Name(name)) for t in assign.targets):
+        for assign in walk(node, cst.Assign):
+            if not any(isinstance(t.target, cst.Name) and t.target.value == name for t in assign.targets):
                 continue
             value = assign.value
             if isinstance(value, (cst.Integer, cst.Float)):
@@ -330,20 +329,30 @@ def _loss_attribute(analysis: ModuleAnalysis, node: cst.CSTNode) -> bool:
     """``self.loss_fn`` holding a Keras loss object and nothing else: every value the class's methods assign to it
     is one made in sight (``keras.losses.BinaryCrossentropy()``), or a parameter of the method assigning it
     (``compile``) that every call of that method in the module fills with one."""
-    if not (isinstance(node, cst.Attribute) and m.matches(node.value, m.Name("self"))):
+    if not (isinstance(node, cst.Attribute) and _is_name(node.value, "self")):
         return False
     klass = analysis.enclosing_class(node)
     if klass is None:
         return False
-    target = m.Assign(targets=[m.AssignTarget(m.Attribute(m.Name("self"), m.Name(node.attr.value)))])
     # the model's index of assignments, not a matcher's visit of every method
     assigned = [(assign, method) for method in klass.body.body if isinstance(method, cst.FunctionDef)
-                for assign in analysis.walk(method, cst.Assign) if m.matches(assign, target)]
+                for assign in analysis.walk(method, cst.Assign) if _assigns_self_attribute(assign, node.attr.value)]
     return bool(assigned) and all(
-        _loss_made(analysis, cst.ensure_type(assign, cst.Assign).value)
-        or _loss_passed(analysis, klass, cst.ensure_type(method, cst.FunctionDef), cst.ensure_type(assign, cst.Assign).value)
+        _loss_made(analysis, assign.value) or _loss_passed(analysis, klass, method, assign.value)
         for assign, method in assigned
     )
+
+
+def _is_name(node: cst.CSTNode, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+def _assigns_self_attribute(assign: cst.Assign, attribute: str) -> bool:
+    """``self.<attribute> = ...``, its one target."""
+    if len(assign.targets) != 1:
+        return False
+    target = assign.targets[0].target
+    return isinstance(target, cst.Attribute) and _is_name(target.value, "self") and target.attr.value == attribute
 
 
 def _loss_made(analysis: ModuleAnalysis, value: cst.BaseExpression) -> bool:
@@ -360,7 +369,7 @@ def _loss_passed(analysis: ModuleAnalysis, klass: cst.ClassDef, method: cst.Func
     if not isinstance(value, cst.Name) or value.value not in params[1:]:
         return False
     position = params.index(value.value) - 1
-    sites = [call for call in analysis.calls() if m.matches(call.func, m.Attribute(attr=m.Name(method.name.value)))
+    sites = [call for call in analysis.calls() if isinstance(call.func, cst.Attribute) and call.func.attr.value == method.name.value
              and not analysis.is_inside(call, klass) and not isinstance(cst.ensure_type(call.func, cst.Attribute).value, cst.Call)]
     if not sites or any(arg.star for call in sites for arg in call.args):
         return False
@@ -374,7 +383,7 @@ def _loss_passed(analysis: ModuleAnalysis, klass: cst.ClassDef, method: cst.Func
 def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: int) -> bool:
     """Whether the code reaches no variable except through the names it reads."""
     imported = analysis.imports.aliases
-    for attribute in m.findall(node, m.Attribute()):
+    for attribute in walk(node, cst.Attribute):
         if _loss_attribute(analysis, attribute):
             continue
         root = attribute
@@ -382,8 +391,7 @@ def _inert(analysis: ModuleAnalysis, node: cst.CSTNode, heads: set[str], depth: 
             root = root.value if not isinstance(root, cst.Call) else root.func
         if not isinstance(root, cst.Name) or root.value not in imported:
             return False
-    for call in m.findall(node, m.Call()):
-        assert isinstance(call, cst.Call), "the matcher finds calls"
+    for call in walk(node, cst.Call):
         qualname = analysis.qualname(call.func) or ""
         if qualname.startswith(LIBRARY_PREFIXES) or _loss_attribute(analysis, call.func):
             continue

@@ -10,11 +10,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from gradfix.edits import ReplaceNodes, line_edits, replace_nodes, split_lines
@@ -23,6 +21,9 @@ from gradfix.static.api import GRADIENT_TAPE
 from gradfix.static.names import ImportMap, dotted
 from gradfix.static.tree import children as children  # named here too, for the rules that read it from the model
 from gradfix.static.tree import index_tree, walk
+
+if TYPE_CHECKING:
+    from libcst.codemod.visitors import ImportItem
 
 T = TypeVar("T")
 
@@ -211,6 +212,9 @@ class ModuleAnalysis:
         """The line edits that make ``replacements``, reprinting only the top-level statements they fall in;
         with ``imports``, the module is reprinted with them added by LibCST's ``AddImportsVisitor``."""
         if imports:
+            # loaded here: LibCST's codemod package loads its matchers, which a check without such a fix does not need
+            from libcst.codemod import CodemodContext
+            from libcst.codemod.visitors import AddImportsVisitor
             changed = self.module.visit(ReplaceNodes(replacements))
             changed = AddImportsVisitor(CodemodContext(), list(imports)).transform_module(changed)
             return line_edits(self.text, changed.code, printed=self.module.code)

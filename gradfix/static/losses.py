@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 
 from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value, children
 from gradfix.static.api import (
@@ -296,11 +295,10 @@ def _metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
         targets = {g.target.value for g in analysis.gradient_calls if g.scope is function and isinstance(g.target, cst.Name)}
         used = (_returned_names(analysis, function) if isinstance(function, cst.FunctionDef) else set()) | targets
         for call in analysis.walk(function, cst.Call):
-            if not m.matches(call.func, m.Name() | m.Attribute(value=m.Name("self"))):
+            if not (isinstance(call.func, cst.Name) or _on_self(call.func)):
                 continue
             if function is analysis.module and analysis.scope_of(call) is not function:
                 continue  # its own function's turn
-            assert isinstance(call, cst.Call), "the matcher finds calls"
             name = dotted(call.func)
             assert name is not None, "a name or self.attr, as matched"
             constructor = metrics.get((name, analysis.enclosing_class(call) if name.startswith("self.") else None))
@@ -310,11 +308,10 @@ def _metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
                 found.append(MetricAsLoss(call, name, constructor))
         # `mse.update_state(y, p)` then `loss = mse.result()`: the value read back is the loss
         for call in analysis.walk(function, cst.Call):
-            if call.args or not m.matches(call.func, m.Attribute(attr=m.Name("result"))):
+            if call.args or not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "result"):
                 continue
             if function is analysis.module and analysis.scope_of(call) is not function:
                 continue
-            assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute), "the matcher finds result()"
             name = dotted(call.func.value)
             if name is None:
                 continue
@@ -324,6 +321,11 @@ def _metrics_used_as_losses(analysis: ModuleAnalysis) -> list[MetricAsLoss]:
             if constructor is not None and fed_by is not None and _assigns(analysis, call) & targets:
                 found.append(MetricAsLoss(call, name, constructor, fed_by))
     return found
+
+
+def _on_self(node: cst.CSTNode) -> bool:
+    """``self.<name>``."""
+    return isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self"
 
 
 # metrics that average what they are given (``loss_tracker = keras.metrics.Mean()``): their result() read back as
@@ -357,7 +359,7 @@ def _last_update(analysis: ModuleAnalysis, function: cst.CSTNode, name: str, bef
     position = analysis.order_of(before)
     last: cst.Call | None = None
     for call in analysis.walk(function, cst.Call):
-        if not m.matches(call.func, m.Attribute(attr=m.Name("update_state") | m.Name("reset_state"))):
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in ("update_state", "reset_state")):
             continue
         if dotted(call.func.value) != name or analysis.scope_of(call) is not analysis.scope_of(before):
             continue
@@ -375,9 +377,9 @@ def _metric_objects(analysis: ModuleAnalysis) -> dict[tuple[str, cst.ClassDef | 
     ``self`` attributes bound to one, with the class they belong to."""
     found: dict[tuple[str, cst.ClassDef | None], cst.Call] = {}
     # the model's index of assignments, not a matcher's visit of the whole module
-    target = m.AssignTarget(target=m.Name() | m.Attribute(value=m.Name("self")))
     for assign in analysis.walk(None, cst.Assign):
-        if not (isinstance(assign.value, cst.Call) and len(assign.targets) == 1 and m.matches(assign.targets[0], target)):
+        if not (isinstance(assign.value, cst.Call) and len(assign.targets) == 1
+                and (isinstance(assign.targets[0].target, cst.Name) or _on_self(assign.targets[0].target))):
             continue
         qualname = analysis.qualname(assign.value.func) or ""
         head, _, metric = qualname.rpartition(".")
