@@ -217,6 +217,75 @@ class VAE(keras.Model):
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return {"loss": total_loss}
 """, CLEAN, id="GF003-lookalike-vae-reconstruction-and-kl"),
+    pytest.param("GF003", "vae-reconstruction-logged-keras-ops-dict", """
+import keras
+from keras import ops
+import tensorflow as tf
+
+class VAE(keras.Model):
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            recon_loss = ops.mean(keras.losses.mean_squared_error(data, reconstruction))
+            kl_loss = ops.mean(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)))
+            total_loss = kl_loss
+        grads = tape.gradient(total_loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return {"loss": total_loss, "reconstruction": recon_loss}
+""", FOUND, id="GF003-vae-reconstruction-logged-keras-ops-dict"),
+    pytest.param("GF003", "script-term-printed", """
+import tensorflow as tf
+
+for x in dataset:
+    with tf.GradientTape() as tape:
+        code = encoder(x)
+        aux_loss = tf.reduce_mean(tf.square(x - decoder(code)))
+        main_loss = tf.reduce_mean(tf.square(code))
+        loss = main_loss
+    tf.print("aux", aux_loss)
+    grads = tape.gradient(loss, encoder.trainable_variables + decoder.trainable_variables)
+    optimizer.apply_gradients(zip(grads, encoder.trainable_variables + decoder.trainable_variables))
+""", FOUND, id="GF003-script-term-printed"),
+    pytest.param("GF003", "lookalike-term-logged-same-model", """
+import tensorflow as tf
+
+def train_step(model, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        l2_loss = tf.reduce_mean(tf.square(tf.nn.softmax(logits) - y))
+        ce_loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, logits))
+        loss = ce_loss
+    l2_tracker.update_state(l2_loss)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return {"loss": loss, "l2": l2_loss}
+""", CLEAN, id="GF003-lookalike-term-logged-same-model"),
+    pytest.param("GF003", "lookalike-term-in-a-list-summed", """
+import tensorflow as tf
+
+def train_step(x):
+    with tf.GradientTape() as tape:
+        terms = []
+        reconstruction_loss = tf.reduce_mean(tf.square(x - decoder(encoder(x))))
+        terms.append(reconstruction_loss)
+        kl_loss = tf.reduce_mean(encoder.losses)
+        total_loss = kl_loss + tf.add_n(terms)
+    tracker.update_state(reconstruction_loss)
+    return tape.gradient(total_loss, model.trainable_weights)
+""", CLEAN, id="GF003-lookalike-term-in-a-list-summed"),
+    pytest.param("GF003", "lookalike-term-differentiated-after", """
+import tensorflow as tf
+
+def train_step(x):
+    with tf.GradientTape(persistent=True) as tape:
+        reconstruction_loss = tf.reduce_mean(tf.square(x - decoder(encoder(x))))
+        kl_loss = tf.reduce_mean(encoder.losses)
+    print(float(reconstruction_loss))
+    enc = tape.gradient(kl_loss, encoder.trainable_weights)
+    dec = tape.gradient(reconstruction_loss, decoder.trainable_weights)
+    return enc, dec
+""", CLEAN, id="GF003-lookalike-term-differentiated-after"),
     pytest.param("GF003", "module-method-hidden", """
 import tensorflow as tf
 

@@ -24,13 +24,19 @@ LOSS_NAME = re.compile(r"loss|cost|penalty", re.IGNORECASE)
 @dataclass(frozen=True)
 class Unread:
     """``name = value``, bound in a tape of ``function`` (the module, for a script's top level) and read by no
-    later statement of it."""
+    later statement of it, or only to be logged (``logged``)."""
 
     statement: cst.SimpleStatementLine
     name: str
     value: cst.BaseExpression
     function: cst.FunctionDef | cst.Module
     tape: cst.With
+    logged: bool = False
+
+
+# calls that only show or record a value: a term read by them alone is still left out of what is differentiated
+LOGGING_METHODS = frozenset({"update_state", "log", "info", "debug", "warning", "scalar", "histogram", "add_scalar"})
+LOGGING_FUNCTIONS = frozenset({"print", "tf.print", "tensorflow.print", "tf.summary.scalar", "tensorflow.summary.scalar"})
 
 
 def lone_binding(node: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
@@ -55,9 +61,43 @@ def unread(node: cst.CSTNode, context: Context) -> Unread | None:
     if function is None or tape is None or all(a is not function for a in context.ancestors(tape)):
         return None
     name, value = binding
-    if any(context.follows(read, node) for read in reads(function, name, context)):
+    later = [read for read in reads(function, name, context) if context.follows(read, node)]
+    if any(not logged_only(read, context) for read in later):
         return None
-    return Unread(node, name, value, function, tape)
+    return Unread(node, name, value, function, tape, logged=bool(later))
+
+
+def logged_only(read: cst.Name, context: Context) -> bool:
+    """Whether this read of a name only shows or records its value: an argument of a metric's ``update_state``,
+    of ``print``, ``tf.print``, a logger or a summary, or a value of the dictionary a step returns as its logs."""
+    child: cst.CSTNode = read
+    for parent in context.ancestors(read):
+        if isinstance(parent, cst.Call) and child is not parent.func:
+            name = context.qualname(parent.func) or dotted(parent.func) or ""
+            method = parent.func.attr.value if isinstance(parent.func, cst.Attribute) else ""
+            return name in LOGGING_FUNCTIONS or method in LOGGING_METHODS
+        if isinstance(parent, cst.DictElement) and child is parent.value:
+            return isinstance(context.statement_of(parent), cst.SimpleStatementLine) and any(
+                isinstance(small, cst.Return) for small in context.statement_of(parent).body)
+        if isinstance(parent, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return False
+        child = parent
+    return False
+
+
+LIBRARIES = ("tensorflow", "keras", "numpy", "tf_keras", "jax")
+
+
+def models_called(statements: list[cst.SimpleStatementLine], context: Context) -> set[str]:
+    """What the statements call that is not a library function: the models and layers they run (``self.decoder``)."""
+    called = set()
+    for statement in statements:
+        for call in walk(statement, cst.Call):
+            qualname = context.qualname(call.func) or ""
+            name = dotted(call.func)
+            if name is not None and qualname.split(".")[0] not in LIBRARIES and name not in ("float", "int", "len"):
+                called.add(name)
+    return called
 
 
 def reads(root: cst.CSTNode, name: str, context: Context) -> list[cst.Name]:

@@ -11,15 +11,17 @@ from gradfix.model import Applicability
 from gradfix.transforms._operator import Context, CutKind, Example, Operator, Rewrite
 from gradfix.transforms._unread import (
     LOSS_NAME,
+    Unread,
     backward_slice,
     gradient_target,
     last_binding,
     lone_binding,
+    models_called,
     statements_between,
     unread,
 )
 
-REASON = ("it changes the objective: `{term}` was computed and never read; if leaving it out of `{total}` "
+REASON = ("it changes the objective: `{term}` was computed and {read}; if leaving it out of `{total}` "
           "was meant, this is not the fix")
 
 _TIGHT = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power, cst.MatrixMultiply)
@@ -29,7 +31,10 @@ class AddUnusedLossTerm(Operator):
     """Adds a loss term the step computed and never read to the value it differentiates:
     `total_loss = kl_loss` becomes `total_loss = kl_loss + reconstruction_loss` when
     `reconstruction_loss` is bound in the tape, named like a loss (loss, cost, penalty), read by
-    nothing after it, and the total is bound in the same tape after it.
+    nothing after it, and the total is bound in the same tape after it. A term read after it only to be
+    logged (a metric's `update_state`, `print`, a summary, the step's returned logs) is left out all the
+    same; it is repaired when it runs a model or layer that nothing the total is computed from runs (the
+    VAE whose `total_loss = kl_loss` leaves the decoder untrained), not when it is kept apart to be watched.
 
     The run pins the statement: the last tensor that depends on the variables without a gradient is
     that term, never read on the way to the loss. Unsafe: the program optimises another objective.
@@ -41,17 +46,30 @@ class AddUnusedLossTerm(Operator):
     explained_by = "GF003"
 
     VALID = [
-        # the term is read (logged), so it is not the one left out
+        # logged, and the model it runs feeds the total too: a term kept apart to be watched
+        Example("""
+import tensorflow as tf
+
+def train_step(x, y):
+    with tf.GradientTape() as tape:
+        prediction = model(x)
+        mse_loss = tf.reduce_mean(tf.square(y - prediction))  # cut
+        ce_loss = loss_fn(y, prediction)
+        total_loss = ce_loss
+    tracker.update_state(mse_loss)
+    return tape.gradient(total_loss, model.trainable_weights)
+"""),
+        # read by a second gradient of a persistent tape: differentiated on its own
         Example("""
 import tensorflow as tf
 
 def train_step(x):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         reconstruction_loss = tf.reduce_mean(tf.square(x - decoder(encoder(x))))  # cut
         kl_loss = tf.reduce_mean(encoder.losses)
         total_loss = kl_loss
-    tracker.update_state(reconstruction_loss)
-    return tape.gradient(total_loss, model.trainable_weights)
+    decoder_grads = tape.gradient(reconstruction_loss, decoder.trainable_weights)
+    return tape.gradient(total_loss, encoder.trainable_weights), decoder_grads
 """),
         # not named like a loss: a prediction the loss does not use is another operator's
         Example("""
@@ -77,6 +95,28 @@ def train_step(x):
     ]
 
     INVALID = [
+        # logged only: the decoder, which nothing in the total runs, gets no gradient
+        Example("""
+import tensorflow as tf
+
+def train_step(x):
+    with tf.GradientTape() as tape:
+        reconstruction_loss = tf.reduce_mean(tf.square(x - decoder(encoder(x))))  # cut
+        kl_loss = tf.reduce_mean(encoder.losses)
+        total_loss = kl_loss
+    tracker.update_state(reconstruction_loss)
+    return tape.gradient(total_loss, model.trainable_weights)
+""", "", """
+import tensorflow as tf
+
+def train_step(x):
+    with tf.GradientTape() as tape:
+        reconstruction_loss = tf.reduce_mean(tf.square(x - decoder(encoder(x))))  # cut
+        kl_loss = tf.reduce_mean(encoder.losses)
+        total_loss = kl_loss + reconstruction_loss
+    tracker.update_state(reconstruction_loss)
+    return tape.gradient(total_loss, model.trainable_weights)
+"""),
         Example("""
 import keras
 from keras import ops
@@ -153,12 +193,26 @@ def step(x, y, warm):
         total = last_binding(inside, target)
         if total is None or not backward_slice(inside, target, context):
             return
+        if term.logged and not _left_out_model(term, call, target, context):
+            return  # logged, and whatever it runs feeds the total too: a term kept apart to be watched
         value = lone_binding(total)[1]
         assign = total.body[0]
         summed = cst.BinaryOperation(_operand(value), cst.Add(), cst.Name(term.name))
-        description = f"Add the unread loss term `{term.name}` to `{target}`"
+        description = f"Add the {'logged' if term.logged else 'unread'} loss term `{term.name}` to `{target}`"
         yield Rewrite(description, {total: total.with_changes(body=[assign.with_changes(value=summed)])},
-                      Applicability.UNSAFE, REASON.format(term=term.name, total=target))
+                      Applicability.UNSAFE,
+                      REASON.format(term=term.name, total=target, read="only logged" if term.logged else "never read"))
+
+
+def _left_out_model(term: Unread, call: cst.Call, target: str, context: Context) -> bool:
+    """Whether the term runs a model or layer that nothing the total is computed from runs: its variables then
+    get no gradient, whatever the logs show."""
+    first, term_line = context.lines_of(term.tape)[0], context.lines_of(term.statement)[0]
+    up_to_term = statements_between(term.function, first - 1, term_line + 1, context)
+    up_to_call = [s for s in statements_between(term.function, first - 1, context.lines_of(call)[0], context)
+                  if s is not term.statement]
+    term_models = models_called(backward_slice(up_to_term, term.name, context), context)
+    return bool(term_models - models_called(backward_slice(up_to_call, target, context), context))
 
 
 def _operand(value: cst.BaseExpression) -> cst.BaseExpression:

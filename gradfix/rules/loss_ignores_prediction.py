@@ -16,6 +16,7 @@ from gradfix.static.names import dotted
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
 from gradfix.transforms._operator import Context
+from gradfix.transforms._unread import unread
 from gradfix.transforms.add_unused_loss_term import AddUnusedLossTerm
 from gradfix.transforms.use_prediction import UsePrediction
 
@@ -590,15 +591,16 @@ def train_step(x, y):
                 rewrite = next(operator.rewrite(statement, context), None)
                 if rewrite is None:
                     continue
-                assigned = lone_assignment(statement)
-                assert assigned is not None, "the operator rewrites only an unread `name = value` line"
-                term = assigned[0]
+                found = unread(statement, context)
+                assert found is not None, "the operator rewrites only an unread `name = value` line"
+                term = found.name
+                read = "only logged after it" if found.logged else "read by nothing after it"
                 (total,) = rewrite.replacements
                 yield Report(
                     node=statement,
                     message=f"The loss term `{brief(term, 32)}` is computed and never added",
                     detail=(
-                        f"`{term}` is computed in the tape, named like a loss, and read by nothing after it: the "
+                        f"`{term}` is computed in the tape, named like a loss, and {read}: the "
                         f"value differentiated (`{brief(analysis.code(total).strip(), 48)}`) leaves it out, so "
                         "the variables only it depends on get no gradient. Add it to the total, or remove it."
                     ),
