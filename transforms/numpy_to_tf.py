@@ -56,6 +56,19 @@ import tensorflow as tf
 
 loss = tf.reduce_mean(tf.square(pred - y))  # cut
 """),
+        # `tf` names something else and TensorFlow has no name here: no op can be written, nothing is rewritten
+        Example("""
+import numpy as np
+from tensorflow import GradientTape
+
+tf = "a label"
+
+def train_step(model, x, y):
+    with GradientTape() as tape:
+        y_pred = model.predict(x)  # cut
+        loss = np.mean(np.square(y - y_pred))
+    return tape.gradient(loss, model.trainable_variables)
+"""),
     ]
 
     INVALID = [
@@ -75,6 +88,49 @@ with tf.GradientTape() as tape:
     pred = model(x, training=True)
     loss = tf.reduce_mean(tf.square(pred - y))  # cut
 grads = tape.gradient(loss, model.trainable_variables)
+"""),
+        # A Keras-only module: `model(x)` needs no name for TensorFlow, and none is imported.
+        Example("""
+import keras
+from tensorflow import GradientTape
+
+def train_step(model, optimizer, x, y):
+    with GradientTape() as tape:
+        y_pred = model.predict(x)  # cut
+        loss = keras.losses.mean_squared_error(y, y_pred)
+    return tape.gradient(loss, model.trainable_variables)
+""", "", """
+import keras
+from tensorflow import GradientTape
+
+def train_step(model, optimizer, x, y):
+    with GradientTape() as tape:
+        y_pred = model(x, training=True)  # cut
+        loss = keras.losses.mean_squared_error(y, y_pred)
+    return tape.gradient(loss, model.trainable_variables)
+"""),
+        # No name for TensorFlow, and NumPy to translate: the ops are written under `tf`, imported.
+        Example("""
+import keras
+import numpy as np
+from tensorflow import GradientTape
+
+def train_step(model, x, y):
+    with GradientTape() as tape:
+        y_pred = model.predict(x)  # cut
+        loss = np.mean(np.square(y - y_pred))
+    return tape.gradient(loss, model.trainable_variables)
+""", "", """
+import keras
+import numpy as np
+from tensorflow import GradientTape
+import tensorflow as tf
+
+def train_step(model, x, y):
+    with GradientTape() as tape:
+        y_pred = model(x, training=True)  # cut
+        loss = tf.reduce_mean(tf.square(y - y_pred))
+    return tape.gradient(loss, model.trainable_variables)
 """),
         # Into a helper the statement calls, and model.predict.
         Example("""
@@ -200,11 +256,18 @@ out = tf.tanh(inputs)  # cut
 
     def rewrite(self, node: cst.CSTNode, context: Context) -> Iterator[Rewrite]:
         numpy_names, tf_name = _aliases(context)
-        if tf_name is None:
-            return
         if isinstance(node, cst.Call):
-            yield from _numpy_function(node, context, tf_name)
+            if tf_name is not None:
+                yield from _numpy_function(node, context, tf_name)
             return
+        imports = ()
+        if tf_name is None:
+            # no name for TensorFlow (a Keras-only module): `model.predict(x)` needs none; an op written needs
+            # `import tensorflow as tf`, where `tf` names nothing else
+            if not context.name_is_free("tf"):
+                return
+            from libcst.codemod.visitors import ImportItem  # see gradfix.lazy: loaded for a fix that imports only
+            tf_name, imports = "tf", (ImportItem("tensorflow", alias="tf"),)
         function = _function_of(node, context)
         scope = _scope_statements(node, context)
         helpers = [f for f in _functions_called(context, scope) if f is not function]
@@ -221,7 +284,8 @@ out = tf.tanh(inputs)  # cut
                 "Stay in TensorFlow on the way to the loss: NumPy calls, `.numpy()` and `float()` become TensorFlow ops"
                 + (" and `model.predict(x)` becomes `model(x" + (", training=True)`" if training else ")`") if predicts else ""),
                 replacements, Applicability.UNSAFE,
-                ARRAYS_REASON + (TRAINING_REASON if training else PREDICT_REASON if predicts else ""))
+                ARRAYS_REASON + (TRAINING_REASON if training else PREDICT_REASON if predicts else ""),
+                imports=imports if transformer.wrote_tf else ())
 
 
 # How many positional arguments each twin in ELEMENTWISE takes as NumPy does: NumPy's next positional
@@ -335,9 +399,11 @@ class ToTensorFlow(cst.CSTTransformer):
         self.modules = set(modules) | set(numpy_names) | {tf_name}
         self.predict = predict  # how model.predict(x) is rewritten: "training" or "inference"; None: left alone
         self.changed = 0
+        self.wrote_tf = False  # a TensorFlow op written: the module must have a name for TensorFlow
 
     def _tf(self, dotted_name: str, args) -> cst.Call:
         self.changed += 1
+        self.wrote_tf = True
         return cst.Call(func=attribute_chain(f"{self.tf}.{dotted_name}"), args=fix_commas(list(args)))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
@@ -354,6 +420,7 @@ class ToTensorFlow(cst.CSTTransformer):
                 value = positional[0].value
                 self.changed += 1
                 if isinstance(value, (cst.List, cst.Tuple)):
+                    self.wrote_tf = True
                     value = cst.Call(func=attribute_chain(f"{self.tf}.stack"), args=[cst.Arg(value)])
                 if dtype:
                     return self._tf("cast", [cst.Arg(value), cst.Arg(dtype[0].value)])
