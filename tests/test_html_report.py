@@ -134,7 +134,7 @@ def test_the_page_carries_the_documentation_of_the_rules_it_reports(tmp_path, mo
     for heading in re.findall(r"^## (.+)$", markdown, re.M):
         assert f"<h3>{heading}</h3>" in docs
     for code in re.findall(r"```python\n(.*?)\n```", markdown, re.S):
-        assert f'<pre><code class="language-python">{code}</code></pre>' in docs
+        assert f'<pre tabindex="0"><code class="language-python">{code}</code></pre>' in docs
     assert docs.count("<li>") == len(re.findall(r"^- ", markdown, re.M)) > 0
     assert "<code>y_pred</code>" in docs and "`" not in docs and "##" not in docs
     assert text.count('id="rule-GF003"') == 1
@@ -163,7 +163,7 @@ def test_markdown_is_rendered_to_simple_html():
     assert to_html(markdown, heading_offset=1) == (
         "<h2>Title</h2><p>A <em>first</em> paragraph that goes on, with <code>a &lt; b</code> and <strong>bold</strong>.</p>"
         "<h3>Example</h3>"
-        '<pre><code class="language-python">if a &lt; b:\n    x = y * 2  # `not code`</code></pre>'
+        '<pre tabindex="0"><code class="language-python">if a &lt; b:\n    x = y * 2  # `not code`</code></pre>'
         "<ul><li>one item continued</li><li><code>two</code> items</li></ul><ol><li>first</li><li>second</li></ol>"
         '<p>See <a href="https://example.com/?a=1&amp;b=2">the guide</a>.</p>')
     assert to_html("a * b * c and `x*y*`") == "<p>a * b * c and <code>x*y*</code></p>"

@@ -112,14 +112,25 @@ def placed(boxes: list[dict]) -> list[tuple[dict, int, int, int]]:
     return out
 
 
+def _picture_width(boxes: list[tuple[dict, int, int, int]]) -> int:
+    rows = boxes[-1][1] + 1
+    used = max(slot + slots for _, _, slot, slots in boxes) if rows == 1 else PER_ROW
+    return max(used * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+
+
+def picture_width(document: dict) -> int | None:
+    """The model picture's width in pixels (None when there is no picture)."""
+    boxes = placed(grouped(layers(document)))
+    return _picture_width(boxes) if boxes else None
+
+
 def model_picture(document: dict) -> str:
     boxes = placed(grouped(layers(document)))
     if not boxes:
         return '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
     causes = document.get("diagnose", {}).get("causes", [])
     rows = boxes[-1][1] + 1
-    used = max(slot + slots for _, _, slot, slots in boxes) if rows == 1 else PER_ROW
-    width = max(used * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+    width = _picture_width(boxes)
     layers_height = rows * (BOX_HEIGHT + GAP)
     height = 40 + layers_height + len(causes) * (BOX_HEIGHT + 60) + 16
     layer_count = sum(box["count"] * len(box["block"]) for box, *_ in boxes)
@@ -516,7 +527,7 @@ main { padding: 20px 32px 48px; max-width: 1400px; }
 .summary li { background: white; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
 .summary li.bad { border-color: var(--red); color: var(--red); } .summary li.good { border-color: var(--green); color: var(--green); }
 .panel { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 22px; }
-.picture { overflow-x: auto; }
+.picture { overflow-x: auto; } .picture-hint { display: none; font-size: 13px; color: var(--muted); margin: 0 0 4px; }
 svg.model { display: block; max-width: none; }  /* never scaled down: a narrow window scrolls it, its labels stay readable */
 .panel h2 { margin: 0 0 8px; font-size: 18px; }
 .legend span { display: inline-block; margin-right: 18px; font-size: 13px; color: var(--muted); }
@@ -591,6 +602,20 @@ a.code-id { text-decoration: none; } a.code-id:hover, a.code-id:focus { text-dec
 """
 
 
+def _picture_hint_rule(document: dict) -> str:
+    """Shows the hint above the model picture in a window too narrow for the picture: the picture never shrinks, so
+    what lies past the window's edge is hidden until scrolled to. (Below 760 px the margins are smaller, but no
+    picture is narrow enough to fit there: the break row alone is wider.)"""
+    width = picture_width(document) if document.get("diagnose") else None
+    if width is None:
+        return ""
+    return f"@media (max-width: {width + PAGE_MARGINS}px) {{ .picture-hint {{ display: block; }} }}"
+
+
+# main's and the panel's padding, the panel's borders and a scroll bar: the window that shows the picture whole
+PAGE_MARGINS = 2 * 32 + 2 * 20 + 2 + 20
+
+
 def render(document: dict) -> str:
     diagnose = document.get("diagnose") or {}
     title = f"gradfix review: {diagnose.get('target') or document['command']}"
@@ -602,12 +627,13 @@ def render(document: dict) -> str:
                    '<span><i style="background:#fee2e2;border:2px dashed #991b1b"></i>✕ gets no gradient</span>'
                    '<span><i style="background:#fef3c7;border:2px dotted #92400e"></i>◐ some of its variables do</span>'
                    '<span>✕ on a dashed line: where the path to the loss breaks</span></p>'
+                   '<p class="picture-hint">The picture is wider than the window: scroll it sideways to see all of it.</p>'
                    f"{model_picture(document)}</section>")
     tool = document["tool"]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{CSS}{_picture_hint_rule(document)}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>{_e(tool['name'])} {_e(tool['version'])} · "
         f"report schema {document['schema_version']}</p></header><main>"
         f"{_summary(document)}{picture}{findings}{rules_section(document)}"

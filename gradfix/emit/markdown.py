@@ -67,7 +67,8 @@ def to_html(markdown: str, heading_offset: int = 0) -> str:
                 code.append(lines[index])
                 index += 1
             language_class = f' class="language-{html.escape(language)}"' if language else ""
-            out.append(f"<pre><code{language_class}>{html.escape(chr(10).join(code))}</code></pre>")
+            # a code block scrolls sideways rather than wrapping its lines; focusable, so that a keyboard scrolls it too
+            out.append(f'<pre tabindex="0"><code{language_class}>{html.escape(chr(10).join(code))}</code></pre>')
         elif heading:
             close_paragraph()
             close_list()

@@ -23,22 +23,27 @@ HARNESS = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>l
 document.getElementById('page').addEventListener('load', function () {{
   var frame = this.contentWindow;
   var measure = function (window, document) {{ {script} }};
-  var out = document.createElement('pre');
-  out.id = 'measured';
-  try {{ out.textContent = JSON.stringify({{value: measure(frame, frame.document)}}); }}
-  catch (error) {{ out.textContent = JSON.stringify({{error: String(error && error.stack || error)}}); }}
-  document.body.appendChild(out);
+  var report = function (result) {{
+    var out = document.createElement('pre');
+    out.id = 'measured';
+    out.textContent = JSON.stringify(result);
+    document.body.appendChild(out);
+  }};
+  new Promise(function (resolve) {{ resolve(measure(frame, frame.document)); }})
+    .then(function (value) {{ report({{value: value}}); }},
+          function (error) {{ report({{error: String(error && error.stack || error)}}); }});
 }});
 </script></body></html>"""
 
 
 def measure(page: str, script: str, folder: pathlib.Path, width: int, height: int = 1600) -> Any:
     """What ``script`` returns, the body of a function of the frame's ``window`` and ``document`` run once the
-    page, laid out ``width`` px wide, has loaded; its value must be JSON."""
+    page, laid out ``width`` px wide, has loaded; its value (or what the promise it returns resolves to) must be
+    JSON."""
     harness = folder / f"layout-{width}.html"
     harness.write_text(HARNESS.format(width=width, height=height, page=html.escape(page, quote=True), script=script),
                        encoding="utf-8")
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
                           "--window-size=1400,1000", "--dump-dom", harness.as_uri()],
                          capture_output=True, text=True, timeout=180).stdout
     found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)

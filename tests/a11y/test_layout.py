@@ -87,7 +87,9 @@ var labels = Array.prototype.map.call(document.querySelectorAll('svg.model text'
   return [text.textContent, text.getScreenCTM().a * parseFloat(window.getComputedStyle(text).fontSize)];
 });
 var picture = document.querySelector('svg.model').parentNode;
-return {labels: labels, pictureScroll: picture.scrollWidth, svgWidth: document.querySelector('svg.model').getBoundingClientRect().width,
+var hint = document.querySelector('.picture-hint');
+return {labels: labels, hint: Boolean(hint && hint.getClientRects().length), pictureScroll: picture.scrollWidth,
+        pictureClient: picture.clientWidth, svgWidth: document.querySelector('svg.model').getBoundingClientRect().width,
         pageScroll: document.documentElement.scrollWidth, pageClient: document.documentElement.clientWidth};
 """
 
@@ -103,3 +105,14 @@ def test_the_model_pictures_labels_stay_legible_at_a_narrow_width(tmp_path, monk
     # the whole picture can be reached by scrolling its own box; the page does not scroll sideways
     assert layout["pictureScroll"] >= layout["svgWidth"] - 1
     assert layout["pageScroll"] <= layout["pageClient"]
+    assert layout["hint"], "the reader is told that the picture scrolls"
+
+
+@pytest.mark.parametrize(("deep", "hint"), [(False, False), (True, True)], ids=["example", "deep-model"])
+def test_a_desktop_window_says_the_picture_scrolls_only_when_it_does(tmp_path, monkeypatch, deep, hint):
+    data = _document(tmp_path, monkeypatch)
+    if deep:
+        data["diagnose"]["variables"] += _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
+    layout = measure(html.render(data), LABEL_SIZES, tmp_path, 1280)
+    assert (layout["pictureScroll"] > layout["pictureClient"]) is hint  # the picture is wider than its box
+    assert layout["hint"] is hint
