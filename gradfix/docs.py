@@ -51,14 +51,26 @@ def rule_url(code: str, base: str | None = None) -> str:
     from gradfix.registry import rule_by_code
 
     base = base or published_base()
-    try:
-        name = page_name(rule_by_code(code))
-    except KeyError:
-        name = ""
     if base:
+        try:
+            name = page_name(rule_by_code(code))
+        except KeyError:
+            name = ""
         return base + quote(name)
+    try:
+        return installed_page_url(code)
+    except KeyError:
+        return pages_folder().as_uri() + "/"
+
+
+def installed_page_url(code: str) -> str:
+    """The ``file:`` URL of the rule's page installed with gradfix (the folder of pages when it is missing); a
+    ``KeyError`` for a code no rule has."""
+    from gradfix.registry import rule_by_code
+
     folder = pages_folder()
-    return (folder / name).as_uri() if name and (folder / name).is_file() else folder.as_uri() + "/"
+    name = page_name(rule_by_code(code))
+    return (folder / name).as_uri() if (folder / name).is_file() else folder.as_uri() + "/"
 
 
 def page(rule: type[Rule]) -> str:

@@ -12,12 +12,15 @@ from click.testing import CliRunner
 from fixture_cases import FIXTURES
 
 from gradfix.cli import main
+from gradfix.config import clear_cache
+from gradfix.docs import page as rule_page
 from gradfix.docs import rule_url
 from gradfix.edits import apply_edits
 from gradfix.emit import html
 from gradfix.engine import analyze
 from gradfix.model import Evidence
 from gradfix.patch import make_diff
+from gradfix.registry import rule_by_code
 from gradfix.report import document, patch_dict, validate
 from gradfix.source import read_source
 
@@ -109,10 +112,61 @@ def test_page_structure(tmp_path, monkeypatch):
     fetched = [a for t, a in page.elements if t != "a" for k, v in a.items()
                if k in ("src", "href") or (k == "style" and "url(" in (v or ""))]
     assert fetched == []
-    # the rule's page is a link
-    assert [a["href"] for t, a in page.elements if t == "a"] == [rule_url("GF003")]
+    # the rule's code and the line under the fix link to the rule's documentation, carried by the page
+    assert [a["href"] for t, a in page.elements if t == "a"] == ["#rule-GF003", "#rule-GF003"]
+    assert rule_url("GF003").startswith("file:") and "file:" not in text
     assert not re.search(r"<(script|link|img|iframe)\b", text)
     assert not re.search(r"@import|url\((?!#)", text)
+
+
+def _rule_docs(text: str, code: str) -> str:
+    found = re.search(rf'<details class="rule" id="rule-{code}" open>(.*?)</details>', text, re.S)
+    assert found, f"no documentation of {code} on the page"
+    return found.group(1)
+
+
+def test_the_page_carries_the_documentation_of_the_rules_it_reports(tmp_path, monkeypatch):
+    clear_cache()
+    text = html.render(_document(tmp_path, monkeypatch))
+    docs = _rule_docs(text, "GF003")
+    markdown = rule_page(rule_by_code("GF003"))
+    # every section heading, code example and list item of the shipped page, rendered
+    for heading in re.findall(r"^## (.+)$", markdown, re.M):
+        assert f"<h3>{heading}</h3>" in docs
+    for code in re.findall(r"```python\n(.*?)\n```", markdown, re.S):
+        assert f'<pre tabindex="0"><code class="language-python">{code}</code></pre>' in docs
+    assert docs.count("<li>") == len(re.findall(r"^- ", markdown, re.M)) > 0
+    assert "<code>y_pred</code>" in docs and "`" not in docs and "##" not in docs
+    assert text.count('id="rule-GF003"') == 1
+
+
+def test_a_project_that_publishes_the_rule_pages_gets_links_to_them(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.gradfix]\ndocs-url = "https://ml.example.com/lint/gradfix"\n')
+    clear_cache()
+    try:
+        text = html.render(_document(tmp_path, monkeypatch))
+    finally:
+        clear_cache()
+    page = Page()
+    page.feed(text)
+    published = "https://ml.example.com/lint/gradfix/GF003-loss-ignores-prediction.md"
+    assert [a["href"] for t, a in page.elements if t == "a"] == [published, published]
+    assert "<h3>Why gradients vanish</h3>" in _rule_docs(text, "GF003")  # the page still reads offline
+
+
+def test_markdown_is_rendered_to_simple_html():
+    from gradfix.emit.markdown import to_html
+
+    markdown = ("# Title\n\nA *first* paragraph\nthat goes on, with `a < b` and **bold**.\n\n## Example\n\n"
+                "```python\nif a < b:\n    x = y * 2  # `not code`\n```\n\n- one item\n  continued\n- `two` items\n\n"
+                "1. first\n2. second\n\nSee [the guide](https://example.com/?a=1&b=2).\n")
+    assert to_html(markdown, heading_offset=1) == (
+        "<h2>Title</h2><p>A <em>first</em> paragraph that goes on, with <code>a &lt; b</code> and <strong>bold</strong>.</p>"
+        "<h3>Example</h3>"
+        '<pre tabindex="0"><code class="language-python">if a &lt; b:\n    x = y * 2  # `not code`</code></pre>'
+        "<ul><li>one item continued</li><li><code>two</code> items</li></ul><ol><li>first</li><li>second</li></ol>"
+        '<p>See <a href="https://example.com/?a=1&amp;b=2">the guide</a>.</p>')
+    assert to_html("a * b * c and `x*y*`") == "<p>a * b * c and <code>x*y*</code></p>"
 
 
 def test_page_without_a_run_says_so(tmp_path, monkeypatch):

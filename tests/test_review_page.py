@@ -55,9 +55,63 @@ def test_the_side_by_side_diff_marks_only_what_changed(tmp_path, monkeypatch):
 
 
 def test_code_wraps_between_words_not_inside_them():
+    """What tests/a11y/test_layout.py measures in a browser, read from the style sheet: no rule lets a line of the
+    diff break inside a word, and a narrow window keeps each line whole (it scrolls)."""
     css = html.CSS
-    assert "word-break: break-all" not in css
-    assert re.search(r"table\.diff td \{[^}]*white-space: pre-wrap;[^}]*overflow-wrap: break-word", css)
+    assert not re.search(r"word-break: break-all|overflow-wrap: (break-word|anywhere)|word-wrap: break-word", css)
+    assert re.search(r"table\.diff td \{[^}]*white-space: pre-wrap;[^}]*overflow-wrap: normal", css)
+    narrow = css[css.index("@media (max-width"):]
+    assert re.search(r"table\.diff td \{ white-space: pre; \}", narrow)
+
+
+def test_a_line_of_code_wraps_only_at_its_spaces():
+    """Each run of characters between spaces is kept on one line, marks included: a browser would otherwise break
+    ``model.layers[0](x)`` between ``]`` and ``(``."""
+    assert html.unbroken_words("    out = model.layers[0](x)") == (
+        '    <span class="w">out</span> <span class="w">=</span> <span class="w">model.layers[0](x)</span>')
+    before, _ = html.changed_parts("y = f(a, hidden_state)", "y = f(a, logits)")
+    assert html.unbroken_words(before) == (
+        '<span class="w">y</span> <span class="w">=</span> <span class="w">f(a,</span> <span class="w"><del>hidden_state</del>)</span>')
+    # a change spanning a space is marked on both sides of it, each word whole
+    assert html.unbroken_words("a<del>b c</del>d") == '<span class="w">a<del>b</del></span><del> </del><span class="w"><del>c</del>d</span>'
+    assert re.search(r"table\.diff span\.w \{ white-space: nowrap; \}", html.CSS)
+
+
+def _pairs(diff: str) -> list[tuple[str, str, str, str]]:
+    """The changed rows of a rendered diff: old line number and text, new line number and text (markup kept)."""
+    rows = [row for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html.side_by_side(diff))
+            if 'class="code del' in row or 'class="code add' in row]
+    cells = [re.findall(r'<td class="(?:num|code)[^"]*">(.*?)</td>', row) for row in rows]
+    return [tuple(cell) for cell in cells]
+
+
+def test_a_removed_line_is_paired_with_the_added_line_most_like_it(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    [patch] = data["fixes"]
+    rows = _pairs(patch["diff"])
+    # the fix removes the comment and the layer call (lines 9 and 10) and rewrites the return (11 -> 9)
+    assert [(old, new) for old, _, new, _ in rows] == [("9", ""), ("10", ""), ("11", "9")]
+    [(_, old_text, _, new_text)] = [row for row in rows if row[2]]
+    assert re.findall(r"<del>(.*?)</del>", old_text) == ["intermediate_output"]
+    assert re.findall(r"<ins>(.*?)</ins>", new_text) == ["y_pred"]
+    assert "<del>" not in rows[0][1]  # a line with no partner is wholly removed, not marked word by word
+
+
+def test_lines_are_paired_by_similarity_and_the_rest_in_order():
+    old = ["    # set up the head", "    hidden = encoder(x)", "    logits = head(hidden)", "    return loss_fn(y, hidden)"]
+    new = ["    return loss_fn(y, logits)", "    print('done')"]
+    assert html.paired_lines(old, new) == [(0, None, False), (1, None, False), (2, None, False), (3, 0, True),
+                                           (None, 1, False)]
+    # nothing alike: side by side in order, none marked as similar
+    assert html.paired_lines(["a = 1", "b = 2"], ["print(total_of_everything)"]) == [(0, 0, False), (1, None, False)]
+    # the best pair first, then the lines above and below it on their own
+    assert html.paired_lines(["x = f(a)", "y = g(b)"], ["y = g(c)", "x = f(d)"]) == [(0, None, False), (1, 0, True), (None, 1, False)]
+
+
+def test_a_big_rewritten_block_is_paired_in_order():
+    old = [f"value_{i} = compute({i})" for i in range(60)]
+    new = [f"value_{i} = compute({i + 1})" for i in range(60)][::-1]
+    assert html.paired_lines(old, new) == [(i, i, False) for i in range(60)]
 
 
 def test_layer_state_is_said_in_words_and_outline_not_only_colour(tmp_path, monkeypatch):
@@ -93,6 +147,24 @@ def test_many_distinct_layers_wrap_into_rows_instead_of_scrolling():
     xs = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="150"', svg)]
     assert len(xs) == 30 and max(xs) + html.BOX_WIDTH <= html.PER_ROW * (html.BOX_WIDTH + html.GAP) + html.GAP
     assert len(set(re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="150"', svg))) == 5  # rows
+
+
+def test_the_break_names_the_findings_place_and_the_statement_the_run_saw(tmp_path, monkeypatch):
+    """The run sees the break at the training step's statement (line 17, which calls the loss); the finding is where
+    the loss goes wrong (line 10, inside it). The picture names both, so that it agrees with the finding below."""
+    data = _document(tmp_path, monkeypatch)
+    assert data["findings"][0]["span"]["start_line"] == 10 and data["diagnose"]["causes"][0]["site"]["line"] == 17
+    svg = html.model_picture(data)
+    [label] = re.findall(r'class="site">(.*?)</text>', svg)
+    [code] = re.findall(r'class="code">(.*?)</text>', svg)
+    assert label == "loss-ignores-prediction at train.py:10:27"  # the finding's own place, as its section shows it
+    assert code == "run saw it at line 17: loss = f(y)"
+    assert 'data-site="train.py:17" data-breaks-at="train.py:10:27"' in svg
+    # a cause whose finding is at the statement the run saw keeps the one place
+    data["findings"][0]["span"].update(start_line=17, end_line=17)
+    svg = html.model_picture(data)
+    assert re.findall(r'class="site">(.*?)</text>', svg) == ["loss-ignores-prediction at train.py:17"]
+    assert re.findall(r'class="code">(.*?)</text>', svg) == ["loss = f(y)"]
 
 
 def test_the_break_label_fits_over_the_cut_and_keeps_the_line():
@@ -178,4 +250,4 @@ def test_many_variables_are_summarised_with_the_list_behind_it(tmp_path, monkeyp
     assert all(f"<code>{name}</code>" in page for name in names)
     data["findings"][0]["variables"] = names[:3]
     page = html.render(data)
-    assert "<details" not in page and page.count('<p class="vars">') == 1
+    assert '<details class="vars"' not in page and page.count('<p class="vars">') == 1

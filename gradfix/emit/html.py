@@ -15,7 +15,10 @@ from typing import Any
 
 import unidiff
 
+from gradfix.docs import installed_page_url, page
+from gradfix.emit.markdown import to_html as markdown_html
 from gradfix.patch import verification_text
+from gradfix.registry import rule_by_code
 
 BOX_WIDTH, BOX_HEIGHT, GAP = 150, 58, 34
 BREAK_LENGTH = 380  # the dashed cut between the last connected tensor and the loss
@@ -109,14 +112,25 @@ def placed(boxes: list[dict]) -> list[tuple[dict, int, int, int]]:
     return out
 
 
+def _picture_width(boxes: list[tuple[dict, int, int, int]]) -> int:
+    rows = boxes[-1][1] + 1
+    used = max(slot + slots for _, _, slot, slots in boxes) if rows == 1 else PER_ROW
+    return max(used * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+
+
+def picture_width(document: dict) -> int | None:
+    """The model picture's width in pixels (None when there is no picture)."""
+    boxes = placed(grouped(layers(document)))
+    return _picture_width(boxes) if boxes else None
+
+
 def model_picture(document: dict) -> str:
     boxes = placed(grouped(layers(document)))
     if not boxes:
         return '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
     causes = document.get("diagnose", {}).get("causes", [])
     rows = boxes[-1][1] + 1
-    used = max(slot + slots for _, _, slot, slots in boxes) if rows == 1 else PER_ROW
-    width = max(used * (BOX_WIDTH + GAP) + GAP, 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP)
+    width = _picture_width(boxes)
     layers_height = rows * (BOX_HEIGHT + GAP)
     height = 40 + layers_height + len(causes) * (BOX_HEIGHT + 60) + 16
     layer_count = sum(box["count"] * len(box["block"]) for box, *_ in boxes)
@@ -149,13 +163,29 @@ def model_picture(document: dict) -> str:
         elif row:  # the row goes on from the end of the one above
             parts.append(f'<line x1="4" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
                          f'class="flow" marker-end="url(#arrow)"/>')
+    findings = document.get("findings", [])
     for number, cause in enumerate(causes):
-        parts.append(_break_row(cause, number, 40 + layers_height + 16 + number * (BOX_HEIGHT + 60)))
+        index = cause.get("finding")
+        finding = findings[index] if isinstance(index, int) and index < len(findings) else None
+        parts.append(_break_row(cause, number, 40 + layers_height + 16 + number * (BOX_HEIGHT + 60), finding))
     parts.append("</svg>")
-    return "".join(parts)
+    # drawn at its own size, the labels stay readable; a window narrower than the picture scrolls it
+    return f'<div class="picture" role="region" tabindex="0" aria-label="the model picture">{"".join(parts)}</div>'
 
 
-def _break_row(cause: dict, number: int, y: int) -> str:
+def _finding_place(cause: dict, finding: dict | None) -> dict | None:
+    """The place of the cause's finding when it is not the statement where the run saw the break: the run stops at
+    the statement of the training step (``loss = incorrect_loss(...)``), the finding is where the code goes wrong
+    (the layer call inside that loss function)."""
+    if not finding:
+        return None
+    site, span = cause.get("site") or {}, finding["span"]
+    if span["path"] == site.get("path") and span["start_line"] == site.get("line"):
+        return None
+    return {"path": span["path"], "line": span["start_line"], "column": span["start_column"]}
+
+
+def _break_row(cause: dict, number: int, y: int, finding: dict | None = None) -> str:
     last = cause.get("last_connected") or {}
     if last:
         label = "last connected"
@@ -165,20 +195,28 @@ def _break_row(cause: dict, number: int, y: int) -> str:
     x1 = GAP
     x2 = x1 + BOX_WIDTH + BREAK_LENGTH
     site = _where(cause.get("site"))
+    # the label names where the finding is, the line below it the statement the run saw; both in the title too
+    breaks_at = _finding_place(cause, finding) or cause.get("site") or {}
     # the label spans the cut; a long path is named by its file name (the whole of it is in the title)
     label_room = BREAK_LENGTH // 7  # characters of 12px text over the cut
-    file_name = ((cause.get("site") or {}).get("path") or "").rsplit("/", 1)[-1]
-    position = _where({**(cause.get("site") or {}), "path": ""})
+    file_name = (breaks_at.get("path") or "").rsplit("/", 1)[-1]
+    position = _where({**breaks_at, "path": ""})
     room = max(8, label_room - len(cause["category"]) - len(" at ") - len(position))
     shown_site = (file_name if len(file_name) <= room else file_name[:room - 1] + "…") + position
     code = (cause.get("site") or {}).get("code") or ""
+    title = f"{site}: {cause.get('detail', '')}"
+    if breaks_at is not cause.get("site"):
+        seen = (cause.get("site") or {})
+        seen_where = f"line {seen.get('line')}" if seen.get("path") == breaks_at.get("path") else site
+        code = f"run saw it at {seen_where}: {code}"
+        title = f"{_where(breaks_at)}: the finding; {title}"
     return (
         f'<g class="break-row" data-cause="{number}">'
         f'<rect class="tensor" x="{x1}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
         f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(label, 17))}</text>'
         f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(sub, 22))}</text>'
         f'<line x1="{x1 + BOX_WIDTH + 4}" y1="{y + BOX_HEIGHT / 2}" x2="{x2 - 4}" y2="{y + BOX_HEIGHT / 2}" class="cut"/>'
-        f'<g class="break" data-site="{_e(site)}"><title>{_e(site)}: {_e(cause.get("detail", ""))}</title>'
+        f'<g class="break" data-site="{_e(site)}" data-breaks-at="{_e(_where(breaks_at))}"><title>{_e(title)}</title>'
         f'<circle cx="{(x1 + BOX_WIDTH + x2) / 2}" cy="{y + BOX_HEIGHT / 2}" r="13"/>'
         f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 5}" class="x">✕</text>'
         f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 - 20}" class="site">'
@@ -196,8 +234,9 @@ def _short(text: str, limit: int) -> str:
 
 # --------------------------------------------------------------------------- the side-by-side diff
 
-def side_by_side(diff: str) -> str:
-    """A two-column table of a unified diff: before on the left, after on the right, changes paired row by row."""
+def side_by_side(diff: str, label: str = "the code before and after the fix") -> str:
+    """A two-column table of a unified diff: before on the left, after on the right, each removed line beside the
+    added line most like it. A narrow window shows it as one column, each old line above its new one."""
     try:
         patch = unidiff.PatchSet(diff)
     except unidiff.UnidiffParseError:
@@ -216,32 +255,97 @@ def side_by_side(diff: str) -> str:
                 if line is not None and line.is_added:
                     added.append(line)
                     continue
-                for index in range(max(len(removed), len(added))):
-                    old = removed[index] if index < len(removed) else None
-                    new = added[index] if index < len(added) else None
-                    rows.append(_row(old, new, "del" if old else "", "add" if new else ""))
+                for old, new, similar in paired_lines([_text(r) for r in removed], [_text(a) for a in added]):
+                    rows.append(_row(removed[old] if old is not None else None, added[new] if new is not None else None,
+                                     similar))
                 removed, added = [], []
                 if line is not None and line.is_context:
-                    rows.append(_row(line, line, "", ""))
-    return ('<table class="diff"><colgroup><col class="num"><col class="code"><col class="num"><col class="code">'
+                    rows.append(_row(line, line, False, context=True))
+    # the wrapper scrolls a line too long for the window, so that code is never broken inside a word
+    return (f'<div class="diff-scroll" role="region" tabindex="0" aria-label="{_e(label)}">'
+            '<table class="diff"><colgroup><col class="num"><col class="code"><col class="num"><col class="code">'
             '</colgroup><thead><tr><th colspan="2">before</th><th colspan="2">after the fix</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def _row(old, new, old_class: str, new_class: str) -> str:
+SIMILAR = 0.75  # difflib's own cutoff (Differ._fancy_replace) for two lines to be one line changed
+MAX_PAIRINGS = 2500  # a larger rewritten block is paired in order: comparing every pair would take too long
+
+
+def paired_lines(old: list[str], new: list[str]) -> list[tuple[int | None, int | None, bool]]:
+    """The rows of a changed block: ``(old index, new index, similar)``, either index None for a line with no
+    partner. As difflib's ``Differ._fancy_replace`` does, the most similar pair (ratio at least SIMILAR) is one
+    row and the lines above and below it are paired the same way; lines left with no similar partner are set
+    side by side in order, marked as not similar."""
+
+    def pair(old_from: int, old_to: int, new_from: int, new_to: int) -> list[tuple[int | None, int | None, bool]]:
+        best, best_ratio = None, SIMILAR - 0.01  # difflib's start: a pair must beat it, then reach SIMILAR
+        if (old_to - old_from) * (new_to - new_from) <= MAX_PAIRINGS:
+            matcher = difflib.SequenceMatcher(None, autojunk=False)
+            for j in range(new_from, new_to):
+                matcher.set_seq2(new[j])
+                for i in range(old_from, old_to):
+                    matcher.set_seq1(old[i])
+                    # the cheap upper bounds first, as difflib does
+                    if matcher.real_quick_ratio() > best_ratio and matcher.quick_ratio() > best_ratio:
+                        ratio = matcher.ratio()
+                        if ratio > best_ratio:
+                            best, best_ratio = (i, j), ratio
+        if best is None or best_ratio < SIMILAR:
+            old_side, new_side = range(old_from, old_to), range(new_from, new_to)
+            return [(old_side[k] if k < len(old_side) else None, new_side[k] if k < len(new_side) else None, False)
+                    for k in range(max(len(old_side), len(new_side)))]
+        i, j = best
+        return pair(old_from, i, new_from, j) + [(i, j, True)] + pair(i + 1, old_to, j + 1, new_to)
+
+    return pair(0, len(old), 0, len(new))
+
+
+def _row(old, new, similar: bool, context: bool = False) -> str:
     old_text = _text(old)
     new_text = _text(new)
     marked_old, marked_new = _e(old_text), _e(new_text)
-    if old is not None and new is not None and old_class and new_class:
+    if similar:
         marked_old, marked_new = changed_parts(old_text, new_text)
 
     def cells(line, number_attr: str, css: str, marked: str) -> str:
         if line is None:
-            return '<td class="num"></td><td class="code empty"></td>'
+            return '<td class="num empty"></td><td class="code empty"></td>'
         number = getattr(line, number_attr) or ""
-        return f'<td class="num">{number}</td><td class="code {css}">{marked}</td>'
-    return (f"<tr>{cells(old, 'source_line_no', old_class, marked_old)}"
-            f"{cells(new, 'target_line_no', new_class, marked_new)}</tr>")
+        return f'<td class="num">{number}</td><td class="code {css}">{unbroken_words(marked)}</td>'
+    return (f'<tr class="{"same" if context else "change"}">'
+            f"{cells(old, 'source_line_no', '' if context else 'del', marked_old)}"
+            f"{cells(new, 'target_line_no', '' if context else 'add', marked_new)}</tr>")
+
+
+_MARKED_PIECE = re.compile(r"<(/?)(del|ins)>|\s+|[^\s<]+")
+
+
+def unbroken_words(marked: str) -> str:
+    """A line of code (escaped, its changes marked by ``changed_parts``) with each run of characters between
+    spaces in a ``<span class="w">`` that does not wrap. A browser would otherwise break a line where Unicode lets
+    it, inside code too (``model.layers[0]|(x)``, ``a/|b``); so a line wraps only at its spaces, and a mark that
+    spans a space is closed and opened again around it."""
+    out: list[str] = []
+    mark, in_word = "", False
+    for piece in _MARKED_PIECE.finditer(marked):
+        text = piece.group(0)
+        if piece.group(2):  # <del>, </ins>, ...
+            mark = "" if piece.group(1) else piece.group(2)
+            out.append(text)
+        elif text.isspace():
+            if in_word:
+                out.append(f"</{mark}></span><{mark}>" if mark else "</span>")
+                in_word = False
+            out.append(text)
+        else:
+            if not in_word:
+                out.append(f'</{mark}><span class="w"><{mark}>' if mark else '<span class="w">')
+                in_word = True
+            out.append(text)
+    if in_word:
+        out.append("</span>")
+    return re.sub(r"<(del|ins)></\1>", "", "".join(out))
 
 
 def _text(line) -> str:
@@ -286,12 +390,26 @@ def _fix_diff(document: dict, finding: dict) -> str:
     return ""
 
 
+def rule_link(finding: dict) -> str:
+    """Where a finding's rule is explained: the project's published page when it set ``docs-url``, else the rule's
+    documentation on this page (the page installed with gradfix is Markdown, which a browser shows as raw text)."""
+    url = finding.get("url") or ""
+    try:
+        installed = url == installed_page_url(finding["rule"])
+    except KeyError:  # a code no rule has: its link leads to the folder of pages
+        return url
+    return f"#rule-{finding['rule']}" if installed or not url else url
+
+
 def finding_section(document: dict, finding: dict, index: int) -> str:
     span = finding["span"]
     fix = finding.get("fix")
     where = f"{span['path']}:{span['start_line']}:{span['start_column']}"
+    link = rule_link(finding)
+    code = (f'<a class="code-id" href="{_e(link)}">{_e(finding["rule"])}</a>' if link
+            else f'<span class="code-id">{_e(finding["rule"])}</span>')
     parts = [f'<section class="finding" id="finding-{index}">',
-             f'<h2><span class="code-id">{_e(finding["rule"])}</span> {_e(finding["name"])} '
+             f'<h2>{code} {_e(finding["name"])} '
              f'<span class="where">{_e(where)}</span></h2>',
              f'<p class="message">{_prose(finding["message"])}</p>']
     if finding.get("detail"):
@@ -318,14 +436,36 @@ def finding_section(document: dict, finding: dict, index: int) -> str:
         if fix.get("reason"):
             parts.append(f'<p class="reason">Why {_e(applicability)}: {_prose(fix["reason"])}</p>')
         diff = _fix_diff(document, finding)
-        parts.append(side_by_side(diff) if diff else '<p class="empty">This fix is a suggestion; gradfix writes no patch for it.</p>')
+        label = f"finding {index + 1} ({finding['rule']} at {where}): the code before and after the fix"  # unique
+        parts.append(side_by_side(diff, label) if diff
+                     else '<p class="empty">This fix is a suggestion; gradfix writes no patch for it.</p>')
     else:
         parts.append('<div class="fixline"><span class="badge none">no automatic fix</span></div>')
-    if finding.get("url"):
-        parts.append(f'<p class="doc"><a href="{_e(finding["url"])}">{_e(finding["rule"])} {_e(finding.get("name", ""))}: '
-                     f'the rule\'s page</a></p>')
+    if link:
+        words = "the rule's documentation, at the end of this page" if link.startswith("#") else "the rule's page"
+        parts.append(f'<p class="doc"><a href="{_e(link)}">{_e(finding["rule"])} {_e(finding.get("name", ""))}: '
+                     f'{words}</a></p>')
     parts.append("</section>")
     return "".join(parts)
+
+
+def rules_section(document: dict) -> str:
+    """The documentation of every rule the page reports, from the Markdown pages gradfix ships, each folded in a
+    ``<details id="rule-CODE">`` that the findings link to. Open, so that a link to it shows it in any browser."""
+    parts = []
+    for code in dict.fromkeys(finding["rule"] for finding in document["findings"]):
+        try:
+            rule = rule_by_code(code)
+        except KeyError:
+            continue
+        markdown = page(rule)
+        if markdown.startswith("# "):  # the title is the summary line of the details
+            markdown = markdown.split("\n", 1)[1] if "\n" in markdown else ""
+        parts.append(f'<details class="rule" id="rule-{_e(rule.code)}" open><summary><span class="code-id">{_e(rule.code)}'
+                     f'</span> {_e(rule.name)}</summary>{markdown_html(markdown, heading_offset=1)}</details>')
+    if not parts:
+        return ""
+    return ('<section class="panel rules" id="rules"><h2>The rules reported</h2>' + "".join(parts) + "</section>")
 
 
 def _count_item(document: dict) -> str:
@@ -387,7 +527,8 @@ main { padding: 20px 32px 48px; max-width: 1400px; }
 .summary li { background: white; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; }
 .summary li.bad { border-color: var(--red); color: var(--red); } .summary li.good { border-color: var(--green); color: var(--green); }
 .panel { background: white; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 22px; }
-svg.model { max-width: 100%; height: auto; }  /* rows wrap; a narrow window scales the picture rather than scrolling it */
+.picture { overflow-x: auto; } .picture-hint { display: none; font-size: 13px; color: var(--muted); margin: 0 0 4px; }
+svg.model { display: block; max-width: none; }  /* never scaled down: a narrow window scrolls it, its labels stay readable */
 .panel h2 { margin: 0 0 8px; font-size: 18px; }
 .legend span { display: inline-block; margin-right: 18px; font-size: 13px; color: var(--muted); }
 .legend i { display: inline-block; width: 14px; height: 14px; border-radius: 3px; vertical-align: -2px; margin-right: 6px; }
@@ -419,9 +560,12 @@ details.vars summary { cursor: pointer; }
 .badge.display, .badge.unverified, .badge.none { color: var(--muted); background: #f3f4f6; }
 .badge.failed { color: var(--red); background: var(--red-bg); }
 .desc { font-weight: 600; }
-table.diff { border-collapse: collapse; width: 100%; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; table-layout: fixed; }
-table.diff col.num { width: 42px; } table.diff thead th { text-align: left; font: 600 12px system-ui, sans-serif; color: var(--muted); padding: 4px 8px; }
-table.diff td { padding: 0 8px; vertical-align: top; white-space: pre-wrap; overflow-wrap: break-word; }
+table.diff { border-collapse: collapse; width: 100%; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; }
+table.diff col.num { width: 42px; } table.diff col.code { width: 50%; } table.diff thead th { text-align: left; font: 600 12px system-ui, sans-serif; color: var(--muted); padding: 4px 8px; }
+.diff-scroll { overflow-x: auto; }
+/* code wraps only at spaces; a word longer than its column widens the column, and the diff's box scrolls */
+table.diff td { padding: 0 8px; vertical-align: top; white-space: pre-wrap; overflow-wrap: normal; word-break: normal; }
+table.diff span.w { white-space: nowrap; }
 table.diff del { background: #fca5a5; text-decoration: none; border-radius: 2px; }
 table.diff ins { background: #86efac; text-decoration: none; border-radius: 2px; }
 table.diff td.num { color: var(--muted); text-align: right; user-select: none; border-right: 1px solid var(--line); }
@@ -430,7 +574,46 @@ table.diff td.empty { background: #f3f4f6; }
 table.diff tr.hunk td { color: #3730a3; background: #eef2ff; padding: 2px 8px; }
 table.diff tr.file th { text-align: left; font: 600 13px ui-monospace, monospace; padding: 6px 8px; border-bottom: 1px solid var(--line); }
 .empty { color: var(--muted); font-style: italic; }
+.rules details.rule { border-top: 1px solid var(--line); padding: 8px 0; }
+.rules summary { cursor: pointer; font-weight: 600; }
+.rules h3 { font-size: 15px; margin: 14px 0 4px; }
+.rules pre { background: #f3f4f6; border-radius: 6px; padding: 8px 10px; overflow-x: auto; font-size: 12.5px; }
+.rules pre code { background: none; padding: 0; }
+a.code-id { text-decoration: none; } a.code-id:hover, a.code-id:focus { text-decoration: underline; }
+/* a narrow window: one column of code, each old line above the new one (a unified diff), lines unwrapped and
+   scrolled sideways in the diff's own box */
+@media (max-width: 760px) {
+  header { padding: 14px 14px; } main { padding: 16px 10px 40px; }
+  .panel, .finding { padding: 12px 12px; }
+  table.diff, table.diff tbody { display: block; }
+  table.diff { width: max-content; min-width: 100%; }
+  table.diff colgroup, table.diff thead { display: none; }
+  table.diff tr { display: grid; grid-template-columns: 36px 36px 1fr; }
+  table.diff td { white-space: pre; }
+  table.diff tr td.num { padding: 0 4px; }
+  table.diff tr > :nth-child(1) { grid-area: 1 / 1; } table.diff tr > :nth-child(2) { grid-area: 1 / 3; }
+  table.diff tr > :nth-child(3) { grid-area: 2 / 2; } table.diff tr > :nth-child(4) { grid-area: 2 / 3; }
+  table.diff tr.same > :nth-child(3) { grid-row: 1; } table.diff tr.same > :nth-child(4) { display: none; }
+  table.diff tr.file > *, table.diff tr.hunk > * { grid-area: 1 / 1 / 2 / -1; }
+  table.diff td.empty { display: none; }
+  table.diff td.code::before { content: "  "; } table.diff td.del::before { content: "- "; }
+  table.diff td.add::before { content: "+ "; }
+}
 """
+
+
+def _picture_hint_rule(document: dict) -> str:
+    """Shows the hint above the model picture in a window too narrow for the picture: the picture never shrinks, so
+    what lies past the window's edge is hidden until scrolled to. (Below 760 px the margins are smaller, but no
+    picture is narrow enough to fit there: the break row alone is wider.)"""
+    width = picture_width(document) if document.get("diagnose") else None
+    if width is None:
+        return ""
+    return f"@media (max-width: {width + PAGE_MARGINS}px) {{ .picture-hint {{ display: block; }} }}"
+
+
+# main's and the panel's padding, the panel's borders and a scroll bar: the window that shows the picture whole
+PAGE_MARGINS = 2 * 32 + 2 * 20 + 2 + 20
 
 
 def render(document: dict) -> str:
@@ -444,14 +627,15 @@ def render(document: dict) -> str:
                    '<span><i style="background:#fee2e2;border:2px dashed #991b1b"></i>✕ gets no gradient</span>'
                    '<span><i style="background:#fef3c7;border:2px dotted #92400e"></i>◐ some of its variables do</span>'
                    '<span>✕ on a dashed line: where the path to the loss breaks</span></p>'
+                   '<p class="picture-hint">The picture is wider than the window: scroll it sideways to see all of it.</p>'
                    f"{model_picture(document)}</section>")
     tool = document["tool"]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{CSS}{_picture_hint_rule(document)}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>{_e(tool['name'])} {_e(tool['version'])} · "
         f"report schema {document['schema_version']}</p></header><main>"
-        f"{_summary(document)}{picture}{findings}"
+        f"{_summary(document)}{picture}{findings}{rules_section(document)}"
         "</main></body></html>\n"
     )

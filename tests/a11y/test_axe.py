@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from chromium_page import measure  # noqa: E402
 from test_html_report import _document  # noqa: E402
 from test_review_page import _layers  # noqa: E402
 
@@ -54,7 +55,22 @@ axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag2
 </script></body>"""
 
 
-def violations(page: str, folder: pathlib.Path) -> list[dict]:
+AXE_IN_FRAME = """
+return window.axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})
+  .then(function (result) {
+    return result.violations.map(function (v) {
+      return {id: v.id, impact: v.impact, nodes: v.nodes.map(function (n) { return n.target.join(' '); })};
+    });
+  });
+"""
+
+
+def violations(page: str, folder: pathlib.Path, width: int | None = None) -> list[dict]:
+    """axe-core's findings on ``page``; laid out ``width`` px wide when given (in a frame: Chromium's headless
+    window is never narrower than 500 px)."""
+    if width is not None:
+        with_axe = page.replace("</body>", f"<script>{axe_script().read_text()}</script></body>", 1)
+        return measure(with_axe, AXE_IN_FRAME, folder, width)
     checked = folder / "checked.html"
     checked.write_text(page.replace("</body>", RUN_AXE.format(axe=axe_script().read_text()), 1), encoding="utf-8")
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
@@ -64,14 +80,15 @@ def violations(page: str, folder: pathlib.Path) -> list[dict]:
     return json.loads(html_text.unescape(found.group(1)))
 
 
-def test_the_review_page_has_no_accessibility_violations(tmp_path, monkeypatch):
+@pytest.mark.parametrize("width", [None, 420], ids=["window", "narrow"])  # 420: the one-column diff, a scrolled picture
+def test_the_review_page_has_no_accessibility_violations(tmp_path, monkeypatch, width):
     data = _document(tmp_path, monkeypatch)
     blocks = [(f"block{i}_{part}", cls) for i in range(20)
               for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"), ("proj", "Dense"))]
     data["diagnose"]["variables"] += _layers(blocks)
     static = dict(data["findings"][0], evidence="static", message="`tf.stop_gradient` cuts the path")
     data["findings"].append(static)
-    assert violations(html.render(data), tmp_path) == []
+    assert violations(html.render(data), tmp_path, width) == []
 
 
 def test_axe_finds_what_it_should(tmp_path):
