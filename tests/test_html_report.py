@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from html import escape
 from html.parser import HTMLParser
 
 import pytest
@@ -134,7 +135,7 @@ def test_the_page_carries_the_documentation_of_the_rules_it_reports(tmp_path, mo
     for heading in re.findall(r"^## (.+)$", markdown, re.M):
         assert f"<h3>{heading}</h3>" in docs
     for code in re.findall(r"```python\n(.*?)\n```", markdown, re.S):
-        assert f'<pre tabindex="0"><code class="language-python">{code}</code></pre>' in docs
+        assert f'<pre tabindex="0"><code class="language-python">{escape(code, quote=False)}\n</code></pre>' in docs
     assert docs.count("<li>") == len(re.findall(r"^- ", markdown, re.M)) > 0
     assert "<code>y_pred</code>" in docs and "`" not in docs and "##" not in docs
     assert text.count('id="rule-GF003"') == 1
@@ -159,14 +160,16 @@ def test_markdown_is_rendered_to_simple_html():
 
     markdown = ("# Title\n\nA *first* paragraph\nthat goes on, with `a < b` and **bold**.\n\n## Example\n\n"
                 "```python\nif a < b:\n    x = y * 2  # `not code`\n```\n\n- one item\n  continued\n- `two` items\n\n"
-                "1. first\n2. second\n\nSee [the guide](https://example.com/?a=1&b=2).\n")
-    assert to_html(markdown, heading_offset=1) == (
-        "<h2>Title</h2><p>A <em>first</em> paragraph that goes on, with <code>a &lt; b</code> and <strong>bold</strong>.</p>"
-        "<h3>Example</h3>"
-        '<pre tabindex="0"><code class="language-python">if a &lt; b:\n    x = y * 2  # `not code`</code></pre>'
-        "<ul><li>one item continued</li><li><code>two</code> items</li></ul><ol><li>first</li><li>second</li></ol>"
-        '<p>See <a href="https://example.com/?a=1&amp;b=2">the guide</a>.</p>')
-    assert to_html("a * b * c and `x*y*`") == "<p>a * b * c and <code>x*y*</code></p>"
+                "1. first\n2. second\n\nSee [the guide](https://example.com/?a=1&b=2). <script>alert(1)</script>\n")
+    rendered = " ".join(to_html(markdown, heading_offset=1).split())
+    for part in ("<h2>Title</h2>", "<h3>Example</h3>", "<em>first</em>", "<code>a &lt; b</code>", "<strong>bold</strong>",
+                 '<pre tabindex="0"><code class="language-python">if a &lt; b: x = y * 2 # `not code` </code></pre>',
+                 "<ul> <li>one item continued</li> <li><code>two</code> items</li> </ul>",
+                 "<ol> <li>first</li> <li>second</li> </ol>", '<a href="https://example.com/?a=1&amp;b=2">the guide</a>',
+                 "&lt;script&gt;alert(1)&lt;/script&gt;"):
+        assert part in rendered, part
+    assert "<script>" not in rendered and "<h1>" not in rendered
+    assert " ".join(to_html("a * b * c and `x*y*`").split()) == "<p>a * b * c and <code>x*y*</code></p>"
 
 
 def test_page_without_a_run_says_so(tmp_path, monkeypatch):
