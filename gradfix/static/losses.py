@@ -9,11 +9,10 @@ an integer cast of a tensor that depends on the variables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import libcst as cst
 
-from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value, children
+from gradfix.static.analysis import ModuleAnalysis, Statement, argument, assigned_value
 from gradfix.static.api import (
     ACCURACY_FUNCTIONS,
     ARGMAX,
@@ -107,21 +106,12 @@ def _constructor(analysis: ModuleAnalysis, func: cst.BaseExpression, at: Stateme
             return None
         found = [
             small.value
-            for small in _collect_assigns(klass)
+            for small in analysis.walk(klass, cst.Assign)
             for target in small.targets
             if dotted(target.target) == name and isinstance(small.value, cst.Call)
         ]
         return found[0] if len(found) == 1 else None
     return None
-
-
-def _collect_assigns(root: cst.CSTNode) -> Iterator[cst.Assign]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Assign):
-            yield node
-        stack.extend(children(node))
 
 
 def _follow(analysis: ModuleAnalysis, expression: cst.BaseExpression, at: Statement, context: PathContext) -> tuple[cst.BaseExpression, Statement, bool]:
