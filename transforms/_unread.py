@@ -9,6 +9,7 @@ call after it, the statements its target is computed from.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -77,8 +78,8 @@ def logged_only(read: cst.Name, context: Context) -> bool:
             method = parent.func.attr.value if isinstance(parent.func, cst.Attribute) else ""
             return name in LOGGING_FUNCTIONS or method in LOGGING_METHODS
         if isinstance(parent, cst.DictElement) and child is parent.value:
-            return isinstance(context.statement_of(parent), cst.SimpleStatementLine) and any(
-                isinstance(small, cst.Return) for small in context.statement_of(parent).body)
+            statement = context.statement_of(parent)
+            return isinstance(statement, cst.SimpleStatementLine) and any(isinstance(small, cst.Return) for small in statement.body)
         if isinstance(parent, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             return False
         child = parent
@@ -95,7 +96,7 @@ def models_called(statements: list[cst.SimpleStatementLine], context: Context) -
         for call in walk(statement, cst.Call):
             qualname = context.qualname(call.func) or ""
             name = dotted(call.func)
-            if name is not None and qualname.split(".")[0] not in LIBRARIES and name not in ("float", "int", "len"):
+            if name is not None and qualname.split(".")[0] not in LIBRARIES and name not in vars(builtins):
                 called.add(name)
     return called
 
