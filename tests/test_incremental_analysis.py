@@ -203,6 +203,8 @@ def _member_replacements(module: cst.Module) -> list[dict]:
         {second: cst.RemovalSentinel.REMOVE},
         {second: cst.FlattenSentinel([cst.parse_statement("z = 1\n"), cst.parse_statement("w = 2\n")])},
         {first: cst.RemovalSentinel.REMOVE, third: cst.RemovalSentinel.REMOVE, round_call: cst.parse_expression("x")},
+        # the class's own line changed too: its statements' edits would overlap the class's
+        {klass.name: cst.Name("Renamed"), round_call: cst.parse_expression("tf.math.round(x)")},
     ]
 
 
@@ -216,6 +218,7 @@ def test_a_fix_in_a_class_printed_member_by_member_equals_the_fix_printed_from_t
         analysis = ModuleAnalysis("edited.py", CLASS_OF_THREE, made.module, made.first_lines)
         edits = analysis.fix_edits(replacements)
         assert edits and apply_edits(CLASS_OF_THREE, edits) == replace_nodes(made.module, replacements)
+        assert all(earlier.end_line <= later.start_line for earlier, later in zip(edits, edits[1:])), edits
         # and only the lines of the class statements changed are named, not the whole class
         if len(replacements) == 1 and next(iter(replacements.values())) is not cst.RemovalSentinel.REMOVE:
             assert all(9 <= edit.start_line and edit.end_line <= 17 for edit in edits), edits  # second, with the lines before it

@@ -226,9 +226,11 @@ class ModuleAnalysis:
             # in a class, the one statement of its body that holds the node: the class is not printed whole
             members[self.class_member(statement, node) or statement] = statement
         bodies = {member: _body_of(member.visit(ReplaceNodes(replacements))) for member in members}
-        emptied = {members[member] for member, body in bodies.items() if not body and member is not members[member]}
-        for top in emptied:  # a class's statement removed: the class printed whole, its body may be left empty
-            bodies = {member: body for member, body in bodies.items() if members[member] is not top}
+        # printed whole: a class with a statement removed (its body may be left empty), or with a change outside its
+        # body's statements (its header, its decorators), which the edits of its statements would overlap
+        whole = {top for member, top in members.items() if member is not top and (not bodies[member] or top in members)}
+        bodies = {member: body for member, body in bodies.items() if members[member] not in whole or member is members[member]}
+        for top in whole - bodies.keys():
             bodies[top] = _body_of(top.visit(ReplaceNodes(replacements)))
         edits: list[TextEdit] = []
         for statement, body in bodies.items():
