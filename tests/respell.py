@@ -22,6 +22,7 @@ statement holds the buggy expression.
 from __future__ import annotations
 
 import builtins
+import pathlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -1212,14 +1213,24 @@ def variants(cases: list[RepairCase] | None = None, *, include_not_equivalent: b
     """Every respelling that applies to each case, in a fixed order (case, then catalogue)."""
     out = []
     for case in repair_cases() if cases is None else cases:
-        module = cst.parse_module(case.program.read_text())
-        for respelling in RESPELLINGS:
-            if (case.id, respelling.kind) in NOT_EQUIVALENT and not include_not_equivalent:
-                continue
-            source = respell(case, respelling, module)
-            if source is not None:
-                out.append(Variant(case, respelling, source))
+        out.extend(variant for variant in _variants_of(case)
+                   if include_not_equivalent or (case.id, variant.kind) not in NOT_EQUIVALENT)
     return out
+
+
+_made: dict[tuple[pathlib.Path, str], list[Variant]] = {}
+
+
+def _variants_of(case: RepairCase) -> list[Variant]:
+    """The case's variants, made once per text of its program in a process: pytest imports every test module
+    that asks for them while it collects, and making them is most of the collection's time."""
+    text = case.program.read_text()
+    key = (case.program, text)
+    if key not in _made:
+        module = cst.parse_module(text)
+        _made[key] = [Variant(case, respelling, source) for respelling in RESPELLINGS
+                      for source in [respell(case, respelling, module)] if source is not None]
+    return _made[key]
 
 
 def fixable_cases() -> list[RepairCase]:
