@@ -154,6 +154,9 @@ def _learn_order(node: cst.CSTNode, present: list[str], values: dict[str, list[c
 
 def node_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """``node.children`` less layout, without running LibCST's visitor."""
+    fields = _FIELDS.get(type(node))
+    if fields is not None and not fields:
+        return []  # a name, a number, an operator: two nodes in five, nothing to read
     present, values = _filled(node)
     key = (type(node), tuple(present))
     if key not in _ORDER:
