@@ -29,7 +29,9 @@ class LossIgnoresPrediction(Rule):
     the tape and then builds the loss from an intermediate output (`model.layers[0](x)`, bound to a
     name or written into the loss, or the features the prediction was made from) while the
     prediction goes unused; or a step computes a loss term in the tape (`reconstruction_loss`,
-    named like a loss) and never adds it to the total it differentiates. A network of raw variables is read the same way: with
+    named like a loss) and never adds it to the total it differentiates, reading it after the tape only to log
+    it (a metric's `update_state`, `print`, the step's returned logs) when it runs a model that nothing in the
+    total runs (the VAE whose `total_loss = kl_loss` leaves the decoder untrained). A network of raw variables is read the same way: with
     `pred = hidden @ w2 + b2` in the tape and a loss built from `hidden`, `w2` and `b2` get no
     gradient. The prediction may be bound with others by one tuple assignment (`p1, p2 =
     self.predictor(z1), self.predictor(z2)`, `z_mean, z_log_var, z = self.encoder(data)`), and
