@@ -101,12 +101,13 @@ def test_page_structure(tmp_path, monkeypatch):
     # the diff is side by side: removed lines on the left, added lines on the right
     cells = page.classes("td")
     assert ["code", "del"] in cells and ["code", "add"] in cells
-    # the model: one box per layer, in creation order, coloured by whether its variables got gradients
+    # the model: one box per layer, in creation order, coloured by whether its variables got gradients; drawn
+    # twice, in rows for a wide window and top to bottom for a narrow one
     layers = [(a["data-layer"], a["class"].split()[1]) for t, a in page.elements if t == "g" and a.get("class", "").startswith("layer ")]
-    assert layers == [("dense", "connected"), ("dense_1", "disconnected"), ("head", "partial")]
+    assert layers == 2 * [("dense", "connected"), ("dense_1", "disconnected"), ("head", "partial")]
     # the break, between the last connected tensor and the loss, at the cause's site
-    [brk] = [a for t, a in page.elements if t == "g" and a.get("class") == "break"]
-    assert brk["data-site"] == "train.py:17"
+    breaks = [a["data-site"] for t, a in page.elements if t == "g" and a.get("class") == "break"]
+    assert breaks == 2 * ["train.py:17"]
     assert "last connected" in text and "predictions · line 16" in text
     # self-contained: nothing fetched (the SVG namespace is an identifier, not a request; a link is followed
     # only when the reader clicks it)
@@ -188,7 +189,7 @@ def test_report_command_writes_the_page(tmp_path, monkeypatch):
     page = Page()
     page.feed((tmp_path / "review.html").read_text())
     layers = [(a["data-layer"], a["class"].split()[1]) for t, a in page.elements if t == "g" and a.get("class", "").startswith("layer ")]
-    assert layers == [("dense", "connected"), ("dense_1", "disconnected")]
+    assert layers == 2 * [("dense", "connected"), ("dense_1", "disconnected")]  # the wide picture and the narrow one
     assert [s["id"] for s in page.sections] == ["finding-0"]
     assert (tmp_path / "train.py").read_text() == BUGGY.read_text()  # the report writes nothing else
 

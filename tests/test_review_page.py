@@ -141,6 +141,41 @@ def test_a_deep_model_is_grouped_into_its_repeated_block_and_wrapped():
     assert 'aria-label="The model: 61 layers with trainable variables"' in svg
 
 
+def test_the_narrow_picture_is_one_box_a_row_and_keeps_repeated_blocks_grouped():
+    blocks = [(f"block{i}_{part}", cls) for i in range(20)
+              for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"), ("proj", "Dense"))]
+    data = {"diagnose": {"variables": _layers([("stem", "Conv2D")] + blocks + [("head", "Dense")]), "causes": []}}
+    svg = html.narrow_model_picture(data)
+    assert int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1)) == html.NARROW_WIDTH
+    boxes = re.findall(r'<g class="layer [a-z]+" data-layer="([^"]*)" data-count="(\d+)">'
+                       r'<title>[^<]*</title><rect x="([\d.]+)" y="([\d.]+)" width="(\d+)"', svg)
+    assert [(name, count) for name, count, *_ in boxes] == [("stem", "1"), ("block0_dense … block19_proj", "20"),
+                                                           ("head", "1")]
+    assert len({x for _, _, x, _, _ in boxes}) == 1  # one column
+    tops = [float(y) for _, _, _, y, _ in boxes]
+    assert tops == sorted(tops) and len(set(tops)) == 3  # top to bottom, a row each
+    assert all(float(x) + int(width) <= html.NARROW_WIDTH for _, _, x, _, width in boxes)
+    # the block's classes in full, the count of its variables beside its state
+    assert 'class="cls">20 × Dense + LayerNormalization + Dense</text>' in svg
+    assert 'class="state">✕ no gradient · 120 vars</text>' in svg
+    assert 'aria-label="The model: 62 layers with trainable variables"' in svg
+
+
+def test_the_narrow_pictures_break_names_the_cause_and_its_place_in_two_lines(tmp_path, monkeypatch):
+    data = _document(tmp_path, monkeypatch)
+    svg = html.narrow_model_picture(data)
+    [label] = re.findall(r'class="site">(.*?)</text>', svg)
+    assert re.sub(r"<[^>]+>", "|", label) == "loss-ignores-prediction|at train.py:10:27|"
+    assert re.findall(r'class="code">(.*?)</text>', svg) == ["run saw it at line 17: loss = f(y)"]
+    assert 'data-site="train.py:17" data-breaks-at="train.py:10:27"' in svg
+    # the break comes after the last layer, the loss after the break
+    last_layer = max(float(y) for y in re.findall(r'<g class="layer[^>]*><title>[^<]*</title><rect x="[\d.]+" y="([\d.]+)"', svg))
+    [tensor] = re.findall(r'<rect class="tensor" x="[\d.]+" y="([\d.]+)"', svg)
+    [cross] = re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', svg)
+    [loss] = re.findall(r'<rect class="loss" x="[\d.]+" y="([\d.]+)"', svg)
+    assert last_layer < float(tensor) < float(cross) < float(loss)
+
+
 def test_many_distinct_layers_wrap_into_rows_instead_of_scrolling():
     variables = _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
     svg = html.model_picture({"diagnose": {"variables": variables, "causes": []}})

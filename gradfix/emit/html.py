@@ -124,53 +124,200 @@ def picture_width(document: dict) -> int | None:
     return _picture_width(boxes) if boxes else None
 
 
+def _layer_box(box: dict, x: float, y: float, box_width: int, count_with_state: bool = False) -> str:
+    """One layer's box, or a repeated block's: its name, its class (``n × A + B``) and variables, its state. With
+    ``count_with_state``, a class too long to share its line with the count of variables keeps the line to itself
+    and the count goes to the state's line."""
+    # characters that fit in the box: about 8px each of the 13px bold name, 6px of the 11px lines
+    name_letters, letters = box_width // 8, box_width // 6
+    title = "; ".join(f"{v['path']}: {'gradient' if v['gradient'] else 'no gradient'}" for v in box["variables"])
+    kind = f"{box['count']} × " + " + ".join(box["block"]) if box["count"] > 1 else box["class"]
+    variables = len(box["variables"])
+    count_words = f" · {variables} var{'s' * (variables != 1)}"
+    state_words = STATE_WORDS[box["state"]]
+    if count_with_state and len(kind) + len(count_words) > letters:
+        kind, count_words, state_words = _short(kind, letters), "", state_words + count_words
+    return (f'<g class="layer {box["state"]}" data-layer="{_e(box["name"])}" data-count="{box["count"]}">'
+            f'<title>{_e(title)}</title>'
+            f'<rect x="{x}" y="{y}" width="{box_width}" height="{BOX_HEIGHT}" rx="8"/>'
+            f'<text x="{x + box_width / 2}" y="{y + 17}" class="name">{_e(_short(box["name"], name_letters))}</text>'
+            f'<text x="{x + box_width / 2}" y="{y + 33}" class="cls">'
+            f'{_e(_short(kind, letters - len(count_words)))}{_e(count_words)}</text>'
+            f'<text x="{x + box_width / 2}" y="{y + 49}" class="state">{state_words}</text></g>')
+
+
+def _svg_open(boxes: list, width: int, height: int, marker: str, caption_lines: list[str]) -> list[str]:
+    layer_count = sum(box["count"] * len(box["block"]) for box in boxes)
+    parts = [f'<svg class="model" role="img" aria-label="The model: {layer_count} layers with trainable variables" '
+             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<defs><marker id="{marker}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4b5563"/></marker></defs>']
+    parts.extend(f'<text x="12" y="{22 + 16 * number}" class="caption">{line}</text>'
+                 for number, line in enumerate(caption_lines))
+    return parts
+
+
+def _causes(document: dict) -> list[tuple[dict, dict | None]]:
+    """Each cause of the run with the finding it explains (None when the document names none)."""
+    findings = document.get("findings", [])
+    out = []
+    for cause in document.get("diagnose", {}).get("causes", []):
+        index = cause.get("finding")
+        out.append((cause, findings[index] if isinstance(index, int) and index < len(findings) else None))
+    return out
+
+
 def model_picture(document: dict) -> str:
+    """The model laid out in rows of PER_ROW boxes, data flowing left to right, and each cause's break beside the
+    loss below them: the picture for a window wide enough for its break row."""
     boxes = placed(grouped(layers(document)))
     if not boxes:
-        return '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
-    causes = document.get("diagnose", {}).get("causes", [])
+        return NO_PICTURE
+    causes = _causes(document)
     rows = boxes[-1][1] + 1
     width = _picture_width(boxes)
     layers_height = rows * (BOX_HEIGHT + GAP)
     height = 40 + layers_height + len(causes) * (BOX_HEIGHT + 60) + 16
-    layer_count = sum(box["count"] * len(box["block"]) for box, *_ in boxes)
-    parts = [f'<svg class="model" role="img" aria-label="The model: {layer_count} layers with trainable variables" '
-             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4b5563"/></marker></defs>',
-             '<text x="12" y="22" class="caption">data flows left to right, row after row; each box is a layer with '
-             'trainable variables, or a block of layers repeated (n ×)</text>']
+    parts = _svg_open([box for box, *_ in boxes], width, height, "arrow",
+                      ["data flows left to right, row after row; each box is a layer with trainable variables, "
+                       "or a block of layers repeated (n ×)"])
     for box, row, slot, slots in boxes:
         x = GAP + slot * (BOX_WIDTH + GAP)
         y = 40 + row * (BOX_HEIGHT + GAP)
-        box_width = slots * BOX_WIDTH + (slots - 1) * GAP
-        # characters that fit in the box: about 8px each of the 13px bold name, 6px of the 11px lines
-        name_letters, letters = box_width // 8, box_width // 6
-        title = "; ".join(f"{v['path']}: {'gradient' if v['gradient'] else 'no gradient'}" for v in box["variables"])
-        kind = f"{box['count']} × " + " + ".join(box["block"]) if box["count"] > 1 else box["class"]
-        variables = len(box["variables"])
-        count_words = f" · {variables} var{'s' * (variables != 1)}"
-        parts.append(f'<g class="layer {box["state"]}" data-layer="{_e(box["name"])}" data-count="{box["count"]}">'
-                     f'<title>{_e(title)}</title>'
-                     f'<rect x="{x}" y="{y}" width="{box_width}" height="{BOX_HEIGHT}" rx="8"/>'
-                     f'<text x="{x + box_width / 2}" y="{y + 17}" class="name">{_e(_short(box["name"], name_letters))}</text>'
-                     f'<text x="{x + box_width / 2}" y="{y + 33}" class="cls">'
-                     f'{_e(_short(kind, letters - len(count_words)))}{_e(count_words)}</text>'
-                     f'<text x="{x + box_width / 2}" y="{y + 49}" class="state">{STATE_WORDS[box["state"]]}</text></g>')
+        parts.append(_layer_box(box, x, y, slots * BOX_WIDTH + (slots - 1) * GAP))
         if slot:
             parts.append(f'<line x1="{x - GAP + 2}" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
                          f'class="flow" marker-end="url(#arrow)"/>')
         elif row:  # the row goes on from the end of the one above
             parts.append(f'<line x1="4" y1="{y + BOX_HEIGHT / 2}" x2="{x - 3}" y2="{y + BOX_HEIGHT / 2}" '
                          f'class="flow" marker-end="url(#arrow)"/>')
-    findings = document.get("findings", [])
-    for number, cause in enumerate(causes):
-        index = cause.get("finding")
-        finding = findings[index] if isinstance(index, int) and index < len(findings) else None
+    for number, (cause, finding) in enumerate(causes):
         parts.append(_break_row(cause, number, 40 + layers_height + 16 + number * (BOX_HEIGHT + 60), finding))
     parts.append("</svg>")
     # drawn at its own size, the labels stay readable; a window narrower than the picture scrolls it
     return f'<div class="picture" role="region" tabindex="0" aria-label="the model picture">{"".join(parts)}</div>'
+
+
+NO_PICTURE = '<p class="empty">The run did not reach a gradient, so there is no picture of the model.</p>'
+# the picture for a phone: one box a row, as wide as a 360 px window leaves for it (the panel's padding and borders
+# and main's padding take 46 px of it there)
+NARROW_WIDTH = 300
+NARROW_BOX_WIDTH = NARROW_WIDTH - 2 * 20
+NARROW_CUT = 20  # each dashed piece of the cut, above the ✕ and below its three lines of text
+NARROW_LABELS = 74  # the three lines under the ✕: the cause, where it is, the code
+# the tensor's box, a cut, the ✕ and the lines under it, a cut, the loss's box
+NARROW_BREAK_HEIGHT = BOX_HEIGHT + NARROW_CUT + 26 + NARROW_LABELS + NARROW_CUT + 4 + BOX_HEIGHT
+
+
+def narrow_model_picture(document: dict) -> str:
+    """The same model for a window too narrow for the wide picture: one box a row, data flowing top to bottom, and
+    under them each cause's last connected tensor, the break with its two lines of text, and the loss. Its labels
+    keep their size and the picture fits the window, so nothing of it is hidden past the window's edge."""
+    boxes = grouped(layers(document))
+    if not boxes:
+        return NO_PICTURE
+    causes = _causes(document)
+    x = (NARROW_WIDTH - NARROW_BOX_WIDTH) / 2
+    top = 24 + 16 * 3
+    layers_height = len(boxes) * (BOX_HEIGHT + GAP)
+    height = top + layers_height + len(causes) * (NARROW_BREAK_HEIGHT + GAP) + 8
+    parts = _svg_open(boxes, NARROW_WIDTH, height, "arrow-down",
+                      ["data flows top to bottom; each box is a layer",
+                       "with trainable variables, or a block of layers",
+                       "repeated (n ×)"])
+    for number, box in enumerate(boxes):
+        y = top + number * (BOX_HEIGHT + GAP)
+        parts.append(_layer_box(box, x, y, NARROW_BOX_WIDTH, count_with_state=True))
+        if number:
+            parts.append(f'<line x1="{NARROW_WIDTH / 2}" y1="{y - GAP + 2}" x2="{NARROW_WIDTH / 2}" y2="{y - 3}" '
+                         f'class="flow" marker-end="url(#arrow-down)"/>')
+    for number, (cause, finding) in enumerate(causes):
+        parts.append(_narrow_break(cause, number, top + layers_height + number * (NARROW_BREAK_HEIGHT + GAP), finding))
+    parts.append("</svg>")
+    return f'<div class="picture">{"".join(parts)}</div>'
+
+
+def _break_words(cause: dict, finding: dict | None, label_room: int) -> dict:
+    """The words drawn at a cause's break, ``label_room`` characters of 12px text wide: the box of the last connected
+    tensor (``label``, ``sub``), the place named over the cut (``site_label``, or in two lines ``category`` and
+    ``place``), the code under it and the title."""
+    last = cause.get("last_connected") or {}
+    if last:
+        label = "last connected"
+        sub = f"{last.get('name') or 'tensor'}" + (f" · line {last['line']}" if last.get("line") else "")
+    else:
+        label, sub = "the variables", ", ".join(v.rsplit("/", 2)[-2] if "/" in v else v for v in cause["variables"][:2])
+    site = _where(cause.get("site"))
+    # the label names where the finding is, the line below it the statement the run saw; both in the title too
+    breaks_at = _finding_place(cause, finding) or cause.get("site") or {}
+    # a long path is named by its file name (the whole of it is in the title)
+    file_name = (breaks_at.get("path") or "").rsplit("/", 1)[-1]
+    position = _where({**breaks_at, "path": ""})
+    def shown_site(room: int) -> str:
+        room = max(8, room - len(position))
+        return (file_name if len(file_name) <= room else file_name[:room - 1] + "…") + position
+
+    code = (cause.get("site") or {}).get("code") or ""
+    title = f"{site}: {cause.get('detail', '')}"
+    if breaks_at is not cause.get("site"):
+        seen = (cause.get("site") or {})
+        seen_where = f"line {seen.get('line')}" if seen.get("path") == breaks_at.get("path") else site
+        code = f"run saw it at {seen_where}: {code}"
+        title = f"{_where(breaks_at)}: the finding; {title}"
+    return {"label": _short(label, 17), "sub": _short(sub, 22), "site": site, "breaks_at": _where(breaks_at),
+            "site_label": _short(cause["category"] + " at " + shown_site(label_room - len(cause["category"]) - 4),
+                                 label_room),
+            "category": _short(cause["category"], label_room), "place": "at " + shown_site(label_room - 3),
+            "code": _short(code, label_room), "title": title}
+
+
+def _tensor_box(words: dict, x: float, y: float) -> str:
+    return (f'<rect class="tensor" x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
+            f'<text x="{x + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(words["label"])}</text>'
+            f'<text x="{x + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(words["sub"])}</text>')
+
+
+def _loss_box(x: float, y: float) -> str:
+    return (f'<rect class="loss" x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
+            f'<text x="{x + BOX_WIDTH / 2}" y="{y + 34}" class="name">loss</text>')
+
+
+def _break_mark(words: dict, x: float, y: float, label_dy: float, code_dy: float, two_lines: bool = False) -> str:
+    """The ✕ centred at (x, y), the place named ``label_dy`` below its centre (above when negative), in one line or
+    in two (the cause, then where), the code ``code_dy`` below."""
+    label = (f'{_e(words["category"])}<tspan x="{x}" dy="16">{_e(words["place"])}</tspan>' if two_lines
+             else _e(words["site_label"]))
+    return (f'<g class="break" data-site="{_e(words["site"])}" data-breaks-at="{_e(words["breaks_at"])}">'
+            f'<title>{_e(words["title"])}</title>'
+            f'<circle cx="{x}" cy="{y}" r="13"/>'
+            f'<text x="{x}" y="{y + 5}" class="x">✕</text>'
+            f'<text x="{x}" y="{y + label_dy}" class="site">{label}</text>'
+            f'<text x="{x}" y="{y + code_dy}" class="code">{_e(words["code"])}</text></g>')
+
+
+def _break_row(cause: dict, number: int, y: int, finding: dict | None = None) -> str:
+    words = _break_words(cause, finding, BREAK_LENGTH // 7)  # characters of 12px text over the cut
+    x1 = GAP
+    x2 = x1 + BOX_WIDTH + BREAK_LENGTH
+    middle = y + BOX_HEIGHT / 2
+    return (f'<g class="break-row" data-cause="{number}">{_tensor_box(words, x1, y)}'
+            f'<line x1="{x1 + BOX_WIDTH + 4}" y1="{middle}" x2="{x2 - 4}" y2="{middle}" class="cut"/>'
+            f'{_break_mark(words, (x1 + BOX_WIDTH + x2) / 2, middle, -20, 34)}{_loss_box(x2, y)}</g>')
+
+
+def _narrow_break(cause: dict, number: int, y: float, finding: dict | None) -> str:
+    """A cause's break going down: the last connected tensor, the cut with its ✕, the place and the code under
+    the ✕ (the cut pauses for them), then the loss."""
+    words = _break_words(cause, finding, NARROW_WIDTH // 7)
+    middle = NARROW_WIDTH / 2
+    cross = y + BOX_HEIGHT + NARROW_CUT + 13
+    resume = cross + 13 + NARROW_LABELS
+    loss_top = resume + NARROW_CUT + 4
+    return (f'<g class="break-row" data-cause="{number}">{_tensor_box(words, middle - BOX_WIDTH / 2, y)}'
+            f'<line x1="{middle}" y1="{y + BOX_HEIGHT + 4}" x2="{middle}" y2="{cross - 13}" class="cut"/>'
+            f'{_break_mark(words, middle, cross, 34, 68, two_lines=True)}'
+            f'<line x1="{middle}" y1="{resume}" x2="{middle}" y2="{resume + NARROW_CUT}" class="cut"/>'
+            f'{_loss_box(middle - BOX_WIDTH / 2, loss_top)}</g>')
 
 
 def _finding_place(cause: dict, finding: dict | None) -> dict | None:
@@ -183,48 +330,6 @@ def _finding_place(cause: dict, finding: dict | None) -> dict | None:
     if span["path"] == site.get("path") and span["start_line"] == site.get("line"):
         return None
     return {"path": span["path"], "line": span["start_line"], "column": span["start_column"]}
-
-
-def _break_row(cause: dict, number: int, y: int, finding: dict | None = None) -> str:
-    last = cause.get("last_connected") or {}
-    if last:
-        label = "last connected"
-        sub = f"{last.get('name') or 'tensor'}" + (f" · line {last['line']}" if last.get("line") else "")
-    else:
-        label, sub = "the variables", ", ".join(v.rsplit("/", 2)[-2] if "/" in v else v for v in cause["variables"][:2])
-    x1 = GAP
-    x2 = x1 + BOX_WIDTH + BREAK_LENGTH
-    site = _where(cause.get("site"))
-    # the label names where the finding is, the line below it the statement the run saw; both in the title too
-    breaks_at = _finding_place(cause, finding) or cause.get("site") or {}
-    # the label spans the cut; a long path is named by its file name (the whole of it is in the title)
-    label_room = BREAK_LENGTH // 7  # characters of 12px text over the cut
-    file_name = (breaks_at.get("path") or "").rsplit("/", 1)[-1]
-    position = _where({**breaks_at, "path": ""})
-    room = max(8, label_room - len(cause["category"]) - len(" at ") - len(position))
-    shown_site = (file_name if len(file_name) <= room else file_name[:room - 1] + "…") + position
-    code = (cause.get("site") or {}).get("code") or ""
-    title = f"{site}: {cause.get('detail', '')}"
-    if breaks_at is not cause.get("site"):
-        seen = (cause.get("site") or {})
-        seen_where = f"line {seen.get('line')}" if seen.get("path") == breaks_at.get("path") else site
-        code = f"run saw it at {seen_where}: {code}"
-        title = f"{_where(breaks_at)}: the finding; {title}"
-    return (
-        f'<g class="break-row" data-cause="{number}">'
-        f'<rect class="tensor" x="{x1}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
-        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 24}" class="name">{_e(_short(label, 17))}</text>'
-        f'<text x="{x1 + BOX_WIDTH / 2}" y="{y + 42}" class="cls">{_e(_short(sub, 22))}</text>'
-        f'<line x1="{x1 + BOX_WIDTH + 4}" y1="{y + BOX_HEIGHT / 2}" x2="{x2 - 4}" y2="{y + BOX_HEIGHT / 2}" class="cut"/>'
-        f'<g class="break" data-site="{_e(site)}" data-breaks-at="{_e(_where(breaks_at))}"><title>{_e(title)}</title>'
-        f'<circle cx="{(x1 + BOX_WIDTH + x2) / 2}" cy="{y + BOX_HEIGHT / 2}" r="13"/>'
-        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 5}" class="x">✕</text>'
-        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 - 20}" class="site">'
-        f'{_e(_short(cause["category"] + " at " + shown_site, label_room))}</text>'
-        f'<text x="{(x1 + BOX_WIDTH + x2) / 2}" y="{y + BOX_HEIGHT / 2 + 34}" class="code">{_e(_short(code, label_room))}</text></g>'
-        f'<rect class="loss" x="{x2}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="8"/>'
-        f'<text x="{x2 + BOX_WIDTH / 2}" y="{y + 34}" class="name">loss</text></g>'
-    )
 
 
 def _short(text: str, limit: int) -> str:
@@ -603,9 +708,9 @@ a.code-id { text-decoration: none; } a.code-id:hover, a.code-id:focus { text-dec
 
 
 def _picture_hint_rule(document: dict) -> str:
-    """Shows the hint above the model picture in a window too narrow for the picture: the picture never shrinks, so
-    what lies past the window's edge is hidden until scrolled to. (Below 760 px the margins are smaller, but no
-    picture is narrow enough to fit there: the break row alone is wider.)"""
+    """Shows the hint above the wide model picture in a window too narrow for it: the picture never shrinks, so
+    what lies past the window's edge is hidden until scrolled to. Narrower still, below the width that the break
+    row alone needs, the narrow picture takes its place (NARROW_PICTURE_RULE)."""
     width = picture_width(document) if document.get("diagnose") else None
     if width is None:
         return ""
@@ -614,6 +719,13 @@ def _picture_hint_rule(document: dict) -> str:
 
 # main's and the panel's padding, the panel's borders and a scroll bar: the window that shows the picture whole
 PAGE_MARGINS = 2 * 32 + 2 * 20 + 2 + 20
+# the narrowest any wide picture is: its break row, the last connected tensor, the cut and the loss
+WIDE_PICTURE_MIN = 2 * BOX_WIDTH + BREAK_LENGTH + 2 * GAP
+# One of the two pictures is shown, the other is not displayed at all (so that a screen reader meets one picture):
+# the wide one in any window that fits its break row, and there, with the hint, in a box that scrolls if its rows
+# are wider still; the narrow one, which fits a phone, in a window narrower than that.
+NARROW_PICTURE_RULE = (f".narrow-picture {{ display: none; }} @media (max-width: {WIDE_PICTURE_MIN + PAGE_MARGINS}px) "
+                       "{ .wide-picture { display: none; } .narrow-picture { display: block; } }")
 
 
 def render(document: dict) -> str:
@@ -627,13 +739,14 @@ def render(document: dict) -> str:
                    '<span><i style="background:#fee2e2;border:2px dashed #991b1b"></i>✕ gets no gradient</span>'
                    '<span><i style="background:#fef3c7;border:2px dotted #92400e"></i>◐ some of its variables do</span>'
                    '<span>✕ on a dashed line: where the path to the loss breaks</span></p>'
-                   '<p class="picture-hint">The picture is wider than the window: scroll it sideways to see all of it.</p>'
-                   f"{model_picture(document)}</section>")
+                   '<div class="wide-picture"><p class="picture-hint">The picture is wider than the window: scroll it '
+                   f'sideways to see all of it.</p>{model_picture(document)}</div>'
+                   f'<div class="narrow-picture">{narrow_model_picture(document)}</div></section>')
     tool = document["tool"]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{_e(title)}</title><style>{CSS}{_picture_hint_rule(document)}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{CSS}{_picture_hint_rule(document)}{NARROW_PICTURE_RULE}</style></head><body>"
         f"<header><h1>{_e(title)}</h1><p>{_e(tool['name'])} {_e(tool['version'])} · "
         f"report schema {document['schema_version']}</p></header><main>"
         f"{_summary(document)}{picture}{findings}{rules_section(document)}"

@@ -80,7 +80,8 @@ def violations(page: str, folder: pathlib.Path, width: int | None = None) -> lis
     return json.loads(html_text.unescape(found.group(1)))
 
 
-@pytest.mark.parametrize("width", [None, 420], ids=["window", "narrow"])  # 420: the one-column diff, a scrolled picture
+# 420: the one-column diff and the narrow picture; 1280: the wide picture (each page holds both, one not displayed)
+@pytest.mark.parametrize("width", [None, 420, 1280], ids=["window", "narrow", "desktop"])
 def test_the_review_page_has_no_accessibility_violations(tmp_path, monkeypatch, width):
     data = _document(tmp_path, monkeypatch)
     blocks = [(f"block{i}_{part}", cls) for i in range(20)

@@ -1,6 +1,6 @@
 """The review page as headless Chromium lays it out, on a phone-sized window (420 px) and a desktop one: code
-never broken inside a word, the diff in one column when narrow, the model's labels drawn large enough to read,
-and no sideways scrolling of the page itself."""
+never broken inside a word, the diff in one column when narrow, the model's picture laid out for the width with its
+labels drawn large enough to read, and no sideways scrolling of the page itself."""
 
 from __future__ import annotations
 
@@ -81,38 +81,74 @@ def test_at_a_wide_width_the_diff_is_side_by_side_and_wraps_only_between_words(t
     assert layout["pageScroll"] <= layout["pageClient"]
 
 
-# Each label of the model picture with the height its font is drawn at: the font size times the picture's scale.
-LABEL_SIZES = r"""
-var labels = Array.prototype.map.call(document.querySelectorAll('svg.model text'), function (text) {
+# The model pictures the page holds and the one shown: its layout (the caption says which way data flows), its
+# labels with the height each is drawn at (the font size times the picture's scale), its box's widths, and where the
+# break's label and the loss's box end up, against the part of the window the box shows.
+SHOWN_PICTURE = r"""
+var shown = Array.prototype.filter.call(document.querySelectorAll('svg.model'), function (svg) {
+  return svg.getClientRects().length > 0;
+});
+var result = {pictures: document.querySelectorAll('svg.model').length, shown: shown.length,
+              pageScroll: document.documentElement.scrollWidth, pageClient: document.documentElement.clientWidth};
+var hint = document.querySelector('.picture-hint');
+result.hint = Boolean(hint && hint.getClientRects().length);
+if (shown.length !== 1) return result;
+var svg = shown[0], box = svg.parentNode, seen = box.getBoundingClientRect();
+var within = function (element) {
+  var r = element.getBoundingClientRect();
+  return r.left >= seen.left - 1 && r.right <= seen.left + box.clientWidth + 1 && r.right <= window.innerWidth;
+};
+result.caption = svg.querySelector('.caption').textContent;
+result.labels = Array.prototype.map.call(svg.querySelectorAll('text'), function (text) {
   return [text.textContent, text.getScreenCTM().a * parseFloat(window.getComputedStyle(text).fontSize)];
 });
-var picture = document.querySelector('svg.model').parentNode;
-var hint = document.querySelector('.picture-hint');
-return {labels: labels, hint: Boolean(hint && hint.getClientRects().length), pictureScroll: picture.scrollWidth,
-        pictureClient: picture.clientWidth, svgWidth: document.querySelector('svg.model').getBoundingClientRect().width,
-        pageScroll: document.documentElement.scrollWidth, pageClient: document.documentElement.clientWidth};
+result.svgWidth = svg.getBoundingClientRect().width;
+result.boxClient = box.clientWidth;
+result.boxScroll = box.scrollWidth;
+result.breakLabels = Array.prototype.map.call(svg.querySelectorAll('.break .site'), within);
+result.losses = Array.prototype.map.call(svg.querySelectorAll('rect.loss'), within);
+result.groups = Array.prototype.map.call(svg.querySelectorAll('g.layer'), function (g) { return g.dataset.count; });
+return result;
 """
 
 
-@pytest.mark.parametrize("deep", [False, True], ids=["example", "deep-model"])
-def test_the_model_pictures_labels_stay_legible_at_a_narrow_width(tmp_path, monkeypatch, deep):
+def _deep_document(tmp_path, monkeypatch, deep):
     data = _document(tmp_path, monkeypatch)
-    if deep:  # a model whose picture is wider than a desktop window
+    if deep == "distinct":  # a model whose picture is wider than a desktop window
         data["diagnose"]["variables"] += _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
-    layout = measure(html.render(data), LABEL_SIZES, tmp_path, NARROW)
+    elif deep == "blocks":  # a block of three layers repeated twenty times: one box
+        data["diagnose"]["variables"] += _layers([(f"block{i}_{part}", cls) for i in range(20)
+                                                  for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"),
+                                                                    ("proj", "Dense"))])
+    return data
+
+
+@pytest.mark.parametrize("deep", ["example", "distinct", "blocks"])
+def test_at_a_phone_width_the_picture_is_laid_out_for_the_width(tmp_path, monkeypatch, deep):
+    """At 420 px the picture shown is the one laid out top to bottom: it fits its box (nothing to scroll to), its
+    labels keep their size, and the break's label and the loss are in sight."""
+    layout = measure(html.render(_deep_document(tmp_path, monkeypatch, deep)), SHOWN_PICTURE, tmp_path, NARROW)
+    assert layout["shown"] == 1, layout
+    assert layout["svgWidth"] <= layout["boxClient"] and layout["boxScroll"] <= layout["boxClient"], layout
+    assert layout["breakLabels"] == [True] and layout["losses"] == [True]
+    assert not layout["hint"], "nothing to scroll, nothing to say about scrolling"
     assert len(layout["labels"]) > 8
     assert min(size for _, size in layout["labels"]) >= 11, sorted(layout["labels"], key=lambda label: label[1])[:3]
-    # the whole picture can be reached by scrolling its own box; the page does not scroll sideways
-    assert layout["pictureScroll"] >= layout["svgWidth"] - 1
     assert layout["pageScroll"] <= layout["pageClient"]
-    assert layout["hint"], "the reader is told that the picture scrolls"
+    assert "top to bottom" in layout["caption"] and layout["pictures"] == 2  # the wide one is there, not displayed
+    if deep == "blocks":
+        assert "20" in layout["groups"], "the repeated block is one box, n ×, in the narrow picture too"
 
 
-@pytest.mark.parametrize(("deep", "hint"), [(False, False), (True, True)], ids=["example", "deep-model"])
-def test_a_desktop_window_says_the_picture_scrolls_only_when_it_does(tmp_path, monkeypatch, deep, hint):
-    data = _document(tmp_path, monkeypatch)
-    if deep:
-        data["diagnose"]["variables"] += _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
-    layout = measure(html.render(data), LABEL_SIZES, tmp_path, 1280)
-    assert (layout["pictureScroll"] > layout["pictureClient"]) is hint  # the picture is wider than its box
+@pytest.mark.parametrize(("deep", "width", "hint"), [("example", 1280, False), ("distinct", 1280, True),
+                                                     ("distinct", 1000, True), ("blocks", 1280, False)])
+def test_a_desktop_window_shows_the_wide_picture_alone(tmp_path, monkeypatch, deep, width, hint):
+    """The rows of boxes, data flowing left to right, in any window that fits the break row; scrolled in its box,
+    with the hint, when its rows are wider still (1000 px is such a window for thirty distinct layers)."""
+    layout = measure(html.render(_deep_document(tmp_path, monkeypatch, deep)), SHOWN_PICTURE, tmp_path, width)
+    assert layout["shown"] == 1 and layout["pictures"] == 2, layout
+    assert "left to right" in layout["caption"]
+    assert min(size for _, size in layout["labels"]) >= 11
+    assert (layout["boxScroll"] > layout["boxClient"]) is hint
     assert layout["hint"] is hint
+    assert layout["pageScroll"] <= layout["pageClient"]
