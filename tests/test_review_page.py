@@ -12,7 +12,7 @@ import pytest
 from fixture_cases import FIXTURES
 from test_html_report import Page, _document, _variable
 
-from gradfix.emit import html
+from gradfix.emit import html, html_diff, html_picture, html_text
 
 
 def _layers(names_and_classes, gradient=False):
@@ -35,15 +35,15 @@ def test_backticks_in_messages_are_set_as_code(tmp_path, monkeypatch):
 
 
 def test_an_unpaired_backtick_is_left_as_written():
-    assert html._prose("a ` b") == "a ` b"
-    assert html._prose("`<x>`") == "<code>&lt;x&gt;</code>"
+    assert html_text.prose("a ` b") == "a ` b"
+    assert html_text.prose("`<x>`") == "<code>&lt;x&gt;</code>"
 
 
 def test_changes_are_marked_inside_changed_lines():
-    before, after = html.changed_parts("    loss = loss_fn(y, hidden)", "    loss = loss_fn(y, logits)")
+    before, after = html_diff.changed_parts("    loss = loss_fn(y, hidden)", "    loss = loss_fn(y, logits)")
     assert before == "    loss = loss_fn(y, <del>hidden</del>)"
     assert after == "    loss = loss_fn(y, <ins>logits</ins>)"
-    before, after = html.changed_parts("x = a<b", "x = a<b and c")
+    before, after = html_diff.changed_parts("x = a<b", "x = a<b and c")
     assert before == "x = a&lt;b" and after == "x = a&lt;b<ins> and c</ins>"
 
 
@@ -67,19 +67,19 @@ def test_code_wraps_between_words_not_inside_them():
 def test_a_line_of_code_wraps_only_at_its_spaces():
     """Each run of characters between spaces is kept on one line, marks included: a browser would otherwise break
     ``model.layers[0](x)`` between ``]`` and ``(``."""
-    assert html.unbroken_words("    out = model.layers[0](x)") == (
+    assert html_diff.unbroken_words("    out = model.layers[0](x)") == (
         '    <span class="w">out</span> <span class="w">=</span> <span class="w">model.layers[0](x)</span>')
-    before, _ = html.changed_parts("y = f(a, hidden_state)", "y = f(a, logits)")
-    assert html.unbroken_words(before) == (
+    before, _ = html_diff.changed_parts("y = f(a, hidden_state)", "y = f(a, logits)")
+    assert html_diff.unbroken_words(before) == (
         '<span class="w">y</span> <span class="w">=</span> <span class="w">f(a,</span> <span class="w"><del>hidden_state</del>)</span>')
     # a change spanning a space is marked on both sides of it, each word whole
-    assert html.unbroken_words("a<del>b c</del>d") == '<span class="w">a<del>b</del></span><del> </del><span class="w"><del>c</del>d</span>'
+    assert html_diff.unbroken_words("a<del>b c</del>d") == '<span class="w">a<del>b</del></span><del> </del><span class="w"><del>c</del>d</span>'
     assert re.search(r"table\.diff span\.w \{ white-space: nowrap; \}", html.CSS)
 
 
 def _pairs(diff: str) -> list[tuple[str, str, str, str]]:
     """The changed rows of a rendered diff: old line number and text, new line number and text (markup kept)."""
-    rows = [row for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html.side_by_side(diff))
+    rows = [row for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html_diff.side_by_side(diff))
             if 'class="code del' in row or 'class="code add' in row]
     cells = [re.findall(r'<td class="(?:num|code)[^"]*">(.*?)</td>', row) for row in rows]
     return [tuple(cell) for cell in cells]
@@ -100,25 +100,25 @@ def test_a_removed_line_is_paired_with_the_added_line_most_like_it(tmp_path, mon
 def test_lines_are_paired_by_similarity_and_the_rest_in_order():
     old = ["    # set up the head", "    hidden = encoder(x)", "    logits = head(hidden)", "    return loss_fn(y, hidden)"]
     new = ["    return loss_fn(y, logits)", "    print('done')"]
-    assert html.paired_lines(old, new) == [(0, None, False), (1, None, False), (2, None, False), (3, 0, True),
+    assert html_diff.paired_lines(old, new) == [(0, None, False), (1, None, False), (2, None, False), (3, 0, True),
                                            (None, 1, False)]
     # nothing alike: side by side in order, none marked as similar
-    assert html.paired_lines(["a = 1", "b = 2"], ["print(total_of_everything)"]) == [(0, 0, False), (1, None, False)]
+    assert html_diff.paired_lines(["a = 1", "b = 2"], ["print(total_of_everything)"]) == [(0, 0, False), (1, None, False)]
     # the best pair first, then the lines above and below it on their own
-    assert html.paired_lines(["x = f(a)", "y = g(b)"], ["y = g(c)", "x = f(d)"]) == [(0, None, False), (1, 0, True), (None, 1, False)]
+    assert html_diff.paired_lines(["x = f(a)", "y = g(b)"], ["y = g(c)", "x = f(d)"]) == [(0, None, False), (1, 0, True), (None, 1, False)]
 
 
 def test_a_big_rewritten_block_is_paired_in_order():
     old = [f"value_{i} = compute({i})" for i in range(60)]
     new = [f"value_{i} = compute({i + 1})" for i in range(60)][::-1]
-    assert html.paired_lines(old, new) == [(i, i, False) for i in range(60)]
+    assert html_diff.paired_lines(old, new) == [(i, i, False) for i in range(60)]
 
 
 def test_layer_state_is_said_in_words_and_outline_not_only_colour(tmp_path, monkeypatch):
     page = Page()
     page.feed(html.render(_document(tmp_path, monkeypatch)))
     text = html.render(_document(tmp_path, monkeypatch))
-    for state, words in html.STATE_WORDS.items():
+    for state, words in html_picture.STATE_WORDS.items():
         if f'class="layer {state}"' in text:
             box = text[text.index(f'class="layer {state}"'):]
             assert words in box[:box.index("</g>")]
@@ -131,12 +131,12 @@ def test_a_deep_model_is_grouped_into_its_repeated_block_and_wrapped():
               for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"), ("proj", "Dense"))]
     variables = _layers(blocks + [("head", "Dense")])
     data = {"diagnose": {"variables": variables, "causes": []}}
-    boxes = html.grouped(html.layers(data))
+    boxes = html_picture.grouped(html_picture.layers(data))
     assert [(box["count"], box["block"]) for box in boxes] == [(20, ["Dense", "LayerNormalization", "Dense"]), (1, ["Dense"])]
     assert sum(len(box["variables"]) for box in boxes) == 122
-    svg = html.model_picture(data)
+    svg = html_picture.model_picture(data)
     width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
-    assert width <= html.PER_ROW * (html.BOX_WIDTH + html.GAP) + html.GAP
+    assert width <= html_picture.PER_ROW * (html_picture.BOX_WIDTH + html_picture.GAP) + html_picture.GAP
     assert "20 × Dense + LayerNormalization + Dense · 120 vars" in svg
     assert 'aria-label="The model: 61 layers with trainable variables"' in svg
 
@@ -145,8 +145,8 @@ def test_the_narrow_picture_is_one_box_a_row_and_keeps_repeated_blocks_grouped()
     blocks = [(f"block{i}_{part}", cls) for i in range(20)
               for part, cls in (("dense", "Dense"), ("norm", "LayerNormalization"), ("proj", "Dense"))]
     data = {"diagnose": {"variables": _layers([("stem", "Conv2D")] + blocks + [("head", "Dense")]), "causes": []}}
-    svg = html.narrow_model_picture(data)
-    assert int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1)) == html.NARROW_WIDTH
+    svg = html_picture.narrow_model_picture(data)
+    assert int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1)) == html_picture.NARROW_WIDTH
     boxes = re.findall(r'<g class="layer [a-z]+" data-layer="([^"]*)" data-count="(\d+)">'
                        r'<title>[^<]*</title><rect x="([\d.]+)" y="([\d.]+)" width="(\d+)"', svg)
     assert [(name, count) for name, count, *_ in boxes] == [("stem", "1"), ("block0_dense … block19_proj", "20"),
@@ -154,7 +154,7 @@ def test_the_narrow_picture_is_one_box_a_row_and_keeps_repeated_blocks_grouped()
     assert len({x for _, _, x, _, _ in boxes}) == 1  # one column
     tops = [float(y) for _, _, _, y, _ in boxes]
     assert tops == sorted(tops) and len(set(tops)) == 3  # top to bottom, a row each
-    assert all(float(x) + int(width) <= html.NARROW_WIDTH for _, _, x, _, width in boxes)
+    assert all(float(x) + int(width) <= html_picture.NARROW_WIDTH for _, _, x, _, width in boxes)
     # the block's classes in full, the count of its variables beside its state
     assert 'class="cls">20 × Dense + LayerNormalization + Dense</text>' in svg
     assert 'class="state">✕ no gradient · 120 vars</text>' in svg
@@ -163,7 +163,7 @@ def test_the_narrow_picture_is_one_box_a_row_and_keeps_repeated_blocks_grouped()
 
 def test_the_narrow_pictures_break_names_the_cause_and_its_place_in_two_lines(tmp_path, monkeypatch):
     data = _document(tmp_path, monkeypatch)
-    svg = html.narrow_model_picture(data)
+    svg = html_picture.narrow_model_picture(data)
     [label] = re.findall(r'class="site">(.*?)</text>', svg)
     assert re.sub(r"<[^>]+>", "|", label) == "loss-ignores-prediction|at train.py:10:27|"
     assert re.findall(r'class="code">(.*?)</text>', svg) == ["run saw it at line 17: loss = f(y)"]
@@ -178,9 +178,9 @@ def test_the_narrow_pictures_break_names_the_cause_and_its_place_in_two_lines(tm
 
 def test_many_distinct_layers_wrap_into_rows_instead_of_scrolling():
     variables = _layers([(f"layer{i}", f"Kind{i}") for i in range(30)])
-    svg = html.model_picture({"diagnose": {"variables": variables, "causes": []}})
+    svg = html_picture.model_picture({"diagnose": {"variables": variables, "causes": []}})
     xs = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="150"', svg)]
-    assert len(xs) == 30 and max(xs) + html.BOX_WIDTH <= html.PER_ROW * (html.BOX_WIDTH + html.GAP) + html.GAP
+    assert len(xs) == 30 and max(xs) + html_picture.BOX_WIDTH <= html_picture.PER_ROW * (html_picture.BOX_WIDTH + html_picture.GAP) + html_picture.GAP
     assert len(set(re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="150"', svg))) == 5  # rows
 
 
@@ -189,7 +189,7 @@ def test_the_break_names_the_findings_place_and_the_statement_the_run_saw(tmp_pa
     the loss goes wrong (line 10, inside it). The picture names both, so that it agrees with the finding below."""
     data = _document(tmp_path, monkeypatch)
     assert data["findings"][0]["span"]["start_line"] == 10 and data["diagnose"]["causes"][0]["site"]["line"] == 17
-    svg = html.model_picture(data)
+    svg = html_picture.model_picture(data)
     [label] = re.findall(r'class="site">(.*?)</text>', svg)
     [code] = re.findall(r'class="code">(.*?)</text>', svg)
     assert label == "loss-ignores-prediction at train.py:10:27"  # the finding's own place, as its section shows it
@@ -197,7 +197,7 @@ def test_the_break_names_the_findings_place_and_the_statement_the_run_saw(tmp_pa
     assert 'data-site="train.py:17" data-breaks-at="train.py:10:27"' in svg
     # a cause whose finding is at the statement the run saw keeps the one place
     data["findings"][0]["span"].update(start_line=17, end_line=17)
-    svg = html.model_picture(data)
+    svg = html_picture.model_picture(data)
     assert re.findall(r'class="site">(.*?)</text>', svg) == ["loss-ignores-prediction at train.py:17"]
     assert re.findall(r'class="code">(.*?)</text>', svg) == ["loss = f(y)"]
 
@@ -206,10 +206,10 @@ def test_the_break_label_fits_over_the_cut_and_keeps_the_line():
     cause = {"category": "non-differentiable-op", "variables": ["v"], "detail": "d",
              "site": {"path": "a rather long project folder name/experiments/train_residual_classifier_experiment.py",
                       "line": 17, "column": 21, "code": "predicted = tf.argmax(logits, axis=-1) " * 3}}
-    row = html._break_row(cause, 0, 100)
+    row = html_picture._break_row(cause, 0, 100)
     [label] = re.findall(r'class="site">(.*?)</text>', row)
     [code] = re.findall(r'class="code">(.*?)</text>', row)
-    room = html.BREAK_LENGTH // 7
+    room = html_picture.BREAK_LENGTH // 7
     assert len(label) <= room and label.endswith(":17:21") and label.startswith("non-differentiable-op at train_")
     assert len(code) <= room
     assert "experiments/train_residual_classifier_experiment.py:17:21" in row  # the whole place, in the title
