@@ -27,6 +27,8 @@ from typing import Any, Callable, cast
 
 import libcst as cst
 
+from gradfix.parsing import parse_module
+
 # Larger files are refused: a generated or data file named .py is not training code.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_BYTES_ENV = "GRADFIX_MAX_FILE_BYTES"
@@ -198,9 +200,16 @@ def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | No
     try:
         # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
         # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
-        compile(text, path, "exec", dont_inherit=True)
+        if not want_tree:
+            compile(text, path, "exec", dont_inherit=True)
+            return None
         # cast: typeshed types an AST-only compile as any AST; the "exec" mode makes it a module
-        return cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)) if want_tree else None
+        tree = cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True))
+        try:
+            compile(tree, path, "exec", dont_inherit=True)  # the compiler's verdict on the same tree, not a second parse
+        except RecursionError:
+            compile(text, path, "exec", dont_inherit=True)  # a tree deeper than the tree's compile recurses: from the text
+        return tree
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise SourceError(path, f"syntax error at {where}: {error.msg}", _syntax_span(error)) from None
@@ -284,7 +293,7 @@ def libcst_module(path: str, text: str) -> cst.Module:
 
     CPython has accepted the text, so LibCST rejecting it is a limit of LibCST's parser, said as such."""
     try:
-        return cst.parse_module(text)
+        return parse_module(text)
     except cst.ParserSyntaxError as error:
         run = _longest_adjacent_strings(text)
         if run is not None and run[1] > LIBCST_MAX_ADJACENT_STRINGS:

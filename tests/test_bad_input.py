@@ -22,6 +22,11 @@ def _run(*args):
     "name, content, problem",
     [
         ("broken.py", b"def f(:\n    pass\n", "syntax error"),
+        # errors of CPython's compiler, not its parser, which LibCST's parser lets through: a file the rules
+        # read (it holds a tape) and one no rule reads take different ways to the verdict
+        ("stray_return.py", b"import tensorflow as tf\nwith tf.GradientTape() as tape:\n    return 1\n",
+         "syntax error at line 3, column 5: 'return' outside function"),
+        ("stray_nonlocal.py", b"nonlocal x\n", "nonlocal declaration not allowed at module level"),
         ("latin.py", b"x = '\xe9t\xe9'\n", "not valid utf-8"),
         ("declared.py", b"# -*- coding: ascii -*-\nx = '\xc3\xa9'\n", "not valid ascii"),
     ],

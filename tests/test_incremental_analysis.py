@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pathlib
 import random
+import textwrap
 
 import libcst as cst
 import pytest
@@ -222,3 +223,25 @@ def test_a_fix_in_a_class_printed_member_by_member_equals_the_fix_printed_from_t
         # and only the lines of the class statements changed are named, not the whole class
         if len(replacements) == 1 and next(iter(replacements.values())) is not cst.RemovalSentinel.REMOVE:
             assert all(9 <= edit.start_line and edit.end_line <= 17 for edit in edits), edits  # second, with the lines before it
+
+
+def test_a_batch_check_keeps_no_tree_of_a_file_it_is_done_with(tmp_path, monkeypatch):
+    """What is kept for an editor's next change would, in a check of many files, only hold memory and be scanned
+    by the collector after every file; a large file (analysed by regions, its statements parsed one by one) too."""
+    small = tmp_path / "small.py"
+    small.write_text(textwrap.dedent(_invalid_examples()[0]), encoding="utf-8")
+    large = tmp_path / "large.py"
+    large.write_text(TRAINER, encoding="utf-8")
+    monkeypatch.setattr(engine, "REGIONS_FROM_LINES", TRAINER.count("\n"))
+    _forget_everything()
+    checked = []
+    for result in engine.check_paths([str(small), str(large)], engine.select_rules()):
+        assert result.error is None
+        checked.append((pathlib.Path(result.path).name, len(tree._units), len(piecewise._cache)))
+    assert checked == [("small.py", 0, 0), ("large.py", 0, 0)]
+
+
+def test_an_editor_analysis_keeps_the_statements_trees_and_indexes_for_the_next_change():
+    _forget_everything()
+    engine.analyze(SourceFile(path="trainer.py", text=TRAINER, encoding="utf-8"), engine.select_rules())
+    assert tree._units and piecewise._cache

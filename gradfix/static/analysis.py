@@ -659,15 +659,14 @@ def names_read(node: cst.CSTNode) -> frozenset[str]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
+        # exact types: see ``names.dotted``
+        if type(current) is cst.Name:
             names.add(current.value)
-        elif isinstance(current, cst.Attribute):
+        elif type(current) is cst.Attribute or type(current) is cst.Arg:
             stack.append(current.value)
-        elif isinstance(current, cst.Arg):
-            stack.append(current.value)
-        elif isinstance(current, cst.Lambda):
+        elif type(current) is cst.Lambda:
             stack.append(current.body)
-        elif isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+        elif type(current) is cst.FunctionDef or type(current) is cst.ClassDef:
             continue
         else:
             stack.extend(children(current))

@@ -45,6 +45,8 @@ def bindings(analysis: ModuleAnalysis, name: str, at: cst.CSTNode) -> list[Bindi
 
 def _declares_global(function: cst.FunctionDef, name: str) -> bool:
     """Whether ``function`` itself (not a function nested in it) says ``global name``."""
+    if not any(item.name.value == name for node in walk(function.body, cst.Global) for item in node.names):
+        return False  # the index answers most asks: no function under it says so either
     stack: list[cst.CSTNode] = [function.body]
     while stack:
         node = stack.pop()

@@ -41,10 +41,11 @@ def canonical(name: str) -> str:
 def dotted(node: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a chain of attribute accesses on a name, else None."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
+    # exact types: LibCST's node classes are ABCs, slow to ``isinstance`` on a miss, and these two have no subclasses
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None

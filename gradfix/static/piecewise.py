@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import libcst as cst
 
 from gradfix.edits import split_lines
+from gradfix.parsing import parse_module
 
 TOP, HEADER, MEMBER = "top", "header", "member"  # a top-level statement, a class's header lines, a statement of its body
 _END = "end"
@@ -68,7 +69,7 @@ def _parse(role: str, source: str, following: str) -> _Parsed:
         if known is not None:
             _cache.move_to_end(source)
             return known
-    module = cst.parse_module(source)
+    module = parse_module(source)
     indent = _first_indent(source)
     body: list[Any] = list(module.body)  # Any: the parts of a text whose shape the prepass has checked
     if role == HEADER:
@@ -98,7 +99,7 @@ def _parse(role: str, source: str, following: str) -> _Parsed:
 
 
 def forget_trees() -> None:
-    """Drop the statements' trees kept (tests compare an analysis with one that starts from nothing)."""
+    """Drop the statements' trees kept: after each file of a batch check, and in tests of an analysis from nothing."""
     with _cache_lock:
         _cache.clear()
         _cached_characters[0] = 0

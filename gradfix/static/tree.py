@@ -236,7 +236,7 @@ def _unit(root: cst.CSTNode) -> _Unit:
 
 
 def forget_indexes() -> None:
-    """Drop the statements' indexes kept (tests compare an analysis with one that starts from nothing)."""
+    """Drop the statements' indexes kept: after each file of a batch check, and in tests of an analysis from nothing."""
     with _units_lock:
         _units.clear()
         _unit_nodes[0] = 0

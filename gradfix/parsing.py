@@ -1,0 +1,54 @@
+"""LibCST's parse of a text CPython has accepted, without LibCST's check of each node as it is made.
+
+Every LibCST node checks its own fields when it is made (``CSTNode._validate``: parentheses that pair, the
+whitespace a keyword needs, ...). Those checks are for trees built by hand; a tree LibCST's own parser builds from
+source text is valid by construction, and checking its nodes one by one is about an eighth of the parse
+(``bench/README.md``). LibCST's authors note the same (``PERF`` in ``CSTNode.__post_init__``).
+
+The check is skipped only for the nodes the parser makes in the thread that asked for the parse: nodes that
+transforms build, in any thread, are checked as before.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import libcst as cst
+from libcst._nodes.base import CSTNode
+
+_this_thread = threading.local()
+_checked_post_init = CSTNode.__post_init__
+
+
+def _post_init(self: CSTNode) -> None:
+    if not getattr(_this_thread, "parsing", False):
+        _checked_post_init(self)
+
+
+def _install() -> None:
+    # only where no node class checks itself in a ``__post_init__`` of its own (a later LibCST might)
+    if CSTNode.__post_init__ is _checked_post_init and not any(
+            "__post_init__" in vars(kind) for kind in _node_classes()):
+        CSTNode.__post_init__ = _post_init  # type: ignore[method-assign]
+
+
+def _node_classes() -> list[type]:
+    found, stack = [], [CSTNode]
+    while stack:
+        kind = stack.pop()
+        for sub in kind.__subclasses__():
+            found.append(sub)
+            stack.append(sub)
+    return found
+
+
+def parse_module(text: str) -> cst.Module:
+    """``libcst.parse_module(text)``, its nodes unchecked; raises what it raises."""
+    _this_thread.parsing = True
+    try:
+        return cst.parse_module(text)
+    finally:
+        _this_thread.parsing = False
+
+
+_install()
