@@ -236,10 +236,13 @@ def _unit(root: cst.CSTNode) -> _Unit:
 
 
 def forget_indexes() -> None:
-    """Drop the statements' indexes kept: after each file of a batch check, and in tests of an analysis from nothing."""
+    """Drop the statements' indexes kept, and this thread's index of the tree it analysed last: after each file of
+    a batch check, and in tests of an analysis from nothing."""
     with _units_lock:
         _units.clear()
         _unit_nodes[0] = 0
+    _indexed.children = {}
+    _indexed.tree = None
 
 
 def _statements_apart(module: cst.Module) -> set[int]:
