@@ -14,20 +14,21 @@ from __future__ import annotations
 import threading
 
 import libcst as cst
-from libcst._nodes.base import CSTNode
+from libcst import CSTNode
 
 _this_thread = threading.local()
-_checked_post_init = CSTNode.__post_init__
+_checked_post_init = getattr(CSTNode, "__post_init__", None)
 
 
 def _post_init(self: CSTNode) -> None:
     if not getattr(_this_thread, "parsing", False):
-        _checked_post_init(self)
+        _checked_post_init(self)  # type: ignore[misc]  # installed only where it is LibCST's check
 
 
 def _install() -> None:
-    # only where no node class checks itself in a ``__post_init__`` of its own (a later LibCST might)
-    if CSTNode.__post_init__ is _checked_post_init and not any(
+    # only where the check is where this LibCST keeps it, and no node class checks itself in a ``__post_init__``
+    # of its own (a later LibCST might): elsewhere nodes are checked as LibCST checks them
+    if _checked_post_init is not None and hasattr(CSTNode, "_validate") and not any(
             "__post_init__" in vars(kind) for kind in _node_classes()):
         CSTNode.__post_init__ = _post_init  # type: ignore[method-assign]
 
