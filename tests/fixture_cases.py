@@ -142,6 +142,15 @@ class RepairCase:
         return self.program.with_name(self.program.stem + ".facts.json")
 
     @property
+    def static(self) -> list[tuple[str, int]] | None:
+        """``# static: GF009 20, GF009 21``: what ``gradfix check`` reports on the program, rule and line, each
+        finding judged by hand; ``# static: none: <why>`` where it reports nothing; None without the line."""
+        value = self._directive("static")
+        if value is None or value.startswith("none"):
+            return None if value is None else []
+        return sorted((code, int(line)) for code, line in (item.split() for item in value.split(",")))
+
+    @property
     def has_fix(self) -> bool:
         return self._directive("fix") is not None
 
