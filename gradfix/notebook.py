@@ -43,7 +43,7 @@ from gradfix.ipython_input import (
 )
 from gradfix.messages import fit
 from gradfix.model import Finding, Fix, RelatedSpan, Span, TextEdit
-from gradfix.source import SourceError, SourceFile, read_source
+from gradfix.source import SourceError, SourceFile, quiet_compile_warnings, read_source
 
 
 @functools.lru_cache(maxsize=1)
@@ -271,17 +271,18 @@ def _checked(path: str, index: int, lines: list[Origin], first: bool) -> tuple[l
         raise SourceError(path, f"syntax error at {_position(index, lines, line, column)}: "
                                 "source contains a NUL byte")
     try:
-        tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
-        leading = _leading_futures(tree) if first else 0
-        for node in tree.body[:]:
-            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-                # IPython compiles each statement of a cell alone: a future import is legal anywhere at the top level
-                compile(ast.Module([node], []), path, "exec", dont_inherit=True)
-                if tree.body.index(node) >= leading:
-                    lines = _as_pass(lines, node)
-        text = "".join(origin.text for origin in lines)
-        compile(text, path, "exec", dont_inherit=True)
+        with quiet_compile_warnings():
+            tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
+            leading = _leading_futures(tree) if first else 0
+            for node in tree.body[:]:
+                if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                    # IPython compiles each statement of a cell alone: a future import is legal anywhere at top level
+                    compile(ast.Module([node], []), path, "exec", dont_inherit=True)
+                    if tree.body.index(node) >= leading:
+                        lines = _as_pass(lines, node)
+            text = "".join(origin.text for origin in lines)
+            compile(text, path, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise refused(error) from None
     except (RecursionError, MemoryError):
