@@ -151,7 +151,15 @@ def read_notebook(path: str, reference=_DEFAULT) -> Notebook:
         text = _cell_text(cell)
         if not text.strip():
             continue
-        read = _read_cell(path, index, text, frozenset(bound), not cells, reference)
+        try:
+            read = _read_cell(path, index, text, frozenset(bound), not cells, reference)
+        except SourceError as error:
+            python_2 = _python_2(data)
+            if python_2 is None or not error.problem.startswith("syntax error"):
+                raise
+            # `print x` read as Python 3 says only "Missing parentheses": the metadata tells why
+            raise SourceError(path, f"{error.problem} (a notebook for {python_2}; gradfix reads Python 3)",
+                              error.span) from None
         if read is None:
             continue
         info, lines, names = read
@@ -554,6 +562,18 @@ def _language(path: str, data: dict) -> str:
         if value:
             return value
     return "python"
+
+
+def _python_2(data: dict) -> str | None:
+    """The Python 2 the notebook's metadata names (its language version or its kernel), or None."""
+    metadata = data.get("metadata") or {}
+    info = metadata.get("language_info") or {}
+    version = info.get("version")
+    if isinstance(version, str) and version.startswith("2."):
+        return f"Python {version}"
+    if (metadata.get("kernelspec") or {}).get("name") == "python2":
+        return "the python2 kernel"
+    return None
 
 
 def _json_kind(value: object) -> str:
