@@ -43,7 +43,7 @@ from gradfix.ipython_input import (
 )
 from gradfix.messages import fit
 from gradfix.model import Finding, Fix, RelatedSpan, Span, TextEdit
-from gradfix.source import SourceError, SourceFile, read_source
+from gradfix.source import SourceError, SourceFile, quiet_compile_warnings, read_source
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,7 +151,15 @@ def read_notebook(path: str, reference=_DEFAULT) -> Notebook:
         text = _cell_text(cell)
         if not text.strip():
             continue
-        read = _read_cell(path, index, text, frozenset(bound), not cells, reference)
+        try:
+            read = _read_cell(path, index, text, frozenset(bound), not cells, reference)
+        except SourceError as error:
+            python_2 = _python_2(data)
+            if python_2 is None or not error.problem.startswith("syntax error"):
+                raise
+            # `print x` read as Python 3 says only "Missing parentheses": the metadata tells why
+            raise SourceError(path, f"{error.problem} (a notebook for {python_2}; gradfix reads Python 3)",
+                              error.span) from None
         if read is None:
             continue
         info, lines, names = read
@@ -271,17 +279,18 @@ def _checked(path: str, index: int, lines: list[Origin], first: bool) -> tuple[l
         raise SourceError(path, f"syntax error at {_position(index, lines, line, column)}: "
                                 "source contains a NUL byte")
     try:
-        tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
-        leading = _leading_futures(tree) if first else 0
-        for node in tree.body[:]:
-            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-                # IPython compiles each statement of a cell alone: a future import is legal anywhere at the top level
-                compile(ast.Module([node], []), path, "exec", dont_inherit=True)
-                if tree.body.index(node) >= leading:
-                    lines = _as_pass(lines, node)
-        text = "".join(origin.text for origin in lines)
-        compile(text, path, "exec", dont_inherit=True)
+        with quiet_compile_warnings():
+            tree = compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+            assert isinstance(tree, ast.Module), "an \"exec\" parse is a module"
+            leading = _leading_futures(tree) if first else 0
+            for node in tree.body[:]:
+                if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                    # IPython compiles each statement of a cell alone: a future import is legal anywhere at top level
+                    compile(ast.Module([node], []), path, "exec", dont_inherit=True)
+                    if tree.body.index(node) >= leading:
+                        lines = _as_pass(lines, node)
+            text = "".join(origin.text for origin in lines)
+            compile(text, path, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise refused(error) from None
     except (RecursionError, MemoryError):
@@ -553,6 +562,18 @@ def _language(path: str, data: dict) -> str:
         if value:
             return value
     return "python"
+
+
+def _python_2(data: dict) -> str | None:
+    """The Python 2 the notebook's metadata names (its language version or its kernel), or None."""
+    metadata = data.get("metadata") or {}
+    info = metadata.get("language_info") or {}
+    version = info.get("version")
+    if isinstance(version, str) and version.startswith("2."):
+        return f"Python {version}"
+    if (metadata.get("kernelspec") or {}).get("name") == "python2":
+        return "the python2 kernel"
+    return None
 
 
 def _json_kind(value: object) -> str:

@@ -22,6 +22,8 @@ import re
 import stat
 import tempfile
 import tokenize
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, cast
 
@@ -191,6 +193,16 @@ def _syntax_span(error: SyntaxError) -> tuple[int, int, int, int] | None:
     return line, column, end_line, end_column
 
 
+@contextlib.contextmanager
+def quiet_compile_warnings() -> Iterator[None]:
+    """Compiling without CPython's warnings about the code (`x is ()`, an invalid escape sequence): they are not
+    gradfix's findings, and a statement compiled on its own would name a line of its own, not of the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | None:
     """CPython's own parse, whose verdict and message gradfix reports; raises SourceError."""
     nul = _nul_position(text)
@@ -198,18 +210,19 @@ def python_tree(path: str, text: str, want_tree: bool = True) -> ast.Module | No
         raise SourceError(path, f"syntax error at line {nul[0]}, column {nul[1]}: source contains a NUL byte",
                           (nul[0], nul[1], nul[0], nul[1] + 1))
     try:
-        # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
-        # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
-        if not want_tree:
-            compile(text, path, "exec", dont_inherit=True)
-            return None
-        # cast: typeshed types an AST-only compile as any AST; the "exec" mode makes it a module
-        tree = cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True))
-        try:
-            compile(tree, path, "exec", dont_inherit=True)  # the compiler's verdict on the same tree, not a second parse
-        except RecursionError:
-            compile(text, path, "exec", dont_inherit=True)  # a tree deeper than the tree's compile recurses: from the text
-        return tree
+        with quiet_compile_warnings():
+            # compiled from the text, as ``python file.py`` does: the parser's verdict and the compiler's
+            # (duplicate arguments, nonlocal at module level, ...), with CPython's own limits on nesting
+            if not want_tree:
+                compile(text, path, "exec", dont_inherit=True)
+                return None
+            # cast: typeshed types an AST-only compile as any AST; the "exec" mode makes it a module
+            tree = cast(ast.Module, compile(text, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True))
+            try:
+                compile(tree, path, "exec", dont_inherit=True)  # the compiler's verdict on the same tree, not a second parse
+            except RecursionError:
+                compile(text, path, "exec", dont_inherit=True)  # a tree deeper than the tree's compile recurses: from the text
+            return tree
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise SourceError(path, f"syntax error at {where}: {error.msg}", _syntax_span(error)) from None
@@ -338,7 +351,8 @@ def check_compiles(path: str, text: str) -> None:
 def check_parses(path: str, text: str) -> None:
     parse_source(SourceFile(path=path, text=text, encoding="utf-8"))
     try:
-        compile(text, path, "exec", dont_inherit=True)
+        with quiet_compile_warnings():
+            compile(text, path, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise SourceError(path, f"the fixed text does not compile: {error.msg} at line {error.lineno}") from None
 

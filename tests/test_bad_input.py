@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import subprocess
 import sys
@@ -93,6 +94,47 @@ def test_console_entry_point_runs_as_a_program(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "gradfix", "check", str(bad)], capture_output=True, text=True)
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith(f"gradfix: error: {bad}: syntax error")
+
+
+# Shaped as tf_agents/utils/common.py: a module with a training step and a helper comparing to a literal with `is`,
+# which CPython compiles with a SyntaxWarning, and a string with an invalid escape sequence.
+LITERAL_IDENTITY = """\
+# Copyright header
+import tensorflow as tf
+
+
+def safe_has_state(state):
+    return state is not None and state is not () and state is not []
+
+
+def checkpoint_pattern(prefix):
+    return prefix + "-\\d+"
+
+
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x) - y))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+"""
+
+
+@pytest.mark.parametrize("name", ["common.py", "common.ipynb"])
+def test_python_warnings_about_the_checked_code_are_not_printed(tmp_path, name):
+    """CPython's warnings about the code (`state is not ()`) are not findings; gradfix compiles the file (or the
+    cell) and its statements one by one, so they would come several times, some naming a line the code is not on."""
+    checked = tmp_path / name
+    if name.endswith(".ipynb"):
+        cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": LITERAL_IDENTITY}
+        checked.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    else:
+        checked.write_text(LITERAL_IDENTITY)
+    completed = subprocess.run([sys.executable, "-W", "default", "-m", "gradfix", "check", str(checked)],
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert "SyntaxWarning" not in completed.stderr and "DeprecationWarning" not in completed.stderr
+    assert completed.stderr.strip() == "No problems found."
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n   \n", b"\r\n"])

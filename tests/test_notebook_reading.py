@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import pathlib
 import sys
 import tokenize
 
@@ -222,6 +223,29 @@ def _notebook(tmp_path, *sources, name="n.ipynb"):
     path = tmp_path / name
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     return str(path)
+
+
+# As aymericdamien/TensorFlow-Examples' notebooks/1_Introduction/basic_operations.ipynb: TensorFlow 1 code for Python 2.
+PYTHON_2_CELL = 'with tf.Session() as sess:\n    print "a=2, b=3"\n    print "Addition with constants: %i" % sess.run(a+b)\n'
+
+
+@pytest.mark.parametrize("metadata, named", [
+    ({"kernelspec": {"display_name": "IPython (Python 2.7)", "language": "python", "name": "python2"},
+      "language_info": {"name": "python", "version": "2.7.8"}}, "a notebook for Python 2.7.8"),
+    ({"kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"}}, "the python2 kernel"),
+    ({"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+      "language_info": {"name": "python", "version": "3.6.8"}}, None),
+])
+def test_a_python_2_notebook_is_named_so_in_its_syntax_error(tmp_path, metadata, named):
+    path = _notebook(tmp_path, "import tensorflow as tf\na = tf.constant(2)\nb = tf.constant(3)\n", PYTHON_2_CELL)
+    stored = json.loads(pathlib.Path(path).read_text())
+    stored["metadata"] = metadata
+    pathlib.Path(path).write_text(json.dumps(stored))
+    with pytest.raises(SourceError) as raised:
+        read_notebook(path, reference=None)
+    problem = raised.value.problem
+    assert problem.startswith("syntax error at cell 3, line 2, column 5: Missing parentheses in call to 'print'")
+    assert (named in problem and "gradfix reads Python 3" in problem) if named else "Python 3" not in problem
 
 
 def test_a_future_import_in_a_later_cell_is_read_and_kept_only_at_the_top(tmp_path):

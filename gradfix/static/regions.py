@@ -25,7 +25,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from gradfix.source import MAX_NESTING, SourceError, deepest_nesting_over, guard_parse, python_tree
+from gradfix.source import (
+    MAX_NESTING,
+    SourceError,
+    deepest_nesting_over,
+    guard_parse,
+    python_tree,
+    quiet_compile_warnings,
+)
 from gradfix.static.api import DYNAMIC_ATTRIBUTE_CALLS, DYNAMIC_ATTRIBUTE_METHODS, DYNAMIC_ATTRIBUTES
 from gradfix.static.piecewise import HEADER, MEMBER, TOP
 
@@ -149,7 +156,8 @@ def _read_statement(path: str, text: str, top_level: bool = False) -> StatementF
         if known is not None:
             _cache.move_to_end(text)
             return known
-    statement = _statement_facts(path, text, top_level)
+    with quiet_compile_warnings():
+        statement = _statement_facts(path, text, top_level)
     with _cache_lock:
         _cache[text] = statement
         while len(_cache) > CACHE_SIZE:
