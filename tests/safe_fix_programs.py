@@ -83,6 +83,8 @@ model = tf.keras.Sequential([tf.keras.layers.Input(shape=(4,)), tf.keras.layers.
 optimizer = tf.keras.optimizers.SGD(0.01)
 """, "train_step(model, optimizer, x, y)"),
     Driver("GF001", "dw, db = tape.gradient(loss, [w, b])"),
+    Driver("GF001", "grad = tape.gradient(scaled, w)"),
+    Driver("GF001", "def ascent_step(model, optimizer, x):", REGRESSION, "ascent_step(model, optimizer, x)"),
     Driver("GF001", "class Classifier(keras.Model):", after="""
 import numpy as np
 classifier = Classifier()

@@ -9,7 +9,8 @@ from gradfix.messages import call_brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
-from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment
+from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment, names_read
+from gradfix.static.tree import walk
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.transforms.move_into_tape import move_statements
 
@@ -247,6 +248,60 @@ class Agent:
             loss = tf.reduce_mean(tf.square(target - q))
         grads = tape.gradient(loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+""",
+        # Look-alike: a script's helper, defined before the tape, reads the variable and is called inside it.
+        """
+import tensorflow as tf
+
+w = tf.Variable(2.0)
+
+def energy(x):
+    return tf.square(w * x)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    loss = energy(x)
+grad = tape.gradient(loss, w)
+""",
+        # Look-alike: a script's helper, defined before the tapes, runs both models and is called inside them.
+        """
+import tensorflow as tf
+
+enc = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+disc = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+
+def compute_losses(x):
+    z = enc(x)
+    return tf.reduce_mean(disc(tf.random.normal(tf.shape(z)))) - tf.reduce_mean(disc(z)), tf.reduce_mean(disc(z))
+
+x = tf.random.normal((4, 3))
+with tf.GradientTape() as enc_tape, tf.GradientTape() as disc_tape:
+    latent_loss, enc_loss = compute_losses(x)
+enc_grads = enc_tape.gradient(enc_loss, enc.trainable_variables)
+disc_grads = disc_tape.gradient(latent_loss, disc.trainable_variables)
+""",
+        # Look-alike: the negated loss is asked of the tape inside its block, where it is recorded.
+        """
+import tensorflow as tf
+
+def ascent_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model(x, training=True))
+        grads = tape.gradient(-score, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: the target picked from a dict by a helper, which computes nothing after the tape.
+        """
+import tensorflow as tf
+
+def pick(outputs):
+    return outputs["loss"]
+
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        outputs = {"loss": tf.reduce_mean(tf.square(model(x) - y))}
+    grads = tape.gradient(pick(outputs), model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
     ]
 
@@ -513,6 +568,85 @@ def train_step(model, optimizer, loss_fn, x, y):
 """,
             None,
         ),
+        # Variant: a script's helper that reads the variable, called before the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(2.0)
+
+def energy(x):
+    return tf.square(w * x)
+
+x = tf.constant(3.0)
+loss = energy(x)
+with tf.GradientTape() as tape:
+    scaled = 0.5 * loss
+grad = tape.gradient(scaled, w)
+""",
+            """
+import tensorflow as tf
+
+w = tf.Variable(2.0)
+
+def energy(x):
+    return tf.square(w * x)
+
+x = tf.constant(3.0)
+with tf.GradientTape() as tape:
+    loss = energy(x)
+    scaled = 0.5 * loss
+grad = tape.gradient(scaled, w)
+""",
+        ),
+        # Variant: the target negated in the gradient call's own arguments, after the block.
+        Invalid(
+            """
+import tensorflow as tf
+
+def ascent_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model(x, training=True))
+    grads = tape.gradient(-score, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            """
+import tensorflow as tf
+
+def ascent_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model(x, training=True))
+        negated_score = -score
+    grads = tape.gradient(negated_score, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
+        # Variant: a function of the module called in the gradient call's arguments; the tape watched only `x`.
+        Invalid(
+            """
+import tensorflow as tf
+
+def f(x):
+    return x ** 2
+
+def grad(x):
+    with tf.GradientTape() as t:
+        t.watch(x)
+    return t.gradient(f(x), x)
+""",
+            """
+import tensorflow as tf
+
+def f(x):
+    return x ** 2
+
+def grad(x):
+    with tf.GradientTape() as t:
+        t.watch(x)
+        target = f(x)
+    return t.gradient(target, x)
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -525,13 +659,16 @@ def train_step(model, optimizer, loss_fn, x, y):
         tape = call.tape
         if tape is None or call.target is None or analysis.is_inside(call.node, tape.node):
             return None
-        sources = resolve_sources(analysis, call.sources, call.scope)
-        if not sources:
-            return None
         opened = tapeflow.tape_statement(analysis, tape)
         if opened is None:
             return None
         closed = tapeflow.last_index_inside(analysis, tape)
+        in_arguments = _target_computed_in_call(analysis, call, tape, opened, closed)
+        if in_arguments is not None:
+            return in_arguments
+        sources = resolve_sources(analysis, call.sources, call.scope)
+        if not sources:
+            return None
         flow = analysis.backward_slice(call.target, call.scope)
         if any(_inside_another_tape(analysis, s, tape) for s in flow):
             return None  # GF012's business
@@ -642,3 +779,111 @@ def _breaks_after(analysis, after: list[Statement], inside: list[Statement], mov
             continue
         return True
     return False
+
+
+def _target_computed_in_call(analysis: ModuleAnalysis, call: GradientCall, tape: TapeBlock, opened: Statement,
+                             closed: int) -> Report | None:
+    """``tape.gradient(-loss, ...)``, ``tape.gradient(f(x), x)``: the target is an operation written in the
+    gradient call's own arguments, after the tape's block has closed, so the tape recorded none of it."""
+    target = call.target
+    assert target is not None, "the caller checks the target"
+    at = analysis.statement_index(call.node)
+    if call.helper is not None or at is None or at.index <= closed or not _runs_an_operation(analysis, target, 0):
+        return None
+    if not names_read(target):
+        return None  # a constant: GF014's business
+    with_code = analysis.code(tape.node).splitlines()[0]
+    target_code = analysis.code(target)
+    replacements, safe = _compute_target_in_block(analysis, call, tape, opened, closed, at)
+    return Report(
+        node=target,
+        message=f"`{call_brief(target_code)}` is computed in the gradient call, after the GradientTape block",
+        detail=(
+            f"`{analysis.code(call.node)}` computes `{target_code}` in its own arguments, after the "
+            f"`{with_code}` block has closed, so the tape did not record it and every gradient is None. "
+            "Compute the target inside the tape's block and ask for the gradient of that."
+        ),
+        related=[(tape.node, "the tape records only what runs inside this block")],
+        replacements=replacements,
+        fix_description="Compute the gradient's target inside the GradientTape block",
+        applicability=None if replacements is None else (Applicability.SAFE if safe else Applicability.UNSAFE),
+        applicability_reason="" if safe else (
+            "the target now runs at the end of the tape's block, before the statements between it and the gradient "
+            "call; a model or function it calls may do more than compute, and a statement in between may change "
+            "what it reads"
+        ),
+    )
+
+
+_ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Power, cst.MatrixMultiply, cst.Modulo)
+_OPERATIONS_OF = ("tensorflow.", "keras.", "tf_keras.")
+
+
+def _runs_an_operation(analysis: ModuleAnalysis, node: cst.BaseExpression, depth: int) -> bool:
+    """Whether evaluating ``node`` runs a TensorFlow operation (and so makes a new tensor) rather than
+    handing back a value computed earlier: arithmetic, a TensorFlow function, a model or layer run
+    (``model(x)``), or a function of this module that returns one of these."""
+    if isinstance(node, cst.UnaryOperation):
+        return isinstance(node.operator, (cst.Minus, cst.Plus))
+    if isinstance(node, cst.BinaryOperation):
+        return isinstance(node.operator, _ARITHMETIC)
+    if not isinstance(node, cst.Call):
+        return False
+    qualname = analysis.qualname(node.func)
+    if qualname is not None:
+        return qualname.startswith(_OPERATIONS_OF) and not qualname.endswith(("Variable", "constant"))
+    if isinstance(node.func, cst.Name) and node.func.value == "sum" and analysis.function_named("sum") is None:
+        return True  # sum of tensors adds them
+    callee = analysis.callee(node)
+    if callee is not None:
+        if depth > 2:
+            return False
+        returned = [r.value for r in walk(callee[0].body, cst.Return) if analysis.scope_of(r) is callee[0]]
+        return bool(returned) and all(v is not None and _runs_an_operation(analysis, v, depth + 1) for v in returned)
+    return False
+
+
+def _compute_target_in_block(analysis: ModuleAnalysis, call: GradientCall, tape: TapeBlock, opened: Statement,
+                             closed: int, at: Statement) -> tuple[dict[cst.CSTNode, Replacement] | None, bool]:
+    """The fix: ``target = <expression>`` as the block's last statement, and the gradient asked of ``target``.
+    None where the expression could read other values there: a statement in between rebinds a name it
+    reads, or the call sits in a loop or branch that does not hold the tape's block."""
+    target = call.target
+    block = tape.node
+    if target is None or not isinstance(block.body, cst.IndentedBlock) or at.enclosing != opened.enclosing:
+        return None, False
+    if not isinstance(call.statement, (cst.SimpleStatementLine, cst.BaseSmallStatement)):
+        return None, False  # a loop's header asks again on every turn
+    read = names_read(target)
+    between = analysis.statements(call.scope)[closed + 1:at.index]
+    if any(statement.assigned & read for statement in between):
+        return None, False
+    name = _fresh_name(analysis, target)
+    computed = cst.parse_statement(f"{name} = {analysis.code(target)}\n")
+    body = block.body.with_changes(body=[*block.body.body, computed])
+    replacements: dict[cst.CSTNode, Replacement] = {block: block.with_changes(body=body), target: cst.Name(name)}
+    # arithmetic and TensorFlow math on values nothing in between touches compute the same value a few lines
+    # earlier; a model or a function of the module may do more (print, update state), and a statement in
+    # between may change a variable the target reads (`w.assign(...)`)
+    safe = _pure(analysis, target) and not any(names_read(statement.node) & read for statement in between)
+    return replacements, safe
+
+
+def _pure(analysis: ModuleAnalysis, node: cst.BaseExpression) -> bool:
+    for inner in walk(node, cst.Call):
+        qualname = analysis.qualname(inner.func)
+        if qualname is None or not qualname.startswith("tensorflow.") or qualname.startswith("tensorflow.keras."):
+            return False
+    return True
+
+
+def _fresh_name(analysis: ModuleAnalysis, target: cst.BaseExpression) -> str:
+    if isinstance(target, cst.UnaryOperation) and isinstance(target.operator, cst.Minus) and isinstance(target.expression, cst.Name):
+        base = f"negated_{target.expression.value}"
+    else:
+        base = "target"
+    taken = {n.value for n in analysis.walk(None, cst.Name)}
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name

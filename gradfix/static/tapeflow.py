@@ -110,6 +110,14 @@ def statement_code(node: cst.CSTNode) -> cst.CSTNode:
         return node.test
     if isinstance(node, cst.With):
         return cst.List([cst.Element(item.item) for item in node.items])
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        # a definition runs its decorators, defaults and bases; its body runs where it is called
+        ran: list[cst.BaseExpression] = [d.decorator for d in node.decorators]
+        if isinstance(node, cst.FunctionDef):
+            ran += [p.default for p in (*node.params.posonly_params, *node.params.params, *node.params.kwonly_params) if p.default is not None]
+        else:
+            ran += [arg.value for arg in (*node.bases, *node.keywords)]
+        return cst.List([cst.Element(expression) for expression in ran])
     return node
 
 
@@ -154,6 +162,8 @@ def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, source: Source, depth
     inner: Source | None = None
     if source.name.startswith("self.") and bound:
         inner = source  # a method sees the same ``self``
+    elif _reads_free(analysis, function, source):
+        inner = source  # a helper that reads the model or variable of the scope around it
     else:
         params = [p.name.value for p in function.params.params][bound:]
         position = 0
@@ -179,6 +189,22 @@ def _callee_uses(analysis: ModuleAnalysis, call: cst.Call, source: Source, depth
             for node in _walk(function.body) if isinstance(node, cst.Call)
         )
     return known[key]
+
+
+def _reads_free(analysis: ModuleAnalysis, function: cst.FunctionDef, source: Source) -> bool:
+    """Whether ``function`` can read ``source`` by its name from the scope around it: no parameter or
+    assignment of the function binds the name's root."""
+    root = source.name.split(".")[0]
+    if root == "self":
+        return False
+    params = function.params
+    bound = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            bound.add(star.name.value)
+    if root in bound or any(root in statement.assigned for statement in analysis.statements(function)):
+        return False
+    return any(isinstance(node, cst.Name) and node.value == root for node in _walk(function.body))
 
 
 def _uses_by_function(analysis: ModuleAnalysis) -> dict[tuple[cst.FunctionDef, Source], bool]:
