@@ -10,7 +10,10 @@ from gradfix.categories import STATE_UPDATE
 from gradfix.messages import brief
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import ModuleAnalysis
+from gradfix.static import tapeflow
+from gradfix.static.analysis import ModuleAnalysis, names_read
+from gradfix.static.names import dotted
+from gradfix.static.sources import resolve_sources
 from gradfix.static.losses import metrics_used_as_losses, tracked_value
 from gradfix.static.tree import walk
 from gradfix.transforms.functional_state import functional_value, metric_as_loss
@@ -20,7 +23,8 @@ from gradfix.transforms.functional_state import update_call as _update_call
 class StateUpdateInForwardPath(Rule):
     """Finds a value stored into a variable with `assign`, `assign_add` or `assign_sub` and read
     back on the way to the loss: a layer's `call` or a custom loss that updates its state and returns
-    the variable, and a stateful Keras metric (`keras.metrics.MeanSquaredError()`, ...) used as the loss.
+    the variable, a model's output stored in a variable in the tape's block and the loss computed
+    from the variable, and a stateful Keras metric (`keras.metrics.MeanSquaredError()`, ...) used as the loss.
 
     ## Why gradients vanish
     A variable holds state. The tape records the read of a variable, not how its value was computed,
@@ -66,7 +70,7 @@ class StateUpdateInForwardPath(Rule):
 
     def wants(self, text: str) -> bool:
         # an update read back in a layer's `call`, or a stateful metric: nothing else is this rule's
-        return ".assign" in text and ("def call" in text or "def __call__" in text) or "metrics" in text
+        return ".assign" in text and ("def call" in text or "def __call__" in text or "GradientTape" in text) or "metrics" in text
 
     VALID = [
         # a counter updated in call() and never read on the way to the output
@@ -119,6 +123,32 @@ class Trainer:
             loss = self.loss_fn(y, pred)
         self.mse.update_state(y, pred)
         grads = tape.gradient(loss, self.model.trainable_variables)
+""",
+        # Look-alike: the output is stored, and the loss is computed from the output itself.
+        """
+import tensorflow as tf
+
+encoder = tf.keras.Sequential([tf.keras.layers.Dense(4)])
+code = tf.Variable(tf.zeros([8, 4]), trainable=False)
+
+def step(x):
+    with tf.GradientTape() as tape:
+        h = encoder(x)
+        code.assign(h)
+        loss = tf.reduce_mean(tf.square(h))
+    return tape.gradient(loss, encoder.trainable_variables)
+""",
+        # Look-alike: a step counter updated in the tape's block and read by the loss.
+        """
+import tensorflow as tf
+
+steps = tf.Variable(0.0, trainable=False)
+
+def step(model, x):
+    with tf.GradientTape() as tape:
+        steps.assign_add(1.0)
+        loss = tf.reduce_mean(model(x)) / steps
+    return tape.gradient(loss, model.trainable_variables)
 """,
     ]
     INVALID = [
@@ -223,6 +253,22 @@ grads = tape.gradient(loss, model.trainable_variables)
 """,
             None,
         ),
+        # Variant: a model's output stored in a variable in the tape's block, the loss computed from the variable.
+        Invalid(
+            """
+import tensorflow as tf
+
+encoder = tf.keras.Sequential([tf.keras.layers.Dense(4)])
+code = tf.Variable(tf.zeros([8, 4]), trainable=False)
+
+def step(x):
+    with tf.GradientTape() as tape:
+        code.assign(encoder(x))
+        loss = tf.reduce_mean(tf.square(code))
+    return tape.gradient(loss, encoder.trainable_variables)
+""",
+            None,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -230,6 +276,7 @@ grads = tape.gradient(loss, model.trainable_variables)
             # the forward path: a layer's or a loss object's call (an optimizer-like helper updates state on purpose)
             if function.name.value in ("call", "__call__") and analysis.enclosing_class(function) is not None:
                 yield from self._assigns_read_back(analysis, function)
+        yield from self._assigns_read_back_in_tape(analysis)
         yield from self._metrics_as_losses(analysis)
 
     def _assigns_read_back(self, analysis: ModuleAnalysis, function: cst.FunctionDef) -> Iterator[Report]:
@@ -257,6 +304,46 @@ grads = tape.gradient(loss, model.trainable_variables)
                 replacements=replacements,
                 fix_description=f"Use the new value of `{analysis.code(owner)}` itself, and store it too",
             )
+
+    def _assigns_read_back_in_tape(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        """``v.assign(h)`` in a tape's block, ``h`` computed there from the sources, and the gradient's target
+        computed from ``v`` read back, not from ``h``: the sources that reach the target only so get no gradient."""
+        reported: set[cst.CSTNode] = set()
+        for call in analysis.gradient_calls:
+            tape = call.tape
+            if tape is None or call.target is None:
+                continue
+            sources = resolve_sources(analysis, call.sources, call.scope)
+            if not sources:
+                continue
+            flow = analysis.backward_slice(call.target, call.scope)
+            reaching: set = set().union(*(tapeflow.references(analysis, s, sources) for s in flow))
+            for statement in analysis.statements(call.scope):
+                update = _update_call(statement.node)
+                if update is None or statement.node in reported or not analysis.is_inside(statement.node, tape.node):
+                    continue
+                owner = dotted(update.func.value)
+                stored = names_read(update.args[0].value)
+                if owner is None or not stored:
+                    continue
+                root = owner.split(".")[0]
+                readers = [s for s in flow if s.index > statement.index and root in s.read and _reads(s.node, update.func.value)]
+                if not readers or any(s.read & stored for s in flow):
+                    continue  # the stored tensor itself also reaches the target
+                upstream = [*analysis.backward_slice(update.args[0].value, call.scope), statement]
+                lost = set().union(*(tapeflow.references(analysis, s, sources) for s in upstream)) - reaching
+                if not lost:
+                    continue
+                reported.add(statement.node)
+                yield Report(
+                    node=statement.node,
+                    message=f"`{brief(owner, 20)}` is stored and read back on the way to the loss",
+                    detail=f"`{analysis.code(statement.node).strip()}` stores a tensor computed under the tape, and "
+                    f"`{analysis.code(call.node)}` reaches it only by reading `{owner}` back: what is read from a variable "
+                    f"has no gradient, so none reaches {tapeflow.sources_label(lost)}. Use the stored tensor itself "
+                    "on the way to the loss (store it too, if the state is needed).",
+                    related=[(readers[0].node, f"`{owner}` read back here"), (call.node, "the gradient asked of it")],
+                )
 
     def _metrics_as_losses(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         for used in metrics_used_as_losses(analysis):
