@@ -8,7 +8,7 @@ from gradfix.categories import MISSING_WATCH
 from gradfix.messages import brief, quoted_list
 from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
-from gradfix.static.analysis import CODE_SCOPE, GradientCall, ModuleAnalysis, TapeBlock, names_read
+from gradfix.static.analysis import CODE_SCOPE, Binding, GradientCall, ModuleAnalysis, TapeBlock, names_read
 from gradfix.static.api import (
     FLOAT_BY_DEFAULT,
     FRESH_TENSOR_MAKERS,
@@ -254,6 +254,24 @@ with T.GradientTape() as tape:
     y = x * x
 dy_dx = tape.gradient(y, x)
 """,
+        # Look-alike: two variables bound by unpacking a literal tuple.
+        """
+import tensorflow as tf
+
+v1, v2 = tf.Variable(5.0), tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    z = v1 * v1 + v2
+dz = tape.gradient(z, [v1, v2])
+""",
+        # Look-alike: a tensor and a variable unpacked together; only the variable is asked for.
+        """
+import tensorflow as tf
+
+c, v = tf.constant(5.0), tf.Variable(3.0)
+with tf.GradientTape() as tape:
+    z = c * v
+dz = tape.gradient(z, v)
+""",
     ]
 
     INVALID = [
@@ -494,6 +512,27 @@ class Trainer:
         return loss
 """,
         ),
+        # Variant: two tensors bound by unpacking a literal tuple.
+        Invalid(
+            """
+import tensorflow as tf
+
+c1, c2 = tf.constant(5.0), tf.constant(3.0)
+with tf.GradientTape() as tape:
+    z = c1 * c1 + c2
+dz = tape.gradient(z, [c1, c2])
+""",
+            """
+import tensorflow as tf
+
+c1, c2 = tf.constant(5.0), tf.constant(3.0)
+with tf.GradientTape() as tape:
+    tape.watch(c1)
+    tape.watch(c2)
+    z = c1 * c1 + c2
+dz = tape.gradient(z, [c1, c2])
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -683,6 +722,8 @@ def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cs
             kinds.append((TENSOR, binding.statement))
         elif binding.kind == "unpacked" and binding.value is not None and _is_dataset(analysis, binding.value, depth):
             kinds.append((TENSOR, binding.value))
+        elif binding.kind == "unpacked" and (element := _unpacked_element(binding, node.value)) is not None:
+            kinds.append(_kind(analysis, element, tape, depth - 1))
         elif binding.kind == "param":
             assert binding.function is not None and binding.param is not None, "a parameter's binding names both"
             kinds.append(_kind_of_parameter(analysis, binding.function, binding.param, depth - 1))
@@ -691,6 +732,27 @@ def _kind_of_name(analysis, node: cst.Name, tape, depth) -> tuple[str | None, cs
     if kinds and all(kind == TENSOR for kind, _ in kinds):
         return TENSOR, kinds[0][1]
     return (VARIABLE if any(kind == VARIABLE for kind, _ in kinds) else None), node
+
+
+def _unpacked_element(binding: Binding, name: str) -> cst.BaseExpression | None:
+    """``c1, c2 = tf.constant(5.), tf.constant(3.)``: the element of a literal tuple that ``name`` takes, when
+    the target and the value are flat and of the same length."""
+    if not isinstance(binding.statement, cst.SimpleStatementLine) or not isinstance(binding.value, (cst.Tuple, cst.List)):
+        return None
+    for small in binding.statement.body:
+        if not isinstance(small, cst.Assign) or small.value is not binding.value:
+            continue
+        for target in small.targets:
+            if not isinstance(target.target, (cst.Tuple, cst.List)):
+                continue
+            names = [e.value for e in target.target.elements]
+            values = [e.value for e in binding.value.elements]
+            flat = all(isinstance(e, cst.Element) for e in (*target.target.elements, *binding.value.elements))
+            if flat and len(names) == len(values) and all(isinstance(n, cst.Name) for n in names):
+                for target_name, value in zip(names, values):
+                    if isinstance(target_name, cst.Name) and target_name.value == name:
+                        return value
+    return None
 
 
 def _steps_itself(value: cst.BaseExpression | None, name: str) -> bool:
