@@ -147,6 +147,8 @@ classifier.fit(np.random.rand(8, 4).astype("float32"), np.random.randint(0, 10, 
     # --- GF007 ---------------------------------------------------------------------------------------
     Driver("GF007", "x = tf.constant(3.0)"),
     Driver("GF007", "c1, c2 = tf.constant(5.0), tf.constant(3.0)"),
+    Driver("GF007", "x = x0 + tf.constant(3.0)"),
+    Driver("GF007", "r = tf.add(v, tf.random.uniform((4, 3), maxval=0.01))"),
     Driver("GF007", "x = tf.constant([1.0, 2.0])"),
     Driver("GF007", "def adversarial_pattern(", """
 import tensorflow as tf

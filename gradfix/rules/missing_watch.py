@@ -272,6 +272,27 @@ with tf.GradientTape() as tape:
     z = c * v
 dz = tape.gradient(z, v)
 """,
+        # Look-alike: a variable plus a constant computed inside the tape, the gradient asked for the variable.
+        """
+import tensorflow as tf
+
+x0 = tf.Variable(0.0)
+with tf.GradientTape() as tape:
+    x = x0 + tf.constant(3.0)
+    z = x * x
+dz_dx0 = tape.gradient(z, x0)
+""",
+        # Look-alike: `tf.add` of two tensors, watched.
+        """
+import tensorflow as tf
+
+v = tf.random.normal((4, 3))
+r = tf.add(v, tf.random.uniform((4, 3), maxval=0.01))
+with tf.GradientTape() as tape:
+    tape.watch(r)
+    loss = tf.reduce_sum(tf.square(r))
+grad = tape.gradient(loss, r)
+""",
     ]
 
     INVALID = [
@@ -533,6 +554,50 @@ with tf.GradientTape() as tape:
 dz = tape.gradient(z, [c1, c2])
 """,
         ),
+        # Variant: a variable plus a constant, computed before the tape, is a plain tensor.
+        Invalid(
+            """
+import tensorflow as tf
+
+x0 = tf.Variable(0.0)
+x = x0 + tf.constant(3.0)
+with tf.GradientTape() as tape:
+    z = x * x
+dz_dx = tape.gradient(z, x)
+""",
+            """
+import tensorflow as tf
+
+x0 = tf.Variable(0.0)
+x = x0 + tf.constant(3.0)
+with tf.GradientTape() as tape:
+    tape.watch(x)
+    z = x * x
+dz_dx = tape.gradient(z, x)
+""",
+        ),
+        # Variant: `tf.add` of two tensors before the tape.
+        Invalid(
+            """
+import tensorflow as tf
+
+v = tf.random.normal((4, 3))
+r = tf.add(v, tf.random.uniform((4, 3), maxval=0.01))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(tf.square(r))
+grad = tape.gradient(loss, r)
+""",
+            """
+import tensorflow as tf
+
+v = tf.random.normal((4, 3))
+r = tf.add(v, tf.random.uniform((4, 3), maxval=0.01))
+with tf.GradientTape() as tape:
+    tape.watch(r)
+    loss = tf.reduce_sum(tf.square(r))
+grad = tape.gradient(loss, r)
+""",
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -654,6 +719,10 @@ def _kind(analysis: ModuleAnalysis, node: cst.BaseExpression, tape: TapeBlock | 
                 return TENSOR, node
             argument = positional(node, 0)
             return _kind(analysis, argument, tape, depth - 1) if argument is not None else (None, node)
+        if qualname in _ARITHMETIC_FUNCTIONS:
+            operands = [positional(node, 0), positional(node, 1)]
+            if all(operand is not None for operand in operands) and len(node.args) == 2:
+                return _kind_of_operands(analysis, node, [o for o in operands if o is not None], True, tape, depth), node
         return None, node
     if isinstance(node, cst.Attribute):
         if node.attr.value in VARIABLE_LISTS:
@@ -675,6 +744,12 @@ def _kind_of_arithmetic(analysis, node: cst.BinaryOperation | cst.UnaryOperation
     variable's value is read into a new tensor), and the tape records none of it. Inside the tape, arithmetic on
     something the tape watches is recorded: the gradient of it exists."""
     operands = [node.left, node.right] if isinstance(node, cst.BinaryOperation) else [node.expression]
+    arithmetic = isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _ARITHMETIC)
+    return _kind_of_operands(analysis, node, operands, arithmetic, tape, depth)
+
+
+def _kind_of_operands(analysis, node: cst.CSTNode, operands: list[cst.BaseExpression], arithmetic: bool, tape,
+                      depth) -> str | None:
     inside = tape is not None and analysis.is_inside(node, tape.node)
     if inside and tape.name is not None and names_read(node) & _watched_names(tape):
         return None
@@ -682,11 +757,18 @@ def _kind_of_arithmetic(analysis, node: cst.BinaryOperation | cst.UnaryOperation
     kinds = [_kind(analysis, operand, tape, depth) for operand in operands if not isinstance(operand, (cst.Integer, cst.Float))]
     if kinds and all(kind == TENSOR for kind, _ in kinds):
         return TENSOR
-    if not inside and isinstance(node, cst.BinaryOperation) and isinstance(node.operator, _ARITHMETIC):
-        tensors = [origin for kind, origin in kinds if kind == TENSOR and not _numpy_made(analysis, origin)]
-        if tensors and all(kind in (TENSOR, None) for kind, _ in kinds):
+    if not inside and arithmetic:
+        # a variable's value is read into the new tensor as well
+        tensors = [origin for kind, origin in kinds if kind in (TENSOR, VARIABLE) and not _numpy_made(analysis, origin)]
+        if tensors and all(kind in (TENSOR, VARIABLE, None) for kind, _ in kinds):
             return TENSOR
     return None
+
+
+# TensorFlow's spellings of arithmetic on two tensors (``tf.add(v, r)``)
+_ARITHMETIC_FUNCTIONS = frozenset(
+    f"tensorflow.{space}{name}" for space in ("", "math.") for name in ("add", "subtract", "multiply", "divide")
+) | {"tensorflow.matmul", "tensorflow.linalg.matmul"}
 
 
 _ARITHMETIC = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.Power, cst.MatrixMultiply)
