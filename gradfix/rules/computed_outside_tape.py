@@ -10,8 +10,8 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment, names_read
-from gradfix.static.tree import walk
 from gradfix.static.sources import Source, resolve_sources
+from gradfix.static.tree import walk
 from gradfix.transforms.move_into_tape import move_statements
 
 
@@ -23,7 +23,9 @@ class ComputedOutsideTape(Rule):
     the block has closed. It looks in plain functions, scripts and the methods of a subclassed
     `keras.Model` (`train_step`), follows the forward pass into the module's helper functions and
     methods (and a gradient asked through a helper that takes the tape), and counts what runs under
-    `with tape.stop_recording():` as outside the tape.
+    `with tape.stop_recording():` as outside the tape. A target written as an operation in the
+    gradient call's own arguments (`tape.gradient(-loss, ...)`, `tape.gradient(f(x), x)`) after the
+    block has closed is computed outside the tape too.
 
     ## Why gradients vanish
 
@@ -57,6 +59,16 @@ class ComputedOutsideTape(Rule):
     Statements that do not touch the variables (loading data, preparing labels, constants) stay
     where they are.
 
+    A target computed in the gradient call's arguments is computed at the end of the tape's block
+    instead, under a new name the gradient call then reads:
+
+    ```python
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(critic(generator(noise)))
+        negated_score = -score
+    grads = tape.gradient(negated_score, generator.trainable_variables)
+    ```
+
     ## Fix safety
 
     The moved statements compute the same values as before; only the tape now records them.
@@ -73,6 +85,12 @@ class ComputedOutsideTape(Rule):
     reviewer should look at. No fix is offered when the statements cannot be moved without
     changing what they compute (a statement in between reassigns a name they read, they sit in a
     different block such as outside the training loop, or they are compound statements).
+    Computing a target from the gradient call's arguments at the end of the block is **safe** when
+    it is arithmetic and TensorFlow math on names no statement in between mentions: it computes
+    the same value a few lines earlier. It is **unsafe** when it calls a model or a function of the
+    module (which may do more than compute, now earlier) or a statement in between mentions what it
+    reads; no fix is offered when a statement in between rebinds a name it reads, or the gradient
+    call sits in a loop or branch that does not hold the tape's block.
 
     ## When not to fix
 

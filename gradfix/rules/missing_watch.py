@@ -42,8 +42,10 @@ class MissingWatch(Rule):
     `tf.random.normal`, a batch from a `tf.data.Dataset`) that the tape was never told to watch, and
     tapes opened with `watch_accessed_variables=False` that watch nothing at all. `x` may be a
     local name, a module-level name (also one a step function rebinds with `global`), or an
-    attribute on `self` made in the class's methods; updates such as `w = w - lr * g` keep a plain
-    tensor plain and do not hide it.
+    attribute on `self` made in the class's methods, or one name of a literal tuple unpacked
+    (`c1, c2 = tf.constant(5.0), tf.constant(3.0)`); updates such as `w = w - lr * g` keep a plain
+    tensor plain and do not hide it, and arithmetic on a variable done before the tape
+    (`x = x0 + x1`) gives a plain tensor too.
 
     ## Why gradients vanish
     A `GradientTape` records the operations whose inputs it watches. It watches the trainable
@@ -78,8 +80,9 @@ class MissingWatch(Rule):
     binding of the name that reaches the gradient call (every binding in the module, for a module
     name a function reads) makes a float tensor (`tf.constant`, `tf.random.*`, `tf.convert_to_tensor`
     before the tape, arithmetic on such tensors, arithmetic done before the tape with one such
-    TensorFlow tensor among its operands (`real + alpha * (fake - real)` with `alpha` from
-    `tf.random.uniform`: a NumPy array or a number meeting a tensor gives a tensor), a batch of a
+    TensorFlow tensor or variable among its operands (`real + alpha * (fake - real)` with `alpha` from
+    `tf.random.uniform`: a NumPy array or a number meeting a tensor gives a tensor, and so does a
+    variable's value), the same arithmetic spelled `tf.add`, `tf.multiply`, `tf.matmul`, ..., a batch of a
     `tf.data` dataset); where one may hold something else, there is no finding. The watch goes first in the block, or right after the
     statement that makes the tensor when that happens inside the block (no fix when that statement
     is a compound one). A tape opened with

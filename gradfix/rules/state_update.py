@@ -12,9 +12,9 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import ModuleAnalysis, names_read
+from gradfix.static.losses import metrics_used_as_losses, tracked_value
 from gradfix.static.names import dotted
 from gradfix.static.sources import resolve_sources
-from gradfix.static.losses import metrics_used_as_losses, tracked_value
 from gradfix.static.tree import walk
 from gradfix.transforms.functional_state import functional_value, metric_as_loss
 from gradfix.transforms.functional_state import update_call as _update_call
@@ -57,7 +57,8 @@ class StateUpdateInForwardPath(Rule):
     Unsafe. The value computed is the same, but the gradient now reaches what the new state was
     computed from, which is the point, and changes training; a metric averages over every batch since
     it was reset, where the loss is the batch's own value. `gradfix diagnose --fix` proves each fix by
-    re-running the step.
+    re-running the step. A tensor stored in a tape's block gets no automatic fix: what reads the
+    variable back may be a helper or a later step that needs the stored state.
     """
 
     code = "GF013"
