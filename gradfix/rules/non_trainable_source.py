@@ -13,6 +13,7 @@ from gradfix.static.analysis import GradientCall, ModuleAnalysis
 from gradfix.static.api import (
     ALL_VARIABLE_LISTS,
     CONSTANT_MAKERS,
+    LAYER_BASES,
     RANGE,
     TRAINABLE_VARIABLE_LISTS,
     VARIABLE_MAKERS,
@@ -31,7 +32,9 @@ class NonTrainableSource(Rule):
     (`tf.Variable(0)`, `dtype=tf.int32`) and variables made with `trainable=False`, which get no
     gradient, and the variables of a layer or model that was frozen (`base_model.trainable = False`)
     passed as sources anyway, as in `tape.gradient(loss, base_model.variables + head.trainable_variables)`,
-    or a frozen model's (empty) `trainable_variables` passed as the only sources.
+    or a frozen model's (empty) `trainable_variables` passed as the only sources. A layer's weight made
+    with an integer dtype and left trainable (`self.add_weight(..., dtype="int32")`) is found where the
+    module trains (`fit`, or a step over `trainable_variables`): it is among the trainable variables.
 
     ## Why gradients vanish
     Gradients exist only for floating-point values: a tape asked for the gradient of an integer
@@ -84,6 +87,10 @@ class NonTrainableSource(Rule):
     applicability = Applicability.UNSAFE
     categories = (NOT_TRAINABLE,)
     needles = ("GradientTape",)
+
+    def wants(self, text: str) -> bool:
+        # a tape's sources, or an integer weight of a layer that `fit` (or a step over the trainable variables) trains
+        return "GradientTape" in text or ("add_weight" in text or "add_variable" in text) and "int" in text
 
     VALID = [
         """
@@ -140,6 +147,23 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(y - w * x))
 grads = tape.gradient(loss, [w])
 step.assign_add(1)
+""",
+        # Look-alike: an integer weight of a layer made with `trainable=False` (a counter), trained with `fit`.
+        """
+import keras
+
+class Counting(keras.layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 1), initializer="glorot_uniform")
+        self.calls = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False)
+
+    def call(self, inputs):
+        self.calls.assign_add(1)
+        return inputs @ self.kernel
+
+model = keras.Sequential([keras.Input((4,)), Counting()])
+model.compile(optimizer="sgd", loss="mse")
+model.fit(x, y, epochs=1)
 """,
     ]
 
@@ -253,9 +277,28 @@ grads = tape.gradient(loss, [counts])
 """,
             None,
         ),
+        # Variant: a layer's integer weight left trainable, the model trained with `fit`.
+        Invalid(
+            """
+import keras
+
+class Scale(keras.layers.Layer):
+    def build(self, input_shape):
+        self.var = self.add_weight(shape=(1,), initializer="zeros", dtype="int32")
+
+    def call(self, inputs):
+        return inputs * self.var
+
+model = keras.Sequential([keras.Input((1,), dtype="int32"), Scale()])
+model.compile(optimizer="sgd", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+            None,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        yield from self._integer_layer_weights(analysis)
         for call in analysis.gradient_calls:
             if call.sources is None:
                 continue
@@ -265,6 +308,38 @@ grads = tape.gradient(loss, [counts])
                     yield from self._frozen_owner(analysis, call, part, alone=len(parts) == 1)
                 elif isinstance(part, (cst.Name, cst.Attribute)):
                     yield from self._variable(analysis, call, part)
+
+    def _integer_layer_weights(self, analysis: ModuleAnalysis) -> Iterator[Report]:
+        """``self.add_weight(..., dtype="int32")`` in a Keras layer, left trainable, in a module that trains its
+        trainable variables (``fit``, or a step over ``trainable_variables``): the weight is among them and gets None."""
+        if not any(word in analysis.text for word in (".fit(", ".train_on_batch(", "trainable_variables", "trainable_weights")):
+            return
+        for klass in walk(analysis.module, cst.ClassDef):
+            if not any(analysis.qualname(base.value) in LAYER_BASES for base in klass.bases):
+                continue
+            for made in walk(klass, cst.Call):
+                func = made.func
+                if not (isinstance(func, cst.Attribute) and dotted(func.value) == "self"
+                        and func.attr.value in ("add_weight", "add_variable")):
+                    continue
+                trainable = keyword(made, "trainable")
+                if trainable is not None and not (isinstance(trainable, cst.Name) and trainable.value == "True"):
+                    continue  # not trainable (or not known to be): the optimizer does not ask for its gradient
+                dtype = keyword(made, "dtype")
+                if dtype is None or not integer_dtype(analysis, dtype):
+                    continue
+                yield Report(
+                    node=made,
+                    message=f"The integer weight `{brief(analysis.code(made), 28)}` is trainable, and gets None",
+                    detail=(
+                        f"`{analysis.code(made)}` makes a trainable weight of an integer dtype: it is among the layer's "
+                        "trainable variables, but integers have no gradient, so its gradient is always None (and "
+                        "`No gradients provided for any variable` when it is the model's only one). Give it a floating "
+                        "dtype such as `\"float32\"` (casting integer inputs to it) if it is meant to be trained, or "
+                        "`trainable=False` if it is state."
+                    ),
+                    severity=Severity.ERROR,
+                )
 
     def _variable(self, analysis: ModuleAnalysis, call: GradientCall, part: cst.BaseExpression) -> Iterator[Report]:
         values = values_of(analysis, part)
