@@ -25,7 +25,8 @@ class ComputedOutsideTape(Rule):
     methods (and a gradient asked through a helper that takes the tape), and counts what runs under
     `with tape.stop_recording():` as outside the tape. A target written as an operation in the
     gradient call's own arguments (`tape.gradient(-loss, ...)`, `tape.gradient(f(x), x)`) after the
-    block has closed is computed outside the tape too.
+    block has closed is computed outside the tape too, and so are forward passes collected in a list
+    before the block (`values.append(model(state))`) and read from it inside.
 
     ## Why gradients vanish
 
@@ -319,6 +320,32 @@ def train_step(model, optimizer, x, y):
     with tf.GradientTape() as tape:
         outputs = {"loss": tf.reduce_mean(tf.square(model(x) - y))}
     grads = tape.gradient(pick(outputs), model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: the forward passes collected in a list inside the tape's block.
+        """
+import tensorflow as tf
+
+def episode_step(model, optimizer, states, returns):
+    with tf.GradientTape() as tape:
+        values = []
+        for state in states:
+            values.append(model(state))
+        loss = tf.add_n([tf.square(r - v) for r, v in zip(returns, values)])
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: a target network's outputs collected before the tape, the model run inside it.
+        """
+import tensorflow as tf
+
+def step(model, target_model, optimizer, states, next_states):
+    targets = []
+    for s2 in next_states:
+        targets.append(target_model(s2))
+    with tf.GradientTape() as tape:
+        loss = tf.add_n([tf.reduce_sum(tf.square(t - model(s))) for t, s in zip(targets, states)])
+    grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
     ]
@@ -665,6 +692,22 @@ def grad(x):
     return t.gradient(target, x)
 """,
         ),
+        # Variant: the forward passes collected in a list before the tape, the loss summed from it inside.
+        Invalid(
+            """
+import tensorflow as tf
+
+def episode_step(model, optimizer, states, returns):
+    values = []
+    for state in states:
+        values.append(model(state))
+    with tf.GradientTape() as tape:
+        loss = tf.add_n([tf.square(r - v) for r, v in zip(returns, values)])
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            None,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -687,7 +730,7 @@ def grad(x):
         sources = resolve_sources(analysis, call.sources, call.scope)
         if not sources:
             return None
-        flow = analysis.backward_slice(call.target, call.scope)
+        flow = _with_appends(analysis, analysis.backward_slice(call.target, call.scope), call)
         if any(_inside_another_tape(analysis, s, tape) for s in flow):
             return None  # GF012's business
         inside = [s for s in flow if opened.index < s.index <= closed]
@@ -763,6 +806,43 @@ def grad(x):
             fix_description="Move the computation into the GradientTape block",
             applicability=None if replacements is None else (Applicability.SAFE if safe else Applicability.UNSAFE),
         )
+
+
+def _with_appends(analysis: ModuleAnalysis, flow: list[Statement], call: GradientCall) -> list[Statement]:
+    """The flow with the statements that grow its lists (``history.append(model(s))``) and what they read: a list
+    of forward passes collected before the tape and summed in it carries them to the target."""
+    at = analysis.statement_index(call.node)
+    if at is None or ".append(" not in analysis.text and ".extend(" not in analysis.text:
+        return flow
+    statements = analysis.statements(call.scope)[:at.index]
+    found = {s.index: s for s in flow}
+    changed = True
+    while changed:
+        changed = False
+        read = set().union(*(s.read for s in found.values())) if found else set()
+        for statement in statements:
+            if statement.index in found:
+                continue
+            grown = _grown_list(statement)
+            if grown is None or grown[0] not in read:
+                continue
+            found[statement.index] = statement
+            for upstream in analysis.backward_slice(grown[1], call.scope):
+                found.setdefault(upstream.index, upstream)
+            changed = True
+    return [found[i] for i in sorted(found)]
+
+
+def _grown_list(statement: Statement) -> tuple[str, cst.Call] | None:
+    """``losses.append(loss)``: the list's name, and the call that grows it."""
+    node = statement.node
+    if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1 or not isinstance(node.body[0], cst.Expr):
+        return None
+    call = node.body[0].value
+    if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name) \
+            and call.func.attr.value in ("append", "extend", "insert"):
+        return call.func.value.value, call
+    return None
 
 
 def _inside_another_tape(analysis: ModuleAnalysis, statement: Statement, tape: TapeBlock) -> bool:
