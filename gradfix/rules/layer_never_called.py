@@ -34,7 +34,8 @@ class LayerNeverCalled(Rule):
     """Finds a layer that is built but never run on the way to the loss: a layer made in the
     `__init__` of a subclassed `keras.Model` or `keras.layers.Layer` (`self.dense2 = Dense(64)`)
     that no method of the class ever calls, or a layer made in a script whose variables are passed
-    to `tape.gradient` although it is never called.
+    to `tape.gradient` (also under another name, `e_vars = encoder.trainable_variables`) although it
+    is never called.
 
     ## Why gradients vanish
     A layer's variables enter the loss only through its call. A layer that is never called either
@@ -209,6 +210,16 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(y))
 grads = tape.gradient(loss, dense.trainable_variables)
 """,
+        # Look-alike: a model's variables held under another name, and the model called on the way to the loss.
+        """
+import tensorflow as tf
+
+encoder = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(2)])
+e_vars = encoder.trainable_variables
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(encoder(x))
+grads = tape.gradient(loss, e_vars)
+""",
     ]
 
     INVALID = [
@@ -267,6 +278,21 @@ grads = tape.gradient(loss, dense.trainable_variables)
                 loss = tf.reduce_mean((head(encoder(x)) - y) ** 2)
             grads = tape.gradient(loss, variables)
             """
+        ),
+        # Variant: the variables of a model that is never called, held under another name.
+        Invalid(
+            """
+import tensorflow as tf
+
+generator = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(4)])
+style_encoder = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(2)])
+with tf.GradientTape(persistent=True) as tape:
+    loss = tf.reduce_mean(tf.square(generator(x) - x))
+g_grads = tape.gradient(loss, generator.trainable_variables)
+e_vars = style_encoder.trainable_variables
+e_grads = tape.gradient(loss, e_vars)
+""",
+            None,
         ),
     ]
 
@@ -335,6 +361,11 @@ grads = tape.gradient(loss, dense.trainable_variables)
             if call.sources is None:
                 continue
             for part in source_elements(analysis, call.sources):
+                if isinstance(part, cst.Name):
+                    # `e_vars = style_encoder.trainable_variables` and then `tape.gradient(loss, e_vars)`
+                    aliased = values_of(analysis, part)
+                    if aliased and len(aliased) == 1 and isinstance(aliased[0], cst.Attribute):
+                        part = aliased[0]
                 if not (
                     isinstance(part, cst.Attribute)
                     and part.attr.value in NOT_A_LAYER_CALL
@@ -350,7 +381,8 @@ grads = tape.gradient(loss, dense.trainable_variables)
                 if id(made) in reported or _name_used(analysis, name):
                     continue
                 reported.add(id(made))
-                built = _built_explicitly(analysis, name, attribute=False) or _makes_own_weights(made, local_classes)
+                built = (_built_explicitly(analysis, name, attribute=False) or _makes_own_weights(made, local_classes)
+                         or _built_from_input(analysis, made))
                 consequence = (
                     "they never reach the loss and get no gradient"
                     if built
@@ -517,6 +549,19 @@ def _built_explicitly(analysis: ModuleAnalysis, name: str, attribute: bool = Tru
         if not attribute and isinstance(owner, cst.Name) and owner.value == name:
             return True
     return False
+
+
+def _built_from_input(analysis: ModuleAnalysis, made: cst.Call) -> bool:
+    """``Sequential([Input(shape=...), ...])`` (or a first layer given ``input_shape``): built where it is made."""
+    if analysis.qualname(made.func) not in SEQUENTIAL or not made.args or not isinstance(made.args[0].value, (cst.List, cst.Tuple)):
+        return False
+    elements = made.args[0].value.elements
+    first = elements[0].value if elements else None
+    if not isinstance(first, cst.Call):
+        return False
+    if (analysis.qualname(first.func) or "").rsplit(".", 1)[-1] in ("Input", "InputLayer"):
+        return True
+    return any(arg.keyword is not None and arg.keyword.value in ("input_shape", "input_dim") for arg in first.args)
 
 
 def _makes_own_weights(made: cst.Call, classes: list[cst.ClassDef]) -> bool:
