@@ -10,6 +10,8 @@ from gradfix.model import Applicability
 from gradfix.rule import Invalid, Replacement, Report, Rule
 from gradfix.static import tapeflow
 from gradfix.static.analysis import GradientCall, ModuleAnalysis, Statement, TapeBlock, lone_assignment, names_read
+from gradfix.static.api import LAYER_BASES, VARIABLE_MAKERS
+from gradfix.static.names import dotted
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
 from gradfix.transforms.move_into_tape import move_statements
@@ -26,7 +28,9 @@ class ComputedOutsideTape(Rule):
     `with tape.stop_recording():` as outside the tape. A target written as an operation in the
     gradient call's own arguments (`tape.gradient(-loss, ...)`, `tape.gradient(f(x), x)`) after the
     block has closed is computed outside the tape too, and so are forward passes collected in a list
-    before the block (`values.append(model(state))`) and read from it inside.
+    before the block (`values.append(model(state))`) and read from it inside. In a Keras layer, a
+    tensor computed from its weights in `build` (`self.kernel = tf.concat(parts, -1)`) and read in
+    `call` is computed once, outside every tape.
 
     ## Why gradients vanish
 
@@ -91,7 +95,9 @@ class ComputedOutsideTape(Rule):
     the same value a few lines earlier. It is **unsafe** when it calls a model or a function of the
     module (which may do more than compute, now earlier) or a statement in between mentions what it
     reads; no fix is offered when a statement in between rebinds a name it reads, or the gradient
-    call sits in a loop or branch that does not hold the tape's block.
+    call sits in a loop or branch that does not hold the tape's block. A tensor computed from a
+    layer's weights in `build` gets no automatic fix: moving it into `call` changes what `call`
+    computes on each step, which its author should write.
 
     ## When not to fix
 
@@ -109,6 +115,8 @@ class ComputedOutsideTape(Rule):
     summary = "Forward pass or loss computed outside the GradientTape block"
     applicability = Applicability.SAFE
     categories = (categories.OUTSIDE_TAPE,)
+    # a tape's gradient, or a layer's weights combined once where it is built
+    needles = ("GradientTape", "add_weight", "add_variable")
 
     VALID = [
         # the whole step inside the tape
@@ -347,6 +355,30 @@ def step(model, target_model, optimizer, states, next_states):
         loss = tf.add_n([tf.reduce_sum(tf.square(t - model(s))) for t, s in zip(targets, states)])
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        # Look-alike: the weights made in `build` and concatenated in `call`, on every step.
+        """
+import tensorflow as tf
+
+class ConcatDense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.parts = [self.add_weight(shape=(int(input_shape[-1]), 4)) for _ in range(2)]
+        self.scale = tf.constant(0.5)
+
+    def call(self, inputs):
+        return self.scale * tf.matmul(inputs, tf.concat(self.parts, axis=-1))
+""",
+        # Look-alike: a value computed from the weights in `build` that `call` never reads.
+        """
+import tensorflow as tf
+
+class Dense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(int(input_shape[-1]), 4))
+        self.initial_norm = tf.norm(self.kernel)
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.kernel)
 """,
     ]
 
@@ -708,6 +740,21 @@ def episode_step(model, optimizer, states, returns):
 """,
             None,
         ),
+        # Variant: a layer's weights concatenated once in `build`, the result read in `call`.
+        Invalid(
+            """
+import tensorflow as tf
+
+class ConcatDense(tf.keras.layers.Layer):
+    def build(self, input_shape):
+        parts = [self.add_weight(shape=(int(input_shape[-1]), 4)) for _ in range(2)]
+        self.kernel = tf.concat(parts, axis=-1)
+
+    def call(self, inputs):
+        return tf.matmul(inputs, self.kernel)
+""",
+            None,
+        ),
     ]
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
@@ -715,6 +762,8 @@ def episode_step(model, optimizer, states, returns):
             report = self._check_call(analysis, call)
             if report is not None:
                 yield report
+        if "add_weight" in analysis.text or "add_variable" in analysis.text:
+            yield from _weights_combined_in_build(analysis)
 
     def _check_call(self, analysis: ModuleAnalysis, call: GradientCall) -> Report | None:
         tape = call.tape
@@ -985,3 +1034,68 @@ def _fresh_name(analysis: ModuleAnalysis, target: cst.BaseExpression) -> str:
     while name in taken:
         name, number = f"{base}_{number}", number + 1
     return name
+
+
+_WEIGHT_MAKERS = ("add_weight", "add_variable")
+
+
+def _weights_combined_in_build(analysis: ModuleAnalysis) -> Iterator[Report]:
+    """``self.kernel = tf.concat(parts, -1)`` in a layer's ``build`` (or ``__init__``), ``parts`` its new weights, and
+    ``self.kernel`` read in ``call``: computed once, before any tape, so the weights get no gradient."""
+    for klass in analysis.walk(None, cst.ClassDef):
+        if not any(analysis.qualname(base.value) in LAYER_BASES for base in klass.bases):
+            continue
+        methods = {m.name.value: m for m in klass.body.body if isinstance(m, cst.FunctionDef)}
+        call = methods.get("call")
+        if call is None:
+            continue
+        read_in_call = {dotted(node) for node in walk(call, cst.Attribute)}
+        for method in (methods.get("build"), methods.get("__init__")):
+            if method is None:
+                continue
+            weights: set[str] = set()
+            for assign in walk(method, cst.Assign):
+                targets = [dotted(t.target) for t in assign.targets]
+                if _makes_weights(assign.value):
+                    weights |= {t for t in targets if t is not None}
+                    continue
+                stored = [t for t in targets if t is not None and t.startswith("self.") and t in read_in_call]
+                if not stored or not weights or not _computes_from(analysis, assign.value, weights):
+                    continue
+                statement = analysis.statement_of(assign)
+                yield Report(
+                    node=statement,
+                    message=f"`{call_brief(analysis.code(statement))}` is computed once in `{method.name.value}`, outside every tape",
+                    detail=(
+                        f"`{analysis.code(statement).strip()}` runs once, when the layer is built, not in the training step: "
+                        f"`{stored[0]}` is then a fixed tensor, and the tape of each step records only `call`, where it is "
+                        "read, so no gradient reaches the weights it was computed from. "
+                        f"Keep the weights in `{method.name.value}` and compute this in `call`."
+                    ),
+                    related=[(next(n for n in walk(call, cst.Attribute) if dotted(n) == stored[0]), f"`call` reads `{stored[0]}`")],
+                )
+
+
+def _makes_weights(value: cst.BaseExpression) -> bool:
+    """``self.add_weight(...)``, or a list of them (``[self.add_weight(...) for i in range(n)]``)."""
+    if isinstance(value, (cst.ListComp, cst.GeneratorExp)):
+        value = value.elt
+    elif isinstance(value, (cst.List, cst.Tuple)):
+        return bool(value.elements) and all(_makes_weights(e.value) for e in value.elements)
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == "self" \
+        and value.func.attr.value in _WEIGHT_MAKERS
+
+
+def _computes_from(analysis: ModuleAnalysis, value: cst.BaseExpression, weights: set[str]) -> bool:
+    """Whether ``value`` is a TensorFlow computation (a ``tf.*`` function, arithmetic) on the weights: a new tensor."""
+    if isinstance(value, cst.BinaryOperation):
+        computes = isinstance(value.operator, _ARITHMETIC)
+    elif isinstance(value, cst.Call):
+        qualname = analysis.qualname(value.func) or ""
+        computes = qualname.startswith("tensorflow.") and qualname not in VARIABLE_MAKERS
+    else:
+        computes = False
+    if not computes:
+        return False
+    reads = {dotted(node) for node in walk(value, (cst.Name, cst.Attribute))}
+    return bool(reads & weights)
