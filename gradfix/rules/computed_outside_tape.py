@@ -380,6 +380,15 @@ class Dense(tf.keras.layers.Layer):
     def call(self, inputs):
         return tf.matmul(inputs, self.kernel)
 """,
+        # Look-alike: a cast in the gradient call's arguments, to the dtype the loss has, hands it back as it is.
+        """
+import tensorflow as tf
+
+def step(model, x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x))
+    return tape.gradient(tf.cast(loss, tf.float32), model.trainable_variables)
+""",
     ]
 
     INVALID = [
@@ -978,7 +987,8 @@ def _runs_an_operation(analysis: ModuleAnalysis, node: cst.BaseExpression, depth
         return False
     qualname = analysis.qualname(node.func)
     if qualname is not None:
-        return qualname.startswith(_OPERATIONS_OF) and not qualname.endswith(("Variable", "constant"))
+        # a conversion or a cast to the dtype it has hands a tensor back as it is, recorded or not
+        return qualname.startswith(_OPERATIONS_OF) and not qualname.endswith(("Variable", "constant", "convert_to_tensor", "cast"))
     if isinstance(node.func, cst.Name) and node.func.value == "sum" and analysis.function_named("sum") is None:
         return True  # sum of tensors adds them
     callee = analysis.callee(node)
