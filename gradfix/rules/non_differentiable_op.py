@@ -9,7 +9,8 @@ from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import OP, all_contexts, cuts_of_kind, describe_sources, might_take_gradients
+from gradfix.static.gradpath import OP, PathContext, all_contexts, cuts_of_kind, describe_sources, might_take_gradients
+from gradfix.static.layergraph import graph_cuts, minimize_contexts
 from gradfix.static.losses import fed_losses
 from gradfix.transforms._operator import Context, suggested
 from gradfix.transforms.surrogate import Surrogate
@@ -70,7 +71,7 @@ class NonDifferentiableOp(Rule):
     summary = "An operation without a gradient cuts the path from the variables to the loss"
     applicability = Applicability.DISPLAY_ONLY
     categories = (NON_DIFFERENTIABLE,)
-    needles = ("GradientTape", "compile(", "Loss)")
+    needles = ("GradientTape", "compile(", "Loss)", "minimize(")
 
     VALID = [
         # argmax for accuracy only.
@@ -269,12 +270,13 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
     ]
 
     def wants(self, text: str) -> bool:
-        return might_take_gradients(text)
+        return might_take_gradients(text) or "minimize(" in text
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         claimed = {id(fed.op) for fed in fed_losses(analysis) if fed.op is not None}
         surrogate, where = Surrogate(), Context.of_analysis(analysis)
-        for context in all_contexts(analysis):
+        minimized = minimize_contexts(analysis)
+        for context in all_contexts(analysis) + minimized:
             for cut in cuts_of_kind(analysis, context, OP, exclude=lambda node: id(node) in claimed):
                 claimed.add(id(cut.node))
                 op = cut.op
@@ -289,10 +291,33 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                     node=cut.node,
                     message=f"{op.name} has {effect}, on every path to the loss",
                     detail=sentence(
-                        f"{op.name} has {effect}, and every path from {describe_sources(context, cut.sources)} to the loss "
+                        f"{op.name} has {effect}, and every path from {_sources(context, cut.sources, minimized)} to the loss "
                         f"passes through it. Use {op.alternative}") + ".",
                     related=related,
                     severity=Severity.WARNING if op.zero_gradient else None,
                     **(suggested(suggestion) if suggestion is not None else {}),
                 )
+        for cut in graph_cuts(analysis):
+            if id(cut.node) in claimed:
+                continue
+            claimed.add(id(cut.node))
+            op = cut.op
+            assert op is not None, "a layer's cut names its op"
+            effect = "a gradient of zeros" if op.zero_gradient else "no gradient"
+            suggestion = next(iter(surrogate.rewrite(cut.node, where)), None) if isinstance(cut.node, cst.Call) else None
+            yield Report(
+                node=cut.node,
+                message=f"{op.name} has {effect}, on every path from the trainable layers before it to the loss",
+                detail=sentence(
+                    f"{op.name}, in a layer of a model that is trained, has {effect}, and every path from the trainable "
+                    f"layers before that layer to the model's output passes through it, so they do not learn. Use "
+                    f"{op.alternative}") + ".",
+                severity=Severity.WARNING if op.zero_gradient else None,
+                **(suggested(suggestion) if suggestion is not None else {}),
+            )
 
+
+def _sources(context: PathContext, sources: frozenset[str], minimized: list[PathContext]) -> str:
+    if any(context is other for other in minimized):
+        return ("the variable " if len(sources) == 1 else "the variables ") + ", ".join(f"`{source}`" for source in sorted(sources))
+    return describe_sources(context, sources)
