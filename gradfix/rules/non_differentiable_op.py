@@ -20,7 +20,12 @@ class NonDifferentiableOp(Rule):
     """An operation without a gradient lies on the only path from the differentiated variables to
     the gradient target: a comparison (`>`, `==` on tensors), `tf.equal`/`tf.greater`/...,
     `tf.round`, `tf.floor`, `tf.math.ceil`, `tf.sign`, a cast to an integer or boolean dtype,
-    `tf.argmax`/`tf.argmin`, or `tf.numpy_function` (or a `tf.py_function` running NumPy code).
+    `tf.argmax`/`tf.argmin`, `tf.argsort`, or `tf.numpy_function` (or a `tf.py_function` running
+    NumPy code). The gradient target is a tape's, a Keras loss function's, or the result of a loss
+    function given to `optimizer.minimize(loss_fn, var_list=...)`; and for a Keras model built from
+    layers (functional or `Sequential`) and trained (`fit`, `train_on_batch`, or a tape asked for
+    its variables), the layers whose computation the program writes (a `Lambda`'s function, a
+    custom layer's `call`) are read on the model's path from its trainable layers to its output.
     The finding names the operation and its differentiable alternatives. An `argmax` fed
     straight into a cross-entropy is GF008's (argmax-before-loss) and is not reported again here.
 
@@ -63,7 +68,10 @@ class NonDifferentiableOp(Rule):
     `tf.where` next to a differentiable branch, a mask multiplied into the prediction
     (`pred * tf.cast(pred > 0, tf.float32)`), an `argmax` computed for accuracy outside the loss,
     a rounding inside a straight-through estimator (`x + tf.stop_gradient(tf.round(x) - x)`), and
-    operations on labels all leave a gradient and are left alone.
+    operations on labels all leave a gradient and are left alone. In a Keras model, a layer that
+    cuts its input before any trainable layer (quantizing the raw features), a mask layer whose
+    input also reaches the output another way, a layer that rounds only when `training` is false,
+    and a model built after training for prediction only are left alone too.
     """
 
     code = "GF009"
@@ -170,6 +178,44 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(tf.cast(scores, tf.float64) - y))
 grads = tape.gradient(loss, model.trainable_variables)
 """,
+        # Look-alike: a straight-through rounding in a `Lambda` layer of a trained model.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+hidden = keras.layers.Dense(4)(inputs)
+rounded = keras.layers.Lambda(lambda t: t + tf.stop_gradient(tf.round(t) - t))(hidden)
+model = keras.Model(inputs, keras.layers.Dense(1)(rounded))
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+        # Look-alike: an argmax layer added after training, in a model used only to predict.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+logits = keras.layers.Dense(10)(inputs)
+model = keras.Model(inputs, logits)
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, epochs=1)
+labels = keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))(model.output)
+predicted = keras.Model(model.input, labels).predict(x)
+""",
+        # Look-alike: a rounding layer on the raw features, before any trainable layer.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+class Quantize(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.round(inputs * 4.0) / 4.0
+
+model = keras.Sequential([keras.Input(shape=(8,)), Quantize(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
     ]
 
     INVALID = [
@@ -267,6 +313,51 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
 """,
             None,
         ),
+        # A `Lambda` layer taking the argmax, on the only path from the `Dense` layer to the output `fit` trains.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+scores = keras.layers.Dense(3)(inputs)
+choice = keras.layers.Lambda(lambda t: tf.cast(tf.argmax(t, axis=-1), tf.float32))(scores)
+model = keras.Model(inputs, choice)
+model.compile(optimizer="adam", loss="mae")
+model.fit(x, y, epochs=1)
+""",
+            None,
+        ),
+        # A custom layer thresholding its input, after the trainable layers of a `Sequential` model.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+class Binarize(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.cast(inputs > 0.5, tf.float32)
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(4, activation="sigmoid"), Binarize()])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+            None,
+        ),
+        # The loss function given to `optimizer.minimize`, for the variables of `var_list`.
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([4, 1]))
+
+def loss_fn():
+    return tf.reduce_mean(tf.abs(tf.round(tf.sigmoid(tf.matmul(x, w))) - y))
+
+tf.keras.optimizers.SGD(0.1).minimize(loss_fn, var_list=[w])
+""",
+            None,
+        ),
     ]
 
     def wants(self, text: str) -> bool:
@@ -307,7 +398,7 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
             suggestion = next(iter(surrogate.rewrite(cut.node, where)), None) if isinstance(cut.node, cst.Call) else None
             yield Report(
                 node=cut.node,
-                message=f"{op.name} has {effect}, on every path from the trainable layers before it to the loss",
+                message=f"{op.name} has {effect}, cutting off the layers before",
                 detail=sentence(
                     f"{op.name}, in a layer of a model that is trained, has {effect}, and every path from the trainable "
                     f"layers before that layer to the model's output passes through it, so they do not learn. Use "

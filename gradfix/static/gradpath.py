@@ -103,8 +103,7 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
         compared = _one_comparison(analysis, node.func)
         if compared is None:
             return None
-        label = f"`{analysis.code(node.func)}` (`{short_name(compared)}` or another comparison)"
-        return Op(node, label, STEP_ALTERNATIVE, tuple(a.value for a in node.args))
+        return Op(node, f"`{analysis.code(node.func)}` (a comparison)", STEP_ALTERNATIVE, tuple(a.value for a in node.args))
     short = short_name(name)
     first = argument(node, 0, "input") or argument(node, 0, "x")
     if name in ARGSORT:
@@ -131,7 +130,7 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
 
 def _one_comparison(analysis: ModuleAnalysis, func: cst.BaseExpression) -> str | None:
     """For a name bound only to comparison functions (``compare = K.greater_equal if err else K.less``): the first
-    of them, named in the message beside the name."""
+    of them."""
     if not isinstance(func, cst.Name):
         return None
     values = values_of(analysis, func)

@@ -15,7 +15,7 @@ function of the program as a gradient taken of that function's result, for the v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -173,12 +173,12 @@ def _library_op(analysis: ModuleAnalysis, layer: cst.Call, function: cst.BaseExp
     op = nondifferentiable(analysis, cst.Call(function, tuple(passed)))
     if op is None:
         return LayerCode()
-    return LayerCode(op=Op(function, f"`{short_name(name)}` (in a `Lambda` layer)", op.alternative, (), op.zero_gradient))
+    return LayerCode(op=Op(function, f"`{short_name(name)}`", op.alternative, (), op.zero_gradient))
 
 
 def _module_class(analysis: ModuleAnalysis, name: str) -> cst.ClassDef | None:
-    for klass in analysis.walk(None, cst.ClassDef):
-        if klass.name.value == name and analysis.scope_of(klass) is analysis.module:
+    for klass in analysis.module.body:
+        if isinstance(klass, cst.ClassDef) and klass.name.value == name:
             return klass
     return None
 
@@ -243,7 +243,7 @@ def _makes_weight(call: cst.Call) -> bool:
 
 
 def _inner_sources(analysis: ModuleAnalysis, code: LayerCode, application: cst.Call,
-                   carries) -> tuple[frozenset[str], cst.FunctionDef | cst.Lambda] | None:
+                   carries: Callable[[cst.BaseExpression], bool]) -> tuple[frozenset[str], cst.FunctionDef | cst.Lambda] | None:
     """The names in the layer's function that the application's inputs carrying the sources fill: its parameters,
     or, for a list of inputs the function unpacks first (``x1, x2 = inputs``), the names unpacked from them."""
     function = code.function
@@ -360,13 +360,17 @@ def _trained_models(analysis: ModuleAnalysis) -> list[TrainedModel]:
         if name not in KERAS_MODELS:
             continue
         bound = _bound_name(analysis, call)
-        if bound is None or not _trained(analysis, bound, analysis.scope_of(call)):
-            continue
         scope = analysis.scope_of(call)
+        if bound is not None:
+            trained = _trained(analysis, bound, scope)
+        else:
+            trained = isinstance(analysis.parent(call), cst.Return) and _result_trained(analysis, scope)
+        if not trained:
+            continue
         if name in SEQUENTIAL:
             listed = argument(call, 0, "layers")
             layers = [e.value for e in listed.elements] if isinstance(listed, (cst.List, cst.Tuple)) else []
-            layers += _added_layers(analysis, bound, scope)
+            layers += _added_layers(analysis, bound, scope) if bound is not None else []
             found.append(TrainedModel(call, scope, None, layers))
         else:
             outputs = argument(call, 1, "outputs")
@@ -404,14 +408,22 @@ def _trained(analysis: ModuleAnalysis, model: str, scope: cst.FunctionDef | cst.
     if scope is analysis.module and any(model in context.sources for context in all_contexts(analysis)
                                         if context.gradient is not None):
         return True
-    if isinstance(scope, cst.FunctionDef) and depth == 0 and analysis.scope_of(scope) is analysis.module:
+    if isinstance(scope, cst.FunctionDef) and depth == 0:
         returned = [r.value for r in walk_returns(scope)]
         if any(isinstance(value, cst.Name) and value.value == model for value in returned):
-            for call in analysis.calls():
-                if isinstance(call.func, cst.Name) and call.func.value == scope.name.value:
-                    caller = _bound_name(analysis, call)
-                    if caller is not None and _trained(analysis, caller, analysis.scope_of(call), depth + 1):
-                        return True
+            return _result_trained(analysis, scope)
+    return False
+
+
+def _result_trained(analysis: ModuleAnalysis, function: cst.FunctionDef | cst.Module) -> bool:
+    """Whether a caller of the module function ``function`` binds its result to a name of a model it trains."""
+    if not isinstance(function, cst.FunctionDef) or analysis.scope_of(function) is not analysis.module:
+        return False
+    for call in analysis.calls():
+        if isinstance(call.func, cst.Name) and call.func.value == function.name.value:
+            caller = _bound_name(analysis, call)
+            if caller is not None and _trained(analysis, caller, analysis.scope_of(call), 1):
+                return True
     return False
 
 
