@@ -9,7 +9,15 @@ from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import OP, PathContext, all_contexts, cuts_of_kind, describe_sources, might_take_gradients
+from gradfix.static.gradpath import (
+    ARGMAX_ALTERNATIVE,
+    OP,
+    PathContext,
+    all_contexts,
+    cuts_of_kind,
+    describe_sources,
+    might_take_gradients,
+)
 from gradfix.static.layergraph import graph_cuts, minimize_contexts
 from gradfix.static.losses import fed_losses
 from gradfix.transforms._operator import Context, suggested
@@ -388,14 +396,18 @@ tf.keras.optimizers.SGD(0.1).minimize(loss_fn, var_list=[w])
                     severity=Severity.WARNING if op.zero_gradient else None,
                     **(suggested(suggestion) if suggestion is not None else {}),
                 )
-        for cut in graph_cuts(analysis):
+        for layer_cut in graph_cuts(analysis):
+            cut = layer_cut.cut
             if id(cut.node) in claimed:
                 continue
             claimed.add(id(cut.node))
             op = cut.op
             assert op is not None, "a layer's cut names its op"
             effect = "a gradient of zeros" if op.zero_gradient else "no gradient"
-            suggestion = next(iter(surrogate.rewrite(cut.node, where)), None) if isinstance(cut.node, cst.Call) else None
+            # indices read by a later layer (an Embedding) stay indices under a soft argmax: no surrogate to suggest
+            indices = op.alternative == ARGMAX_ALTERNATIVE and not layer_cut.final
+            suggestion = (next(iter(surrogate.rewrite(cut.node, where)), None)
+                          if isinstance(cut.node, cst.Call) and not indices else None)
             yield Report(
                 node=cut.node,
                 message=f"{op.name} has {effect}, cutting off the layers before",

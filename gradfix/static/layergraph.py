@@ -427,14 +427,23 @@ def _result_trained(analysis: ModuleAnalysis, function: cst.FunctionDef | cst.Mo
     return False
 
 
-def graph_cuts(analysis: ModuleAnalysis) -> list[Cut]:
+@dataclass(frozen=True)
+class LayerCut:
+    """A cut inside a layer of a trained model, and whether that layer gives the model's output itself (nothing
+    after it reads what it computes, such as an ``Embedding`` reading an ``argmax``'s indices)."""
+
+    cut: Cut
+    final: bool
+
+
+def graph_cuts(analysis: ModuleAnalysis) -> list[LayerCut]:
     """The operations, inside the layers of trained models, that cut every path from some trainable layer to the
     model's outputs."""
-    found: dict[int, Cut] = {}
+    found: dict[int, LayerCut] = {}
     for model in trained_models(analysis):
         cuts = _sequential_cuts(analysis, model) if model.outputs is None else _functional_cuts(analysis, model)
         for cut in cuts:
-            found.setdefault(id(cut.node), cut)
+            found.setdefault(id(cut.cut.node), cut)
     return list(found.values())
 
 
@@ -446,37 +455,49 @@ def _model_context(analysis: ModuleAnalysis, model: TrainedModel) -> PathContext
     return PathContext(model.scope, model.scope, frozenset(), [(outputs, at)])
 
 
-def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[Cut]:
+def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[LayerCut]:
     """In a ``Sequential`` every layer is on the only path: a layer that cuts its input cuts the trainable layers
     before it (back to the previous such layer)."""
     context = _model_context(analysis, model)
     if context is None:
         return []
-    found: list[Cut] = []
+    found: list[LayerCut] = []
     trainable_before = False
     for layer in model.layers:
         code = layer_code(analysis, layer)
         cuts = layer_cuts(analysis, code, _first_input(code), context) if code is not None else []
         if cuts and trainable_before:
-            found.extend(cuts)
+            found.extend(LayerCut(cut, layer is model.layers[-1]) for cut in cuts)
         if cuts:
             trainable_before = False
         trainable_before = trainable_before or weighted(analysis, layer)
     return found
 
 
-def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[Cut]:
+def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[LayerCut]:
     context = _model_context(analysis, model)
-    if context is None:
+    if context is None or model.outputs is None:
         return []
-    found: list[Cut] = []
+    outputs = _output_values(analysis, model.outputs)
+    found: list[LayerCut] = []
     for application in _trainable_applications(analysis, context):
         if not GraphFlow(analysis, context, application, frozenset({STOP})).reaches_target():
             continue
         blocked = GraphFlow(analysis, context, application, BOTH)
         if blocked.reaches_target():
             continue
-        found.extend(_graph_frontier(analysis, context, blocked))
+        found.extend(LayerCut(cut, any(application is output for output in outputs))
+                     for cut, application in _graph_frontier(analysis, context, blocked))
+    return found
+
+
+def _output_values(analysis: ModuleAnalysis, outputs: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The expressions the model's outputs are: the elements of a list, and what a name holding one was assigned."""
+    listed = [e.value for e in outputs.elements] if isinstance(outputs, (cst.List, cst.Tuple)) else [outputs]
+    found = []
+    for value in listed:
+        assigned = values_of(analysis, value) if isinstance(value, cst.Name) else None
+        found.extend(assigned if assigned is not None and len(assigned) == 1 else [value])
     return found
 
 
@@ -487,8 +508,9 @@ def _trainable_applications(analysis: ModuleAnalysis, context: PathContext) -> I
                 yield node
 
 
-def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: GraphFlow) -> Iterator[Cut]:
-    """The cuts whose input still carries the source with every cut in place: the first on each path."""
+def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: GraphFlow) -> Iterator[tuple[Cut, cst.Call]]:
+    """The cuts whose input still carries the source with every cut in place (the first on each path), with the
+    layer application (or operation) they lie in."""
     for value, at in path_statements(analysis, context):
         for node in walk_expression(value):
             if not isinstance(node, cst.Call):
@@ -497,13 +519,13 @@ def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: Gra
             if code is not None:
                 found = _inner_sources(analysis, code, node, lambda e: blocked.carries(e, at))
                 if code.op is not None and any(blocked.carries(arg.value, at) for arg in node.args):
-                    yield Cut(code.op.node, context, frozenset(), code.op)
+                    yield Cut(code.op.node, context, frozenset(), code.op), node
                 elif found is not None and found[0]:
-                    yield from layer_cuts(analysis, code, found[0], context)
+                    yield from ((cut, node) for cut in layer_cuts(analysis, code, found[0], context))
                 continue
             op = nondifferentiable(analysis, node)
             if op is not None and any(blocked.carries(i, at) for i in op.inputs):
-                yield Cut(node, context, frozenset(), op)
+                yield Cut(node, context, frozenset(), op), node
 
 
 # --- optimizer.minimize(loss_fn) ------------------------------------------------------------------
