@@ -1301,6 +1301,17 @@ model.add(keras.layers.Lambda(K.cast, arguments={"dtype": "float16"}))
 model.compile(optimizer="adam", loss="mse")
 model.fit(x, y)
 """, CLEAN, id="GF009-lookalike-float-cast-lambda-layer"),
+    pytest.param("GF009", "lookalike-argmax-output-beside-probabilities", """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+probs = keras.layers.Dense(5, activation="softmax")(inputs)
+labels = keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))(probs)
+model = keras.Model(inputs, [probs, labels])
+model.compile(optimizer="adam", loss=["categorical_crossentropy", None])
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-argmax-output-beside-probabilities"),
     # --- GF010 --------------------------------------------------------------------------------
     pytest.param("GF010", "import-alias", """
 import tensorflow as T

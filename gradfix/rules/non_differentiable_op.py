@@ -69,7 +69,9 @@ class NonDifferentiableOp(Rule):
     `argmax`, `x + tf.stop_gradient(tf.round(x) - x)` for `round`, `tf.tanh(k * x)` for `sign`, a
     float dtype for a cast, TensorFlow ops or `tf.custom_gradient` for NumPy code. The suggestion
     shown with the finding is the surrogate `gradfix diagnose --fix` tries first (the `surrogate`
-    operator), which a run verifies before anything is written.
+    operator), which a run verifies before anything is written; none is shown for an `argmax` in a
+    layer whose indices a later layer of the model reads (an `Embedding`), where a soft argmax
+    would leave them indices.
 
     ## When not to fix
     Only operations on the *only* path are reported: a comparison used as the condition of
