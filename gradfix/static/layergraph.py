@@ -120,21 +120,18 @@ def keras_name(analysis: ModuleAnalysis, func: cst.BaseExpression) -> str | None
     starred = analysis.derived(_star_modules)
     if not starred or bindings(analysis, func.value, func) or _module_class(analysis, func.value) is not None:
         return None
-    for module in starred:
-        if module == "keras.models" and func.value not in ("Model", "Sequential"):
-            continue
-        return f"{module}.{func.value}"
-    return None
+    module = "keras.models" if func.value in ("Model", "Sequential") else "keras.layers"
+    return f"{module}.{func.value}" if module in starred else None
 
 
-def _star_modules(analysis: ModuleAnalysis) -> list[str]:
-    found = []
+def _star_modules(analysis: ModuleAnalysis) -> frozenset[str]:
+    found = set()
     for node in analysis.walk(None, cst.ImportFrom):
         if isinstance(node.names, cst.ImportStar) and node.module is not None and not node.relative:
             module = canonical(analysis.code(node.module))
             if module in _STAR_MODULES:
-                found.append(module)
-    return sorted(found, key=_STAR_MODULES.index)
+                found.add(module)
+    return frozenset(found)
 
 
 def _lambda_layer(analysis: ModuleAnalysis, layer: cst.Call) -> LayerCode | None:
@@ -197,6 +194,7 @@ def _layer_call_method(analysis: ModuleAnalysis, klass: cst.ClassDef) -> cst.Fun
 
 
 def walk_returns(function: cst.FunctionDef) -> Iterator[cst.Return]:
+    """The ``return`` statements of ``function`` itself, not of the functions and classes inside it."""
     stack: list[cst.CSTNode] = [function.body]
     while stack:
         node = stack.pop()
