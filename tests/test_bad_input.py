@@ -120,7 +120,11 @@ def train_step(model, optimizer, x, y):
 """
 
 
-@pytest.mark.parametrize("name", ["common.py", "common.ipynb"])
+# a chain of `and` terms longer than LibCST parses on the default stack: its depth is measured on CPython's tree first
+LONG_CHAIN = "\n\ndef every(x):\n    return " + " and ".join(["x"] * 1200) + "\n"
+
+
+@pytest.mark.parametrize("name", ["common.py", "common.ipynb", "chain.py"])
 def test_python_warnings_about_the_checked_code_are_not_printed(tmp_path, name):
     """CPython's warnings about the code (`state is not ()`) are not findings; gradfix compiles the file (or the
     cell) and its statements one by one, so they would come several times, some naming a line the code is not on."""
@@ -129,7 +133,7 @@ def test_python_warnings_about_the_checked_code_are_not_printed(tmp_path, name):
         cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": LITERAL_IDENTITY}
         checked.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     else:
-        checked.write_text(LITERAL_IDENTITY)
+        checked.write_text(LITERAL_IDENTITY + (LONG_CHAIN if name == "chain.py" else ""))
     completed = subprocess.run([sys.executable, "-W", "default", "-m", "gradfix", "check", str(checked)],
                                capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr

@@ -1135,6 +1135,183 @@ def policy_gradient_step(policy, optimizer, states, taken_actions, returns, num_
     agreement = tf.reduce_mean(tf.cast(tf.equal(greedy, tf.cast(taken_actions, greedy.dtype)), tf.float32))
     return loss, agreement
 """, CLEAN, id="GF009-lookalike-argmax-beside-policy-loss"),
+    pytest.param("GF009", "keras-argsort-in-loss", """
+import tensorflow as tf
+
+def rank_loss(y_true, y_pred):
+    ranks = tf.cast(tf.argsort(y_pred, axis=-1), tf.float32)
+    return tf.reduce_mean(tf.square(ranks - y_true))
+
+model.compile(optimizer="adam", loss=rank_loss)
+""", FOUND, id="GF009-keras-argsort-in-loss"),
+    pytest.param("GF009", "comparison-chosen-by-name", """
+import tensorflow as tf
+
+def within(y_true, y_pred, strict=True):
+    compare = tf.math.less if strict else tf.math.less_equal
+    return 1.0 - tf.reduce_mean(tf.cast(compare(tf.abs(y_true - y_pred), 0.5), tf.float32))
+
+model.compile(optimizer="adam", loss=within)
+""", FOUND, id="GF009-comparison-chosen-by-name"),
+    pytest.param("GF009", "backend-op-as-lambda-layer", """
+from tensorflow import keras
+from tensorflow.keras import backend as K
+
+model = keras.Sequential()
+model.add(keras.Input(shape=(8,)))
+model.add(keras.layers.Dense(5, activation="softmax"))
+model.add(keras.layers.Lambda(K.argmax, arguments={"axis": -1}))
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y)
+""", FOUND, id="GF009-backend-op-as-lambda-layer"),
+    pytest.param("GF009", "model-built-and-returned-by-function", """
+import tensorflow as tf
+from tensorflow import keras
+
+def build(encoder, head):
+    inputs = keras.Input(shape=(8,))
+    codes = keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))(encoder(inputs))
+    return keras.Model(inputs, head(codes))
+
+combined = build(encoder, head)
+combined.compile(optimizer="adam", loss="binary_crossentropy")
+combined.train_on_batch(x, y)
+""", FOUND, id="GF009-model-built-and-returned-by-function"),
+    pytest.param("GF009", "custom-layer-trained-by-tape", """
+import tensorflow as tf
+
+class Snap(tf.keras.layers.Layer):
+    def call(self, inputs):
+        return tf.math.floor(inputs)
+
+model = tf.keras.Sequential([tf.keras.layers.Dense(4), Snap(), tf.keras.layers.Dense(1)])
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+grads = tape.gradient(loss, model.trainable_variables)
+""", FOUND, id="GF009-custom-layer-trained-by-tape"),
+    pytest.param("GF009", "star-imported-layers", """
+import tensorflow as tf
+from tensorflow.keras.layers import *
+from tensorflow.keras.models import Model
+
+inputs = Input(shape=(8,))
+hidden = Dense(4)(inputs)
+outputs = Lambda(lambda t: tf.round(t))(hidden)
+model = Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y)
+""", FOUND, id="GF009-star-imported-layers"),
+    pytest.param("GF009", "lookalike-lambda-mask-beside-its-input", """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+hidden = keras.layers.Dense(4)(inputs)
+gate = keras.layers.Lambda(lambda t: tf.cast(t > 0.0, tf.float32))(hidden)
+gated = keras.layers.Multiply()([hidden, gate])
+outputs = keras.layers.Dense(1)(gated)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-lambda-mask-beside-its-input"),
+    pytest.param("GF009", "lookalike-argmax-in-metric-function", """
+import tensorflow as tf
+from tensorflow import keras
+
+def hit_rate(y_true, y_pred):
+    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(y_pred, -1), tf.argmax(y_true, -1)), tf.float32))
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=[hit_rate])
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-argmax-in-metric-function"),
+    pytest.param("GF009", "lookalike-custom-gradient-lambda-layer", """
+import tensorflow as tf
+from tensorflow import keras
+
+@tf.custom_gradient
+def round_through(t):
+    def grad(dy):
+        return dy
+    return tf.round(t), grad
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(4), keras.layers.Lambda(round_through), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-custom-gradient-lambda-layer"),
+    pytest.param("GF009", "lookalike-layer-rounds-only-in-inference", """
+import tensorflow as tf
+from tensorflow import keras
+
+class HardInference(keras.layers.Layer):
+    def call(self, inputs, training=None):
+        if training:
+            return tf.sigmoid(inputs)
+        return tf.round(tf.sigmoid(inputs))
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(4), HardInference()])
+model.compile(optimizer="adam", loss="binary_crossentropy")
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-layer-rounds-only-in-inference"),
+    pytest.param("GF009", "lookalike-argmax-layer-in-untrained-model", """
+import tensorflow as tf
+from tensorflow import keras
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(10), keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))])
+model.load_weights("weights.h5")
+labels = model.predict(x)
+""", CLEAN, id="GF009-lookalike-argmax-layer-in-untrained-model"),
+    pytest.param("GF009", "lookalike-minimize-straight-through", """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([4, 1]))
+
+def loss_fn():
+    p = tf.sigmoid(tf.matmul(x, w))
+    hard = p + tf.stop_gradient(tf.round(p) - p)
+    return tf.reduce_mean(tf.square(hard - y))
+
+tf.keras.optimizers.SGD(0.1).minimize(loss_fn, var_list=[w])
+""", CLEAN, id="GF009-lookalike-minimize-straight-through"),
+    pytest.param("GF009", "lookalike-padding-mask-layer-on-ids", """
+import tensorflow as tf
+from tensorflow import keras
+
+class PaddingMask(keras.layers.Layer):
+    def call(self, ids):
+        return tf.cast(tf.not_equal(ids, 0), tf.float32)
+
+ids = keras.Input(shape=(20,), dtype="int32")
+mask = PaddingMask()(ids)
+embedded = keras.layers.Embedding(100, 8)(ids)
+pooled = keras.layers.GlobalAveragePooling1D()(embedded * keras.layers.Reshape((20, 1))(mask))
+outputs = keras.layers.Dense(1)(pooled)
+model = keras.Model(ids, outputs)
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-padding-mask-layer-on-ids"),
+    pytest.param("GF009", "lookalike-float-cast-lambda-layer", """
+from tensorflow import keras
+from tensorflow.keras import backend as K
+
+model = keras.Sequential()
+model.add(keras.Input(shape=(8,)))
+model.add(keras.layers.Dense(5))
+model.add(keras.layers.Lambda(K.cast, arguments={"dtype": "float16"}))
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y)
+""", CLEAN, id="GF009-lookalike-float-cast-lambda-layer"),
+    pytest.param("GF009", "lookalike-argmax-output-beside-probabilities", """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+probs = keras.layers.Dense(5, activation="softmax")(inputs)
+labels = keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))(probs)
+model = keras.Model(inputs, [probs, labels])
+model.compile(optimizer="adam", loss=["categorical_crossentropy", None])
+model.fit(x, y, epochs=1)
+""", CLEAN, id="GF009-lookalike-argmax-output-beside-probabilities"),
     # --- GF010 --------------------------------------------------------------------------------
     pytest.param("GF010", "import-alias", """
 import tensorflow as T

@@ -9,7 +9,16 @@ from gradfix.messages import sentence
 from gradfix.model import Applicability, Severity
 from gradfix.rule import Invalid, Report, Rule
 from gradfix.static.analysis import ModuleAnalysis
-from gradfix.static.gradpath import OP, all_contexts, cuts_of_kind, describe_sources, might_take_gradients
+from gradfix.static.gradpath import (
+    ARGMAX_ALTERNATIVE,
+    OP,
+    PathContext,
+    all_contexts,
+    cuts_of_kind,
+    describe_sources,
+    might_take_gradients,
+)
+from gradfix.static.layergraph import graph_cuts, minimize_contexts
 from gradfix.static.losses import fed_losses
 from gradfix.transforms._operator import Context, suggested
 from gradfix.transforms.surrogate import Surrogate
@@ -19,7 +28,12 @@ class NonDifferentiableOp(Rule):
     """An operation without a gradient lies on the only path from the differentiated variables to
     the gradient target: a comparison (`>`, `==` on tensors), `tf.equal`/`tf.greater`/...,
     `tf.round`, `tf.floor`, `tf.math.ceil`, `tf.sign`, a cast to an integer or boolean dtype,
-    `tf.argmax`/`tf.argmin`, or `tf.numpy_function` (or a `tf.py_function` running NumPy code).
+    `tf.argmax`/`tf.argmin`, `tf.argsort`, or `tf.numpy_function` (or a `tf.py_function` running
+    NumPy code). The gradient target is a tape's, a Keras loss function's, or the result of a loss
+    function given to `optimizer.minimize(loss_fn, var_list=...)`; and for a Keras model built from
+    layers (functional or `Sequential`) and trained (`fit`, `train_on_batch`, or a tape asked for
+    its variables), the layers whose computation the program writes (a `Lambda`'s function, a
+    custom layer's `call`) are read on the model's path from its trainable layers to its output.
     The finding names the operation and its differentiable alternatives. An `argmax` fed
     straight into a cross-entropy is GF008's (argmax-before-loss) and is not reported again here.
 
@@ -55,14 +69,19 @@ class NonDifferentiableOp(Rule):
     `argmax`, `x + tf.stop_gradient(tf.round(x) - x)` for `round`, `tf.tanh(k * x)` for `sign`, a
     float dtype for a cast, TensorFlow ops or `tf.custom_gradient` for NumPy code. The suggestion
     shown with the finding is the surrogate `gradfix diagnose --fix` tries first (the `surrogate`
-    operator), which a run verifies before anything is written.
+    operator), which a run verifies before anything is written; none is shown for an `argmax` in a
+    layer whose indices a later layer of the model reads (an `Embedding`), where a soft argmax
+    would leave them indices.
 
     ## When not to fix
     Only operations on the *only* path are reported: a comparison used as the condition of
     `tf.where` next to a differentiable branch, a mask multiplied into the prediction
     (`pred * tf.cast(pred > 0, tf.float32)`), an `argmax` computed for accuracy outside the loss,
     a rounding inside a straight-through estimator (`x + tf.stop_gradient(tf.round(x) - x)`), and
-    operations on labels all leave a gradient and are left alone.
+    operations on labels all leave a gradient and are left alone. In a Keras model, a layer that
+    cuts its input before any trainable layer (quantizing the raw features), a mask layer whose
+    input also reaches the output another way, a layer that rounds only when `training` is false,
+    and a model built after training for prediction only are left alone too.
     """
 
     code = "GF009"
@@ -70,7 +89,7 @@ class NonDifferentiableOp(Rule):
     summary = "An operation without a gradient cuts the path from the variables to the loss"
     applicability = Applicability.DISPLAY_ONLY
     categories = (NON_DIFFERENTIABLE,)
-    needles = ("GradientTape", "compile(", "Loss)")
+    needles = ("GradientTape", "compile(", "Loss)", "minimize(")
 
     VALID = [
         # argmax for accuracy only.
@@ -169,6 +188,44 @@ with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(tf.cast(scores, tf.float64) - y))
 grads = tape.gradient(loss, model.trainable_variables)
 """,
+        # Look-alike: a straight-through rounding in a `Lambda` layer of a trained model.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+hidden = keras.layers.Dense(4)(inputs)
+rounded = keras.layers.Lambda(lambda t: t + tf.stop_gradient(tf.round(t) - t))(hidden)
+model = keras.Model(inputs, keras.layers.Dense(1)(rounded))
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+        # Look-alike: an argmax layer added after training, in a model used only to predict.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+logits = keras.layers.Dense(10)(inputs)
+model = keras.Model(inputs, logits)
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, epochs=1)
+labels = keras.layers.Lambda(lambda t: tf.argmax(t, axis=-1))(model.output)
+predicted = keras.Model(model.input, labels).predict(x)
+""",
+        # Look-alike: a rounding layer on the raw features, before any trainable layer.
+        """
+import tensorflow as tf
+from tensorflow import keras
+
+class Quantize(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.round(inputs * 4.0) / 4.0
+
+model = keras.Sequential([keras.Input(shape=(8,)), Quantize(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
     ]
 
     INVALID = [
@@ -266,15 +323,61 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
 """,
             None,
         ),
+        # A `Lambda` layer taking the argmax, on the only path from the `Dense` layer to the output `fit` trains.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+inputs = keras.Input(shape=(8,))
+scores = keras.layers.Dense(3)(inputs)
+choice = keras.layers.Lambda(lambda t: tf.cast(tf.argmax(t, axis=-1), tf.float32))(scores)
+model = keras.Model(inputs, choice)
+model.compile(optimizer="adam", loss="mae")
+model.fit(x, y, epochs=1)
+""",
+            None,
+        ),
+        # A custom layer thresholding its input, after the trainable layers of a `Sequential` model.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+
+class Binarize(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.cast(inputs > 0.5, tf.float32)
+
+model = keras.Sequential([keras.Input(shape=(8,)), keras.layers.Dense(4, activation="sigmoid"), Binarize()])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+            None,
+        ),
+        # The loss function given to `optimizer.minimize`, for the variables of `var_list`.
+        Invalid(
+            """
+import tensorflow as tf
+
+w = tf.Variable(tf.zeros([4, 1]))
+
+def loss_fn():
+    return tf.reduce_mean(tf.abs(tf.round(tf.sigmoid(tf.matmul(x, w))) - y))
+
+tf.keras.optimizers.SGD(0.1).minimize(loss_fn, var_list=[w])
+""",
+            None,
+        ),
     ]
 
     def wants(self, text: str) -> bool:
-        return might_take_gradients(text)
+        return might_take_gradients(text) or "minimize(" in text
 
     def check(self, analysis: ModuleAnalysis) -> Iterator[Report]:
         claimed = {id(fed.op) for fed in fed_losses(analysis) if fed.op is not None}
         surrogate, where = Surrogate(), Context.of_analysis(analysis)
-        for context in all_contexts(analysis):
+        minimized = minimize_contexts(analysis)
+        for context in all_contexts(analysis) + minimized:
             for cut in cuts_of_kind(analysis, context, OP, exclude=lambda node: id(node) in claimed):
                 claimed.add(id(cut.node))
                 op = cut.op
@@ -289,10 +392,37 @@ model.compile(optimizer="adam", loss=lambda y, p: tf.reduce_mean(tf.square(tf.ro
                     node=cut.node,
                     message=f"{op.name} has {effect}, on every path to the loss",
                     detail=sentence(
-                        f"{op.name} has {effect}, and every path from {describe_sources(context, cut.sources)} to the loss "
+                        f"{op.name} has {effect}, and every path from {_sources(context, cut.sources, minimized)} to the loss "
                         f"passes through it. Use {op.alternative}") + ".",
                     related=related,
                     severity=Severity.WARNING if op.zero_gradient else None,
                     **(suggested(suggestion) if suggestion is not None else {}),
                 )
+        for layer_cut in graph_cuts(analysis):
+            cut = layer_cut.cut
+            if id(cut.node) in claimed:
+                continue
+            claimed.add(id(cut.node))
+            op = cut.op
+            assert op is not None, "a layer's cut names its op"
+            effect = "a gradient of zeros" if op.zero_gradient else "no gradient"
+            # indices read by a later layer (an Embedding) stay indices under a soft argmax: no surrogate to suggest
+            indices = op.alternative == ARGMAX_ALTERNATIVE and not layer_cut.final
+            suggestion = (next(iter(surrogate.rewrite(cut.node, where)), None)
+                          if isinstance(cut.node, cst.Call) and not indices else None)
+            yield Report(
+                node=cut.node,
+                message=f"{op.name} has {effect}, cutting off the layers before",
+                detail=sentence(
+                    f"{op.name}, in a layer of a model that is trained, has {effect}, and every path from the trainable "
+                    f"layers before that layer to the model's output passes through it, so they do not learn. Use "
+                    f"{op.alternative}") + ".",
+                severity=Severity.WARNING if op.zero_gradient else None,
+                **(suggested(suggestion) if suggestion is not None else {}),
+            )
 
+
+def _sources(context: PathContext, sources: frozenset[str], minimized: list[PathContext]) -> str:
+    if any(context is other for other in minimized):
+        return ("the variable " if len(sources) == 1 else "the variables ") + ", ".join(f"`{source}`" for source in sorted(sources))
+    return describe_sources(context, sources)

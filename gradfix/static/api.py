@@ -40,6 +40,8 @@ def _op_names(*names: str) -> frozenset[str]:
 ARGMAX = _op_names("argmax", "argmin")
 ROUNDING = _op_names("round", "rint", "floor", "ceil")
 SIGN = _op_names("sign")
+# The positions that sort the values: integers, with no gradient to the values they rank.
+ARGSORT = _op_names("argsort")
 COMPARISON_CALLS = _op_names("equal", "not_equal", "greater", "greater_equal", "less", "less_equal")
 # Without a gradient only when the dtype is an integer one (see integer_dtype).
 CASTS = frozenset({"tensorflow.cast", "tensorflow.dtypes.cast", "keras.ops.cast", "keras.backend.cast"})

@@ -35,6 +35,7 @@ from gradfix.static.analysis import (
 )
 from gradfix.static.api import (
     ARGMAX,
+    ARGSORT,
     CASTS,
     COMPARISON_CALLS,
     CUSTOM_GRADIENT,
@@ -74,6 +75,7 @@ ARGMAX_ALTERNATIVE = "the probabilities or logits themselves, or `tf.nn.softmax(
 ROUND_ALTERNATIVE = "the value itself, or a straight-through estimator `x + tf.stop_gradient(tf.round(x) - x)`"
 SIGN_ALTERNATIVE = "`tf.tanh(k * x)`, or a straight-through estimator `x + tf.stop_gradient(tf.sign(x) - x)`"
 CAST_ALTERNATIVE = "a float dtype (`tf.float32`), or a straight-through estimator where integers are needed"
+ARGSORT_ALTERNATIVE = "a differentiable ranking surrogate (a pairwise loss on score differences, or a soft rank)"
 NUMPY_ALTERNATIVE = "the same computation in TensorFlow ops, or `tf.py_function` over TensorFlow ops, or a `tf.custom_gradient`"
 
 
@@ -98,9 +100,15 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
         return None
     name = analysis.qualname(node.func)
     if name is None:
-        return None
+        compared = _one_comparison(analysis, node.func)
+        if compared is None:
+            return None
+        return Op(node, f"`{analysis.code(node.func)}` (a comparison)", STEP_ALTERNATIVE, tuple(a.value for a in node.args))
     short = short_name(name)
     first = argument(node, 0, "input") or argument(node, 0, "x")
+    if name in ARGSORT:
+        values = argument(node, 0, "values")
+        return Op(node, f"`{short}`", ARGSORT_ALTERNATIVE, (values,) if values is not None else ())
     if name in ARGMAX:
         return Op(node, f"`{short}`", ARGMAX_ALTERNATIVE, (first,) if first is not None else ())
     if name in ROUNDING:
@@ -118,6 +126,25 @@ def nondifferentiable(analysis: ModuleAnalysis, node: cst.CSTNode) -> Op | None:
         numpy_input = argument(node, 1, "inp")
         return Op(node, f"`{short}` (NumPy code)", NUMPY_ALTERNATIVE, (numpy_input,) if numpy_input is not None else ())
     return None
+
+
+def _one_comparison(analysis: ModuleAnalysis, func: cst.BaseExpression) -> str | None:
+    """For a name bound only to comparison functions (``compare = K.greater_equal if err else K.less``): the first
+    of them."""
+    if not isinstance(func, cst.Name):
+        return None
+    values = values_of(analysis, func)
+    if not values:
+        return None
+    chosen: list[str] = []
+    for value in values:
+        options = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
+        for option in options:
+            name = analysis.qualname(option)
+            if name not in COMPARISON_CALLS:
+                return None
+            chosen.append(name)
+    return chosen[0]
 
 
 def _calls_numpy(analysis: ModuleAnalysis, func: cst.BaseExpression | None) -> bool:
@@ -375,6 +402,8 @@ class SourceFlow:
                 return self._source_name(node.value, at)
             return self.name(node.value, at)
         if isinstance(node, cst.Attribute):
+            if node.attr.value in _STATIC_FACTS:
+                return False
             name = dotted(node)
             if name is not None and (self._is_source(name) or self.attribute(name, at)):
                 return True
@@ -489,6 +518,10 @@ class SourceFlow:
             self._calls[key] = inner is not None and SourceFlow(
                 self.analysis, inner, sources, self.cuts, self.runs_models, self.through_predict).reaches_target()
         return self._calls[key]
+
+
+# A tensor's shape and dtype: facts about it, with no gradient to its values.
+_STATIC_FACTS = frozenset({"shape", "dtype"})
 
 
 def called_lambda(analysis: ModuleAnalysis, call: cst.Call) -> cst.Lambda | None:

@@ -19,6 +19,8 @@ import sys
 import threading
 from typing import Callable, TypeVar
 
+from gradfix.source import quiet_compile_warnings
+
 T = TypeVar("T")
 
 # Trees up to this depth fit in the default limit of 1000 frames, at a few frames a level.
@@ -47,7 +49,8 @@ def parse_depth(text: str) -> int:
     if sum(1 for _ in _CHAIN_WORDS.finditer(text)) <= PARSER_SAFE_CHAIN:
         return 0
     try:
-        tree = ast.parse(text)
+        with quiet_compile_warnings():
+            tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return 0
     deepest = 0

@@ -596,6 +596,9 @@ def _class_parts(path: str, piece: Piece) -> list[Piece]:
     return parts
 
 
+_STAR_IMPORT = re.compile(r"\bimport\s*\*")
+
+
 def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: True) -> list[Region] | None:
     """The module's regions worth analysing, or None when it is best analysed whole. Raises SourceError.
 
@@ -609,6 +612,8 @@ def regions(path: str, text: str, worth: Callable[[str], bool] = lambda text: Tr
     own = [i for i, piece in enumerate(pieces) if not piece.statement.shared]
     if len(own) < 2:
         return None
+    if any(piece.statement.shared and _STAR_IMPORT.search(piece.text) for piece in pieces):
+        return None  # `from keras.layers import *` binds names no statement shows: what ties statements is unknown
     groups, needs = _groups(pieces, own)
     if len(groups) == 1:
         return None
