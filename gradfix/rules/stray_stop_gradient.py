@@ -20,6 +20,7 @@ from gradfix.static.gradpath import (
     might_take_gradients,
     on_path,
 )
+from gradfix.static.layergraph import graph_cuts
 from gradfix.transforms._operator import Context
 from gradfix.transforms.unwrap_stop_gradient import UnwrapStopGradient
 
@@ -29,7 +30,10 @@ class StrayStopGradient(Rule):
     variables a gradient is asked for to the gradient's target, so none of them gets a gradient.
     The rule follows the target back through the tape (or through a Keras loss function, from
     `y_pred`) and reports a `stop_gradient` only when every path from the differentiated
-    variables to the loss passes through it.
+    variables to the loss passes through it. In a Keras model that is trained (`fit`,
+    `train_on_batch`, a tape), it reads a `Lambda`'s function or a custom layer's `call` and
+    reports a `stop_gradient` there that cuts every path from the trainable layers before it to
+    the model's outputs.
 
     ## Why gradients vanish
     `tf.stop_gradient(x)` returns `x` as a constant: the tape records nothing through it. When the
@@ -63,7 +67,9 @@ class StrayStopGradient(Rule):
     freeze of part of the model, and unwrapping starts training it), when it also stands on the
     path of another gradient that trains (a persistent tape asked twice: there it may be the
     freeze), or when it wraps an arithmetic expression (such as a straight-through estimator
-    missing its `x +`), where the intended formula is not certain.
+    missing its `x +`), where the intended formula is not certain. In a layer of a model it is
+    always **unsafe**: the layers before it start training on every output after it, and a stop
+    meant for one branch belongs on that branch's input instead.
 
     ## When not to fix
     Legitimate uses stay untouched because another path to the loss remains, or because what
@@ -178,9 +184,91 @@ def make_loss():
 
 model.compile(optimizer="adam", loss=make_loss())
 """,
+        # Look-alike: a functional model whose stop is on one head's input; the other head trains the trunk.
+        """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+inputs = layers.Input(shape=(12,))
+trunk = layers.Dense(8, activation="relu")(inputs)
+frozen = layers.Lambda(lambda t: tf.stop_gradient(t))(trunk)
+first = layers.Dense(2)(frozen)
+second = layers.Dense(2)(trunk)
+model = tf.keras.Model(inputs, [first, second])
+model.compile(optimizer="adam", loss=["mse", "mse"])
+model.fit(x, [y1, y2], epochs=1)
+""",
+        # Look-alike: the stop comes before any trainable layer (it stops the inputs, which hold no variable).
+        """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+model = tf.keras.Sequential([
+    layers.Input(shape=(12,)),
+    layers.Lambda(lambda t: tf.stop_gradient(t)),
+    layers.Dense(8, activation="relu"),
+    layers.Dense(1),
+])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+        # Look-alike: a straight-through rounding layer; the gradient passes its identity term.
+        """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+model = tf.keras.Sequential([
+    layers.Input(shape=(12,)),
+    layers.Dense(8, activation="sigmoid"),
+    layers.Lambda(lambda t: t + tf.stop_gradient(tf.round(t) - t)),
+    layers.Dense(1),
+])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+        # Look-alike: a model with the stop that is built but never trained (a feature extractor for inference).
+        """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+inputs = layers.Input(shape=(12,))
+features = layers.Dense(8, activation="relu")(inputs)
+frozen = layers.Lambda(lambda t: tf.stop_gradient(t))(features)
+extractor = tf.keras.Model(inputs, frozen)
+codes = extractor.predict(x)
+""",
     ]
 
     INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+model = tf.keras.Sequential([
+    layers.Input(shape=(12,)),
+    layers.Dense(8, activation="relu"),
+    layers.Lambda(lambda t: tf.stop_gradient(t)),
+    layers.Dense(1),
+])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+            """
+import tensorflow as tf
+from tensorflow.keras import layers
+
+model = tf.keras.Sequential([
+    layers.Input(shape=(12,)),
+    layers.Dense(8, activation="relu"),
+    layers.Lambda(lambda t: t),
+    layers.Dense(1),
+])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=1)
+""",
+            applicability=Applicability.UNSAFE,
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -428,6 +516,30 @@ def train_step(x, y):
                                           "sources still get gradients: there it may be a deliberate freeze"),
                     applicability=Applicability.UNSAFE if unsafe else Applicability.SAFE,
                 )
+        for layer_cut in graph_cuts(analysis, STOP):
+            node = layer_cut.cut.node
+            if id(node) in reported or not isinstance(node, cst.Call):
+                continue
+            reported.add(id(node))
+            rewrite = next(iter(unwrap.rewrite(node, where)), None)
+            yield Report(
+                node=node,
+                message=f"`{call_brief(analysis.code(node), 28)}` cuts the layers before it off from the model's output",
+                detail=(
+                    f"`{analysis.code(node)}`, in a layer of a model that is trained, cuts every path from the "
+                    "trainable layers before that layer to the model's output, so they get no gradient and do not "
+                    "learn. Remove it unless those layers are meant to stay frozen (then `trainable=False` says so), "
+                    "or move it onto the one branch it is meant to stop."
+                ),
+                **({"replacements": rewrite.replacements, "fix_description": rewrite.description,
+                    "applicability": Applicability.UNSAFE, "applicability_reason": _GRAPH_UNSAFE}
+                   if rewrite is not None else {}),
+            )
+
+
+# a functional model's stop is shared by whatever comes after it: where it is meant to be is the user's call
+_GRAPH_UNSAFE = ("the layers before it start training on every output after it; a stop meant for one branch "
+                 "belongs on that branch's input instead")
 
 
 

@@ -46,6 +46,7 @@ from gradfix.static.gradpath import (
     cuts_of_kind,
     function_context,
     is_custom_gradient,
+    is_stop_gradient,
     lambda_context,
     nondifferentiable,
     path_statements,
@@ -285,14 +286,15 @@ def _inner_context(analysis: ModuleAnalysis, function: cst.FunctionDef | cst.Lam
 
 
 def layer_cuts(analysis: ModuleAnalysis, code: LayerCode, sources: frozenset[str],
-               parent: PathContext | None = None) -> list[Cut]:
-    """The operations inside a layer that cut every path from the inputs ``sources`` name to its result."""
+               parent: PathContext | None = None, kind: str = OP) -> list[Cut]:
+    """The cuts of ``kind`` (operations without a gradient, or ``stop_gradient``) inside a layer that cut every
+    path from the inputs ``sources`` name to its result."""
     if code.op is not None:
-        return [Cut(code.op.node, parent, sources, code.op)] if parent is not None else []
+        return [Cut(code.op.node, parent, sources, code.op)] if parent is not None and kind == OP else []
     if code.function is None or not sources:
         return []
     inner = _inner_context(analysis, code.function, sources, parent)
-    return cuts_of_kind(analysis, inner, OP) if inner is not None else []
+    return cuts_of_kind(analysis, inner, kind) if inner is not None else []
 
 
 def _first_input(code: LayerCode) -> frozenset[str]:
@@ -434,12 +436,13 @@ class LayerCut:
     final: bool
 
 
-def graph_cuts(analysis: ModuleAnalysis) -> list[LayerCut]:
-    """The operations, inside the layers of trained models, that cut every path from some trainable layer to the
-    model's outputs."""
+def graph_cuts(analysis: ModuleAnalysis, kind: str = OP) -> list[LayerCut]:
+    """The cuts of ``kind`` (operations without a gradient, or ``stop_gradient``), inside the layers of trained
+    models, that cut every path from some trainable layer to the model's outputs."""
     found: dict[int, LayerCut] = {}
     for model in trained_models(analysis):
-        cuts = _sequential_cuts(analysis, model) if model.outputs is None else _functional_cuts(analysis, model)
+        cuts = (_sequential_cuts(analysis, model, kind) if model.outputs is None
+                else _functional_cuts(analysis, model, kind))
         for cut in cuts:
             found.setdefault(id(cut.cut.node), cut)
     return list(found.values())
@@ -453,7 +456,7 @@ def _model_context(analysis: ModuleAnalysis, model: TrainedModel) -> PathContext
     return PathContext(model.scope, model.scope, frozenset(), [(outputs, at)])
 
 
-def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[LayerCut]:
+def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel, kind: str) -> list[LayerCut]:
     """In a ``Sequential`` every layer is on the only path: a layer that cuts its input cuts the trainable layers
     before it (back to the previous such layer)."""
     context = _model_context(analysis, model)
@@ -463,7 +466,7 @@ def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[Laye
     trainable_before = False
     for layer in model.layers:
         code = layer_code(analysis, layer)
-        cuts = layer_cuts(analysis, code, _first_input(code), context) if code is not None else []
+        cuts = layer_cuts(analysis, code, _first_input(code), context, kind) if code is not None else []
         if cuts and trainable_before:
             found.extend(LayerCut(cut, layer is model.layers[-1]) for cut in cuts)
         if cuts:
@@ -472,20 +475,20 @@ def _sequential_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[Laye
     return found
 
 
-def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel) -> list[LayerCut]:
+def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel, kind: str) -> list[LayerCut]:
     context = _model_context(analysis, model)
     if context is None or model.outputs is None:
         return []
     outputs = _output_values(analysis, model.outputs)
     found: list[LayerCut] = []
     for application in _trainable_applications(analysis, context):
-        if not GraphFlow(analysis, context, application, frozenset({STOP})).reaches_target():
+        if not GraphFlow(analysis, context, application, BOTH - {kind}).reaches_target():
             continue
         blocked = GraphFlow(analysis, context, application, BOTH)
         if blocked.reaches_target():
             continue
         found.extend(LayerCut(cut, any(application is output for output in outputs))
-                     for cut, application in _graph_frontier(analysis, context, blocked))
+                     for cut, application in _graph_frontier(analysis, context, blocked, kind))
     return found
 
 
@@ -506,7 +509,8 @@ def _trainable_applications(analysis: ModuleAnalysis, context: PathContext) -> I
                 yield node
 
 
-def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: GraphFlow) -> Iterator[tuple[Cut, cst.Call]]:
+def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: GraphFlow,
+                    kind: str) -> Iterator[tuple[Cut, cst.Call]]:
     """The cuts whose input still carries the source with every cut in place (the first on each path), with the
     layer application (or operation) they lie in."""
     for value, at in path_statements(analysis, context):
@@ -516,10 +520,15 @@ def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: Gra
             code = layer_code(analysis, node.func) if isinstance(node.func, (cst.Call, cst.Name)) else None
             if code is not None:
                 found = _inner_sources(analysis, code, node, lambda e: blocked.carries(e, at))
-                if code.op is not None and any(blocked.carries(arg.value, at) for arg in node.args):
-                    yield Cut(code.op.node, context, frozenset(), code.op), node
+                if code.op is not None:
+                    if kind == OP and any(blocked.carries(arg.value, at) for arg in node.args):
+                        yield Cut(code.op.node, context, frozenset(), code.op), node
                 elif found is not None and found[0]:
-                    yield from ((cut, node) for cut in layer_cuts(analysis, code, found[0], context))
+                    yield from ((cut, node) for cut in layer_cuts(analysis, code, found[0], context, kind))
+                continue
+            if kind == STOP:
+                if is_stop_gradient(analysis, node) and any(blocked.carries(arg.value, at) for arg in node.args):
+                    yield Cut(node, context, frozenset()), node
                 continue
             op = nondifferentiable(analysis, node)
             if op is not None and any(blocked.carries(i, at) for i in op.inputs):
