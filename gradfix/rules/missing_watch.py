@@ -299,6 +299,37 @@ grad = tape.gradient(loss, r)
     ]
 
     INVALID = [
+        # A second tape under the same name watches: the first, asked first, still watched nothing.
+        Invalid(
+            """
+            import tensorflow as tf
+            c1, c2 = tf.constant(5.0), tf.constant(3.0)
+            with tf.GradientTape() as tape:
+                z = 3 * c1 ** 2 + 2 * c1 * c2
+            gradients = tape.gradient(z, [c1, c2])
+
+            with tf.GradientTape() as tape:
+                tape.watch(c1)
+                tape.watch(c2)
+                z = 3 * c1 ** 2 + 2 * c1 * c2
+            gradients = tape.gradient(z, [c1, c2])
+            """,
+            expected="""
+            import tensorflow as tf
+            c1, c2 = tf.constant(5.0), tf.constant(3.0)
+            with tf.GradientTape() as tape:
+                tape.watch(c1)
+                tape.watch(c2)
+                z = 3 * c1 ** 2 + 2 * c1 * c2
+            gradients = tape.gradient(z, [c1, c2])
+
+            with tf.GradientTape() as tape:
+                tape.watch(c1)
+                tape.watch(c2)
+                z = 3 * c1 ** 2 + 2 * c1 * c2
+            gradients = tape.gradient(z, [c1, c2])
+            """,
+        ),
         Invalid(
             """
             import tensorflow as tf

@@ -16,6 +16,7 @@ def watch_calls(analysis: ModuleAnalysis, call: GradientCall, in_block: bool = F
     """The ``tape.watch(...)`` calls of the gradient's tape in its scope; with ``in_block``, only those inside
     the ``with`` block that made the tape, when it is known (a notebook's other cells reuse the name ``tape``)."""
     root = call.tape.node if in_block and call.tape is not None else call.scope
+    own_block = call.tape.node if call.tape is not None else None
     for candidate in walk(root, cst.Call):
         func = candidate.func
         if (
@@ -23,8 +24,22 @@ def watch_calls(analysis: ModuleAnalysis, call: GradientCall, in_block: bool = F
             and func.attr.value == "watch"
             and isinstance(func.value, cst.Name)
             and func.value.value == call.tape_name
+            and not _in_another_tape_block(analysis, candidate, call.tape_name, own_block)
         ):
             yield candidate
+
+
+def _in_another_tape_block(analysis: ModuleAnalysis, node: cst.CSTNode, name: str, own_block: cst.CSTNode | None) -> bool:
+    """Whether ``node`` lies in a ``with ... as name:`` block other than the gradient's own: there ``name`` is
+    another tape (a script or a notebook that opens one tape after another under the same name)."""
+    for ancestor in analysis.ancestors(node):
+        if ancestor is own_block:
+            return False
+        if isinstance(ancestor, cst.With) and any(
+                item.asname is not None and isinstance(item.asname.name, cst.Name) and item.asname.name.value == name
+                for item in ancestor.items):
+            return True
+    return False
 
 
 def is_watched(analysis: ModuleAnalysis, call: GradientCall, name: str, in_block: bool = False) -> bool:
