@@ -184,6 +184,22 @@ def make_loss():
 
 model.compile(optimizer="adam", loss=make_loss())
 """,
+        # Look-alike: a function written anew without its stop (a notebook's later cell); the call runs the new one.
+        """
+import tensorflow as tf
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + tf.stop_gradient(2 * w1 * w2)
+
+w1, w2 = tf.Variable(5.0), tf.Variable(3.0)
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + 2 * w1 * w2
+
+with tf.GradientTape() as tape:
+    z = f(w1, w2)
+gradients = tape.gradient(z, [w1, w2])
+""",
         # Look-alike: a functional model whose stop is on one head's input; the other head trains the trunk.
         """
 import tensorflow as tf
@@ -240,6 +256,40 @@ codes = extractor.predict(x)
     ]
 
     INVALID = [
+        # The function written anew with a stop (a notebook's later cell): the call runs the new one.
+        Invalid(
+            """
+import tensorflow as tf
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + 2 * w1 * w2
+
+w1, w2 = tf.Variable(5.0), tf.Variable(3.0)
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + tf.stop_gradient(2 * w1 * w2)
+
+with tf.GradientTape() as tape:
+    z = f(w1, w2)
+gradients = tape.gradient(z, [w1, w2])
+""",
+            """
+import tensorflow as tf
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + 2 * w1 * w2
+
+w1, w2 = tf.Variable(5.0), tf.Variable(3.0)
+
+def f(w1, w2):
+    return 3 * w1 ** 2 + (2 * w1 * w2)
+
+with tf.GradientTape() as tape:
+    z = f(w1, w2)
+gradients = tape.gradient(z, [w1, w2])
+""",
+            applicability=Applicability.UNSAFE,
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -524,7 +574,7 @@ def train_step(x, y):
             rewrite = next(iter(unwrap.rewrite(node, where)), None)
             yield Report(
                 node=node,
-                message=f"`{call_brief(analysis.code(node), 28)}` cuts the layers before it off from the model's output",
+                message=f"`{call_brief(analysis.code(node), 28)}` cuts the earlier layers off from the model's output",
                 detail=(
                     f"`{analysis.code(node)}`, in a layer of a model that is trained, cuts every path from the "
                     "trainable layers before that layer to the model's output, so they get no gradient and do not "

@@ -468,7 +468,7 @@ class ModuleAnalysis:
         if isinstance(func, cst.Name):
             if self.qualname(func) is not None:
                 return None
-            function = self.function_named(func.value)
+            function = self._function_called(func.value, call)
             return (function, 0) if function is not None else None
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             klass = self.enclosing_class(call)
@@ -478,6 +478,19 @@ class ModuleAnalysis:
                         return member, 0
                     return member, 1 if _param_names(member)[:1] else 0
         return None
+
+    def _function_called(self, name: str, call: cst.Call) -> cst.FunctionDef | None:
+        """The function ``name(...)`` runs at ``call``. Where a later ``def`` rebinds the name (a notebook's cell
+        writing the function anew), a call in the same scope runs the last one before it; a call elsewhere runs
+        whichever was last bound when it is made, which the text alone does not tell."""
+        defined = [function for function in self.functions
+                   if function.name.value == name and self.enclosing_class(function) is None]
+        if len(defined) <= 1:
+            return defined[0] if defined else None
+        scope = self.scope_of(call)
+        before = [function for function in defined
+                  if self.scope_of(function) is scope and self._order[id(function)] < self._order[id(call)]]
+        return before[-1] if before and scope is self.module else None
 
     # --- data flow ---------------------------------------------------------------------------
     def statements(self, scope: CODE_SCOPE) -> list[Statement]:
