@@ -54,6 +54,7 @@ from gradfix.static.gradpath import (
 )
 from gradfix.static.names import canonical, dotted
 from gradfix.static.sources import resolve_sources
+from gradfix.static.tree import children
 
 LAMBDA_LAYERS = frozenset({"keras.layers.Lambda", "keras.layers.core.Lambda"})
 # What a model is trained by, called on it.
@@ -202,7 +203,7 @@ def walk_returns(function: cst.FunctionDef) -> Iterator[cst.Return]:
         if isinstance(node, cst.Return):
             yield node
         if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(node.children)
+            stack.extend(children(node))
 
 
 def weighted(analysis: ModuleAnalysis, layer: cst.BaseExpression, depth: int = 0) -> bool:
@@ -479,6 +480,8 @@ def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel, kind: str) -
     context = _model_context(analysis, model)
     if context is None or model.outputs is None:
         return []
+    if not _may_cut(analysis, context, kind):
+        return []
     outputs = _output_values(analysis, model.outputs)
     found: list[LayerCut] = []
     for application in _trainable_applications(analysis, context):
@@ -490,6 +493,20 @@ def _functional_cuts(analysis: ModuleAnalysis, model: TrainedModel, kind: str) -
         found.extend(LayerCut(cut, any(application is output for output in outputs))
                      for cut, application in _graph_frontier(analysis, context, blocked, kind))
     return found
+
+
+def _may_cut(analysis: ModuleAnalysis, context: PathContext, kind: str) -> bool:
+    """Whether the graph holds what ``_graph_frontier`` can name as a cut: a layer whose code the program shows, or
+    an operation of ``kind`` written in the graph itself. A graph of library layers alone (most models) has none,
+    and its flows from every trainable layer need not be followed."""
+    for value, _ in path_statements(analysis, context):
+        for node in walk_expression(value):
+            if isinstance(node, cst.Call) and isinstance(node.func, (cst.Call, cst.Name)) \
+                    and layer_code(analysis, node.func) is not None:
+                return True
+            if is_stop_gradient(analysis, node) if kind == STOP else nondifferentiable(analysis, node) is not None:
+                return True
+    return False
 
 
 def _output_values(analysis: ModuleAnalysis, outputs: cst.BaseExpression) -> list[cst.BaseExpression]:
