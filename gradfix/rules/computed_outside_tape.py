@@ -93,8 +93,9 @@ class ComputedOutsideTape(Rule):
     Computing a target from the gradient call's arguments at the end of the block is **safe** when
     it is arithmetic and TensorFlow math on names no statement in between mentions: it computes
     the same value a few lines earlier. It is **unsafe** when it calls a model or a function of the
-    module (which may do more than compute, now earlier) or a statement in between mentions what it
-    reads; no fix is offered when a statement in between rebinds a name it reads, or the gradient
+    module (which may do more than compute, now earlier), a TensorFlow call whose result or effect
+    depends on when it runs (a random draw, a print or summary, `py_function`), or a statement in
+    between mentions what it reads; no fix is offered when a statement in between rebinds a name it reads, or the gradient
     call sits in a loop or branch that does not hold the tape's block. A tensor computed from a
     layer's weights in `build` gets no automatic fix: moving it into `call` changes what `call`
     computes on each step, which its author should write.
@@ -707,6 +708,29 @@ def ascent_step(model, optimizer, x):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
         ),
+        # Variant: a random draw in the target: computed earlier, it may take another place in the seed's stream.
+        Invalid(
+            """
+import tensorflow as tf
+
+def ascent_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model(x, training=True))
+    grads = tape.gradient(-score + 0.01 * tf.random.normal([]), model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            """
+import tensorflow as tf
+
+def ascent_step(model, optimizer, x):
+    with tf.GradientTape() as tape:
+        score = tf.reduce_mean(model(x, training=True))
+        target = -score + 0.01 * tf.random.normal([])
+    grads = tape.gradient(target, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            applicability=Applicability.UNSAFE,
+        ),
         # Variant: a function of the module called in the gradient call's arguments; the tape watched only `x`.
         Invalid(
             """
@@ -965,8 +989,8 @@ def _target_computed_in_call(analysis: ModuleAnalysis, call: GradientCall, tape:
         applicability=None if replacements is None else (Applicability.SAFE if safe else Applicability.UNSAFE),
         applicability_reason="" if safe else (
             "the target now runs at the end of the tape's block, before the statements between it and the gradient "
-            "call; a model or function it calls may do more than compute, and a statement in between may change "
-            "what it reads"
+            "call; a model or function it calls may do more than compute, a random draw or a print depends on when "
+            "it runs, and a statement in between may change what it reads"
         ),
     )
 
@@ -1029,9 +1053,15 @@ def _compute_target_in_block(analysis: ModuleAnalysis, call: GradientCall, tape:
 def _pure(analysis: ModuleAnalysis, node: cst.BaseExpression) -> bool:
     for inner in walk(node, cst.Call):
         qualname = analysis.qualname(inner.func)
-        if qualname is None or not qualname.startswith("tensorflow.") or qualname.startswith("tensorflow.keras."):
+        if qualname is None or not qualname.startswith("tensorflow.") or qualname.startswith(_NOT_PURE):
             return False
     return True
+
+
+# TensorFlow calls whose result or effect depends on when they run: moved a few lines earlier, a random draw
+# takes another place in the seed's stream, a print or summary comes out before the lines between
+_NOT_PURE = ("tensorflow.keras.", "tensorflow.random.", "tensorflow.print", "tensorflow.summary.", "tensorflow.io.",
+             "tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.Variable", "tensorflow.compat.")
 
 
 def _fresh_name(analysis: ModuleAnalysis, target: cst.BaseExpression) -> str:
