@@ -242,6 +242,20 @@ model = tf.keras.Sequential([
 model.compile(optimizer="adam", loss="mse")
 model.fit(x, y, epochs=1)
 """,
+        # Look-alike: the library function applied by a `Lambda` on one head's input only.
+        """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+from tensorflow.keras import layers
+
+inputs = layers.Input(shape=(12,))
+trunk = layers.Dense(8, activation="relu")(inputs)
+first = layers.Dense(2)(layers.Lambda(K.stop_gradient)(trunk))
+second = layers.Dense(2)(trunk)
+model = tf.keras.Model(inputs, [first, second])
+model.compile(optimizer="adam", loss=["mse", "mse"])
+model.fit(x, [y1, y2], epochs=1)
+""",
         # Look-alike: a model with the stop that is built but never trained (a feature extractor for inference).
         """
 import tensorflow as tf
@@ -256,6 +270,24 @@ codes = extractor.predict(x)
     ]
 
     INVALID = [
+        # The library function applied by a `Lambda` on the shared trunk, as the question's asker spelled it.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import backend as K
+from tensorflow.keras import layers
+
+inputs = layers.Input(shape=(12,))
+trunk = layers.Dense(8, activation="relu")(inputs)
+stopped = layers.Lambda(K.stop_gradient)(trunk)
+first = layers.Dense(2)(stopped)
+second = layers.Dense(2)(stopped)
+model = tf.keras.Model(inputs, [first, second])
+model.compile(optimizer="adam", loss=["mse", "mse"])
+model.fit(x, [y1, y2], epochs=1)
+""",
+            None,
+        ),
         # The function written anew with a stop (a notebook's later cell): the call runs the new one.
         Invalid(
             """
@@ -568,15 +600,17 @@ def train_step(x, y):
                 )
         for layer_cut in graph_cuts(analysis, STOP):
             node = layer_cut.cut.node
-            if id(node) in reported or not isinstance(node, cst.Call):
+            if id(node) in reported:
                 continue
             reported.add(id(node))
-            rewrite = next(iter(unwrap.rewrite(node, where)), None)
+            # a stop_gradient call, or the library function a `Lambda(K.stop_gradient)` applies (no fix to unwrap)
+            rewrite = next(iter(unwrap.rewrite(node, where)), None) if isinstance(node, cst.Call) else None
+            stop = analysis.code(node) if isinstance(node, cst.Call) else f"Lambda({analysis.code(node)})"
             yield Report(
                 node=node,
-                message=f"`{call_brief(analysis.code(node), 28)}` cuts the earlier layers off from the model's output",
+                message=f"`{call_brief(stop, 28)}` cuts the earlier layers off from the model's output",
                 detail=(
-                    f"`{analysis.code(node)}`, in a layer of a model that is trained, cuts every path from the "
+                    f"`{stop}`, in a layer of a model that is trained, cuts every path from the "
                     "trainable layers before that layer to the model's output, so they get no gradient and do not "
                     "learn. Remove it unless those layers are meant to stay frozen (then `trainable=False` says so), "
                     "or move it onto the one branch it is meant to stop."

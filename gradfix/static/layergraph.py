@@ -70,6 +70,7 @@ class LayerCode:
     function: cst.FunctionDef | cst.Lambda | None = None
     bound: int = 0
     op: Op | None = None
+    stop: cst.BaseExpression | None = None  # ``Lambda(K.stop_gradient)``: the library function, which stops all
 
 
 def layer_code(analysis: ModuleAnalysis, layer: cst.BaseExpression) -> LayerCode | None:
@@ -169,7 +170,10 @@ def _library_op(analysis: ModuleAnalysis, layer: cst.Call, function: cst.BaseExp
         dtype = next((a.value for a in passed if a.keyword is not None and a.keyword.value == "dtype"), None)
         if dtype is None or not integer_dtype(analysis, dtype):
             return LayerCode()
-    op = nondifferentiable(analysis, cst.Call(function, tuple(passed)))
+    applied = cst.Call(function, tuple(passed))
+    if is_stop_gradient(analysis, applied):
+        return LayerCode(stop=function)
+    op = nondifferentiable(analysis, applied)
     if op is None:
         return LayerCode()
     return LayerCode(op=Op(function, f"`{short_name(name)}`", op.alternative, (), op.zero_gradient))
@@ -292,6 +296,8 @@ def layer_cuts(analysis: ModuleAnalysis, code: LayerCode, sources: frozenset[str
     path from the inputs ``sources`` name to its result."""
     if code.op is not None:
         return [Cut(code.op.node, parent, sources, code.op)] if parent is not None and kind == OP else []
+    if code.stop is not None:
+        return [Cut(code.stop, parent, sources)] if parent is not None and kind == STOP else []
     if code.function is None or not sources:
         return []
     inner = _inner_context(analysis, code.function, sources, parent)
@@ -327,7 +333,7 @@ class GraphFlow(SourceFlow):
 
     def _through_layer(self, code: LayerCode, application: cst.Call, at: Statement) -> bool:
         if code.function is None:
-            if code.op is not None and OP in self.cuts:
+            if code.op is not None and OP in self.cuts or code.stop is not None and STOP in self.cuts:
                 return False
             return any(self.carries(arg.value, at) for arg in application.args)
         found = _inner_sources(self.analysis, code, application, lambda e: self.carries(e, at))
@@ -537,9 +543,9 @@ def _graph_frontier(analysis: ModuleAnalysis, context: PathContext, blocked: Gra
             code = layer_code(analysis, node.func) if isinstance(node.func, (cst.Call, cst.Name)) else None
             if code is not None:
                 found = _inner_sources(analysis, code, node, lambda e: blocked.carries(e, at))
-                if code.op is not None:
-                    if kind == OP and any(blocked.carries(arg.value, at) for arg in node.args):
-                        yield Cut(code.op.node, context, frozenset(), code.op), node
+                if code.op is not None or code.stop is not None:
+                    if any(blocked.carries(arg.value, at) for arg in node.args):
+                        yield from ((cut, node) for cut in layer_cuts(analysis, code, frozenset(), context, kind))
                 elif found is not None and found[0]:
                     yield from ((cut, node) for cut in layer_cuts(analysis, code, found[0], context, kind))
                 continue
