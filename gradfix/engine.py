@@ -557,7 +557,7 @@ def _kept_trees_dropped() -> Iterator[None]:
     """Drop, after a file, the statements' trees and indexes kept for an editor's next change to it.
 
     A check of many files reads each once. Kept, the trees would hold memory, and the collector, back after each
-    file, would scan them again and again only to find them alive: a fifth of the check (``bench/README.md``).
+    file, would scan them again and again only to find them alive (``bench/README.md``).
     Within the file they are still shared (its regions, and the whole module when a region cannot place a fix)."""
     try:
         yield

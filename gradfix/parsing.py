@@ -2,7 +2,7 @@
 
 Every LibCST node checks its own fields when it is made (``CSTNode._validate``: parentheses that pair, the
 whitespace a keyword needs, ...). Those checks are for trees built by hand; a tree LibCST's own parser builds from
-source text is valid by construction, and checking its nodes one by one is about an eighth of the parse
+source text is valid by construction, and checking its nodes one by one is an eighth to a fifth of the parse
 (``bench/README.md``). LibCST's authors note the same (``PERF`` in ``CSTNode.__post_init__``).
 
 The check is skipped only for the nodes the parser makes in the thread that asked for the parse: nodes that
