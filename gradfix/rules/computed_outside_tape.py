@@ -14,7 +14,8 @@ from gradfix.static.api import LAYER_BASES, VARIABLE_MAKERS
 from gradfix.static.names import dotted
 from gradfix.static.sources import Source, resolve_sources
 from gradfix.static.tree import walk
-from gradfix.transforms.move_into_tape import move_statements
+from gradfix.transforms._operator import Context, Rewrite
+from gradfix.transforms.move_into_tape import hoist_target, move_statements
 
 
 class ComputedOutsideTape(Rule):
@@ -70,8 +71,8 @@ class ComputedOutsideTape(Rule):
     ```python
     with tf.GradientTape() as tape:
         score = tf.reduce_mean(critic(generator(noise)))
-        negated_score = -score
-    grads = tape.gradient(negated_score, generator.trainable_variables)
+        negative_score = -score
+    grads = tape.gradient(negative_score, generator.trainable_variables)
     ```
 
     ## Fix safety
@@ -90,13 +91,13 @@ class ComputedOutsideTape(Rule):
     reviewer should look at. No fix is offered when the statements cannot be moved without
     changing what they compute (a statement in between reassigns a name they read, they sit in a
     different block such as outside the training loop, or they are compound statements).
-    Computing a target from the gradient call's arguments at the end of the block is **safe** when
-    it is arithmetic and TensorFlow math on names no statement in between mentions: it computes
-    the same value a few lines earlier. It is **unsafe** when it calls a model or a function of the
-    module (which may do more than compute, now earlier), a TensorFlow call whose result or effect
-    depends on when it runs (a random draw, a print or summary, `py_function`), or a statement in
-    between mentions what it reads; no fix is offered when a statement in between rebinds a name it reads, or the gradient
-    call sits in a loop or branch that does not hold the tape's block. A tensor computed from a
+    Computing a target from the gradient call's arguments at the end of the block (move-into-tape's
+    fix) is **safe** when it is arithmetic on names no statement in between mentions: it computes
+    the same value a few lines earlier. It is **unsafe** when it calls anything (a model, a function
+    of the module, TensorFlow: a call may do more than compute, or depend on when it runs, as a
+    random draw does) or a statement in between mentions what it reads; no fix is offered when a
+    statement in between rebinds a name it reads, or the gradient call sits in a loop or branch
+    that does not hold the tape's block. A tensor computed from a
     layer's weights in `build` gets no automatic fix: moving it into `call` changes what `call`
     computes on each step, which its author should write.
 
@@ -703,8 +704,8 @@ import tensorflow as tf
 def ascent_step(model, optimizer, x):
     with tf.GradientTape() as tape:
         score = tf.reduce_mean(model(x, training=True))
-        negated_score = -score
-    grads = tape.gradient(negated_score, model.trainable_variables)
+        negative_score = -score
+    grads = tape.gradient(negative_score, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
         ),
@@ -725,8 +726,8 @@ import tensorflow as tf
 def ascent_step(model, optimizer, x):
     with tf.GradientTape() as tape:
         score = tf.reduce_mean(model(x, training=True))
-        target = -score + 0.01 * tf.random.normal([])
-    grads = tape.gradient(target, model.trainable_variables)
+        gradient_target = -score + 0.01 * tf.random.normal([])
+    grads = tape.gradient(gradient_target, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """,
             applicability=Applicability.UNSAFE,
@@ -753,8 +754,8 @@ def f(x):
 def grad(x):
     with tf.GradientTape() as t:
         t.watch(x)
-        target = f(x)
-    return t.gradient(target, x)
+        f_value = f(x)
+    return t.gradient(f_value, x)
 """,
         ),
         # Variant: the forward passes collected in a list before the tape, the loss summed from it inside.
@@ -974,7 +975,8 @@ def _target_computed_in_call(analysis: ModuleAnalysis, call: GradientCall, tape:
         return None  # a constant: GF014's business
     with_code = analysis.code(tape.node).splitlines()[0]
     target_code = analysis.code(target)
-    replacements, safe = _compute_target_in_block(analysis, call, tape, opened, closed, at)
+    made, touched = _compute_target_in_block(analysis, call, tape, opened, closed, at)
+    safe = made is not None and made.applicability == Applicability.SAFE and not touched
     return Report(
         node=target,
         message=f"`{call_brief(target_code)}` is computed in the gradient call, after the GradientTape block",
@@ -984,14 +986,12 @@ def _target_computed_in_call(analysis: ModuleAnalysis, call: GradientCall, tape:
             "Compute the target inside the tape's block and ask for the gradient of that."
         ),
         related=[(tape.node, "the tape records only what runs inside this block")],
-        replacements=replacements,
-        fix_description="Compute the gradient's target inside the GradientTape block",
-        applicability=None if replacements is None else (Applicability.SAFE if safe else Applicability.UNSAFE),
-        applicability_reason="" if safe else (
-            "the target now runs at the end of the tape's block, before the statements between it and the gradient "
-            "call; a model or function it calls may do more than compute, a random draw or a print depends on when "
-            "it runs, and a statement in between may change what it reads"
-        ),
+        replacements=made.replacements if made is not None else None,
+        fix_description=made.description if made is not None else "",
+        applicability=None if made is None else (Applicability.SAFE if safe else Applicability.UNSAFE),
+        applicability_reason="" if safe or made is None else (made.reason or
+                                                                "a statement between the block and the gradient call "
+                                                                "mentions what the target reads, and may change it"),
     )
 
 
@@ -1025,13 +1025,13 @@ def _runs_an_operation(analysis: ModuleAnalysis, node: cst.BaseExpression, depth
 
 
 def _compute_target_in_block(analysis: ModuleAnalysis, call: GradientCall, tape: TapeBlock, opened: Statement,
-                             closed: int, at: Statement) -> tuple[dict[cst.CSTNode, Replacement] | None, bool]:
-    """The fix: ``target = <expression>`` as the block's last statement, and the gradient asked of ``target``.
-    None where the expression could read other values there: a statement in between rebinds a name it
-    reads, or the call sits in a loop or branch that does not hold the tape's block."""
+                             closed: int, at: Statement) -> tuple[Rewrite | None, bool]:
+    """move-into-tape's fix for a target written in the gradient call (computed at the block's end under a new
+    name), and whether a statement in between mentions what the target reads. None where the target could read
+    other values there: a statement in between rebinds a name it reads, or the call sits in a loop or branch that
+    does not hold the tape's block."""
     target = call.target
-    block = tape.node
-    if target is None or not isinstance(block.body, cst.IndentedBlock) or at.enclosing != opened.enclosing:
+    if target is None or at.enclosing != opened.enclosing:
         return None, False
     if not isinstance(call.statement, (cst.SimpleStatementLine, cst.BaseSmallStatement)):
         return None, False  # a loop's header asks again on every turn
@@ -1039,41 +1039,8 @@ def _compute_target_in_block(analysis: ModuleAnalysis, call: GradientCall, tape:
     between = analysis.statements(call.scope)[closed + 1:at.index]
     if any(statement.assigned & read for statement in between):
         return None, False
-    name = _fresh_name(analysis, target)
-    computed = cst.parse_statement(f"{name} = {analysis.code(target)}\n")
-    body = block.body.with_changes(body=[*block.body.body, computed])
-    replacements: dict[cst.CSTNode, Replacement] = {block: block.with_changes(body=body), target: cst.Name(name)}
-    # arithmetic and TensorFlow math on values nothing in between touches compute the same value a few lines
-    # earlier; a model or a function of the module may do more (print, update state), and a statement in
-    # between may change a variable the target reads (`w.assign(...)`)
-    safe = _pure(analysis, target) and not any(names_read(statement.node) & read for statement in between)
-    return replacements, safe
-
-
-def _pure(analysis: ModuleAnalysis, node: cst.BaseExpression) -> bool:
-    for inner in walk(node, cst.Call):
-        qualname = analysis.qualname(inner.func)
-        if qualname is None or not qualname.startswith("tensorflow.") or qualname.startswith(_NOT_PURE):
-            return False
-    return True
-
-
-# TensorFlow calls whose result or effect depends on when they run: moved a few lines earlier, a random draw
-# takes another place in the seed's stream, a print or summary comes out before the lines between
-_NOT_PURE = ("tensorflow.keras.", "tensorflow.random.", "tensorflow.print", "tensorflow.summary.", "tensorflow.io.",
-             "tensorflow.py_function", "tensorflow.numpy_function", "tensorflow.Variable", "tensorflow.compat.")
-
-
-def _fresh_name(analysis: ModuleAnalysis, target: cst.BaseExpression) -> str:
-    if isinstance(target, cst.UnaryOperation) and isinstance(target.operator, cst.Minus) and isinstance(target.expression, cst.Name):
-        base = f"negated_{target.expression.value}"
-    else:
-        base = "target"
-    taken = {n.value for n in analysis.walk(None, cst.Name)}
-    name, number = base, 2
-    while name in taken:
-        name, number = f"{base}_{number}", number + 1
-    return name
+    made = hoist_target(Context.of_analysis(analysis), call.node, tape.node)
+    return made, any(names_read(statement.node) & read for statement in between)
 
 
 _WEIGHT_MAKERS = ("add_weight", "add_variable")
