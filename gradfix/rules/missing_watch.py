@@ -285,17 +285,6 @@ with tf.GradientTape() as tape:
     z = x * x
 dz_dx0 = tape.gradient(z, x0)
 """,
-        # Look-alike: `tf.add` of two tensors, watched.
-        """
-import tensorflow as tf
-
-v = tf.random.normal((4, 3))
-r = tf.add(v, tf.random.uniform((4, 3), maxval=0.01))
-with tf.GradientTape() as tape:
-    tape.watch(r)
-    loss = tf.reduce_sum(tf.square(r))
-grad = tape.gradient(loss, r)
-""",
     ]
 
     INVALID = [
